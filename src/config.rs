@@ -1,0 +1,41 @@
+//! Configuration: the appliance's settings and the device inventory.
+//!
+//! Both are read, validated with every error collected (`file:line:column: message`),
+//! and only then used: nothing half-valid ever runs. See `settings` for `wardops.yaml`
+//! and `load` for the inventory directory.
+
+pub mod duration;
+pub mod error;
+pub mod inventory;
+pub mod load;
+pub mod probe;
+mod raw;
+pub mod settings;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::{ConfigError, ConfigErrors, Place};
+pub use inventory::{Branch, Device, Inventory, Region};
+pub use probe::ProbeSettings;
+pub use settings::{Env, Settings};
+
+/// Settings plus the inventory they point at.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub inventory: Arc<Inventory>,
+}
+
+impl Config {
+    /// Loads the settings file and the inventory it names, with environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_with_env(path, &Env::from_process())
+    }
+
+    pub fn load_with_env(path: &Path, env: &Env) -> Result<Config, ConfigErrors> {
+        let settings = Settings::load(path, env)?;
+        let inventory = load::load_inventory(&settings.inventory_dir, &settings.probe)?;
+        Ok(Config { settings, inventory: Arc::new(inventory) })
+    }
+}

@@ -1,0 +1,82 @@
+//! The validated device inventory: regions → branches → devices, immutable once built.
+//!
+//! A device's region and branch come from where it stands in the YAML, never from its
+//! name or address. An [`Inventory`] is shared as `Arc<Inventory>`; a reload builds a
+//! new one beside it and swaps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::error::Place;
+use super::probe::ProbeSettings;
+
+/// One monitored device, with everything resolved (probe settings cascaded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub name: Arc<str>,
+    pub address: IpAddr,
+    pub region: Arc<str>,
+    pub branch: Arc<str>,
+    pub kind: Arc<str>,
+    pub labels: BTreeMap<String, String>,
+    pub probe: ProbeSettings,
+    /// Where the device is written, for messages.
+    pub place: Place,
+}
+
+/// A branch (site) and its optional coordinates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
+    pub name: Arc<str>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Indexes into [`Inventory::devices`].
+    pub devices: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    pub name: Arc<str>,
+    pub branches: Vec<Branch>,
+}
+
+/// The whole inventory. Devices are kept in the order they are written.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub devices: Vec<Arc<Device>>,
+    pub regions: Vec<Region>,
+    /// Hash of the files' names and contents: a reload with the same hash changes nothing.
+    pub hash: String,
+    by_name: HashMap<Arc<str>, usize>,
+}
+
+impl Inventory {
+    pub fn new(devices: Vec<Arc<Device>>, regions: Vec<Region>, hash: String) -> Self {
+        let by_name = devices.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect();
+        Self { devices, regions, hash, by_name }
+    }
+
+    /// Index of the device called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn device(&self, name: &str) -> Option<&Arc<Device>> {
+        self.index_of(name).map(|i| &self.devices[i])
+    }
+
+    pub fn branch_count(&self) -> usize {
+        self.regions.iter().map(|r| r.branches.len()).sum()
+    }
+
+    /// "12 devices in 4 branches of 2 regions".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} devices in {} branches of {} regions",
+            self.devices.len(),
+            self.branch_count(),
+            self.regions.len()
+        )
+    }
+}

@@ -1,0 +1,279 @@
+//! Reading an inventory directory: every `*.yaml`/`*.yml` file under it, merged and
+//! validated, with every problem collected as `file:line:column: message`.
+
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::{ConfigError, ConfigErrors, Place};
+use super::inventory::{Branch, Device, Inventory, Region};
+use super::probe::ProbeSettings;
+use super::raw::{InventoryFile, RawDevice};
+
+/// One inventory file as read from disk.
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Lists the inventory files under `dir`, sorted, skipping hidden entries (Kubernetes
+/// ConfigMaps keep their real files under `..data`; the visible names are symlinks).
+pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| {
+            ConfigError::new(Place::of_file(&d), format!("cannot read inventory directory: {e}"))
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads every inventory file under `dir`.
+pub fn read_sources(dir: &Path) -> Result<Vec<Source>, ConfigErrors> {
+    let files = list_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for path in files {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => sources.push(Source { path, text }),
+            Err(e) => errors.push(ConfigError::new(Place::of_file(&path), format!("cannot read: {e}"))),
+        }
+    }
+    if errors.is_empty() { Ok(sources) } else { Err(ConfigErrors::sorted(errors)) }
+}
+
+/// A stable hash of the sources' names and contents.
+pub fn content_hash(sources: &[Source]) -> String {
+    let mut h = DefaultHasher::new();
+    for s in sources {
+        h.write(s.path.as_os_str().as_encoded_bytes());
+        h.write_u8(0);
+        h.write(s.text.as_bytes());
+        h.write_u8(0);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// Reads and validates the inventory under `dir`.
+pub fn load_inventory(dir: &Path, defaults: &ProbeSettings) -> Result<Inventory, ConfigErrors> {
+    let sources = read_sources(dir)?;
+    if sources.is_empty() {
+        return Err(ConfigErrors(vec![ConfigError::new(
+            Place::of_file(dir),
+            "no inventory files (*.yaml) found",
+        )]));
+    }
+    build_inventory(&sources, defaults)
+}
+
+/// Parses and validates already-read sources into an inventory.
+pub fn build_inventory(sources: &[Source], defaults: &ProbeSettings) -> Result<Inventory, ConfigErrors> {
+    let mut b = Builder::default();
+    for source in sources {
+        b.add_file(source, defaults);
+    }
+    if b.errors.is_empty() && b.devices.is_empty() {
+        b.errors.push(ConfigError::new(
+            Place::of_file(&sources[0].path),
+            "the inventory has no devices",
+        ));
+    }
+    if b.errors.is_empty() {
+        Ok(Inventory::new(b.devices, b.regions, content_hash(sources)))
+    } else {
+        Err(ConfigErrors::sorted(b.errors))
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    devices: Vec<Arc<Device>>,
+    regions: Vec<Region>,
+    errors: Vec<ConfigError>,
+    region_places: HashMap<String, Place>,
+    name_places: HashMap<String, Place>,
+    address_places: HashMap<IpAddr, Place>,
+}
+
+impl Builder {
+    fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {
+        let file = source.path.as_path();
+        if source.text.trim().is_empty() {
+            self.errors.push(ConfigError::new(Place::of_file(file), "inventory file is empty"));
+            return;
+        }
+        let parsed: InventoryFile = match serde_saphyr::from_str(&source.text) {
+            Ok(p) => p,
+            Err(e) => return self.errors.push(ConfigError::from_yaml(file, &e)),
+        };
+        for raw_region in parsed.regions {
+            let region_name = raw_region.name.value.trim().to_string();
+            let region_place = Place::at(file, &raw_region.name.referenced);
+            self.check_name(&region_name, "region", &region_place);
+            if let Some(first) = self.region_places.get(&region_name) {
+                self.errors.push(ConfigError::new(
+                    region_place.clone(),
+                    format!("duplicate region {region_name:?}, first defined at {first}"),
+                ));
+            }
+            self.region_places.insert(region_name.clone(), region_place);
+            let region_probe = raw_region.probe.apply(*defaults, file, &mut self.errors);
+            raw_region.probe.check_consistent(&region_probe, file, &mut self.errors);
+            let region: Arc<str> = region_name.into();
+            let mut branches = Vec::new();
+            let mut branch_places: HashMap<String, Place> = HashMap::new();
+            for raw_branch in raw_region.branches {
+                let branch_name = raw_branch.name.value.trim().to_string();
+                let branch_place = Place::at(file, &raw_branch.name.referenced);
+                self.check_name(&branch_name, "branch", &branch_place);
+                match branch_places.entry(branch_name.clone()) {
+                    Entry::Occupied(first) => self.errors.push(ConfigError::new(
+                        branch_place,
+                        format!(
+                            "duplicate branch {branch_name:?} in region {region:?}, first defined at {}",
+                            first.get()
+                        ),
+                    )),
+                    Entry::Vacant(v) => {
+                        v.insert(branch_place);
+                    }
+                }
+                let lat = self.coordinate(file, raw_branch.lat.as_ref(), "lat", 90.0);
+                let lon = self.coordinate(file, raw_branch.lon.as_ref(), "lon", 180.0);
+                let branch_probe = raw_branch.probe.apply(region_probe, file, &mut self.errors);
+                raw_branch.probe.check_consistent(&branch_probe, file, &mut self.errors);
+                let branch: Arc<str> = branch_name.into();
+                let mut indexes = Vec::new();
+                for raw in &raw_branch.devices {
+                    if let Some(device) = self.device(file, raw, &region, &branch, branch_probe) {
+                        indexes.push(self.devices.len());
+                        self.devices.push(Arc::new(device));
+                    }
+                }
+                branches.push(Branch { name: branch, lat, lon, devices: indexes });
+            }
+            self.regions.push(Region { name: region, branches });
+        }
+    }
+
+    fn device(
+        &mut self,
+        file: &Path,
+        raw: &RawDevice,
+        region: &Arc<str>,
+        branch: &Arc<str>,
+        inherited: ProbeSettings,
+    ) -> Option<Device> {
+        let before = self.errors.len();
+        let name = raw.name.value.trim().to_string();
+        let place = Place::at(file, &raw.name.referenced);
+        self.check_name(&name, "device", &place);
+        if let Some(first) = self.name_places.get(&name) {
+            self.errors.push(ConfigError::new(
+                place.clone(),
+                format!("duplicate device name {name:?}, first defined at {first}"),
+            ));
+        } else {
+            self.name_places.insert(name.clone(), place.clone());
+        }
+        let address_place = Place::at(file, &raw.address.referenced);
+        let address = match raw.address.value.trim().parse::<IpAddr>() {
+            Ok(a) => {
+                if let Some(first) = self.address_places.get(&a) {
+                    self.errors.push(ConfigError::new(
+                        address_place,
+                        format!("device {name:?}: duplicate address {a}, first used at {first}"),
+                    ));
+                } else {
+                    self.address_places.insert(a, address_place);
+                }
+                Some(a)
+            }
+            Err(_) => {
+                self.errors.push(ConfigError::new(
+                    address_place,
+                    format!(
+                        "device {name:?}: address {:?} is not an IPv4 or IPv6 address",
+                        raw.address.value
+                    ),
+                ));
+                None
+            }
+        };
+        let kind = raw.kind.value.trim().to_string();
+        if kind.is_empty() {
+            self.errors.push(ConfigError::new(
+                Place::at(file, &raw.kind.referenced),
+                format!("device {name:?}: kind is empty"),
+            ));
+        }
+        let probe = raw.probe.apply(inherited, file, &mut self.errors);
+        raw.probe.check_consistent(&probe, file, &mut self.errors);
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Device {
+            name: name.into(),
+            address: address?,
+            region: region.clone(),
+            branch: branch.clone(),
+            kind: kind.into(),
+            labels: raw.labels.clone(),
+            probe,
+            place,
+        })
+    }
+
+    /// Names are free text (they are escaped wherever shown) but must be visible.
+    fn check_name(&mut self, name: &str, what: &str, place: &Place) {
+        if name.is_empty() {
+            self.errors.push(ConfigError::new(place.clone(), format!("{what} name is empty")));
+        } else if name.chars().any(char::is_control) {
+            self.errors.push(ConfigError::new(
+                place.clone(),
+                format!("{what} name {name:?} contains control characters"),
+            ));
+        } else if name.chars().count() > 128 {
+            self.errors.push(ConfigError::new(
+                place.clone(),
+                format!("{what} name is longer than 128 characters"),
+            ));
+        }
+    }
+
+    fn coordinate(
+        &mut self,
+        file: &Path,
+        value: Option<&serde_saphyr::Spanned<f64>>,
+        what: &str,
+        limit: f64,
+    ) -> Option<f64> {
+        let v = value?;
+        if v.value.is_finite() && v.value.abs() <= limit {
+            Some(v.value)
+        } else {
+            self.errors.push(ConfigError::new(
+                Place::at(file, &v.referenced),
+                format!("{what} {} is out of range (-{limit} to {limit})", v.value),
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Probe settings and how they cascade: defaults → region → branch → device.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::duration;
+use super::error::{ConfigError, Place};
+use crate::probe::ProbeSpec;
+
+/// Fully resolved probe settings of one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeSettings {
+    /// Time between the starts of two probes while the device answers.
+    pub interval: Duration,
+    /// How long each echo request waits for its reply.
+    pub timeout: Duration,
+    /// Echo requests per probe; the probe succeeds if any is answered.
+    pub packets: u32,
+    /// Gap between the echo requests of one probe.
+    pub packet_spacing: Duration,
+    /// Consecutive failed probes before the device is `down`.
+    pub down_after: u32,
+    /// Consecutive successful probes before the device is `up`.
+    pub up_after: u32,
+    /// After a failed probe the next comes this soon, so an outage is confirmed in
+    /// seconds rather than intervals.
+    pub retry_interval: Duration,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            packets: 2,
+            packet_spacing: Duration::from_millis(200),
+            down_after: 2,
+            up_after: 1,
+            retry_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ProbeSettings {
+    pub fn spec(&self) -> ProbeSpec {
+        ProbeSpec { packets: self.packets, spacing: self.packet_spacing, timeout: self.timeout }
+    }
+
+    /// How long one probe can take from its first request to its last possible reply.
+    pub fn probe_duration(&self) -> Duration {
+        self.packet_spacing * self.packets.saturating_sub(1) + self.timeout
+    }
+}
+
+/// Probe overrides as written at one level of the cascade; every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeOverrides {
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub packets: Option<Spanned<u32>>,
+    pub packet_spacing: Option<Spanned<String>>,
+    pub down_after: Option<Spanned<u32>>,
+    pub up_after: Option<Spanned<u32>>,
+    pub retry_interval: Option<Spanned<String>>,
+}
+
+const INTERVAL: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
+const TIMEOUT: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(60));
+const SPACING: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(10));
+const PACKETS: (u32, u32) = (1, 10);
+const STREAK: (u32, u32) = (1, 100);
+
+impl ProbeOverrides {
+    /// Lays these overrides over `base`, collecting every bad value into `errors`.
+    pub fn apply(&self, base: ProbeSettings, file: &Path, errors: &mut Vec<ConfigError>) -> ProbeSettings {
+        let mut s = base;
+        let mut dur = |field: &Option<Spanned<String>>, name: &str, range: (Duration, Duration), target: &mut Duration| {
+            if let Some(v) = field {
+                let place = Place::at(file, &v.referenced);
+                match duration::parse(&v.value) {
+                    Ok(d) if d < range.0 || d > range.1 => errors.push(ConfigError::new(
+                        place,
+                        format!(
+                            "{name} {} is out of range ({} to {})",
+                            v.value,
+                            duration::format(range.0),
+                            duration::format(range.1)
+                        ),
+                    )),
+                    Ok(d) => *target = d,
+                    Err(e) => errors.push(ConfigError::new(place, format!("{name}: {e}"))),
+                }
+            }
+        };
+        dur(&self.interval, "interval", INTERVAL, &mut s.interval);
+        dur(&self.timeout, "timeout", TIMEOUT, &mut s.timeout);
+        dur(&self.packet_spacing, "packet_spacing", SPACING, &mut s.packet_spacing);
+        dur(&self.retry_interval, "retry_interval", INTERVAL, &mut s.retry_interval);
+        let mut count = |field: &Option<Spanned<u32>>, name: &str, range: (u32, u32), target: &mut u32| {
+            if let Some(v) = field {
+                if v.value < range.0 || v.value > range.1 {
+                    errors.push(ConfigError::new(
+                        Place::at(file, &v.referenced),
+                        format!("{name} {} is out of range ({} to {})", v.value, range.0, range.1),
+                    ));
+                } else {
+                    *target = v.value;
+                }
+            }
+        };
+        count(&self.packets, "packets", PACKETS, &mut s.packets);
+        count(&self.down_after, "down_after", STREAK, &mut s.down_after);
+        count(&self.up_after, "up_after", STREAK, &mut s.up_after);
+        s
+    }
+
+    /// Where these overrides are written, for errors about their combination.
+    fn first_place(&self, file: &Path) -> Option<Place> {
+        [&self.interval, &self.timeout, &self.packet_spacing, &self.retry_interval]
+            .into_iter()
+            .flatten()
+            .map(|v| Place::at(file, &v.referenced))
+            .chain(
+                [&self.packets, &self.down_after, &self.up_after]
+                    .into_iter()
+                    .flatten()
+                    .map(|v| Place::at(file, &v.referenced)),
+            )
+            .min()
+    }
+
+    /// Checks that the settings resolved at this level fit together; reported once, at
+    /// the level that introduced the problem.
+    pub fn check_consistent(&self, resolved: &ProbeSettings, file: &Path, errors: &mut Vec<ConfigError>) {
+        let Some(place) = self.first_place(file) else { return };
+        for message in inconsistencies(resolved) {
+            errors.push(ConfigError::new(place.clone(), message));
+        }
+    }
+}
+
+/// Combinations that cannot work, whatever their individual ranges.
+pub fn inconsistencies(s: &ProbeSettings) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.probe_duration() > s.interval {
+        out.push(format!(
+            "a probe takes up to {} ({} packets, {} apart, {} timeout), longer than its interval {}",
+            duration::format(s.probe_duration()),
+            s.packets,
+            duration::format(s.packet_spacing),
+            duration::format(s.timeout),
+            duration::format(s.interval)
+        ));
+    }
+    if s.retry_interval > s.interval {
+        out.push(format!(
+            "retry_interval {} is longer than interval {}",
+            duration::format(s.retry_interval),
+            duration::format(s.interval)
+        ));
+    }
+    out
+}

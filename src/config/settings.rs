@@ -1,0 +1,149 @@
+//! The appliance's own settings (`wardops.yaml`): where to listen, which database, where
+//! the inventory lives, and the probe defaults. Environment variables override the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::error::{ConfigError, ConfigErrors, Place};
+use super::probe::{ProbeOverrides, ProbeSettings, inconsistencies};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5001";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/wardops.db";
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The settings file itself; relative paths in it are relative to its directory.
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub inventory_dir: PathBuf,
+    /// Probe defaults, the first level of the cascade.
+    pub probe: ProbeSettings,
+    pub http: HttpSettings,
+}
+
+/// Limits on the HTTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Time allowed to read a request's headers.
+    pub header_timeout: Duration,
+    /// Time allowed to produce a (non-streaming) response.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    listen: Option<Spanned<String>>,
+    database_url: Option<String>,
+    inventory: Option<String>,
+    #[serde(default)]
+    probe: ProbeOverrides,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    max_connections: Option<usize>,
+}
+
+/// Where a setting can be overridden from the environment.
+pub struct Env {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self {
+            listen: std::env::var("WARDOPS_LISTEN").ok().filter(|v| !v.is_empty()),
+            database_url: std::env::var("WARDOPS_DATABASE_URL").ok().filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings file at `path`, then applies `env`.
+    pub fn load(path: &Path, env: &Env) -> Result<Settings, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(Place::of_file(path), format!("cannot read settings: {e}"))])
+        })?;
+        Self::parse(path, &text, env)
+    }
+
+    pub fn parse(path: &Path, text: &str, env: &Env) -> Result<Settings, ConfigErrors> {
+        let raw: RawSettings = if text.trim().is_empty() {
+            RawSettings::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| ConfigErrors(vec![ConfigError::from_yaml(path, &e)]))?
+        };
+        let mut errors = Vec::new();
+        let listen = match (&env.listen, &raw.listen) {
+            (Some(v), _) => parse_listen(v, Place::of_file(Path::new("WARDOPS_LISTEN")), &mut errors),
+            (None, Some(v)) => parse_listen(&v.value, Place::at(path, &v.referenced), &mut errors),
+            (None, None) => DEFAULT_LISTEN.parse().ok(),
+        };
+        let probe = raw.probe.apply(ProbeSettings::default(), path, &mut errors);
+        for message in inconsistencies(&probe) {
+            errors.push(ConfigError::new(Place::of_file(path), format!("probe: {message}")));
+        }
+        let mut http = HttpSettings::default();
+        if let Some(n) = raw.http.max_connections {
+            http.max_connections = n.max(1);
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let inventory = raw.inventory.unwrap_or_else(|| "inventory".into());
+        if !errors.is_empty() {
+            return Err(ConfigErrors::sorted(errors));
+        }
+        Ok(Settings {
+            path: path.to_path_buf(),
+            listen: listen.expect("listen is valid when there are no errors"),
+            database_url: env
+                .database_url
+                .clone()
+                .or(raw.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            inventory_dir: base.join(inventory),
+            probe,
+            http,
+        })
+    }
+
+    /// The directory relative paths in the settings are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+fn parse_listen(value: &str, place: Place, errors: &mut Vec<ConfigError>) -> Option<SocketAddr> {
+    match value.trim().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(ConfigError::new(
+                place,
+                format!("listen {value:?} is not an address:port such as 127.0.0.1:5001"),
+            ));
+            None
+        }
+    }
+}

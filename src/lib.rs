@@ -1,0 +1,16 @@
+//! wardops: a network monitoring appliance.
+//!
+//! # Layout
+//! Data flows top to bottom:
+//! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
+//! - [`probe`]: the ICMP pinger (one shared socket per address family).
+//! - [`schedule`]: runs each device's probes at a stable phase of its interval.
+//! - [`state`]: the one owner of device status; versioned snapshots for every reader.
+//! - [`http`]: JSON API, `/metrics`, health endpoints.
+//! - [`app`]: wires the pieces together and runs them until shutdown.
+//! - [`demo`]: generates example inventories of loopback devices.
+
+pub mod config;
+pub mod probe;
+pub mod schedule;
+pub mod state;

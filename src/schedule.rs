@@ -1,0 +1,161 @@
+//! The scheduler: one lightweight task per device, each a deadline loop that probes the
+//! device at its stable phase (see [`phase`]) and feeds the result to [`State`].
+//!
+//! A failed probe of a device that is not yet down is re-checked after
+//! `retry_interval` (and a success of a down device likewise), so an outage is confirmed
+//! in seconds. A probe that cannot start on time is observed as lag; slots that pass
+//! while the prober is late are skipped and counted, never queued up.
+//!
+//! [`Scheduler::sync`] makes the running tasks match a snapshot: new devices start at
+//! their own phase (no burst on reload), removed ones stop, changed ones get their new
+//! settings without losing their streaks.
+
+pub mod metrics;
+pub mod phase;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use tokio::time::{Instant, sleep_until};
+
+pub use metrics::ProberMetrics;
+use phase::Slots;
+
+use crate::config::Device;
+use crate::probe::Pinger;
+use crate::state::{DeviceRuntime, Snapshot, State};
+
+struct Shared<P> {
+    pinger: Arc<P>,
+    state: State,
+    metrics: Arc<ProberMetrics>,
+    /// Common origin of every device's slots.
+    epoch: Instant,
+}
+
+struct Task {
+    runtime: Arc<DeviceRuntime>,
+    device: watch::Sender<Arc<Device>>,
+    abort: AbortHandle,
+}
+
+/// Owns the device tasks. Dropping it stops them all.
+pub struct Scheduler<P: Pinger> {
+    shared: Arc<Shared<P>>,
+    tasks: HashMap<Arc<str>, Task>,
+}
+
+impl<P: Pinger> Scheduler<P> {
+    pub fn new(pinger: Arc<P>, state: State, metrics: Arc<ProberMetrics>) -> Self {
+        Self { shared: Arc::new(Shared { pinger, state, metrics, epoch: Instant::now() }), tasks: HashMap::new() }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.shared.state
+    }
+
+    /// Number of device tasks running.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Starts, stops and updates device tasks to match `snapshot`.
+    pub fn sync(&mut self, snapshot: &Snapshot) {
+        let mut keep: HashMap<Arc<str>, Task> = HashMap::with_capacity(snapshot.inventory.devices.len());
+        for (device, _, runtime) in snapshot.devices() {
+            let task = match self.tasks.remove(&device.name) {
+                Some(task) if Arc::ptr_eq(&task.runtime, runtime) => {
+                    task.device.send_if_modified(|current| {
+                        let modified = **current != **device;
+                        *current = device.clone();
+                        modified
+                    });
+                    task
+                }
+                stale => {
+                    if let Some(stale) = stale {
+                        stale.abort.abort();
+                    }
+                    self.spawn(device.clone(), runtime.clone())
+                }
+            };
+            keep.insert(device.name.clone(), task);
+        }
+        for (_, removed) in self.tasks.drain() {
+            removed.abort.abort();
+        }
+        self.tasks = keep;
+    }
+
+    fn spawn(&self, device: Arc<Device>, runtime: Arc<DeviceRuntime>) -> Task {
+        let (tx, rx) = watch::channel(device);
+        let handle = tokio::spawn(run_device(self.shared.clone(), rx, runtime.clone()));
+        Task { runtime, device: tx, abort: handle.abort_handle() }
+    }
+}
+
+impl<P: Pinger> Drop for Scheduler<P> {
+    fn drop(&mut self) {
+        for task in self.tasks.values() {
+            task.abort.abort();
+        }
+    }
+}
+
+async fn run_device<P: Pinger>(
+    shared: Arc<Shared<P>>,
+    mut updates: watch::Receiver<Arc<Device>>,
+    runtime: Arc<DeviceRuntime>,
+) {
+    let mut device = updates.borrow_and_update().clone();
+    let mut slots = Slots::new(shared.epoch, &device.name, device.probe.interval);
+    let mut due = slots.at_or_after(Instant::now());
+    loop {
+        tokio::select! {
+            _ = sleep_until(due) => {}
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                device = updates.borrow_and_update().clone();
+                if device.probe.interval != slots.interval() {
+                    slots = Slots::new(shared.epoch, &device.name, device.probe.interval);
+                    due = due.min(slots.at_or_after(Instant::now()));
+                }
+                continue;
+            }
+        }
+        let woke = Instant::now();
+        shared.metrics.lag.observe(woke.saturating_duration_since(due).as_secs_f64());
+        let started = shared.state.clock().now();
+        let outcome = shared.pinger.probe(device.address, device.probe.spec()).await;
+        shared.metrics.probe_done(&outcome);
+        shared.state.record_probe(&device, &runtime, &outcome, started);
+        let now = Instant::now();
+        due = if runtime.is_confirming() {
+            (woke + device.probe.retry_interval).max(now)
+        } else {
+            // Back on the grid: the slot after the one just run, or the first still
+            // ahead if the prober fell behind (the ones in between are skipped).
+            let on_time = slots.after(due);
+            let next = slots.at_or_after(now).max(on_time);
+            shared.metrics.skipped.inc_by(missed_slots(on_time, next, slots.interval()));
+            next
+        };
+    }
+}
+
+/// Slots between the one that was due next and the first still ahead.
+fn missed_slots(on_time: Instant, first_ahead: Instant, interval: Duration) -> u64 {
+    if first_ahead <= on_time {
+        return 0;
+    }
+    ((first_ahead - on_time).as_nanos() / interval.as_nanos().max(1)) as u64
+}

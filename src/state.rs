@@ -1,0 +1,227 @@
+//! The one owner of device state.
+//!
+//! Every surface (JSON, /metrics, pages, events, the store) reads from here. Readers call
+//! [`State::snapshot`] and get one consistent version: the inventory, each device's status
+//! and `down_since`, and the `state_version` they were taken at. A snapshot is an `Arc`
+//! swapped atomically, so readers never block the prober and never see half a change.
+//!
+//! Writers are the device tasks: each probe result goes to the device's own
+//! [`DeviceRuntime`] (measurements, streaks); only a decided change of status takes the
+//! writer lock, bumps the version, publishes a new snapshot and broadcasts an [`Event`].
+
+pub mod clock;
+pub mod machine;
+pub mod runtime;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use machine::{Change, Machine, Status};
+pub use runtime::{DeviceRuntime, Measurements};
+
+use crate::config::{Device, Inventory};
+use crate::probe::ProbeOutcome;
+
+/// Status of one device as of a snapshot's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceStatus {
+    pub status: Status,
+    pub down_since: Option<DateTime<Utc>>,
+    /// When the status last changed (None while never decided).
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl DeviceStatus {
+    pub const UNKNOWN: DeviceStatus = DeviceStatus { status: Status::Unknown, down_since: None, changed_at: None };
+}
+
+/// One consistent version of everything readers need.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub version: u64,
+    pub inventory: Arc<Inventory>,
+    /// Indexed like `inventory.devices`.
+    pub status: imbl::Vector<DeviceStatus>,
+    /// Indexed like `inventory.devices`; live measurements, not versioned.
+    pub runtime: Arc<[Arc<DeviceRuntime>]>,
+}
+
+impl Snapshot {
+    /// Devices with their status and runtime, in inventory order.
+    pub fn devices(&self) -> impl Iterator<Item = (&Arc<Device>, &DeviceStatus, &Arc<DeviceRuntime>)> {
+        self.inventory.devices.iter().zip(self.status.iter()).zip(self.runtime.iter()).map(|((d, s), r)| (d, s, r))
+    }
+
+    pub fn device(&self, name: &str) -> Option<(&Arc<Device>, &DeviceStatus, &Arc<DeviceRuntime>)> {
+        let i = self.inventory.index_of(name)?;
+        Some((&self.inventory.devices[i], &self.status[i], &self.runtime[i]))
+    }
+}
+
+/// A versioned change, as broadcast to live readers.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Transition(Transition),
+    InventoryReplaced { version: u64, hash: String, devices: usize },
+}
+
+impl Event {
+    pub fn version(&self) -> u64 {
+        match self {
+            Event::Transition(t) => t.version,
+            Event::InventoryReplaced { version, .. } => *version,
+        }
+    }
+}
+
+/// A decided change of one device's status.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub version: u64,
+    pub device: Arc<Device>,
+    pub change: Change,
+}
+
+/// Capacity of the live event channel; a reader further behind than this misses events
+/// and must resynchronise from a snapshot.
+const EVENT_CAPACITY: usize = 65_536;
+
+/// Cheap-to-clone handle on the shared state.
+#[derive(Clone)]
+pub struct State {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    snapshot: ArcSwap<Snapshot>,
+    /// Serialises writers so that versions and broadcast order agree. Held only for
+    /// in-memory work, never across an await.
+    writer: Mutex<()>,
+    events: broadcast::Sender<Arc<Event>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl State {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        let empty = Snapshot {
+            version: 0,
+            inventory: Arc::new(Inventory::default()),
+            status: imbl::Vector::new(),
+            runtime: Arc::from(Vec::new()),
+        };
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Self {
+            shared: Arc::new(Shared { snapshot: ArcSwap::from_pointee(empty), writer: Mutex::new(()), events, clock }),
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// The current version of everything.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.shared.events.subscribe()
+    }
+
+    /// Swaps in a new inventory. Devices whose name and address are unchanged keep their
+    /// runtime (status, `down_since`, streaks, measurements); others start `unknown`, or
+    /// as `restore` says (state loaded from the store at start-up).
+    pub fn replace_inventory(
+        &self,
+        inventory: Arc<Inventory>,
+        restore: impl Fn(&Device) -> Option<Machine>,
+    ) -> Arc<Snapshot> {
+        let _writer = self.shared.writer.lock();
+        let old = self.shared.snapshot.load_full();
+        let mut status = imbl::Vector::new();
+        let mut runtime = Vec::with_capacity(inventory.devices.len());
+        for device in &inventory.devices {
+            let kept = old.inventory.index_of(&device.name).filter(|&i| old.inventory.devices[i].address == device.address);
+            match kept {
+                Some(i) => {
+                    status.push_back(old.status[i]);
+                    runtime.push(old.runtime[i].clone());
+                }
+                None => {
+                    let machine = restore(device).unwrap_or_default();
+                    status.push_back(DeviceStatus {
+                        status: machine.status(),
+                        down_since: machine.down_since(),
+                        changed_at: None,
+                    });
+                    runtime.push(Arc::new(DeviceRuntime::new(machine)));
+                }
+            }
+        }
+        let version = old.version + 1;
+        let snapshot = Arc::new(Snapshot { version, inventory: inventory.clone(), status, runtime: runtime.into() });
+        self.shared.snapshot.store(snapshot.clone());
+        let _ = self.shared.events.send(Arc::new(Event::InventoryReplaced {
+            version,
+            hash: inventory.hash.clone(),
+            devices: inventory.devices.len(),
+        }));
+        snapshot
+    }
+
+    /// Records one probe result of `device`. Returns the transition it caused, if any.
+    pub fn record_probe(
+        &self,
+        device: &Arc<Device>,
+        runtime: &Arc<DeviceRuntime>,
+        outcome: &ProbeOutcome,
+        started: DateTime<Utc>,
+    ) -> Option<Transition> {
+        runtime.record_measurements(outcome, started);
+        let change = runtime.machine.lock().observe(outcome.is_success(), started, &device.probe)?;
+        self.publish(device, runtime, change)
+    }
+
+    fn publish(&self, device: &Arc<Device>, runtime: &Arc<DeviceRuntime>, change: Change) -> Option<Transition> {
+        let _writer = self.shared.writer.lock();
+        let old = self.shared.snapshot.load_full();
+        // The device may have been removed or re-addressed by a reload while it was probed.
+        let i = old.inventory.index_of(&device.name).filter(|&i| Arc::ptr_eq(&old.runtime[i], runtime))?;
+        let mut next = Snapshot::clone(&old);
+        next.version += 1;
+        next.status.set(i, DeviceStatus { status: change.to, down_since: change.down_since, changed_at: Some(change.at) });
+        let transition = Transition { version: next.version, device: old.inventory.devices[i].clone(), change };
+        self.shared.snapshot.store(Arc::new(next));
+        log_transition(&transition);
+        let _ = self.shared.events.send(Arc::new(Event::Transition(transition.clone())));
+        Some(transition)
+    }
+}
+
+/// The runbooks grep for `DOWN` and `RECOVERED`.
+fn log_transition(t: &Transition) {
+    let d = &t.device;
+    let c = &t.change;
+    match (c.from, c.to) {
+        (_, Status::Down) => tracing::warn!(
+            device = %d.name, address = %d.address, region = %d.region, branch = %d.branch,
+            down_since = %c.down_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            "DOWN"
+        ),
+        (Status::Down, Status::Up) => {
+            let down_for = c.was_down_since.map(|s| (c.at - s).num_seconds()).unwrap_or(0);
+            tracing::info!(
+                device = %d.name, address = %d.address, down_for_seconds = down_for,
+                down_for = %crate::config::duration::format(std::time::Duration::from_secs(down_for.max(0) as u64)),
+                "RECOVERED"
+            )
+        }
+        (from, to) => tracing::info!(device = %d.name, address = %d.address, %from, %to, "status decided"),
+    }
+}

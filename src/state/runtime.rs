@@ -1,0 +1,67 @@
+//! What the appliance keeps per device between probes: the status machine and the latest
+//! measurements, each behind its own short-held lock.
+//!
+//! Measurements change thousands of times a second and are not versioned; the status
+//! machine changes rarely and every change goes through [`super::State`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+
+use super::machine::Machine;
+use crate::probe::ProbeOutcome;
+
+/// Latest probe figures of one device.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Measurements {
+    pub last_rtt: Option<Duration>,
+    /// Loss of the last probe, 0.0..=1.0.
+    pub last_loss: Option<f64>,
+    pub last_probe_at: Option<DateTime<Utc>>,
+    /// Probes run and probes that got at least one reply.
+    pub probes: u64,
+    pub successful_probes: u64,
+    /// Echo requests sent and replies received.
+    pub requests: u64,
+    pub replies: u64,
+}
+
+impl Measurements {
+    fn record(&mut self, outcome: &ProbeOutcome, started: DateTime<Utc>) {
+        self.last_rtt = outcome.rtt;
+        self.last_loss = Some(outcome.loss());
+        self.last_probe_at = Some(started);
+        self.probes += 1;
+        self.successful_probes += u64::from(outcome.is_success());
+        self.requests += u64::from(outcome.sent);
+        self.replies += u64::from(outcome.received);
+    }
+}
+
+/// Per-device runtime state. Its identity (the `Arc`) is the device's monitoring
+/// identity: a reload keeps it for an unchanged address and replaces it otherwise.
+#[derive(Debug, Default)]
+pub struct DeviceRuntime {
+    pub(super) machine: Mutex<Machine>,
+    measurements: Mutex<Measurements>,
+}
+
+impl DeviceRuntime {
+    pub fn new(machine: Machine) -> Self {
+        Self { machine: Mutex::new(machine), measurements: Mutex::default() }
+    }
+
+    pub fn measurements(&self) -> Measurements {
+        *self.measurements.lock()
+    }
+
+    pub(super) fn record_measurements(&self, outcome: &ProbeOutcome, started: DateTime<Utc>) {
+        self.measurements.lock().record(outcome, started);
+    }
+
+    /// True while the device's status machine is confirming a change.
+    pub fn is_confirming(&self) -> bool {
+        self.machine.lock().is_confirming()
+    }
+}
