@@ -5,6 +5,7 @@
 //! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
 //! - [`probe`]: the ICMP pinger (one shared socket per address family).
 //! - [`schedule`]: runs each device's probes at a stable phase of its interval.
+//! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
 //! - [`http`]: JSON API, `/metrics`, health endpoints.
 //! - [`app`]: wires the pieces together and runs them until shutdown.
@@ -12,5 +13,6 @@
 
 pub mod config;
 pub mod probe;
+pub mod reload;
 pub mod schedule;
 pub mod state;

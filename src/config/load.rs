@@ -85,11 +85,21 @@ pub fn load_inventory(dir: &Path, defaults: &ProbeSettings) -> Result<Inventory,
 
 /// Parses and validates already-read sources into an inventory.
 pub fn build_inventory(sources: &[Source], defaults: &ProbeSettings) -> Result<Inventory, ConfigErrors> {
+    build_inventory_with(sources, defaults, false)
+}
+
+/// Like [`build_inventory`]; with `allow_empty`, an inventory without devices is valid
+/// (the reload setting of the same name: emptying the inventory is then deliberate).
+pub fn build_inventory_with(
+    sources: &[Source],
+    defaults: &ProbeSettings,
+    allow_empty: bool,
+) -> Result<Inventory, ConfigErrors> {
     let mut b = Builder::default();
     for source in sources {
         b.add_file(source, defaults);
     }
-    if b.errors.is_empty() && b.devices.is_empty() {
+    if !allow_empty && b.errors.is_empty() && b.devices.is_empty() {
         b.errors.push(ConfigError::new(
             Place::of_file(&sources[0].path),
             "the inventory has no devices",

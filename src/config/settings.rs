@@ -25,6 +25,7 @@ pub struct Settings {
     /// Probe defaults, the first level of the cascade.
     pub probe: ProbeSettings,
     pub http: HttpSettings,
+    pub reload: ReloadSettings,
 }
 
 /// Limits on the HTTP server.
@@ -48,6 +49,62 @@ impl Default for HttpSettings {
     }
 }
 
+/// How inventory changes are picked up (see `crate::reload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadSettings {
+    /// Backstop for missed filesystem events: the inventory's hash is checked this often.
+    pub check_interval: Duration,
+    /// Whether `POST /-/reload` may trigger a reload (off: anyone reaching the port could).
+    pub http_endpoint: bool,
+    /// Whether a missing directory, an empty file or no devices at all is a valid (empty)
+    /// inventory; off, it is an error and the last good inventory keeps running.
+    pub allow_empty: bool,
+}
+
+impl Default for ReloadSettings {
+    fn default() -> Self {
+        Self {
+            check_interval: Duration::from_secs(30),
+            http_endpoint: false,
+            allow_empty: false,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReload {
+    check_interval: Option<Spanned<String>>,
+    http_endpoint: Option<bool>,
+    allow_empty: Option<bool>,
+}
+
+/// `check_interval` bounds: below a second it is a busy loop over the whole inventory.
+const CHECK_INTERVAL: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+
+impl RawReload {
+    fn apply(&self, path: &Path, errors: &mut Vec<ConfigError>) -> ReloadSettings {
+        let mut s = ReloadSettings::default();
+        if let Some(v) = &self.check_interval {
+            let place = Place::at(path, &v.referenced);
+            match super::duration::parse(&v.value) {
+                Ok(d) if d < CHECK_INTERVAL.0 || d > CHECK_INTERVAL.1 => {
+                    let message = format!("reload.check_interval {} is out of range (1s to 24h)", v.value);
+                    errors.push(ConfigError::new(place, message));
+                }
+                Ok(d) => s.check_interval = d,
+                Err(e) => {
+                    errors.push(ConfigError::new(place, format!("reload.check_interval: {e}")));
+                }
+            }
+        }
+        s.http_endpoint = self.http_endpoint.unwrap_or(s.http_endpoint);
+        s.allow_empty = self.allow_empty.unwrap_or(s.allow_empty);
+        s
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -58,6 +115,8 @@ struct RawSettings {
     probe: ProbeOverrides,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    reload: RawReload,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +169,7 @@ impl Settings {
         if let Some(n) = raw.http.max_connections {
             http.max_connections = n.max(1);
         }
+        let reload = raw.reload.apply(path, &mut errors);
         let base = path.parent().unwrap_or(Path::new("."));
         let inventory = raw.inventory.unwrap_or_else(|| "inventory".into());
         if !errors.is_empty() {
@@ -126,6 +186,7 @@ impl Settings {
             inventory_dir: base.join(inventory),
             probe,
             http,
+            reload,
         })
     }
 

@@ -1,0 +1,342 @@
+//! GitOps hot reload of the inventory.
+//!
+//! The inventory directory is a git checkout, an editor's working copy or a Kubernetes
+//! ConfigMap; each replaces files in its own way, so nothing here trusts an event to say
+//! what changed. Every trigger — a filesystem event ([`watch`], debounced), the periodic
+//! hash check, SIGHUP, `POST /-/reload` — runs the same [`Reloader::reload`]: re-read the
+//! whole directory by path, skip if the content hash is unchanged, parse and validate
+//! aside, and only then hand the new inventory to the app, which diffs it into the state
+//! and the scheduler. An invalid inventory keeps the last good one running.
+//!
+//! [`Reloader::status`] is what `GET /api/v1/status` shows; [`ReloadMetrics`] the
+//! `wardops_config_*` families.
+
+pub mod metrics;
+pub mod read;
+pub mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+pub use metrics::{ReloadMetrics, ReloadResult};
+pub use read::Diff;
+
+use crate::config::settings::ReloadSettings;
+use crate::config::{Inventory, ProbeSettings};
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// A filesystem event under the inventory directory.
+    Watch,
+    /// The periodic hash check.
+    Periodic,
+    /// SIGHUP.
+    Signal,
+    /// `POST /-/reload`.
+    Http,
+}
+
+impl Trigger {
+    /// Explicit requests re-validate content that already failed, so they answer with
+    /// its errors; automatic ones stay quiet about a failure already logged.
+    fn is_explicit(self) -> bool {
+        matches!(self, Trigger::Signal | Trigger::Http)
+    }
+}
+
+/// The result of one reload attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub result: ReloadResult,
+    pub trigger: Trigger,
+    pub at: DateTime<Utc>,
+    /// Hash of what was found on disk (empty when the directory could not be read).
+    pub hash: String,
+    /// Revision running after this attempt.
+    pub revision: u64,
+    /// Devices in the running inventory after this attempt.
+    pub devices: usize,
+    /// The difference applied (success only).
+    pub diff: Option<Diff>,
+    /// Every validation error, `file:line:column: message` (failure only).
+    pub errors: Vec<String>,
+    /// Time spent reading, hashing and validating.
+    pub duration_seconds: f64,
+}
+
+/// What `GET /api/v1/status` shows of the inventory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadStatus {
+    /// Applied reloads since start; 0 is the inventory loaded at start-up.
+    pub revision: u64,
+    /// Content hash of the running inventory.
+    pub hash: String,
+    pub devices: usize,
+    /// When the running inventory was loaded or reloaded.
+    pub applied_at: DateTime<Utc>,
+    pub last_reload_successful: bool,
+    /// The last attempt that found changed content (success or failure); None until the
+    /// first. Checks that found nothing new only move `last_check_at`.
+    pub last_reload: Option<Outcome>,
+    pub last_check_at: Option<DateTime<Utc>>,
+    pub check_interval_seconds: f64,
+    pub http_endpoint: bool,
+}
+
+/// Cheap-to-clone handle; every trigger shares one.
+#[derive(Clone)]
+pub struct Reloader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    defaults: ProbeSettings,
+    settings: ReloadSettings,
+    /// The app's inventory channel: applied in the order sent.
+    sink: mpsc::Sender<Arc<Inventory>>,
+    metrics: Arc<ReloadMetrics>,
+    /// Serialises reloads so two triggers never send inventories out of order. A tokio
+    /// mutex because it is held across the validation and the send.
+    running: tokio::sync::Mutex<()>,
+    /// Held only to read or write the fields, never across an await.
+    book: Mutex<Book>,
+}
+
+struct Book {
+    running: Arc<Inventory>,
+    revision: u64,
+    applied_at: DateTime<Utc>,
+    /// Hash of the last content that failed validation, so that automatic triggers do
+    /// not re-parse and re-log it every time.
+    failed_hash: Option<String>,
+    /// The last attempt that found new content (or healed a failure).
+    last: Option<Outcome>,
+    last_check_at: Option<DateTime<Utc>>,
+}
+
+impl Reloader {
+    /// `running` is the inventory the app started with (already sent to `sink`).
+    pub fn new(
+        dir: PathBuf,
+        defaults: ProbeSettings,
+        settings: ReloadSettings,
+        running: Arc<Inventory>,
+        sink: mpsc::Sender<Arc<Inventory>>,
+        metrics: Arc<ReloadMetrics>,
+    ) -> Self {
+        let now = Utc::now();
+        metrics.loaded(unix_seconds(now));
+        let book = Book {
+            running,
+            revision: 0,
+            applied_at: now,
+            failed_hash: None,
+            last: None,
+            last_check_at: None,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                dir,
+                defaults,
+                settings,
+                sink,
+                metrics,
+                running: tokio::sync::Mutex::new(()),
+                book: Mutex::new(book),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &ReloadSettings {
+        &self.inner.settings
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.inner.dir
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        let book = self.inner.book.lock();
+        ReloadStatus {
+            revision: book.revision,
+            hash: book.running.hash.clone(),
+            devices: book.running.devices.len(),
+            applied_at: book.applied_at,
+            last_reload_successful: self.inner.metrics.last_successful(),
+            last_reload: book.last.clone(),
+            last_check_at: book.last_check_at,
+            check_interval_seconds: self.inner.settings.check_interval.as_secs_f64(),
+            http_endpoint: self.inner.settings.http_endpoint,
+        }
+    }
+
+    /// Re-reads the inventory and applies it if it changed and is valid.
+    pub async fn reload(&self, trigger: Trigger) -> Outcome {
+        let _one_at_a_time = self.inner.running.lock().await;
+        let started = Instant::now();
+        let inner = self.inner.clone();
+        let (running, failed_hash) = {
+            let book = inner.book.lock();
+            (book.running.clone(), book.failed_hash.clone())
+        };
+        // Reading and parsing a large inventory takes long enough to stall a runtime
+        // thread the device tasks need.
+        let checked = tokio::task::spawn_blocking(move || {
+            let s = &inner.settings;
+            let candidate = read::read(&inner.dir, s.allow_empty);
+            if candidate.hash == running.hash {
+                return Checked::Unchanged {
+                    hash: candidate.hash,
+                    disk_matches_running: true,
+                };
+            }
+            if !trigger.is_explicit() && failed_hash.as_deref() == Some(candidate.hash.as_str()) {
+                return Checked::Unchanged {
+                    hash: candidate.hash,
+                    disk_matches_running: false,
+                };
+            }
+            let validated = candidate.sources.and_then(|sources| {
+                read::validate(&inner.dir, &sources, &inner.defaults, s.allow_empty)
+            });
+            match validated {
+                Ok(inventory) => {
+                    let diff = Diff::between(&running, &inventory);
+                    Checked::Valid {
+                        inventory: Arc::new(inventory),
+                        diff,
+                    }
+                }
+                Err(errors) => Checked::Invalid {
+                    hash: candidate.hash,
+                    errors: errors.0.iter().map(|e| e.to_string()).collect(),
+                },
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Checked::Invalid {
+            hash: String::new(),
+            errors: vec![format!("reload panicked: {e}")],
+        });
+        let duration_seconds = started.elapsed().as_secs_f64();
+        self.conclude(trigger, checked, duration_seconds).await
+    }
+
+    async fn conclude(&self, trigger: Trigger, checked: Checked, duration_seconds: f64) -> Outcome {
+        let at = Utc::now();
+        let (result, hash, diff, errors, disk_matches_running) = match checked {
+            Checked::Unchanged {
+                hash,
+                disk_matches_running,
+            } => (
+                ReloadResult::Unchanged,
+                hash,
+                None,
+                Vec::new(),
+                disk_matches_running,
+            ),
+            Checked::Invalid { hash, errors } => (ReloadResult::Failure, hash, None, errors, false),
+            Checked::Valid { inventory, diff } => {
+                let hash = inventory.hash.clone();
+                if self.inner.sink.send(inventory.clone()).await.is_err() {
+                    // The app is shutting down; nothing will run this inventory.
+                    let errors = vec!["the appliance is shutting down".to_string()];
+                    (ReloadResult::Failure, hash, None, errors, false)
+                } else {
+                    let mut book = self.inner.book.lock();
+                    book.running = inventory;
+                    book.revision += 1;
+                    book.applied_at = at;
+                    (ReloadResult::Success, hash, Some(diff), Vec::new(), true)
+                }
+            }
+        };
+        self.inner
+            .metrics
+            .record(result, unix_seconds(at), disk_matches_running);
+        let mut book = self.inner.book.lock();
+        match result {
+            ReloadResult::Failure => book.failed_hash = Some(hash.clone()),
+            _ if disk_matches_running => book.failed_hash = None,
+            _ => {}
+        }
+        let outcome = Outcome {
+            result,
+            trigger,
+            at,
+            hash,
+            revision: book.revision,
+            devices: book.running.devices.len(),
+            diff,
+            errors,
+            duration_seconds,
+        };
+        log(&outcome);
+        book.last_check_at = Some(at);
+        // "Unchanged" keeps the last real attempt (and a failure's errors) on show, unless
+        // it is the disk going back to the running content after a failure.
+        let healed = result == ReloadResult::Unchanged
+            && disk_matches_running
+            && book
+                .last
+                .as_ref()
+                .is_some_and(|l| l.result == ReloadResult::Failure);
+        if result != ReloadResult::Unchanged || healed {
+            book.last = Some(outcome.clone());
+        }
+        outcome
+    }
+}
+
+enum Checked {
+    Unchanged {
+        hash: String,
+        disk_matches_running: bool,
+    },
+    Valid {
+        inventory: Arc<Inventory>,
+        diff: Diff,
+    },
+    Invalid {
+        hash: String,
+        errors: Vec<String>,
+    },
+}
+
+fn log(o: &Outcome) {
+    match o.result {
+        ReloadResult::Success => {
+            let d = o.diff.unwrap_or_default();
+            tracing::info!(
+                trigger = ?o.trigger, revision = o.revision, hash = %o.hash, devices = o.devices,
+                added = d.added, removed = d.removed, readdressed = d.readdressed, modified = d.modified,
+                seconds = o.duration_seconds, "inventory reloaded"
+            );
+        }
+        ReloadResult::Failure => {
+            for e in &o.errors {
+                tracing::error!(trigger = ?o.trigger, "{e}");
+            }
+            tracing::error!(
+                trigger = ?o.trigger, errors = o.errors.len(), running_revision = o.revision,
+                "inventory reload rejected; the last good inventory keeps running"
+            );
+        }
+        ReloadResult::Unchanged => {
+            tracing::debug!(trigger = ?o.trigger, hash = %o.hash, "inventory unchanged")
+        }
+    }
+}
+
+fn unix_seconds(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}

@@ -1,0 +1,175 @@
+//! What starts a reload: filesystem events (debounced), the periodic hash check, SIGHUP.
+//!
+//! The directory is watched, never single files: editors save by writing a temporary
+//! file and renaming it over the old one, git replaces files, and a Kubernetes ConfigMap
+//! swaps a `..data` symlink so that no event names the file that changed. Any event is
+//! only a hint that something may have changed; the reload re-reads everything.
+//!
+//! The parent directory is watched too (not recursively), so a deleted and recreated
+//! inventory directory, or a symlink to it that is repointed, is seen: before every
+//! reload the watch is re-established if the directory's identity changed. The re-watch
+//! happens before the re-read, so a change made in between is read, not lost.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecursiveMode, Watcher};
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep_until};
+
+use super::{Reloader, Trigger};
+
+/// A burst (a `git checkout` touching many files) is over after this much quiet...
+pub const QUIET: Duration = Duration::from_millis(150);
+/// ...but a steady trickle of events never delays a reload longer than this, so a change
+/// applies within a second of being written.
+pub const MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Runs the triggers until the returned task is aborted.
+pub fn spawn(reloader: Reloader) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let periodic = tokio::spawn(periodic(reloader.clone()));
+        let hangup = tokio::spawn(hangup(reloader.clone()));
+        // Aborting this task drops the guard, which stops the other two.
+        let _guard = AbortOnDrop(vec![periodic.abort_handle(), hangup.abort_handle()]);
+        watch(reloader).await;
+    })
+}
+
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// Reloads after every burst of filesystem events.
+pub async fn watch(reloader: Reloader) {
+    let poke = Arc::new(Notify::new());
+    let mut dir = match DirWatch::new(reloader.dir(), poke.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(
+                error = %e, dir = %reloader.dir().display(),
+                "cannot watch the inventory directory; changes apply only on the periodic check, SIGHUP or POST /-/reload"
+            );
+            return std::future::pending().await;
+        }
+    };
+    loop {
+        poke.notified().await;
+        debounce(&poke).await;
+        dir.ensure_watched();
+        reloader.reload(Trigger::Watch).await;
+    }
+}
+
+/// Waits until events stop for [`QUIET`], or [`MAX_DELAY`] after the first.
+async fn debounce(poke: &Notify) {
+    let latest = Instant::now() + MAX_DELAY;
+    loop {
+        let quiet = (Instant::now() + QUIET).min(latest);
+        tokio::select! {
+            _ = poke.notified() => {}
+            _ = sleep_until(quiet) => return,
+        }
+        if Instant::now() >= latest {
+            return;
+        }
+    }
+}
+
+/// The notify watcher on the inventory directory and its parent.
+struct DirWatch {
+    dir: PathBuf,
+    watcher: notify::RecommendedWatcher,
+    /// (device, inode) of the directory as last watched; None while it is missing.
+    watched: Option<(u64, u64)>,
+}
+
+impl DirWatch {
+    fn new(dir: &Path, poke: Arc<Notify>) -> notify::Result<Self> {
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+            if matters(&event) {
+                poke.notify_one();
+            }
+        })?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Err(e) = watcher.watch(parent, RecursiveMode::NonRecursive) {
+                tracing::warn!(error = %e, dir = %parent.display(), "cannot watch the inventory's parent directory; a recreated inventory directory is seen by the periodic check only");
+            }
+        }
+        let mut w = Self {
+            dir: dir.to_path_buf(),
+            watcher,
+            watched: None,
+        };
+        w.ensure_watched();
+        Ok(w)
+    }
+
+    /// (Re-)watches the directory if it appeared or was replaced since last watched.
+    fn ensure_watched(&mut self) {
+        let now = std::fs::metadata(&self.dir)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if now == self.watched {
+            return;
+        }
+        let _ = self.watcher.unwatch(&self.dir);
+        self.watched = None;
+        if now.is_some() {
+            match self.watcher.watch(&self.dir, RecursiveMode::Recursive) {
+                Ok(()) => self.watched = now,
+                Err(e) => {
+                    tracing::warn!(error = %e, dir = %self.dir.display(), "cannot watch the inventory directory")
+                }
+            }
+        }
+    }
+}
+
+/// Reading the files (our own reloads included) opens them: those events are noise.
+/// Errors (such as an overflowed event queue) might hide a change, so they count.
+fn matters(event: &notify::Result<Event>) -> bool {
+    match event {
+        Ok(e) => match e.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Access(_) => false,
+            _ => true,
+        },
+        Err(_) => true,
+    }
+}
+
+/// The backstop for anything the watcher missed (network filesystems, full queues).
+pub async fn periodic(reloader: Reloader) {
+    let every = reloader.settings().check_interval;
+    let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        reloader.reload(Trigger::Periodic).await;
+    }
+}
+
+/// SIGHUP reloads, as with every Unix daemon.
+async fn hangup(reloader: Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            return tracing::warn!(error = %e, "cannot install the SIGHUP handler; reload by SIGHUP is off");
+        }
+    };
+    while hups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the inventory");
+        reloader.reload(Trigger::Signal).await;
+    }
+}

@@ -1,0 +1,623 @@
+//! The reloader against real files, real git and real inotify, in process: a `State`
+//! and `Scheduler` on a fake pinger receive what it sends, as the app's supervisor does.
+//! Every change must be applied (or rejected) within a second of being written.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep};
+use wardops::config::settings::ReloadSettings;
+use wardops::config::{Inventory, ProbeSettings, load};
+use wardops::probe::{Pinger, ProbeOutcome, ProbeSpec};
+use wardops::reload::{ReloadMetrics, ReloadResult, Reloader, Trigger, watch};
+use wardops::schedule::{ProberMetrics, Scheduler};
+use wardops::state::{State, Status, SystemClock, TokioClock};
+
+/// Answers every probe at once, except for addresses made unreachable.
+#[derive(Default)]
+struct FakePinger {
+    unreachable: Mutex<Vec<IpAddr>>,
+    probes: Mutex<Vec<Instant>>,
+}
+
+impl Pinger for FakePinger {
+    fn probe(&self, address: IpAddr, spec: ProbeSpec) -> impl Future<Output = ProbeOutcome> + Send {
+        self.probes.lock().push(Instant::now());
+        let reachable = !self.unreachable.lock().contains(&address);
+        async move {
+            if reachable {
+                ProbeOutcome {
+                    sent: spec.packets,
+                    received: spec.packets,
+                    rtt: Some(Duration::from_millis(1)),
+                }
+            } else {
+                sleep(spec.timeout).await;
+                ProbeOutcome {
+                    sent: spec.packets,
+                    received: 0,
+                    rtt: None,
+                }
+            }
+        }
+    }
+}
+
+/// `count` devices `d<first>`.. in one region and branch, with a label.
+fn yaml(first: usize, count: usize, label: &str) -> String {
+    let mut y =
+        String::from("regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n");
+    for i in first..first + count {
+        y += &format!(
+            "          - {{ name: d{i}, address: 127.31.{}.{}, kind: atm, labels: {{ tag: {label} }} }}\n",
+            i / 250,
+            1 + i % 250
+        );
+    }
+    y
+}
+
+struct Rig {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    state: State,
+    reloader: Reloader,
+    pinger: Arc<FakePinger>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Lays out the inventory with `setup(dir)`, loads it, and starts the reloader's
+/// triggers (watch, periodic, SIGHUP) unless `watching` is false.
+async fn rig(settings: ReloadSettings, watching: bool, setup: impl FnOnce(&Path)) -> Rig {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("inventory");
+    std::fs::create_dir(&dir).unwrap();
+    setup(&dir);
+    let initial = Arc::new(
+        load::load_inventory(&dir, &ProbeSettings::default()).expect("valid initial inventory"),
+    );
+    let pinger = Arc::new(FakePinger::default());
+    let state = State::new(Arc::new(SystemClock));
+    let (tx, mut rx) = mpsc::channel::<Arc<Inventory>>(4);
+    let mut scheduler = Scheduler::new(
+        pinger.clone(),
+        state.clone(),
+        Arc::new(ProberMetrics::default()),
+    );
+    let supervisor = tokio::spawn(async move {
+        while let Some(inventory) = rx.recv().await {
+            let snapshot = scheduler.state().replace_inventory(inventory, |_| None);
+            scheduler.sync(&snapshot);
+        }
+    });
+    tx.send(initial.clone()).await.unwrap();
+    let reloader = Reloader::new(
+        dir.clone(),
+        ProbeSettings::default(),
+        settings,
+        initial,
+        tx,
+        Arc::new(ReloadMetrics::default()),
+    );
+    let mut tasks = vec![supervisor];
+    if watching {
+        tasks.push(watch::spawn(reloader.clone()));
+        // Let the watcher register before the test starts changing files.
+        sleep(Duration::from_millis(100)).await;
+    }
+    Rig {
+        _tmp: tmp,
+        dir,
+        state,
+        reloader,
+        pinger,
+        tasks,
+    }
+}
+
+async fn watched(setup: impl FnOnce(&Path)) -> Rig {
+    rig(ReloadSettings::default(), true, setup).await
+}
+
+impl Rig {
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .state
+            .snapshot()
+            .inventory
+            .devices
+            .iter()
+            .map(|d| d.name.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn label(&self, device: &str) -> Option<String> {
+        self.state
+            .snapshot()
+            .inventory
+            .device(device)
+            .and_then(|d| d.labels.get("tag").cloned())
+    }
+
+    /// Waits (at most a second from now) until `check` holds; returns how long it took.
+    async fn within_a_second(&self, what: &str, check: impl Fn(&Rig) -> bool) -> Duration {
+        let start = Instant::now();
+        loop {
+            if check(self) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "not within a second: {what}; status {:?}",
+                self.reloader.status()
+            );
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until a reload attempt was rejected, then checks nothing was applied.
+    async fn rejected(&self, revision: u64, what: &str) -> Vec<String> {
+        self.within_a_second(what, |r| {
+            r.reloader
+                .status()
+                .last_reload
+                .is_some_and(|l| l.result == ReloadResult::Failure)
+        })
+        .await;
+        let status = self.reloader.status();
+        assert!(!status.last_reload_successful);
+        assert_eq!(status.revision, revision, "nothing applied");
+        status.last_reload.unwrap().errors
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+/// Like an editor: write a temporary file beside it, then rename it over the original.
+fn editor_save(path: &Path, text: &str) {
+    let tmp = path.with_file_name(format!(
+        ".{}.swp",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    write(&tmp, text);
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editor_style_save_applies() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 3, "x"))).await;
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 4, "y"));
+    rig.within_a_second("4 devices labelled y", |r| {
+        r.names().len() == 4 && r.label("d0").as_deref() == Some("y")
+    })
+    .await;
+    let status = rig.reloader.status();
+    assert_eq!(status.revision, 1);
+    assert!(status.last_reload_successful);
+    let diff = status.last_reload.unwrap().diff.unwrap();
+    assert_eq!((diff.added, diff.modified, diff.removed), (1, 3, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_place_write_applies() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 3, "x"))).await;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(rig.dir.join("a.yaml"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        b"          - { name: extra, address: 127.31.9.9, kind: router }\n",
+    )
+    .unwrap();
+    drop(f);
+    rig.within_a_second("the appended device", |r| {
+        r.names().contains(&"extra".to_string())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_content_is_not_reapplied() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 3, "x"))).await;
+    let version = rig.state.snapshot().version;
+    write(&rig.dir.join("a.yaml"), &yaml(0, 3, "x"));
+    sleep(Duration::from_millis(800)).await;
+    assert_eq!(rig.reloader.status().revision, 0);
+    assert_eq!(rig.state.snapshot().version, version);
+    let outcome = rig.reloader.reload(Trigger::Http).await;
+    assert_eq!(outcome.result, ReloadResult::Unchanged);
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=wardops-test",
+            "-c",
+            "user.email=test@wardops.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_checkout_of_another_commit_is_one_reload() {
+    let rig = watched(|d| {
+        git(d, &["init", "-q"]);
+        write(
+            &d.join("a.yaml"),
+            &yaml(0, 2, "old").replace("name: r\n", "name: r1\n"),
+        );
+        write(
+            &d.join("b.yaml"),
+            &yaml(2, 2, "old").replace("name: r\n", "name: r2\n"),
+        );
+        git(d, &["add", "."]);
+        git(d, &["commit", "-qm", "one"]);
+        git(d, &["checkout", "-qb", "next"]);
+        std::fs::remove_file(d.join("b.yaml")).unwrap();
+        write(
+            &d.join("a.yaml"),
+            &yaml(0, 2, "new").replace("name: r\n", "name: r1\n"),
+        );
+        for f in ["c", "e", "f", "g"] {
+            let first = 10 + 10 * (f.as_bytes()[0] - b'a') as usize;
+            write(
+                &d.join(format!("{f}.yaml")),
+                &yaml(first, 2, "new").replace("name: r\n", &format!("name: {f}\n")),
+            );
+        }
+        git(d, &["add", "-A"]);
+        git(d, &["commit", "-qm", "two"]);
+        git(d, &["checkout", "-q", "main"]);
+    })
+    .await;
+    assert_eq!(rig.names(), ["d0", "d1", "d2", "d3"]);
+    git(&rig.dir, &["checkout", "-q", "next"]);
+    rig.within_a_second("commit two", |r| {
+        r.names().len() == 10 && r.label("d0").as_deref() == Some("new")
+    })
+    .await;
+    sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        rig.reloader.status().revision,
+        1,
+        "one checkout, one reload"
+    );
+    git(&rig.dir, &["checkout", "-q", "main"]);
+    rig.within_a_second("back to commit one", |r| {
+        r.names() == ["d0", "d1", "d2", "d3"]
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_pull_applies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let upstream = tmp.path().join("upstream");
+    std::fs::create_dir(&upstream).unwrap();
+    git(&upstream, &["init", "-q"]);
+    write(&upstream.join("a.yaml"), &yaml(0, 2, "v1"));
+    git(&upstream, &["add", "."]);
+    git(&upstream, &["commit", "-qm", "v1"]);
+    let rig = watched(|d| {
+        std::fs::remove_dir(d).unwrap();
+        git(
+            d.parent().unwrap(),
+            &[
+                "clone",
+                "-q",
+                upstream.to_str().unwrap(),
+                d.to_str().unwrap(),
+            ],
+        );
+    })
+    .await;
+    write(&upstream.join("a.yaml"), &yaml(0, 5, "v2"));
+    git(&upstream, &["commit", "-qam", "v2"]);
+    git(&rig.dir, &["pull", "-q", "--ff-only"]);
+    rig.within_a_second("the pulled commit", |r| {
+        r.names().len() == 5 && r.label("d0").as_deref() == Some("v2")
+    })
+    .await;
+}
+
+/// Kubernetes mounts a ConfigMap as `name -> ..data/name`, `..data -> ..<timestamp>`,
+/// and updates it by creating a new timestamped directory and renaming a new `..data`
+/// symlink over the old one: no event names `name`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_data_symlink_swap_applies() {
+    use std::os::unix::fs::symlink;
+    let rig = watched(|d| {
+        std::fs::create_dir(d.join("..2026_01_01_00_00_00.1")).unwrap();
+        write(
+            &d.join("..2026_01_01_00_00_00.1/devices.yaml"),
+            &yaml(0, 2, "v1"),
+        );
+        symlink("..2026_01_01_00_00_00.1", d.join("..data")).unwrap();
+        symlink("..data/devices.yaml", d.join("devices.yaml")).unwrap();
+    })
+    .await;
+    assert_eq!(rig.names().len(), 2);
+    let d = &rig.dir;
+    std::fs::create_dir(d.join("..2026_01_01_00_01_00.2")).unwrap();
+    write(
+        &d.join("..2026_01_01_00_01_00.2/devices.yaml"),
+        &yaml(0, 3, "v2"),
+    );
+    symlink("..2026_01_01_00_01_00.2", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    std::fs::remove_dir_all(d.join("..2026_01_01_00_00_00.1")).unwrap();
+    rig.within_a_second("the new ConfigMap data", |r| {
+        r.names().len() == 3 && r.label("d0").as_deref() == Some("v2")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_file_removes_its_devices_but_deleting_the_last_is_rejected() {
+    let rig = watched(|d| {
+        write(
+            &d.join("a.yaml"),
+            &yaml(0, 2, "x").replace("name: r\n", "name: ra\n"),
+        );
+        write(
+            &d.join("b.yaml"),
+            &yaml(2, 2, "x").replace("name: r\n", "name: rb\n"),
+        );
+    })
+    .await;
+    std::fs::remove_file(rig.dir.join("b.yaml")).unwrap();
+    rig.within_a_second("b's devices removed", |r| r.names() == ["d0", "d1"])
+        .await;
+    std::fs::remove_file(rig.dir.join("a.yaml")).unwrap();
+    let errors = rig.rejected(1, "an empty directory").await;
+    assert!(errors[0].contains("no inventory files"), "{errors:?}");
+    assert_eq!(
+        rig.names(),
+        ["d0", "d1"],
+        "the last good inventory keeps running"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_directory_is_rejected_and_a_recreated_one_is_watched() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    std::fs::remove_dir_all(&rig.dir).unwrap();
+    let errors = rig.rejected(0, "a deleted directory").await;
+    assert!(
+        errors[0].contains("cannot read inventory directory"),
+        "{errors:?}"
+    );
+    assert_eq!(rig.names(), ["d0", "d1"]);
+    std::fs::create_dir(&rig.dir).unwrap();
+    write(&rig.dir.join("a.yaml"), &yaml(0, 3, "back"));
+    rig.within_a_second("the recreated directory", |r| r.names().len() == 3)
+        .await;
+    // And it is watched again: a further edit applies.
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 4, "again"));
+    rig.within_a_second("an edit in the recreated directory", |r| {
+        r.names().len() == 4
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_file_is_rejected_unless_allowed() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    write(&rig.dir.join("a.yaml"), "");
+    let errors = rig.rejected(0, "an empty file").await;
+    assert!(
+        errors[0].ends_with("a.yaml: inventory file is empty"),
+        "{errors:?}"
+    );
+    assert_eq!(rig.names().len(), 2);
+
+    let allowing = ReloadSettings {
+        allow_empty: true,
+        ..ReloadSettings::default()
+    };
+    let rig = rig_with(allowing, |d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    write(&rig.dir.join("a.yaml"), "");
+    rig.within_a_second("every device removed", |r| r.names().is_empty())
+        .await;
+    std::fs::remove_dir_all(&rig.dir).unwrap();
+    sleep(Duration::from_millis(700)).await;
+    assert!(
+        rig.reloader.status().last_reload_successful,
+        "a missing directory is empty too"
+    );
+}
+
+async fn rig_with(settings: ReloadSettings, setup: impl FnOnce(&Path)) -> Rig {
+    rig(settings, true, setup).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_yaml_is_rejected_with_its_place_then_the_fix_applies() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    let broken = yaml(0, 3, "y").replace("address: 127.31.0.3", "address: 127.31.0.300");
+    editor_save(&rig.dir.join("a.yaml"), &broken);
+    let errors = rig.rejected(0, "a bad address").await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("a.yaml:8:"),
+        "file:line:column in {errors:?}"
+    );
+    assert!(errors[0].contains("127.31.0.300"), "{errors:?}");
+    assert_eq!(rig.names().len(), 2);
+    editor_save(&rig.dir.join("a.yaml"), "regions: [ {name: r\n");
+    let errors = rig.rejected(0, "broken YAML").await;
+    assert!(errors[0].contains("a.yaml:"), "{errors:?}");
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 3, "y"));
+    rig.within_a_second("the fix", |r| r.names().len() == 3)
+        .await;
+    let status = rig.reloader.status();
+    assert!(status.last_reload_successful);
+    assert!(status.last_reload.unwrap().errors.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverting_a_bad_change_heals_the_status() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    editor_save(&rig.dir.join("a.yaml"), "nonsense: [");
+    rig.rejected(0, "broken YAML").await;
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 2, "x"));
+    rig.within_a_second("healed", |r| r.reloader.status().last_reload_successful)
+        .await;
+    assert_eq!(
+        rig.reloader.status().revision,
+        0,
+        "nothing to apply: the running content is back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_check_catches_what_no_event_announced() {
+    let every = ReloadSettings {
+        check_interval: Duration::from_millis(200),
+        ..ReloadSettings::default()
+    };
+    // No watcher at all: only the periodic check.
+    let rig = rig(every, false, |d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    let periodic = tokio::spawn(watch::periodic(rig.reloader.clone()));
+    write(&rig.dir.join("a.yaml"), &yaml(0, 3, "x"));
+    rig.within_a_second("the periodic check", |r| r.names().len() == 3)
+        .await;
+    periodic.abort();
+    assert_eq!(
+        rig.reloader.status().last_reload.unwrap().trigger,
+        Trigger::Periodic
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_device_keeps_down_since_across_a_label_change() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 2, "x").replace("kind: atm", "kind: atm, probe: { interval: 1s, timeout: 100ms, packets: 1, retry_interval: 200ms }"))).await;
+    rig.pinger
+        .unreachable
+        .lock()
+        .push("127.31.0.1".parse().unwrap());
+    let start = Instant::now();
+    let down_since = loop {
+        let snap = rig.state.snapshot();
+        let (_, s, _) = snap.device("d0").unwrap();
+        if s.status == Status::Down {
+            break s.down_since.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "d0 never went down"
+        );
+        sleep(Duration::from_millis(20)).await;
+    };
+    let relabelled = yaml(0, 2, "relabelled").replace(
+        "kind: atm",
+        "kind: camera, probe: { interval: 1s, timeout: 100ms, packets: 1, retry_interval: 200ms }",
+    );
+    editor_save(&rig.dir.join("a.yaml"), &relabelled);
+    rig.within_a_second("the new labels", |r| {
+        r.label("d0").as_deref() == Some("relabelled")
+    })
+    .await;
+    let snap = rig.state.snapshot();
+    let (device, s, _) = snap.device("d0").unwrap();
+    assert_eq!(&*device.kind, "camera");
+    assert_eq!((s.status, s.down_since), (Status::Down, Some(down_since)));
+}
+
+/// 10 devices, then a reload to 10,010 (10 s interval): no 100 ms window after the
+/// reload sees more probes than the steady rate allows (1,001 per second).
+#[tokio::test(start_paused = true)]
+async fn a_reload_adding_10000_devices_does_not_spike_the_probe_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    write(&dir.join("a.yaml"), &yaml(0, 10, "x"));
+    let initial = Arc::new(load::load_inventory(&dir, &ProbeSettings::default()).unwrap());
+    let pinger = Arc::new(FakePinger::default());
+    let state = State::new(Arc::new(TokioClock::starting_at(chrono::Utc::now())));
+    let mut scheduler = Scheduler::new(
+        pinger.clone(),
+        state.clone(),
+        Arc::new(ProberMetrics::default()),
+    );
+    let (tx, mut rx) = mpsc::channel::<Arc<Inventory>>(4);
+    let reloader = Reloader::new(
+        dir.clone(),
+        ProbeSettings::default(),
+        ReloadSettings::default(),
+        initial.clone(),
+        tx,
+        Arc::new(ReloadMetrics::default()),
+    );
+    scheduler.sync(&state.replace_inventory(initial, |_| None));
+    sleep(Duration::from_secs(15)).await;
+
+    write(&dir.join("a.yaml"), &yaml(0, 10_010, "x"));
+    let outcome = reloader.reload(Trigger::Signal).await;
+    assert_eq!(
+        outcome.result,
+        ReloadResult::Success,
+        "{:?}",
+        outcome.errors
+    );
+    let inventory = rx.recv().await.unwrap();
+    scheduler.sync(&state.replace_inventory(inventory, |_| None));
+    let applied = Instant::now();
+    sleep(Duration::from_secs(20)).await;
+
+    let mut windows = vec![0u32; 200];
+    for t in pinger.probes.lock().iter().filter(|t| **t >= applied) {
+        let i = ((*t - applied).as_millis() / 100) as usize;
+        if i < windows.len() {
+            windows[i] += 1;
+        }
+    }
+    // Steady: 10,010 probes per 10 s = 100 per 100 ms; phases are hashed, so allow the
+    // spread of a fair draw but nothing like a burst.
+    let max = *windows.iter().max().unwrap();
+    assert!(
+        max <= 140,
+        "a 100 ms window saw {max} probes: {:?}",
+        &windows[..20]
+    );
+    assert!(
+        windows[0] <= 140,
+        "first window after the reload: {}",
+        windows[0]
+    );
+    let total: u32 = windows.iter().sum();
+    assert!(
+        (19_000..=21_000).contains(&total),
+        "two intervals of 10,010 devices: {total}"
+    );
+}
