@@ -7,6 +7,7 @@
 //! - [`schedule`]: runs each device's probes at a stable phase of its interval.
 //! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
+//! - [`store`]: durable state and alerts (PostgreSQL or SQLite), one ordered writer with a spool.
 //! - [`http`]: JSON API, `/metrics`, health endpoints.
 //! - [`app`]: wires the pieces together and runs them until shutdown.
 //! - [`demo`]: generates example inventories of loopback devices.
@@ -16,3 +17,4 @@ pub mod probe;
 pub mod reload;
 pub mod schedule;
 pub mod state;
+pub mod store;

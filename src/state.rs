@@ -18,7 +18,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use machine::{Change, Machine, Status};
@@ -87,6 +87,15 @@ pub struct Transition {
     pub change: Change,
 }
 
+/// What the store writer is sent: every change, losslessly, in version order (sent while
+/// the writer lock is held). Unlike [`Event`] it carries the whole inventory, so the
+/// writer can record which devices were added, changed or removed.
+#[derive(Debug, Clone)]
+pub enum StoreEvent {
+    Transition(Transition),
+    Inventory { version: u64, at: DateTime<Utc>, inventory: Arc<Inventory> },
+}
+
 /// Capacity of the live event channel; a reader further behind than this misses events
 /// and must resynchronise from a snapshot.
 const EVENT_CAPACITY: usize = 65_536;
@@ -103,11 +112,23 @@ struct Shared {
     /// in-memory work, never across an await.
     writer: Mutex<()>,
     events: broadcast::Sender<Arc<Event>>,
+    /// The store writer's feed, when there is a store. Unbounded so that a slow database
+    /// never blocks the prober; the writer drains it into its spool at once.
+    sink: Option<mpsc::UnboundedSender<StoreEvent>>,
     clock: Arc<dyn Clock>,
 }
 
 impl State {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::build(clock, None)
+    }
+
+    /// A state that also sends every change to the store writer through `sink`.
+    pub fn with_sink(clock: Arc<dyn Clock>, sink: mpsc::UnboundedSender<StoreEvent>) -> Self {
+        Self::build(clock, Some(sink))
+    }
+
+    fn build(clock: Arc<dyn Clock>, sink: Option<mpsc::UnboundedSender<StoreEvent>>) -> Self {
         let empty = Snapshot {
             version: 0,
             inventory: Arc::new(Inventory::default()),
@@ -116,7 +137,7 @@ impl State {
         };
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Self {
-            shared: Arc::new(Shared { snapshot: ArcSwap::from_pointee(empty), writer: Mutex::new(()), events, clock }),
+            shared: Arc::new(Shared { snapshot: ArcSwap::from_pointee(empty), writer: Mutex::new(()), events, sink, clock }),
         }
     }
 
@@ -167,6 +188,10 @@ impl State {
         let version = old.version + 1;
         let snapshot = Arc::new(Snapshot { version, inventory: inventory.clone(), status, runtime: runtime.into() });
         self.shared.snapshot.store(snapshot.clone());
+        if let Some(sink) = &self.shared.sink {
+            let at = self.shared.clock.now();
+            let _ = sink.send(StoreEvent::Inventory { version, at, inventory: inventory.clone() });
+        }
         let _ = self.shared.events.send(Arc::new(Event::InventoryReplaced {
             version,
             hash: inventory.hash.clone(),
@@ -199,6 +224,9 @@ impl State {
         let transition = Transition { version: next.version, device: old.inventory.devices[i].clone(), change };
         self.shared.snapshot.store(Arc::new(next));
         log_transition(&transition);
+        if let Some(sink) = &self.shared.sink {
+            let _ = sink.send(StoreEvent::Transition(transition.clone()));
+        }
         let _ = self.shared.events.send(Arc::new(Event::Transition(transition.clone())));
         Some(transition)
     }

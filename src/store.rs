@@ -1,0 +1,177 @@
+//! Durable state: devices, their current status, transitions and alerts, in PostgreSQL
+//! (production) or SQLite (the embedded default), behind one [`Store`] trait.
+//!
+//! Nothing reads status from here while the appliance runs: [`crate::state::State`] owns
+//! it. The store is written by one ordered [`writer`] from `State`'s lossless feed, and
+//! read back once at start-up ([`startup`]) so that a device that was down stays down with
+//! its original `down_since`.
+//!
+//! - [`record`]: what the writer applies (a spooled, sequenced record) and what it reads.
+//! - [`postgres`], [`sqlite`]: the two implementations; schema only via `migrations/`.
+//! - [`spool`]: the fsync'd append-only file records wait in while the database is away.
+//! - [`writer`]: the one task that applies records in order, exactly once.
+//! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
+//! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
+
+pub mod health;
+pub mod postgres;
+pub mod record;
+pub mod spool;
+pub mod sqlite;
+pub mod startup;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use health::StoreHealth;
+pub use record::{AlertQuery, AlertRow, DeviceRow, Loaded, Record, RecordKind, StoredStatus, TransitionRow};
+
+/// Alert rules the store applies inside each write transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertRules {
+    /// A device that changes status this many times within `flapping_window` is flapping.
+    pub flapping_transitions: u32,
+    pub flapping_window: Duration,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self { flapping_transitions: 3, flapping_window: Duration::from_secs(300) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database_url {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+impl StoreError {
+    /// True when the database could not be reached (as opposed to rejecting a query):
+    /// the writer keeps the records and retries.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+            ),
+            StoreError::Migrate(_) | StoreError::Url { .. } | StoreError::Io { .. } => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What both backends do. Every write goes through [`Store::apply`], one transaction per
+/// call, idempotent per record (`boot`, `seq`).
+pub trait Store: Send + Sync + 'static {
+    /// Applies the embedded migrations; a no-op when they are applied already.
+    fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
+    /// Live devices with their last stored status.
+    fn load(&self) -> impl Future<Output = Result<Loaded>> + Send;
+    /// Applies records in order in one transaction, skipping those applied before.
+    fn apply(&self, records: &[Record]) -> impl Future<Output = Result<()>> + Send;
+    /// Resolves `flapping` alerts of devices that have had no transition for the window.
+    fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
+    /// Deletes up to `batch` transitions and resolved alerts older than `cutoff`.
+    fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> impl Future<Output = Result<u64>> + Send;
+    fn alerts(&self, query: &AlertQuery) -> impl Future<Output = Result<Vec<AlertRow>>> + Send;
+    /// Newest first.
+    fn transitions(
+        &self,
+        device: &str,
+        limit: i64,
+        before: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Vec<TransitionRow>>> + Send;
+    fn open_alert_counts(&self) -> impl Future<Output = Result<HashMap<String, u32>>> + Send;
+}
+
+/// The backend the database URL picks.
+pub enum Db {
+    Postgres(postgres::PgStore),
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Db {
+    /// Opens the store `url` names without waiting for the database: connections are made
+    /// on first use, so start-up can retry and the writer can outlive an outage.
+    /// Relative SQLite paths are resolved against `base_dir` (the settings file's directory).
+    pub fn open(url: &str, base_dir: &Path, rules: AlertRules) -> Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Db::Postgres(postgres::PgStore::open(url, rules)?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Db::Sqlite(sqlite::SqliteStore::open(url, base_dir, rules)?))
+        } else {
+            Err(StoreError::Url { url: url.into(), reason: "expected postgres://… or sqlite://…".into() })
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Db::Postgres($s) => $e,
+            Db::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store for Db {
+    async fn migrate(&self) -> Result<()> {
+        dispatch!(self, s => s.migrate().await)
+    }
+    async fn load(&self) -> Result<Loaded> {
+        dispatch!(self, s => s.load().await)
+    }
+    async fn apply(&self, records: &[Record]) -> Result<()> {
+        dispatch!(self, s => s.apply(records).await)
+    }
+    async fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.resolve_stable_flapping(now).await)
+    }
+    async fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
+        dispatch!(self, s => s.prune(cutoff, batch).await)
+    }
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
+        dispatch!(self, s => s.alerts(query).await)
+    }
+    async fn transitions(&self, device: &str, limit: i64, before: Option<DateTime<Utc>>) -> Result<Vec<TransitionRow>> {
+        dispatch!(self, s => s.transitions(device, limit, before).await)
+    }
+    async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
+        dispatch!(self, s => s.open_alert_counts().await)
+    }
+}
+
+/// The message of a `device_down` alert.
+pub(crate) fn down_message(device: &str, address: &str, down_since: Option<DateTime<Utc>>) -> String {
+    match down_since {
+        Some(t) => format!("device {device} ({address}) is down since {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        None => format!("device {device} ({address}) is down"),
+    }
+}
+
+pub(crate) fn flapping_message(device: &str, transitions: i64, window: Duration) -> String {
+    format!(
+        "device {device} changed status {transitions} times in {}",
+        crate::config::duration::format(window)
+    )
+}

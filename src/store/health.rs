@@ -1,0 +1,92 @@
+//! What the rest of the appliance may know about the store without touching it: whether
+//! writes are failing (`/readyz` says "degraded"), how many records wait in the spool (a
+//! metric), and how many alerts each device has open (device JSON). All of it is updated
+//! by the writer and read lock-free.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug)]
+pub struct StoreHealth {
+    pub backend: &'static str,
+    degraded: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    /// Records spooled but not yet committed to the database.
+    pub pending: Gauge,
+    pub degraded_gauge: Gauge,
+    pub applied: Counter,
+    pub failures: Counter,
+    open_alerts: ArcSwap<HashMap<String, u32>>,
+}
+
+impl StoreHealth {
+    pub fn new(backend: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            backend,
+            degraded: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            pending: Gauge::default(),
+            degraded_gauge: Gauge::default(),
+            applied: Counter::default(),
+            failures: Counter::default(),
+            open_alerts: ArcSwap::from_pointee(HashMap::new()),
+        })
+    }
+
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "wardops_store_pending_writes",
+            "Records (transitions, inventory changes) spooled but not yet in the database",
+            self.pending.clone(),
+        );
+        registry.register(
+            "wardops_store_degraded",
+            "1 while writes to the database are failing (records wait in the spool)",
+            self.degraded_gauge.clone(),
+        );
+        registry.register("wardops_store_records_applied", "Records committed to the database", self.applied.clone());
+        registry.register(
+            "wardops_store_write_failures",
+            "Failed attempts to write to the database",
+            self.failures.clone(),
+        );
+    }
+
+    /// Why the store is degraded, if it is.
+    pub fn degraded_reason(&self) -> Option<String> {
+        if !self.degraded.load(Ordering::Relaxed) {
+            return None;
+        }
+        let error = self.last_error.lock().clone().unwrap_or_default();
+        Some(format!(
+            "store degraded: {} pending write(s) spooled, database unavailable: {error}",
+            self.pending.get()
+        ))
+    }
+
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_degraded(&self, error: Option<String>) {
+        self.degraded.store(error.is_some(), Ordering::Relaxed);
+        self.degraded_gauge.set(i64::from(error.is_some()));
+        *self.last_error.lock() = error;
+    }
+
+    /// Open alerts of `device` as of the last commit.
+    pub fn open_alerts(&self, device: &str) -> u32 {
+        self.open_alerts.load().get(device).copied().unwrap_or(0)
+    }
+
+    pub(super) fn set_open_alerts(&self, counts: HashMap<String, u32>) {
+        self.open_alerts.store(Arc::new(counts));
+    }
+}

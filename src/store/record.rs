@@ -1,0 +1,161 @@
+//! The rows the store writes and reads.
+//!
+//! A [`Record`] is one unit of the writer's ordered log: it is appended to the spool
+//! before the database sees it, so it carries everything needed to apply it later, and
+//! its key (`boot`, `seq`) makes applying it twice a no-op.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Device;
+use crate::state::Status;
+
+/// One entry of the writer's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Random id of the appliance process that wrote it.
+    pub boot: String,
+    /// Position in that boot's log, from 1.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: RecordKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A decided change of one device's status (`at` is when it was decided).
+    Transition {
+        device: String,
+        address: String,
+        from: String,
+        to: String,
+        down_since: Option<DateTime<Utc>>,
+        version: u64,
+    },
+    /// The inventory changed: devices added or changed, and devices removed.
+    Devices { upsert: Vec<DeviceRow>, removed: Vec<String> },
+}
+
+impl RecordKind {
+    pub fn transition(t: &crate::state::Transition) -> RecordKind {
+        RecordKind::Transition {
+            device: t.device.name.to_string(),
+            address: t.device.address.to_string(),
+            from: t.change.from.as_str().into(),
+            to: t.change.to.as_str().into(),
+            down_since: t.change.down_since,
+            version: t.version,
+        }
+    }
+}
+
+/// A device as the store knows it (what the inventory said last).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    pub name: String,
+    pub address: String,
+    pub region: String,
+    pub branch: String,
+    pub kind: String,
+}
+
+impl DeviceRow {
+    pub fn of(d: &Device) -> DeviceRow {
+        DeviceRow {
+            name: d.name.to_string(),
+            address: d.address.to_string(),
+            region: d.region.to_string(),
+            branch: d.branch.to_string(),
+            kind: d.kind.to_string(),
+        }
+    }
+}
+
+/// A device's last stored status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredStatus {
+    pub status: Status,
+    pub down_since: Option<DateTime<Utc>>,
+}
+
+/// What start-up reads back.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Live (not removed) devices.
+    pub devices: Vec<DeviceRow>,
+    /// Last status of live devices that have one.
+    pub status: HashMap<String, StoredStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    pub id: i64,
+    pub device: String,
+    pub condition: String,
+    pub severity: String,
+    pub message: String,
+    pub opened_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransitionRow {
+    pub id: i64,
+    pub device: String,
+    pub from: String,
+    pub to: String,
+    pub at: DateTime<Utc>,
+    pub down_since: Option<DateTime<Utc>>,
+}
+
+/// Filters of `GET /api/v1/alerts`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertQuery {
+    /// `Some(true)`: open only; `Some(false)`: resolved only.
+    pub active: Option<bool>,
+    pub device: Option<String>,
+    pub severity: Option<String>,
+    pub limit: i64,
+    /// Alerts opened strictly before this (paging, newest first).
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// Severity of each condition.
+pub fn severity_of(condition: &str) -> &'static str {
+    match condition {
+        "device_down" => "critical",
+        _ => "warning",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_json() {
+        let r = Record {
+            boot: "b".into(),
+            seq: 7,
+            at: DateTime::from_timestamp(1_800_000_000, 5_000).unwrap(),
+            kind: RecordKind::Transition {
+                device: "d".into(),
+                address: "127.0.0.1".into(),
+                from: "up".into(),
+                to: "down".into(),
+                down_since: DateTime::from_timestamp(1_799_999_990, 0),
+                version: 3,
+            },
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains(r#""type":"transition""#), "{text}");
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+    }
+}

@@ -1,0 +1,310 @@
+//! One contract for every `Store`: each test below runs against a fresh PostgreSQL
+//! database of its own and against a fresh SQLite file.
+
+mod pgdb;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use wardops::state::Status;
+use wardops::store::{AlertQuery, AlertRules, Db, DeviceRow, Record, RecordKind, Store, StoredStatus};
+
+fn rules() -> AlertRules {
+    AlertRules { flapping_transitions: 3, flapping_window: Duration::from_secs(300) }
+}
+
+fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + secs, 123_456_000).unwrap()
+}
+
+fn device(name: &str) -> DeviceRow {
+    DeviceRow {
+        name: name.into(),
+        address: "127.77.0.1".into(),
+        region: "tbilisi".into(),
+        branch: "tbilisi-b0001".into(),
+        kind: "atm".into(),
+    }
+}
+
+/// Builds records with consecutive sequence numbers of one boot.
+struct Log {
+    boot: String,
+    seq: u64,
+}
+
+impl Log {
+    fn new(boot: &str) -> Log {
+        Log { boot: boot.into(), seq: 0 }
+    }
+
+    fn next(&mut self, at: DateTime<Utc>, kind: RecordKind) -> Record {
+        self.seq += 1;
+        Record { boot: self.boot.clone(), seq: self.seq, at, kind }
+    }
+
+    fn devices(&mut self, at: i64, upsert: &[&str], removed: &[&str]) -> Record {
+        let kind = RecordKind::Devices {
+            upsert: upsert.iter().map(|n| device(n)).collect(),
+            removed: removed.iter().map(|n| n.to_string()).collect(),
+        };
+        self.next(t(at), kind)
+    }
+
+    fn transition(&mut self, at: i64, name: &str, from: &str, to: &str) -> Record {
+        let kind = RecordKind::Transition {
+            device: name.into(),
+            address: "127.77.0.1".into(),
+            from: from.into(),
+            to: to.into(),
+            down_since: (to == "down").then(|| t(at - 5)),
+            version: self.seq + 1,
+        };
+        self.next(t(at), kind)
+    }
+}
+
+fn open() -> AlertQuery {
+    AlertQuery { active: Some(true), limit: 100, ..AlertQuery::default() }
+}
+
+async fn migrations_are_idempotent(store: &Db) {
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert!(loaded.devices.is_empty() && loaded.status.is_empty());
+}
+
+async fn devices_are_upserted_and_removed(store: &Db) {
+    let mut log = Log::new("b1");
+    store.apply(&[log.devices(0, &["a", "b"], &[])]).await.unwrap();
+    let mut names: Vec<_> = store.load().await.unwrap().devices.into_iter().map(|d| d.name).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    store.apply(&[log.devices(10, &[], &["b"])]).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.devices, vec![device("a")]);
+    // Re-adding brings it back (history kept under the same name).
+    store.apply(&[log.devices(20, &["b"], &[])]).await.unwrap();
+    assert_eq!(store.load().await.unwrap().devices.len(), 2);
+}
+
+async fn an_outage_opens_and_recovery_resolves_one_alert(store: &Db) {
+    let mut log = Log::new("b1");
+    let batch = [
+        log.devices(0, &["a"], &[]),
+        log.transition(1, "a", "unknown", "up"),
+        log.transition(100, "a", "up", "down"),
+    ];
+    store.apply(&batch).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.status["a"], StoredStatus { status: Status::Down, down_since: Some(t(95)) });
+    let alerts = store.alerts(&open()).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    let alert = &alerts[0];
+    assert_eq!((alert.condition.as_str(), alert.severity.as_str()), ("device_down", "critical"));
+    assert_eq!(alert.opened_at, t(100));
+    assert!(alert.message.contains("a (127.77.0.1)"), "{}", alert.message);
+    assert_eq!(store.open_alert_counts().await.unwrap().get("a"), Some(&1));
+
+    store.apply(&[log.transition(200, "a", "down", "up")]).await.unwrap();
+    assert!(store.alerts(&open()).await.unwrap().is_empty());
+    let resolved = store.alerts(&AlertQuery { active: Some(false), limit: 10, ..AlertQuery::default() }).await.unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].resolved_at, Some(t(200)));
+    assert_eq!(resolved[0].resolution.as_deref(), Some("recovered"));
+    let history = store.transitions("a", 10, None).await.unwrap();
+    let tos: Vec<_> = history.iter().map(|t| t.to.as_str()).collect();
+    assert_eq!(tos, ["up", "down", "up"], "newest first");
+    assert_eq!(history[1].down_since, Some(t(95)));
+    assert_eq!(store.transitions("a", 10, Some(t(200))).await.unwrap().len(), 2);
+    assert_eq!(store.load().await.unwrap().status["a"].down_since, None);
+}
+
+async fn replaying_records_is_a_no_op(store: &Db) {
+    let mut log = Log::new("b1");
+    let batch =
+        [log.devices(0, &["a"], &[]), log.transition(1, "a", "unknown", "up"), log.transition(2, "a", "up", "down")];
+    store.apply(&batch).await.unwrap();
+    store.apply(&batch).await.unwrap();
+    store.apply(&batch[1..]).await.unwrap();
+    assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 2);
+    assert_eq!(store.alerts(&open()).await.unwrap().len(), 1);
+    // A later record of the same boot still applies after a partial replay.
+    store.apply(&[batch[2].clone(), log.transition(3, "a", "down", "up")]).await.unwrap();
+    assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 3);
+}
+
+async fn a_restart_that_re_decides_an_outage_keeps_it(store: &Db) {
+    let mut first = Log::new("boot-1");
+    store
+        .apply(&[first.devices(0, &["a"], &[]), first.transition(1, "a", "unknown", "up"), first.transition(60, "a", "up", "down")])
+        .await
+        .unwrap();
+    // The next boot started without stored state and decided `down` afresh.
+    let mut second = Log::new("boot-2");
+    store.apply(&[second.transition(500, "a", "unknown", "down")]).await.unwrap();
+    let alerts = store.alerts(&open()).await.unwrap();
+    assert_eq!(alerts.len(), 1, "no duplicate alert");
+    assert_eq!(alerts[0].opened_at, t(60));
+    assert_eq!(store.load().await.unwrap().status["a"].down_since, Some(t(55)), "original down_since");
+}
+
+async fn flapping_opens_once_and_clears_when_stable(store: &Db) {
+    let mut log = Log::new("b1");
+    store
+        .apply(&[
+            log.devices(0, &["a"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.transition(10, "a", "up", "down"),
+            log.transition(20, "a", "down", "up"),
+        ])
+        .await
+        .unwrap();
+    let conditions = |alerts: Vec<wardops::store::AlertRow>| {
+        let mut c: Vec<_> = alerts.into_iter().map(|a| a.condition).collect();
+        c.sort();
+        c
+    };
+    assert!(conditions(store.alerts(&open()).await.unwrap()).is_empty(), "two changes are not a flap");
+    store.apply(&[log.transition(30, "a", "up", "down")]).await.unwrap();
+    assert_eq!(conditions(store.alerts(&open()).await.unwrap()), ["device_down", "flapping"]);
+    store.apply(&[log.transition(40, "a", "down", "up"), log.transition(50, "a", "up", "down")]).await.unwrap();
+    let open_alerts = store.alerts(&open()).await.unwrap();
+    assert_eq!(conditions(open_alerts.clone()), ["device_down", "flapping"], "still one of each");
+    let flapping = open_alerts.iter().find(|a| a.condition == "flapping").unwrap();
+    assert_eq!(flapping.severity, "warning");
+    // Not yet stable for the window.
+    assert_eq!(store.resolve_stable_flapping(t(50 + 299)).await.unwrap(), 0);
+    assert_eq!(store.resolve_stable_flapping(t(50 + 301)).await.unwrap(), 1);
+    // It flapped and then stayed down: the outage keeps its alert.
+    assert_eq!(conditions(store.alerts(&open()).await.unwrap()), ["device_down"]);
+    let resolved = store.alerts(&AlertQuery { active: Some(false), limit: 10, ..AlertQuery::default() }).await.unwrap();
+    assert_eq!(resolved[0].resolution.as_deref(), Some("stable"));
+}
+
+async fn removing_a_device_resolves_its_alerts_and_keeps_history(store: &Db) {
+    let mut log = Log::new("b1");
+    store
+        .apply(&[log.devices(0, &["a", "b"], &[]), log.transition(1, "a", "unknown", "down")])
+        .await
+        .unwrap();
+    store.apply(&[log.devices(10, &[], &["a"])]).await.unwrap();
+    assert!(store.alerts(&open()).await.unwrap().is_empty());
+    let all = store.alerts(&AlertQuery { limit: 10, ..AlertQuery::default() }).await.unwrap();
+    assert_eq!(all[0].resolution.as_deref(), Some("removed"));
+    assert_eq!(all[0].resolved_at, Some(t(10)));
+    assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 1, "history kept");
+    let loaded = store.load().await.unwrap();
+    assert!(!loaded.status.contains_key("a"));
+}
+
+async fn pruning_deletes_old_history_in_batches(store: &Db) {
+    let mut log = Log::new("b1");
+    let mut batch = vec![log.devices(0, &["a", "b"], &[])];
+    for i in 0..5 {
+        batch.push(log.transition(i * 10 + 1, "a", if i % 2 == 0 { "up" } else { "down" }, if i % 2 == 0 { "down" } else { "up" }));
+    }
+    batch.push(log.transition(100, "b", "unknown", "down")); // open: never pruned
+    store.apply(&batch).await.unwrap();
+    let cutoff = t(60);
+    assert_eq!(store.prune(cutoff, 2).await.unwrap(), 4, "two transitions and two resolved alerts");
+    assert_eq!(store.prune(cutoff, 100).await.unwrap(), 3, "the rest of the old transitions");
+    assert_eq!(store.prune(cutoff, 100).await.unwrap(), 0);
+    assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 0);
+    assert_eq!(store.transitions("b", 10, None).await.unwrap().len(), 1);
+    assert_eq!(store.alerts(&open()).await.unwrap().len(), 3, "open alerts are never pruned");
+}
+
+async fn alert_filters_and_paging(store: &Db) {
+    let mut log = Log::new("b1");
+    store
+        .apply(&[
+            log.devices(0, &["a", "b", "c"], &[]),
+            log.transition(1, "a", "unknown", "down"),
+            log.transition(2, "b", "unknown", "down"),
+            log.transition(3, "c", "unknown", "down"),
+            log.transition(4, "c", "down", "up"),
+        ])
+        .await
+        .unwrap();
+    let q = |f: fn(&mut AlertQuery)| {
+        let mut q = AlertQuery { limit: 100, ..AlertQuery::default() };
+        f(&mut q);
+        q
+    };
+    let names = |v: Vec<wardops::store::AlertRow>| v.into_iter().map(|a| a.device).collect::<Vec<_>>();
+    assert_eq!(names(store.alerts(&q(|_| {})).await.unwrap()), ["c", "b", "a"], "newest first");
+    assert_eq!(names(store.alerts(&q(|q| q.active = Some(true))).await.unwrap()), ["b", "a"]);
+    assert_eq!(names(store.alerts(&q(|q| q.active = Some(false))).await.unwrap()), ["c"]);
+    assert_eq!(names(store.alerts(&q(|q| q.device = Some("b".into()))).await.unwrap()), ["b"]);
+    assert_eq!(names(store.alerts(&q(|q| q.severity = Some("warning".into()))).await.unwrap()), Vec::<String>::new());
+    assert_eq!(names(store.alerts(&q(|q| q.limit = 1)).await.unwrap()), ["c"]);
+    assert_eq!(names(store.alerts(&q(|q| q.before = Some(t(3)))).await.unwrap()), ["b", "a"]);
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            use wardops::store::Store as _;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = super::pgdb::TestDb::create(stringify!($name));
+                    let store = super::Db::open(&db.url(), super::Path::new("."), super::rules()).unwrap();
+                    store.migrate().await.unwrap();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod sqlite {
+            use wardops::store::Store as _;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::Db::open("sqlite://data/wardops.db", dir.path(), super::rules()).unwrap();
+                    store.migrate().await.unwrap();
+                    super::$name(&store).await;
+                    assert!(dir.path().join("data/wardops.db").exists());
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    migrations_are_idempotent,
+    devices_are_upserted_and_removed,
+    an_outage_opens_and_recovery_resolves_one_alert,
+    replaying_records_is_a_no_op,
+    a_restart_that_re_decides_an_outage_keeps_it,
+    flapping_opens_once_and_clears_when_stable,
+    removing_a_device_resolves_its_alerts_and_keeps_history,
+    pruning_deletes_old_history_in_batches,
+    alert_filters_and_paging,
+);
+
+#[tokio::test]
+async fn postgres_runbook_query_works() {
+    let db = pgdb::TestDb::create("runbook");
+    let store = Db::open(&db.url(), Path::new("."), rules()).unwrap();
+    store.migrate().await.unwrap();
+    let mut log = Log::new("b1");
+    store.apply(&[log.devices(0, &["a", "b"], &[]), log.transition(10, "a", "unknown", "down")]).await.unwrap();
+    let out = db.query("SET TIME ZONE 'UTC'; SELECT name, ip, down_since FROM standalone_devices WHERE down_since IS NOT NULL");
+    assert_eq!(out.lines().last(), Some("a|127.77.0.1|2027-01-15 08:00:05.123456+00"));
+    let tables = db.query("SELECT count(*) FROM information_schema.columns WHERE data_type = 'timestamp without time zone' AND table_schema = 'public'");
+    assert_eq!(tables.trim(), "0", "every timestamp is timestamptz");
+}
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Db::open("sqlite://w.db", dir.path(), rules()).unwrap();
+    store.migrate().await.unwrap();
+    let Db::Sqlite(s) = &store else { unreachable!() };
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(mode, "wal");
+}
