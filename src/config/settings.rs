@@ -26,6 +26,8 @@ pub struct Settings {
     pub probe: ProbeSettings,
     pub http: HttpSettings,
     pub reload: ReloadSettings,
+    /// Where durable state goes besides the database (see `crate::store`).
+    pub store: StoreSettings,
 }
 
 /// Limits on the HTTP server.
@@ -68,6 +70,62 @@ impl Default for ReloadSettings {
             http_endpoint: false,
             allow_empty: false,
         }
+    }
+}
+
+/// Durable state and alert rules (`data_dir`, `retention`, `alerts`; see `crate::store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// The spool (and by default the SQLite file) live here; created if missing.
+    pub data_dir: PathBuf,
+    /// Transitions and resolved alerts older than this are pruned.
+    pub retention: Duration,
+    /// `flapping` opens when a device changes status this many times within the window.
+    pub flapping_transitions: u32,
+    pub flapping_window: Duration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    flapping_transitions: Option<Spanned<u32>>,
+    flapping_window: Option<Spanned<String>>,
+}
+
+impl StoreSettings {
+    fn resolve(raw: &RawSettings, base: &Path, path: &Path, errors: &mut Vec<ConfigError>) -> StoreSettings {
+        let mut s = StoreSettings {
+            data_dir: base.join(raw.data_dir.as_deref().unwrap_or("data")),
+            retention: Duration::from_secs(400 * 86_400),
+            flapping_transitions: 3,
+            flapping_window: Duration::from_secs(300),
+        };
+        if let Some(v) = &raw.retention {
+            // Days are the natural unit here; the shared duration syntax stops at hours.
+            let parsed = match v.value.trim().strip_suffix('d').map(str::parse::<u64>) {
+                Some(Ok(days)) => Ok(Duration::from_secs(days.saturating_mul(86_400))),
+                _ => super::duration::parse(&v.value),
+            };
+            match parsed {
+                Ok(d) if d >= Duration::from_secs(86_400) => s.retention = d,
+                Ok(_) => errors.push(ConfigError::new(Place::at(path, &v.referenced), "retention must be at least 1d")),
+                Err(e) => errors.push(ConfigError::new(Place::at(path, &v.referenced), format!("retention: {e} (or days: 400d)"))),
+            }
+        }
+        if let Some(v) = &raw.alerts.flapping_transitions {
+            match v.value {
+                n if n >= 2 => s.flapping_transitions = n,
+                _ => errors.push(ConfigError::new(Place::at(path, &v.referenced), "alerts.flapping_transitions must be at least 2")),
+            }
+        }
+        if let Some(v) = &raw.alerts.flapping_window {
+            match super::duration::parse(&v.value) {
+                Ok(d) if d >= Duration::from_secs(1) => s.flapping_window = d,
+                Ok(_) => errors.push(ConfigError::new(Place::at(path, &v.referenced), "alerts.flapping_window must be at least 1s")),
+                Err(e) => errors.push(ConfigError::new(Place::at(path, &v.referenced), format!("alerts.flapping_window: {e}"))),
+            }
+        }
+        s
     }
 }
 
@@ -117,6 +175,10 @@ struct RawSettings {
     http: RawHttp,
     #[serde(default)]
     reload: RawReload,
+    data_dir: Option<String>,
+    retention: Option<Spanned<String>>,
+    #[serde(default)]
+    alerts: RawAlerts,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +233,7 @@ impl Settings {
         }
         let reload = raw.reload.apply(path, &mut errors);
         let base = path.parent().unwrap_or(Path::new("."));
+        let store = StoreSettings::resolve(&raw, base, path, &mut errors);
         let inventory = raw.inventory.unwrap_or_else(|| "inventory".into());
         if !errors.is_empty() {
             return Err(ConfigErrors::sorted(errors));
@@ -187,6 +250,7 @@ impl Settings {
             probe,
             http,
             reload,
+            store,
         })
     }
 
