@@ -24,7 +24,8 @@ pub struct ProbeSpec {
 /// What one probe saw.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ProbeOutcome {
-    /// Echo requests handed to the kernel.
+    /// Echo requests attempted; one whose send failed (e.g. dropped by a firewall on
+    /// output) counts as sent and unanswered: the device is unreachable.
     pub sent: u32,
     /// Valid replies (right identifier, sequence and token).
     pub received: u32,
