@@ -1,18 +1,40 @@
 //! The HTTP server: JSON API, Prometheus metrics and health endpoints, all read from
-//! the one [`State`].
+//! the one [`State`]. Every response that reports status is built from one snapshot
+//! and carries its `state_version`.
 //!
-//! Routes:
-//! - `GET /api/v1/devices` — devices with status, filters `status`, `region`, `branch`,
-//!   `kind`, `q`, paging `limit`/`offset`; down first (longest down first), then by name.
-//! - `GET /api/v1/devices/{name}` — one device (404 as JSON when unknown).
-//! - `GET /api/v1/dashboard` — totals by status, by region and by kind.
+//! Routes (GET; HEAD too except on `/metrics`):
+//! - `GET /api/v1/devices` — devices with status, filters `status` (comma-separated),
+//!   `region`, `branch`, `kind`, `q` (substring of name or address, any case), paging
+//!   `limit`/`offset` (`total` counts matches before paging); down first (longest down
+//!   first), then by name. A bad value is a 400 naming the parameter.
+//! - `GET /api/v1/devices/{name}` — one device (name percent-decoded, may contain `/`)
+//!   with its probe settings and counters; 404 as JSON when unknown.
+//! - `GET /api/v1/dashboard` — totals by status, by region and by kind; prober health.
 //! - `GET /metrics` — Prometheus text (OpenMetrics on Accept), gzip when asked.
-//! - `GET /healthz` — liveness; `GET /readyz` — fails while the prober is stalled or its
-//!   socket is dead.
+//! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
+//!   (prober stalled, socket dead).
+//!
+//! Errors are JSON `{"error": ...}`. Limits: `limits.max_connections` connections,
+//! `limits.header_timeout` to read a request head of at most 16 KiB, request bodies
+//! of at most 64 KiB, `limits.request_timeout` per response (503 after it) except for
+//! streaming routes. Layout: [`server`] accepts, [`router`] dispatches, one file per
+//! route group.
+
+pub mod api;
+pub mod dashboard;
+mod health;
+pub mod json;
+pub mod metrics;
+pub mod query;
+pub mod response;
+pub mod router;
+mod server;
 
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
+
+pub use server::{GRACE, MAX_HEADER_BYTES, serve};
 
 use crate::config::settings::HttpSettings;
 use crate::schedule::ProberMetrics;
@@ -22,8 +44,9 @@ use crate::state::State;
 pub struct HttpContext {
     pub state: State,
     pub prober: Arc<ProberMetrics>,
-    /// The appliance's own metric families (prober, process, ...), encoded at scrape time
-    /// after the per-device families.
+    /// The appliance's own metric families (prober, ...), encoded at scrape time after
+    /// the per-device families. The `process_*` families are added by `/metrics`
+    /// itself: do not register a process collector here.
     pub registry: Registry,
     /// Reasons the appliance is not ready; empty when ready.
     pub readiness: Box<dyn Fn() -> Vec<String> + Send + Sync>,

@@ -1,0 +1,158 @@
+//! The per-device families of `/metrics`, all from one snapshot.
+//!
+//! A device whose status is still `unknown` has no `wardops_device_up` sample at all:
+//! a 0 would page someone for a device nobody has probed yet, and absence is what
+//! PromQL's `absent()`/`unless` can reason about.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use super::exposition::{Kind, Writer, label, label_name};
+use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
+
+/// Rough bytes of exposition per device, to allocate once.
+pub const BYTES_PER_DEVICE: usize = 900;
+
+/// What one device contributes, copied once so that every family reads the same
+/// measurements and each measurement mutex is held for one copy only.
+struct Row {
+    status: DeviceStatus,
+    m: Measurements,
+    /// `device,region,branch,kind` labels, escaped, in the shared label buffer.
+    labels: (usize, usize),
+}
+
+pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
+    let n = snapshot.inventory.devices.len();
+    let mut buf = Vec::with_capacity(n * 96);
+    let mut rows = Vec::with_capacity(n);
+    for (device, status, runtime) in snapshot.devices() {
+        let start = buf.len();
+        label(&mut buf, true, "device", &device.name);
+        label(&mut buf, false, "region", &device.region);
+        label(&mut buf, false, "branch", &device.branch);
+        label(&mut buf, false, "kind", &device.kind);
+        rows.push(Row {
+            status: *status,
+            m: runtime.measurements(),
+            labels: (start, buf.len()),
+        });
+    }
+    let labels = |row: &Row| &buf[row.labels.0..row.labels.1];
+
+    let up = "wardops_device_up";
+    w.family(
+        up,
+        "1 if the device answers pings, 0 if it is down; absent while unknown",
+        Kind::Gauge,
+    );
+    for row in &rows {
+        match row.status.status {
+            Status::Up => w.sample(up, labels(row), 1u64),
+            Status::Down => w.sample(up, labels(row), 0u64),
+            Status::Unknown => {}
+        }
+    }
+    let since = "wardops_device_down_since_timestamp_seconds";
+    w.family(
+        since,
+        "When the current outage began (first failed probe); only for down devices",
+        Kind::Gauge,
+    );
+    for row in rows.iter().filter(|r| r.status.status == Status::Down) {
+        if let Some(t) = row.status.down_since {
+            w.sample(since, labels(row), t.timestamp_millis() as f64 / 1000.0);
+        }
+    }
+    let rtt = "wardops_device_rtt_seconds";
+    w.family(
+        rtt,
+        "Round-trip time of the last probe; absent when it got no reply",
+        Kind::Gauge,
+    );
+    for row in &rows {
+        if let Some(d) = row.m.last_rtt {
+            w.sample(rtt, labels(row), d.as_secs_f64());
+        }
+    }
+    type Counter = (&'static str, &'static str, fn(&Measurements) -> u64);
+    let counters: [Counter; 3] = [
+        (
+            "wardops_device_probes_total",
+            "Probes run against the device",
+            |m| m.probes,
+        ),
+        (
+            "wardops_device_requests_total",
+            "ICMP echo requests sent to the device",
+            |m| m.requests,
+        ),
+        (
+            "wardops_device_replies_total",
+            "ICMP echo replies received from the device",
+            |m| m.replies,
+        ),
+    ];
+    for (name, help, value) in counters {
+        w.family(name, help, Kind::Counter);
+        for row in &rows {
+            w.sample(name, labels(row), value(&row.m));
+        }
+    }
+
+    let info = "wardops_device_info";
+    w.family(
+        info,
+        "Inventory facts of each device; inventory labels as label_<key>",
+        Kind::Info,
+    );
+    let mut set = Vec::with_capacity(256);
+    let mut address = String::new();
+    // Label keys repeat across devices: sanitise each once.
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut used: Vec<usize> = Vec::new();
+    for (device, row) in snapshot.inventory.devices.iter().zip(&rows) {
+        set.clear();
+        set.extend_from_slice(labels(row));
+        address.clear();
+        let _ = write!(address, "{}", device.address);
+        label(&mut set, false, "address", &address);
+        used.clear();
+        for (key, value) in &device.labels {
+            // Ids are per distinct sanitised name, so colliding keys share one.
+            let id = *ids.entry(key).or_insert_with(|| {
+                let name = label_name(key);
+                names.iter().position(|n| *n == name).unwrap_or_else(|| {
+                    names.push(name);
+                    names.len() - 1
+                })
+            });
+            // A label name may appear once per sample.
+            if !used.contains(&id) {
+                label(&mut set, false, &names[id], value);
+                used.push(id);
+            }
+        }
+        w.sample(info, &set, 1u64);
+    }
+
+    let mut counts = [0u64; 3];
+    for row in &rows {
+        counts[row.status.status as usize] += 1;
+    }
+    let devices = "wardops_devices";
+    w.family(devices, "Devices by status", Kind::Gauge);
+    for status in [Status::Up, Status::Down, Status::Unknown] {
+        let mut l = Vec::new();
+        label(&mut l, true, "status", status.as_str());
+        w.sample(devices, &l, counts[status as usize]);
+    }
+    let version = "wardops_state_version";
+    w.family(
+        version,
+        "Version of the device state this scrape was encoded from",
+        Kind::Gauge,
+    );
+    w.sample(version, b"", snapshot.version);
+}

@@ -1,0 +1,89 @@
+//! The accept loop: hyper HTTP/1 connections, bounded in number, with a header read
+//! timeout and a header size cap, drained gracefully on shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{HttpContext, router};
+
+/// Largest request head (request line plus headers) read; beyond it hyper answers 431.
+/// 16 KiB is what common proxies allow; our routes need a few hundred bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// How long in-flight requests may take to finish once shutdown begins.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// Serves `ctx` on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish for up to [`GRACE`] and returns.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<HttpContext>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = ctx.limits;
+    // A permit is taken before accepting: at the limit, new connections wait in the
+    // kernel's backlog instead of being accepted and starved.
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    tokio::pin!(shutdown);
+    loop {
+        // Reap finished connections so the set does not grow with every client.
+        while connections.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let service = service_fn(move |req| router::handle(ctx.clone(), req));
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!(
+        connections = graceful.count(),
+        "http: shutting down, draining connections"
+    );
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(GRACE) => {
+            tracing::warn!(connections = connections.len(), "http: grace period over, closing connections");
+        }
+    }
+    connections.shutdown().await;
+    Ok(())
+}

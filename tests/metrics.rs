@@ -1,0 +1,321 @@
+//! End-to-end tests of `/metrics`: both exposition formats checked with a real parser
+//! (the Python `prometheus_client` library's), gzip, escaping, and which samples exist
+//! for which status.
+//!
+//! Needs `python3` with `prometheus-client`; the test installs it with pip if missing.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use wardops::config::load::{Source, build_inventory};
+use wardops::http::{HttpContext, serve};
+use wardops::probe::ProbeOutcome;
+use wardops::schedule::ProberMetrics;
+use wardops::state::{State, SystemClock};
+
+const INVENTORY: &str = r#"
+regions:
+  - name: 'West "Side"'
+    branches:
+      - name: 'b\1'
+        devices:
+          - { name: up-1, address: 127.11.0.1, kind: router, labels: { isp.name: acme, isp_name: other, rack: "r\"7" } }
+          - { name: down-1, address: 127.11.0.2, kind: atm }
+          - { name: 'we"ird\name', address: 127.11.0.3, kind: camera }
+"#;
+
+async fn start() -> (String, State) {
+    let source = Source {
+        path: PathBuf::from("inventory/m.yaml"),
+        text: INVENTORY.into(),
+    };
+    let inventory = build_inventory(&[source], &Default::default()).expect("valid inventory");
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let snapshot = state.snapshot();
+    let at = |s: i64| Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap();
+    let (d, _, r) = snapshot.device("up-1").unwrap();
+    state.record_probe(
+        d,
+        r,
+        &ProbeOutcome {
+            sent: 2,
+            received: 2,
+            rtt: Some(Duration::from_micros(2500)),
+        },
+        at(0),
+    );
+    let (d, _, r) = snapshot.device("down-1").unwrap();
+    for s in [0, 1] {
+        state.record_probe(
+            d,
+            r,
+            &ProbeOutcome {
+                sent: 2,
+                received: 0,
+                rtt: None,
+            },
+            at(s),
+        );
+    }
+    let prober = Arc::new(ProberMetrics::default());
+    let mut registry = Registry::default();
+    prober.register(&mut registry);
+    let limits = Default::default();
+    let ctx = Arc::new(HttpContext {
+        state: state.clone(),
+        prober,
+        registry,
+        readiness: Box::new(Vec::new),
+        limits,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, ctx, std::future::pending()));
+    (base, state)
+}
+
+const PARSE: &str = r#"
+import json, sys
+if sys.argv[1] == "openmetrics":
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+else:
+    from prometheus_client.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.append({"family": family.name, "type": family.type, "name": s.name, "labels": s.labels, "value": s.value})
+print(json.dumps(out))
+"#;
+
+/// Parses an exposition with the Python client library; panics on any parse error.
+fn parse(text: &str, format: &str) -> Vec<Value> {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let present = Command::new("python3")
+            .args(["-c", "import prometheus_client"])
+            .status()
+            .expect("python3 runs");
+        if !present.success() {
+            let pip = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "prometheus-client"])
+                .status();
+            assert!(
+                pip.expect("pip runs").success(),
+                "pip install prometheus-client failed"
+            );
+        }
+    });
+    let mut child = Command::new("python3")
+        .args(["-c", PARSE, format])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{format} parser rejected the exposition: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn samples<'a>(parsed: &'a [Value], name: &str) -> Vec<&'a Value> {
+    parsed.iter().filter(|s| s["name"] == name).collect()
+}
+
+fn value_for(parsed: &[Value], name: &str, device: &str) -> Option<f64> {
+    samples(parsed, name)
+        .into_iter()
+        .find(|s| s["labels"]["device"] == device)
+        .map(|s| s["value"].as_f64().unwrap())
+}
+
+async fn scrape(base: &str, accept: Option<&str>) -> (String, String) {
+    let mut request = reqwest::Client::new().get(format!("{base}/metrics"));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn prometheus_text_parses_and_reports_each_status() {
+    let (base, state) = start().await;
+    let (content_type, text) = scrape(&base, None).await;
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let parsed = parse(&text, "prometheus");
+    assert_eq!(value_for(&parsed, "wardops_device_up", "up-1"), Some(1.0));
+    assert_eq!(value_for(&parsed, "wardops_device_up", "down-1"), Some(0.0));
+    assert_eq!(
+        value_for(&parsed, "wardops_device_up", "we\"ird\\name"),
+        None,
+        "absent while unknown"
+    );
+    assert_eq!(samples(&parsed, "wardops_device_up").len(), 2);
+    assert_eq!(
+        value_for(
+            &parsed,
+            "wardops_device_down_since_timestamp_seconds",
+            "down-1"
+        ),
+        Some(1_800_000_000.0)
+    );
+    assert_eq!(
+        samples(&parsed, "wardops_device_down_since_timestamp_seconds").len(),
+        1
+    );
+    assert_eq!(
+        value_for(&parsed, "wardops_device_rtt_seconds", "up-1"),
+        Some(0.0025)
+    );
+    assert_eq!(
+        value_for(&parsed, "wardops_device_rtt_seconds", "down-1"),
+        None
+    );
+    assert_eq!(
+        value_for(&parsed, "wardops_device_probes_total", "down-1"),
+        Some(2.0)
+    );
+    assert_eq!(
+        value_for(&parsed, "wardops_device_requests_total", "down-1"),
+        Some(4.0)
+    );
+    assert_eq!(
+        value_for(&parsed, "wardops_device_replies_total", "up-1"),
+        Some(2.0)
+    );
+    assert_eq!(
+        value_for(&parsed, "wardops_device_probes_total", "we\"ird\\name"),
+        Some(0.0)
+    );
+    let by_status: Vec<_> = samples(&parsed, "wardops_devices")
+        .iter()
+        .map(|s| {
+            (
+                s["labels"]["status"].as_str().unwrap(),
+                s["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by_status, [("up", 1.0), ("down", 1.0), ("unknown", 1.0)]);
+    assert_eq!(
+        samples(&parsed, "wardops_state_version")[0]["value"],
+        state.snapshot().version as f64
+    );
+    let probes = samples(&parsed, "wardops_probes_total");
+    assert_eq!(
+        (probes.len(), probes[0]["type"].as_str()),
+        (1, Some("counter")),
+        "the app registry, typed"
+    );
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert_eq!(samples(&parsed, name).len(), 1, "{name}");
+    }
+    assert!(!text.contains("# EOF"));
+}
+
+#[tokio::test]
+async fn label_values_round_trip_through_escaping() {
+    let (base, _) = start().await;
+    let (_, text) = scrape(&base, None).await;
+    let parsed = parse(&text, "prometheus");
+    let info = samples(&parsed, "wardops_device_info");
+    assert_eq!(info.len(), 3);
+    let weird = info
+        .iter()
+        .find(|s| s["labels"]["device"] == "we\"ird\\name")
+        .expect("name survives escaping");
+    assert_eq!(weird["labels"]["region"], "West \"Side\"");
+    assert_eq!(weird["labels"]["branch"], "b\\1");
+    assert_eq!(weird["labels"]["address"], "127.11.0.3");
+    let up = info
+        .iter()
+        .find(|s| s["labels"]["device"] == "up-1")
+        .unwrap();
+    assert_eq!(up["labels"]["label_isp_name"], "acme");
+    assert_eq!(up["labels"]["label_rack"], "r\"7");
+    // "isp.name" and "isp_name" both sanitise to label_isp_name: the first key wins.
+    let line = text.lines().find(|l| l.starts_with("wardops_device_info{device=\"up-1\"")).unwrap();
+    assert_eq!(line.matches("label_isp_name=").count(), 1, "{line}");
+    assert_eq!(up["value"], 1.0);
+}
+
+#[tokio::test]
+async fn openmetrics_when_accepted() {
+    let (base, _) = start().await;
+    let prometheus_default =
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let (content_type, text) = scrape(&base, Some(prometheus_default)).await;
+    assert!(
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{content_type}"
+    );
+    assert!(text.ends_with("# EOF\n"));
+    // The OpenMetrics parser is strict: a misplaced family, type or EOF fails here.
+    let parsed = parse(&text, "openmetrics");
+    let up = samples(&parsed, "wardops_device_probes_total");
+    assert_eq!(
+        (up[0]["family"].as_str(), up[0]["type"].as_str()),
+        (Some("wardops_device_probes"), Some("counter"))
+    );
+    let info = samples(&parsed, "wardops_device_info");
+    assert_eq!((info.len(), info[0]["type"].as_str()), (3, Some("info")));
+    assert_eq!(samples(&parsed, "wardops_device_up").len(), 2);
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    let (base, _) = start().await;
+    let response = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let compressed = response.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut text)
+        .expect("valid gzip");
+    let parsed = parse(&text, "prometheus");
+    assert_eq!(value_for(&parsed, "wardops_device_up", "up-1"), Some(1.0));
+    let (_, plain) = scrape(&base, None).await;
+    assert!(
+        !plain.is_empty() && plain.starts_with("# HELP"),
+        "no gzip unless asked"
+    );
+}
