@@ -171,7 +171,7 @@ pub(crate) fn down_message(device: &str, address: &str, down_since: Option<DateT
 
 pub(crate) fn flapping_message(device: &str, transitions: i64, window: Duration) -> String {
     format!(
-        "device {device} changed status {transitions} times in {}",
+        "device {device} changed status at least {transitions} times in {}",
         crate::config::duration::format(window)
     )
 }

@@ -181,7 +181,9 @@ async fn flapping_opens_once_and_clears_when_stable(store: &Db) {
     // It flapped and then stayed down: the outage keeps its alert.
     assert_eq!(conditions(store.alerts(&open()).await.unwrap()), ["device_down"]);
     let resolved = store.alerts(&AlertQuery { active: Some(false), limit: 10, ..AlertQuery::default() }).await.unwrap();
-    assert_eq!(resolved[0].resolution.as_deref(), Some("stable"));
+    let flapping = resolved.iter().find(|a| a.condition == "flapping").unwrap();
+    assert_eq!(flapping.resolution.as_deref(), Some("stable"));
+    assert!(flapping.message.contains("at least 3 times in 5m"), "{}", flapping.message);
 }
 
 async fn removing_a_device_resolves_its_alerts_and_keeps_history(store: &Db) {

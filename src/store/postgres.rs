@@ -111,8 +111,14 @@ impl PgStore {
     }
 
     async fn apply_transition(&self, tx: &mut PgConnection, r: &Record, t: &TransitionArgs<'_>) -> Result<()> {
-        // One round trip: the transition row, the current state (a restart that re-decides
-        // an outage keeps its original down_since), and the device_down alert.
+        // One round trip per transition (a region going dark is 10,000 of them): the row,
+        // the current state (a restart that re-decides an outage keeps its original
+        // down_since), the device_down alert, and the flapping check. Sub-statements see
+        // the snapshot from before this statement, hence the `+ 1` for the new row.
+        // Deciding a first status (`from` unknown) is not a flap.
+        let window = self.rules.flapping_window;
+        let since = r.at - chrono::Duration::from_std(window).unwrap_or_default();
+        let flapping = i64::from(self.rules.flapping_transitions);
         sqlx::query(
             "WITH ins AS (
                  INSERT INTO transitions (device, from_status, to_status, at, down_since, boot_id, state_version)
@@ -129,6 +135,13 @@ impl PgStore {
                  INSERT INTO alerts (device, condition, severity, message, opened_at)
                  SELECT $1, 'device_down', 'critical', $8, $4 WHERE $3 = 'down'
                  ON CONFLICT (device, condition) WHERE resolved_at IS NULL DO NOTHING
+             ), flapping AS (
+                 INSERT INTO alerts (device, condition, severity, message, opened_at)
+                 SELECT $1, 'flapping', 'warning', $9, $4
+                 WHERE $2 <> 'unknown'
+                   AND 1 + (SELECT count(*) FROM transitions
+                            WHERE device = $1 AND at > $10 AND from_status <> 'unknown') >= $11
+                 ON CONFLICT (device, condition) WHERE resolved_at IS NULL DO NOTHING
              )
              UPDATE alerts SET resolved_at = $4, resolution = 'recovered'
              WHERE $3 = 'up' AND device = $1 AND condition = 'device_down' AND resolved_at IS NULL",
@@ -141,32 +154,11 @@ impl PgStore {
         .bind(&r.boot)
         .bind(t.version as i64)
         .bind(super::down_message(t.device, t.address, t.down_since))
+        .bind(super::flapping_message(t.device, flapping, window))
+        .bind(since)
+        .bind(flapping)
         .execute(&mut *tx)
         .await?;
-        if t.from == "unknown" {
-            return Ok(()); // deciding a first status is not a flap
-        }
-        let window = self.rules.flapping_window;
-        let since = r.at - chrono::Duration::from_std(window).unwrap_or_default();
-        let changes: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM transitions WHERE device = $1 AND at > $2 AND from_status <> 'unknown'",
-        )
-        .bind(t.device)
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await?;
-        if changes >= i64::from(self.rules.flapping_transitions) {
-            sqlx::query(
-                "INSERT INTO alerts (device, condition, severity, message, opened_at)
-                 VALUES ($1, 'flapping', 'warning', $2, $3)
-                 ON CONFLICT (device, condition) WHERE resolved_at IS NULL DO NOTHING",
-            )
-            .bind(t.device)
-            .bind(super::flapping_message(t.device, changes, window))
-            .bind(r.at)
-            .execute(&mut *tx)
-            .await?;
-        }
         Ok(())
     }
 
