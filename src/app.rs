@@ -1,0 +1,97 @@
+//! Wires the pieces together: inventory → state → scheduler → HTTP, and runs them until
+//! shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Inventory};
+use crate::http::{self, HttpContext};
+use crate::probe::Pinger;
+use crate::schedule::{ProberMetrics, Scheduler};
+use crate::state::State;
+
+/// A running appliance's handles, for whoever needs to act on it (reloads, tests).
+#[derive(Clone)]
+pub struct Handles {
+    pub state: State,
+    pub prober: Arc<ProberMetrics>,
+    /// Send a new, validated inventory here to apply it.
+    pub inventories: mpsc::Sender<Arc<Inventory>>,
+}
+
+/// Runs the appliance on `listener` until `shutdown` completes.
+pub async fn run<P: Pinger>(
+    config: Config,
+    pinger: Arc<P>,
+    state: State,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let prober = Arc::new(ProberMetrics::default());
+    let (inventories, incoming) = mpsc::channel(4);
+    let handles = Handles { state: state.clone(), prober: prober.clone(), inventories };
+    let longest_interval = Arc::new(AtomicU64::new(0));
+    let supervisor = tokio::spawn(supervise(
+        Scheduler::new(pinger.clone(), state.clone(), prober.clone()),
+        incoming,
+        longest_interval.clone(),
+    ));
+    handles.inventories.send(config.inventory.clone()).await.context("starting the scheduler")?;
+
+    let mut registry = Registry::default();
+    prober.register(&mut registry);
+    let readiness = {
+        let prober = prober.clone();
+        Box::new(move || {
+            let interval = Duration::from_millis(longest_interval.load(Ordering::Relaxed));
+            not_ready_reasons(pinger.is_healthy(), &prober, interval)
+        })
+    };
+    let ctx = Arc::new(HttpContext { state, prober, registry, readiness, limits: config.settings.http });
+    tracing::info!(listen = %listener.local_addr()?, devices = config.inventory.devices.len(), "serving");
+    let served = http::serve(listener, ctx, shutdown).await;
+    supervisor.abort();
+    drop(handles);
+    served.context("HTTP server failed")
+}
+
+/// Owns the scheduler: applies each inventory it is sent, in order.
+async fn supervise<P: Pinger>(
+    mut scheduler: Scheduler<P>,
+    mut incoming: mpsc::Receiver<Arc<Inventory>>,
+    longest_interval: Arc<AtomicU64>,
+) {
+    while let Some(inventory) = incoming.recv().await {
+        let longest = inventory.devices.iter().map(|d| d.probe.interval + d.probe.probe_duration()).max();
+        longest_interval.store(longest.unwrap_or_default().as_millis() as u64, Ordering::Relaxed);
+        let snapshot = scheduler.state().replace_inventory(inventory, |_| None);
+        scheduler.sync(&snapshot);
+    }
+}
+
+/// Why `/readyz` should fail, if it should.
+fn not_ready_reasons(pinger_healthy: bool, prober: &ProberMetrics, longest_cycle: Duration) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !pinger_healthy {
+        reasons.push("the ICMP socket failed; probes cannot be sent".to_string());
+    }
+    if longest_cycle > Duration::ZERO {
+        // Every device probes at least once per cycle; allow two cycles plus slack.
+        let limit = longest_cycle * 2 + Duration::from_secs(5);
+        let stalled = match prober.since_last_probe() {
+            Some(since) => since > limit,
+            None => prober.age() > limit,
+        };
+        if stalled {
+            reasons.push(format!("the prober is stalled: no probe finished in the last {}s", limit.as_secs()));
+        }
+    }
+    reasons
+}

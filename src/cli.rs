@@ -1,0 +1,94 @@
+//! What each subcommand does, kept out of `main.rs` so tests can reach it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::probe::icmp::IcmpPinger;
+use crate::state::{State, SystemClock};
+
+/// `wardops check`: every error on its own line, exit 1 on any.
+pub fn check(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!("{}: ok, {}", path.display(), config.inventory.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            eprintln!("{} error(s)", errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `wardops demo`.
+pub fn demo(out: &Path, devices: usize, interval: Option<Duration>) -> ExitCode {
+    match crate::demo::write(out, devices, interval) {
+        Ok(summary) => {
+            println!("wrote {} to {}", summary, out.display());
+            println!("run it: wardops serve -c {}", out.join("wardops.yaml").display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write the demo to {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `wardops serve`.
+pub fn serve(path: &Path) -> ExitCode {
+    init_logging();
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!("{e}");
+            }
+            eprintln!("{}: invalid configuration, {} error(s); nothing started", path.display(), errors.0.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
+    match runtime.block_on(serve_async(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("wardops: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_async(config: Config) -> anyhow::Result<()> {
+    let pinger = Arc::new(IcmpPinger::open()?);
+    let listen = config.settings.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set `listen` in the settings or WARDOPS_LISTEN)"))?;
+    tracing::info!(inventory = %config.inventory.summary(), "wardops starting");
+    let state = State::new(Arc::new(SystemClock));
+    crate::app::run(config, pinger, state, listener, shutdown_signal()).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("cannot install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

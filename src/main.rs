@@ -1,0 +1,58 @@
+//! The `wardops` command: parse arguments, set up logging, hand over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// wardops: pings every device in a YAML inventory, knows which are down and since when,
+/// and serves it as JSON, Prometheus metrics and web pages.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance: probe every device and serve the API on the listen address.
+    Serve {
+        /// Settings file; the inventory directory is found relative to it.
+        #[arg(short, long, default_value = "config/wardops.yaml")]
+        config: PathBuf,
+    },
+    /// Validate the settings and inventory; print every error as file:line:column and
+    /// exit 1 if there is any (use it as a pre-merge check in the inventory's repository).
+    Check {
+        #[arg(short, long, default_value = "config/wardops.yaml")]
+        config: PathBuf,
+    },
+    /// Write a complete example configuration of N loopback devices (deterministic: a
+    /// smaller N is a subset of a larger one).
+    Demo {
+        /// Number of devices.
+        #[arg(long, default_value_t = 100)]
+        devices: usize,
+        /// Probe interval for every device (e.g. 1s, 10s).
+        #[arg(long, value_parser = parse_duration)]
+        interval: Option<Duration>,
+        /// Directory to write wardops.yaml and inventory/ into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    wardops::config::duration::parse(text)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => wardops::cli::serve(&config),
+        Command::Check { config } => wardops::cli::check(&config),
+        Command::Demo { devices, interval, out } => wardops::cli::demo(&out, devices, interval),
+    }
+}

@@ -1,0 +1,149 @@
+//! Shared helpers for end-to-end tests: the real `wardops` binary, nftables blackholes
+//! for loopback addresses, and waiting for an observable condition with a deadline.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Makes echo requests to some loopback addresses vanish (an nftables drop rule on the
+/// output hook) until dropped. Each guard owns a table of its own, so tests can run in
+/// parallel.
+pub struct Blackhole {
+    table: String,
+}
+
+impl Blackhole {
+    pub fn new(tag: &str, addresses: &[&str]) -> Blackhole {
+        let table = format!("wardops_{tag}_{}", std::process::id());
+        nft(&["add", "table", "inet", &table]);
+        let guard = Blackhole { table };
+        nft(&["add", "chain", "inet", &guard.table, "out", "{ type filter hook output priority 0; }"]);
+        for a in addresses {
+            let rule = if a.contains(':') {
+                format!("ip6 daddr {a} icmpv6 type echo-request drop")
+            } else {
+                format!("ip daddr {a} icmp type echo-request drop")
+            };
+            let mut args = vec!["add", "rule", "inet", &guard.table, "out"];
+            args.extend(rule.split(' '));
+            nft(&args);
+        }
+        guard
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        let _ = Command::new("nft").args(["delete", "table", "inet", &self.table]).status();
+    }
+}
+
+fn nft(args: &[&str]) {
+    let out = Command::new("nft").args(args).output().expect("nft is installed (apt-get install nftables)");
+    assert!(out.status.success(), "nft {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The real binary serving a config directory; killed when dropped.
+pub struct Appliance {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Appliance {
+    /// Starts `wardops serve -c <dir>/wardops.yaml` on a free port with an SQLite
+    /// database inside `dir`.
+    pub fn start(dir: &Path) -> Appliance {
+        Self::start_with(dir, &[])
+    }
+
+    pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Appliance {
+        let port = free_port();
+        let log = dir.join("wardops.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardops"));
+        cmd.args(["serve", "-c"])
+            .arg(dir.join("wardops.yaml"))
+            .env("WARDOPS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("WARDOPS_DATABASE_URL", format!("sqlite://{}", dir.join("wardops.db").display()))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start wardops");
+        let app = Appliance { child, base: format!("http://127.0.0.1:{port}"), log };
+        wait_for(Duration::from_secs(20), "the appliance to listen", || app.try_get("/healthz").map(|_| ()));
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET returning the body on a 2xx, None on any error.
+    pub fn try_get(&self, path: &str) -> Option<String> {
+        let resp = reqwest::blocking::get(self.url(path)).ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.text().ok()
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let body = self.try_get(path).unwrap_or_else(|| panic!("GET {path} failed"));
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Everything the appliance has logged so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        std::fs::File::open(&self.log).unwrap().read_to_string(&mut s).unwrap();
+        s
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
