@@ -13,7 +13,11 @@ pub struct Place {
 
 impl Place {
     pub fn new(file: &Path, line: u64, column: u64) -> Self {
-        Self { file: file.to_path_buf(), line, column }
+        Self {
+            file: file.to_path_buf(),
+            line,
+            column,
+        }
     }
 
     pub fn of_file(file: &Path) -> Self {
@@ -44,21 +48,128 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(place: Place, message: impl Into<String>) -> Self {
-        Self { place, message: message.into() }
+        Self {
+            place,
+            message: message.into(),
+        }
     }
 
-    /// Turns a YAML parse or shape error into ours, keeping only its first line
-    /// (the crate appends a source snippet that our `file:line:column` replaces).
-    pub(crate) fn from_yaml(file: &Path, err: &serde_saphyr::Error) -> Self {
-        let place = err
-            .location()
+    /// Turns a YAML parse or shape error into ours: one line, context first, in the
+    /// words of the file (keys, lists) rather than of serde (fields, sequences). `text`
+    /// is the file's content, read to name the key and quote the value at fault.
+    pub(crate) fn from_yaml(file: &Path, text: &str, err: &serde_saphyr::Error) -> Self {
+        let location = err.location();
+        let place = location
             .map(|l| Place::at(file, &l))
             .unwrap_or_else(|| Place::of_file(file));
-        let text = err.without_snippet().to_string();
-        let message = text.lines().next().unwrap_or("invalid YAML").trim();
-        let message = strip_location_suffix(message);
+        let key = location.and_then(|l| key_before(text, l.line(), l.column()));
+        let with_key = |m: String| match key {
+            Some(k) => format!("{k}: {m}"),
+            None => m,
+        };
+        use serde_saphyr::Error as E;
+        let message = match err.without_snippet() {
+            E::SerdeUnknownField {
+                field, expected, ..
+            } => {
+                let known = expected.join(", ");
+                match section_of(expected) {
+                    Some(s) => format!("{s}: unknown key {field:?} (known keys: {known})"),
+                    None => format!("unknown key {field:?} (known keys: {known})"),
+                }
+            }
+            E::SerdeMissingField { field, .. } => format!("missing required key {field:?}"),
+            E::NullIntoString { .. } => with_key("expected a value, found nothing".to_string()),
+            E::DuplicateMappingKey { key: Some(k), .. } => format!("duplicate key {k:?}"),
+            E::DuplicateMappingKey { key: None, .. } => "duplicate key".to_string(),
+            E::InvalidScalar { ty, .. } => {
+                let found = location
+                    .map(|l| value_at(text, l.line(), l.column()))
+                    .unwrap_or_default();
+                with_key(format!("expected {}, found {found:?}", describe(ty)))
+            }
+            E::SerdeInvalidType {
+                unexpected,
+                expected,
+                ..
+            }
+            | E::SerdeInvalidValue {
+                unexpected,
+                expected,
+                ..
+            } => with_key(format!("expected {expected}, found {unexpected}")),
+            E::Budget { breach, .. } => format!("file is beyond a YAML parser limit: {breach:?}"),
+            E::Unexpected { expected, .. } => with_key(format!("expected {}", describe(expected))),
+            other => {
+                let shown = other.to_string();
+                strip_location_suffix(shown.lines().next().unwrap_or("invalid YAML").trim())
+            }
+        };
         Self::new(place, message)
     }
+}
+
+/// Which part of the configuration a struct is, told by its keys (serde names only the
+/// unknown key and the known ones).
+fn section_of(known: &[&str]) -> Option<&'static str> {
+    let has = |k: &str| known.contains(&k);
+    Some(match () {
+        _ if has("address") => "device",
+        _ if has("devices") => "branch",
+        _ if has("branches") => "region",
+        _ if has("regions") => "inventory file",
+        _ if has("retry_interval") => "probe",
+        _ if has("database_url") => "settings",
+        _ if has("max_connections") => "http",
+        _ if has("check_interval") => "reload",
+        _ if has("flapping_window") => "alerts",
+        _ => return None,
+    })
+}
+
+/// serde-saphyr's names for what it wanted, in plain words.
+fn describe(expected: &str) -> &str {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "floating point" => "a number",
+        "boolean" => "true or false",
+        "sequence start" => "a list",
+        "mapping start" => "a mapping (key: value)",
+        "string scalar" => "a single value, not a list or mapping",
+        other => other,
+    }
+}
+
+/// The key a value at `line:column` (1-based) belongs to: the word before the `:` that
+/// precedes it, in block (`key: value`) or flow (`{ key: value }`) style, or the key
+/// ending the line above when the value starts on its own line.
+fn key_before(text: &str, line: u64, column: u64) -> Option<String> {
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let row = text.lines().nth(index)?;
+    let column = usize::try_from(column).ok()?;
+    // A missing value is reported at its key's colon rather than after it.
+    let upto = if row.chars().nth(column.saturating_sub(1)) == Some(':') {
+        column
+    } else {
+        column.saturating_sub(1)
+    };
+    let head: String = row.chars().take(upto).collect();
+    let head = if head.trim().is_empty() {
+        let above = text.lines().take(index).map(str::trim_end);
+        above
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .last()?
+            .to_string()
+    } else {
+        head
+    };
+    let head = head.trim_end().strip_suffix(':')?;
+    let key = head
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, '{' | ',' | '-'))
+        .next()?;
+    let key = key.trim_matches(|c| c == '"' || c == '\'');
+    (!key.is_empty()).then(|| key.to_string())
 }
 
 /// serde-saphyr ends messages with " at line L, column C"; we print the place up front.
@@ -67,6 +178,22 @@ fn strip_location_suffix(message: &str) -> String {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
     }
+}
+
+/// The scalar written at `line:column`, up to the end of its flow item.
+fn value_at(text: &str, line: u64, column: u64) -> String {
+    let row = usize::try_from(line)
+        .ok()
+        .and_then(|l| text.lines().nth(l.checked_sub(1)?));
+    let rest: String = row
+        .unwrap_or_default()
+        .chars()
+        .skip(usize::try_from(column).unwrap_or(1).saturating_sub(1))
+        .take_while(|c| !matches!(c, ',' | '}' | ']' | '#'))
+        .collect();
+    rest.trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .to_string()
 }
 
 impl fmt::Display for ConfigError {
@@ -83,7 +210,11 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl ConfigErrors {
     pub(crate) fn sorted(mut errors: Vec<ConfigError>) -> Self {
-        errors.sort_by(|a, b| a.place.cmp(&b.place).then_with(|| a.message.cmp(&b.message)));
+        errors.sort_by(|a, b| {
+            a.place
+                .cmp(&b.place)
+                .then_with(|| a.message.cmp(&b.message))
+        });
         Self(errors)
     }
 }

@@ -1,8 +1,8 @@
 //! Reading an inventory directory: every `*.yaml`/`*.yml` file under it, merged and
 //! validated, with every problem collected as `file:line:column: message`.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::HashMap;
+use std::collections::hash_map::{DefaultHasher, Entry};
 use std::hash::Hasher;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,10 @@ pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         let entries = std::fs::read_dir(&d).map_err(|e| {
-            ConfigError::new(Place::of_file(&d), format!("cannot read inventory directory: {e}"))
+            ConfigError::new(
+                Place::of_file(&d),
+                format!("cannot read inventory directory: {e}"),
+            )
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
@@ -36,7 +39,10 @@ pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
             }
             if path.is_dir() {
                 pending.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
                 files.push(path);
             }
         }
@@ -53,10 +59,17 @@ pub fn read_sources(dir: &Path) -> Result<Vec<Source>, ConfigErrors> {
     for path in files {
         match std::fs::read_to_string(&path) {
             Ok(text) => sources.push(Source { path, text }),
-            Err(e) => errors.push(ConfigError::new(Place::of_file(&path), format!("cannot read: {e}"))),
+            Err(e) => errors.push(ConfigError::new(
+                Place::of_file(&path),
+                format!("cannot read: {e}"),
+            )),
         }
     }
-    if errors.is_empty() { Ok(sources) } else { Err(ConfigErrors::sorted(errors)) }
+    if errors.is_empty() {
+        Ok(sources)
+    } else {
+        Err(ConfigErrors::sorted(errors))
+    }
 }
 
 /// A stable hash of the sources' names and contents.
@@ -77,14 +90,17 @@ pub fn load_inventory(dir: &Path, defaults: &ProbeSettings) -> Result<Inventory,
     if sources.is_empty() {
         return Err(ConfigErrors(vec![ConfigError::new(
             Place::of_file(dir),
-            "no inventory files (*.yaml) found",
+            "no inventory files (*.yaml or *.yml) found",
         )]));
     }
     build_inventory(&sources, defaults)
 }
 
 /// Parses and validates already-read sources into an inventory.
-pub fn build_inventory(sources: &[Source], defaults: &ProbeSettings) -> Result<Inventory, ConfigErrors> {
+pub fn build_inventory(
+    sources: &[Source],
+    defaults: &ProbeSettings,
+) -> Result<Inventory, ConfigErrors> {
     build_inventory_with(sources, defaults, false)
 }
 
@@ -112,6 +128,29 @@ pub fn build_inventory_with(
     }
 }
 
+/// serde-saphyr's default budget (250,000 nodes) stops a file at about 20,000 devices,
+/// and a region of a large fleet is one file. The inventory comes from a reviewed git
+/// repository, so node and event counts may grow with it; the alias limits, which are
+/// what guard against expansion bombs, stay at their defaults.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 64_000_000;
+    budget.max_events = 256_000_000;
+    budget.max_total_scalar_bytes = 1 << 30;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
+/// Nothing but blank lines and comments, which the loader reports as an empty file
+/// (serde would say "unexpected end of input").
+pub fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
+}
+
 #[derive(Default)]
 struct Builder {
     devices: Vec<Arc<Device>>,
@@ -125,27 +164,42 @@ struct Builder {
 impl Builder {
     fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {
         let file = source.path.as_path();
-        if source.text.trim().is_empty() {
-            self.errors.push(ConfigError::new(Place::of_file(file), "inventory file is empty"));
+        if is_blank(&source.text) {
+            self.errors.push(ConfigError::new(
+                Place::of_file(file),
+                "inventory file is empty",
+            ));
             return;
         }
-        let parsed: InventoryFile = match serde_saphyr::from_str(&source.text) {
-            Ok(p) => p,
-            Err(e) => return self.errors.push(ConfigError::from_yaml(file, &e)),
-        };
+        let parsed: InventoryFile =
+            match serde_saphyr::from_str_with_options(&source.text, yaml_options()) {
+                Ok(p) => p,
+                Err(e) => {
+                    return self
+                        .errors
+                        .push(ConfigError::from_yaml(file, &source.text, &e));
+                }
+            };
         for raw_region in parsed.regions {
             let region_name = raw_region.name.value.trim().to_string();
             let region_place = Place::at(file, &raw_region.name.referenced);
             self.check_name(&region_name, "region", &region_place);
-            if let Some(first) = self.region_places.get(&region_name) {
-                self.errors.push(ConfigError::new(
-                    region_place.clone(),
-                    format!("duplicate region {region_name:?}, first defined at {first}"),
-                ));
+            match self.region_places.entry(region_name.clone()) {
+                Entry::Occupied(first) => self.errors.push(ConfigError::new(
+                    region_place,
+                    format!(
+                        "duplicate region {region_name:?}, first defined at {}",
+                        first.get()
+                    ),
+                )),
+                Entry::Vacant(v) => {
+                    v.insert(region_place);
+                }
             }
-            self.region_places.insert(region_name.clone(), region_place);
             let region_probe = raw_region.probe.apply(*defaults, file, &mut self.errors);
-            raw_region.probe.check_consistent(&region_probe, file, &mut self.errors);
+            raw_region
+                .probe
+                .check_consistent(&region_probe, file, &mut self.errors);
             let region: Arc<str> = region_name.into();
             let mut branches = Vec::new();
             let mut branch_places: HashMap<String, Place> = HashMap::new();
@@ -168,7 +222,9 @@ impl Builder {
                 let lat = self.coordinate(file, raw_branch.lat.as_ref(), "lat", 90.0);
                 let lon = self.coordinate(file, raw_branch.lon.as_ref(), "lon", 180.0);
                 let branch_probe = raw_branch.probe.apply(region_probe, file, &mut self.errors);
-                raw_branch.probe.check_consistent(&branch_probe, file, &mut self.errors);
+                raw_branch
+                    .probe
+                    .check_consistent(&branch_probe, file, &mut self.errors);
                 let branch: Arc<str> = branch_name.into();
                 let mut indexes = Vec::new();
                 for raw in &raw_branch.devices {
@@ -177,9 +233,17 @@ impl Builder {
                         self.devices.push(Arc::new(device));
                     }
                 }
-                branches.push(Branch { name: branch, lat, lon, devices: indexes });
+                branches.push(Branch {
+                    name: branch,
+                    lat,
+                    lon,
+                    devices: indexes,
+                });
             }
-            self.regions.push(Region { name: region, branches });
+            self.regions.push(Region {
+                name: region,
+                branches,
+            });
         }
     }
 
@@ -254,7 +318,10 @@ impl Builder {
     /// Names are free text (they are escaped wherever shown) but must be visible.
     fn check_name(&mut self, name: &str, what: &str, place: &Place) {
         if name.is_empty() {
-            self.errors.push(ConfigError::new(place.clone(), format!("{what} name is empty")));
+            self.errors.push(ConfigError::new(
+                place.clone(),
+                format!("{what} name is empty"),
+            ));
         } else if name.chars().any(char::is_control) {
             self.errors.push(ConfigError::new(
                 place.clone(),

@@ -46,7 +46,11 @@ impl Default for ProbeSettings {
 
 impl ProbeSettings {
     pub fn spec(&self) -> ProbeSpec {
-        ProbeSpec { packets: self.packets, spacing: self.packet_spacing, timeout: self.timeout }
+        ProbeSpec {
+            packets: self.packets,
+            spacing: self.packet_spacing,
+            timeout: self.timeout,
+        }
     }
 
     /// How long one probe can take from its first request to its last possible reply.
@@ -76,9 +80,17 @@ const STREAK: (u32, u32) = (1, 100);
 
 impl ProbeOverrides {
     /// Lays these overrides over `base`, collecting every bad value into `errors`.
-    pub fn apply(&self, base: ProbeSettings, file: &Path, errors: &mut Vec<ConfigError>) -> ProbeSettings {
+    pub fn apply(
+        &self,
+        base: ProbeSettings,
+        file: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> ProbeSettings {
         let mut s = base;
-        let mut dur = |field: &Option<Spanned<String>>, name: &str, range: (Duration, Duration), target: &mut Duration| {
+        let mut dur = |field: &Option<Spanned<String>>,
+                       name: &str,
+                       range: (Duration, Duration),
+                       target: &mut Duration| {
             if let Some(v) = field {
                 let place = Place::at(file, &v.referenced);
                 match duration::parse(&v.value) {
@@ -98,20 +110,34 @@ impl ProbeOverrides {
         };
         dur(&self.interval, "interval", INTERVAL, &mut s.interval);
         dur(&self.timeout, "timeout", TIMEOUT, &mut s.timeout);
-        dur(&self.packet_spacing, "packet_spacing", SPACING, &mut s.packet_spacing);
-        dur(&self.retry_interval, "retry_interval", INTERVAL, &mut s.retry_interval);
-        let mut count = |field: &Option<Spanned<u32>>, name: &str, range: (u32, u32), target: &mut u32| {
-            if let Some(v) = field {
-                if v.value < range.0 || v.value > range.1 {
-                    errors.push(ConfigError::new(
-                        Place::at(file, &v.referenced),
-                        format!("{name} {} is out of range ({} to {})", v.value, range.0, range.1),
-                    ));
-                } else {
-                    *target = v.value;
+        dur(
+            &self.packet_spacing,
+            "packet_spacing",
+            SPACING,
+            &mut s.packet_spacing,
+        );
+        dur(
+            &self.retry_interval,
+            "retry_interval",
+            INTERVAL,
+            &mut s.retry_interval,
+        );
+        let mut count =
+            |field: &Option<Spanned<u32>>, name: &str, range: (u32, u32), target: &mut u32| {
+                if let Some(v) = field {
+                    if v.value < range.0 || v.value > range.1 {
+                        errors.push(ConfigError::new(
+                            Place::at(file, &v.referenced),
+                            format!(
+                                "{name} {} is out of range ({} to {})",
+                                v.value, range.0, range.1
+                            ),
+                        ));
+                    } else {
+                        *target = v.value;
+                    }
                 }
-            }
-        };
+            };
         count(&self.packets, "packets", PACKETS, &mut s.packets);
         count(&self.down_after, "down_after", STREAK, &mut s.down_after);
         count(&self.up_after, "up_after", STREAK, &mut s.up_after);
@@ -119,24 +145,36 @@ impl ProbeOverrides {
     }
 
     /// Where these overrides are written, for errors about their combination.
-    fn first_place(&self, file: &Path) -> Option<Place> {
-        [&self.interval, &self.timeout, &self.packet_spacing, &self.retry_interval]
-            .into_iter()
-            .flatten()
-            .map(|v| Place::at(file, &v.referenced))
-            .chain(
-                [&self.packets, &self.down_after, &self.up_after]
-                    .into_iter()
-                    .flatten()
-                    .map(|v| Place::at(file, &v.referenced)),
-            )
-            .min()
+    pub(crate) fn first_place(&self, file: &Path) -> Option<Place> {
+        [
+            &self.interval,
+            &self.timeout,
+            &self.packet_spacing,
+            &self.retry_interval,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|v| Place::at(file, &v.referenced))
+        .chain(
+            [&self.packets, &self.down_after, &self.up_after]
+                .into_iter()
+                .flatten()
+                .map(|v| Place::at(file, &v.referenced)),
+        )
+        .min()
     }
 
     /// Checks that the settings resolved at this level fit together; reported once, at
     /// the level that introduced the problem.
-    pub fn check_consistent(&self, resolved: &ProbeSettings, file: &Path, errors: &mut Vec<ConfigError>) {
-        let Some(place) = self.first_place(file) else { return };
+    pub fn check_consistent(
+        &self,
+        resolved: &ProbeSettings,
+        file: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let Some(place) = self.first_place(file) else {
+            return;
+        };
         for message in inconsistencies(resolved) {
             errors.push(ConfigError::new(place.clone(), message));
         }

@@ -93,7 +93,12 @@ struct RawAlerts {
 }
 
 impl StoreSettings {
-    fn resolve(raw: &RawSettings, base: &Path, path: &Path, errors: &mut Vec<ConfigError>) -> StoreSettings {
+    fn resolve(
+        raw: &RawSettings,
+        base: &Path,
+        path: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> StoreSettings {
         let mut s = StoreSettings {
             data_dir: base.join(raw.data_dir.as_deref().unwrap_or("data")),
             retention: Duration::from_secs(400 * 86_400),
@@ -108,21 +113,36 @@ impl StoreSettings {
             };
             match parsed {
                 Ok(d) if d >= Duration::from_secs(86_400) => s.retention = d,
-                Ok(_) => errors.push(ConfigError::new(Place::at(path, &v.referenced), "retention must be at least 1d")),
-                Err(e) => errors.push(ConfigError::new(Place::at(path, &v.referenced), format!("retention: {e} (or days: 400d)"))),
+                Ok(_) => errors.push(ConfigError::new(
+                    Place::at(path, &v.referenced),
+                    "retention must be at least 1d",
+                )),
+                Err(e) => errors.push(ConfigError::new(
+                    Place::at(path, &v.referenced),
+                    format!("retention: {e} (or days: 400d)"),
+                )),
             }
         }
         if let Some(v) = &raw.alerts.flapping_transitions {
             match v.value {
                 n if n >= 2 => s.flapping_transitions = n,
-                _ => errors.push(ConfigError::new(Place::at(path, &v.referenced), "alerts.flapping_transitions must be at least 2")),
+                _ => errors.push(ConfigError::new(
+                    Place::at(path, &v.referenced),
+                    "alerts.flapping_transitions must be at least 2",
+                )),
             }
         }
         if let Some(v) = &raw.alerts.flapping_window {
             match super::duration::parse(&v.value) {
                 Ok(d) if d >= Duration::from_secs(1) => s.flapping_window = d,
-                Ok(_) => errors.push(ConfigError::new(Place::at(path, &v.referenced), "alerts.flapping_window must be at least 1s")),
-                Err(e) => errors.push(ConfigError::new(Place::at(path, &v.referenced), format!("alerts.flapping_window: {e}"))),
+                Ok(_) => errors.push(ConfigError::new(
+                    Place::at(path, &v.referenced),
+                    "alerts.flapping_window must be at least 1s",
+                )),
+                Err(e) => errors.push(ConfigError::new(
+                    Place::at(path, &v.referenced),
+                    format!("alerts.flapping_window: {e}"),
+                )),
             }
         }
         s
@@ -148,12 +168,18 @@ impl RawReload {
             let place = Place::at(path, &v.referenced);
             match super::duration::parse(&v.value) {
                 Ok(d) if d < CHECK_INTERVAL.0 || d > CHECK_INTERVAL.1 => {
-                    let message = format!("reload.check_interval {} is out of range (1s to 24h)", v.value);
+                    let message = format!(
+                        "reload.check_interval {} is out of range (1s to 24h)",
+                        v.value
+                    );
                     errors.push(ConfigError::new(place, message));
                 }
                 Ok(d) => s.check_interval = d,
                 Err(e) => {
-                    errors.push(ConfigError::new(place, format!("reload.check_interval: {e}")));
+                    errors.push(ConfigError::new(
+                        place,
+                        format!("reload.check_interval: {e}"),
+                    ));
                 }
             }
         }
@@ -196,8 +222,12 @@ pub struct Env {
 impl Env {
     pub fn from_process() -> Self {
         Self {
-            listen: std::env::var("WARDOPS_LISTEN").ok().filter(|v| !v.is_empty()),
-            database_url: std::env::var("WARDOPS_DATABASE_URL").ok().filter(|v| !v.is_empty()),
+            listen: std::env::var("WARDOPS_LISTEN")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            database_url: std::env::var("WARDOPS_DATABASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
     }
 }
@@ -206,7 +236,10 @@ impl Settings {
     /// Reads the settings file at `path`, then applies `env`.
     pub fn load(path: &Path, env: &Env) -> Result<Settings, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(Place::of_file(path), format!("cannot read settings: {e}"))])
+            ConfigErrors(vec![ConfigError::new(
+                Place::of_file(path),
+                format!("cannot read settings: {e}"),
+            )])
         })?;
         Self::parse(path, &text, env)
     }
@@ -215,17 +248,28 @@ impl Settings {
         let raw: RawSettings = if text.trim().is_empty() {
             RawSettings::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigErrors(vec![ConfigError::from_yaml(path, &e)]))?
+            serde_saphyr::from_str(text)
+                .map_err(|e| ConfigErrors(vec![ConfigError::from_yaml(path, text, &e)]))?
         };
         let mut errors = Vec::new();
         let listen = match (&env.listen, &raw.listen) {
-            (Some(v), _) => parse_listen(v, Place::of_file(Path::new("WARDOPS_LISTEN")), &mut errors),
+            (Some(v), _) => {
+                parse_listen(v, Place::of_file(Path::new("WARDOPS_LISTEN")), &mut errors)
+            }
             (None, Some(v)) => parse_listen(&v.value, Place::at(path, &v.referenced), &mut errors),
             (None, None) => DEFAULT_LISTEN.parse().ok(),
         };
         let probe = raw.probe.apply(ProbeSettings::default(), path, &mut errors);
+        // Pointed at the first probe key written, as the inventory levels do.
+        let probe_place = raw
+            .probe
+            .first_place(path)
+            .unwrap_or_else(|| Place::of_file(path));
         for message in inconsistencies(&probe) {
-            errors.push(ConfigError::new(Place::of_file(path), format!("probe: {message}")));
+            errors.push(ConfigError::new(
+                probe_place.clone(),
+                format!("probe: {message}"),
+            ));
         }
         let mut http = HttpSettings::default();
         if let Some(n) = raw.http.max_connections {

@@ -1,0 +1,237 @@
+//! Table-driven configuration tests.
+//!
+//! Every directory under `tests/testdata/config/invalid/` is one case: an `inventory/`
+//! directory, optionally a `wardops.yaml` beside it, and `expected.txt` with the exact
+//! error lines. Paths in messages are printed relative to the case directory so the
+//! expected files hold no machine-specific prefix. Run with `WARDOPS_BLESS=1` to rewrite
+//! the expected files from actual output (then review the diff: it is the spec).
+//!
+//! The valid cases below check what a load resolves to, not just that it succeeds.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wardops::config::{Config, ConfigErrors, Env, ProbeSettings, load};
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/config")
+}
+
+fn no_env() -> Env {
+    Env {
+        listen: None,
+        database_url: None,
+    }
+}
+
+/// Loads a case the way the appliance does: through its settings file when it has one,
+/// else just its inventory over the built-in probe defaults.
+fn load_case(dir: &Path) -> Result<(), ConfigErrors> {
+    let settings = dir.join("wardops.yaml");
+    if settings.exists() {
+        Config::load_with_env(&settings, &no_env()).map(drop)
+    } else {
+        load::load_inventory(&dir.join("inventory"), &ProbeSettings::default()).map(drop)
+    }
+}
+
+/// The errors as lines, with the case directory stripped wherever it appears (also
+/// inside messages such as "first defined at …").
+fn render(dir: &Path, errors: &ConfigErrors) -> String {
+    let prefix = format!("{}/", dir.display());
+    let mut out = String::new();
+    for e in &errors.0 {
+        assert!(
+            !e.message.contains('\n'),
+            "multi-line message: {:?}",
+            e.message
+        );
+        out.push_str(&e.to_string().replace(&prefix, ""));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn invalid_cases_report_exactly_the_expected_errors() {
+    let bless = std::env::var_os("WARDOPS_BLESS").is_some();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(testdata().join("invalid"))
+        .expect("testdata/config/invalid")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "only {} cases found", cases.len());
+    let mut failures = Vec::new();
+    for dir in &cases {
+        let name = dir.file_name().unwrap().to_string_lossy();
+        let actual = match load_case(dir) {
+            Ok(()) => "(valid)\n".to_string(),
+            Err(errors) => render(dir, &errors),
+        };
+        let expected_path = dir.join("expected.txt");
+        if bless {
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|e| panic!("{name}: cannot read expected.txt: {e}"));
+        if actual != expected {
+            failures.push(format!(
+                "--- {name}\nexpected:\n{expected}actual:\n{actual}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn valid(case: &str) -> Config {
+    let path = testdata().join("valid").join(case).join("wardops.yaml");
+    Config::load_with_env(&path, &no_env()).unwrap_or_else(|e| panic!("{case}:\n{e}"))
+}
+
+#[test]
+fn probe_settings_cascade_from_defaults_to_device() {
+    let config = valid("cascade");
+    let inv = &config.inventory;
+    let defaults = config.settings.probe;
+    // wardops.yaml overrides interval and packets; the rest are the built-in defaults.
+    let builtin = ProbeSettings::default();
+    assert_eq!(defaults.interval, Duration::from_secs(20));
+    assert_eq!(defaults.packets, 3);
+    assert_eq!(defaults.timeout, builtin.timeout);
+
+    // Region sets timeout; branch sets down_after; device sets interval.
+    let device = inv.device("vake-router-1").unwrap();
+    assert_eq!(device.probe.timeout, Duration::from_millis(500));
+    assert_eq!(device.probe.down_after, 3);
+    assert_eq!(device.probe.interval, Duration::from_secs(5));
+    assert_eq!(device.probe.packets, 3);
+    assert_eq!(device.probe.up_after, builtin.up_after);
+
+    // A sibling without device overrides keeps the branch's and region's values.
+    let sibling = inv.device("vake-switch-1").unwrap();
+    assert_eq!(sibling.probe.interval, Duration::from_secs(20));
+    assert_eq!(sibling.probe.timeout, Duration::from_millis(500));
+    assert_eq!(sibling.probe.down_after, 3);
+
+    // Another branch of the same region: region override only.
+    let other = inv.device("saburtalo-router-1").unwrap();
+    assert_eq!(other.probe.timeout, Duration::from_millis(500));
+    assert_eq!(other.probe.down_after, builtin.down_after);
+
+    // Another region: settings defaults only.
+    assert_eq!(inv.device("batumi-router-1").unwrap().probe, defaults);
+}
+
+#[test]
+fn hierarchy_labels_and_coordinates_come_from_the_yaml() {
+    let config = valid("cascade");
+    let device = config.inventory.device("vake-router-1").unwrap();
+    assert_eq!(&*device.region, "tbilisi");
+    assert_eq!(&*device.branch, "vake");
+    assert_eq!(&*device.kind, "router");
+    assert_eq!(device.labels.get("isp").map(String::as_str), Some("magti"));
+    assert_eq!(device.labels.get("floor").map(String::as_str), Some("1"));
+    let vake = &config.inventory.regions[0].branches[0];
+    assert_eq!((vake.lat, vake.lon), (Some(41.709), Some(44.766)));
+    assert_eq!(
+        config.inventory.summary(),
+        "4 devices in 3 branches of 2 regions"
+    );
+}
+
+#[test]
+fn ipv6_addresses_are_accepted() {
+    let config = valid("ipv6");
+    let inv = &config.inventory;
+    assert_eq!(
+        inv.device("lo6").unwrap().address,
+        "::1".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(
+        inv.device("lo4").unwrap().address,
+        "127.0.0.2".parse::<IpAddr>().unwrap()
+    );
+}
+
+#[test]
+fn files_are_merged_in_path_order() {
+    // Sorted by whole path, subdirectories included; README.md is not inventory.
+    let config = valid("multi-file");
+    let regions: Vec<&str> = config.inventory.regions.iter().map(|r| &*r.name).collect();
+    assert_eq!(regions, ["batumi", "tbilisi", "kutaisi"]);
+    assert_eq!(config.inventory.devices.len(), 5);
+    let kutaisi = config.inventory.device("kutaisi-atm-1").unwrap();
+    assert!(
+        kutaisi.place.file.ends_with("inventory/west/kutaisi.yaml"),
+        "{:?}",
+        kutaisi.place
+    );
+}
+
+#[test]
+fn settings_defaults_apply_to_a_minimal_file() {
+    let config = valid("multi-file");
+    let s = &config.settings;
+    assert_eq!(s.listen.to_string(), "127.0.0.1:5001");
+    assert_eq!(s.database_url, "sqlite://data/wardops.db");
+    assert_eq!(s.probe, ProbeSettings::default());
+    assert_eq!(s.http.max_connections, 1024);
+}
+
+#[test]
+fn environment_overrides_settings() {
+    let path = testdata().join("valid/cascade/wardops.yaml");
+    let file_only = Config::load_with_env(&path, &no_env()).unwrap();
+    assert_eq!(file_only.settings.listen.to_string(), "127.0.0.1:5999");
+    assert_eq!(file_only.settings.database_url, "sqlite://var/cascade.db");
+    assert_eq!(file_only.settings.http.max_connections, 64);
+
+    let env = Env {
+        listen: Some("127.0.0.1:6001".into()),
+        database_url: Some("postgres://wardops@localhost/wardops".into()),
+    };
+    let config = Config::load_with_env(&path, &env).unwrap();
+    assert_eq!(config.settings.listen.to_string(), "127.0.0.1:6001");
+    assert_eq!(
+        config.settings.database_url,
+        "postgres://wardops@localhost/wardops"
+    );
+
+    let bad = Env {
+        listen: Some("nowhere".into()),
+        database_url: None,
+    };
+    let errors = Config::load_with_env(&path, &bad).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "WARDOPS_LISTEN: listen \"nowhere\" is not an address:port such as 127.0.0.1:5001"
+    );
+}
+
+#[test]
+fn shipped_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/wardops.yaml");
+    let config = Config::load_with_env(&path, &no_env()).unwrap_or_else(|e| panic!("{e}"));
+    let inv = &config.inventory;
+    assert!(inv.devices.len() >= 30, "{}", inv.summary());
+    assert!(inv.regions.len() >= 3, "{}", inv.summary());
+    // The example is pinged for real: loopback only, as everywhere outside production.
+    for d in &inv.devices {
+        assert!(
+            d.address.is_loopback(),
+            "{} has non-loopback address {}",
+            d.name,
+            d.address
+        );
+    }
+    assert_eq!(config.settings.database_url, "sqlite://data/wardops.db");
+    assert_eq!(config.settings.listen.to_string(), "127.0.0.1:5001");
+}
