@@ -13,6 +13,7 @@
 //! - [`demo`]: generates example inventories of loopback devices.
 
 pub mod config;
+pub mod demo;
 pub mod probe;
 pub mod reload;
 pub mod schedule;
