@@ -23,13 +23,27 @@ const DEVICES: usize = 100_000;
 const BURST: usize = 10_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let t = Instant::now();
         wardops::demo::write(dir.path(), DEVICES, None).unwrap();
-        let config = Config::load_with_env(&dir.path().join("wardops.yaml"), &Env { listen: None, database_url: None }).unwrap();
-        println!("inventory of {DEVICES} devices written and loaded in {:.2?} (not the store's)", t.elapsed());
+        let config = Config::load_with_env(
+            &dir.path().join("wardops.yaml"),
+            &Env {
+                listen: None,
+                database_url: None,
+            },
+        )
+        .unwrap();
+        println!(
+            "inventory of {DEVICES} devices written and loaded in {:.2?} (not the store's)",
+            t.elapsed()
+        );
 
         let db = pgdb::TestDb::create("bench");
         populate(&db, &config).await;
@@ -57,8 +71,21 @@ async fn populate(db: &pgdb::TestDb, config: &Config) {
     store.migrate().await.unwrap();
     let t = Instant::now();
     let now = chrono::Utc::now();
-    let upsert: Vec<DeviceRow> = config.inventory.devices.iter().map(|d| DeviceRow::of(d)).collect();
-    let mut records = vec![Record { boot: "populate".into(), seq: 1, at: now, kind: RecordKind::Devices { upsert, removed: vec![] } }];
+    let upsert: Vec<DeviceRow> = config
+        .inventory
+        .devices
+        .iter()
+        .map(|d| DeviceRow::of(d))
+        .collect();
+    let mut records = vec![Record {
+        boot: "populate".into(),
+        seq: 1,
+        at: now,
+        kind: RecordKind::Devices {
+            upsert,
+            removed: vec![],
+        },
+    }];
     for (i, d) in config.inventory.devices.iter().enumerate() {
         let down = i % 10 == 0;
         records.push(Record {
@@ -78,20 +105,32 @@ async fn populate(db: &pgdb::TestDb, config: &Config) {
     for chunk in records.chunks(5_000) {
         store.apply(chunk).await.unwrap();
     }
-    println!("populated {DEVICES} devices, {DEVICES} transitions, {} alerts in {:.2?}", DEVICES / 10, t.elapsed());
+    println!(
+        "populated {DEVICES} devices, {DEVICES} transitions, {} alerts in {:.2?}",
+        DEVICES / 10,
+        t.elapsed()
+    );
 }
 
 async fn startup_with_100k(db: &pgdb::TestDb, config: &Config, dir: &std::path::Path) {
     let t = Instant::now();
-    let started = startup::start(options(db.url(), dir), Arc::new(SystemClock)).await.unwrap();
+    let started = startup::start(options(db.url(), dir), Arc::new(SystemClock))
+        .await
+        .unwrap();
     let loaded = t.elapsed();
     let state = State::with_sink(Arc::new(SystemClock), started.sink);
     let restore = started.restore;
     let snapshot = state.replace_inventory(config.inventory.clone(), |d| {
-        restore.get(&*d.name).map(|s| Machine::restored(s.status, s.down_since))
+        restore
+            .get(&*d.name)
+            .map(|s| Machine::restored(s.status, s.down_since))
     });
     let total = t.elapsed();
-    let down = snapshot.status.iter().filter(|s| s.down_since.is_some()).count();
+    let down = snapshot
+        .status
+        .iter()
+        .filter(|s| s.down_since.is_some())
+        .count();
     assert_eq!(down, DEVICES / 10, "every stored outage restored");
     println!(
         "start-up with {DEVICES} devices in the store: loaded in {loaded:.2?}, state restored and ready in {total:.2?} ({down} down)"
@@ -102,16 +141,24 @@ async fn startup_with_100k(db: &pgdb::TestDb, config: &Config, dir: &std::path::
 
 async fn burst(db: &pgdb::TestDb, config: &Config, dir: &std::path::Path) {
     let data = dir.join("burst");
-    let started = startup::start(options(db.url(), &data), Arc::new(SystemClock)).await.unwrap();
+    let started = startup::start(options(db.url(), &data), Arc::new(SystemClock))
+        .await
+        .unwrap();
     let health = started.health.clone();
     let state = State::with_sink(Arc::new(SystemClock), started.sink);
-    let snapshot = state.replace_inventory(config.inventory.clone(), |_| Some(Machine::restored(wardops::state::Status::Up, None)));
+    let snapshot = state.replace_inventory(config.inventory.clone(), |_| {
+        Some(Machine::restored(wardops::state::Status::Up, None))
+    });
     // Let the inventory itself (100,000 devices) be written first.
     while health.pending.get() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let applied_before = health.applied.get();
-    let fail = ProbeOutcome { sent: 1, received: 0, rtt: None };
+    let fail = ProbeOutcome {
+        sent: 1,
+        received: 0,
+        rtt: None,
+    };
     let t = Instant::now();
     let mut slowest = Duration::ZERO;
     let mut transitions = 0;
@@ -119,7 +166,11 @@ async fn burst(db: &pgdb::TestDb, config: &Config, dir: &std::path::Path) {
         let (device, runtime) = (&snapshot.inventory.devices[i], &snapshot.runtime[i]);
         for _ in 0..device.probe.down_after {
             let call = Instant::now();
-            transitions += usize::from(state.record_probe(device, runtime, &fail, chrono::Utc::now()).is_some());
+            transitions += usize::from(
+                state
+                    .record_probe(device, runtime, &fail, chrono::Utc::now())
+                    .is_some(),
+            );
             slowest = slowest.max(call.elapsed());
         }
     }
@@ -129,7 +180,9 @@ async fn burst(db: &pgdb::TestDb, config: &Config, dir: &std::path::Path) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let persisted = t.elapsed();
-    let alerts = db.query("SELECT count(*) FROM alerts WHERE resolved_at IS NULL AND condition = 'device_down'");
+    let alerts = db.query(
+        "SELECT count(*) FROM alerts WHERE resolved_at IS NULL AND condition = 'device_down'",
+    );
     assert_eq!(alerts.trim(), BURST.to_string());
     println!(
         "burst of {BURST} transitions: recorded in {recorded:.2?} (slowest record_probe {slowest:.2?}), \

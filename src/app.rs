@@ -1,6 +1,7 @@
 //! Wires the pieces together: inventory → state → scheduler → HTTP, and runs them until
 //! shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,15 @@ pub struct Handles {
     pub inventories: mpsc::Sender<Arc<Inventory>>,
 }
 
+/// The durable store of a running appliance (see [`crate::store`]).
+pub struct StoreParts {
+    pub db: Arc<crate::store::Db>,
+    pub health: Arc<crate::store::StoreHealth>,
+    /// Status each device starts from (loaded at start-up); used for the first inventory
+    /// only, later ones add devices as `unknown`.
+    pub restore: HashMap<String, crate::store::StoredStatus>,
+}
+
 /// Runs the appliance on `listener` until `shutdown` completes.
 pub async fn run<P: Pinger>(
     config: Config,
@@ -34,6 +44,23 @@ pub async fn run<P: Pinger>(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_store(config, pinger, state, listener, None, shutdown).await
+}
+
+/// [`run`] with a durable store: state restored from it, its health in `/readyz` and
+/// `/metrics`.
+pub async fn run_with_store<P: Pinger>(
+    config: Config,
+    pinger: Arc<P>,
+    state: State,
+    listener: TcpListener,
+    store: Option<StoreParts>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (store_health, restore) = match store {
+        Some(s) => (Some(s.health), s.restore),
+        None => (None, HashMap::new()),
+    };
     let prober = Arc::new(ProberMetrics::default());
     let (inventories, incoming) = mpsc::channel(4);
     let handles = Handles { state: state.clone(), prober: prober.clone(), inventories };
@@ -42,16 +69,22 @@ pub async fn run<P: Pinger>(
         Scheduler::new(pinger.clone(), state.clone(), prober.clone()),
         incoming,
         longest_interval.clone(),
+        restore,
     ));
     handles.inventories.send(config.inventory.clone()).await.context("starting the scheduler")?;
 
     let mut registry = Registry::default();
     prober.register(&mut registry);
+    if let Some(health) = &store_health {
+        health.register(&mut registry);
+    }
     let readiness = {
         let prober = prober.clone();
         Box::new(move || {
             let interval = Duration::from_millis(longest_interval.load(Ordering::Relaxed));
-            not_ready_reasons(pinger.is_healthy(), &prober, interval)
+            let mut reasons = not_ready_reasons(pinger.is_healthy(), &prober, interval);
+            reasons.extend(store_health.as_ref().and_then(|h| h.degraded_reason()));
+            reasons
         })
     };
     let ctx = Arc::new(HttpContext { state, prober, registry, readiness, limits: config.settings.http });
@@ -67,11 +100,15 @@ async fn supervise<P: Pinger>(
     mut scheduler: Scheduler<P>,
     mut incoming: mpsc::Receiver<Arc<Inventory>>,
     longest_interval: Arc<AtomicU64>,
+    mut restore: HashMap<String, crate::store::StoredStatus>,
 ) {
     while let Some(inventory) = incoming.recv().await {
+        let stored = std::mem::take(&mut restore);
         let longest = inventory.devices.iter().map(|d| d.probe.interval + d.probe.probe_duration()).max();
         longest_interval.store(longest.unwrap_or_default().as_millis() as u64, Ordering::Relaxed);
-        let snapshot = scheduler.state().replace_inventory(inventory, |_| None);
+        let snapshot = scheduler.state().replace_inventory(inventory, |d| {
+            stored.get(&*d.name).map(|s| crate::state::Machine::restored(s.status, s.down_since))
+        });
         scheduler.sync(&snapshot);
     }
 }

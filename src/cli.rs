@@ -72,8 +72,39 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set `listen` in the settings or WARDOPS_LISTEN)"))?;
     tracing::info!(inventory = %config.inventory.summary(), "wardops starting");
-    let state = State::new(Arc::new(SystemClock));
-    crate::app::run(config, pinger, state, listener, shutdown_signal()).await
+    let clock: Arc<dyn crate::state::Clock> = Arc::new(SystemClock);
+    let options = crate::store::startup::StartOptions::from_settings(&config.settings);
+    let started = crate::store::startup::start(options, clock.clone()).await?;
+    let state = State::with_sink(clock, started.sink);
+    let store = crate::app::StoreParts { db: started.store, health: started.health, restore: started.restore };
+    let served = crate::app::run_with_store(config, pinger, state, listener, Some(store), shutdown_signal()).await;
+    started.writer.finish(Duration::from_secs(5)).await;
+    served
+}
+
+/// `wardops migrate`: applies the store's migrations and exits.
+pub fn migrate(path: &Path) -> ExitCode {
+    init_logging();
+    let settings = match crate::config::Settings::load(path, &crate::config::Env::from_process()) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
+    match runtime.block_on(crate::store::startup::migrate(&settings)) {
+        Ok(backend) => {
+            println!("{}: {backend} store migrated", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wardops migrate: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -29,6 +29,11 @@ enum Command {
         #[arg(short, long, default_value = "config/wardops.yaml")]
         config: PathBuf,
     },
+    /// Apply the store's database migrations (also done at every start) and exit.
+    Migrate {
+        #[arg(short, long, default_value = "config/wardops.yaml")]
+        config: PathBuf,
+    },
     /// Write a complete example configuration of N loopback devices (deterministic: a
     /// smaller N is a subset of a larger one).
     Demo {
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => wardops::cli::serve(&config),
         Command::Check { config } => wardops::cli::check(&config),
+        Command::Migrate { config } => wardops::cli::migrate(&config),
         Command::Demo { devices, interval, out } => wardops::cli::demo(&out, devices, interval),
     }
 }

@@ -29,7 +29,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use health::StoreHealth;
-pub use record::{AlertQuery, AlertRow, DeviceRow, Loaded, Record, RecordKind, StoredStatus, TransitionRow};
+pub use record::{
+    AlertQuery, AlertRow, DeviceRow, Loaded, Record, RecordKind, StoredStatus, TransitionRow,
+};
 
 /// Alert rules the store applies inside each write transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +43,10 @@ pub struct AlertRules {
 
 impl Default for AlertRules {
     fn default() -> Self {
-        Self { flapping_transitions: 3, flapping_window: Duration::from_secs(300) }
+        Self {
+            flapping_transitions: 3,
+            flapping_window: Duration::from_secs(300),
+        }
     }
 }
 
@@ -54,7 +59,10 @@ pub enum StoreError {
     #[error("database_url {url:?}: {reason}")]
     Url { url: String, reason: String },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -64,7 +72,10 @@ impl StoreError {
         match self {
             StoreError::Database(e) => matches!(
                 e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
             ),
             StoreError::Migrate(_) | StoreError::Url { .. } | StoreError::Io { .. } => false,
         }
@@ -83,7 +94,10 @@ pub trait Store: Send + Sync + 'static {
     /// Applies records in order in one transaction, skipping those applied before.
     fn apply(&self, records: &[Record]) -> impl Future<Output = Result<()>> + Send;
     /// Resolves `flapping` alerts of devices that have had no transition for the window.
-    fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
+    fn resolve_stable_flapping(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// Deletes up to `batch` transitions and resolved alerts older than `cutoff`.
     fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> impl Future<Output = Result<u64>> + Send;
     fn alerts(&self, query: &AlertQuery) -> impl Future<Output = Result<Vec<AlertRow>>> + Send;
@@ -113,7 +127,10 @@ impl Db {
         } else if url.starts_with("sqlite:") {
             Ok(Db::Sqlite(sqlite::SqliteStore::open(url, base_dir, rules)?))
         } else {
-            Err(StoreError::Url { url: url.into(), reason: "expected postgres://… or sqlite://…".into() })
+            Err(StoreError::Url {
+                url: url.into(),
+                reason: "expected postgres://… or sqlite://…".into(),
+            })
         }
     }
 
@@ -153,7 +170,12 @@ impl Store for Db {
     async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
         dispatch!(self, s => s.alerts(query).await)
     }
-    async fn transitions(&self, device: &str, limit: i64, before: Option<DateTime<Utc>>) -> Result<Vec<TransitionRow>> {
+    async fn transitions(
+        &self,
+        device: &str,
+        limit: i64,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<TransitionRow>> {
         dispatch!(self, s => s.transitions(device, limit, before).await)
     }
     async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
@@ -162,9 +184,16 @@ impl Store for Db {
 }
 
 /// The message of a `device_down` alert.
-pub(crate) fn down_message(device: &str, address: &str, down_since: Option<DateTime<Utc>>) -> String {
+pub(crate) fn down_message(
+    device: &str,
+    address: &str,
+    down_since: Option<DateTime<Utc>>,
+) -> String {
     match down_since {
-        Some(t) => format!("device {device} ({address}) is down since {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        Some(t) => format!(
+            "device {device} ({address}) is down since {}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
         None => format!("device {device} ({address}) is down"),
     }
 }

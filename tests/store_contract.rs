@@ -8,10 +8,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use wardops::state::Status;
-use wardops::store::{AlertQuery, AlertRules, Db, DeviceRow, Record, RecordKind, Store, StoredStatus};
+use wardops::store::{
+    AlertQuery, AlertRules, Db, DeviceRow, Record, RecordKind, Store, StoredStatus,
+};
 
 fn rules() -> AlertRules {
-    AlertRules { flapping_transitions: 3, flapping_window: Duration::from_secs(300) }
+    AlertRules {
+        flapping_transitions: 3,
+        flapping_window: Duration::from_secs(300),
+    }
 }
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -36,12 +41,20 @@ struct Log {
 
 impl Log {
     fn new(boot: &str) -> Log {
-        Log { boot: boot.into(), seq: 0 }
+        Log {
+            boot: boot.into(),
+            seq: 0,
+        }
     }
 
     fn next(&mut self, at: DateTime<Utc>, kind: RecordKind) -> Record {
         self.seq += 1;
-        Record { boot: self.boot.clone(), seq: self.seq, at, kind }
+        Record {
+            boot: self.boot.clone(),
+            seq: self.seq,
+            at,
+            kind,
+        }
     }
 
     fn devices(&mut self, at: i64, upsert: &[&str], removed: &[&str]) -> Record {
@@ -66,7 +79,11 @@ impl Log {
 }
 
 fn open() -> AlertQuery {
-    AlertQuery { active: Some(true), limit: 100, ..AlertQuery::default() }
+    AlertQuery {
+        active: Some(true),
+        limit: 100,
+        ..AlertQuery::default()
+    }
 }
 
 async fn migrations_are_idempotent(store: &Db) {
@@ -78,8 +95,18 @@ async fn migrations_are_idempotent(store: &Db) {
 
 async fn devices_are_upserted_and_removed(store: &Db) {
     let mut log = Log::new("b1");
-    store.apply(&[log.devices(0, &["a", "b"], &[])]).await.unwrap();
-    let mut names: Vec<_> = store.load().await.unwrap().devices.into_iter().map(|d| d.name).collect();
+    store
+        .apply(&[log.devices(0, &["a", "b"], &[])])
+        .await
+        .unwrap();
+    let mut names: Vec<_> = store
+        .load()
+        .await
+        .unwrap()
+        .devices
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     names.sort();
     assert_eq!(names, ["a", "b"]);
     store.apply(&[log.devices(10, &[], &["b"])]).await.unwrap();
@@ -99,18 +126,41 @@ async fn an_outage_opens_and_recovery_resolves_one_alert(store: &Db) {
     ];
     store.apply(&batch).await.unwrap();
     let loaded = store.load().await.unwrap();
-    assert_eq!(loaded.status["a"], StoredStatus { status: Status::Down, down_since: Some(t(95)) });
+    assert_eq!(
+        loaded.status["a"],
+        StoredStatus {
+            status: Status::Down,
+            down_since: Some(t(95))
+        }
+    );
     let alerts = store.alerts(&open()).await.unwrap();
     assert_eq!(alerts.len(), 1);
     let alert = &alerts[0];
-    assert_eq!((alert.condition.as_str(), alert.severity.as_str()), ("device_down", "critical"));
+    assert_eq!(
+        (alert.condition.as_str(), alert.severity.as_str()),
+        ("device_down", "critical")
+    );
     assert_eq!(alert.opened_at, t(100));
-    assert!(alert.message.contains("a (127.77.0.1)"), "{}", alert.message);
+    assert!(
+        alert.message.contains("a (127.77.0.1)"),
+        "{}",
+        alert.message
+    );
     assert_eq!(store.open_alert_counts().await.unwrap().get("a"), Some(&1));
 
-    store.apply(&[log.transition(200, "a", "down", "up")]).await.unwrap();
+    store
+        .apply(&[log.transition(200, "a", "down", "up")])
+        .await
+        .unwrap();
     assert!(store.alerts(&open()).await.unwrap().is_empty());
-    let resolved = store.alerts(&AlertQuery { active: Some(false), limit: 10, ..AlertQuery::default() }).await.unwrap();
+    let resolved = store
+        .alerts(&AlertQuery {
+            active: Some(false),
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0].resolved_at, Some(t(200)));
     assert_eq!(resolved[0].resolution.as_deref(), Some("recovered"));
@@ -118,37 +168,61 @@ async fn an_outage_opens_and_recovery_resolves_one_alert(store: &Db) {
     let tos: Vec<_> = history.iter().map(|t| t.to.as_str()).collect();
     assert_eq!(tos, ["up", "down", "up"], "newest first");
     assert_eq!(history[1].down_since, Some(t(95)));
-    assert_eq!(store.transitions("a", 10, Some(t(200))).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .transitions("a", 10, Some(t(200)))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(store.load().await.unwrap().status["a"].down_since, None);
 }
 
 async fn replaying_records_is_a_no_op(store: &Db) {
     let mut log = Log::new("b1");
-    let batch =
-        [log.devices(0, &["a"], &[]), log.transition(1, "a", "unknown", "up"), log.transition(2, "a", "up", "down")];
+    let batch = [
+        log.devices(0, &["a"], &[]),
+        log.transition(1, "a", "unknown", "up"),
+        log.transition(2, "a", "up", "down"),
+    ];
     store.apply(&batch).await.unwrap();
     store.apply(&batch).await.unwrap();
     store.apply(&batch[1..]).await.unwrap();
     assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 2);
     assert_eq!(store.alerts(&open()).await.unwrap().len(), 1);
     // A later record of the same boot still applies after a partial replay.
-    store.apply(&[batch[2].clone(), log.transition(3, "a", "down", "up")]).await.unwrap();
+    store
+        .apply(&[batch[2].clone(), log.transition(3, "a", "down", "up")])
+        .await
+        .unwrap();
     assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 3);
 }
 
 async fn a_restart_that_re_decides_an_outage_keeps_it(store: &Db) {
     let mut first = Log::new("boot-1");
     store
-        .apply(&[first.devices(0, &["a"], &[]), first.transition(1, "a", "unknown", "up"), first.transition(60, "a", "up", "down")])
+        .apply(&[
+            first.devices(0, &["a"], &[]),
+            first.transition(1, "a", "unknown", "up"),
+            first.transition(60, "a", "up", "down"),
+        ])
         .await
         .unwrap();
     // The next boot started without stored state and decided `down` afresh.
     let mut second = Log::new("boot-2");
-    store.apply(&[second.transition(500, "a", "unknown", "down")]).await.unwrap();
+    store
+        .apply(&[second.transition(500, "a", "unknown", "down")])
+        .await
+        .unwrap();
     let alerts = store.alerts(&open()).await.unwrap();
     assert_eq!(alerts.len(), 1, "no duplicate alert");
     assert_eq!(alerts[0].opened_at, t(60));
-    assert_eq!(store.load().await.unwrap().status["a"].down_since, Some(t(55)), "original down_since");
+    assert_eq!(
+        store.load().await.unwrap().status["a"].down_since,
+        Some(t(55)),
+        "original down_since"
+    );
 }
 
 async fn flapping_opens_once_and_clears_when_stable(store: &Db) {
@@ -167,37 +241,86 @@ async fn flapping_opens_once_and_clears_when_stable(store: &Db) {
         c.sort();
         c
     };
-    assert!(conditions(store.alerts(&open()).await.unwrap()).is_empty(), "two changes are not a flap");
-    store.apply(&[log.transition(30, "a", "up", "down")]).await.unwrap();
-    assert_eq!(conditions(store.alerts(&open()).await.unwrap()), ["device_down", "flapping"]);
-    store.apply(&[log.transition(40, "a", "down", "up"), log.transition(50, "a", "up", "down")]).await.unwrap();
+    assert!(
+        conditions(store.alerts(&open()).await.unwrap()).is_empty(),
+        "two changes are not a flap"
+    );
+    store
+        .apply(&[log.transition(30, "a", "up", "down")])
+        .await
+        .unwrap();
+    assert_eq!(
+        conditions(store.alerts(&open()).await.unwrap()),
+        ["device_down", "flapping"]
+    );
+    store
+        .apply(&[
+            log.transition(40, "a", "down", "up"),
+            log.transition(50, "a", "up", "down"),
+        ])
+        .await
+        .unwrap();
     let open_alerts = store.alerts(&open()).await.unwrap();
-    assert_eq!(conditions(open_alerts.clone()), ["device_down", "flapping"], "still one of each");
-    let flapping = open_alerts.iter().find(|a| a.condition == "flapping").unwrap();
+    assert_eq!(
+        conditions(open_alerts.clone()),
+        ["device_down", "flapping"],
+        "still one of each"
+    );
+    let flapping = open_alerts
+        .iter()
+        .find(|a| a.condition == "flapping")
+        .unwrap();
     assert_eq!(flapping.severity, "warning");
     // Not yet stable for the window.
     assert_eq!(store.resolve_stable_flapping(t(50 + 299)).await.unwrap(), 0);
     assert_eq!(store.resolve_stable_flapping(t(50 + 301)).await.unwrap(), 1);
     // It flapped and then stayed down: the outage keeps its alert.
-    assert_eq!(conditions(store.alerts(&open()).await.unwrap()), ["device_down"]);
-    let resolved = store.alerts(&AlertQuery { active: Some(false), limit: 10, ..AlertQuery::default() }).await.unwrap();
+    assert_eq!(
+        conditions(store.alerts(&open()).await.unwrap()),
+        ["device_down"]
+    );
+    let resolved = store
+        .alerts(&AlertQuery {
+            active: Some(false),
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
     let flapping = resolved.iter().find(|a| a.condition == "flapping").unwrap();
     assert_eq!(flapping.resolution.as_deref(), Some("stable"));
-    assert!(flapping.message.contains("at least 3 times in 5m"), "{}", flapping.message);
+    assert!(
+        flapping.message.contains("at least 3 times in 5m"),
+        "{}",
+        flapping.message
+    );
 }
 
 async fn removing_a_device_resolves_its_alerts_and_keeps_history(store: &Db) {
     let mut log = Log::new("b1");
     store
-        .apply(&[log.devices(0, &["a", "b"], &[]), log.transition(1, "a", "unknown", "down")])
+        .apply(&[
+            log.devices(0, &["a", "b"], &[]),
+            log.transition(1, "a", "unknown", "down"),
+        ])
         .await
         .unwrap();
     store.apply(&[log.devices(10, &[], &["a"])]).await.unwrap();
     assert!(store.alerts(&open()).await.unwrap().is_empty());
-    let all = store.alerts(&AlertQuery { limit: 10, ..AlertQuery::default() }).await.unwrap();
+    let all = store
+        .alerts(&AlertQuery {
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all[0].resolution.as_deref(), Some("removed"));
     assert_eq!(all[0].resolved_at, Some(t(10)));
-    assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 1, "history kept");
+    assert_eq!(
+        store.transitions("a", 10, None).await.unwrap().len(),
+        1,
+        "history kept"
+    );
     let loaded = store.load().await.unwrap();
     assert!(!loaded.status.contains_key("a"));
 }
@@ -206,17 +329,34 @@ async fn pruning_deletes_old_history_in_batches(store: &Db) {
     let mut log = Log::new("b1");
     let mut batch = vec![log.devices(0, &["a", "b"], &[])];
     for i in 0..5 {
-        batch.push(log.transition(i * 10 + 1, "a", if i % 2 == 0 { "up" } else { "down" }, if i % 2 == 0 { "down" } else { "up" }));
+        batch.push(log.transition(
+            i * 10 + 1,
+            "a",
+            if i % 2 == 0 { "up" } else { "down" },
+            if i % 2 == 0 { "down" } else { "up" },
+        ));
     }
     batch.push(log.transition(100, "b", "unknown", "down")); // open: never pruned
     store.apply(&batch).await.unwrap();
     let cutoff = t(60);
-    assert_eq!(store.prune(cutoff, 2).await.unwrap(), 4, "two transitions and two resolved alerts");
-    assert_eq!(store.prune(cutoff, 100).await.unwrap(), 3, "the rest of the old transitions");
+    assert_eq!(
+        store.prune(cutoff, 2).await.unwrap(),
+        4,
+        "two transitions and two resolved alerts"
+    );
+    assert_eq!(
+        store.prune(cutoff, 100).await.unwrap(),
+        3,
+        "the rest of the old transitions"
+    );
     assert_eq!(store.prune(cutoff, 100).await.unwrap(), 0);
     assert_eq!(store.transitions("a", 10, None).await.unwrap().len(), 0);
     assert_eq!(store.transitions("b", 10, None).await.unwrap().len(), 1);
-    assert_eq!(store.alerts(&open()).await.unwrap().len(), 3, "open alerts are never pruned");
+    assert_eq!(
+        store.alerts(&open()).await.unwrap().len(),
+        3,
+        "open alerts are never pruned"
+    );
 }
 
 async fn alert_filters_and_paging(store: &Db) {
@@ -232,18 +372,54 @@ async fn alert_filters_and_paging(store: &Db) {
         .await
         .unwrap();
     let q = |f: fn(&mut AlertQuery)| {
-        let mut q = AlertQuery { limit: 100, ..AlertQuery::default() };
+        let mut q = AlertQuery {
+            limit: 100,
+            ..AlertQuery::default()
+        };
         f(&mut q);
         q
     };
-    let names = |v: Vec<wardops::store::AlertRow>| v.into_iter().map(|a| a.device).collect::<Vec<_>>();
-    assert_eq!(names(store.alerts(&q(|_| {})).await.unwrap()), ["c", "b", "a"], "newest first");
-    assert_eq!(names(store.alerts(&q(|q| q.active = Some(true))).await.unwrap()), ["b", "a"]);
-    assert_eq!(names(store.alerts(&q(|q| q.active = Some(false))).await.unwrap()), ["c"]);
-    assert_eq!(names(store.alerts(&q(|q| q.device = Some("b".into()))).await.unwrap()), ["b"]);
-    assert_eq!(names(store.alerts(&q(|q| q.severity = Some("warning".into()))).await.unwrap()), Vec::<String>::new());
-    assert_eq!(names(store.alerts(&q(|q| q.limit = 1)).await.unwrap()), ["c"]);
-    assert_eq!(names(store.alerts(&q(|q| q.before = Some(t(3)))).await.unwrap()), ["b", "a"]);
+    let names =
+        |v: Vec<wardops::store::AlertRow>| v.into_iter().map(|a| a.device).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.alerts(&q(|_| {})).await.unwrap()),
+        ["c", "b", "a"],
+        "newest first"
+    );
+    assert_eq!(
+        names(store.alerts(&q(|q| q.active = Some(true))).await.unwrap()),
+        ["b", "a"]
+    );
+    assert_eq!(
+        names(store.alerts(&q(|q| q.active = Some(false))).await.unwrap()),
+        ["c"]
+    );
+    assert_eq!(
+        names(
+            store
+                .alerts(&q(|q| q.device = Some("b".into())))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            store
+                .alerts(&q(|q| q.severity = Some("warning".into())))
+                .await
+                .unwrap()
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(store.alerts(&q(|q| q.limit = 1)).await.unwrap()),
+        ["c"]
+    );
+    assert_eq!(
+        names(store.alerts(&q(|q| q.before = Some(t(3)))).await.unwrap()),
+        ["b", "a"]
+    );
 }
 
 macro_rules! contract {
@@ -294,9 +470,18 @@ async fn postgres_runbook_query_works() {
     let store = Db::open(&db.url(), Path::new("."), rules()).unwrap();
     store.migrate().await.unwrap();
     let mut log = Log::new("b1");
-    store.apply(&[log.devices(0, &["a", "b"], &[]), log.transition(10, "a", "unknown", "down")]).await.unwrap();
+    store
+        .apply(&[
+            log.devices(0, &["a", "b"], &[]),
+            log.transition(10, "a", "unknown", "down"),
+        ])
+        .await
+        .unwrap();
     let out = db.query("SET TIME ZONE 'UTC'; SELECT name, ip, down_since FROM standalone_devices WHERE down_since IS NOT NULL");
-    assert_eq!(out.lines().last(), Some("a|127.77.0.1|2027-01-15 08:00:05.123456+00"));
+    assert_eq!(
+        out.lines().last(),
+        Some("a|127.77.0.1|2027-01-15 08:00:05.123456+00")
+    );
     let tables = db.query("SELECT count(*) FROM information_schema.columns WHERE data_type = 'timestamp without time zone' AND table_schema = 'public'");
     assert_eq!(tables.trim(), "0", "every timestamp is timestamptz");
 }
@@ -306,7 +491,12 @@ async fn sqlite_runs_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let store = Db::open("sqlite://w.db", dir.path(), rules()).unwrap();
     store.migrate().await.unwrap();
-    let Db::Sqlite(s) = &store else { unreachable!() };
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(s.pool()).await.unwrap();
+    let Db::Sqlite(s) = &store else {
+        unreachable!()
+    };
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
 }

@@ -35,7 +35,9 @@ impl Proxy {
         let (o, c) = (open.clone(), conns.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 if !o.load(Ordering::SeqCst) {
                     continue; // dropped: the client sees the connection reset
                 }
@@ -67,7 +69,11 @@ fn flip(state: &State, i: usize, ok: bool) -> Transition {
     let snapshot = state.snapshot();
     let device = &snapshot.inventory.devices[i];
     let runtime = &snapshot.runtime[i];
-    let outcome = ProbeOutcome { sent: 1, received: u32::from(ok), rtt: ok.then(|| Duration::from_millis(1)) };
+    let outcome = ProbeOutcome {
+        sent: 1,
+        received: u32::from(ok),
+        rtt: ok.then(|| Duration::from_millis(1)),
+    };
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(2)); // distinct timestamps
         if let Some(t) = state.record_probe(device, runtime, &outcome, chrono::Utc::now()) {
@@ -80,7 +86,10 @@ fn flip(state: &State, i: usize, ok: bool) -> Transition {
 async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -91,7 +100,14 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
     let proxy = Proxy::start().await;
     let dir = tempfile::tempdir().unwrap();
     wardops::demo::write(dir.path(), 8, None).unwrap();
-    let config = Config::load_with_env(&dir.path().join("wardops.yaml"), &Env { listen: None, database_url: None }).unwrap();
+    let config = Config::load_with_env(
+        &dir.path().join("wardops.yaml"),
+        &Env {
+            listen: None,
+            database_url: None,
+        },
+    )
+    .unwrap();
     let options = StartOptions {
         database_url: db.url_via(proxy.addr),
         base_dir: dir.path().to_path_buf(),
@@ -100,7 +116,9 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
         retention: Duration::from_secs(400 * 86_400),
         wait: Duration::from_secs(10),
     };
-    let started = startup::start(options, Arc::new(SystemClock)).await.unwrap();
+    let started = startup::start(options, Arc::new(SystemClock))
+        .await
+        .unwrap();
     let health = started.health.clone();
     let state = State::with_sink(Arc::new(SystemClock), started.sink);
     state.replace_inventory(config.inventory.clone(), |_| None);
@@ -109,7 +127,10 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
     for i in 0..8 {
         expected.push(flip(&state, i, true));
     }
-    wait_until("the first writes", Duration::from_secs(10), || health.pending.get() == 0 && health.applied.get() > 0).await;
+    wait_until("the first writes", Duration::from_secs(10), || {
+        health.pending.get() == 0 && health.applied.get() > 0
+    })
+    .await;
 
     proxy.cut();
     for i in [0, 2, 3, 5, 1] {
@@ -118,29 +139,55 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
     for ok in [true, false, true] {
         expected.push(flip(&state, 1, ok)); // device 1 flaps: down, up, down, up
     }
-    wait_until("the store to report degraded", Duration::from_secs(20), || health.is_degraded()).await;
-    assert!(health.degraded_reason().unwrap().contains("pending write"), "{:?}", health.degraded_reason());
+    wait_until(
+        "the store to report degraded",
+        Duration::from_secs(20),
+        || health.is_degraded(),
+    )
+    .await;
+    assert!(
+        health.degraded_reason().unwrap().contains("pending write"),
+        "{:?}",
+        health.degraded_reason()
+    );
     // Spooled (fsync'd) before they are queued for the database.
-    wait_until("the outage's writes to be spooled", Duration::from_secs(10), || health.pending.get() >= 8).await;
+    wait_until(
+        "the outage's writes to be spooled",
+        Duration::from_secs(10),
+        || health.pending.get() >= 8,
+    )
+    .await;
     let spool = std::fs::read_to_string(dir.path().join("data").join(SPOOL_FILE)).unwrap();
-    assert!(spool.lines().count() >= 8, "the outage's transitions are spooled on disk: {spool}");
+    assert!(
+        spool.lines().count() >= 8,
+        "the outage's transitions are spooled on disk: {spool}"
+    );
     // Recovery of one device during the outage too.
     expected.push(flip(&state, 5, true));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     proxy.restore();
-    wait_until("the spool to drain", Duration::from_secs(30), || health.pending.get() == 0 && !health.is_degraded()).await;
+    wait_until("the spool to drain", Duration::from_secs(30), || {
+        health.pending.get() == 0 && !health.is_degraded()
+    })
+    .await;
 
     let rows = db.query("SELECT device, from_status, to_status FROM transitions ORDER BY id");
     let expected_rows: Vec<String> = expected
         .iter()
         .map(|t| format!("{}|{}|{}", t.device.name, t.change.from, t.change.to))
         .collect();
-    assert_eq!(rows.lines().collect::<Vec<_>>(), expected_rows, "every transition, in order, exactly once");
+    assert_eq!(
+        rows.lines().collect::<Vec<_>>(),
+        expected_rows,
+        "every transition, in order, exactly once"
+    );
     let alerts = db.query(
         "SELECT device, condition, resolution IS NULL FROM alerts ORDER BY device, condition, opened_at",
     );
-    let names: Vec<String> = (0..8).map(|i| config.inventory.devices[i].name.to_string()).collect();
+    let names: Vec<String> = (0..8)
+        .map(|i| config.inventory.devices[i].name.to_string())
+        .collect();
     let mut want = vec![
         format!("{}|device_down|t", names[0]),
         format!("{}|device_down|f", names[1]),
@@ -156,5 +203,11 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
     assert_eq!(got, want);
     let state_rows = db.query("SELECT count(*) FROM device_state WHERE status = 'down'");
     assert_eq!(state_rows.trim(), "3");
-    assert_eq!(std::fs::metadata(dir.path().join("data").join(SPOOL_FILE)).unwrap().len(), 0, "spool emptied");
+    assert_eq!(
+        std::fs::metadata(dir.path().join("data").join(SPOOL_FILE))
+            .unwrap()
+            .len(),
+        0,
+        "spool emptied"
+    );
 }

@@ -51,7 +51,11 @@ impl StoreHealth {
             "1 while writes to the database are failing (records wait in the spool)",
             self.degraded_gauge.clone(),
         );
-        registry.register("wardops_store_records_applied", "Records committed to the database", self.applied.clone());
+        registry.register(
+            "wardops_store_records_applied",
+            "Records committed to the database",
+            self.applied.clone(),
+        );
         registry.register(
             "wardops_store_write_failures",
             "Failed attempts to write to the database",

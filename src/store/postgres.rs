@@ -9,7 +9,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
 
 use super::record::StoredStatus;
-use super::{AlertQuery, AlertRow, AlertRules, DeviceRow, Loaded, Record, RecordKind, Result, StoreError, TransitionRow};
+use super::{
+    AlertQuery, AlertRow, AlertRules, DeviceRow, Loaded, Record, RecordKind, Result, StoreError,
+    TransitionRow,
+};
 use crate::state::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -26,8 +29,10 @@ impl PgStore {
     /// A pool that connects on first use; a short acquire timeout so that an unreachable
     /// server fails a write quickly (the writer then spools) instead of hanging.
     pub fn open(url: &str, rules: AlertRules) -> Result<PgStore> {
-        let options: PgConnectOptions =
-            url.parse().map_err(|e: sqlx::Error| StoreError::Url { url: redact(url), reason: e.to_string() })?;
+        let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| StoreError::Url {
+            url: redact(url),
+            reason: e.to_string(),
+        })?;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(3))
@@ -52,11 +57,24 @@ impl PgStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut loaded = Loaded { devices: Vec::with_capacity(rows.len()), status: HashMap::new() };
+        let mut loaded = Loaded {
+            devices: Vec::with_capacity(rows.len()),
+            status: HashMap::new(),
+        };
         for row in rows {
             let name: String = row.try_get(0)?;
-            if let Some(status) = row.try_get::<Option<String>, _>(5)?.as_deref().and_then(Status::parse) {
-                loaded.status.insert(name.clone(), StoredStatus { status, down_since: row.try_get(6)? });
+            if let Some(status) = row
+                .try_get::<Option<String>, _>(5)?
+                .as_deref()
+                .and_then(Status::parse)
+            {
+                loaded.status.insert(
+                    name.clone(),
+                    StoredStatus {
+                        status,
+                        down_since: row.try_get(6)?,
+                    },
+                );
             }
             loaded.devices.push(DeviceRow {
                 name,
@@ -76,10 +94,12 @@ impl PgStore {
             let last = match progress.get(r.boot.as_str()) {
                 Some(&seq) => seq,
                 None => {
-                    let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM writer_progress WHERE boot_id = $1")
-                        .bind(&r.boot)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let seq: Option<i64> = sqlx::query_scalar(
+                        "SELECT last_seq FROM writer_progress WHERE boot_id = $1",
+                    )
+                    .bind(&r.boot)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                     progress.insert(&r.boot, seq.unwrap_or(0));
                     seq.unwrap_or(0)
                 }
@@ -88,11 +108,27 @@ impl PgStore {
                 continue; // applied before a crash or a lost commit acknowledgement
             }
             match &r.kind {
-                RecordKind::Transition { device, address, from, to, down_since, version } => {
-                    let t = TransitionArgs { device, address, from, to, down_since: *down_since, version: *version };
+                RecordKind::Transition {
+                    device,
+                    address,
+                    from,
+                    to,
+                    down_since,
+                    version,
+                } => {
+                    let t = TransitionArgs {
+                        device,
+                        address,
+                        from,
+                        to,
+                        down_since: *down_since,
+                        version: *version,
+                    };
                     self.apply_transition(&mut tx, r, &t).await?;
                 }
-                RecordKind::Devices { upsert, removed } => apply_devices(&mut tx, r.at, upsert, removed).await?,
+                RecordKind::Devices { upsert, removed } => {
+                    apply_devices(&mut tx, r.at, upsert, removed).await?
+                }
             }
             progress.insert(&r.boot, r.seq as i64);
         }
@@ -110,7 +146,12 @@ impl PgStore {
         Ok(())
     }
 
-    async fn apply_transition(&self, tx: &mut PgConnection, r: &Record, t: &TransitionArgs<'_>) -> Result<()> {
+    async fn apply_transition(
+        &self,
+        tx: &mut PgConnection,
+        r: &Record,
+        t: &TransitionArgs<'_>,
+    ) -> Result<()> {
         // One round trip per transition (a region going dark is 10,000 of them): the row,
         // the current state (a restart that re-decides an outage keeps its original
         // down_since), the device_down alert, and the flapping check. Sub-statements see
@@ -163,7 +204,8 @@ impl PgStore {
     }
 
     pub async fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> Result<u64> {
-        let since = now - chrono::Duration::from_std(self.rules.flapping_window).unwrap_or_default();
+        let since =
+            now - chrono::Duration::from_std(self.rules.flapping_window).unwrap_or_default();
         let done = sqlx::query(
             "UPDATE alerts a SET resolved_at = $1, resolution = 'stable'
              WHERE a.condition = 'flapping' AND a.resolved_at IS NULL
@@ -230,7 +272,12 @@ impl PgStore {
             .collect()
     }
 
-    pub async fn transitions(&self, device: &str, limit: i64, before: Option<DateTime<Utc>>) -> Result<Vec<TransitionRow>> {
+    pub async fn transitions(
+        &self,
+        device: &str,
+        limit: i64,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<TransitionRow>> {
         let rows = sqlx::query(
             "SELECT id, device, from_status, to_status, at, down_since FROM transitions
              WHERE device = $1 AND ($2::timestamptz IS NULL OR at < $2)
@@ -256,10 +303,14 @@ impl PgStore {
     }
 
     pub async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
-        let rows = sqlx::query("SELECT device, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY device")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get::<i64, _>(1)? as u32))).collect()
+        let rows = sqlx::query(
+            "SELECT device, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY device",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get::<i64, _>(1)? as u32)))
+            .collect()
     }
 }
 
@@ -272,9 +323,16 @@ struct TransitionArgs<'a> {
     version: u64,
 }
 
-async fn apply_devices(tx: &mut PgConnection, at: DateTime<Utc>, upsert: &[DeviceRow], removed: &[String]) -> Result<()> {
+async fn apply_devices(
+    tx: &mut PgConnection,
+    at: DateTime<Utc>,
+    upsert: &[DeviceRow],
+    removed: &[String],
+) -> Result<()> {
     for chunk in upsert.chunks(DEVICE_CHUNK) {
-        let col = |f: fn(&DeviceRow) -> &String| chunk.iter().map(|d| f(d).clone()).collect::<Vec<String>>();
+        let col = |f: fn(&DeviceRow) -> &String| {
+            chunk.iter().map(|d| f(d).clone()).collect::<Vec<String>>()
+        };
         sqlx::query(
             "INSERT INTO devices (name, address, region, branch, kind, first_seen_at, updated_at)
              SELECT n, a, r, b, k, $6, $6 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
@@ -305,7 +363,10 @@ async fn apply_devices(tx: &mut PgConnection, at: DateTime<Utc>, upsert: &[Devic
         .bind(at)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM device_state WHERE device = ANY($1)").bind(removed).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM device_state WHERE device = ANY($1)")
+        .bind(removed)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
@@ -325,7 +386,10 @@ fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
     }
 }

@@ -37,7 +37,10 @@ pub enum RecordKind {
         version: u64,
     },
     /// The inventory changed: devices added or changed, and devices removed.
-    Devices { upsert: Vec<DeviceRow>, removed: Vec<String> },
+    Devices {
+        upsert: Vec<DeviceRow>,
+        removed: Vec<String>,
+    },
 }
 
 impl RecordKind {

@@ -23,7 +23,11 @@ impl Spool {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
         let mut records = Vec::new();
         let mut good_len = 0u64;
         let mut reader = BufReader::new(&file);
@@ -51,7 +55,13 @@ impl Spool {
             file.sync_data()?;
         }
         file.seek(SeekFrom::End(0))?;
-        Ok((Spool { file, path: path.to_path_buf() }, records))
+        Ok((
+            Spool {
+                file,
+                path: path.to_path_buf(),
+            },
+            records,
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -89,7 +99,10 @@ mod tests {
             boot: "b".into(),
             seq,
             at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            kind: RecordKind::Devices { upsert: vec![], removed: vec![format!("d{seq}")] },
+            kind: RecordKind::Devices {
+                upsert: vec![],
+                removed: vec![format!("d{seq}")],
+            },
         }
     }
 

@@ -7,11 +7,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection};
 
 use super::record::StoredStatus;
-use super::{AlertQuery, AlertRow, AlertRules, DeviceRow, Loaded, Record, RecordKind, Result, StoreError, TransitionRow};
+use super::{
+    AlertQuery, AlertRow, AlertRules, DeviceRow, Loaded, Record, RecordKind, Result, StoreError,
+    TransitionRow,
+};
 use crate::state::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -24,21 +29,33 @@ pub struct SqliteStore {
 
 /// `sqlite://data/wardops.db` → `<base>/data/wardops.db`; `sqlite:///abs.db` → `/abs.db`.
 pub fn resolve_path(url: &str, base_dir: &Path) -> Result<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     let rest = rest.split('?').next().unwrap_or("");
     if rest.is_empty() || rest.starts_with(':') {
-        return Err(StoreError::Url { url: url.into(), reason: "needs a file path (in-memory databases lose state)".into() });
+        return Err(StoreError::Url {
+            url: url.into(),
+            reason: "needs a file path (in-memory databases lose state)".into(),
+        });
     }
     let path = Path::new(rest);
-    Ok(if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) })
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    })
 }
 
 impl SqliteStore {
     pub fn open(url: &str, base_dir: &Path, rules: AlertRules) -> Result<SqliteStore> {
         let path = resolve_path(url, base_dir)?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::Io { context: format!("cannot create {}", dir.display()), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                context: format!("cannot create {}", dir.display()),
+                source,
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -49,7 +66,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_lazy_with(options);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(options);
         Ok(SqliteStore { pool, rules, path })
     }
 
@@ -74,12 +93,21 @@ impl SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut loaded = Loaded { devices: Vec::with_capacity(rows.len()), status: HashMap::new() };
+        let mut loaded = Loaded {
+            devices: Vec::with_capacity(rows.len()),
+            status: HashMap::new(),
+        };
         for row in rows {
             let name: String = row.try_get(0)?;
-            if let Some(status) = row.try_get::<Option<String>, _>(5)?.as_deref().and_then(Status::parse) {
+            if let Some(status) = row
+                .try_get::<Option<String>, _>(5)?
+                .as_deref()
+                .and_then(Status::parse)
+            {
                 let down_since = row.try_get::<Option<i64>, _>(6)?.and_then(from_micros);
-                loaded.status.insert(name.clone(), StoredStatus { status, down_since });
+                loaded
+                    .status
+                    .insert(name.clone(), StoredStatus { status, down_since });
             }
             loaded.devices.push(DeviceRow {
                 name,
@@ -99,10 +127,12 @@ impl SqliteStore {
             let last = match progress.get(r.boot.as_str()) {
                 Some(&seq) => seq,
                 None => {
-                    let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM writer_progress WHERE boot_id = ?1")
-                        .bind(&r.boot)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let seq: Option<i64> = sqlx::query_scalar(
+                        "SELECT last_seq FROM writer_progress WHERE boot_id = ?1",
+                    )
+                    .bind(&r.boot)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                     progress.insert(&r.boot, seq.unwrap_or(0));
                     seq.unwrap_or(0)
                 }
@@ -111,7 +141,14 @@ impl SqliteStore {
                 continue; // applied before a crash
             }
             match &r.kind {
-                RecordKind::Transition { device, address, from, to, down_since, version } => {
+                RecordKind::Transition {
+                    device,
+                    address,
+                    from,
+                    to,
+                    down_since,
+                    version,
+                } => {
                     let at = micros(r.at);
                     let down = down_since.map(micros);
                     sqlx::query(
@@ -144,9 +181,12 @@ impl SqliteStore {
                     .bind(*version as i64)
                     .execute(&mut *tx)
                     .await?;
-                    self.apply_alerts(&mut tx, device, address, from, to, r.at, *down_since).await?;
+                    self.apply_alerts(&mut tx, device, address, from, to, r.at, *down_since)
+                        .await?;
                 }
-                RecordKind::Devices { upsert, removed } => apply_devices(&mut tx, micros(r.at), upsert, removed).await?,
+                RecordKind::Devices { upsert, removed } => {
+                    apply_devices(&mut tx, micros(r.at), upsert, removed).await?
+                }
             }
             progress.insert(&r.boot, r.seq as i64);
         }
@@ -291,7 +331,12 @@ impl SqliteStore {
             .collect()
     }
 
-    pub async fn transitions(&self, device: &str, limit: i64, before: Option<DateTime<Utc>>) -> Result<Vec<TransitionRow>> {
+    pub async fn transitions(
+        &self,
+        device: &str,
+        limit: i64,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<TransitionRow>> {
         let rows = sqlx::query(
             "SELECT id, device, from_status, to_status, at, down_since FROM transitions
              WHERE device = ?1 AND (?2 IS NULL OR at < ?2)
@@ -317,14 +362,23 @@ impl SqliteStore {
     }
 
     pub async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
-        let rows = sqlx::query("SELECT device, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY device")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get::<i64, _>(1)? as u32))).collect()
+        let rows = sqlx::query(
+            "SELECT device, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY device",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get::<i64, _>(1)? as u32)))
+            .collect()
     }
 }
 
-async fn apply_devices(tx: &mut SqliteConnection, at: i64, upsert: &[DeviceRow], removed: &[String]) -> Result<()> {
+async fn apply_devices(
+    tx: &mut SqliteConnection,
+    at: i64,
+    upsert: &[DeviceRow],
+    removed: &[String],
+) -> Result<()> {
     for d in upsert {
         sqlx::query(
             "INSERT INTO devices (name, address, region, branch, kind, first_seen_at, updated_at)
@@ -355,7 +409,10 @@ async fn apply_devices(tx: &mut SqliteConnection, at: i64, upsert: &[DeviceRow],
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM device_state WHERE device = ?1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM device_state WHERE device = ?1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }
@@ -379,9 +436,18 @@ mod tests {
     #[test]
     fn relative_paths_resolve_against_the_settings_directory() {
         let base = Path::new("/etc/wardops");
-        assert_eq!(resolve_path("sqlite://data/w.db", base).unwrap(), Path::new("/etc/wardops/data/w.db"));
-        assert_eq!(resolve_path("sqlite:///var/lib/w.db", base).unwrap(), Path::new("/var/lib/w.db"));
-        assert_eq!(resolve_path("sqlite:w.db?mode=rwc", base).unwrap(), Path::new("/etc/wardops/w.db"));
+        assert_eq!(
+            resolve_path("sqlite://data/w.db", base).unwrap(),
+            Path::new("/etc/wardops/data/w.db")
+        );
+        assert_eq!(
+            resolve_path("sqlite:///var/lib/w.db", base).unwrap(),
+            Path::new("/var/lib/w.db")
+        );
+        assert_eq!(
+            resolve_path("sqlite:w.db?mode=rwc", base).unwrap(),
+            Path::new("/etc/wardops/w.db")
+        );
         assert!(resolve_path("sqlite::memory:", base).is_err());
     }
 }

@@ -17,7 +17,10 @@ use tokio::time::Instant;
 use super::record::StoredStatus;
 use super::spool::Spool;
 use super::writer::{self, WriterConfig, WriterHandle};
-use super::{AlertRules, Db, DeviceRow, Loaded, Record, RecordKind, Store, StoreError, StoreHealth};
+use super::{
+    AlertRules, Db, DeviceRow, Loaded, Record, RecordKind, Store, StoreError, StoreHealth,
+};
+use crate::config::Settings;
 use crate::state::{Clock, Status, StoreEvent};
 
 /// The spool's file name inside the data directory.
@@ -36,6 +39,31 @@ pub struct StartOptions {
     pub wait: Duration,
 }
 
+impl StartOptions {
+    /// The options the settings give; start-up waits up to 30 s for the database.
+    pub fn from_settings(settings: &Settings) -> StartOptions {
+        StartOptions {
+            database_url: settings.database_url.clone(),
+            base_dir: settings.base_dir().to_path_buf(),
+            data_dir: settings.store.data_dir.clone(),
+            rules: AlertRules {
+                flapping_transitions: settings.store.flapping_transitions,
+                flapping_window: settings.store.flapping_window,
+            },
+            retention: settings.store.retention,
+            wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `wardops migrate`: applies the migrations and returns the backend's name.
+pub async fn migrate(settings: &Settings) -> Result<&'static str, StoreError> {
+    let options = StartOptions::from_settings(settings);
+    let store = Db::open(&options.database_url, &options.base_dir, options.rules)?;
+    store.migrate().await?;
+    Ok(store.backend())
+}
+
 pub struct Started {
     pub store: Arc<Db>,
     pub health: Arc<StoreHealth>,
@@ -48,11 +76,17 @@ pub struct Started {
 
 /// Opens the store named by `options` and starts its writer.
 pub async fn start(options: StartOptions, clock: Arc<dyn Clock>) -> Result<Started, StoreError> {
-    let store = Arc::new(Db::open(&options.database_url, &options.base_dir, options.rules)?);
+    let store = Arc::new(Db::open(
+        &options.database_url,
+        &options.base_dir,
+        options.rules,
+    )?);
     let health = StoreHealth::new(store.backend());
     let spool_path = options.data_dir.join(SPOOL_FILE);
-    let (spool, spooled) = Spool::open(&spool_path)
-        .map_err(|source| StoreError::Io { context: format!("cannot open the spool {}", spool_path.display()), source })?;
+    let (spool, spooled) = Spool::open(&spool_path).map_err(|source| StoreError::Io {
+        context: format!("cannot open the spool {}", spool_path.display()),
+        source,
+    })?;
     if !spooled.is_empty() {
         tracing::info!(records = spooled.len(), spool = %spool_path.display(), "found writes spooled by a previous run; applying them first");
     }
@@ -69,17 +103,43 @@ pub async fn start(options: StartOptions, clock: Arc<dyn Clock>) -> Result<Start
     };
     let devices = loaded.devices.len();
     let (restore, known) = restore_map(loaded, &spooled);
-    tracing::info!(backend = store.backend(), devices, restored = restore.len(), "store loaded");
+    tracing::info!(
+        backend = store.backend(),
+        devices,
+        restored = restore.len(),
+        "store loaded"
+    );
     let (sink, feed) = mpsc::unbounded_channel();
     let boot = format!("{:016x}", rand::random::<u64>());
-    let config = WriterConfig { boot, retention: options.retention, clock };
-    let writer = writer::spawn(store.clone(), spool, spooled, known, feed, health.clone(), config);
-    Ok(Started { store, health, restore, sink, writer })
+    let config = WriterConfig {
+        boot,
+        retention: options.retention,
+        clock,
+    };
+    let writer = writer::spawn(
+        store.clone(),
+        spool,
+        spooled,
+        known,
+        feed,
+        health.clone(),
+        config,
+    );
+    Ok(Started {
+        store,
+        health,
+        restore,
+        sink,
+        writer,
+    })
 }
 
 /// Migrates and loads, retrying while the database is unreachable for up to `wait`.
 /// `Ok(None)` when it stayed unreachable; an error for anything retrying cannot fix.
-pub async fn load_with_retry<S: Store>(store: &S, wait: Duration) -> Result<Option<Loaded>, StoreError> {
+pub async fn load_with_retry<S: Store>(
+    store: &S,
+    wait: Duration,
+) -> Result<Option<Loaded>, StoreError> {
     let deadline = Instant::now() + wait;
     let mut backoff = Duration::from_millis(500);
     for attempt in 1.. {
@@ -109,12 +169,24 @@ pub async fn load_with_retry<S: Store>(store: &S, wait: Duration) -> Result<Opti
 
 /// The database's state with the spooled records applied on top: the status to restore
 /// per device, and the live devices the writer diffs the first inventory against.
-fn restore_map(loaded: Loaded, spooled: &[Record]) -> (HashMap<String, StoredStatus>, HashMap<String, DeviceRow>) {
+fn restore_map(
+    loaded: Loaded,
+    spooled: &[Record],
+) -> (HashMap<String, StoredStatus>, HashMap<String, DeviceRow>) {
     let mut status = loaded.status;
-    let mut known: HashMap<String, DeviceRow> = loaded.devices.into_iter().map(|d| (d.name.clone(), d)).collect();
+    let mut known: HashMap<String, DeviceRow> = loaded
+        .devices
+        .into_iter()
+        .map(|d| (d.name.clone(), d))
+        .collect();
     for r in spooled {
         match &r.kind {
-            RecordKind::Transition { device, to, down_since, .. } => {
+            RecordKind::Transition {
+                device,
+                to,
+                down_since,
+                ..
+            } => {
                 let to = Status::parse(to).unwrap_or(Status::Unknown);
                 let previous = status.get(device).copied();
                 // Same rule as the stores: re-deciding an outage keeps its first down_since.
@@ -123,7 +195,13 @@ fn restore_map(loaded: Loaded, spooled: &[Record]) -> (HashMap<String, StoredSta
                     _ if to == Status::Down => *down_since,
                     _ => None,
                 };
-                status.insert(device.clone(), StoredStatus { status: to, down_since });
+                status.insert(
+                    device.clone(),
+                    StoredStatus {
+                        status: to,
+                        down_since,
+                    },
+                );
             }
             RecordKind::Devices { upsert, removed } => {
                 for name in removed {
@@ -164,11 +242,35 @@ mod tests {
     fn spooled_transitions_override_the_database() {
         let mut loaded = Loaded::default();
         let t0 = DateTime::from_timestamp(1_000, 0);
-        loaded.status.insert("a".into(), StoredStatus { status: Status::Down, down_since: t0 });
-        loaded.status.insert("b".into(), StoredStatus { status: Status::Up, down_since: None });
-        let spooled = vec![transition(1, "a", "down", Some(2_000)), transition(2, "b", "down", Some(3_000))];
+        loaded.status.insert(
+            "a".into(),
+            StoredStatus {
+                status: Status::Down,
+                down_since: t0,
+            },
+        );
+        loaded.status.insert(
+            "b".into(),
+            StoredStatus {
+                status: Status::Up,
+                down_since: None,
+            },
+        );
+        let spooled = vec![
+            transition(1, "a", "down", Some(2_000)),
+            transition(2, "b", "down", Some(3_000)),
+        ];
         let (status, _) = restore_map(loaded, &spooled);
-        assert_eq!(status["a"].down_since, t0, "an outage re-decided keeps its first down_since");
-        assert_eq!(status["b"], StoredStatus { status: Status::Down, down_since: DateTime::from_timestamp(3_000, 0) });
+        assert_eq!(
+            status["a"].down_since, t0,
+            "an outage re-decided keeps its first down_since"
+        );
+        assert_eq!(
+            status["b"],
+            StoredStatus {
+                status: Status::Down,
+                down_since: DateTime::from_timestamp(3_000, 0)
+            }
+        );
     }
 }

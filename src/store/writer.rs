@@ -67,11 +67,23 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Waits up to `grace` for everything queued to be committed (after the feed closed).
+    /// Waits up to `grace` for everything queued so far to be committed (at shutdown).
+    /// What is left stays in the spool for the next start.
     pub async fn finish(self, grace: Duration) {
-        if tokio::time::timeout(grace, self.applier).await.is_err() {
+        let deadline = Instant::now() + grace;
+        loop {
             let left = self.shared.queue.lock().records.len();
-            tracing::warn!(pending = left, "stopping with writes pending; they stay in the spool for the next start");
+            if left == 0 || self.applier.is_finished() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    pending = left,
+                    "stopping with writes pending; they stay in the spool for the next start"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
@@ -90,11 +102,20 @@ pub fn spawn<S: Store>(
 ) -> WriterHandle {
     health.pending.set(spooled.len() as i64);
     let shared = Arc::new(Shared {
-        queue: Mutex::new(Queue { spool, records: spooled.into(), closed: false }),
+        queue: Mutex::new(Queue {
+            spool,
+            records: spooled.into(),
+            closed: false,
+        }),
         wake: Notify::new(),
         health,
     });
-    let spooler = Spooler { shared: shared.clone(), boot: config.boot.clone(), next_seq: 1, known };
+    let spooler = Spooler {
+        shared: shared.clone(),
+        boot: config.boot.clone(),
+        next_seq: 1,
+        known,
+    };
     std::thread::Builder::new()
         .name("wardops-spool".into())
         .spawn(move || spooler.run(feed))
@@ -152,7 +173,12 @@ impl Spooler {
                     }
                     live.insert(row.name.clone(), row);
                 }
-                let mut removed: Vec<String> = self.known.keys().filter(|n| !live.contains_key(*n)).cloned().collect();
+                let mut removed: Vec<String> = self
+                    .known
+                    .keys()
+                    .filter(|n| !live.contains_key(*n))
+                    .cloned()
+                    .collect();
                 removed.sort();
                 self.known = live;
                 if upsert.is_empty() && removed.is_empty() {
@@ -161,7 +187,12 @@ impl Spooler {
                 (at, RecordKind::Devices { upsert, removed })
             }
         };
-        out.push(Record { boot: self.boot.clone(), seq: self.next_seq, at, kind });
+        out.push(Record {
+            boot: self.boot.clone(),
+            seq: self.next_seq,
+            at,
+            kind,
+        });
         self.next_seq += 1;
     }
 }
@@ -175,7 +206,10 @@ async fn apply_loop<S: Store>(store: Arc<S>, shared: Arc<Shared>, config: Writer
     loop {
         let (batch, closed) = {
             let q = shared.queue.lock();
-            (q.records.iter().take(BATCH).cloned().collect::<Vec<_>>(), q.closed)
+            (
+                q.records.iter().take(BATCH).cloned().collect::<Vec<_>>(),
+                q.closed,
+            )
         };
         if batch.is_empty() && closed {
             return;
@@ -186,7 +220,10 @@ async fn apply_loop<S: Store>(store: Arc<S>, shared: Arc<Shared>, config: Writer
                     backoff = MIN_BACKOFF;
                     finish_batch(&shared, batch.len());
                     if health.is_degraded() {
-                        tracing::info!(backend = health.backend, "store reachable again; spooled writes applied");
+                        tracing::info!(
+                            backend = health.backend,
+                            "store reachable again; spooled writes applied"
+                        );
                         health.set_degraded(None);
                     }
                     refresh_open_alerts(&*store, &health).await;
@@ -255,7 +292,10 @@ async fn maintain<S: Store>(store: &S, health: &StoreHealth, config: &WriterConf
     match store.resolve_stable_flapping(now).await {
         Ok(0) => {}
         Ok(n) => {
-            tracing::info!(alerts = n, "flapping alerts resolved: devices stable for the window");
+            tracing::info!(
+                alerts = n,
+                "flapping alerts resolved: devices stable for the window"
+            );
             refresh_open_alerts(store, health).await;
         }
         Err(e) => tracing::warn!(error = %e, "cannot resolve flapping alerts"),
@@ -263,7 +303,8 @@ async fn maintain<S: Store>(store: &S, health: &StoreHealth, config: &WriterConf
     if !prune {
         return;
     }
-    let cutoff = now - chrono::Duration::from_std(config.retention).unwrap_or(chrono::Duration::MAX);
+    let cutoff =
+        now - chrono::Duration::from_std(config.retention).unwrap_or(chrono::Duration::MAX);
     let mut total = 0;
     for _ in 0..PRUNE_ROUNDS {
         match store.prune(cutoff, PRUNE_BATCH).await {
