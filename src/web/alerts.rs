@@ -1,0 +1,123 @@
+//! `GET /alerts`: open alerts (severity, device, since) and recently resolved ones, read
+//! from the store (the alert truth lives there: opened and resolved in the same
+//! transaction as the state change). Filters: `severity`, `device`.
+
+use bytes::Bytes;
+use hyper::{Request, Response};
+use minijinja::context;
+use serde::Serialize;
+
+use super::Web;
+use super::view::{self, Common, device_url};
+use crate::http::HttpContext;
+use crate::http::json::Rfc3339;
+use crate::http::response::Body;
+use crate::store::{AlertQuery, AlertRow, Store as _};
+
+/// Resolved alerts listed.
+pub const RESOLVED_LISTED: i64 = 50;
+/// Open alerts listed (they are rare; a flood is a bigger problem than this page).
+pub const OPEN_LISTED: i64 = 500;
+
+#[derive(Debug, Serialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub device: String,
+    pub device_url: String,
+    pub condition: String,
+    pub severity: String,
+    pub message: String,
+    pub opened_at: String,
+    pub resolved_at: Option<String>,
+}
+
+impl From<AlertRow> for AlertView {
+    fn from(a: AlertRow) -> Self {
+        AlertView {
+            id: a.id,
+            device_url: device_url(&a.device),
+            device: a.device,
+            condition: a.condition,
+            severity: a.severity,
+            message: a.message,
+            opened_at: Rfc3339(a.opened_at).to_string(),
+            resolved_at: a.resolved_at.map(|t| Rfc3339(t).to_string()),
+        }
+    }
+}
+
+/// Up to `limit` open alerts, and whether there are more.
+pub fn open_alerts(web: &Web, limit: i64) -> Result<(Vec<AlertView>, bool), String> {
+    let q = AlertQuery {
+        active: Some(true),
+        limit: limit + 1,
+        ..AlertQuery::default()
+    };
+    let rows = view::store_read(web, async |db| db.alerts(&q).await)?;
+    let more = rows.len() as i64 > limit;
+    Ok((
+        rows.into_iter()
+            .take(limit as usize)
+            .map(AlertView::from)
+            .collect(),
+        more,
+    ))
+}
+
+/// `GET /alerts`
+pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
+    let Some(web) = ctx.web.as_deref() else {
+        return view::not_enabled();
+    };
+    let mut severity = None;
+    let mut device = None;
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        let v = Some(v.into_owned()).filter(|v| !v.is_empty());
+        match &*k {
+            "severity" => severity = v,
+            "device" => device = v,
+            _ => {}
+        }
+    }
+    let base = AlertQuery {
+        device: device.clone(),
+        severity: severity.clone(),
+        ..AlertQuery::default()
+    };
+    let open_q = AlertQuery {
+        active: Some(true),
+        limit: OPEN_LISTED,
+        ..base.clone()
+    };
+    let resolved_q = AlertQuery {
+        active: Some(false),
+        limit: RESOLVED_LISTED,
+        ..base
+    };
+    let read = view::store_read(web, async |db| {
+        Ok((db.alerts(&open_q).await?, db.alerts(&resolved_q).await?))
+    });
+    let (open, resolved, error) = match read {
+        Ok((o, r)) => (o, r, None),
+        Err(e) => (Vec::new(), Vec::new(), Some(e)),
+    };
+    let snapshot = ctx.state.snapshot();
+    let now = ctx.state.clock().now();
+    let common = Common::new(
+        web,
+        "alerts",
+        &snapshot,
+        now,
+        view::events_url(None, None, None),
+    );
+    let ctx = context! {
+        ..view::v(&common),
+        ..context! {
+            open => view::v(open.into_iter().map(AlertView::from).collect::<Vec<_>>()),
+            resolved => view::v(resolved.into_iter().map(AlertView::from).collect::<Vec<_>>()),
+            error,
+            filter => context! { severity, device },
+        }
+    };
+    view::render(web, "alerts.html", ctx)
+}

@@ -1,0 +1,45 @@
+//! The script and the style sheet, built into the binary. URLs carry a hash of the
+//! content so a browser may cache them for a day and still never run a stale script.
+
+use bytes::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use crate::http::HttpContext;
+use crate::http::response::{self, Body};
+
+pub const APP_JS: &str = include_str!("../../static/app.js");
+pub const APP_CSS: &str = include_str!("../../static/app.css");
+
+/// A short content hash of both assets, for `?v=` cache busting.
+pub fn version() -> String {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in APP_JS.bytes().chain(APP_CSS.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{:08x}", h as u32)
+}
+
+fn asset(content_type: &'static str, text: &'static str) -> Response<Body> {
+    let mut r = response::bytes(
+        StatusCode::OK,
+        content_type,
+        Bytes::from_static(text.as_bytes()),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    r
+}
+
+/// `GET /static/app.js`
+pub fn app_js(_: &HttpContext, _: &Request<Bytes>) -> Response<Body> {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// `GET /static/app.css`
+pub fn app_css(_: &HttpContext, _: &Request<Bytes>) -> Response<Body> {
+    asset("text/css; charset=utf-8", APP_CSS)
+}

@@ -1,0 +1,125 @@
+//! `GET /devices/{name}`: one device — status and `down_since`, its place in the
+//! hierarchy, labels, the last hour's RTT and loss, its transitions and alerts from the
+//! store, and a VictoriaMetrics link when `web.victoriametrics_url` is set.
+
+use bytes::Bytes;
+use hyper::{Request, Response, StatusCode};
+use minijinja::context;
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+
+use super::alerts::AlertView;
+use super::view::{self, Common, DeviceView};
+use crate::http::HttpContext;
+use crate::http::json::Rfc3339;
+use crate::http::response::Body;
+use crate::store::{AlertQuery, Store as _};
+
+pub const PREFIX: &str = "/devices/";
+const LISTED: i64 = 20;
+
+#[derive(Serialize)]
+struct TransitionView {
+    at: String,
+    from: String,
+    to: String,
+    down_since: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Block<T> {
+    rows: Vec<T>,
+    error: Option<String>,
+}
+
+impl<T> Block<T> {
+    fn of(r: Result<Vec<T>, String>) -> Self {
+        match r {
+            Ok(rows) => Block { rows, error: None },
+            Err(e) => Block {
+                rows: Vec::new(),
+                error: Some(e),
+            },
+        }
+    }
+}
+
+/// `GET /devices/{name}`
+pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
+    let Some(web) = ctx.web.as_deref() else {
+        return view::not_enabled();
+    };
+    let raw = &req.uri().path()[PREFIX.len()..];
+    let snapshot = ctx.state.snapshot();
+    let now = ctx.state.clock().now();
+    let found = percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .and_then(|name| snapshot.device(&name));
+    let Some((device, status, runtime)) = found else {
+        return view::html(
+            StatusCode::NOT_FOUND,
+            "<!doctype html><title>no such device</title><p>No such device. <a href=\"/monitor\">Back to the wall</a></p>".into(),
+        );
+    };
+    let name = device.name.to_string();
+    let transitions = view::store_read(web, async |db| db.transitions(&name, LISTED, None).await)
+        .map(|rows| {
+            rows.into_iter()
+                .map(|t| TransitionView {
+                    at: Rfc3339(t.at).to_string(),
+                    from: t.from,
+                    to: t.to,
+                    down_since: t.down_since.map(|t| Rfc3339(t).to_string()),
+                })
+                .collect()
+        });
+    let q = AlertQuery {
+        device: Some(name.clone()),
+        limit: LISTED,
+        ..AlertQuery::default()
+    };
+    let alerts = view::store_read(web, async |db| db.alerts(&q).await)
+        .map(|rows| rows.into_iter().map(AlertView::from).collect());
+    let chart = super::chart::device_chart(
+        web.history.series(&device.name).as_deref().unwrap_or(&[]),
+        now,
+    );
+    let vm_url = web.settings.victoriametrics_url.as_deref().map(|base| {
+        let expr = format!(
+            "{{device=\"{}\"}}",
+            device.name.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("g0.expr", &format!("wardops_device_rtt_seconds{expr}"));
+        q.append_pair("g0.range_input", "1h");
+        format!("{}/vmui/#/?{}", base.trim_end_matches('/'), q.finish())
+    });
+    let m = runtime.measurements();
+    let p = &device.probe;
+    let common = Common::new(
+        web,
+        "device",
+        &snapshot,
+        now,
+        view::events_url(Some(&device.region), Some(&device.branch), None),
+    );
+    let ctx = context! {
+        ..view::v(&common),
+        ..context! {
+            d => context! {
+                ..view::v(DeviceView::new(device, status, &m, now)),
+                ..context! {
+                    interval => crate::config::duration::format(p.interval),
+                    down_after => p.down_after,
+                    up_after => p.up_after,
+                }
+            },
+            chart => minijinja::Value::from_safe_string(chart),
+            transitions => view::v(Block::of(transitions)),
+            alerts => view::v(Block::of(alerts)),
+            vm_url,
+        }
+    };
+    view::render(web, "device.html", ctx)
+}

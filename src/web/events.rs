@@ -1,0 +1,397 @@
+//! The live event hub behind `GET /api/v1/events`: one task turns the state's events
+//! into pre-rendered SSE frames, keeps the last [`BACKLOG`] of them for `Last-Event-ID`
+//! resumes, and fans them out through one broadcast ring.
+//!
+//! Each client is a cursor in that ring, so its buffer is bounded by the ring's size and
+//! a stalled client costs nobody anything: it only finds out, when it is next polled,
+//! that it fell behind (`Lagged`) and is dropped with a final event saying so.
+//!
+//! Ids are `(state_version, n)`: `n` is 0 for state events (transitions, inventory
+//! reloads) and counts alert events noticed at that version, written `"v"` or `"v.n"`.
+//! Either way they strictly increase.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::http::json::Rfc3339;
+use crate::state::{Event, State};
+
+/// Events kept for resumes: at tens of transitions a minute, hours of history.
+pub const BACKLOG: usize = 10_000;
+/// How far (in events) a client may fall behind before it is dropped.
+pub const CLIENT_BUFFER: usize = 4_096;
+
+/// An event id: state version, then the alert events noticed at that version.
+pub type Key = (u64, u32);
+
+pub fn format_key((v, n): Key) -> String {
+    if n == 0 {
+        v.to_string()
+    } else {
+        format!("{v}.{n}")
+    }
+}
+
+pub fn parse_key(text: &str) -> Option<Key> {
+    let text = text.trim();
+    match text.split_once('.') {
+        Some((v, n)) => Some((v.parse().ok()?, n.parse().ok()?)),
+        None => Some((text.parse().ok()?, 0)),
+    }
+}
+
+/// Where an event belongs, for the `region`/`branch`/`kind` filters.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub region: Arc<str>,
+    pub branch: Arc<str>,
+    pub kind: Arc<str>,
+}
+
+/// One event, rendered once for every client.
+#[derive(Debug)]
+pub struct Item {
+    pub key: Key,
+    pub name: &'static str,
+    /// None: relevant to every filter (inventory reloads, resets).
+    pub scope: Option<Scope>,
+    /// The complete SSE frame: `id`, `event`, `data`, blank line.
+    pub frame: Bytes,
+}
+
+impl Item {
+    pub fn new(key: Key, name: &'static str, scope: Option<Scope>, data: &impl Serialize) -> Item {
+        let json = serde_json::to_string(data).expect("event data serialises");
+        let mut frame = String::with_capacity(json.len() + 48);
+        let _ = write!(
+            frame,
+            "id: {}\nevent: {name}\ndata: {json}\n\n",
+            format_key(key)
+        );
+        Item {
+            key,
+            name,
+            scope,
+            frame: Bytes::from(frame),
+        }
+    }
+}
+
+/// A frame without an id (resets, drops, shutdown): it must not move the client's
+/// `Last-Event-ID`.
+pub fn control_frame(name: &str, data: &impl Serialize) -> Bytes {
+    let json = serde_json::to_string(data).expect("event data serialises");
+    Bytes::from(format!("event: {name}\ndata: {json}\n\n"))
+}
+
+#[derive(Serialize)]
+struct TransitionData<'a> {
+    state_version: u64,
+    device: &'a str,
+    address: String,
+    region: &'a str,
+    branch: &'a str,
+    kind: &'a str,
+    status: &'a str,
+    from: &'a str,
+    down_since: Option<Rfc3339>,
+    /// When a recovered device had gone down (for "was down for ...").
+    was_down_since: Option<Rfc3339>,
+    at: Rfc3339,
+}
+
+#[derive(Serialize)]
+struct InventoryData<'a> {
+    state_version: u64,
+    devices: usize,
+    hash: &'a str,
+}
+
+/// The last inventory swap the hub saw, for the dashboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct InventoryInfo {
+    pub state_version: u64,
+    pub at: DateTime<Utc>,
+    pub devices: usize,
+    pub hash: String,
+}
+
+struct Backlog {
+    items: VecDeque<Arc<Item>>,
+    /// Every event with a key above this is in `items` (or still to come).
+    floor: Key,
+    last: Key,
+}
+
+pub struct Hub {
+    backlog: Mutex<Backlog>,
+    tx: broadcast::Sender<Arc<Item>>,
+    streams: AtomicUsize,
+    pub max_streams: usize,
+    closing: watch::Sender<bool>,
+    last_inventory: Mutex<Option<InventoryInfo>>,
+}
+
+/// A client's place in the feed: what it missed, then the live ring.
+pub struct Subscription {
+    pub replay: Vec<Arc<Item>>,
+    /// Set when the client asked to resume from before the backlog (or from an id this
+    /// process never issued): it must reload rather than trust its page.
+    pub reset: bool,
+    pub rx: broadcast::Receiver<Arc<Item>>,
+    pub current: Key,
+}
+
+/// Held by each open stream; frees its slot when dropped.
+pub struct StreamSlot(Arc<Hub>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Hub {
+    pub fn new(start: u64, max_streams: usize, client_buffer: usize) -> Arc<Hub> {
+        let (tx, _) = broadcast::channel(client_buffer.max(1));
+        Arc::new(Hub {
+            backlog: Mutex::new(Backlog {
+                items: VecDeque::new(),
+                floor: (start, 0),
+                last: (start, 0),
+            }),
+            tx,
+            streams: AtomicUsize::new(0),
+            max_streams,
+            closing: watch::Sender::new(false),
+            last_inventory: Mutex::new(None),
+        })
+    }
+
+    /// Starts the task that feeds the hub from `state`'s events.
+    pub fn start(state: &State, max_streams: usize) -> Arc<Hub> {
+        let mut rx = state.subscribe();
+        let hub = Hub::new(state.snapshot().version, max_streams, CLIENT_BUFFER);
+        let pump = hub.clone();
+        let clock = state.clock().clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => pump.publish_state(&event, clock.now()),
+                    // The hub itself fell behind the state (65k events at once): the
+                    // backlog has a hole, so everyone resynchronises.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "event hub fell behind the state; clients reset"
+                        );
+                        pump.discontinuity();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        hub
+    }
+
+    fn publish_state(&self, event: &Event, now: DateTime<Utc>) {
+        let item = match event {
+            Event::Transition(t) => {
+                let d = &t.device;
+                let c = &t.change;
+                let data = TransitionData {
+                    state_version: t.version,
+                    device: &d.name,
+                    address: d.address.to_string(),
+                    region: &d.region,
+                    branch: &d.branch,
+                    kind: &d.kind,
+                    status: c.to.as_str(),
+                    from: c.from.as_str(),
+                    down_since: c.down_since.map(Rfc3339),
+                    was_down_since: c.was_down_since.map(Rfc3339),
+                    at: Rfc3339(c.at),
+                };
+                let scope = Scope {
+                    region: d.region.clone(),
+                    branch: d.branch.clone(),
+                    kind: d.kind.clone(),
+                };
+                Item::new((t.version, 0), "transition", Some(scope), &data)
+            }
+            Event::InventoryReplaced {
+                version,
+                hash,
+                devices,
+            } => {
+                *self.last_inventory.lock() = Some(InventoryInfo {
+                    state_version: *version,
+                    at: now,
+                    devices: *devices,
+                    hash: hash.clone(),
+                });
+                Item::new(
+                    (*version, 0),
+                    "inventory",
+                    None,
+                    &InventoryData {
+                        state_version: *version,
+                        devices: *devices,
+                        hash,
+                    },
+                )
+            }
+        };
+        self.publish(item);
+    }
+
+    /// Appends `item` (its key must be above every earlier one) and sends it live.
+    pub fn publish(&self, item: Item) {
+        let mut b = self.backlog.lock();
+        self.push(&mut b, item);
+    }
+
+    /// Publishes an event that is not a state change (an alert), keyed after the last
+    /// id under the same lock so that ids keep increasing.
+    pub fn publish_alert(&self, name: &'static str, data: &impl Serialize) {
+        let mut b = self.backlog.lock();
+        let key = (b.last.0, b.last.1 + 1);
+        self.push(&mut b, Item::new(key, name, None, data));
+    }
+
+    fn push(&self, b: &mut Backlog, item: Item) {
+        let item = Arc::new(item);
+        if item.key <= b.last {
+            // Only a bug can get here; a client would otherwise skip the event on resume.
+            tracing::error!(id = %format_key(item.key), last = %format_key(b.last), "event id out of order; dropped");
+            return;
+        }
+        b.last = item.key;
+        if b.items.len() == BACKLOG
+            && let Some(old) = b.items.pop_front()
+        {
+            b.floor = old.key;
+        }
+        b.items.push_back(item.clone());
+        // Sent under the lock so that a subscriber's replay and live feed meet exactly.
+        let _ = self.tx.send(item);
+    }
+
+    fn discontinuity(&self) {
+        let mut b = self.backlog.lock();
+        b.items.clear();
+        b.floor = (u64::MAX, 0);
+    }
+
+    /// Subscribes a client that has seen everything up to `since` (None: a new client,
+    /// interested in what happens from now on).
+    pub fn subscribe(&self, since: Option<Key>) -> Subscription {
+        let b = self.backlog.lock();
+        let rx = self.tx.subscribe();
+        let current = b.last;
+        let (replay, reset) = match since {
+            None => (Vec::new(), false),
+            Some(k) if k > b.last || k < b.floor => (Vec::new(), true),
+            Some(k) => (
+                b.items.iter().filter(|i| i.key > k).cloned().collect(),
+                false,
+            ),
+        };
+        Subscription {
+            replay,
+            reset,
+            rx,
+            current,
+        }
+    }
+
+    /// Takes a stream slot, or None at the cap.
+    pub fn open_stream(self: &Arc<Self>) -> Option<StreamSlot> {
+        let taken = self.streams.fetch_add(1, Ordering::Relaxed);
+        let slot = StreamSlot(self.clone());
+        (taken < self.max_streams).then_some(slot)
+    }
+
+    pub fn open_streams(&self) -> usize {
+        self.streams.load(Ordering::Relaxed)
+    }
+
+    pub fn last_key(&self) -> Key {
+        self.backlog.lock().last
+    }
+
+    pub fn last_inventory(&self) -> Option<InventoryInfo> {
+        self.last_inventory.lock().clone()
+    }
+
+    /// Ends every stream (server shutdown); new ones end at once.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(v: u64) -> Item {
+        Item::new((v, 0), "transition", None, &v)
+    }
+
+    #[test]
+    fn keys_round_trip_and_order() {
+        assert_eq!(parse_key("12"), Some((12, 0)));
+        assert_eq!(parse_key("12.3"), Some((12, 3)));
+        assert_eq!(parse_key("x"), None);
+        assert_eq!(format_key((12, 3)), "12.3");
+        assert!((12, 3) < (13, 0));
+    }
+
+    #[test]
+    fn resume_replays_what_was_missed_or_resets() {
+        let hub = Hub::new(0, 10, 16);
+        for v in 1..=BACKLOG as u64 + 5 {
+            hub.publish(item(v));
+        }
+        let s = hub.subscribe(Some((BACKLOG as u64, 0)));
+        assert!(!s.reset);
+        assert_eq!(
+            s.replay.iter().map(|i| i.key.0).collect::<Vec<_>>(),
+            (BACKLOG as u64 + 1..=BACKLOG as u64 + 5).collect::<Vec<_>>()
+        );
+        assert!(hub.subscribe(Some((5, 0))).reset, "before the backlog");
+        assert!(
+            !hub.subscribe(Some((5, 0)))
+                .replay
+                .iter()
+                .any(|i| i.key.0 <= 5)
+        );
+        assert!(
+            hub.subscribe(Some((1_000_000, 0))).reset,
+            "an id never issued"
+        );
+        assert!(hub.subscribe(None).replay.is_empty());
+    }
+
+    #[test]
+    fn the_stream_cap_frees_slots() {
+        let hub = Hub::new(0, 2, 16);
+        let a = hub.open_stream().unwrap();
+        let _b = hub.open_stream().unwrap();
+        assert!(hub.open_stream().is_none());
+        drop(a);
+        assert!(hub.open_stream().is_some());
+    }
+}

@@ -1,0 +1,175 @@
+//! `GET /monitor`: the NOC wall. The device list's own filters and order (down first,
+//! longest down first; [`crate::http::api::select`]), one page of [`PAGE_SIZE`] rendered
+//! as a grid of tiles or a table; the script keeps it live.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hyper::{Request, Response, StatusCode};
+use minijinja::context;
+use serde::Serialize;
+
+use super::Web;
+use super::view::{self, Common, Counts, DeviceView};
+use crate::http::HttpContext;
+use crate::http::query::ListQuery;
+use crate::http::response::Body;
+use crate::state::Snapshot;
+
+/// Devices per page: a wall screen's worth of tiles, a fast page at any inventory size.
+pub const PAGE_SIZE: usize = 240;
+
+/// The wall's query: the list filters plus `view` and `page`.
+#[derive(Debug, Default)]
+pub struct MonitorQuery {
+    pub list: ListQuery,
+    pub grid: bool,
+    /// From 1.
+    pub page: usize,
+    raw: Vec<(String, String)>,
+}
+
+impl MonitorQuery {
+    pub fn parse(query: Option<&str>) -> Result<MonitorQuery, String> {
+        let list = ListQuery::parse(query).map_err(|(_, m)| m)?;
+        let mut out = MonitorQuery {
+            list,
+            grid: true,
+            page: 1,
+            raw: Vec::new(),
+        };
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*k {
+                "view" => out.grid = v != "table",
+                "page" => {
+                    out.page = v
+                        .parse::<usize>()
+                        .map_err(|_| format!("page {v:?} is not a number"))?
+                        .max(1)
+                }
+                "status" | "region" | "branch" | "kind" | "q" if !v.is_empty() => {
+                    out.raw.push((k.into_owned(), v.into_owned()))
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// This view's URL with `view` and `page` replaced.
+    fn url(&self, grid: bool, page: usize) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.raw {
+            q.append_pair(k, v);
+        }
+        if !grid {
+            q.append_pair("view", "table");
+        }
+        if page > 1 {
+            q.append_pair("page", &page.to_string());
+        }
+        let q = q.finish();
+        if q.is_empty() {
+            "/monitor".into()
+        } else {
+            format!("/monitor?{q}")
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FilterView<'a> {
+    status: Option<&'static str>,
+    region: Option<&'a str>,
+    branch: Option<&'a str>,
+    kind: Option<&'a str>,
+    q: Option<&'a str>,
+}
+
+/// `GET /monitor`
+pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
+    let Some(web) = ctx.web.as_deref() else {
+        return view::not_enabled();
+    };
+    let query = match MonitorQuery::parse(req.uri().query()) {
+        Ok(q) => q,
+        Err(e) => {
+            return view::html(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "<!doctype html><title>bad request</title><p>{}</p>",
+                    escape(&e)
+                ),
+            );
+        }
+    };
+    render(web, &ctx.state.snapshot(), ctx.state.clock().now(), &query)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The wall for `query` from `snapshot` as of `now`. Public for the tests and the bench.
+pub fn render(
+    web: &Web,
+    snapshot: &Snapshot,
+    now: DateTime<Utc>,
+    query: &MonitorQuery,
+) -> Response<Body> {
+    let rows = crate::http::api::select(snapshot, &query.list);
+    let mut counts = Counts::default();
+    for (_, s, _) in &rows {
+        counts.add(s.status);
+    }
+    let pages = rows.len().div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.min(pages);
+    let devices: Vec<DeviceView> = rows
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
+        .collect();
+    let inv = &snapshot.inventory;
+    let mut kinds: Vec<&str> = inv.devices.iter().map(|d| &*d.kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let regions: Vec<&str> = inv.regions.iter().map(|r| &*r.name).collect();
+    // Branch suggestions only for the chosen region: a whole 100k inventory has thousands.
+    let branches: Vec<&str> = inv
+        .regions
+        .iter()
+        .filter(|r| query.list.region.as_deref() == Some(&*r.name))
+        .flat_map(|r| r.branches.iter().map(|b| &*b.name))
+        .collect();
+    let l = &query.list;
+    let filter = FilterView {
+        // The form offers one status; a bookmarked `status=down,unknown` still filters.
+        status: (l.statuses.len() == 1).then(|| l.statuses[0].as_str()),
+        region: l.region.as_deref(),
+        branch: l.branch.as_deref(),
+        kind: l.kind.as_deref(),
+        q: l.q.as_deref(),
+    };
+    let events = view::events_url(l.region.as_deref(), l.branch.as_deref(), l.kind.as_deref());
+    let common = Common::new(web, "monitor", snapshot, now, events);
+    let ctx = context! {
+        ..view::v(&common),
+        ..context! {
+            devices => view::v(devices), counts => view::v(counts), filter => view::v(filter),
+            regions => view::v(regions), kinds => view::v(kinds), branches => view::v(branches),
+            view => if query.grid { "grid" } else { "table" },
+            grid_url => query.url(true, 1),
+            table_url => query.url(false, 1),
+            prev_url => (page > 1).then(|| query.url(query.grid, page - 1)),
+            next_url => (page < pages).then(|| query.url(query.grid, page + 1)),
+            total => rows.len(),
+            inventory_total => inv.devices.len(),
+            page_no => page, pages,
+            offset => (page - 1) * PAGE_SIZE,
+        }
+    };
+    view::render(web, "monitor.html", ctx)
+}

@@ -1,0 +1,228 @@
+//! What the pages share: the device view model, status counts, the common page context,
+//! store reads with a deadline, and the HTML response with its security headers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::Web;
+use crate::config::Device;
+use crate::http::json::Rfc3339;
+use crate::http::response::{self, Body};
+use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
+
+/// Pages load their own script and style only; nothing inline, nothing framed, no
+/// third party (the appliance runs offline).
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Devices down for less than this are marked as recent on the wall.
+pub const RECENT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// How long a page waits for the store before rendering without it.
+pub const STORE_DEADLINE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq)]
+pub struct Counts {
+    pub up: usize,
+    pub down: usize,
+    pub unknown: usize,
+    pub total: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Up => self.up += 1,
+            Status::Down => self.down += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+        self.total += 1;
+    }
+
+    /// Sort key, worst first: most down, then most unknown.
+    pub fn badness(&self) -> (std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
+        (
+            std::cmp::Reverse(self.down),
+            std::cmp::Reverse(self.unknown),
+        )
+    }
+}
+
+/// One device as the pages show it.
+#[derive(Debug, Serialize)]
+pub struct DeviceView<'a> {
+    pub name: &'a str,
+    pub url: String,
+    pub address: String,
+    pub region: &'a str,
+    pub branch: &'a str,
+    pub kind: &'a str,
+    pub status: &'static str,
+    pub down_since: Option<String>,
+    pub recent: bool,
+    pub rtt: String,
+    pub loss: String,
+    pub last_probe_at: Option<String>,
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+impl<'a> DeviceView<'a> {
+    pub fn new(d: &'a Device, s: &DeviceStatus, m: &Measurements, now: DateTime<Utc>) -> Self {
+        let down_since = if s.status == Status::Down {
+            s.down_since
+        } else {
+            None
+        };
+        DeviceView {
+            name: &d.name,
+            url: device_url(&d.name),
+            address: d.address.to_string(),
+            region: &d.region,
+            branch: &d.branch,
+            kind: &d.kind,
+            status: s.status.as_str(),
+            down_since: down_since.map(|t| Rfc3339(t).to_string()),
+            recent: down_since.is_some_and(|t| now - t < RECENT),
+            rtt: m.last_rtt.map_or("—".into(), |r| {
+                format!("{:.1} ms", r.as_secs_f64() * 1000.0)
+            }),
+            loss: m
+                .last_loss
+                .map_or("—".into(), |l| format!("{:.0}%", l * 100.0)),
+            last_probe_at: m.last_probe_at.map(|t| Rfc3339(t).to_string()),
+            labels: &d.labels,
+        }
+    }
+}
+
+/// `/devices/{name}` with the name percent-encoded (names may hold `/`, `?`, `#`).
+pub fn device_url(name: &str) -> String {
+    format!(
+        "/devices/{}",
+        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
+/// The context every page's base template reads.
+#[derive(Serialize)]
+pub struct Common {
+    pub page: &'static str,
+    pub version: u64,
+    /// The feed id the page is current to: the script resumes from it.
+    pub event_id: String,
+    pub events_url: String,
+    pub asset_version: String,
+    pub now: String,
+    pub rendered_at: String,
+}
+
+impl Common {
+    pub fn new(
+        web: &Web,
+        page: &'static str,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+        events_url: String,
+    ) -> Common {
+        // The snapshot may be a version older than the hub's last id, never newer; the
+        // page resumes from its own version so nothing between is lost.
+        let hub = web.hub.last_key();
+        let key = if hub.0 == snapshot.version {
+            hub
+        } else {
+            (snapshot.version, 0)
+        };
+        Common {
+            page,
+            version: snapshot.version,
+            event_id: super::events::format_key(key),
+            events_url,
+            asset_version: super::assets::version(),
+            now: Rfc3339(now).to_string(),
+            rendered_at: Rfc3339(now).to_string(),
+        }
+    }
+}
+
+/// Runs a store read from a page handler (on the blocking pool) with a deadline; the
+/// error is what the page shows instead.
+pub fn store_read<T>(
+    web: &Web,
+    read: impl AsyncFnOnce(&crate::store::Db) -> crate::store::Result<T>,
+) -> Result<T, String>
+where
+    T: Send,
+{
+    let Some(db) = web.store.clone() else {
+        return Err("no store configured: transitions and alerts are not recorded".into());
+    };
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| "no runtime".to_string())?;
+    handle.block_on(async move {
+        match tokio::time::timeout(STORE_DEADLINE, read(&db)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(format!("store unavailable: {e}")),
+            Err(_) => Err("store did not answer in time".to_string()),
+        }
+    })
+}
+
+/// An HTML page with the page security headers.
+pub fn html(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = response::bytes(status, "text/html; charset=utf-8", body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    r
+}
+
+/// Renders `template` with `ctx`, or a plain 500 naming the template.
+pub fn render(web: &Web, template: &str, ctx: minijinja::Value) -> Response<Body> {
+    match web.templates.render(template, ctx) {
+        Ok(body) => html(StatusCode::OK, body),
+        Err(e) => {
+            tracing::error!(template, error = %format!("{e:#}"), "cannot render page");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>error</title><p>internal error rendering this page</p>"
+                    .into(),
+            )
+        }
+    }
+}
+
+/// The events URL of a page scoped by region/branch/kind.
+pub fn events_url(region: Option<&str>, branch: Option<&str>, kind: Option<&str>) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [("region", region), ("branch", branch), ("kind", kind)] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        "/api/v1/events".into()
+    } else {
+        format!("/api/v1/events?{q}")
+    }
+}
+
+/// The answer where the appliance serves no pages (API-only tests).
+pub fn not_enabled() -> Response<Body> {
+    response::error(StatusCode::NOT_FOUND, "web pages are not enabled")
+}
+
+/// A serialisable value for a template context.
+pub fn v<T: Serialize>(x: T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(x))
+}

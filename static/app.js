@@ -1,0 +1,214 @@
+// wardops: keeps a server-rendered page live from /api/v1/events. No framework, no
+// build step; loaded with `defer` from the page's own origin (the CSP allows nothing
+// else). Without it every page still works; it only stops updating by itself.
+"use strict";
+(function () {
+  var body = document.body;
+  var page = body.dataset.page;
+  var live = document.getElementById("live");
+  var versionEl = document.getElementById("state-version");
+  var RECENT_MS = 10 * 60 * 1000;
+
+  // Same format as the server (src/web/templates.rs, `duration`).
+  function fmtDuration(s) {
+    s = Math.max(0, Math.floor(s));
+    function p(n) { return (n < 10 ? "0" : "") + n; }
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m " + p(s % 60) + "s";
+    if (s < 86400) return Math.floor(s / 3600) + "h " + p(Math.floor(s % 3600 / 60)) + "m";
+    return Math.floor(s / 86400) + "d " + p(Math.floor(s % 86400 / 3600)) + "h";
+  }
+
+  function setLive(state, text) {
+    live.dataset.state = state;
+    live.textContent = text;
+  }
+
+  // Ticking "down for" counters and the 10-minute "recent" mark.
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll(".dur[data-since]").forEach(function (el) {
+      var t = Date.parse(el.dataset.since);
+      if (!isNaN(t)) el.textContent = (el.dataset.label || "") + fmtDuration((now - t) / 1000);
+    });
+    document.querySelectorAll("[data-device][data-status=down]").forEach(function (el) {
+      var t = Date.parse(el.dataset.since);
+      var recent = !isNaN(t) && now - t < RECENT_MS;
+      el.classList.toggle("recent", recent);
+      var tag = el.querySelector(".tag");
+      if (recent && !tag) { el.querySelector(".st").insertAdjacentElement("afterend", mk("span", "tag", "NEW")); }
+      if (!recent && tag) tag.remove();
+    });
+  }
+  document.querySelectorAll(".dur").forEach(function (el) {
+    var m = /^(down for )/.exec(el.textContent);
+    if (m) el.dataset.label = m[1];
+  });
+
+  function mk(tag, cls, text) {
+    var el = document.createElement(tag);
+    if (cls) el.className = cls;
+    if (text != null) el.textContent = text;
+    return el;
+  }
+  function statusEl(s) {
+    return mk("span", "st st-" + s, s === "down" ? "▼ DOWN" : s === "up" ? "▲ UP" : "? UNKNOWN");
+  }
+  function deviceUrl(name) { return "/devices/" + encodeURIComponent(name); }
+
+  // ---- the wall -------------------------------------------------------------------
+  var list = document.getElementById("devices");
+  var summary = document.getElementById("summary");
+
+  function matchesWall(ev) {
+    var want = summary.dataset.status;
+    if (want && want.split(",").indexOf(ev.status) < 0) return false;
+    var q = (summary.dataset.q || "").toLowerCase();
+    return !q || ev.device.toLowerCase().indexOf(q) >= 0 || ev.address.indexOf(q) >= 0;
+  }
+
+  function buildItem(ev) {
+    var grid = list.dataset.view === "grid";
+    var el, since = mk("span", "dur");
+    if (grid) {
+      el = mk("a", "tile");
+      el.href = deviceUrl(ev.device);
+      el.appendChild(mk("span", "name", ev.device));
+      el.appendChild(statusEl(ev.status));
+      el.appendChild(mk("span", "where", ev.region + " / " + ev.branch + " · " + ev.kind));
+      var df = mk("span", "down-for");
+      since.dataset.label = "down for ";
+      df.appendChild(since);
+      el.appendChild(df);
+    } else {
+      el = mk("tr");
+      var td = mk("td"); td.appendChild(statusEl(ev.status)); el.appendChild(td);
+      td = mk("td"); var a = mk("a", null, ev.device); a.href = deviceUrl(ev.device); td.appendChild(a); el.appendChild(td);
+      el.appendChild(mk("td", null, ev.address));
+      el.appendChild(mk("td", null, ev.region + " / " + ev.branch));
+      el.appendChild(mk("td", null, ev.kind));
+      td = mk("td", "down-for"); td.appendChild(since); el.appendChild(td);
+      el.appendChild(mk("td", null, "—"));
+    }
+    el.dataset.device = ev.device;
+    return el;
+  }
+
+  function applyToItem(el, ev) {
+    var was = el.dataset.status;
+    el.dataset.status = ev.status;
+    el.dataset.since = ev.down_since || "";
+    el.classList.remove("st-row-up", "st-row-down", "st-row-unknown");
+    el.classList.add("st-row-" + ev.status);
+    var st = el.querySelector(".st");
+    st.replaceWith(statusEl(ev.status));
+    var dur = el.querySelector(".down-for");
+    dur.textContent = "";
+    if (ev.status === "down" && ev.down_since) {
+      var d = mk("span", "dur");
+      d.dataset.since = ev.down_since;
+      if (list.dataset.view === "grid") d.dataset.label = "down for ";
+      dur.appendChild(d);
+    }
+    var tag = el.querySelector(".tag");
+    if (tag) tag.remove();
+    if (was === "down" && ev.status === "up") {
+      // A brief highlight, with words, so the recovery is seen and not only by colour.
+      el.classList.add("recovered");
+      var r = mk("span", "tag tag-ok", "RECOVERED");
+      el.querySelector(".st").insertAdjacentElement("afterend", r);
+      setTimeout(function () { el.classList.remove("recovered"); r.remove(); }, 8000);
+    }
+  }
+
+  // Down first, longest down first, then by name: the server's order.
+  function sortKey(el) {
+    var down = el.dataset.status === "down";
+    var t = Date.parse(el.dataset.since);
+    return [down ? 0 : 1, down ? (isNaN(t) ? Infinity : t) : 0, el.dataset.device];
+  }
+  function resort() {
+    var parent = list.tBodies ? list.tBodies[0] : list;
+    var items = Array.prototype.slice.call(parent.querySelectorAll("[data-device]"));
+    items.sort(function (a, b) {
+      var x = sortKey(a), y = sortKey(b);
+      for (var i = 0; i < 3; i++) { if (x[i] < y[i]) return -1; if (x[i] > y[i]) return 1; }
+      return 0;
+    });
+    items.forEach(function (el) { parent.appendChild(el); });
+  }
+  function bumpCount(status, delta) {
+    var el = document.getElementById("count-" + status);
+    if (el) el.textContent = Math.max(0, parseInt(el.textContent, 10) + delta);
+  }
+
+  function onWallTransition(ev) {
+    var parent = list.tBodies ? list.tBodies[0] : list;
+    var el = null;
+    parent.querySelectorAll("[data-device]").forEach(function (e) { if (e.dataset.device === ev.device) el = e; });
+    var keep = matchesWall(ev);
+    if (el && el.dataset.status !== ev.status) { bumpCount(el.dataset.status, -1); }
+    if (keep && (!el || el.dataset.status !== ev.status)) bumpCount(ev.status, 1);
+    if (!keep) { if (el) el.remove(); return; }
+    if (!el) {
+      // Only the first page takes in newcomers: they belong at the top.
+      if (summary.dataset.offset !== "0" && ev.status === "down") return;
+      el = buildItem(ev);
+      el.dataset.status = "";
+      parent.appendChild(el);
+    }
+    applyToItem(el, ev);
+    resort();
+    tick();
+  }
+
+  // ---- other pages: re-fetch and swap <main> (a debounced, in-place refresh) ----------
+  var refreshTimer = null;
+  function refreshSoon() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(function () {
+      refreshTimer = null;
+      fetch(location.href, { headers: { Accept: "text/html" } }).then(function (r) { return r.text(); }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.querySelector("main");
+        if (fresh) { document.querySelector("main").replaceWith(fresh); tick(); }
+      }).catch(function () {});
+    }, 1000);
+  }
+
+  // ---- the feed -----------------------------------------------------------------------
+  var source = null;
+  function connect() {
+    var url = body.dataset.events;
+    if (!url || !window.EventSource) return;
+    var since = body.dataset.version;
+    url += (url.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since);
+    source = new EventSource(url);
+    setLive("connecting", "live feed: connecting…");
+    source.onopen = function () { setLive("on", "● live"); };
+    source.onerror = function () { setLive("off", "○ live feed lost — reconnecting"); };
+    function seen(e) {
+      if (e.lastEventId) body.dataset.version = e.lastEventId;
+      var d = JSON.parse(e.data);
+      if (d.state_version != null) versionEl.textContent = d.state_version;
+      return d;
+    }
+    source.addEventListener("hello", function () { setLive("on", "● live"); });
+    source.addEventListener("transition", function (e) {
+      var ev = seen(e);
+      if (page === "monitor") onWallTransition(ev); else refreshSoon();
+    });
+    ["alert_opened", "alert_resolved"].forEach(function (name) {
+      source.addEventListener(name, function (e) { seen(e); if (page !== "monitor") refreshSoon(); });
+    });
+    source.addEventListener("inventory", function (e) { seen(e); location.reload(); });
+    // Too far behind to catch up from the backlog: the page itself is stale.
+    source.addEventListener("reset", function () { source.close(); location.reload(); });
+    source.addEventListener("dropped", function () { setLive("off", "○ live feed dropped — reconnecting"); });
+    source.addEventListener("shutdown", function () { setLive("off", "○ server restarting — reconnecting"); });
+  }
+
+  tick();
+  setInterval(tick, 1000);
+  connect();
+})();
