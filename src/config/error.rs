@@ -72,10 +72,13 @@ impl ConfigError {
             E::SerdeUnknownField {
                 field, expected, ..
             } => {
-                let known = expected.join(", ");
+                let hint = match closest(field, expected) {
+                    Some(k) => format!("did you mean {k:?}?"),
+                    None => format!("known keys: {}", expected.join(", ")),
+                };
                 match section_of(expected) {
-                    Some(s) => format!("{s}: unknown key {field:?} (known keys: {known})"),
-                    None => format!("unknown key {field:?} (known keys: {known})"),
+                    Some(s) => format!("{s}: unknown key {field:?} ({hint})"),
+                    None => format!("unknown key {field:?} ({hint})"),
                 }
             }
             E::SerdeMissingField { field, .. } => format!("missing required key {field:?}"),
@@ -123,8 +126,43 @@ fn section_of(known: &[&str]) -> Option<&'static str> {
         _ if has("max_connections") => "http",
         _ if has("check_interval") => "reload",
         _ if has("flapping_window") => "alerts",
+        _ if has("max_event_streams") => "web",
         _ => return None,
     })
+}
+
+/// The known key a misspelt one most likely meant: one is a prefix of the other
+/// (`database` → `database_url`), or they are a couple of edits apart (`adress`).
+fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
+    let prefix = |k: &&&str| k.len() > 1 && (k.starts_with(field) || field.starts_with(**k));
+    if let Some(k) = known.iter().find(prefix) {
+        return Some(k);
+    }
+    let limit = (field.chars().count() / 3).clamp(1, 2);
+    known
+        .iter()
+        .map(|k| (edit_distance(field, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance; keys are short, so the simple quadratic form is plenty.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// serde-saphyr's names for what it wanted, in plain words.
