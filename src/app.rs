@@ -78,6 +78,18 @@ pub async fn run_with_store<P: Pinger>(
     if let Some(health) = &store_health {
         health.register(&mut registry);
     }
+    // Inventory hot reload: validated inventories go to the supervisor like the first.
+    let reload_metrics = Arc::new(crate::reload::ReloadMetrics::default());
+    reload_metrics.register(&mut registry);
+    let reloader = crate::reload::Reloader::new(
+        config.settings.inventory_dir.clone(),
+        config.settings.probe,
+        config.settings.reload,
+        config.inventory.clone(),
+        handles.inventories.clone(),
+        reload_metrics,
+    );
+    let reload_triggers = crate::reload::watch::spawn(reloader.clone());
     let readiness = {
         let prober = prober.clone();
         Box::new(move || {
@@ -87,9 +99,17 @@ pub async fn run_with_store<P: Pinger>(
             reasons
         })
     };
-    let ctx = Arc::new(HttpContext { state, prober, registry, readiness, limits: config.settings.http });
+    let ctx = Arc::new(HttpContext {
+        state,
+        prober,
+        registry,
+        readiness,
+        limits: config.settings.http,
+        reload: Some(reloader),
+    });
     tracing::info!(listen = %listener.local_addr()?, devices = config.inventory.devices.len(), "serving");
     let served = http::serve(listener, ctx, shutdown).await;
+    reload_triggers.abort();
     supervisor.abort();
     drop(handles);
     served.context("HTTP server failed")

@@ -13,6 +13,9 @@
 //! - `GET /metrics` — Prometheus text (OpenMetrics on Accept), gzip when asked.
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead).
+//! - `GET /api/v1/status` — version, uptime, inventory revision and hash, last reload
+//!   (time, result, errors), devices by status.
+//! - `POST /-/reload` — reload the inventory now (403 unless `reload.http_endpoint`).
 //!
 //! Errors are JSON `{"error": ...}`. Limits: `limits.max_connections` connections,
 //! `limits.header_timeout` to read a request head of at most 16 KiB, request bodies
@@ -29,6 +32,7 @@ pub mod query;
 pub mod response;
 pub mod router;
 mod server;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -51,4 +55,7 @@ pub struct HttpContext {
     /// Reasons the appliance is not ready; empty when ready.
     pub readiness: Box<dyn Fn() -> Vec<String> + Send + Sync>,
     pub limits: HttpSettings,
+    /// The inventory reloader, for `/api/v1/status` and `POST /-/reload`; None where
+    /// the inventory is fixed (tests of other routes).
+    pub reload: Option<crate::reload::Reloader>,
 }

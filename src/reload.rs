@@ -11,6 +11,7 @@
 //! [`Reloader::status`] is what `GET /api/v1/status` shows; [`ReloadMetrics`] the
 //! `wardops_config_*` families.
 
+mod cache;
 pub mod metrics;
 pub mod read;
 pub mod watch;
@@ -109,6 +110,8 @@ struct Inner {
     running: tokio::sync::Mutex<()>,
     /// Held only to read or write the fields, never across an await.
     book: Mutex<Book>,
+    /// Per-file parse results; used only by the reload holding `running`.
+    cache: Mutex<cache::FileCache>,
 }
 
 struct Book {
@@ -152,6 +155,7 @@ impl Reloader {
                 metrics,
                 running: tokio::sync::Mutex::new(()),
                 book: Mutex::new(book),
+                cache: Mutex::new(cache::FileCache::default()),
             }),
         }
     }
@@ -177,6 +181,29 @@ impl Reloader {
             check_interval_seconds: self.inner.settings.check_interval.as_secs_f64(),
             http_endpoint: self.inner.settings.http_endpoint,
         }
+    }
+
+    /// Parses the running inventory's files into the per-file cache, so that the first
+    /// reload is as fast as the next ones. Costs one more parse of the inventory, on the
+    /// blocking pool, once.
+    pub async fn warm(&self) {
+        let _one_at_a_time = self.inner.running.lock().await;
+        let inner = self.inner.clone();
+        let running_hash = inner.book.lock().running.hash.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let candidate = read::read(&inner.dir, inner.settings.allow_empty);
+            if let (Ok(sources), true) = (candidate.sources, candidate.hash == running_hash) {
+                let mut cache = inner.cache.lock();
+                let _ = read::validate(
+                    &inner.dir,
+                    &sources,
+                    &inner.defaults,
+                    inner.settings.allow_empty,
+                    &mut cache,
+                );
+            }
+        })
+        .await;
     }
 
     /// Re-reads the inventory and applies it if it changed and is valid.
@@ -206,7 +233,14 @@ impl Reloader {
                 };
             }
             let validated = candidate.sources.and_then(|sources| {
-                read::validate(&inner.dir, &sources, &inner.defaults, s.allow_empty)
+                let mut cache = inner.cache.lock();
+                read::validate(
+                    &inner.dir,
+                    &sources,
+                    &inner.defaults,
+                    s.allow_empty,
+                    &mut cache,
+                )
             });
             match validated {
                 Ok(inventory) => {

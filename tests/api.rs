@@ -73,6 +73,7 @@ impl Server {
             registry,
             readiness,
             limits,
+            reload: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -74,6 +74,7 @@ async fn start() -> (String, State) {
         registry,
         readiness: Box::new(Vec::new),
         limits,
+        reload: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -17,7 +17,7 @@ use hyper::header::CONTENT_LENGTH;
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::response::{self, Body};
-use super::{HttpContext, api, dashboard, health, metrics};
+use super::{HttpContext, api, dashboard, health, metrics, status};
 
 /// Requests bodies are ignored by every current route, but are read (to keep the
 /// connection reusable) only up to this size.
@@ -35,6 +35,8 @@ pub enum Handler {
     /// A response that streams for as long as the client stays: no request timeout.
     #[allow(dead_code)] // for /api/v1/events
     Streaming(fn(Arc<HttpContext>, Request<Bytes>) -> BoxFuture),
+    /// An action (`POST` only), async, under the request timeout.
+    Post(fn(Arc<HttpContext>, Request<Bytes>) -> BoxFuture),
 }
 
 #[derive(Clone, Copy)]
@@ -84,6 +86,16 @@ const ROUTES: &[Route] = &[
         head: true,
         handler: Handler::Blocking(health::readyz),
     },
+    Route {
+        path: Path::Exact("/api/v1/status"),
+        head: true,
+        handler: Handler::Blocking(status::get),
+    },
+    Route {
+        path: Path::Exact("/-/reload"),
+        head: false,
+        handler: Handler::Post(status::post),
+    },
 ];
 
 fn find(path: &str) -> Option<&'static Route> {
@@ -110,8 +122,11 @@ async fn dispatch(ctx: Arc<HttpContext>, req: Request<Incoming>) -> Response<Bod
             &format!("no route for {}", req.uri().path()),
         );
     };
-    let allowed = req.method() == Method::GET || (route.head && req.method() == Method::HEAD);
-    if !allowed {
+    if let Handler::Post(_) = route.handler {
+        if req.method() != Method::POST {
+            return response::method_not_allowed("POST");
+        }
+    } else if !(req.method() == Method::GET || (route.head && req.method() == Method::HEAD)) {
         return response::method_not_allowed(if route.head { "GET, HEAD" } else { "GET" });
     }
     if declared_length(&req).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
@@ -146,7 +161,7 @@ async fn run(handler: Handler, ctx: Arc<HttpContext>, req: Request<Incoming>) ->
                 response::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         },
-        Handler::Streaming(f) => f(ctx, req).await,
+        Handler::Streaming(f) | Handler::Post(f) => f(ctx, req).await,
     }
 }
 

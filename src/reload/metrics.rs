@@ -1,7 +1,7 @@
 //! The reloader's metric families, as Prometheus' and blackbox_exporter's config
 //! reloaders name them.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::sync::atomic::AtomicU64;
 
 /// How one reload attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReloadResult {
     /// A new inventory was validated and applied.
@@ -28,6 +28,13 @@ impl ReloadResult {
             ReloadResult::Failure => "failure",
             ReloadResult::Unchanged => "unchanged",
         }
+    }
+}
+
+/// Lowercase, as in `result="success"` (the derive would keep the variant's case).
+impl EncodeLabelValue for ReloadResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
     }
 }
 

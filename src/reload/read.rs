@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::cache::FileCache;
 use crate::config::load::{self, Source};
 use crate::config::{ConfigError, ConfigErrors, Inventory, Place, ProbeSettings};
 
@@ -33,15 +34,18 @@ pub fn read(dir: &Path, allow_empty: bool) -> Candidate {
     Candidate { hash, sources }
 }
 
-/// Parses and validates the candidate. Without `allow_empty`, no files, an empty file or
-/// an inventory without devices are errors: a half-finished `git checkout` or a wiped
+/// Parses and validates the candidate, re-parsing only files that changed since the
+/// last call (see [`FileCache`]). Without `allow_empty`, no files, an empty file or an
+/// inventory without devices are errors: a half-finished `git checkout` or a wiped
 /// mount must never read as "remove every device".
 pub fn validate(
     dir: &Path,
     sources: &[Source],
     defaults: &ProbeSettings,
     allow_empty: bool,
+    cache: &mut FileCache,
 ) -> Result<Inventory, ConfigErrors> {
+    let hash = load::content_hash(sources);
     if allow_empty {
         let kept: Vec<Source> = sources
             .iter()
@@ -52,19 +56,14 @@ pub fn validate(
             })
             .collect();
         if kept.is_empty() {
-            return Ok(Inventory::new(
-                Vec::new(),
-                Vec::new(),
-                load::content_hash(sources),
-            ));
+            return Ok(Inventory::new(Vec::new(), Vec::new(), hash));
         }
-        let inventory = load::build_inventory_with(&kept, defaults, true)?;
+        let inventory = match cache.build(&kept, defaults, true) {
+            Some(inventory) => inventory,
+            None => load::build_inventory_with(&kept, defaults, true)?,
+        };
         // The hash names what is on disk, empty files included, so the next check agrees.
-        return Ok(Inventory::new(
-            inventory.devices,
-            inventory.regions,
-            load::content_hash(sources),
-        ));
+        return Ok(Inventory::new(inventory.devices, inventory.regions, hash));
     }
     if sources.is_empty() {
         return Err(ConfigErrors(vec![ConfigError::new(
@@ -72,7 +71,11 @@ pub fn validate(
             "no inventory files (*.yaml) found; refusing to remove every device (set reload.allow_empty to allow it)",
         )]));
     }
-    load::build_inventory(sources, defaults)
+    match cache.build(sources, defaults, false) {
+        Some(inventory) => Ok(inventory),
+        // The full build reports every error exactly as at start-up.
+        None => load::build_inventory(sources, defaults),
+    }
 }
 
 /// How a new inventory differs from the running one, by device name.

@@ -31,10 +31,18 @@ pub const MAX_DELAY: Duration = Duration::from_millis(500);
 /// Runs the triggers until the returned task is aborted.
 pub fn spawn(reloader: Reloader) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let warm = {
+            let reloader = reloader.clone();
+            tokio::spawn(async move { reloader.warm().await })
+        };
         let periodic = tokio::spawn(periodic(reloader.clone()));
         let hangup = tokio::spawn(hangup(reloader.clone()));
-        // Aborting this task drops the guard, which stops the other two.
-        let _guard = AbortOnDrop(vec![periodic.abort_handle(), hangup.abort_handle()]);
+        // Aborting this task drops the guard, which stops the others.
+        let _guard = AbortOnDrop(vec![
+            warm.abort_handle(),
+            periodic.abort_handle(),
+            hangup.abort_handle(),
+        ]);
         watch(reloader).await;
     })
 }
@@ -95,15 +103,29 @@ struct DirWatch {
 
 impl DirWatch {
     fn new(dir: &Path, poke: Arc<Notify>) -> notify::Result<Self> {
+        // notify reports absolute paths (joined to the working directory, as here), and
+        // events are matched against this one.
+        let dir = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(notify::Error::io)?
+                .join(dir)
+        };
+        let dir = dir.as_path();
+        let scope = dir.to_path_buf();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
-            if matters(&event) {
+            if matters(&event, &scope) {
                 poke.notify_one();
             }
         })?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if let Err(e) = watcher.watch(parent, RecursiveMode::NonRecursive) {
-                tracing::warn!(error = %e, dir = %parent.display(), "cannot watch the inventory's parent directory; a recreated inventory directory is seen by the periodic check only");
-            }
+        if let Some(parent) = dir.parent()
+            && let Err(e) = watcher.watch(parent, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(
+                error = %e, dir = %parent.display(),
+                "cannot watch the inventory's parent directory; a recreated inventory directory is seen by the periodic check only"
+            );
         }
         let mut w = Self {
             dir: dir.to_path_buf(),
@@ -135,17 +157,19 @@ impl DirWatch {
     }
 }
 
-/// Reading the files (our own reloads included) opens them: those events are noise.
-/// Errors (such as an overflowed event queue) might hide a change, so they count.
-fn matters(event: &notify::Result<Event>) -> bool {
-    match event {
-        Ok(e) => match e.kind {
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-            EventKind::Access(_) => false,
-            _ => true,
-        },
-        Err(_) => true,
-    }
+/// Whether an event may mean the inventory changed. Reading the files (our own reloads
+/// included) opens them: noise. The parent directory's watch also reports its other
+/// entries (the settings file, an SQLite database written on every transition): only
+/// events naming the inventory directory or something under it count. Errors (such as
+/// an overflowed event queue) and events without paths might hide a change, so they do.
+fn matters(event: &notify::Result<Event>, dir: &Path) -> bool {
+    let Ok(e) = event else { return true };
+    let relevant_kind = match e.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    };
+    relevant_kind && (e.paths.is_empty() || e.paths.iter().any(|p| p.starts_with(dir)))
 }
 
 /// The backstop for anything the watcher missed (network filesystems, full queues).
@@ -171,5 +195,52 @@ async fn hangup(reloader: Reloader) {
     while hups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the inventory");
         reloader.reload(Trigger::Signal).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, ModifyKind};
+
+    fn event(kind: EventKind, path: &str) -> notify::Result<Event> {
+        Ok(Event::new(kind).add_path(PathBuf::from(path)))
+    }
+
+    #[test]
+    fn only_events_under_the_inventory_count() {
+        let dir = Path::new("/srv/config/inventory");
+        let modify = EventKind::Modify(ModifyKind::Any);
+        assert!(matters(&event(modify, "/srv/config/inventory/a.yaml"), dir));
+        assert!(matters(
+            &event(
+                EventKind::Create(CreateKind::Folder),
+                "/srv/config/inventory"
+            ),
+            dir
+        ));
+        assert!(
+            !matters(&event(modify, "/srv/config/wardops.db-wal"), dir),
+            "the parent's other entries"
+        );
+        assert!(!matters(
+            &event(
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                "/srv/config/inventory/a.yaml"
+            ),
+            dir
+        ));
+        assert!(matters(
+            &event(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                "/srv/config/inventory/a.yaml"
+            ),
+            dir
+        ));
+        assert!(matters(&Err(notify::Error::generic("queue overflow")), dir));
+        assert!(
+            matters(&Ok(Event::new(EventKind::Other)), dir),
+            "no paths: maybe anything"
+        );
     }
 }

@@ -1,0 +1,129 @@
+//! Per-file parse results, so that a reload re-parses only the files that changed.
+//!
+//! Parsing dominates a reload: ~2 s of CPU for 100,000 devices, against a target of
+//! one second from write to applied. A commit touches a few files, so each file is
+//! built on its own (every check that stays within a file), kept while its text is
+//! unchanged, and the files are then merged with the checks that span files:
+//! duplicate region names, device names and addresses. Whenever anything is invalid
+//! the caller runs the full build instead, so errors read exactly as `wardops check`
+//! prints them.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::load::{self, Source};
+use crate::config::{Inventory, ProbeSettings, Region};
+
+/// One valid file, as last read.
+struct Cached {
+    text: String,
+    inventory: Arc<Inventory>,
+}
+
+#[derive(Default)]
+pub struct FileCache {
+    files: HashMap<PathBuf, Cached>,
+}
+
+impl FileCache {
+    /// The inventory of `sources`, or None if a file is invalid, the files conflict, or
+    /// (without `allow_empty`) there are no devices. Unchanged files are not re-parsed;
+    /// changed ones are parsed in parallel.
+    pub fn build(
+        &mut self,
+        sources: &[Source],
+        defaults: &ProbeSettings,
+        allow_empty: bool,
+    ) -> Option<Inventory> {
+        let stale: Vec<&Source> = sources
+            .iter()
+            .filter(|s| self.files.get(&s.path).is_none_or(|c| c.text != s.text))
+            .collect();
+        let parsed = parse_all(&stale, defaults);
+        let keep: HashSet<&PathBuf> = sources.iter().map(|s| &s.path).collect();
+        self.files.retain(|path, _| keep.contains(path));
+        let mut valid = true;
+        for (source, result) in stale.iter().zip(parsed) {
+            match result {
+                Some(inventory) => {
+                    let cached = Cached {
+                        text: source.text.clone(),
+                        inventory: Arc::new(inventory),
+                    };
+                    self.files.insert(source.path.clone(), cached);
+                }
+                None => {
+                    self.files.remove(&source.path);
+                    valid = false;
+                }
+            }
+        }
+        if !valid {
+            return None;
+        }
+        let parts: Vec<&Inventory> = sources
+            .iter()
+            .map(|s| &*self.files[&s.path].inventory)
+            .collect();
+        let merged = merge(&parts, load::content_hash(sources))?;
+        (allow_empty || !merged.devices.is_empty()).then_some(merged)
+    }
+}
+
+/// Builds each file on its own, spread over the available cores.
+fn parse_all(sources: &[&Source], defaults: &ProbeSettings) -> Vec<Option<Inventory>> {
+    let build =
+        |s: &Source| load::build_inventory_with(std::slice::from_ref(s), defaults, true).ok();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len());
+    if threads <= 1 {
+        return sources.iter().map(|s| build(s)).collect();
+    }
+    let chunk = sources.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|s| build(s)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("parsing an inventory file panicked"))
+            .collect()
+    })
+}
+
+/// Concatenates per-file inventories in file order, as the full build would; None on a
+/// conflict between files.
+fn merge(parts: &[&Inventory], hash: String) -> Option<Inventory> {
+    let total: usize = parts.iter().map(|p| p.devices.len()).sum();
+    let mut devices = Vec::with_capacity(total);
+    let mut regions = Vec::new();
+    let mut region_names = HashSet::new();
+    let mut names: HashSet<&str> = HashSet::with_capacity(total);
+    let mut addresses: HashSet<IpAddr> = HashSet::with_capacity(total);
+    for part in parts {
+        let offset = devices.len();
+        for device in &part.devices {
+            if !names.insert(&device.name) || !addresses.insert(device.address) {
+                return None;
+            }
+            devices.push(device.clone());
+        }
+        for region in &part.regions {
+            if !region_names.insert(region.name.clone()) {
+                return None;
+            }
+            let mut region = Region::clone(region);
+            for branch in &mut region.branches {
+                for i in &mut branch.devices {
+                    *i += offset;
+                }
+            }
+            regions.push(region);
+        }
+    }
+    Some(Inventory::new(devices, regions, hash))
+}
