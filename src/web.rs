@@ -55,7 +55,18 @@ impl Web {
     /// Builds the web context and starts its tasks (the feed's hub, the history sampler)
     /// on the current tokio runtime.
     pub fn start(state: &State, settings: WebSettings, store: Option<Arc<Db>>) -> Arc<Web> {
-        let hub = Hub::start(state, settings.max_event_streams);
+        Self::start_with_buffer(state, settings, store, events::CLIENT_BUFFER)
+    }
+
+    /// [`Web::start`] with a per-client buffer of `client_buffer` events (tests use a
+    /// small one to reach the slow-client drop quickly).
+    pub fn start_with_buffer(
+        state: &State,
+        settings: WebSettings,
+        store: Option<Arc<Db>>,
+        client_buffer: usize,
+    ) -> Arc<Web> {
+        let hub = Hub::start(state, settings.max_event_streams, client_buffer);
         if let Some(db) = &store {
             alert_feed::watch(hub.clone(), db.clone());
         }

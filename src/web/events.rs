@@ -177,9 +177,9 @@ impl Hub {
     }
 
     /// Starts the task that feeds the hub from `state`'s events.
-    pub fn start(state: &State, max_streams: usize) -> Arc<Hub> {
+    pub fn start(state: &State, max_streams: usize, client_buffer: usize) -> Arc<Hub> {
         let mut rx = state.subscribe();
-        let hub = Hub::new(state.snapshot().version, max_streams, CLIENT_BUFFER);
+        let hub = Hub::new(state.snapshot().version, max_streams, client_buffer);
         let pump = hub.clone();
         let clock = state.clock().clone();
         tokio::spawn(async move {

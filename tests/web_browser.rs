@@ -1,0 +1,231 @@
+//! The wall in a real browser: the real binary on a loopback inventory, headless Chromium
+//! driven over WebDriver (Debian's chromium and chromium-driver; nothing downloaded).
+//! One device is blackholed with nftables: its row must turn down and move to the top
+//! without a page reload, then recover when the rule is lifted. Along the way every
+//! page is saved as a screenshot at wall size and phone size under `docs/screenshots/`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Appliance, Blackhole, free_port};
+use thirtyfour::prelude::*;
+
+const SETTINGS: &str = "\
+listen: 127.0.0.1:5001
+database_url: sqlite://wardops.db
+inventory: inventory
+probe:
+  interval: 1s
+  timeout: 300ms
+  packets: 2
+  packet_spacing: 100ms
+  down_after: 2
+  retry_interval: 500ms
+";
+
+const INVENTORY: &str = r#"
+regions:
+  - name: tbilisi
+    branches:
+      - name: vake
+        lat: 41.71
+        lon: 44.76
+        devices:
+          - { name: vake-router, address: 127.77.6.1, kind: router, labels: { isp: magti } }
+          - { name: vake-atm-1, address: 127.77.6.2, kind: atm }
+          - { name: vake-atm-2, address: 127.77.6.3, kind: atm }
+          - { name: "<script>alert(1)</script>", address: 127.77.6.4, kind: camera }
+      - name: saburtalo
+        lat: 41.73
+        lon: 44.75
+        devices:
+          - { name: saburtalo-router, address: 127.77.6.5, kind: router }
+          - { name: saburtalo-pos-1, address: 127.77.6.6, kind: pos }
+  - name: batumi
+    branches:
+      - name: old-town
+        lat: 41.65
+        lon: 41.64
+        devices:
+          - { name: old-town-router, address: 127.77.6.7, kind: router }
+          - { name: old-town-atm-1, address: 127.77.6.8, kind: atm }
+"#;
+
+/// chromedriver on a free port; killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (apt-get install chromium-driver)");
+        let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+        support::wait_for(Duration::from_secs(20), "chromedriver to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> WebDriver {
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary("/usr/bin/chromium").unwrap();
+    for arg in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        &format!("--user-data-dir={}", profile.display()),
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    WebDriver::new(&driver.url, caps).await.expect("start a Chromium session")
+}
+
+/// Polls `check` until it returns Some, for up to `timeout`.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `(device, status)` of the wall's rows, top to bottom.
+async fn rows(web: &WebDriver) -> Vec<(String, String)> {
+    let script = "return Array.from(document.querySelectorAll('#devices [data-device]')).map(e => [e.dataset.device, e.dataset.status, e.textContent]);";
+    match web.execute(script, vec![]).await {
+        Ok(r) => r.convert::<Vec<(String, String, String)>>().unwrap_or_default().into_iter().map(|(d, s, _)| (d, s)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn screenshots(web: &WebDriver, app: &Appliance, pages: &[(&str, &str)], suffix: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, path) in pages {
+        web.goto(app.url(path)).await.unwrap();
+        // Let the script connect and the counters tick once.
+        let _ = eventually(Duration::from_secs(5), "the live feed", || async {
+            let live = web.find(By::Id("live")).await.ok()?;
+            (live.text().await.ok()? == "● live").then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let png = web.screenshot_as_png().await.unwrap();
+        std::fs::write(dir.join(format!("{name}-{suffix}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::create_dir(dir.path().join("inventory")).unwrap();
+    std::fs::write(dir.path().join("inventory/georgia.yaml"), INVENTORY).unwrap();
+    let app = tokio::task::block_in_place(|| Appliance::start(dir.path()));
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(&driver, profile.path()).await;
+    web.set_window_rect(0, 0, 1280, 720).await.unwrap();
+
+    web.goto(app.url("/monitor?view=table")).await.unwrap();
+    eventually(Duration::from_secs(20), "every device up on the wall", || async {
+        let r = rows(&web).await;
+        (r.len() == 8 && r.iter().all(|(_, s)| s == "up")).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(5), "the live feed connected", || async {
+        (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
+    })
+    .await;
+    // A device name is text, never markup: no script ran, the name shows as written.
+    let source = web.source().await.unwrap();
+    assert!(source.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the name is escaped");
+    assert!(web.execute("return document.querySelectorAll('script').length", vec![]).await.unwrap().convert::<u64>().unwrap() == 1);
+    // Marks this page load: a reload would lose it.
+    web.execute("window.__sameLoad = true;", vec![]).await.unwrap();
+
+    let blackhole = Blackhole::new("web", &["127.77.6.3"]);
+    eventually(Duration::from_secs(15), "vake-atm-2 down at the top", || async {
+        let r = rows(&web).await;
+        (r.first() == Some(&("vake-atm-2".to_string(), "down".to_string()))).then_some(())
+    })
+    .await;
+    let top = web.find(By::Css("#devices [data-device]")).await.unwrap();
+    let text = top.text().await.unwrap();
+    assert!(text.contains("DOWN"), "status in words, not only colour: {text}");
+    assert!(text.contains("NEW"), "a fresh outage is marked recent: {text}");
+    let sec = eventually(Duration::from_secs(5), "a ticking counter", || async {
+        let t = web.find(By::Css("#devices [data-device] .dur")).await.ok()?.text().await.ok()?;
+        t.ends_with('s').then_some(t)
+    })
+    .await;
+    assert!(sec.chars().next().unwrap().is_ascii_digit(), "{sec}");
+    assert!(web.execute("return window.__sameLoad === true", vec![]).await.unwrap().convert::<bool>().unwrap(), "the page was reloaded");
+
+    // While it is down: every page, wall size and phone size.
+    let pages = [
+        ("dashboard", "/"),
+        ("monitor", "/monitor"),
+        ("monitor-table", "/monitor?view=table"),
+        ("device", "/devices/vake-atm-2"),
+        ("alerts", "/alerts"),
+        ("infrastructure", "/infrastructure"),
+    ];
+    screenshots(&web, &app, &pages, "wall").await;
+    web.set_window_rect(0, 0, 390, 844).await.unwrap();
+    screenshots(&web, &app, &pages, "phone").await;
+    web.set_window_rect(0, 0, 1280, 720).await.unwrap();
+
+    web.goto(app.url("/monitor?view=table")).await.unwrap();
+    eventually(Duration::from_secs(5), "the down device listed first", || async {
+        let r = rows(&web).await;
+        (r.first().map(|(d, _)| d.as_str()) == Some("vake-atm-2")).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(5), "the live feed connected", || async {
+        (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
+    })
+    .await;
+    web.execute("window.__sameLoad = true;", vec![]).await.unwrap();
+    drop(blackhole);
+    eventually(Duration::from_secs(15), "vake-atm-2 recovered", || async {
+        let r = rows(&web).await;
+        r.iter().all(|(_, s)| s == "up").then_some(())
+    })
+    .await;
+    let recovered = web.find(By::Css("[data-device='vake-atm-2']")).await.unwrap().text().await.unwrap();
+    assert!(recovered.contains("RECOVERED"), "a brief, worded highlight: {recovered}");
+    assert!(web.execute("return window.__sameLoad === true", vec![]).await.unwrap().convert::<bool>().unwrap(), "the page was reloaded");
+    web.quit().await.unwrap();
+}

@@ -1,0 +1,305 @@
+//! The live feed over real HTTP: a `State` driven by recorded probe outcomes, served on
+//! 127.0.0.1:0 with the web context, read by SSE clients (reqwest, and a raw socket
+//! that stops reading for the slow-client case).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use prometheus_client::registry::Registry;
+use tokio::sync::oneshot;
+use wardops::config::load::{Source, build_inventory};
+use wardops::config::settings::WebSettings;
+use wardops::http::{HttpContext, serve};
+use wardops::probe::ProbeOutcome;
+use wardops::schedule::ProberMetrics;
+use wardops::state::{State, SystemClock};
+use wardops::web::Web;
+
+const INVENTORY: &str = r#"
+regions:
+  - name: north
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: n1
+        devices:
+          - { name: n1-router, address: 127.77.5.1, kind: router }
+          - { name: n1-atm, address: 127.77.5.2, kind: atm }
+  - name: south
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: s1
+        devices:
+          - { name: s1-router, address: 127.77.5.3, kind: router }
+"#;
+
+struct Server {
+    base: String,
+    state: State,
+    stop: Option<oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    tick: std::cell::Cell<i64>,
+}
+
+impl Server {
+    async fn start(max_streams: usize, client_buffer: usize) -> Server {
+        let source = Source { path: PathBuf::from("inventory/test.yaml"), text: INVENTORY.into() };
+        let inventory = build_inventory(&[source], &Default::default()).expect("valid inventory");
+        let state = State::new(Arc::new(SystemClock));
+        let settings = WebSettings { max_event_streams: max_streams, victoriametrics_url: None };
+        let web = Web::start_with_buffer(&state, settings, None, client_buffer);
+        state.replace_inventory(Arc::new(inventory), |_| None);
+        let ctx = Arc::new(HttpContext {
+            state: state.clone(),
+            prober: Arc::new(ProberMetrics::default()),
+            registry: Registry::default(),
+            readiness: Box::new(Vec::new),
+            limits: Default::default(),
+            reload: None,
+            web: Some(web.clone()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel();
+        let served = tokio::spawn(serve(listener, ctx, async move {
+            let _ = stopped.await;
+            web.close();
+        }));
+        // Let the hub see the inventory before clients count versions.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Server { base, state, stop: Some(stop), served, tick: Default::default() }
+    }
+
+    /// One probe of `device`; with thresholds of 1 every change of `ok` is a transition.
+    fn probe(&self, device: &str, ok: bool) {
+        let snapshot = self.state.snapshot();
+        let (d, _, runtime) = snapshot.device(device).expect("device exists");
+        let outcome = ProbeOutcome { sent: 1, received: u32::from(ok), rtt: ok.then_some(Duration::from_micros(900)) };
+        self.tick.set(self.tick.get() + 1);
+        let at: DateTime<Utc> = Utc.timestamp_opt(1_800_000_000 + self.tick.get(), 0).unwrap();
+        self.state.record_probe(d, runtime, &outcome, at);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Ev {
+    id: Option<String>,
+    name: String,
+    data: serde_json::Value,
+}
+
+/// Reads SSE frames from a response.
+struct Reader {
+    response: reqwest::Response,
+    buf: String,
+}
+
+impl Reader {
+    async fn open(url: &str, last_id: Option<&str>) -> Reader {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(id) = last_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream; charset=utf-8");
+        Reader { response, buf: String::new() }
+    }
+
+    /// The next event (comments and `retry:` skipped); None at the end of the stream.
+    async fn next(&mut self) -> Option<Ev> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut name, mut data) = (None, None, None);
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        name = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).unwrap());
+                    }
+                }
+                if let (Some(name), Some(data)) = (name, data) {
+                    return Some(Ev { id, name, data });
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk()).await.expect("an event within 10 s");
+            match chunk.unwrap() {
+                Some(bytes) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
+                None => return None,
+            }
+        }
+    }
+
+    async fn expect(&mut self, name: &str) -> Ev {
+        loop {
+            let ev = self.next().await.unwrap_or_else(|| panic!("stream ended before a {name} event"));
+            if ev.name == name {
+                return ev;
+            }
+            // Only the opening `hello` may come first; any other event means disorder.
+            assert_eq!(ev.name, "hello", "expected {name}, got {ev:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_arrive_in_order_with_increasing_ids_and_filters_apply() {
+    let server = Server::start(100, 1024).await;
+    let mut all = Reader::open(&server.url("/api/v1/events"), None).await;
+    let mut south = Reader::open(&server.url("/api/v1/events?region=south"), None).await;
+    let hello = all.expect("hello").await.data;
+    assert_eq!(hello["state_version"], server.state.snapshot().version);
+    south.expect("hello").await;
+    for (device, ok) in [("n1-router", true), ("s1-router", true), ("n1-atm", false), ("s1-router", false)] {
+        server.probe(device, ok);
+    }
+    let mut ids = Vec::new();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let ev = all.expect("transition").await;
+        ids.push(ev.id.unwrap().parse::<u64>().unwrap());
+        seen.push((ev.data["device"].as_str().unwrap().to_string(), ev.data["status"].as_str().unwrap().to_string()));
+        assert_eq!(ev.data["state_version"].as_u64(), ids.last().copied());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(seen[2], ("n1-atm".into(), "down".into()));
+    let s1 = south.expect("transition").await;
+    let s2 = south.expect("transition").await;
+    assert_eq!((s1.data["device"].as_str(), s2.data["status"].as_str()), (Some("s1-router"), Some("down")));
+    assert!(s2.data["down_since"].is_string());
+}
+
+#[tokio::test]
+async fn last_event_id_resumes_exactly_and_a_lost_resume_point_resets() {
+    let server = Server::start(100, 1024).await;
+    let mut first = Reader::open(&server.url("/api/v1/events"), None).await;
+    server.probe("n1-router", true);
+    let seen = first.expect("transition").await.id.unwrap();
+    drop(first);
+    server.probe("n1-router", false);
+    server.probe("n1-atm", true);
+    server.probe("n1-router", true);
+    // By header (a reconnecting EventSource) and by `since` (a page's first connect).
+    for reader in [
+        Reader::open(&server.url("/api/v1/events"), Some(&seen)).await,
+        Reader::open(&server.url(&format!("/api/v1/events?since={seen}")), None).await,
+    ] {
+        let mut reader = reader;
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let ev = reader.expect("transition").await;
+            got.push(format!("{}:{}", ev.data["device"].as_str().unwrap(), ev.data["status"].as_str().unwrap()));
+        }
+        assert_eq!(got, ["n1-router:down", "n1-atm:up", "n1-router:up"]);
+    }
+    // An id this process never issued (another boot's, say): reset, then the end.
+    let mut future = Reader::open(&server.url("/api/v1/events"), Some("999999")).await;
+    let reset = future.expect("reset").await;
+    assert!(reset.id.is_none(), "a reset must not move Last-Event-ID");
+    assert!(future.next().await.is_none(), "the stream ends after a reset");
+    // Further back than the backlog: reset too.
+    for i in 0..(wardops::web::events::BACKLOG + 10) {
+        server.probe("s1-router", i % 2 == 0);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut old = Reader::open(&server.url("/api/v1/events"), Some(&seen)).await;
+    old.expect("reset").await;
+}
+
+#[tokio::test]
+async fn a_slow_client_is_dropped_and_told_why_while_others_keep_up() {
+    let server = Server::start(100, 256).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // A client with a tiny receive window that then stops reading.
+    let slow = tokio::task::spawn_blocking(move || {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&addr.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        let mut stream: TcpStream = socket.into();
+        stream.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut head = [0u8; 64];
+        let _ = stream.read(&mut head).unwrap();
+        stream
+    })
+    .await
+    .unwrap();
+    let mut fast = Reader::open(&server.url("/api/v1/events"), None).await;
+    fast.expect("hello").await;
+    const N: usize = 30_000;
+    let mut received = 0;
+    for i in 0..N {
+        server.probe("n1-atm", i % 2 == 1);
+        // The fast client reads as it goes, so it never falls more than a few behind.
+        if i % 64 == 63 {
+            while received < i + 1 - 32 {
+                fast.expect("transition").await;
+                received += 1;
+            }
+        }
+    }
+    while received < N {
+        fast.expect("transition").await;
+        received += 1;
+    }
+    // Now the slow one reads what is left: its stream ends with `dropped`.
+    let text = tokio::task::spawn_blocking(move || {
+        let mut stream = slow;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut all = Vec::new();
+        let _ = stream.read_to_end(&mut all);
+        String::from_utf8_lossy(&all).into_owned()
+    })
+    .await
+    .unwrap();
+    let transitions = text.matches("event: transition").count();
+    assert!(text.contains("event: dropped"), "no drop notice after {transitions} transitions");
+    assert!(text.contains("too far behind"));
+    assert!(transitions < N, "the slow client cannot have read all {N}");
+}
+
+#[tokio::test]
+async fn the_stream_cap_answers_503_and_frees_slots() {
+    let server = Server::start(2, 64).await;
+    let a = Reader::open(&server.url("/api/v1/events"), None).await;
+    let _b = Reader::open(&server.url("/api/v1/events"), None).await;
+    let third = reqwest::get(server.url("/api/v1/events")).await.unwrap();
+    assert_eq!(third.status(), 503);
+    assert!(third.headers().contains_key("retry-after"));
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("too many live event streams (limit 2)"), "{body}");
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = reqwest::get(server.url("/api/v1/events")).await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn streams_end_cleanly_on_shutdown() {
+    let mut server = Server::start(100, 64).await;
+    let mut reader = Reader::open(&server.url("/api/v1/events"), None).await;
+    reader.expect("hello").await;
+    let started = Instant::now();
+    server.stop.take().unwrap().send(()).unwrap();
+    let ev = reader.expect("shutdown").await;
+    assert!(ev.data["reason"].as_str().unwrap().contains("shutting down"));
+    assert!(reader.next().await.is_none(), "the stream ends after the shutdown event");
+    tokio::time::timeout(Duration::from_secs(3), &mut server.served).await.expect("server drained").unwrap().unwrap();
+    assert!(started.elapsed() < wardops::http::GRACE, "drained without waiting for the grace period");
+}
