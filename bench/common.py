@@ -1,11 +1,16 @@
-"""Shared pieces of the benchmark scripts: build, run the real binary, read /metrics and
-/proc. Every figure is measured side by side with a peer in the same run, because the
-machine is shared and noisy."""
+"""Shared pieces of the benchmark scripts: build, run the real binary, read its counters
+cheaply, read /proc, install the peer tools, and record figures for `bench/run-all`.
+Every figure is measured side by side with a peer or a target in the same run, because
+the machine is shared and noisy."""
 
+import gzip
+import json
 import os
 import re
+import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -13,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "wardops"
+RESULTS = ROOT / "target" / "bench-results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -21,53 +27,100 @@ def build():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "wardops"], cwd=ROOT, check=True)
 
 
+def need(binary, package):
+    """Path of `binary`, installing Debian `package` first if it is missing."""
+    path = shutil.which(binary)
+    if path:
+        return path
+    print(f"bench: {binary} is missing; installing the Debian package {package} "
+          f"(or run scripts/bench-deps once)", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, stdout=subprocess.DEVNULL)
+    path = shutil.which(binary)
+    if not path:
+        raise SystemExit(f"bench: {package} installed but {binary} is still not on PATH")
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def demo(devices, interval, out=None):
+def seconds_of(text):
+    """'10s', '1s', '500ms' -> seconds."""
+    return float(text[:-2]) / 1000 if text.endswith("ms") else float(text[:-1])
+
+
+def demo(devices, interval, out=None, settings=None):
+    """A `wardops demo` config directory; `settings` is YAML text appended to wardops.yaml."""
     out = Path(out or tempfile.mkdtemp(prefix="wardops-bench-"))
     subprocess.run([str(BINARY), "demo", "--devices", str(devices), "--interval", interval, "--out", str(out)],
                    check=True, stdout=subprocess.DEVNULL)
+    if settings:
+        with open(out / "wardops.yaml", "a") as f:
+            f.write(settings.rstrip() + "\n")
     return out
 
 
-def addresses(config_dir):
+def devices_of(config_dir):
+    """[(name, address)] of a demo inventory, in file order."""
     text = "".join(p.read_text() for p in sorted((config_dir / "inventory").glob("*.yaml")))
-    return re.findall(r"address: ['\"]?([0-9a-f.:]+)", text)
+    return re.findall(r"name: ([\w.-]+), address: ['\"]?([0-9a-f.:]+)", text)
+
+
+def addresses(config_dir):
+    return [a for _, a in devices_of(config_dir)]
 
 
 class Appliance:
-    def __init__(self, config_dir, env=None):
+    """The real binary on a free loopback port, with its own SQLite store in the config dir."""
+
+    def __init__(self, config_dir, env=None, wait="/healthz"):
+        self.config_dir = Path(config_dir)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         e = dict(os.environ, WARDOPS_LISTEN=f"127.0.0.1:{self.port}", RUST_LOG="warn",
-                 WARDOPS_DATABASE_URL=f"sqlite://{config_dir}/bench.db")
+                 WARDOPS_DATABASE_URL=f"sqlite://{self.config_dir}/bench.db")
         e.update(env or {})
-        self.log = open(config_dir / "wardops.log", "w")
+        self.log = open(self.config_dir / "wardops.log", "a")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([str(BINARY), "serve", "-c", str(config_dir / "wardops.yaml")],
+        self.proc = subprocess.Popen([str(BINARY), "serve", "-c", str(self.config_dir / "wardops.yaml")],
                                      env=e, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.monotonic() + 120
+        self.ready_after = self.wait_for(wait)
+
+    def wait_for(self, path, timeout=180):
+        """Seconds from start until `path` answers 200."""
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                self.get("/healthz")
-                break
+                self.get(path, timeout=5)
+                return time.monotonic() - self.started
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("wardops did not start; see " + self.log.name)
-                time.sleep(0.05)
-        self.ready_after = time.monotonic() - self.started
+                    raise RuntimeError(f"wardops did not answer {path}; see {self.log.name}")
+                time.sleep(0.02)
 
-    def get(self, path, headers=None):
+    def get(self, path, headers=None, timeout=120):
         req = urllib.request.Request(self.base + path, headers=headers or {})
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.read()
 
-    def metrics(self):
-        return parse_metrics(self.get("/metrics").decode())
+    def json(self, path):
+        return json.loads(self.get(path))
+
+    def own_metrics(self):
+        """The appliance's own families (not the per-device ones), scraped gzipped and
+        filtered before parsing: at 100,000 devices /metrics is ~60 MB of text and a
+        full Python parse takes longer than the scrape interval."""
+        raw = gzip.decompress(self.get("/metrics", {"Accept-Encoding": "gzip"}))
+        keep = [line for line in raw.split(b"\n")
+                if line.startswith((b"wardops_", b"process_")) and not line.startswith(b"wardops_device_")]
+        return parse_metrics(b"\n".join(keep).decode())
+
+    def probes_total(self):
+        """The probe counter from the cheap dashboard endpoint (no /metrics encode)."""
+        return self.json("/api/v1/dashboard")["prober"]["probes_total"]
 
     def cpu_seconds(self):
         return cpu_seconds(self.proc.pid)
@@ -76,11 +129,19 @@ class Appliance:
         return rss_bytes(self.proc.pid)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def cpu_seconds(pid):
@@ -90,6 +151,13 @@ def cpu_seconds(pid):
 
 def rss_bytes(pid):
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+def peak_rss_bytes(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def parse_metrics(text):
@@ -112,7 +180,8 @@ def metric(metrics, name, **labels):
 
 
 def histogram_quantile(before, after, name, q):
-    """Quantile of the observations between two scrapes, from cumulative buckets."""
+    """Upper bound of the bucket holding quantile q of the observations between two
+    scrapes, from cumulative buckets."""
     buckets = []
     for (n, l), v in after.items():
         if n == name + "_bucket":
@@ -128,5 +197,75 @@ def histogram_quantile(before, after, name, q):
     return float("inf")
 
 
+def percentile(values, q):
+    """Nearest-rank percentile of a list (nan when empty)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(round(q * len(s) + 0.5)) - 1))]
+
+
 def fmt_ms(seconds):
     return f"{seconds * 1000:.2f} ms"
+
+
+class Nft:
+    """An nftables table of the bench's own that drops echo requests to some loopback
+    addresses; always deleted (also on error, via `with`)."""
+
+    def __init__(self, table):
+        need("nft", "nftables")
+        self.table = table
+        subprocess.run(["nft", "delete", "table", "inet", table], stderr=subprocess.DEVNULL)
+        self._nft(f"add table inet {table}")
+        self._nft(f"add chain inet {table} out {{ type filter hook output priority 0; }}")
+        self._nft(f"add set inet {table} black {{ type ipv4_addr; }}")
+        self._nft(f"add rule inet {table} out ip daddr @black icmp type echo-request drop")
+
+    def _nft(self, cmd):
+        subprocess.run(["nft", cmd], check=True)
+
+    def block(self, addresses):
+        for a in addresses:
+            assert a.startswith("127."), a
+        self._nft(f"add element inet {self.table} black {{ {', '.join(addresses)} }}")
+
+    def unblock(self, addresses):
+        self._nft(f"delete element inet {self.table} black {{ {', '.join(addresses)} }}")
+
+    def close(self):
+        subprocess.run(["nft", "delete", "table", "inet", self.table], stderr=subprocess.DEVNULL)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Report:
+    """Figures of one bench run, printed beside their targets and saved as JSON for
+    `bench/run-all` to render into docs/benchmarks.md."""
+
+    def __init__(self, name, title):
+        self.name, self.title = name, title
+        self.command = " ".join(["bench/" + Path(sys.argv[0]).name] + [a for a in sys.argv[1:] if a != "--no-build"])
+        self.figures, self.notes = [], []
+
+    def figure(self, what, value, target="", ok=None):
+        """ok: True met, False missed, None no target."""
+        self.figures.append({"what": what, "value": value, "target": target, "ok": ok, "command": self.command})
+        verdict = "" if ok is None else ("  [met]" if ok else "  [MISSED]")
+        print(f"  {what}: {value}" + (f"   (target {target})" if target else "") + verdict, flush=True)
+
+    def note(self, text):
+        self.notes.append(text)
+        print(f"  note: {text}", flush=True)
+
+    def save(self, key=None):
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"{key or self.name}.json"
+        path.write_text(json.dumps({"name": self.name, "title": self.title, "command": self.command,
+                                    "figures": self.figures, "notes": self.notes,
+                                    "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}, indent=1))
+        return path
