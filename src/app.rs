@@ -62,6 +62,8 @@ pub async fn run_with_store<P: Pinger>(
         None => (None, HashMap::new()),
     };
     let prober = Arc::new(ProberMetrics::default());
+    // Started before the first inventory is applied so the feed sees every version.
+    let web = crate::web::Web::start(&state, config.settings.web.clone(), store_db);
     let (inventories, incoming) = mpsc::channel(4);
     let handles = Handles { state: state.clone(), prober: prober.clone(), inventories };
     let longest_interval = Arc::new(AtomicU64::new(0));
@@ -107,8 +109,17 @@ pub async fn run_with_store<P: Pinger>(
         limits: config.settings.http,
         reload: Some(reloader),
     });
+        web: Some(web.clone()),
     tracing::info!(listen = %listener.local_addr()?, devices = config.inventory.devices.len(), "serving");
     let served = http::serve(listener, ctx, shutdown).await;
+    // Live streams never end by themselves: end them first so the drain can finish.
+    let shutdown = {
+        let web = web.clone();
+        async move {
+            shutdown.await;
+            web.close();
+        }
+    };
     reload_triggers.abort();
     supervisor.abort();
     drop(handles);

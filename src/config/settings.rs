@@ -28,6 +28,31 @@ pub struct Settings {
     pub reload: ReloadSettings,
     /// Where durable state goes besides the database (see `crate::store`).
     pub store: StoreSettings,
+    /// Web pages and the live event feed (see `crate::web`).
+    pub web: WebSettings,
+}
+
+/// Web pages and the live event feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Concurrent `GET /api/v1/events` streams; one more gets a 503.
+    pub max_event_streams: usize,
+    /// Base URL of a VictoriaMetrics (vmui) that scrapes this appliance; device pages
+    /// link to their series there when set.
+    pub victoriametrics_url: Option<String>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self { max_event_streams: 1000, victoriametrics_url: None }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    max_event_streams: Option<usize>,
+    victoriametrics_url: Option<String>,
 }
 
 /// Limits on the HTTP server.
@@ -205,6 +230,8 @@ struct RawSettings {
     retention: Option<Spanned<String>>,
     #[serde(default)]
     alerts: RawAlerts,
+    #[serde(default)]
+    web: RawWeb,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,6 +305,10 @@ impl Settings {
         let reload = raw.reload.apply(path, &mut errors);
         let base = path.parent().unwrap_or(Path::new("."));
         let store = StoreSettings::resolve(&raw, base, path, &mut errors);
+        let web = WebSettings {
+            max_event_streams: raw.web.max_event_streams.unwrap_or(1000).max(1),
+            victoriametrics_url: raw.web.victoriametrics_url.clone().filter(|u| !u.trim().is_empty()),
+        };
         let inventory = raw.inventory.unwrap_or_else(|| "inventory".into());
         if !errors.is_empty() {
             return Err(ConfigErrors::sorted(errors));
@@ -295,6 +326,7 @@ impl Settings {
             http,
             reload,
             store,
+            web,
         })
     }
 

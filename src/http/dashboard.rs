@@ -112,6 +112,12 @@ pub fn get(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
     response::json(StatusCode::OK, &body)
 }
 
+/// Upper bound of the scheduler-lag bucket holding the 99th percentile (shared with the
+/// dashboard page).
+pub fn lag_p99(prober: &crate::schedule::ProberMetrics) -> Option<f64> {
+    quantile(&prober.lag, 0.99)
+}
+
 /// Upper bound of the bucket holding quantile `q` of `histogram`. prometheus-client
 /// exposes buckets only through its encoder, so this encodes the one histogram and
 /// reads the cumulative `_bucket` lines back (17 lines; cheap).

@@ -17,7 +17,8 @@ use hyper::header::CONTENT_LENGTH;
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::response::{self, Body};
-use super::{HttpContext, api, dashboard, health, metrics, status};
+use super::{HttpContext, api, api_alerts, dashboard, health, metrics, status};
+use crate::web;
 
 /// Requests bodies are ignored by every current route, but are read (to keep the
 /// connection reusable) only up to this size.
@@ -104,6 +105,47 @@ fn find(path: &str) -> Option<&'static Route> {
         Path::Prefix(p) => path.len() > p.len() && path.starts_with(p),
     })
 }
+    // Web pages and the live feed (crate::web).
+    Route {
+        path: Path::Exact("/api/v1/events"),
+        head: false,
+        handler: Handler::Streaming(web::sse::get),
+    },
+    Route {
+        path: Path::Exact("/"),
+        head: true,
+        handler: Handler::Blocking(web::dashboard::get),
+    },
+    Route {
+        path: Path::Exact("/monitor"),
+        head: true,
+        handler: Handler::Blocking(web::monitor::get),
+    },
+    Route {
+        path: Path::Prefix(web::device::PREFIX),
+        head: true,
+        handler: Handler::Blocking(web::device::get),
+    },
+    Route {
+        path: Path::Exact("/alerts"),
+        head: true,
+        handler: Handler::Blocking(web::alerts::get),
+    },
+    Route {
+        path: Path::Exact("/infrastructure"),
+        head: true,
+        handler: Handler::Blocking(web::infrastructure::get),
+    },
+    Route {
+        path: Path::Exact("/static/app.js"),
+        head: true,
+        handler: Handler::Inline(web::assets::app_js),
+    },
+    Route {
+        path: Path::Exact("/static/app.css"),
+        head: true,
+        handler: Handler::Inline(web::assets::app_css),
+    },
 
 /// hyper's service entry point: never fails, every error is a JSON response.
 pub async fn handle(

@@ -177,12 +177,14 @@ pub fn map(pins: &[Pin]) -> Option<String> {
             escape(&form_urlencoded::byte_serialize(p.branch.as_bytes()).collect::<String>())
         );
         if p.down > 0 {
+            // Labels on the right half go to the left of their pin, so none is clipped.
+            let (lx, anchor) = if x > mw * 0.6 { (x - 10.0, "end") } else { (x + 10.0, "start") };
             let _ = write!(
                 svg,
-                r#"<a href="{href}"><path class="pin pin-down" d="M{:.1},{:.1} l7,-12 h-14 z"/><text class="pin-label" x="{:.1}" y="{:.1}">▼ {} ({}/{})</text><title>{name}: {} of {} down</title></a>"#,
+                r#"<a href="{href}"><path class="pin pin-down" d="M{:.1},{:.1} l7,-12 h-14 z"/><text class="pin-label" x="{:.1}" y="{:.1}" text-anchor="{anchor}">▼ {} ({}/{})</text><title>{name}: {} of {} down</title></a>"#,
                 x,
                 y + 6.0,
-                x + 10.0,
+                lx,
                 y + 4.0,
                 escape(p.branch),
                 p.down,
