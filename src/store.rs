@@ -69,14 +69,20 @@ impl StoreError {
     /// True when the database could not be reached (as opposed to rejecting a query):
     /// the writer keeps the records and retries.
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Database(e) => matches!(
+        let unreachable = |e: &sqlx::Error| {
+            matches!(
                 e,
                 sqlx::Error::Io(_)
                     | sqlx::Error::PoolTimedOut
                     | sqlx::Error::PoolClosed
                     | sqlx::Error::Tls(_)
-            ),
+            )
+        };
+        match self {
+            StoreError::Database(e) => unreachable(e),
+            // Start-up migrates first: a server that is down fails here, wrapped, and must
+            // be retried like any other unreachable database rather than end the process.
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => unreachable(e),
             StoreError::Migrate(_) | StoreError::Url { .. } | StoreError::Io { .. } => false,
         }
     }
@@ -108,6 +114,16 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         before: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<Vec<TransitionRow>>> + Send;
+    /// Newest first, strictly before the cursor (`at`, `id`) of the last row of a previous
+    /// page: rows at the same instant are neither skipped nor repeated.
+    fn transitions_before(
+        &self,
+        device: &str,
+        limit: i64,
+        before: Option<(DateTime<Utc>, i64)>,
+    ) -> impl Future<Output = Result<Vec<TransitionRow>>> + Send;
+    /// True if `name` was ever in the inventory (removed devices included).
+    fn device_known(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
     fn open_alert_counts(&self) -> impl Future<Output = Result<HashMap<String, u32>>> + Send;
 }
 
@@ -176,7 +192,20 @@ impl Store for Db {
         limit: i64,
         before: Option<DateTime<Utc>>,
     ) -> Result<Vec<TransitionRow>> {
-        dispatch!(self, s => s.transitions(device, limit, before).await)
+        // Id 0 is below every row's: the cursor is then just "strictly before `before`".
+        let before = before.map(|t| (t, 0));
+        dispatch!(self, s => s.transitions_before(device, limit, before).await)
+    }
+    async fn transitions_before(
+        &self,
+        device: &str,
+        limit: i64,
+        before: Option<(DateTime<Utc>, i64)>,
+    ) -> Result<Vec<TransitionRow>> {
+        dispatch!(self, s => s.transitions_before(device, limit, before).await)
+    }
+    async fn device_known(&self, name: &str) -> Result<bool> {
+        dispatch!(self, s => s.device_known(name).await)
     }
     async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
         dispatch!(self, s => s.open_alert_counts().await)

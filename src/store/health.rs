@@ -90,6 +90,12 @@ impl StoreHealth {
         self.open_alerts.load().get(device).copied().unwrap_or(0)
     }
 
+    /// Open alerts of every device as of the last commit, for a response that lists many
+    /// devices: one load, so that all of them read the same commit.
+    pub fn open_alert_counts(&self) -> Arc<HashMap<String, u32>> {
+        self.open_alerts.load_full()
+    }
+
     pub(super) fn set_open_alerts(&self, counts: HashMap<String, u32>) {
         self.open_alerts.store(Arc::new(counts));
     }

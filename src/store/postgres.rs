@@ -244,7 +244,7 @@ impl PgStore {
              WHERE ($1::bool IS NULL OR (resolved_at IS NULL) = $1)
                AND ($2::text IS NULL OR device = $2)
                AND ($3::text IS NULL OR severity = $3)
-               AND ($4::timestamptz IS NULL OR opened_at < $4)
+               AND ($4::timestamptz IS NULL OR opened_at < $4 OR (opened_at = $4 AND id < $6))
              ORDER BY opened_at DESC, id DESC LIMIT $5",
         )
         .bind(q.active)
@@ -252,6 +252,7 @@ impl PgStore {
         .bind(&q.severity)
         .bind(q.before)
         .bind(q.limit)
+        .bind(q.before_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -272,20 +273,21 @@ impl PgStore {
             .collect()
     }
 
-    pub async fn transitions(
+    pub async fn transitions_before(
         &self,
         device: &str,
         limit: i64,
-        before: Option<DateTime<Utc>>,
+        before: Option<(DateTime<Utc>, i64)>,
     ) -> Result<Vec<TransitionRow>> {
         let rows = sqlx::query(
-            "SELECT id, device, from_status, to_status, at, down_since FROM transitions
-             WHERE device = $1 AND ($2::timestamptz IS NULL OR at < $2)
+            "SELECT id, device, from_status, to_status, at, down_since, state_version FROM transitions
+             WHERE device = $1 AND ($2::timestamptz IS NULL OR at < $2 OR (at = $2 AND id < $4))
              ORDER BY at DESC, id DESC LIMIT $3",
         )
         .bind(device)
-        .bind(before)
+        .bind(before.map(|(t, _)| t))
         .bind(limit)
+        .bind(before.map(|(_, id)| id))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -297,9 +299,19 @@ impl PgStore {
                     to: row.try_get(3)?,
                     at: row.try_get(4)?,
                     down_since: row.try_get(5)?,
+                    state_version: row.try_get(6)?,
                 })
             })
             .collect()
+    }
+
+    pub async fn device_known(&self, name: &str) -> Result<bool> {
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE name = $1)")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(known)
     }
 
     pub async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {

@@ -116,6 +116,8 @@ pub struct TransitionRow {
     pub to: String,
     pub at: DateTime<Utc>,
     pub down_since: Option<DateTime<Utc>>,
+    /// The in-memory `state_version` of the change; it restarts with each boot.
+    pub state_version: i64,
 }
 
 /// Filters of `GET /api/v1/alerts`.
@@ -128,6 +130,10 @@ pub struct AlertQuery {
     pub limit: i64,
     /// Alerts opened strictly before this (paging, newest first).
     pub before: Option<DateTime<Utc>>,
+    /// With `before`, also the alerts opened exactly at `before` whose id is smaller: the
+    /// cursor (`opened_at`, `id`) of the last alert of a page, so that alerts opened in the
+    /// same microsecond (one burst, one transaction) are neither skipped nor repeated.
+    pub before_id: Option<i64>,
 }
 
 /// Severity of each condition.

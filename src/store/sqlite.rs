@@ -303,7 +303,7 @@ impl SqliteStore {
              WHERE (?1 IS NULL OR (resolved_at IS NULL) = ?1)
                AND (?2 IS NULL OR device = ?2)
                AND (?3 IS NULL OR severity = ?3)
-               AND (?4 IS NULL OR opened_at < ?4)
+               AND (?4 IS NULL OR opened_at < ?4 OR (opened_at = ?4 AND id < ?6))
              ORDER BY opened_at DESC, id DESC LIMIT ?5",
         )
         .bind(q.active)
@@ -311,6 +311,7 @@ impl SqliteStore {
         .bind(&q.severity)
         .bind(q.before.map(micros))
         .bind(q.limit)
+        .bind(q.before_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -331,20 +332,21 @@ impl SqliteStore {
             .collect()
     }
 
-    pub async fn transitions(
+    pub async fn transitions_before(
         &self,
         device: &str,
         limit: i64,
-        before: Option<DateTime<Utc>>,
+        before: Option<(DateTime<Utc>, i64)>,
     ) -> Result<Vec<TransitionRow>> {
         let rows = sqlx::query(
-            "SELECT id, device, from_status, to_status, at, down_since FROM transitions
-             WHERE device = ?1 AND (?2 IS NULL OR at < ?2)
+            "SELECT id, device, from_status, to_status, at, down_since, state_version FROM transitions
+             WHERE device = ?1 AND (?2 IS NULL OR at < ?2 OR (at = ?2 AND id < ?4))
              ORDER BY at DESC, id DESC LIMIT ?3",
         )
         .bind(device)
-        .bind(before.map(micros))
+        .bind(before.map(|(t, _)| micros(t)))
         .bind(limit)
+        .bind(before.map(|(_, id)| id))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -356,9 +358,19 @@ impl SqliteStore {
                     to: row.try_get(3)?,
                     at: time(row.try_get(4)?),
                     down_since: row.try_get::<Option<i64>, _>(5)?.and_then(from_micros),
+                    state_version: row.try_get(6)?,
                 })
             })
             .collect()
+    }
+
+    pub async fn device_known(&self, name: &str) -> Result<bool> {
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE name = ?1)")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(known)
     }
 
     pub async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
