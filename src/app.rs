@@ -57,6 +57,7 @@ pub async fn run_with_store<P: Pinger>(
     store: Option<StoreParts>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let http_store = store.as_ref().map(|s| http::StoreHandle { db: s.db.clone(), health: s.health.clone() });
     let (store_health, restore) = match store {
         Some(s) => (Some(s.health), s.restore),
         None => (None, HashMap::new()),
@@ -96,9 +97,8 @@ pub async fn run_with_store<P: Pinger>(
         let prober = prober.clone();
         Box::new(move || {
             let interval = Duration::from_millis(longest_interval.load(Ordering::Relaxed));
-            let mut reasons = not_ready_reasons(pinger.is_healthy(), &prober, interval);
-            reasons.extend(store_health.as_ref().and_then(|h| h.degraded_reason()));
-            reasons
+            // A degraded store is not among these: `/readyz` grades it from `store`.
+            not_ready_reasons(pinger.is_healthy(), &prober, interval)
         })
     };
     let ctx = Arc::new(HttpContext {
@@ -107,6 +107,7 @@ pub async fn run_with_store<P: Pinger>(
         registry,
         readiness,
         limits: config.settings.http,
+        store: http_store,
         reload: Some(reloader),
     });
         web: Some(web.clone()),

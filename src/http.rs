@@ -8,11 +8,18 @@
 //!   `limit`/`offset` (`total` counts matches before paging); down first (longest down
 //!   first), then by name. A bad value is a 400 naming the parameter.
 //! - `GET /api/v1/devices/{name}` — one device (name percent-decoded, may contain `/`)
-//!   with its probe settings and counters; 404 as JSON when unknown.
+//!   with its probe settings and counters; 404 as JSON when unknown. Device JSON (list
+//!   and detail) carries `open_alerts` when the appliance has a store.
+//! - `GET /api/v1/devices/{name}/transitions` — the device's stored status changes,
+//!   newest first, paged with `limit`/`before`; a removed device's history too. The
+//!   whole path is tried as a device name first (see [`api::device`]).
+//! - `GET /api/v1/alerts` — stored alerts, newest first: `status` (active, resolved),
+//!   `device`, `severity`, paged with `limit`/`before` (cursor `next_before`).
 //! - `GET /api/v1/dashboard` — totals by status, by region and by kind; prober health.
 //! - `GET /metrics` — Prometheus text (OpenMetrics on Accept), gzip when asked.
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
-//!   (prober stalled, socket dead).
+//!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
+//!   served from memory).
 //! - `GET /api/v1/status` — version, uptime, inventory revision and hash, last reload
 //!   (time, result, errors), devices by status.
 //! - `POST /-/reload` — reload the inventory now (403 unless `reload.http_endpoint`).
@@ -24,6 +31,9 @@
 //! route group.
 
 pub mod api;
+pub mod api_alerts;
+pub mod api_page;
+pub mod api_transitions;
 pub mod dashboard;
 mod health;
 pub mod json;
@@ -52,10 +62,23 @@ pub struct HttpContext {
     /// the per-device families. The `process_*` families are added by `/metrics`
     /// itself: do not register a process collector here.
     pub registry: Registry,
-    /// Reasons the appliance is not ready; empty when ready.
+    /// Reasons the appliance cannot do its job (prober stalled, socket dead); empty when
+    /// it can. A degraded store is not one: `/readyz` reads that from `store`.
     pub readiness: Box<dyn Fn() -> Vec<String> + Send + Sync>,
     pub limits: HttpSettings,
+    /// The durable store, for alerts, transitions and open alert counts; None where the
+    /// appliance keeps no history (tests of other routes).
+    pub store: Option<StoreHandle>,
     /// The inventory reloader, for `/api/v1/status` and `POST /-/reload`; None where
     /// the inventory is fixed (tests of other routes).
     pub reload: Option<crate::reload::Reloader>,
+}
+
+/// The store as the HTTP side sees it: the database for history, and the writer's health
+/// for what must not cost a query per request or per device (degraded flag, open alert
+/// counts).
+#[derive(Clone)]
+pub struct StoreHandle {
+    pub db: Arc<crate::store::Db>,
+    pub health: Arc<crate::store::StoreHealth>,
 }

@@ -74,6 +74,7 @@ impl Server {
             readiness,
             limits,
             reload: None,
+            store: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

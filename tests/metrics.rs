@@ -75,6 +75,7 @@ async fn start() -> (String, State) {
         readiness: Box::new(Vec::new),
         limits,
         reload: None,
+        store: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,6 +1,8 @@
 //! The device routes of the JSON API: `GET /api/v1/devices` (filtered, sorted, paged)
 //! and `GET /api/v1/devices/{name}`. Each response is built from one snapshot and
-//! carries its `state_version`.
+//! carries its `state_version`; each device carries its `open_alerts` count when there
+//! is a store (from the writer's in-memory counts, as of its last commit: no query per
+//! device).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -10,12 +12,14 @@ use hyper::{Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
-use super::HttpContext;
 use super::json::DeviceJson;
 use super::query::ListQuery;
 use super::response::{self, Body};
+use super::router::BoxFuture;
+use super::{HttpContext, api_transitions};
 use crate::config::{Device, ProbeSettings};
 use crate::state::{DeviceRuntime, DeviceStatus, Snapshot, Status};
+use crate::store::StoreHealth;
 
 /// The detail route owns every path under this prefix: the rest, percent-decoded, is
 /// the device name (which may itself contain `/`).
@@ -33,15 +37,28 @@ pub fn list(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
     let snapshot = ctx.state.snapshot();
+    let alerts = ctx.store.as_ref().map(|s| &*s.health);
     response::bytes(
         StatusCode::OK,
         response::JSON,
-        devices_json(&snapshot, &query),
+        devices_json_with_alerts(&snapshot, &query, alerts),
     )
 }
 
-/// The list body for `query`, built from one snapshot. Public for the benchmark.
+/// The list body for `query`, built from one snapshot, without alert counts. Public for
+/// the benchmark.
 pub fn devices_json(snapshot: &Snapshot, query: &ListQuery) -> Vec<u8> {
+    devices_json_with_alerts(snapshot, query, None)
+}
+
+/// The list body, each device with its `open_alerts` when `alerts` is given.
+pub fn devices_json_with_alerts(
+    snapshot: &Snapshot,
+    query: &ListQuery,
+    alerts: Option<&StoreHealth>,
+) -> Vec<u8> {
+    // One load of the counts for the whole body: every device reads the same commit.
+    let counts = alerts.map(|h| h.open_alert_counts());
     let mut scratch = String::new();
     let mut rows: Vec<Row> = snapshot
         .devices()
@@ -70,8 +87,13 @@ pub fn devices_json(snapshot: &Snapshot, query: &ListQuery) -> Vec<u8> {
         }
         // The measurement mutex is held only for this copy, never across serialisation.
         let m = runtime.measurements();
-        serde_json::to_writer(&mut out, &DeviceJson::new(device, status, &m))
-            .expect("serialising to a Vec cannot fail");
+        let listed = Listed {
+            device: DeviceJson::new(device, status, &m),
+            open_alerts: counts
+                .as_ref()
+                .map(|c| c.get(&*device.name).copied().unwrap_or(0)),
+        };
+        serde_json::to_writer(&mut out, &listed).expect("serialising to a Vec cannot fail");
     }
     out.extend_from_slice(b"]}");
     out
@@ -95,11 +117,23 @@ fn order(a: &Row, b: &Row) -> Ordering {
         .then_with(|| a.0.name.cmp(&b.0.name))
 }
 
+/// A device of the list: its JSON plus what only the store knows.
+#[derive(Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    device: DeviceJson<'a>,
+    /// Absent when the appliance keeps no store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_alerts: Option<u32>,
+}
+
 #[derive(Serialize)]
 struct Detail<'a> {
     state_version: u64,
     #[serde(flatten)]
     device: DeviceJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_alerts: Option<u32>,
     probe: ProbeJson,
     probes_total: u64,
     successful_probes_total: u64,
@@ -133,23 +167,55 @@ impl From<&ProbeSettings> for ProbeJson {
     }
 }
 
-/// `GET /api/v1/devices/{name}`
-pub fn detail(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
+/// Everything under `/api/v1/devices/`: one device, or one device's transitions.
+///
+/// The rest of the path is percent-decoded (a name may contain `/`, encoded or not) and
+/// then, in this order:
+/// 1. if it is the name of a device in the inventory, that device;
+/// 2. else if it ends with `/transitions`, the history of the device named by what comes
+///    before (which may be a removed device);
+/// 3. else 404.
+///
+/// So a device literally named `x/transitions` is always reachable as itself, and its
+/// own history is `x/transitions/transitions`. The one path that cannot be expressed is
+/// the history of `x` while a device `x/transitions` also exists.
+pub fn device(ctx: Arc<HttpContext>, req: Request<Bytes>) -> BoxFuture {
     let raw = &req.uri().path()[DEVICE_PREFIX.len()..];
     // Not form decoding: in a path `+` is a plus sign.
     let Ok(name) = percent_decode_str(raw).decode_utf8() else {
-        return response::error(StatusCode::NOT_FOUND, "no such device (name is not UTF-8)");
+        let response = response::error(StatusCode::NOT_FOUND, "no such device (name is not UTF-8)");
+        return Box::pin(std::future::ready(response));
     };
     let snapshot = ctx.state.snapshot();
-    let Some((device, status, runtime)) = snapshot.device(&name) else {
-        return response::error(StatusCode::NOT_FOUND, &format!("no device named {name:?}"));
-    };
+    if let Some(row) = snapshot.device(&name) {
+        return Box::pin(std::future::ready(detail(&ctx, &snapshot, row)));
+    }
+    match name.strip_suffix(api_transitions::SUFFIX) {
+        Some(device) if !device.is_empty() => {
+            let device = device.to_string();
+            Box::pin(async move { api_transitions::get(&ctx, &device, &req).await })
+        }
+        _ => {
+            let response =
+                response::error(StatusCode::NOT_FOUND, &format!("no device named {name:?}"));
+            Box::pin(std::future::ready(response))
+        }
+    }
+}
+
+/// `GET /api/v1/devices/{name}`
+fn detail(ctx: &HttpContext, snapshot: &Snapshot, row: Row) -> Response<Body> {
+    let (device, status, runtime) = row;
     let m = runtime.measurements();
     response::json(
         StatusCode::OK,
         &Detail {
             state_version: snapshot.version,
             device: DeviceJson::new(device, status, &m),
+            open_alerts: ctx
+                .store
+                .as_ref()
+                .map(|s| s.health.open_alerts(&device.name)),
             probe: ProbeJson::from(&device.probe),
             probes_total: m.probes,
             successful_probes_total: m.successful_probes,

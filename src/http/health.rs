@@ -1,8 +1,15 @@
 //! `GET /healthz` and `GET /readyz`.
 //!
 //! Liveness answers 200 whenever the server can answer at all: restarting the appliance
-//! does not fix a stalled prober, so that belongs to readiness, which reports the
-//! reasons the app's readiness check gives (prober stalled, socket dead, ...).
+//! does not fix a stalled prober, so that belongs to readiness.
+//!
+//! Readiness has two grades, because a load balancer must act on only one of them:
+//! - **not ready** (503): the appliance cannot know the truth — the prober is stalled or
+//!   its ICMP socket is dead (the app's readiness check). Take it out of rotation.
+//! - **degraded** (200): the database is unreachable and writes wait in the spool. Status
+//!   is still probed and served correctly from memory, and nothing is lost; dropping the
+//!   appliance would turn a database outage into a monitoring outage. Only history
+//!   (alerts, transitions) is stale or unavailable.
 
 use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -10,6 +17,38 @@ use serde::Serialize;
 
 use super::HttpContext;
 use super::response::{self, Body};
+
+/// How much a reason matters to whoever routes traffic to the appliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Serving correct live state, with a part of the appliance impaired: 200.
+    Degraded,
+    /// Cannot serve correct live state: 503.
+    NotReady,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// Everything that is wrong, each with its severity.
+pub fn reasons(ctx: &HttpContext) -> Vec<Reason> {
+    let mut reasons: Vec<Reason> = (ctx.readiness)()
+        .into_iter()
+        .map(|message| Reason {
+            severity: Severity::NotReady,
+            message,
+        })
+        .collect();
+    let store = ctx.store.as_ref().and_then(|s| s.health.degraded_reason());
+    reasons.extend(store.map(|message| Reason {
+        severity: Severity::Degraded,
+        message,
+    }));
+    reasons
+}
 
 #[derive(Serialize)]
 struct Health<'a> {
@@ -29,24 +68,22 @@ pub fn healthz(_ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
     )
 }
 
-/// `GET /readyz`: 200 when ready, else 503 with the reasons.
+/// `GET /readyz`: `ready` or `degraded` (200), or `not ready` (503), with the reasons,
+/// the most severe first.
 pub fn readyz(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
-    let reasons = (ctx.readiness)();
-    if reasons.is_empty() {
-        response::json(
-            StatusCode::OK,
-            &Health {
-                status: "ready",
-                reasons: &[],
-            },
-        )
-    } else {
-        response::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &Health {
-                status: "not ready",
-                reasons: &reasons,
-            },
-        )
-    }
+    let mut reasons = reasons(ctx);
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.severity));
+    let (code, status) = match reasons.first().map(|r| r.severity) {
+        None => (StatusCode::OK, "ready"),
+        Some(Severity::Degraded) => (StatusCode::OK, "degraded"),
+        Some(Severity::NotReady) => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+    };
+    let messages: Vec<String> = reasons.into_iter().map(|r| r.message).collect();
+    response::json(
+        code,
+        &Health {
+            status,
+            reasons: &messages,
+        },
+    )
 }

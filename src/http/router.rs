@@ -33,6 +33,9 @@ pub enum Handler {
     Inline(fn(&HttpContext, &Request<Bytes>) -> Response<Body>),
     /// Proportional to the inventory: runs on the blocking pool.
     Blocking(fn(&HttpContext, &Request<Bytes>) -> Response<Body>),
+    /// Waits on I/O (a bounded database read): async on the connection's task, under
+    /// the request timeout.
+    Async(fn(Arc<HttpContext>, Request<Bytes>) -> BoxFuture),
     /// A response that streams for as long as the client stays: no request timeout.
     #[allow(dead_code)] // for /api/v1/events
     Streaming(fn(Arc<HttpContext>, Request<Bytes>) -> BoxFuture),
@@ -64,7 +67,13 @@ const ROUTES: &[Route] = &[
     Route {
         path: Path::Prefix(api::DEVICE_PREFIX),
         head: true,
-        handler: Handler::Inline(api::detail),
+        // A device from the snapshot, or its transitions from the store.
+        handler: Handler::Async(api::device),
+    },
+    Route {
+        path: Path::Exact("/api/v1/alerts"),
+        head: true,
+        handler: Handler::Async(api_alerts::route),
     },
     Route {
         path: Path::Exact("/api/v1/dashboard"),
@@ -203,7 +212,7 @@ async fn run(handler: Handler, ctx: Arc<HttpContext>, req: Request<Incoming>) ->
                 response::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         },
-        Handler::Streaming(f) | Handler::Post(f) => f(ctx, req).await,
+        Handler::Streaming(f) | Handler::Post(f) | Handler::Async(f) => f(ctx, req).await,
     }
 }
 
