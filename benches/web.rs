@@ -138,7 +138,8 @@ fn main() {
         println!("{} SSE clients connected; open streams {}", CLIENTS, web.hub.open_streams());
         for i in 0..EVENTS {
             let t = Instant::now();
-            probe(&state, "dev-7", i % 2 == 1);
+            // dev-7 starts down: the first probe succeeds, so every probe is a transition.
+            probe(&state, "dev-7", i % 2 == 0);
             sent.lock().push((state.snapshot().version, t));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
