@@ -58,6 +58,7 @@ impl Server {
             registry: Registry::default(),
             readiness: Box::new(Vec::new),
             limits: Default::default(),
+            store: None,
             reload: None,
             web: Some(web.clone()),
         });
