@@ -72,6 +72,9 @@ pub struct HttpContext {
     /// The inventory reloader, for `/api/v1/status` and `POST /-/reload`; None where
     /// the inventory is fixed (tests of other routes).
     pub reload: Option<crate::reload::Reloader>,
+    /// Web pages and the live feed (`crate::web`); None where only the API is served
+    /// (tests of other routes).
+    pub web: Option<Arc<crate::web::Web>>,
 }
 
 /// The store as the HTTP side sees it: the database for history, and the writer's health

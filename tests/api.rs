@@ -75,6 +75,7 @@ impl Server {
             limits,
             reload: None,
             store: None,
+            web: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -28,7 +28,8 @@ pub const DEVICE_PREFIX: &str = "/api/v1/devices/";
 /// Rough size of one serialised device, to allocate the body once.
 const DEVICE_JSON_BYTES: usize = 320;
 
-type Row<'a> = (&'a Arc<Device>, &'a DeviceStatus, &'a Arc<DeviceRuntime>);
+/// One device of a snapshot, as the list and the pages see it.
+pub type Row<'a> = (&'a Arc<Device>, &'a DeviceStatus, &'a Arc<DeviceRuntime>);
 
 /// `GET /api/v1/devices`
 pub fn list(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
@@ -59,12 +60,7 @@ pub fn devices_json_with_alerts(
 ) -> Vec<u8> {
     // One load of the counts for the whole body: every device reads the same commit.
     let counts = alerts.map(|h| h.open_alert_counts());
-    let mut scratch = String::new();
-    let mut rows: Vec<Row> = snapshot
-        .devices()
-        .filter(|(d, s, _)| query.matches(d, s.status, &mut scratch))
-        .collect();
-    rows.sort_unstable_by(order);
+    let rows = select(snapshot, query);
     let total = rows.len();
     let page = rows
         .iter()
@@ -97,6 +93,18 @@ pub fn devices_json_with_alerts(
     }
     out.extend_from_slice(b"]}");
     out
+}
+
+/// The devices of `snapshot` that pass `query`'s filters, in list order (paging not
+/// applied). Shared with the web pages so that the wall and the API agree.
+pub fn select<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Row<'a>> {
+    let mut scratch = String::new();
+    let mut rows: Vec<Row> = snapshot
+        .devices()
+        .filter(|(d, s, _)| query.matches(d, s.status, &mut scratch))
+        .collect();
+    rows.sort_unstable_by(order);
+    rows
 }
 
 /// Down devices first, the longest down first; then everything else by name.
