@@ -58,13 +58,13 @@ pub async fn run_with_store<P: Pinger>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let http_store = store.as_ref().map(|s| http::StoreHandle { db: s.db.clone(), health: s.health.clone() });
-    let (store_health, restore) = match store {
-        Some(s) => (Some(s.health), s.restore),
-        None => (None, HashMap::new()),
+    let (store_health, restore, store_db) = match store {
+        Some(s) => (Some(s.health), s.restore, Some(s.db)),
+        None => (None, HashMap::new(), None),
     };
-    let prober = Arc::new(ProberMetrics::default());
     // Started before the first inventory is applied so the feed sees every version.
     let web = crate::web::Web::start(&state, config.settings.web.clone(), store_db);
+    let prober = Arc::new(ProberMetrics::default());
     let (inventories, incoming) = mpsc::channel(4);
     let handles = Handles { state: state.clone(), prober: prober.clone(), inventories };
     let longest_interval = Arc::new(AtomicU64::new(0));
@@ -109,10 +109,9 @@ pub async fn run_with_store<P: Pinger>(
         limits: config.settings.http,
         store: http_store,
         reload: Some(reloader),
-    });
         web: Some(web.clone()),
+    });
     tracing::info!(listen = %listener.local_addr()?, devices = config.inventory.devices.len(), "serving");
-    let served = http::serve(listener, ctx, shutdown).await;
     // Live streams never end by themselves: end them first so the drain can finish.
     let shutdown = {
         let web = web.clone();
@@ -121,6 +120,7 @@ pub async fn run_with_store<P: Pinger>(
             web.close();
         }
     };
+    let served = http::serve(listener, ctx, shutdown).await;
     reload_triggers.abort();
     supervisor.abort();
     drop(handles);

@@ -37,7 +37,6 @@ pub enum Handler {
     /// the request timeout.
     Async(fn(Arc<HttpContext>, Request<Bytes>) -> BoxFuture),
     /// A response that streams for as long as the client stays: no request timeout.
-    #[allow(dead_code)] // for /api/v1/events
     Streaming(fn(Arc<HttpContext>, Request<Bytes>) -> BoxFuture),
     /// An action (`POST` only), async, under the request timeout.
     Post(fn(Arc<HttpContext>, Request<Bytes>) -> BoxFuture),
@@ -106,14 +105,6 @@ const ROUTES: &[Route] = &[
         head: false,
         handler: Handler::Post(status::post),
     },
-];
-
-fn find(path: &str) -> Option<&'static Route> {
-    ROUTES.iter().find(|r| match r.path {
-        Path::Exact(p) => p == path,
-        Path::Prefix(p) => path.len() > p.len() && path.starts_with(p),
-    })
-}
     // Web pages and the live feed (crate::web).
     Route {
         path: Path::Exact("/api/v1/events"),
@@ -155,6 +146,14 @@ fn find(path: &str) -> Option<&'static Route> {
         head: true,
         handler: Handler::Inline(web::assets::app_css),
     },
+];
+
+fn find(path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| match r.path {
+        Path::Exact(p) => p == path,
+        Path::Prefix(p) => path.len() > p.len() && path.starts_with(p),
+    })
+}
 
 /// hyper's service entry point: never fails, every error is a JSON response.
 pub async fn handle(
