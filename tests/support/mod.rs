@@ -20,7 +20,14 @@ impl Blackhole {
         let table = format!("wardops_{tag}_{}", std::process::id());
         nft(&["add", "table", "inet", &table]);
         let guard = Blackhole { table };
-        nft(&["add", "chain", "inet", &guard.table, "out", "{ type filter hook output priority 0; }"]);
+        nft(&[
+            "add",
+            "chain",
+            "inet",
+            &guard.table,
+            "out",
+            "{ type filter hook output priority 0; }",
+        ]);
         for a in addresses {
             let rule = if a.contains(':') {
                 format!("ip6 daddr {a} icmpv6 type echo-request drop")
@@ -37,18 +44,31 @@ impl Blackhole {
 
 impl Drop for Blackhole {
     fn drop(&mut self) {
-        let _ = Command::new("nft").args(["delete", "table", "inet", &self.table]).status();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .status();
     }
 }
 
 fn nft(args: &[&str]) {
-    let out = Command::new("nft").args(args).output().expect("nft is installed (apt-get install nftables)");
-    assert!(out.status.success(), "nft {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("nft")
+        .args(args)
+        .output()
+        .expect("nft is installed (apt-get install nftables)");
+    assert!(
+        out.status.success(),
+        "nft {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `check` until it returns Some or `timeout` passes.
@@ -58,7 +78,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Opt
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -84,7 +107,10 @@ impl Appliance {
         cmd.args(["serve", "-c"])
             .arg(dir.join("wardops.yaml"))
             .env("WARDOPS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("WARDOPS_DATABASE_URL", format!("sqlite://{}", dir.join("wardops.db").display()))
+            .env(
+                "WARDOPS_DATABASE_URL",
+                format!("sqlite://{}", dir.join("wardops.db").display()),
+            )
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -92,8 +118,14 @@ impl Appliance {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start wardops");
-        let app = Appliance { child, base: format!("http://127.0.0.1:{port}"), log };
-        wait_for(Duration::from_secs(20), "the appliance to listen", || app.try_get("/healthz").map(|_| ()));
+        let app = Appliance {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        wait_for(Duration::from_secs(20), "the appliance to listen", || {
+            app.try_get("/healthz").map(|_| ())
+        });
         app
     }
 
@@ -111,14 +143,19 @@ impl Appliance {
     }
 
     pub fn get_json(&self, path: &str) -> serde_json::Value {
-        let body = self.try_get(path).unwrap_or_else(|| panic!("GET {path} failed"));
+        let body = self
+            .try_get(path)
+            .unwrap_or_else(|| panic!("GET {path} failed"));
         serde_json::from_str(&body).unwrap()
     }
 
     /// Everything the appliance has logged so far.
     pub fn log(&self) -> String {
         let mut s = String::new();
-        std::fs::File::open(&self.log).unwrap().read_to_string(&mut s).unwrap();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         s
     }
 
@@ -135,7 +172,9 @@ impl Appliance {
 
 impl Drop for Appliance {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
