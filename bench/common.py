@@ -269,3 +269,89 @@ class Report:
                                     "figures": self.figures, "notes": self.notes,
                                     "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}, indent=1))
         return path
+
+
+class SseClient:
+    """A raw-socket `GET /api/v1/events` client for asyncio: each read is stamped with
+    the wall clock on arrival and parsed later, so that a thousand of them in one Python
+    process add as little delay as possible. `events()` gives (receipt time, event
+    name, data dict) for every complete event received."""
+
+    def __init__(self, port, path="/api/v1/events"):
+        self.port, self.path = port, path
+        self.reads = []
+        self.status = None
+        self.transport = None
+        self.connected = None
+
+    async def connect(self):
+        import asyncio
+        loop = asyncio.get_running_loop()
+        self.connected = loop.create_future()
+        client = self
+
+        class Proto(asyncio.Protocol):
+            def connection_made(self, transport):
+                client.transport = transport
+                transport.write(f"GET {client.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                f"Accept: text/event-stream\r\n\r\n".encode())
+
+            def data_received(self, data):
+                client.reads.append((time.time(), data))
+                if not client.connected.done():
+                    client.connected.set_result(True)
+
+            def connection_lost(self, exc):
+                if not client.connected.done():
+                    client.connected.set_result(False)
+
+        await loop.create_connection(Proto, "127.0.0.1", self.port)
+        return await self.connected
+
+    def close(self):
+        if self.transport:
+            self.transport.close()
+
+    def events(self):
+        out = []
+        head, body, chunked, pending = b"", b"", None, b""
+        for t, data in self.reads:
+            if chunked is None:
+                head += data
+                if b"\r\n\r\n" not in head:
+                    continue
+                head, data = head.split(b"\r\n\r\n", 1)
+                self.status = int(head.split()[1])
+                chunked = b"transfer-encoding: chunked" in head.lower()
+            if chunked:
+                pending += data
+                while True:  # de-chunk what is complete
+                    line_end = pending.find(b"\r\n")
+                    if line_end < 0:
+                        break
+                    size = int(pending[:line_end].split(b";")[0] or b"0", 16)
+                    if len(pending) < line_end + 2 + size + 2:
+                        break
+                    body += pending[line_end + 2:line_end + 2 + size]
+                    pending = pending[line_end + 2 + size + 2:]
+            else:
+                body += data
+            while b"\n\n" in body:
+                frame, body = body.split(b"\n\n", 1)
+                name, payload = "message", None
+                for line in frame.decode().split("\n"):
+                    if line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:"):
+                        payload = line[5:].strip()
+                if payload is not None:
+                    out.append((t, name, json.loads(payload)))
+        return out
+
+
+def rfc3339(text):
+    """RFC 3339 UTC ('...Z', any fraction) -> Unix seconds."""
+    import datetime
+    main, _, frac = text.rstrip("Z").partition(".")
+    t = datetime.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+    return t + (float("0." + frac) if frac else 0.0)
