@@ -210,7 +210,8 @@ def main():
         best, failed = smokeping_search(common.addresses(w["config"]), a.interval, min(a.seconds, 10),
                                         a.smokeping_max, w["config"])
         if best:
-            r.figure(f"smokeping_prober, largest size it survives at {a.interval}",
+            r.figure(f"smokeping_prober, largest size it survives at {a.interval}"
+                     + ("" if failed else f" (search stopped at --smokeping-max {a.smokeping_max})"),
                      f"{best['targets']:,} targets: {best['cpu_per_request_us']:.2f} us CPU per request "
                      f"({best['cpu_per_request_us'] / f['cpu_per_request_us']:.1f}x fping), loss {best['loss']:.2%}, "
                      f"RSS {best['rss_mib']:.0f} MiB")
