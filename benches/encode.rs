@@ -5,7 +5,6 @@
 //!
 //! Run with `cargo bench --bench encode`; prints median, p99 and max per case.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prometheus_client::registry::Registry;
-use wardops::config::{Branch, Device, Inventory, Place, ProbeSettings, Region};
+use wardops::config::{Branch, Device, Inventory, Labels, Place, ProbeSettings, Region};
 use wardops::http::metrics::{self, Format};
 use wardops::http::{api, query::ListQuery};
 use wardops::probe::ProbeOutcome;
@@ -55,9 +54,9 @@ fn inventory(n: usize) -> Inventory {
             region: region.name.clone(),
             branch: b.clone(),
             kind: KINDS[i % 6].into(),
-            labels: BTreeMap::from([
-                ("isp".into(), format!("isp-{}", i % 3)),
-                ("floor".into(), (i % 4).to_string()),
+            labels: Labels::new([
+                ("isp".into(), format!("isp-{}", i % 3).into()),
+                ("floor".into(), (i % 4).to_string().into()),
             ]),
             probe: ProbeSettings::default(),
             place: Place::of_file(Path::new("bench.yaml")),

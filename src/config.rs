@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigErrors, Place};
-pub use inventory::{Branch, Device, Inventory, Region};
+pub use inventory::{Branch, Device, Inventory, Labels, Region};
 pub use probe::ProbeSettings;
 pub use settings::{Env, Settings};
 

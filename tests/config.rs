@@ -137,8 +137,8 @@ fn hierarchy_labels_and_coordinates_come_from_the_yaml() {
     assert_eq!(&*device.region, "tbilisi");
     assert_eq!(&*device.branch, "vake");
     assert_eq!(&*device.kind, "router");
-    assert_eq!(device.labels.get("isp").map(String::as_str), Some("magti"));
-    assert_eq!(device.labels.get("floor").map(String::as_str), Some("1"));
+    assert_eq!(device.labels.get("isp"), Some("magti"));
+    assert_eq!(device.labels.get("floor"), Some("1"));
     let vake = &config.inventory.regions[0].branches[0];
     assert_eq!((vake.lat, vake.lon), (Some(41.709), Some(44.766)));
     assert_eq!(

@@ -151,7 +151,7 @@ impl Rig {
             .snapshot()
             .inventory
             .device(device)
-            .and_then(|d| d.labels.get("tag").cloned())
+            .and_then(|d| d.labels.get("tag").map(str::to_string))
     }
 
     /// Waits (at most a second from now) until `check` holds; returns how long it took.

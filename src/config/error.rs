@@ -1,12 +1,14 @@
 //! Configuration errors that point at the place in a file that caused them.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 /// A place in a settings or inventory file (1-based line and column; 0 when unknown).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Place {
-    pub file: PathBuf,
+    /// Shared: every device of a file points at the same path.
+    pub file: Arc<Path>,
     pub line: u64,
     pub column: u64,
 }
@@ -14,9 +16,18 @@ pub struct Place {
 impl Place {
     pub fn new(file: &Path, line: u64, column: u64) -> Self {
         Self {
-            file: file.to_path_buf(),
+            file: Arc::from(file),
             line,
             column,
+        }
+    }
+
+    /// A place in `file` without copying its path (devices keep theirs for good).
+    pub(crate) fn in_file(file: &Arc<Path>, location: &serde_saphyr::Location) -> Self {
+        Self {
+            file: file.clone(),
+            line: location.line(),
+            column: location.column(),
         }
     }
 

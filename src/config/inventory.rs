@@ -4,7 +4,7 @@
 //! name or address. An [`Inventory`] is shared as `Arc<Inventory>`; a reload builds a
 //! new one beside it and swaps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -19,10 +19,64 @@ pub struct Device {
     pub region: Arc<str>,
     pub branch: Arc<str>,
     pub kind: Arc<str>,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     pub probe: ProbeSettings,
     /// Where the device is written, for messages.
     pub place: Place,
+}
+
+/// A device's labels, sorted by key. Compact on purpose: a `BTreeMap` costs ~1 KiB per
+/// device even for two labels, and the strings repeat across thousands of devices, so
+/// they are shared (interned when the inventory is built).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(Box<[Pair]>);
+
+impl Labels {
+    /// Labels from key/value pairs; a later duplicate key replaces an earlier one.
+    pub fn new(pairs: impl IntoIterator<Item = Pair>) -> Self {
+        let mut v: Vec<Pair> = Vec::new();
+        for (k, val) in pairs {
+            match v.binary_search_by(|(x, _)| x.cmp(&k)) {
+                Ok(i) => v[i].1 = val,
+                Err(i) => v.insert(i, (k, val)),
+            }
+        }
+        Self(v.into_boxed_slice())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let i = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.into_iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+type Pair = (Arc<str>, Arc<str>);
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, Pair>, fn(&'a Pair) -> (&'a str, &'a str)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+impl serde::Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
 }
 
 /// A branch (site) and its optional coordinates.

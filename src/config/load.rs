@@ -1,7 +1,7 @@
 //! Reading an inventory directory: every `*.yaml`/`*.yml` file under it, merged and
 //! validated, with every problem collected as `file:line:column: message`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::hash::Hasher;
 use std::net::IpAddr;
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{ConfigError, ConfigErrors, Place};
-use super::inventory::{Branch, Device, Inventory, Region};
+use super::inventory::{Branch, Device, Inventory, Labels, Region};
 use super::probe::ProbeSettings;
 use super::raw::{InventoryFile, RawDevice};
 
@@ -159,11 +159,16 @@ struct Builder {
     region_places: HashMap<String, Place>,
     name_places: HashMap<String, Place>,
     address_places: HashMap<IpAddr, Place>,
+    /// The file being read, shared by the places of all its devices.
+    file: Option<Arc<Path>>,
+    /// Kinds and label strings repeat across thousands of devices: keep one copy each.
+    strings: HashSet<Arc<str>>,
 }
 
 impl Builder {
     fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {
         let file = source.path.as_path();
+        self.file = Some(Arc::from(file));
         if is_blank(&source.text) {
             self.errors.push(ConfigError::new(
                 Place::of_file(file),
@@ -257,7 +262,10 @@ impl Builder {
     ) -> Option<Device> {
         let before = self.errors.len();
         let name = raw.name.value.trim().to_string();
-        let place = Place::at(file, &raw.name.referenced);
+        let place = match &self.file {
+            Some(shared) => Place::in_file(shared, &raw.name.referenced),
+            None => Place::at(file, &raw.name.referenced),
+        };
         self.check_name(&name, "device", &place);
         if let Some(first) = self.name_places.get(&name) {
             self.errors.push(ConfigError::new(
@@ -308,11 +316,25 @@ impl Builder {
             address: address?,
             region: region.clone(),
             branch: branch.clone(),
-            kind: kind.into(),
-            labels: raw.labels.clone(),
+            kind: self.intern(&kind),
+            labels: Labels::new(
+                raw.labels
+                    .iter()
+                    .map(|(k, v)| (self.intern(k), self.intern(v)))
+                    .collect::<Vec<_>>(),
+            ),
             probe,
             place,
         })
+    }
+
+    fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.strings.insert(shared.clone());
+        shared
     }
 
     /// Names are free text (they are escaped wherever shown) but must be visible.

@@ -27,7 +27,7 @@ fn key(
     let labels = d
         .labels
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let s = |v: &str| v.to_string();
     (

@@ -1,13 +1,12 @@
 //! The JSON shape of a device, shared by the list and the detail routes, serialised
 //! straight from the snapshot with borrowed fields: no per-device `String`s.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Serialize, Serializer};
 
-use crate::config::Device;
+use crate::config::{Device, Labels};
 use crate::state::{DeviceStatus, Measurements, Status};
 
 /// One device as `GET /api/v1/devices` lists it.
@@ -18,7 +17,7 @@ pub struct DeviceJson<'a> {
     pub region: &'a str,
     pub branch: &'a str,
     pub kind: &'a str,
-    pub labels: &'a BTreeMap<String, String>,
+    pub labels: &'a Labels,
     /// The old runbooks' field name, kept (design: compatibility).
     pub ping_status: Status,
     pub down_since: Option<Rfc3339>,
@@ -123,7 +122,7 @@ mod tests {
             region: "r".into(),
             branch: "b".into(),
             kind: "atm".into(),
-            labels: BTreeMap::from([("isp".into(), "x".into())]),
+            labels: Labels::new([("isp".into(), "x".into())]),
             probe: Default::default(),
             place: crate::config::Place::of_file(std::path::Path::new("x.yaml")),
         };

@@ -1,7 +1,6 @@
 //! What the pages share: the device view model, status counts, the common page context,
 //! store reads with a deadline, and the HTML response with its security headers.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +9,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::Web;
-use crate::config::Device;
+use crate::config::{Device, Labels};
 use crate::http::json::Rfc3339;
 use crate::http::response::{self, Body};
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
@@ -68,7 +67,7 @@ pub struct DeviceView<'a> {
     pub rtt: String,
     pub loss: String,
     pub last_probe_at: Option<String>,
-    pub labels: &'a BTreeMap<String, String>,
+    pub labels: &'a Labels,
 }
 
 impl<'a> DeviceView<'a> {
