@@ -1,7 +1,9 @@
 //! Web benchmarks: `cargo bench --bench web`.
 //!
-//! 1. `/` and `/monitor` render time with 100,000 devices (in-process, the handlers'
-//!    own render functions on one snapshot; median and p99 of 30 runs each).
+//! 1. `/`, `/monitor` and the `GET /api/v1/devices` body at 10,000 and 100,000 devices
+//!    (in-process, the handlers' own render functions; median and p99 of 100 runs each),
+//!    both on one snapshot (the list order cached for its version) and with a new state
+//!    version before every run (the order rebuilt).
 //! 2. Transition → event received by 1,000 concurrent SSE clients over real HTTP on
 //!    127.0.0.1: 50 transitions, one every 20 ms; latency from `record_probe` to each
 //!    client's read of the frame; p50/p99/max over all 50,000 deliveries.
@@ -15,6 +17,8 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::WebSettings;
+use wardops::http::api;
+use wardops::http::query::ListQuery;
 use wardops::http::{HttpContext, serve};
 use wardops::probe::ProbeOutcome;
 use wardops::schedule::ProberMetrics;
@@ -24,12 +28,24 @@ use wardops::web::{Web, dashboard, monitor};
 fn inventory(n: usize) -> String {
     let mut s = String::from("regions:\n");
     for r in 0..10 {
-        s.push_str(&format!("  - name: region-{r}\n    probe: {{ down_after: 1, up_after: 1 }}\n    branches:\n"));
+        s.push_str(&format!(
+            "  - name: region-{r}\n    probe: {{ down_after: 1, up_after: 1 }}\n    branches:\n"
+        ));
         for b in 0..100 {
-            s.push_str(&format!("      - name: r{r}-b{b}\n        lat: {}\n        lon: {}\n        devices:\n", 40.0 + r as f64 * 0.3, 40.0 + b as f64 * 0.05));
+            s.push_str(&format!(
+                "      - name: r{r}-b{b}\n        lat: {}\n        lon: {}\n        devices:\n",
+                40.0 + r as f64 * 0.3,
+                40.0 + b as f64 * 0.05
+            ));
             for d in 0..n / 1000 {
                 let i = r * (n / 10) + b * (n / 1000) + d;
-                s.push_str(&format!("          - {{ name: dev-{i}, address: 127.{}.{}.{}, kind: k{} }}\n", 80 + i / 65536, i / 256 % 256, i % 256, d % 6));
+                s.push_str(&format!(
+                    "          - {{ name: dev-{i}, address: 127.{}.{}.{}, kind: k{} }}\n",
+                    80 + i / 65536,
+                    i / 256 % 256,
+                    i % 256,
+                    d % 6
+                ));
             }
         }
     }
@@ -43,47 +59,126 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 fn probe(state: &State, name: &str, ok: bool) {
     let snapshot = state.snapshot();
     let (d, _, rt) = snapshot.device(name).unwrap();
-    let outcome = ProbeOutcome { sent: 1, received: u32::from(ok), rtt: ok.then_some(Duration::from_micros(500)) };
+    let outcome = ProbeOutcome {
+        sent: 1,
+        received: u32::from(ok),
+        rtt: ok.then_some(Duration::from_micros(500)),
+    };
     state.record_probe(d, rt, &outcome, Utc::now());
 }
 
+/// Median and p99 in ms of `runs` calls of `f`; `before` runs untimed before each call
+/// (to make a transition, so that the call meets a new state version).
+fn time(
+    runs: usize,
+    mut before: impl FnMut(usize),
+    mut f: impl FnMut() -> usize,
+) -> (f64, f64, usize) {
+    let mut times = Vec::with_capacity(runs);
+    let mut size = 0;
+    for i in 0..runs {
+        before(i);
+        let t = Instant::now();
+        size = f();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    (percentile(&times, 0.5), percentile(&times, 0.99), size)
+}
+
+fn report(what: &str, (p50, p99, size): (f64, f64, usize)) {
+    println!("{what:52} median {p50:6.2} ms  p99 {p99:6.2} ms  ({size} bytes)");
+}
+
+const RUNS: usize = 100;
+
+/// The length of a rendered page (its body is already in memory).
+fn body_len(r: hyper::Response<wardops::http::response::Body>) -> usize {
+    let collect = http_body_util::BodyExt::collect(r.into_body());
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(collect))
+        .unwrap()
+        .to_bytes()
+        .len()
+}
+
+/// Page and list timings at `n` devices, 1 % down: "warm" renders one snapshot again
+/// and again (the order cached for its version), "new version" flips a device before
+/// each render so that every render meets a version it has not seen (the order built).
+async fn pages(n: usize) -> (State, Arc<Web>) {
+    let source = Source {
+        path: PathBuf::from("inventory/bench.yaml"),
+        text: inventory(n),
+    };
+    let inv = build_inventory(&[source], &Default::default()).expect("valid inventory");
+    let state = State::new(Arc::new(SystemClock));
+    let web = Web::start(
+        &state,
+        WebSettings {
+            max_event_streams: 2000,
+            victoriametrics_url: None,
+        },
+        None,
+    );
+    state.replace_inventory(Arc::new(inv), |_| None);
+    for i in 0..n {
+        probe(&state, &format!("dev-{i}"), i % 100 != 7);
+    }
+    println!("devices: {}", state.snapshot().inventory.devices.len());
+    // dev-1 flips up/down: one transition per flip.
+    let flip = |i: usize| probe(&state, "dev-1", i % 2 == 1);
+    for (name, query) in [
+        ("/monitor", ""),
+        ("/monitor?status=down", "status=down"),
+        ("/monitor?view=table&page=50", "view=table&page=50"),
+        ("/monitor?q=dev-4242", "q=dev-4242"),
+    ] {
+        let q = monitor::MonitorQuery::parse(Some(query)).unwrap();
+        let render = || {
+            let r = monitor::render(&web, &state.snapshot(), Utc::now(), &q);
+            body_len(r)
+        };
+        report(&format!("{name} (warm)"), time(RUNS, |_| {}, render));
+        report(&format!("{name} (new version)"), time(RUNS, flip, render));
+    }
+    let dashboard = || {
+        let prober = dashboard::ProberView::of(&ProberMetrics::default(), Vec::new());
+        let alerts = dashboard::AlertsBlock {
+            open: Vec::new(),
+            more: false,
+            error: None,
+        };
+        let r = dashboard::render(&web, &state.snapshot(), Utc::now(), prober, alerts);
+        body_len(r)
+    };
+    report("/ (warm)", time(RUNS, |_| {}, dashboard));
+    report("/ (new version)", time(RUNS, flip, dashboard));
+    for (name, query) in [
+        ("/api/v1/devices?limit=100", "limit=100"),
+        ("/api/v1/devices?status=down", "status=down"),
+        ("/api/v1/devices (all)", ""),
+    ] {
+        let q = ListQuery::parse(Some(query)).unwrap();
+        let list =
+            || api::devices_json_with_alerts(&state.snapshot(), &q, Some(&web.order), None).len();
+        report(&format!("{name} (warm)"), time(RUNS, |_| {}, list));
+        report(&format!("{name} (new version)"), time(RUNS, flip, list));
+        let uncached = || api::devices_json(&state.snapshot(), &q).len();
+        report(
+            &format!("{name} (no cache, before)"),
+            time(RUNS / 4, |_| {}, uncached),
+        );
+    }
+    (state, web)
+}
+
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let source = Source { path: PathBuf::from("inventory/bench.yaml"), text: inventory(100_000) };
-        let inv = build_inventory(&[source], &Default::default()).expect("valid inventory");
-        let state = State::new(Arc::new(SystemClock));
-        let web = Web::start(&state, WebSettings { max_event_streams: 2000, victoriametrics_url: None }, None);
-        state.replace_inventory(Arc::new(inv), |_| None);
-        // 1% down, the rest up: a realistic wall.
-        for i in 0..100_000 {
-            probe(&state, &format!("dev-{i}"), i % 100 != 7);
-        }
-        let snapshot = state.snapshot();
-        println!("devices: {}", snapshot.inventory.devices.len());
-        for (name, query) in [("/monitor", ""), ("/monitor?status=down", "status=down"), ("/monitor?view=table&page=50", "view=table&page=50")] {
-            let q = monitor::MonitorQuery::parse(Some(query)).unwrap();
-            let mut times = Vec::new();
-            let mut size = 0;
-            for _ in 0..30 {
-                let t = Instant::now();
-                let r = monitor::render(&web, &snapshot, Utc::now(), &q);
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
-                size = http_body_util::BodyExt::collect(r.into_body()).await.unwrap().to_bytes().len();
-            }
-            times.sort_by(f64::total_cmp);
-            println!("{name:32} median {:6.2} ms  p99 {:6.2} ms  ({size} bytes)", percentile(&times, 0.5), percentile(&times, 0.99));
-        }
-        let mut times = Vec::new();
-        for _ in 0..30 {
-            let t = Instant::now();
-            let prober = dashboard::ProberView::of(&ProberMetrics::default(), Vec::new());
-            let alerts = dashboard::AlertsBlock { open: Vec::new(), more: false, error: None };
-            let _ = dashboard::render(&web, &snapshot, Utc::now(), prober, alerts);
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        times.sort_by(f64::total_cmp);
-        println!("{:32} median {:6.2} ms  p99 {:6.2} ms", "/", percentile(&times, 0.5), percentile(&times, 0.99));
+        drop(pages(10_000).await);
+        let (state, web) = pages(100_000).await;
 
         // SSE fan-out.
         let ctx = Arc::new(HttpContext {

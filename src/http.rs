@@ -32,6 +32,7 @@
 
 pub mod api;
 pub mod api_alerts;
+pub mod api_order;
 pub mod api_page;
 pub mod api_transitions;
 pub mod dashboard;

@@ -35,6 +35,7 @@ pub mod view;
 use std::sync::Arc;
 
 use crate::config::settings::WebSettings;
+use crate::http::api::OrderCache;
 use crate::state::State;
 use crate::store::Db;
 
@@ -49,6 +50,9 @@ pub struct Web {
     /// Transitions and alerts; None without a store (the pages say so).
     pub store: Option<Arc<Db>>,
     pub templates: templates::Templates,
+    /// The device list's order per state version, shared by `/monitor`, the dashboard
+    /// and `GET /api/v1/devices`.
+    pub order: OrderCache,
 }
 
 impl Web {
@@ -75,6 +79,7 @@ impl Web {
             history: History::start(state),
             store,
             templates: templates::Templates::new(),
+            order: OrderCache::default(),
             settings,
         })
     }
@@ -90,6 +95,7 @@ impl Web {
             history: Arc::new(History::default()),
             store: None,
             templates: templates::Templates::new(),
+            order: OrderCache::default(),
             settings,
         }
     }

@@ -2,9 +2,8 @@
 //! and `GET /api/v1/devices/{name}`. Each response is built from one snapshot and
 //! carries its `state_version`; each device carries its `open_alerts` count when there
 //! is a store (from the writer's in-memory counts, as of its last commit: no query per
-//! device).
+//! device). The list order is computed once per state version ([`super::api_order`]).
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,13 +11,14 @@ use hyper::{Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
+pub use super::api_order::{OrderCache, Selection, select};
 use super::json::DeviceJson;
 use super::query::ListQuery;
 use super::response::{self, Body};
 use super::router::BoxFuture;
 use super::{HttpContext, api_transitions};
 use crate::config::{Device, ProbeSettings};
-use crate::state::{DeviceRuntime, DeviceStatus, Snapshot, Status};
+use crate::state::{DeviceRuntime, DeviceStatus, Snapshot};
 use crate::store::StoreHealth;
 
 /// The detail route owns every path under this prefix: the rest, percent-decoded, is
@@ -39,45 +39,52 @@ pub fn list(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
     };
     let snapshot = ctx.state.snapshot();
     let alerts = ctx.store.as_ref().map(|s| &*s.health);
+    // The order cache lives in the web context (always there in the appliance); without
+    // it the order is computed for this request alone.
+    let cache = ctx.web.as_deref().map(|w| &w.order);
     response::bytes(
         StatusCode::OK,
         response::JSON,
-        devices_json_with_alerts(&snapshot, &query, alerts),
+        devices_json_with_alerts(&snapshot, &query, cache, alerts),
     )
 }
 
-/// The list body for `query`, built from one snapshot, without alert counts. Public for
-/// the benchmark.
+/// The list body for `query`, built from one snapshot, without alert counts or a cached
+/// order. Public for the benchmark.
 pub fn devices_json(snapshot: &Snapshot, query: &ListQuery) -> Vec<u8> {
-    devices_json_with_alerts(snapshot, query, None)
+    devices_json_with_alerts(snapshot, query, None, None)
 }
 
-/// The list body, each device with its `open_alerts` when `alerts` is given.
+/// The list body, along `cache`'s order when given, each device with its `open_alerts`
+/// when `alerts` is given.
 pub fn devices_json_with_alerts(
     snapshot: &Snapshot,
     query: &ListQuery,
+    cache: Option<&OrderCache>,
     alerts: Option<&StoreHealth>,
 ) -> Vec<u8> {
     // One load of the counts for the whole body: every device reads the same commit.
     let counts = alerts.map(|h| h.open_alert_counts());
-    let rows = select(snapshot, query);
-    let total = rows.len();
-    let page = rows
-        .iter()
-        .skip(query.offset)
-        .take(query.limit.unwrap_or(usize::MAX));
+    let selection = select(
+        snapshot,
+        query,
+        cache,
+        query.offset,
+        query.limit.unwrap_or(usize::MAX),
+    );
+    let page = &selection.rows;
 
     // The envelope is written by hand so that devices stream into one buffer without an
     // intermediate Vec of JSON values.
     let mut out = Vec::with_capacity(64 + page.len() * DEVICE_JSON_BYTES);
     out.extend_from_slice(
         format!(
-            r#"{{"state_version":{},"total":{total},"devices":["#,
-            snapshot.version
+            r#"{{"state_version":{},"total":{},"devices":["#,
+            snapshot.version, selection.total
         )
         .as_bytes(),
     );
-    for (i, (device, status, runtime)) in page.enumerate() {
+    for (i, (device, status, runtime)) in page.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -93,36 +100,6 @@ pub fn devices_json_with_alerts(
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-/// The devices of `snapshot` that pass `query`'s filters, in list order (paging not
-/// applied). Shared with the web pages so that the wall and the API agree.
-pub fn select<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> Vec<Row<'a>> {
-    let mut scratch = String::new();
-    let mut rows: Vec<Row> = snapshot
-        .devices()
-        .filter(|(d, s, _)| query.matches(d, s.status, &mut scratch))
-        .collect();
-    rows.sort_unstable_by(order);
-    rows
-}
-
-/// Down devices first, the longest down first; then everything else by name.
-fn order(a: &Row, b: &Row) -> Ordering {
-    let (sa, sb) = (a.1, b.1);
-    let (down_a, down_b) = (sa.status == Status::Down, sb.status == Status::Down);
-    down_b
-        .cmp(&down_a)
-        .then_with(|| {
-            if down_a && down_b {
-                // A down device without a known start sorts after those with one.
-                (sa.down_since.is_none(), sa.down_since)
-                    .cmp(&(sb.down_since.is_none(), sb.down_since))
-            } else {
-                Ordering::Equal
-            }
-        })
-        .then_with(|| a.0.name.cmp(&b.0.name))
 }
 
 /// A device of the list: its JSON plus what only the store knows.

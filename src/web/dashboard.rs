@@ -126,11 +126,13 @@ pub fn render(
         statuses: vec![Status::Down],
         ..ListQuery::default()
     };
-    let down: Vec<DeviceView> = crate::http::api::select(snapshot, &down_query)
-        .into_iter()
-        .take(DOWN_LISTED)
-        .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
-        .collect();
+    // Down devices lead the cached order: this reads only the first DOWN_LISTED.
+    let down: Vec<DeviceView> =
+        crate::http::api::select(snapshot, &down_query, Some(&web.order), 0, DOWN_LISTED)
+            .rows
+            .into_iter()
+            .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
+            .collect();
     let common = Common::new(
         web,
         "dashboard",

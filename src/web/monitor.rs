@@ -1,6 +1,7 @@
 //! `GET /monitor`: the NOC wall. The device list's own filters and order (down first,
-//! longest down first; [`crate::http::api::select`]), one page of [`PAGE_SIZE`] rendered
-//! as a grid of tiles or a table; the script keeps it live.
+//! longest down first; [`crate::http::api::select`], along the order cached per state
+//! version), one page of [`PAGE_SIZE`] rendered as a grid of tiles or a table; the
+//! script keeps it live.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use serde::Serialize;
 use super::Web;
 use super::view::{self, Common, Counts, DeviceView};
 use crate::http::HttpContext;
+use crate::http::api::select;
 use crate::http::query::ListQuery;
 use crate::http::response::Body;
 use crate::state::Snapshot;
@@ -119,17 +121,35 @@ pub fn render(
     now: DateTime<Utc>,
     query: &MonitorQuery,
 ) -> Response<Body> {
-    let rows = crate::http::api::select(snapshot, &query.list);
-    let mut counts = Counts::default();
-    for (_, s, _) in &rows {
-        counts.add(s.status);
+    let mut page = query.page;
+    let mut selected = select(
+        snapshot,
+        &query.list,
+        Some(&web.order),
+        (page - 1) * PAGE_SIZE,
+        PAGE_SIZE,
+    );
+    let pages = selected.total.div_ceil(PAGE_SIZE).max(1);
+    if page > pages {
+        // A bookmarked page past the end (the list shrank): show the last one.
+        page = pages;
+        selected = select(
+            snapshot,
+            &query.list,
+            Some(&web.order),
+            (page - 1) * PAGE_SIZE,
+            PAGE_SIZE,
+        );
     }
-    let pages = rows.len().div_ceil(PAGE_SIZE).max(1);
-    let page = query.page.min(pages);
-    let devices: Vec<DeviceView> = rows
+    let counts = Counts {
+        up: selected.up,
+        down: selected.down,
+        unknown: selected.unknown,
+        total: selected.total,
+    };
+    let devices: Vec<DeviceView> = selected
+        .rows
         .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
         .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
         .collect();
     let inv = &snapshot.inventory;
@@ -165,7 +185,7 @@ pub fn render(
             table_url => query.url(false, 1),
             prev_url => (page > 1).then(|| query.url(query.grid, page - 1)),
             next_url => (page < pages).then(|| query.url(query.grid, page + 1)),
-            total => rows.len(),
+            total => selected.total,
             inventory_total => inv.devices.len(),
             page_no => page, pages,
             offset => (page - 1) * PAGE_SIZE,
