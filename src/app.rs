@@ -58,12 +58,12 @@ pub async fn run_with_store<P: Pinger>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let http_store = store.as_ref().map(|s| http::StoreHandle { db: s.db.clone(), health: s.health.clone() });
-    let (store_health, restore, store_db) = match store {
-        Some(s) => (Some(s.health), s.restore, Some(s.db)),
-        None => (None, HashMap::new(), None),
+    let (store_health, restore) = match store {
+        Some(s) => (Some(s.health), s.restore),
+        None => (None, HashMap::new()),
     };
     // Started before the first inventory is applied so the feed sees every version.
-    let web = crate::web::Web::start(&state, config.settings.web.clone(), store_db);
+    let web = crate::web::Web::start(&state, config.settings.web.clone(), http_store.clone());
     let prober = Arc::new(ProberMetrics::default());
     let (inventories, incoming) = mpsc::channel(4);
     let handles = Handles { state: state.clone(), prober: prober.clone(), inventories };

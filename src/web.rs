@@ -35,11 +35,12 @@ pub mod view;
 use std::sync::Arc;
 
 use crate::config::settings::WebSettings;
+use crate::http::StoreHandle;
 use crate::http::api::OrderCache;
 use crate::state::State;
 use crate::store::Db;
 
-pub use events::Hub;
+pub use events::{FeedConfig, Hub};
 pub use history::History;
 
 /// Everything the pages and the feed need besides the state. Built once by the app.
@@ -56,28 +57,28 @@ pub struct Web {
 }
 
 impl Web {
-    /// Builds the web context and starts its tasks (the feed's hub, the history sampler)
-    /// on the current tokio runtime.
-    pub fn start(state: &State, settings: WebSettings, store: Option<Arc<Db>>) -> Arc<Web> {
-        Self::start_with_buffer(state, settings, store, events::CLIENT_BUFFER)
+    /// Builds the web context and starts its tasks (the feed's hub, the alert feed when
+    /// there is a store, the history sampler) on the current tokio runtime.
+    pub fn start(state: &State, settings: WebSettings, store: Option<StoreHandle>) -> Arc<Web> {
+        Self::start_with(state, settings, store, FeedConfig::default())
     }
 
-    /// [`Web::start`] with a per-client buffer of `client_buffer` events (tests use a
-    /// small one to reach the slow-client drop quickly).
-    pub fn start_with_buffer(
+    /// [`Web::start`] with the feed tuned (tests use a small client buffer and a short
+    /// heartbeat).
+    pub fn start_with(
         state: &State,
         settings: WebSettings,
-        store: Option<Arc<Db>>,
-        client_buffer: usize,
+        store: Option<StoreHandle>,
+        feed: FeedConfig,
     ) -> Arc<Web> {
-        let hub = Hub::start(state, settings.max_event_streams, client_buffer);
-        if let Some(db) = &store {
-            alert_feed::watch(hub.clone(), db.clone());
+        let hub = Hub::start(state, settings.max_event_streams, feed);
+        if let Some(s) = &store {
+            alert_feed::watch(hub.clone(), state.clone(), s.db.clone(), s.health.clone());
         }
         Arc::new(Web {
             hub,
             history: History::start(state),
-            store,
+            store: store.map(|s| s.db),
             templates: templates::Templates::new(),
             order: OrderCache::default(),
             settings,
@@ -90,7 +91,7 @@ impl Web {
             hub: Hub::new(
                 state.snapshot().version,
                 settings.max_event_streams,
-                events::CLIENT_BUFFER,
+                FeedConfig::default(),
             ),
             history: Arc::new(History::default()),
             store: None,

@@ -13,11 +13,13 @@ use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::WebSettings;
-use wardops::http::{HttpContext, serve};
+use wardops::http::{HttpContext, StoreHandle, serve};
 use wardops::probe::ProbeOutcome;
 use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
-use wardops::web::Web;
+use wardops::store::AlertRules;
+use wardops::store::startup::{StartOptions, Started, start};
+use wardops::web::{FeedConfig, Web};
 
 const INVENTORY: &str = r#"
 regions:
@@ -46,11 +48,33 @@ struct Server {
 
 impl Server {
     async fn start(max_streams: usize, client_buffer: usize) -> Server {
-        let source = Source { path: PathBuf::from("inventory/test.yaml"), text: INVENTORY.into() };
+        let feed = FeedConfig {
+            client_buffer,
+            ..FeedConfig::default()
+        };
+        Server::build(max_streams, feed, None).await
+    }
+
+    /// `store`: a real store (SQLite in the tests) whose writer the state feeds.
+    async fn build(max_streams: usize, feed: FeedConfig, store: Option<&Started>) -> Server {
+        let source = Source {
+            path: PathBuf::from("inventory/test.yaml"),
+            text: INVENTORY.into(),
+        };
         let inventory = build_inventory(&[source], &Default::default()).expect("valid inventory");
-        let state = State::new(Arc::new(SystemClock));
-        let settings = WebSettings { max_event_streams: max_streams, victoriametrics_url: None };
-        let web = Web::start_with_buffer(&state, settings, None, client_buffer);
+        let state = match store {
+            Some(s) => State::with_sink(Arc::new(SystemClock), s.sink.clone()),
+            None => State::new(Arc::new(SystemClock)),
+        };
+        let settings = WebSettings {
+            max_event_streams: max_streams,
+            victoriametrics_url: None,
+        };
+        let handle = store.map(|s| StoreHandle {
+            db: s.store.clone(),
+            health: s.health.clone(),
+        });
+        let web = Web::start_with(&state, settings, handle.clone(), feed);
         state.replace_inventory(Arc::new(inventory), |_| None);
         let ctx = Arc::new(HttpContext {
             state: state.clone(),
@@ -58,7 +82,7 @@ impl Server {
             registry: Registry::default(),
             readiness: Box::new(Vec::new),
             limits: Default::default(),
-            store: None,
+            store: handle,
             reload: None,
             web: Some(web.clone()),
         });
@@ -71,16 +95,28 @@ impl Server {
         }));
         // Let the hub see the inventory before clients count versions.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        Server { base, state, stop: Some(stop), served, tick: Default::default() }
+        Server {
+            base,
+            state,
+            stop: Some(stop),
+            served,
+            tick: Default::default(),
+        }
     }
 
     /// One probe of `device`; with thresholds of 1 every change of `ok` is a transition.
     fn probe(&self, device: &str, ok: bool) {
         let snapshot = self.state.snapshot();
         let (d, _, runtime) = snapshot.device(device).expect("device exists");
-        let outcome = ProbeOutcome { sent: 1, received: u32::from(ok), rtt: ok.then_some(Duration::from_micros(900)) };
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: u32::from(ok),
+            rtt: ok.then_some(Duration::from_micros(900)),
+        };
         self.tick.set(self.tick.get() + 1);
-        let at: DateTime<Utc> = Utc.timestamp_opt(1_800_000_000 + self.tick.get(), 0).unwrap();
+        let at: DateTime<Utc> = Utc
+            .timestamp_opt(1_800_000_000 + self.tick.get(), 0)
+            .unwrap();
         self.state.record_probe(d, runtime, &outcome, at);
     }
 
@@ -110,8 +146,14 @@ impl Reader {
         }
         let response = req.send().await.unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], "text/event-stream; charset=utf-8");
-        Reader { response, buf: String::new() }
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream; charset=utf-8"
+        );
+        Reader {
+            response,
+            buf: String::new(),
+        }
     }
 
     /// The next event (comments and `retry:` skipped); None at the end of the stream.
@@ -134,7 +176,9 @@ impl Reader {
                 }
                 continue;
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk()).await.expect("an event within 10 s");
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("an event within 10 s");
             match chunk.unwrap() {
                 Some(bytes) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
                 None => return None,
@@ -142,9 +186,28 @@ impl Reader {
         }
     }
 
+    /// Everything the stream sends until `needle` (comments included), within `wait`.
+    async fn raw_until(&mut self, needle: &str, wait: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + wait;
+        while !self.buf.contains(needle) {
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no {needle:?} within {wait:?}; got {:?}", self.buf));
+            match chunk.unwrap() {
+                Some(bytes) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
+                None => panic!("stream ended before {needle:?}"),
+            }
+        }
+        let end = self.buf.find(needle).unwrap() + needle.len();
+        self.buf.drain(..end).collect()
+    }
+
     async fn expect(&mut self, name: &str) -> Ev {
         loop {
-            let ev = self.next().await.unwrap_or_else(|| panic!("stream ended before a {name} event"));
+            let ev = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("stream ended before a {name} event"));
             if ev.name == name {
                 return ev;
             }
@@ -162,7 +225,12 @@ async fn events_arrive_in_order_with_increasing_ids_and_filters_apply() {
     let hello = all.expect("hello").await.data;
     assert_eq!(hello["state_version"], server.state.snapshot().version);
     south.expect("hello").await;
-    for (device, ok) in [("n1-router", true), ("s1-router", true), ("n1-atm", false), ("s1-router", false)] {
+    for (device, ok) in [
+        ("n1-router", true),
+        ("s1-router", true),
+        ("n1-atm", false),
+        ("s1-router", false),
+    ] {
         server.probe(device, ok);
     }
     let mut ids = Vec::new();
@@ -170,14 +238,20 @@ async fn events_arrive_in_order_with_increasing_ids_and_filters_apply() {
     for _ in 0..4 {
         let ev = all.expect("transition").await;
         ids.push(ev.id.unwrap().parse::<u64>().unwrap());
-        seen.push((ev.data["device"].as_str().unwrap().to_string(), ev.data["status"].as_str().unwrap().to_string()));
+        seen.push((
+            ev.data["device"].as_str().unwrap().to_string(),
+            ev.data["status"].as_str().unwrap().to_string(),
+        ));
         assert_eq!(ev.data["state_version"].as_u64(), ids.last().copied());
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     assert_eq!(seen[2], ("n1-atm".into(), "down".into()));
     let s1 = south.expect("transition").await;
     let s2 = south.expect("transition").await;
-    assert_eq!((s1.data["device"].as_str(), s2.data["status"].as_str()), (Some("s1-router"), Some("down")));
+    assert_eq!(
+        (s1.data["device"].as_str(), s2.data["status"].as_str()),
+        (Some("s1-router"), Some("down"))
+    );
     assert!(s2.data["down_since"].is_string());
 }
 
@@ -200,7 +274,11 @@ async fn last_event_id_resumes_exactly_and_a_lost_resume_point_resets() {
         let mut got = Vec::new();
         for _ in 0..3 {
             let ev = reader.expect("transition").await;
-            got.push(format!("{}:{}", ev.data["device"].as_str().unwrap(), ev.data["status"].as_str().unwrap()));
+            got.push(format!(
+                "{}:{}",
+                ev.data["device"].as_str().unwrap(),
+                ev.data["status"].as_str().unwrap()
+            ));
         }
         assert_eq!(got, ["n1-router:down", "n1-atm:up", "n1-router:up"]);
     }
@@ -208,7 +286,10 @@ async fn last_event_id_resumes_exactly_and_a_lost_resume_point_resets() {
     let mut future = Reader::open(&server.url("/api/v1/events"), Some("999999")).await;
     let reset = future.expect("reset").await;
     assert!(reset.id.is_none(), "a reset must not move Last-Event-ID");
-    assert!(future.next().await.is_none(), "the stream ends after a reset");
+    assert!(
+        future.next().await.is_none(),
+        "the stream ends after a reset"
+    );
     // Further back than the backlog: reset too.
     for i in 0..(wardops::web::events::BACKLOG + 10) {
         server.probe("s1-router", i % 2 == 0);
@@ -224,11 +305,16 @@ async fn a_slow_client_is_dropped_and_told_why_while_others_keep_up() {
     let addr = server.base.trim_start_matches("http://").to_string();
     // A client with a tiny receive window that then stops reading.
     let slow = tokio::task::spawn_blocking(move || {
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
-        socket.connect(&addr.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        socket
+            .connect(&addr.parse::<std::net::SocketAddr>().unwrap().into())
+            .unwrap();
         let mut stream: TcpStream = socket.into();
-        stream.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut head = [0u8; 64];
         let _ = stream.read(&mut head).unwrap();
         stream
@@ -256,7 +342,9 @@ async fn a_slow_client_is_dropped_and_told_why_while_others_keep_up() {
     // Now the slow one reads what is left: its stream ends with `dropped`.
     let text = tokio::task::spawn_blocking(move || {
         let mut stream = slow;
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut all = Vec::new();
         let _ = stream.read_to_end(&mut all);
         String::from_utf8_lossy(&all).into_owned()
@@ -264,7 +352,10 @@ async fn a_slow_client_is_dropped_and_told_why_while_others_keep_up() {
     .await
     .unwrap();
     let transitions = text.matches("event: transition").count();
-    assert!(text.contains("event: dropped"), "no drop notice after {transitions} transitions");
+    assert!(
+        text.contains("event: dropped"),
+        "no drop notice after {transitions} transitions"
+    );
     assert!(text.contains("too far behind"));
     assert!(transitions < N, "the slow client cannot have read all {N}");
 }
@@ -278,7 +369,13 @@ async fn the_stream_cap_answers_503_and_frees_slots() {
     assert_eq!(third.status(), 503);
     assert!(third.headers().contains_key("retry-after"));
     let body: serde_json::Value = third.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("too many live event streams (limit 2)"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many live event streams (limit 2)"),
+        "{body}"
+    );
     drop(a);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -299,8 +396,134 @@ async fn streams_end_cleanly_on_shutdown() {
     let started = Instant::now();
     server.stop.take().unwrap().send(()).unwrap();
     let ev = reader.expect("shutdown").await;
-    assert!(ev.data["reason"].as_str().unwrap().contains("shutting down"));
-    assert!(reader.next().await.is_none(), "the stream ends after the shutdown event");
-    tokio::time::timeout(Duration::from_secs(3), &mut server.served).await.expect("server drained").unwrap().unwrap();
-    assert!(started.elapsed() < wardops::http::GRACE, "drained without waiting for the grace period");
+    assert!(
+        ev.data["reason"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down")
+    );
+    assert!(
+        reader.next().await.is_none(),
+        "the stream ends after the shutdown event"
+    );
+    tokio::time::timeout(Duration::from_secs(3), &mut server.served)
+        .await
+        .expect("server drained")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < wardops::http::GRACE,
+        "drained without waiting for the grace period"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_stream_gets_heartbeat_comments() {
+    let feed = FeedConfig {
+        heartbeat: Duration::from_millis(200),
+        ..FeedConfig::default()
+    };
+    let server = Server::build(100, feed, None).await;
+    let mut reader = Reader::open(&server.url("/api/v1/events"), None).await;
+    let started = Instant::now();
+    let first = reader
+        .raw_until(": heartbeat\n\n", Duration::from_secs(5))
+        .await;
+    assert!(first.contains("event: hello"), "{first:?}");
+    assert!(
+        !first.contains("event: transition"),
+        "an idle stream: {first:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "not before the period: {:?}",
+        started.elapsed()
+    );
+    // And again, one period later: a comment, not an event (no id, no `Last-Event-ID` move).
+    let second = reader
+        .raw_until(": heartbeat\n\n", Duration::from_secs(5))
+        .await;
+    assert_eq!(second, ": heartbeat\n\n");
+    // Activity does not stop them.
+    server.probe("n1-router", true);
+    reader
+        .raw_until("event: transition", Duration::from_secs(5))
+        .await;
+    reader
+        .raw_until(": heartbeat\n\n", Duration::from_secs(5))
+        .await;
+}
+
+/// Alert events over real HTTP from a real SQLite store: the writer commits the
+/// transition, the alert it opened reaches the feed; the same for the recovery.
+#[tokio::test]
+async fn alerts_opened_and_resolved_by_the_store_reach_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StartOptions {
+        database_url: "sqlite://wardops.db".into(),
+        base_dir: dir.path().into(),
+        data_dir: dir.path().into(),
+        rules: AlertRules::default(),
+        retention: Duration::from_secs(86_400),
+        wait: Duration::from_secs(5),
+    };
+    let store = start(options, Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let server = Server::build(100, FeedConfig::default(), Some(&store)).await;
+    server.probe("n1-atm", true);
+    let mut all = Reader::open(&server.url("/api/v1/events"), None).await;
+    let mut south = Reader::open(&server.url("/api/v1/events?region=south"), None).await;
+    let mut north = Reader::open(&server.url("/api/v1/events?region=north"), None).await;
+    all.expect("hello").await;
+    south.expect("hello").await;
+    north.expect("hello").await;
+
+    let started = Instant::now();
+    server.probe("n1-atm", false);
+    let down = all.expect("transition").await;
+    assert_eq!(down.data["status"], "down");
+    let opened = all.expect("alert_opened").await;
+    let opened_after = started.elapsed();
+    assert_eq!(opened.data["device"], "n1-atm");
+    assert_eq!(opened.data["condition"], "device_down");
+    assert_eq!(opened.data["severity"], "critical");
+    let alert_id = opened.data["id"].as_i64().unwrap();
+    assert!(
+        opened_after < Duration::from_secs(1),
+        "opened {opened_after:?} after the transition: not a 2 s poll"
+    );
+
+    server.probe("n1-atm", true);
+    let up = all.expect("transition").await;
+    assert_eq!(up.data["status"], "up");
+    let resolved = all.expect("alert_resolved").await;
+    assert_eq!(resolved.data["id"].as_i64(), Some(alert_id));
+    assert_eq!(resolved.data["device"], "n1-atm");
+
+    // Ids strictly increase across state and alert events: 5, 5.1, 6, 6.1 and so on.
+    let ids: Vec<(u64, u32)> = [&down, &opened, &up, &resolved]
+        .iter()
+        .map(|e| wardops::web::events::parse_key(e.id.as_deref().unwrap()).unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(
+        ids[1].0, ids[0].0,
+        "an alert is keyed after the version that caused it: {ids:?}"
+    );
+
+    // Alerts carry their device's scope: the north wall gets them, the south wall not.
+    for name in ["transition", "alert_opened", "transition", "alert_resolved"] {
+        north.expect(name).await;
+    }
+    server.probe("s1-router", true);
+    let ev = south.expect("transition").await;
+    assert_eq!(
+        ev.data["device"], "s1-router",
+        "the south wall saw nothing of n1-atm before this"
+    );
+
+    // Resume from before the alert: it is replayed from the backlog like any event.
+    let mut resumed = Reader::open(&server.url("/api/v1/events"), down.id.as_deref()).await;
+    assert_eq!(resumed.expect("alert_opened").await.id, opened.id);
 }

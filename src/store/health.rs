@@ -24,6 +24,10 @@ pub struct StoreHealth {
     pub applied: Counter,
     pub failures: Counter,
     open_alerts: ArcSwap<HashMap<String, u32>>,
+    /// Bumped each time the open alert counts are re-read after a write (a commit, or
+    /// flapping alerts resolved): alerts can have opened or resolved. The live feed waits
+    /// on it instead of polling the database.
+    alerts_written: tokio::sync::watch::Sender<u64>,
 }
 
 impl StoreHealth {
@@ -37,6 +41,7 @@ impl StoreHealth {
             applied: Counter::default(),
             failures: Counter::default(),
             open_alerts: ArcSwap::from_pointee(HashMap::new()),
+            alerts_written: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -98,5 +103,12 @@ impl StoreHealth {
 
     pub(super) fn set_open_alerts(&self, counts: HashMap<String, u32>) {
         self.open_alerts.store(Arc::new(counts));
+        self.alerts_written.send_modify(|n| *n += 1);
+    }
+
+    /// Changes after every write that may have opened or resolved alerts (see
+    /// `alerts_written`).
+    pub fn subscribe_alert_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.alerts_written.subscribe()
     }
 }

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -28,6 +29,27 @@ use crate::state::{Event, State};
 pub const BACKLOG: usize = 10_000;
 /// How far (in events) a client may fall behind before it is dropped.
 pub const CLIENT_BUFFER: usize = 4_096;
+/// A comment on every idle stream this often keeps proxies from timing it out.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The feed's tuning. Not settings: the defaults suit every deployment; tests shorten
+/// them to reach a slow-client drop or a heartbeat quickly.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedConfig {
+    /// How far (in events) a client may fall behind before it is dropped.
+    pub client_buffer: usize,
+    /// Period of the `: heartbeat` comment on a stream.
+    pub heartbeat: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            client_buffer: CLIENT_BUFFER,
+            heartbeat: HEARTBEAT,
+        }
+    }
+}
 
 /// An event id: state version, then the alert events noticed at that version.
 pub type Key = (u64, u32);
@@ -61,7 +83,8 @@ pub struct Scope {
 pub struct Item {
     pub key: Key,
     pub name: &'static str,
-    /// None: relevant to every filter (inventory reloads, resets).
+    /// None: relevant to every filter (inventory reloads, alerts of devices no longer in
+    /// the inventory).
     pub scope: Option<Scope>,
     /// The complete SSE frame: `id`, `event`, `data`, blank line.
     pub frame: Bytes,
@@ -136,6 +159,7 @@ pub struct Hub {
     tx: broadcast::Sender<Arc<Item>>,
     streams: AtomicUsize,
     pub max_streams: usize,
+    pub heartbeat: Duration,
     closing: watch::Sender<bool>,
     last_inventory: Mutex<Option<InventoryInfo>>,
 }
@@ -160,8 +184,8 @@ impl Drop for StreamSlot {
 }
 
 impl Hub {
-    pub fn new(start: u64, max_streams: usize, client_buffer: usize) -> Arc<Hub> {
-        let (tx, _) = broadcast::channel(client_buffer.max(1));
+    pub fn new(start: u64, max_streams: usize, feed: FeedConfig) -> Arc<Hub> {
+        let (tx, _) = broadcast::channel(feed.client_buffer.max(1));
         Arc::new(Hub {
             backlog: Mutex::new(Backlog {
                 items: VecDeque::new(),
@@ -171,15 +195,16 @@ impl Hub {
             tx,
             streams: AtomicUsize::new(0),
             max_streams,
+            heartbeat: feed.heartbeat,
             closing: watch::Sender::new(false),
             last_inventory: Mutex::new(None),
         })
     }
 
     /// Starts the task that feeds the hub from `state`'s events.
-    pub fn start(state: &State, max_streams: usize, client_buffer: usize) -> Arc<Hub> {
+    pub fn start(state: &State, max_streams: usize, feed: FeedConfig) -> Arc<Hub> {
         let mut rx = state.subscribe();
-        let hub = Hub::new(state.snapshot().version, max_streams, client_buffer);
+        let hub = Hub::new(state.snapshot().version, max_streams, feed);
         let pump = hub.clone();
         let clock = state.clock().clone();
         tokio::spawn(async move {
@@ -261,10 +286,10 @@ impl Hub {
 
     /// Publishes an event that is not a state change (an alert), keyed after the last
     /// id under the same lock so that ids keep increasing.
-    pub fn publish_alert(&self, name: &'static str, data: &impl Serialize) {
+    pub fn publish_alert(&self, name: &'static str, scope: Option<Scope>, data: &impl Serialize) {
         let mut b = self.backlog.lock();
         let key = (b.last.0, b.last.1 + 1);
-        self.push(&mut b, Item::new(key, name, None, data));
+        self.push(&mut b, Item::new(key, name, scope, data));
     }
 
     fn push(&self, b: &mut Backlog, item: Item) {
@@ -361,7 +386,14 @@ mod tests {
 
     #[test]
     fn resume_replays_what_was_missed_or_resets() {
-        let hub = Hub::new(0, 10, 16);
+        let hub = Hub::new(
+            0,
+            10,
+            FeedConfig {
+                client_buffer: 16,
+                ..FeedConfig::default()
+            },
+        );
         for v in 1..=BACKLOG as u64 + 5 {
             hub.publish(item(v));
         }
@@ -387,7 +419,14 @@ mod tests {
 
     #[test]
     fn the_stream_cap_frees_slots() {
-        let hub = Hub::new(0, 2, 16);
+        let hub = Hub::new(
+            0,
+            2,
+            FeedConfig {
+                client_buffer: 16,
+                ..FeedConfig::default()
+            },
+        );
         let a = hub.open_stream().unwrap();
         let _b = hub.open_stream().unwrap();
         assert!(hub.open_stream().is_none());

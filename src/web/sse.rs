@@ -6,13 +6,12 @@
 //! rendered. The header wins when both are given.
 //!
 //! The stream opens with `retry:` and a `hello` event (current id), then replays what
-//! the client missed, then goes live; a `: heartbeat` comment every 15 s keeps proxies
-//! from timing it out. It ends with a final id-less event saying why: `reset` (resume
+//! the client missed, then goes live; a `: heartbeat` comment every 15 s
+//! ([`events::FeedConfig`]) keeps proxies from timing it out. It ends with a final id-less event saying why: `reset` (resume
 //! point no longer in the backlog: reload), `dropped` (fell too far behind), `shutdown`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -27,8 +26,6 @@ use super::events::{self, Hub, Item, StreamSlot, format_key, parse_key};
 use crate::http::HttpContext;
 use crate::http::response::{self, Body, BoxError};
 use crate::http::router::BoxFuture;
-
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Filter {
@@ -136,7 +133,10 @@ pub fn stream(hub: &Arc<Hub>, filter: Filter, since: Option<events::Key>) -> Res
         rx: sub.rx,
         filter,
         closing: hub.closing(),
-        heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT),
+        heartbeat: tokio::time::interval_at(
+            tokio::time::Instant::now() + hub.heartbeat,
+            hub.heartbeat,
+        ),
         done,
         _slot: slot,
     };
