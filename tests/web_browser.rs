@@ -69,7 +69,10 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver is installed (apt-get install chromium-driver)");
-        let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         support::wait_for(Duration::from_secs(20), "chromedriver to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
@@ -101,7 +104,9 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> WebDriver {
     ] {
         caps.add_arg(arg).unwrap();
     }
-    WebDriver::new(&driver.url, caps).await.expect("start a Chromium session")
+    WebDriver::new(&driver.url, caps)
+        .await
+        .expect("start a Chromium session")
 }
 
 /// Polls `check` until it returns Some, for up to `timeout`.
@@ -115,7 +120,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -124,7 +132,12 @@ where
 async fn rows(web: &WebDriver) -> Vec<(String, String)> {
     let script = "return Array.from(document.querySelectorAll('#devices [data-device]')).map(e => [e.dataset.device, e.dataset.status, e.textContent]);";
     match web.execute(script, vec![]).await {
-        Ok(r) => r.convert::<Vec<(String, String, String)>>().unwrap_or_default().into_iter().map(|(d, s, _)| (d, s)).collect(),
+        Ok(r) => r
+            .convert::<Vec<(String, String, String)>>()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(d, s, _)| (d, s))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -159,39 +172,103 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
     web.set_window_rect(0, 0, 1280, 720).await.unwrap();
 
     web.goto(app.url("/monitor?view=table")).await.unwrap();
-    eventually(Duration::from_secs(20), "every device up on the wall", || async {
-        let r = rows(&web).await;
-        (r.len() == 8 && r.iter().all(|(_, s)| s == "up")).then_some(())
-    })
+    eventually(
+        Duration::from_secs(20),
+        "every device up on the wall",
+        || async {
+            let r = rows(&web).await;
+            (r.len() == 8 && r.iter().all(|(_, s)| s == "up")).then_some(())
+        },
+    )
     .await;
-    eventually(Duration::from_secs(5), "the live feed connected", || async {
-        (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the live feed connected",
+        || async {
+            (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
+        },
+    )
     .await;
     // A device name is text, never markup: no script ran, the name shows as written.
     let source = web.source().await.unwrap();
-    assert!(source.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the name is escaped");
-    assert!(web.execute("return document.querySelectorAll('script').length", vec![]).await.unwrap().convert::<u64>().unwrap() == 1);
+    assert!(
+        source.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the name is escaped"
+    );
+    assert!(
+        web.execute("return document.querySelectorAll('script').length", vec![])
+            .await
+            .unwrap()
+            .convert::<u64>()
+            .unwrap()
+            == 1
+    );
     // Marks this page load: a reload would lose it.
-    web.execute("window.__sameLoad = true;", vec![]).await.unwrap();
+    web.execute("window.__sameLoad = true;", vec![])
+        .await
+        .unwrap();
 
     let blackhole = Blackhole::new("web", &["127.77.6.3"]);
-    eventually(Duration::from_secs(15), "vake-atm-2 down at the top", || async {
-        let r = rows(&web).await;
-        (r.first() == Some(&("vake-atm-2".to_string(), "down".to_string()))).then_some(())
-    })
+    eventually(
+        Duration::from_secs(15),
+        "vake-atm-2 down at the top",
+        || async {
+            let r = rows(&web).await;
+            (r.first() == Some(&("vake-atm-2".to_string(), "down".to_string()))).then_some(())
+        },
+    )
     .await;
     let top = web.find(By::Css("#devices [data-device]")).await.unwrap();
     let text = top.text().await.unwrap();
-    assert!(text.contains("DOWN"), "status in words, not only colour: {text}");
-    assert!(text.contains("NEW"), "a fresh outage is marked recent: {text}");
+    assert!(
+        text.contains("DOWN"),
+        "status in words, not only colour: {text}"
+    );
+    assert!(
+        text.contains("NEW"),
+        "a fresh outage is marked recent: {text}"
+    );
     let sec = eventually(Duration::from_secs(5), "a ticking counter", || async {
-        let t = web.find(By::Css("#devices [data-device] .dur")).await.ok()?.text().await.ok()?;
+        let t = web
+            .find(By::Css("#devices [data-device] .dur"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         t.ends_with('s').then_some(t)
     })
     .await;
     assert!(sec.chars().next().unwrap().is_ascii_digit(), "{sec}");
-    assert!(web.execute("return window.__sameLoad === true", vec![]).await.unwrap().convert::<bool>().unwrap(), "the page was reloaded");
+    assert!(
+        web.execute("return window.__sameLoad === true", vec![])
+            .await
+            .unwrap()
+            .convert::<bool>()
+            .unwrap(),
+        "the page was reloaded"
+    );
+
+    // The store opens the alert in the transaction that records the outage: wait for it,
+    // so that the screenshots show the open alert next to the down device.
+    eventually(
+        Duration::from_secs(15),
+        "the device_down alert open",
+        || async {
+            let body: serde_json::Value = reqwest::get(app.url("/api/v1/alerts?status=active"))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            body["alerts"]
+                .as_array()?
+                .iter()
+                .any(|a| a["device"] == "vake-atm-2")
+                .then_some(())
+        },
+    )
+    .await;
 
     // While it is down: every page, wall size and phone size.
     let pages = [
@@ -208,24 +285,50 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
     web.set_window_rect(0, 0, 1280, 720).await.unwrap();
 
     web.goto(app.url("/monitor?view=table")).await.unwrap();
-    eventually(Duration::from_secs(5), "the down device listed first", || async {
-        let r = rows(&web).await;
-        (r.first().map(|(d, _)| d.as_str()) == Some("vake-atm-2")).then_some(())
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the down device listed first",
+        || async {
+            let r = rows(&web).await;
+            (r.first().map(|(d, _)| d.as_str()) == Some("vake-atm-2")).then_some(())
+        },
+    )
     .await;
-    eventually(Duration::from_secs(5), "the live feed connected", || async {
-        (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the live feed connected",
+        || async {
+            (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
+        },
+    )
     .await;
-    web.execute("window.__sameLoad = true;", vec![]).await.unwrap();
+    web.execute("window.__sameLoad = true;", vec![])
+        .await
+        .unwrap();
     drop(blackhole);
     eventually(Duration::from_secs(15), "vake-atm-2 recovered", || async {
         let r = rows(&web).await;
         r.iter().all(|(_, s)| s == "up").then_some(())
     })
     .await;
-    let recovered = web.find(By::Css("[data-device='vake-atm-2']")).await.unwrap().text().await.unwrap();
-    assert!(recovered.contains("RECOVERED"), "a brief, worded highlight: {recovered}");
-    assert!(web.execute("return window.__sameLoad === true", vec![]).await.unwrap().convert::<bool>().unwrap(), "the page was reloaded");
+    let recovered = web
+        .find(By::Css("[data-device='vake-atm-2']"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        recovered.contains("RECOVERED"),
+        "a brief, worded highlight: {recovered}"
+    );
+    assert!(
+        web.execute("return window.__sameLoad === true", vec![])
+            .await
+            .unwrap()
+            .convert::<bool>()
+            .unwrap(),
+        "the page was reloaded"
+    );
     web.quit().await.unwrap();
 }

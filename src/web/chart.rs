@@ -30,23 +30,18 @@ pub fn escape(s: &str) -> String {
 
 /// RTT (line, left axis in ms) and loss (bars, 0–100 %) per minute of the last hour.
 pub fn device_chart(series: &[(DateTime<Utc>, Point)], now: DateTime<Utc>) -> String {
+    let rtts: Vec<f64> = series.iter().filter_map(|(_, p)| p.rtt_ms()).collect();
+    if series.is_empty()
+        || (rtts.is_empty() && series.iter().all(|(_, p)| p.loss_percent().is_none()))
+    {
+        // A sentence, not an empty frame the size of a chart.
+        return r#"<p class="no-chart">No measurements yet: the chart gains one point per minute of probing.</p>"#.into();
+    }
     let mut svg = String::new();
     let _ = write!(
         svg,
         r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="RTT and loss, last hour, per minute"><title>RTT (line) and loss (bars), last hour</title>"#
     );
-    let rtts: Vec<f64> = series.iter().filter_map(|(_, p)| p.rtt_ms()).collect();
-    if series.is_empty()
-        || (rtts.is_empty() && series.iter().all(|(_, p)| p.loss_percent().is_none()))
-    {
-        let _ = write!(
-            svg,
-            r#"<text x="{}" y="{}" class="muted" text-anchor="middle">no measurements yet (one point per minute)</text></svg>"#,
-            W / 2.0,
-            H / 2.0
-        );
-        return svg;
-    }
     let max_rtt = rtts.iter().cloned().fold(0.0_f64, f64::max).max(1.0);
     // A round axis top: 1, 2, 5 × 10^n ms.
     let top = nice(max_rtt);
@@ -178,7 +173,11 @@ pub fn map(pins: &[Pin]) -> Option<String> {
         );
         if p.down > 0 {
             // Labels on the right half go to the left of their pin, so none is clipped.
-            let (lx, anchor) = if x > mw * 0.6 { (x - 10.0, "end") } else { (x + 10.0, "start") };
+            let (lx, anchor) = if x > mw * 0.6 {
+                (x - 10.0, "end")
+            } else {
+                (x + 10.0, "start")
+            };
             let _ = write!(
                 svg,
                 r#"<a href="{href}"><path class="pin pin-down" d="M{:.1},{:.1} l7,-12 h-14 z"/><text class="pin-label" x="{:.1}" y="{:.1}" text-anchor="{anchor}">▼ {} ({}/{})</text><title>{name}: {} of {} down</title></a>"#,
@@ -235,7 +234,7 @@ mod tests {
 
     #[test]
     fn chart_without_data_says_so() {
-        assert!(device_chart(&[], Utc::now()).contains("no measurements yet"));
+        assert!(device_chart(&[], Utc::now()).contains("No measurements yet"));
         assert_eq!(nice(3.2), 5.0);
         assert_eq!(nice(0.7), 1.0);
     }
