@@ -38,14 +38,21 @@ fn t(secs: i64) -> DateTime<Utc> {
 }
 
 fn fixed_state() -> State {
-    let source = Source { path: PathBuf::from("inventory/t.yaml"), text: INVENTORY.into() };
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: INVENTORY.into(),
+    };
     let inventory = build_inventory(&[source], &Default::default()).unwrap();
     let state = State::new(Arc::new(SystemClock));
     state.replace_inventory(Arc::new(inventory), |_| None);
     let probe = |name: &str, ok: bool, at| {
         let s = state.snapshot();
         let (d, _, rt) = s.device(name).unwrap();
-        let outcome = ProbeOutcome { sent: 1, received: u32::from(ok), rtt: ok.then_some(Duration::from_micros(1200)) };
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: u32::from(ok),
+            rtt: ok.then_some(Duration::from_micros(1200)),
+        };
         state.record_probe(d, rt, &outcome, at);
     };
     probe("n1-router", true, t(0));
@@ -70,21 +77,48 @@ async fn the_wall_lists_down_first_longest_first_with_words_and_escapes_names() 
     let (headers, html) = body(monitor::render(&web, &snapshot, t(0), &q)).await;
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
     let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
-    assert!(!html.contains("<script>alert(1)</script>"), "a device name is never markup");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        !html.contains("<script>alert(1)</script>"),
+        "a device name is never markup"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+    );
     // Only the page's own script tag, loaded from /static.
     assert_eq!(html.matches("<script").count(), 1);
     let old = html.find("data-device=\"n1-old-down\"").unwrap();
     let recent = html.find("data-device=\"&lt;script&gt;").unwrap();
     let up = html.find("data-device=\"n1-router\"").unwrap();
-    assert!(old < recent && recent < up, "down first, longest down first");
+    assert!(
+        old < recent && recent < up,
+        "down first, longest down first"
+    );
     assert!(html.contains("1h 03m"), "down-for as the wall reads it");
-    assert!(html.contains("▼ DOWN") && html.contains("▲ UP"), "status in words, not only colour");
-    assert!(html.contains("NEW"), "a device down < 10 min is marked recent");
-    assert!(html.contains(&format!("state <b id=\"state-version\">{}</b>", snapshot.version)));
-    assert!(html.contains("id=\"count-down\">2<") && html.contains("id=\"count-up\">2<"), "counters");
-    assert!(html.contains("live feed: off"), "the feed state is shown before the script connects");
+    assert!(
+        html.contains("▼ DOWN") && html.contains("▲ UP"),
+        "status in words, not only colour"
+    );
+    assert!(
+        html.contains("NEW"),
+        "a device down < 10 min is marked recent"
+    );
+    assert!(html.contains(&format!(
+        "state <b id=\"state-version\">{}</b>",
+        snapshot.version
+    )));
+    assert!(
+        html.contains("id=\"count-down\">2<") && html.contains("id=\"count-up\">2<"),
+        "counters"
+    );
+    assert!(
+        html.contains("live feed: off"),
+        "the feed state is shown before the script connects"
+    );
 }
 
 #[tokio::test]
@@ -97,16 +131,31 @@ async fn filters_narrow_the_wall_and_the_feed() {
     assert!(!html.contains("data-device=\"n1-router\""));
     // minijinja escapes `/` and `=` in attributes; the browser reads them back.
     let unescaped = html.replace("&#x2f;", "/").replace("&#x3d;", "=");
-    assert!(unescaped.contains("data-events=\"/api/v1/events?region=south\""), "the feed is scoped too");
+    assert!(
+        unescaped.contains("data-events=\"/api/v1/events?region=south\""),
+        "the feed is scoped too"
+    );
 }
 
 #[tokio::test]
 async fn the_dashboard_counts_and_lists_down_devices() {
     let state = fixed_state();
     let web = Web::detached(&state, WebSettings::default());
-    let prober = dashboard::ProberView::of(&Default::default(), vec!["the prober is stalled".into()]);
-    let alerts = dashboard::AlertsBlock { open: Vec::new(), more: false, error: Some("no store configured".into()) };
-    let (_, html) = body(dashboard::render(&web, &state.snapshot(), t(0), prober, alerts)).await;
+    let prober =
+        dashboard::ProberView::of(&Default::default(), vec!["the prober is stalled".into()]);
+    let alerts = dashboard::AlertsBlock {
+        open: Vec::new(),
+        more: false,
+        error: Some("no store configured".into()),
+    };
+    let (_, html) = body(dashboard::render(
+        &web,
+        &state.snapshot(),
+        t(0),
+        prober,
+        alerts,
+    ))
+    .await;
     assert!(html.contains("id=\"total-down\">2<") && html.contains("id=\"total-up\">2<"));
     assert!(html.contains("n1-old-down") && html.contains("1h 03m"));
     assert!(html.contains("not ready: the prober is stalled"));

@@ -294,7 +294,21 @@ async fn last_event_id_resumes_exactly_and_a_lost_resume_point_resets() {
     for i in 0..(wardops::web::events::BACKLOG + 10) {
         server.probe("s1-router", i % 2 == 0);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The hub renders 10,000 events in its own task: wait until it has (a fixed sleep was
+    // too short on a loaded machine), as its `hello` says.
+    let version = server.state.snapshot().version;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut r = Reader::open(&server.url("/api/v1/events"), None).await;
+        if r.expect("hello").await.data["state_version"] == version {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub never caught up with the state"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut old = Reader::open(&server.url("/api/v1/events"), Some(&seen)).await;
     old.expect("reset").await;
 }

@@ -153,11 +153,14 @@ pub struct Selection<'a> {
     pub unknown: usize,
 }
 
+/// An inventory and its device indexes sorted by name.
+type NameOrder = (Arc<Inventory>, Arc<[u32]>);
+
 /// The list order of the newest version read so far, and the name order of its
 /// inventory. One per state (the web context owns it).
 #[derive(Default)]
 pub struct OrderCache {
-    by_name: Mutex<Option<(Arc<Inventory>, Arc<[u32]>)>>,
+    by_name: Mutex<Option<NameOrder>>,
     current: Mutex<Option<Arc<ListOrder>>>,
     /// Orders built (misses), for tests and the bench.
     builds: AtomicU64,
