@@ -57,7 +57,10 @@ pub async fn run_with_store<P: Pinger>(
     store: Option<StoreParts>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let http_store = store.as_ref().map(|s| http::StoreHandle { db: s.db.clone(), health: s.health.clone() });
+    let http_store = store.as_ref().map(|s| http::StoreHandle {
+        db: s.db.clone(),
+        health: s.health.clone(),
+    });
     let (store_health, restore) = match store {
         Some(s) => (Some(s.health), s.restore),
         None => (None, HashMap::new()),
@@ -66,7 +69,11 @@ pub async fn run_with_store<P: Pinger>(
     let web = crate::web::Web::start(&state, config.settings.web.clone(), http_store.clone());
     let prober = Arc::new(ProberMetrics::default());
     let (inventories, incoming) = mpsc::channel(4);
-    let handles = Handles { state: state.clone(), prober: prober.clone(), inventories };
+    let handles = Handles {
+        state: state.clone(),
+        prober: prober.clone(),
+        inventories,
+    };
     let longest_interval = Arc::new(AtomicU64::new(0));
     let supervisor = tokio::spawn(supervise(
         Scheduler::new(pinger.clone(), state.clone(), prober.clone()),
@@ -74,7 +81,11 @@ pub async fn run_with_store<P: Pinger>(
         longest_interval.clone(),
         restore,
     ));
-    handles.inventories.send(config.inventory.clone()).await.context("starting the scheduler")?;
+    handles
+        .inventories
+        .send(config.inventory.clone())
+        .await
+        .context("starting the scheduler")?;
 
     let mut registry = Registry::default();
     prober.register(&mut registry);
@@ -136,17 +147,30 @@ async fn supervise<P: Pinger>(
 ) {
     while let Some(inventory) = incoming.recv().await {
         let stored = std::mem::take(&mut restore);
-        let longest = inventory.devices.iter().map(|d| d.probe.interval + d.probe.probe_duration()).max();
-        longest_interval.store(longest.unwrap_or_default().as_millis() as u64, Ordering::Relaxed);
+        let longest = inventory
+            .devices
+            .iter()
+            .map(|d| d.probe.interval + d.probe.probe_duration())
+            .max();
+        longest_interval.store(
+            longest.unwrap_or_default().as_millis() as u64,
+            Ordering::Relaxed,
+        );
         let snapshot = scheduler.state().replace_inventory(inventory, |d| {
-            stored.get(&*d.name).map(|s| crate::state::Machine::restored(s.status, s.down_since))
+            stored
+                .get(&*d.name)
+                .map(|s| crate::state::Machine::restored(s.status, s.down_since))
         });
         scheduler.sync(&snapshot);
     }
 }
 
 /// Why `/readyz` should fail, if it should.
-fn not_ready_reasons(pinger_healthy: bool, prober: &ProberMetrics, longest_cycle: Duration) -> Vec<String> {
+fn not_ready_reasons(
+    pinger_healthy: bool,
+    prober: &ProberMetrics,
+    longest_cycle: Duration,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if !pinger_healthy {
         reasons.push("the ICMP socket failed; probes cannot be sent".to_string());
@@ -159,7 +183,10 @@ fn not_ready_reasons(pinger_healthy: bool, prober: &ProberMetrics, longest_cycle
             None => prober.age() > limit,
         };
         if stalled {
-            reasons.push(format!("the prober is stalled: no probe finished in the last {}s", limit.as_secs()));
+            reasons.push(format!(
+                "the prober is stalled: no probe finished in the last {}s",
+                limit.as_secs()
+            ));
         }
     }
     reasons

@@ -31,7 +31,10 @@ pub fn demo(out: &Path, devices: usize, interval: Option<Duration>) -> ExitCode 
     match crate::demo::write(out, devices, interval) {
         Ok(summary) => {
             println!("wrote {} to {}", summary, out.display());
-            println!("run it: wardops serve -c {}", out.join("wardops.yaml").display());
+            println!(
+                "run it: wardops serve -c {}",
+                out.join("wardops.yaml").display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -50,7 +53,11 @@ pub fn serve(path: &Path) -> ExitCode {
             for e in &errors.0 {
                 tracing::error!("{e}");
             }
-            eprintln!("{}: invalid configuration, {} error(s); nothing started", path.display(), errors.0.len());
+            eprintln!(
+                "{}: invalid configuration, {} error(s); nothing started",
+                path.display(),
+                errors.0.len()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -68,16 +75,30 @@ pub fn serve(path: &Path) -> ExitCode {
 async fn serve_async(config: Config) -> anyhow::Result<()> {
     let pinger = Arc::new(IcmpPinger::open()?);
     let listen = config.settings.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set `listen` in the settings or WARDOPS_LISTEN)"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {e} (set `listen` in the settings or WARDOPS_LISTEN)"
+        )
+    })?;
     tracing::info!(inventory = %config.inventory.summary(), "wardops starting");
     let clock: Arc<dyn crate::state::Clock> = Arc::new(SystemClock);
     let options = crate::store::startup::StartOptions::from_settings(&config.settings);
     let started = crate::store::startup::start(options, clock.clone()).await?;
     let state = State::with_sink(clock, started.sink);
-    let store = crate::app::StoreParts { db: started.store, health: started.health, restore: started.restore };
-    let served = crate::app::run_with_store(config, pinger, state, listener, Some(store), shutdown_signal()).await;
+    let store = crate::app::StoreParts {
+        db: started.store,
+        health: started.health,
+        restore: started.restore,
+    };
+    let served = crate::app::run_with_store(
+        config,
+        pinger,
+        state,
+        listener,
+        Some(store),
+        shutdown_signal(),
+    )
+    .await;
     started.writer.finish(Duration::from_secs(5)).await;
     served
 }
@@ -121,5 +142,11 @@ async fn shutdown_signal() {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
 }

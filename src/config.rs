@@ -36,6 +36,9 @@ impl Config {
     pub fn load_with_env(path: &Path, env: &Env) -> Result<Config, ConfigErrors> {
         let settings = Settings::load(path, env)?;
         let inventory = load::load_inventory(&settings.inventory_dir, &settings.probe)?;
-        Ok(Config { settings, inventory: Arc::new(inventory) })
+        Ok(Config {
+            settings,
+            inventory: Arc::new(inventory),
+        })
     }
 }

@@ -59,6 +59,10 @@ fn main() -> ExitCode {
         Command::Serve { config } => wardops::cli::serve(&config),
         Command::Check { config } => wardops::cli::check(&config),
         Command::Migrate { config } => wardops::cli::migrate(&config),
-        Command::Demo { devices, interval, out } => wardops::cli::demo(&out, devices, interval),
+        Command::Demo {
+            devices,
+            interval,
+            out,
+        } => wardops::cli::demo(&out, devices, interval),
     }
 }

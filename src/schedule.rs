@@ -50,7 +50,15 @@ pub struct Scheduler<P: Pinger> {
 
 impl<P: Pinger> Scheduler<P> {
     pub fn new(pinger: Arc<P>, state: State, metrics: Arc<ProberMetrics>) -> Self {
-        Self { shared: Arc::new(Shared { pinger, state, metrics, epoch: Instant::now() }), tasks: HashMap::new() }
+        Self {
+            shared: Arc::new(Shared {
+                pinger,
+                state,
+                metrics,
+                epoch: Instant::now(),
+            }),
+            tasks: HashMap::new(),
+        }
     }
 
     pub fn state(&self) -> &State {
@@ -68,7 +76,8 @@ impl<P: Pinger> Scheduler<P> {
 
     /// Starts, stops and updates device tasks to match `snapshot`.
     pub fn sync(&mut self, snapshot: &Snapshot) {
-        let mut keep: HashMap<Arc<str>, Task> = HashMap::with_capacity(snapshot.inventory.devices.len());
+        let mut keep: HashMap<Arc<str>, Task> =
+            HashMap::with_capacity(snapshot.inventory.devices.len());
         for (device, _, runtime) in snapshot.devices() {
             let task = match self.tasks.remove(&device.name) {
                 Some(task) if Arc::ptr_eq(&task.runtime, runtime) => {
@@ -97,7 +106,11 @@ impl<P: Pinger> Scheduler<P> {
     fn spawn(&self, device: Arc<Device>, runtime: Arc<DeviceRuntime>) -> Task {
         let (tx, rx) = watch::channel(device);
         let handle = tokio::spawn(run_device(self.shared.clone(), rx, runtime.clone()));
-        Task { runtime, device: tx, abort: handle.abort_handle() }
+        Task {
+            runtime,
+            device: tx,
+            abort: handle.abort_handle(),
+        }
     }
 }
 
@@ -133,13 +146,18 @@ async fn run_device<P: Pinger>(
             }
         }
         let woke = Instant::now();
-        shared.metrics.lag.observe(woke.saturating_duration_since(due).as_secs_f64());
+        shared
+            .metrics
+            .lag
+            .observe(woke.saturating_duration_since(due).as_secs_f64());
         let started = shared.state.clock().now();
         // Boxed: a probe's state lives only while it runs, so the ~100,000 idle device
         // tasks stay small (an inline probe future would triple each task's size).
         let outcome = Box::pin(shared.pinger.probe(device.address, device.probe.spec())).await;
         shared.metrics.probe_done(&outcome);
-        shared.state.record_probe(&device, &runtime, &outcome, started);
+        shared
+            .state
+            .record_probe(&device, &runtime, &outcome, started);
         let now = Instant::now();
         due = if runtime.is_confirming() {
             (woke + device.probe.retry_interval).max(now)
@@ -148,7 +166,10 @@ async fn run_device<P: Pinger>(
             // ahead if the prober fell behind (the ones in between are skipped).
             let on_time = slots.after(due);
             let next = slots.at_or_after(now).max(on_time);
-            shared.metrics.skipped.inc_by(missed_slots(on_time, next, slots.interval()));
+            shared
+                .metrics
+                .skipped
+                .inc_by(missed_slots(on_time, next, slots.interval()));
             next
         };
     }

@@ -37,7 +37,11 @@ pub struct DeviceStatus {
 }
 
 impl DeviceStatus {
-    pub const UNKNOWN: DeviceStatus = DeviceStatus { status: Status::Unknown, down_since: None, changed_at: None };
+    pub const UNKNOWN: DeviceStatus = DeviceStatus {
+        status: Status::Unknown,
+        down_since: None,
+        changed_at: None,
+    };
 }
 
 /// One consistent version of everything readers need.
@@ -53,13 +57,24 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Devices with their status and runtime, in inventory order.
-    pub fn devices(&self) -> impl Iterator<Item = (&Arc<Device>, &DeviceStatus, &Arc<DeviceRuntime>)> {
-        self.inventory.devices.iter().zip(self.status.iter()).zip(self.runtime.iter()).map(|((d, s), r)| (d, s, r))
+    pub fn devices(
+        &self,
+    ) -> impl Iterator<Item = (&Arc<Device>, &DeviceStatus, &Arc<DeviceRuntime>)> {
+        self.inventory
+            .devices
+            .iter()
+            .zip(self.status.iter())
+            .zip(self.runtime.iter())
+            .map(|((d, s), r)| (d, s, r))
     }
 
     pub fn device(&self, name: &str) -> Option<(&Arc<Device>, &DeviceStatus, &Arc<DeviceRuntime>)> {
         let i = self.inventory.index_of(name)?;
-        Some((&self.inventory.devices[i], &self.status[i], &self.runtime[i]))
+        Some((
+            &self.inventory.devices[i],
+            &self.status[i],
+            &self.runtime[i],
+        ))
     }
 }
 
@@ -67,7 +82,11 @@ impl Snapshot {
 #[derive(Debug, Clone)]
 pub enum Event {
     Transition(Transition),
-    InventoryReplaced { version: u64, hash: String, devices: usize },
+    InventoryReplaced {
+        version: u64,
+        hash: String,
+        devices: usize,
+    },
 }
 
 impl Event {
@@ -93,7 +112,11 @@ pub struct Transition {
 #[derive(Debug, Clone)]
 pub enum StoreEvent {
     Transition(Transition),
-    Inventory { version: u64, at: DateTime<Utc>, inventory: Arc<Inventory> },
+    Inventory {
+        version: u64,
+        at: DateTime<Utc>,
+        inventory: Arc<Inventory>,
+    },
 }
 
 /// Capacity of the live event channel; a reader further behind than this misses events
@@ -137,7 +160,13 @@ impl State {
         };
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Self {
-            shared: Arc::new(Shared { snapshot: ArcSwap::from_pointee(empty), writer: Mutex::new(()), events, sink, clock }),
+            shared: Arc::new(Shared {
+                snapshot: ArcSwap::from_pointee(empty),
+                writer: Mutex::new(()),
+                events,
+                sink,
+                clock,
+            }),
         }
     }
 
@@ -168,7 +197,10 @@ impl State {
         let mut status = imbl::Vector::new();
         let mut runtime = Vec::with_capacity(inventory.devices.len());
         for device in &inventory.devices {
-            let kept = old.inventory.index_of(&device.name).filter(|&i| old.inventory.devices[i].address == device.address);
+            let kept = old
+                .inventory
+                .index_of(&device.name)
+                .filter(|&i| old.inventory.devices[i].address == device.address);
             match kept {
                 Some(i) => {
                     status.push_back(old.status[i]);
@@ -186,11 +218,20 @@ impl State {
             }
         }
         let version = old.version + 1;
-        let snapshot = Arc::new(Snapshot { version, inventory: inventory.clone(), status, runtime: runtime.into() });
+        let snapshot = Arc::new(Snapshot {
+            version,
+            inventory: inventory.clone(),
+            status,
+            runtime: runtime.into(),
+        });
         self.shared.snapshot.store(snapshot.clone());
         if let Some(sink) = &self.shared.sink {
             let at = self.shared.clock.now();
-            let _ = sink.send(StoreEvent::Inventory { version, at, inventory: inventory.clone() });
+            let _ = sink.send(StoreEvent::Inventory {
+                version,
+                at,
+                inventory: inventory.clone(),
+            });
         }
         let _ = self.shared.events.send(Arc::new(Event::InventoryReplaced {
             version,
@@ -209,25 +250,51 @@ impl State {
         started: DateTime<Utc>,
     ) -> Option<Transition> {
         runtime.record_measurements(outcome, started);
-        let change = runtime.machine.lock().observe(outcome.is_success(), started, &device.probe)?;
+        let change =
+            runtime
+                .machine
+                .lock()
+                .observe(outcome.is_success(), started, &device.probe)?;
         self.publish(device, runtime, change)
     }
 
-    fn publish(&self, device: &Arc<Device>, runtime: &Arc<DeviceRuntime>, change: Change) -> Option<Transition> {
+    fn publish(
+        &self,
+        device: &Arc<Device>,
+        runtime: &Arc<DeviceRuntime>,
+        change: Change,
+    ) -> Option<Transition> {
         let _writer = self.shared.writer.lock();
         let old = self.shared.snapshot.load_full();
         // The device may have been removed or re-addressed by a reload while it was probed.
-        let i = old.inventory.index_of(&device.name).filter(|&i| Arc::ptr_eq(&old.runtime[i], runtime))?;
+        let i = old
+            .inventory
+            .index_of(&device.name)
+            .filter(|&i| Arc::ptr_eq(&old.runtime[i], runtime))?;
         let mut next = Snapshot::clone(&old);
         next.version += 1;
-        next.status.set(i, DeviceStatus { status: change.to, down_since: change.down_since, changed_at: Some(change.at) });
-        let transition = Transition { version: next.version, device: old.inventory.devices[i].clone(), change };
+        next.status.set(
+            i,
+            DeviceStatus {
+                status: change.to,
+                down_since: change.down_since,
+                changed_at: Some(change.at),
+            },
+        );
+        let transition = Transition {
+            version: next.version,
+            device: old.inventory.devices[i].clone(),
+            change,
+        };
         self.shared.snapshot.store(Arc::new(next));
         log_transition(&transition);
         if let Some(sink) = &self.shared.sink {
             let _ = sink.send(StoreEvent::Transition(transition.clone()));
         }
-        let _ = self.shared.events.send(Arc::new(Event::Transition(transition.clone())));
+        let _ = self
+            .shared
+            .events
+            .send(Arc::new(Event::Transition(transition.clone())));
         Some(transition)
     }
 }
@@ -243,13 +310,19 @@ fn log_transition(t: &Transition) {
             "DOWN"
         ),
         (Status::Down, Status::Up) => {
-            let down_for = c.was_down_since.map(|s| (c.at - s).num_seconds()).unwrap_or(0);
+            let down_for = c
+                .was_down_since
+                .map(|s| (c.at - s).num_seconds())
+                .unwrap_or(0);
             tracing::info!(
                 device = %d.name, address = %d.address, down_for_seconds = down_for,
                 down_for = %crate::config::duration::format(std::time::Duration::from_secs(down_for.max(0) as u64)),
                 "RECOVERED"
             )
         }
-        (from, to) => tracing::info!(device = %d.name, address = %d.address, %from, %to, "status decided"),
+        // The first decision after start or a reload: one per device, so quiet by default.
+        (from, to) => {
+            tracing::debug!(device = %d.name, address = %d.address, %from, %to, "status decided")
+        }
     }
 }

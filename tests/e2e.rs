@@ -50,12 +50,20 @@ fn write_config() -> tempfile::TempDir {
 }
 
 fn device<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list["devices"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap()
+    list["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap()
 }
 
 fn metric_line(metrics: &str, family: &str, device: &str) -> Option<String> {
     let needle = format!("device=\"{device}\"");
-    metrics.lines().find(|l| l.starts_with(&format!("{family}{{")) && l.contains(&needle)).map(str::to_string)
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{family}{{")) && l.contains(&needle))
+        .map(str::to_string)
 }
 
 #[test]
@@ -65,10 +73,19 @@ fn blackholed_device_goes_down_and_recovers() {
 
     wait_for(Duration::from_secs(10), "every device up", || {
         let list = app.get_json("/api/v1/devices");
-        list["devices"].as_array().unwrap().iter().all(|d| d["ping_status"] == "up").then_some(())
+        list["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["ping_status"] == "up")
+            .then_some(())
     });
     let before = app.try_get("/metrics").unwrap();
-    assert!(metric_line(&before, "wardops_device_up", "vake-atm-1").unwrap().ends_with(" 1"));
+    assert!(
+        metric_line(&before, "wardops_device_up", "vake-atm-1")
+            .unwrap()
+            .ends_with(" 1")
+    );
 
     let cut: DateTime<Utc> = Utc::now();
     let blackhole = Blackhole::new("e2e", &["127.77.2.2"]);
@@ -79,18 +96,48 @@ fn blackholed_device_goes_down_and_recovers() {
     let seen_down = Utc::now();
     // Down devices sort first.
     assert_eq!(down["devices"][0]["name"], "vake-atm-1");
-    let since: DateTime<Utc> = device(&down, "vake-atm-1")["down_since"].as_str().unwrap().parse().unwrap();
-    assert!(since >= cut - chrono::Duration::milliseconds(50), "down_since {since} before the cut {cut}");
-    assert!(since <= cut + chrono::Duration::milliseconds(1_100), "first failed probe within one interval of the cut");
-    assert!(seen_down - cut < chrono::Duration::seconds(4), "confirmed in {:?}", seen_down - cut);
+    let since: DateTime<Utc> = device(&down, "vake-atm-1")["down_since"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        since >= cut - chrono::Duration::milliseconds(50),
+        "down_since {since} before the cut {cut}"
+    );
+    assert!(
+        since <= cut + chrono::Duration::milliseconds(1_100),
+        "first failed probe within one interval of the cut"
+    );
+    assert!(
+        seen_down - cut < chrono::Duration::seconds(4),
+        "confirmed in {:?}",
+        seen_down - cut
+    );
     for other in ["vake-router", "vake-atm-2", "old-town-router"] {
-        assert_eq!(device(&down, other)["ping_status"], "up", "{other} is unaffected");
+        assert_eq!(
+            device(&down, other)["ping_status"],
+            "up",
+            "{other} is unaffected"
+        );
     }
     let metrics = app.try_get("/metrics").unwrap();
-    assert!(metric_line(&metrics, "wardops_device_up", "vake-atm-1").unwrap().ends_with(" 0"));
-    let since_metric = metric_line(&metrics, "wardops_device_down_since_timestamp_seconds", "vake-atm-1").unwrap();
+    assert!(
+        metric_line(&metrics, "wardops_device_up", "vake-atm-1")
+            .unwrap()
+            .ends_with(" 0")
+    );
+    let since_metric = metric_line(
+        &metrics,
+        "wardops_device_down_since_timestamp_seconds",
+        "vake-atm-1",
+    )
+    .unwrap();
     let value: f64 = since_metric.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!((value - since.timestamp_millis() as f64 / 1000.0).abs() < 0.001, "{since_metric} vs {since}");
+    assert!(
+        (value - since.timestamp_millis() as f64 / 1000.0).abs() < 0.001,
+        "{since_metric} vs {since}"
+    );
 
     drop(blackhole);
     let up = wait_for(Duration::from_secs(5), "vake-atm-1 recovered", || {
@@ -100,21 +147,46 @@ fn blackholed_device_goes_down_and_recovers() {
     assert!(device(&up, "vake-atm-1")["down_since"].is_null());
     assert!(up["state_version"].as_u64() > down["state_version"].as_u64());
     let metrics = app.try_get("/metrics").unwrap();
-    assert!(metric_line(&metrics, "wardops_device_up", "vake-atm-1").unwrap().ends_with(" 1"));
-    assert!(metric_line(&metrics, "wardops_device_down_since_timestamp_seconds", "vake-atm-1").is_none());
+    assert!(
+        metric_line(&metrics, "wardops_device_up", "vake-atm-1")
+            .unwrap()
+            .ends_with(" 1")
+    );
+    assert!(
+        metric_line(
+            &metrics,
+            "wardops_device_down_since_timestamp_seconds",
+            "vake-atm-1"
+        )
+        .is_none()
+    );
 
     let log = app.log();
-    let down_line = log.lines().find(|l| l.contains("DOWN") && l.contains("vake-atm-1")).expect("a DOWN log line");
-    assert!(down_line.contains("127.77.2.2") && down_line.contains("down_since"), "{down_line}");
-    let recovered = log.lines().find(|l| l.contains("RECOVERED") && l.contains("vake-atm-1")).expect("RECOVERED line");
-    assert!(recovered.contains("127.77.2.2") && recovered.contains("down_for"), "{recovered}");
+    let down_line = log
+        .lines()
+        .find(|l| l.contains("DOWN") && l.contains("vake-atm-1"))
+        .expect("a DOWN log line");
+    assert!(
+        down_line.contains("127.77.2.2") && down_line.contains("down_since"),
+        "{down_line}"
+    );
+    let recovered = log
+        .lines()
+        .find(|l| l.contains("RECOVERED") && l.contains("vake-atm-1"))
+        .expect("RECOVERED line");
+    assert!(
+        recovered.contains("127.77.2.2") && recovered.contains("down_for"),
+        "{recovered}"
+    );
 }
 
 #[test]
 fn check_reports_errors_with_places_and_exit_code() {
     let dir = write_config();
     // Semantic errors are all collected; a shape error (unknown key) stops its own file only.
-    let bad = INVENTORY.replace("127.77.2.3", "127.77.2.300").replace("127.77.2.4", "127.77.2.1");
+    let bad = INVENTORY
+        .replace("127.77.2.3", "127.77.2.300")
+        .replace("127.77.2.4", "127.77.2.1");
     std::fs::write(dir.path().join("inventory/georgia.yaml"), bad).unwrap();
     let extra = "regions:\n  - name: gori\n    colour: red\n";
     std::fs::write(dir.path().join("inventory/gori.yaml"), extra).unwrap();
@@ -127,9 +199,18 @@ fn check_reports_errors_with_places_and_exit_code() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(lines[0].contains("georgia.yaml:10:") && lines[0].contains("127.77.2.300"), "{stdout}");
-    assert!(lines[1].contains("georgia.yaml:15:") && lines[1].contains("georgia.yaml:8:"), "duplicate names both places: {stdout}");
-    assert!(lines[2].contains("gori.yaml:3:") && lines[2].contains("colour"), "{stdout}");
+    assert!(
+        lines[0].contains("georgia.yaml:10:") && lines[0].contains("127.77.2.300"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("georgia.yaml:15:") && lines[1].contains("georgia.yaml:8:"),
+        "duplicate names both places: {stdout}"
+    );
+    assert!(
+        lines[2].contains("gori.yaml:3:") && lines[2].contains("colour"),
+        "{stdout}"
+    );
 
     std::fs::remove_file(dir.path().join("inventory/gori.yaml")).unwrap();
     std::fs::write(dir.path().join("inventory/georgia.yaml"), INVENTORY).unwrap();
@@ -140,5 +221,8 @@ fn check_reports_errors_with_places_and_exit_code() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("4 devices in 2 branches of 2 regions"), "{stdout}");
+    assert!(
+        stdout.contains("4 devices in 2 branches of 2 regions"),
+        "{stdout}"
+    );
 }

@@ -271,7 +271,10 @@ async fn label_values_round_trip_through_escaping() {
     assert_eq!(up["labels"]["label_isp_name"], "acme");
     assert_eq!(up["labels"]["label_rack"], "r\"7");
     // "isp.name" and "isp_name" both sanitise to label_isp_name: the first key wins.
-    let line = text.lines().find(|l| l.starts_with("wardops_device_info{device=\"up-1\"")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("wardops_device_info{device=\"up-1\""))
+        .unwrap();
     assert_eq!(line.matches("label_isp_name=").count(), 1, "{line}");
     assert_eq!(up["value"], 1.0);
 }

@@ -27,12 +27,21 @@ impl FakePinger {
     fn set_reachable(&self, address: &str, reachable: bool) {
         let a: IpAddr = address.parse().unwrap();
         let mut set = self.unreachable.lock();
-        if reachable { set.remove(&a) } else { set.insert(a) };
+        if reachable {
+            set.remove(&a)
+        } else {
+            set.insert(a)
+        };
     }
 
     fn probe_times(&self, address: &str) -> Vec<Instant> {
         let a: IpAddr = address.parse().unwrap();
-        self.probes.lock().iter().filter(|(x, _)| *x == a).map(|(_, t)| *t).collect()
+        self.probes
+            .lock()
+            .iter()
+            .filter(|(x, _)| *x == a)
+            .map(|(_, t)| *t)
+            .collect()
     }
 }
 
@@ -43,10 +52,18 @@ impl Pinger for FakePinger {
         async move {
             if reachable {
                 sleep(Duration::from_millis(1)).await;
-                ProbeOutcome { sent: spec.packets, received: spec.packets, rtt: Some(Duration::from_millis(1)) }
+                ProbeOutcome {
+                    sent: spec.packets,
+                    received: spec.packets,
+                    rtt: Some(Duration::from_millis(1)),
+                }
             } else {
                 sleep(spec.spacing * (spec.packets - 1) + spec.timeout).await;
-                ProbeOutcome { sent: spec.packets, received: 0, rtt: None }
+                ProbeOutcome {
+                    sent: spec.packets,
+                    received: 0,
+                    rtt: None,
+                }
             }
         }
     }
@@ -55,18 +72,28 @@ impl Pinger for FakePinger {
 const START: i64 = 1_800_000_000;
 
 fn wall(secs_after_start: f64) -> DateTime<Utc> {
-    Utc.timestamp_opt(START, 0).unwrap() + chrono::Duration::milliseconds((secs_after_start * 1000.0) as i64)
+    Utc.timestamp_opt(START, 0).unwrap()
+        + chrono::Duration::milliseconds((secs_after_start * 1000.0) as i64)
 }
 
 fn inventory(yaml: &str) -> Arc<Inventory> {
-    let source = Source { path: PathBuf::from("test.yaml"), text: yaml.to_string() };
+    let source = Source {
+        path: PathBuf::from("test.yaml"),
+        text: yaml.to_string(),
+    };
     Arc::new(build_inventory(&[source], &ProbeSettings::default()).expect("valid inventory"))
 }
 
 fn devices_yaml(count: usize, probe: &str) -> String {
-    let mut y = format!("regions:\n  - name: r\n    probe: {probe}\n    branches:\n      - name: b\n        devices:\n");
+    let mut y = format!(
+        "regions:\n  - name: r\n    probe: {probe}\n    branches:\n      - name: b\n        devices:\n"
+    );
     for i in 0..count {
-        y += &format!("          - {{ name: d{i}, address: 127.9.{}.{}, kind: atm }}\n", i / 250, 1 + i % 250);
+        y += &format!(
+            "          - {{ name: d{i}, address: 127.9.{}.{}, kind: atm }}\n",
+            i / 250,
+            1 + i % 250
+        );
     }
     y
 }
@@ -83,7 +110,12 @@ fn rig() -> Rig {
     let state = State::new(Arc::new(TokioClock::starting_at(wall(0.0))));
     let metrics = Arc::new(ProberMetrics::default());
     let scheduler = Scheduler::new(pinger.clone(), state.clone(), metrics.clone());
-    Rig { pinger, state, scheduler, metrics }
+    Rig {
+        pinger,
+        state,
+        scheduler,
+        metrics,
+    }
 }
 
 impl Rig {
@@ -108,7 +140,11 @@ async fn unknown_becomes_up_within_one_interval() {
     for name in ["d0", "d1", "d2"] {
         assert_eq!(rig.status(name).0, Status::Up, "{name}");
     }
-    assert_eq!(rig.state.snapshot().version, 1 + 3, "one reload plus one transition each");
+    assert_eq!(
+        rig.state.snapshot().version,
+        1 + 3,
+        "one reload plus one transition each"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -125,11 +161,24 @@ async fn outage_is_confirmed_by_retry_and_dated_from_the_first_failed_probe() {
     sleep(Duration::from_secs(10) + Duration::from_millis(2_500)).await;
     let (status, down_since) = rig.status("d0");
     assert_eq!(status, Status::Down);
-    let probes: Vec<_> = rig.pinger.probe_times("127.9.0.1").into_iter().filter(|t| *t >= cut).collect();
+    let probes: Vec<_> = rig
+        .pinger
+        .probe_times("127.9.0.1")
+        .into_iter()
+        .filter(|t| *t >= cut)
+        .collect();
     assert!(probes.len() >= 2, "{probes:?}");
     let first_failed = wall((probes[0] - (cut - Duration::from_secs(11))).as_secs_f64());
-    assert_eq!(down_since, Some(first_failed), "down_since is the start of the first failed probe");
-    assert_eq!(probes[1] - probes[0], Duration::from_millis(1_200), "retry right after the failed probe");
+    assert_eq!(
+        down_since,
+        Some(first_failed),
+        "down_since is the start of the first failed probe"
+    );
+    assert_eq!(
+        probes[1] - probes[0],
+        Duration::from_millis(1_200),
+        "retry right after the failed probe"
+    );
     let event = events.try_recv().expect("a transition event");
     assert_eq!(event.version(), rig.state.snapshot().version);
 }
@@ -137,7 +186,10 @@ async fn outage_is_confirmed_by_retry_and_dated_from_the_first_failed_probe() {
 #[tokio::test(start_paused = true)]
 async fn down_after_three_needs_three_failures() {
     let mut rig = rig();
-    rig.load(inventory(&devices_yaml(1, "{ interval: 10s, down_after: 3, retry_interval: 2s }")));
+    rig.load(inventory(&devices_yaml(
+        1,
+        "{ interval: 10s, down_after: 3, retry_interval: 2s }",
+    )));
     sleep(Duration::from_secs(11)).await;
     rig.pinger.set_reachable("127.9.0.1", false);
     let cut = Instant::now();
@@ -147,9 +199,22 @@ async fn down_after_three_needs_three_failures() {
             break;
         }
     }
-    let failed: Vec<_> = rig.pinger.probe_times("127.9.0.1").into_iter().filter(|t| *t >= cut).collect();
-    assert_eq!(failed.len(), 3, "exactly down_after failed probes before down");
-    assert_eq!(failed[2] - failed[1], Duration::from_secs(2), "retry_interval between confirmations");
+    let failed: Vec<_> = rig
+        .pinger
+        .probe_times("127.9.0.1")
+        .into_iter()
+        .filter(|t| *t >= cut)
+        .collect();
+    assert_eq!(
+        failed.len(),
+        3,
+        "exactly down_after failed probes before down"
+    );
+    assert_eq!(
+        failed[2] - failed[1],
+        Duration::from_secs(2),
+        "retry_interval between confirmations"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,7 +227,10 @@ async fn a_down_device_is_probed_at_its_interval_and_recovers() {
     let before = rig.pinger.probe_times("127.9.0.1").len();
     sleep(Duration::from_secs(20)).await;
     let while_down = rig.pinger.probe_times("127.9.0.1").len() - before;
-    assert_eq!(while_down, 4, "once down, back to the interval (no retry storm)");
+    assert_eq!(
+        while_down, 4,
+        "once down, back to the interval (no retry storm)"
+    );
     rig.pinger.set_reachable("127.9.0.1", true);
     sleep(Duration::from_secs(6)).await;
     assert_eq!(rig.status("d0"), (Status::Up, None));
@@ -181,13 +249,20 @@ async fn probes_are_spread_over_the_interval() {
     for n in per_second {
         assert!((70..=130).contains(&n), "uneven spread: {per_second:?}");
     }
-    assert_eq!(per_second.iter().sum::<u32>(), 1000, "each device once per interval");
+    assert_eq!(
+        per_second.iter().sum::<u32>(),
+        1000,
+        "each device once per interval"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn flapping_device_yields_every_transition_in_order() {
     let mut rig = rig();
-    rig.load(inventory(&devices_yaml(1, "{ interval: 2s, down_after: 1, timeout: 500ms, packets: 1 }")));
+    rig.load(inventory(&devices_yaml(
+        1,
+        "{ interval: 2s, down_after: 1, timeout: 500ms, packets: 1 }",
+    )));
     let mut events = rig.state.subscribe();
     for reachable in [true, false, true, false, true] {
         rig.pinger.set_reachable("127.9.0.1", reachable);
@@ -200,8 +275,20 @@ async fn flapping_device_yields_every_transition_in_order() {
         }
     }
     let statuses: Vec<_> = seen.iter().map(|s| s.0).collect();
-    assert_eq!(statuses, vec![Status::Up, Status::Down, Status::Up, Status::Down, Status::Up]);
-    assert!(seen.windows(2).all(|w| w[1].1 == w[0].1 + 1), "versions increase by one: {seen:?}");
+    assert_eq!(
+        statuses,
+        vec![
+            Status::Up,
+            Status::Down,
+            Status::Up,
+            Status::Down,
+            Status::Up
+        ]
+    );
+    assert!(
+        seen.windows(2).all(|w| w[1].1 == w[0].1 + 1),
+        "versions increase by one: {seen:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,9 +300,15 @@ async fn adding_devices_on_reload_does_not_burst() {
     let reload = Instant::now();
     sleep(Duration::from_secs(10)).await;
     let probes = rig.pinger.probes.lock();
-    let in_first_100ms = probes.iter().filter(|(_, t)| *t >= reload && *t < reload + Duration::from_millis(100)).count();
+    let in_first_100ms = probes
+        .iter()
+        .filter(|(_, t)| *t >= reload && *t < reload + Duration::from_millis(100))
+        .count();
     // Evenly spread, 2,000 probes per 10 s is 20 per 100 ms.
-    assert!(in_first_100ms <= 45, "{in_first_100ms} probes in the first 100 ms after the reload");
+    assert!(
+        in_first_100ms <= 45,
+        "{in_first_100ms} probes in the first 100 ms after the reload"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -227,18 +320,35 @@ async fn reload_keeps_status_of_unchanged_and_resets_readdressed_devices() {
     let (status, down_since) = rig.status("d0");
     assert_eq!(status, Status::Down);
     assert_eq!(rig.status("d1").0, Status::Up);
-    let moved = devices_yaml(2, "{ interval: 5s }").replace("127.9.0.2", "127.9.0.99").replace("kind: atm", "kind: router");
+    let moved = devices_yaml(2, "{ interval: 5s }")
+        .replace("127.9.0.2", "127.9.0.99")
+        .replace("kind: atm", "kind: router");
     rig.load(inventory(&moved));
-    assert_eq!(rig.status("d0"), (Status::Down, down_since), "kind change keeps status and down_since");
-    assert_eq!(rig.status("d1").0, Status::Unknown, "a new address starts unknown");
+    assert_eq!(
+        rig.status("d0"),
+        (Status::Down, down_since),
+        "kind change keeps status and down_since"
+    );
+    assert_eq!(
+        rig.status("d1").0,
+        Status::Unknown,
+        "a new address starts unknown"
+    );
     sleep(Duration::from_secs(6)).await;
     assert_eq!(rig.status("d1").0, Status::Up);
     assert!(!rig.pinger.probe_times("127.9.0.99").is_empty());
     let before = rig.pinger.probe_times("127.9.0.2").len();
     sleep(Duration::from_secs(6)).await;
-    assert_eq!(rig.pinger.probe_times("127.9.0.2").len(), before, "old address no longer probed");
+    assert_eq!(
+        rig.pinger.probe_times("127.9.0.2").len(),
+        before,
+        "old address no longer probed"
+    );
     // Probes still in flight (or cut short by the reload) are not counted yet.
     let started = rig.pinger.probes.lock().len() as u64;
     let counted = rig.metrics.probes.get();
-    assert!(counted <= started && counted + 2 >= started, "counted {counted} of {started} started probes");
+    assert!(
+        counted <= started && counted + 2 >= started,
+        "counted {counted} of {started} started probes"
+    );
 }

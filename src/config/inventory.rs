@@ -107,8 +107,17 @@ pub struct Inventory {
 
 impl Inventory {
     pub fn new(devices: Vec<Arc<Device>>, regions: Vec<Region>, hash: String) -> Self {
-        let by_name = devices.iter().enumerate().map(|(i, d)| (d.name.clone(), i)).collect();
-        Self { devices, regions, hash, by_name }
+        let by_name = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.clone(), i))
+            .collect();
+        Self {
+            devices,
+            regions,
+            hash,
+            by_name,
+        }
     }
 
     /// Index of the device called `name`.

@@ -1,8 +1,8 @@
 //! Reading an inventory directory: every `*.yaml`/`*.yml` file under it, merged and
 //! validated, with every problem collected as `file:line:column: message`.
 
-use std::collections::{HashMap, HashSet};
 use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

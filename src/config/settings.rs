@@ -44,7 +44,10 @@ pub struct WebSettings {
 
 impl Default for WebSettings {
     fn default() -> Self {
-        Self { max_event_streams: 1000, victoriametrics_url: None }
+        Self {
+            max_event_streams: 1000,
+            victoriametrics_url: None,
+        }
     }
 }
 
@@ -307,7 +310,11 @@ impl Settings {
         let store = StoreSettings::resolve(&raw, base, path, &mut errors);
         let web = WebSettings {
             max_event_streams: raw.web.max_event_streams.unwrap_or(1000).max(1),
-            victoriametrics_url: raw.web.victoriametrics_url.clone().filter(|u| !u.trim().is_empty()),
+            victoriametrics_url: raw
+                .web
+                .victoriametrics_url
+                .clone()
+                .filter(|u| !u.trim().is_empty()),
         };
         let inventory = raw.inventory.unwrap_or_else(|| "inventory".into());
         if !errors.is_empty() {

@@ -44,9 +44,21 @@ impl Default for ProberMetrics {
 
 impl ProberMetrics {
     pub fn register(&self, registry: &mut Registry) {
-        registry.register("wardops_probes", "Probes run (each of one or more echo requests)", self.probes.clone());
-        registry.register("wardops_echo_requests", "ICMP echo requests sent", self.requests.clone());
-        registry.register("wardops_echo_replies", "Valid ICMP echo replies received", self.replies.clone());
+        registry.register(
+            "wardops_probes",
+            "Probes run (each of one or more echo requests)",
+            self.probes.clone(),
+        );
+        registry.register(
+            "wardops_echo_requests",
+            "ICMP echo requests sent",
+            self.requests.clone(),
+        );
+        registry.register(
+            "wardops_echo_replies",
+            "Valid ICMP echo replies received",
+            self.replies.clone(),
+        );
         registry.register(
             "wardops_probes_skipped",
             "Probe slots skipped because the prober was late (never queued up)",
@@ -71,7 +83,11 @@ impl ProberMetrics {
     pub fn since_last_probe(&self) -> Option<Duration> {
         match self.last_probe_done_ms.load(Ordering::Relaxed) {
             0 => None,
-            ms => Some(self.started.elapsed().saturating_sub(Duration::from_millis(ms))),
+            ms => Some(
+                self.started
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(ms)),
+            ),
         }
     }
 

@@ -8,14 +8,18 @@ use tokio::time::Instant;
 
 /// FNV-1a: stable across runs and platforms (std's hasher makes no such promise).
 fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The device's offset inside its interval.
 pub fn phase(name: &str, interval: Duration) -> Duration {
     let nanos = interval.as_nanos().max(1) as u64;
     // Mix the hash once more: FNV's low bits vary little for names differing only at the end.
-    let mixed = stable_hash(name).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    let mixed = stable_hash(name)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(29);
     Duration::from_nanos(mixed % nanos)
 }
 
@@ -28,7 +32,10 @@ pub struct Slots {
 
 impl Slots {
     pub fn new(epoch: Instant, name: &str, interval: Duration) -> Self {
-        Self { first: epoch + phase(name, interval), interval }
+        Self {
+            first: epoch + phase(name, interval),
+            interval,
+        }
     }
 
     pub fn interval(&self) -> Duration {
@@ -81,10 +88,22 @@ mod tests {
     #[test]
     fn slots_step_by_interval() {
         let epoch = Instant::now();
-        let s = Slots { first: epoch + Duration::from_millis(300), interval: Duration::from_secs(1) };
+        let s = Slots {
+            first: epoch + Duration::from_millis(300),
+            interval: Duration::from_secs(1),
+        };
         assert_eq!(s.at_or_after(epoch), epoch + Duration::from_millis(300));
-        assert_eq!(s.at_or_after(epoch + Duration::from_millis(300)), epoch + Duration::from_millis(300));
-        assert_eq!(s.after(epoch + Duration::from_millis(300)), epoch + Duration::from_millis(1300));
-        assert_eq!(s.at_or_after(epoch + Duration::from_millis(2500)), epoch + Duration::from_millis(3300));
+        assert_eq!(
+            s.at_or_after(epoch + Duration::from_millis(300)),
+            epoch + Duration::from_millis(300)
+        );
+        assert_eq!(
+            s.after(epoch + Duration::from_millis(300)),
+            epoch + Duration::from_millis(1300)
+        );
+        assert_eq!(
+            s.at_or_after(epoch + Duration::from_millis(2500)),
+            epoch + Duration::from_millis(3300)
+        );
     }
 }

@@ -26,7 +26,10 @@ pub struct TokioClock {
 
 impl TokioClock {
     pub fn starting_at(start_wall: DateTime<Utc>) -> Self {
-        Self { start_wall, start: tokio::time::Instant::now() }
+        Self {
+            start_wall,
+            start: tokio::time::Instant::now(),
+        }
     }
 }
 

@@ -74,14 +74,28 @@ impl Default for Machine {
 
 impl Machine {
     pub fn new() -> Self {
-        Self { status: Status::Unknown, down_since: None, failures: 0, successes: 0, first_failure_at: None }
+        Self {
+            status: Status::Unknown,
+            down_since: None,
+            failures: 0,
+            successes: 0,
+            first_failure_at: None,
+        }
     }
 
     /// A machine restored from the store: a device that was down stays down, with its
     /// original `down_since`, until probes prove otherwise.
     pub fn restored(status: Status, down_since: Option<DateTime<Utc>>) -> Self {
-        let down_since = if status == Status::Down { down_since } else { None };
-        Self { status, down_since, ..Self::new() }
+        let down_since = if status == Status::Down {
+            down_since
+        } else {
+            None
+        };
+        Self {
+            status,
+            down_since,
+            ..Self::new()
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -95,11 +109,17 @@ impl Machine {
     /// True while a streak is building toward a different status: the scheduler then
     /// probes again after `retry_interval` instead of a full interval.
     pub fn is_confirming(&self) -> bool {
-        (self.failures > 0 && self.status != Status::Down) || (self.successes > 0 && self.status != Status::Up)
+        (self.failures > 0 && self.status != Status::Down)
+            || (self.successes > 0 && self.status != Status::Up)
     }
 
     /// Feeds one probe result (`started` is when the probe began).
-    pub fn observe(&mut self, success: bool, started: DateTime<Utc>, settings: &ProbeSettings) -> Option<Change> {
+    pub fn observe(
+        &mut self,
+        success: bool,
+        started: DateTime<Utc>,
+        settings: &ProbeSettings,
+    ) -> Option<Change> {
         if success {
             self.failures = 0;
             self.first_failure_at = None;
@@ -128,7 +148,13 @@ impl Machine {
             Status::Down => self.first_failure_at.or(Some(at)),
             _ => None,
         };
-        Change { from, to, at, down_since: self.down_since, was_down_since }
+        Change {
+            from,
+            to,
+            at,
+            down_since: self.down_since,
+            was_down_since,
+        }
     }
 }
 
@@ -142,7 +168,11 @@ mod tests {
     }
 
     fn settings(down_after: u32, up_after: u32) -> ProbeSettings {
-        ProbeSettings { down_after, up_after, ..ProbeSettings::default() }
+        ProbeSettings {
+            down_after,
+            up_after,
+            ..ProbeSettings::default()
+        }
     }
 
     #[test]
@@ -164,7 +194,10 @@ mod tests {
         assert_eq!(m.observe(false, t(10), &s), None);
         assert_eq!(m.observe(false, t(11), &s), None);
         let c = m.observe(false, t(12), &s).unwrap();
-        assert_eq!((c.from, c.to, c.down_since), (Status::Up, Status::Down, Some(t(10))));
+        assert_eq!(
+            (c.from, c.to, c.down_since),
+            (Status::Up, Status::Down, Some(t(10)))
+        );
         assert_eq!(m.down_since(), Some(t(10)));
     }
 
@@ -184,7 +217,10 @@ mod tests {
         let s = settings(1, 1);
         let mut m = Machine::restored(Status::Down, Some(t(-100)));
         let c = m.observe(true, t(0), &s).unwrap();
-        assert_eq!((c.to, c.down_since, c.was_down_since), (Status::Up, None, Some(t(-100))));
+        assert_eq!(
+            (c.to, c.down_since, c.was_down_since),
+            (Status::Up, None, Some(t(-100)))
+        );
         assert_eq!(m.down_since(), None);
     }
 

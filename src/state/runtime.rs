@@ -49,7 +49,10 @@ pub struct DeviceRuntime {
 
 impl DeviceRuntime {
     pub fn new(machine: Machine) -> Self {
-        Self { machine: Mutex::new(machine), measurements: Mutex::default() }
+        Self {
+            machine: Mutex::new(machine),
+            measurements: Mutex::default(),
+        }
     }
 
     pub fn measurements(&self) -> Measurements {
