@@ -191,3 +191,48 @@ fn not_ready_reasons(
     }
     reasons
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::ProbeOutcome;
+
+    const CYCLE: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn ready_while_probes_keep_finishing() {
+        let prober = ProberMetrics::default();
+        assert!(
+            not_ready_reasons(true, &prober, CYCLE).is_empty(),
+            "a fresh start has time"
+        );
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_secs(10)).await;
+            prober.probe_done(&ProbeOutcome::default());
+            assert!(not_ready_reasons(true, &prober, CYCLE).is_empty());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_prober_is_not_ready() {
+        let prober = ProberMetrics::default();
+        tokio::time::advance(Duration::from_secs(26)).await;
+        let reasons = not_ready_reasons(true, &prober, CYCLE);
+        assert_eq!(reasons.len(), 1, "no probe ever finished: {reasons:?}");
+        assert!(reasons[0].contains("stalled"));
+        prober.probe_done(&ProbeOutcome::default());
+        assert!(not_ready_reasons(true, &prober, CYCLE).is_empty());
+        tokio::time::advance(Duration::from_secs(26)).await;
+        assert!(not_ready_reasons(true, &prober, CYCLE)[0].contains("stalled"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_socket_is_not_ready() {
+        let prober = ProberMetrics::default();
+        let reasons = not_ready_reasons(false, &prober, CYCLE);
+        assert!(
+            reasons.len() == 1 && reasons[0].contains("ICMP socket"),
+            "{reasons:?}"
+        );
+    }
+}

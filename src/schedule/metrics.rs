@@ -71,7 +71,7 @@ impl ProberMetrics {
         );
     }
 
-    pub(super) fn probe_done(&self, outcome: &ProbeOutcome) {
+    pub fn probe_done(&self, outcome: &ProbeOutcome) {
         self.probes.inc();
         self.requests.inc_by(u64::from(outcome.sent));
         self.replies.inc_by(u64::from(outcome.received));
