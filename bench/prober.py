@@ -134,7 +134,8 @@ def run_smokeping(targets, interval, seconds, config):
             "requests": requests,
             "requests_per_s": requests / (t1 - t0),
             "expected_per_s": len(targets) / common.seconds_of(interval),
-            "loss": 1 - (r1 - r0) / requests if requests else 1.0,
+            # Replies to requests sent just before the window count in it: clamp at 0.
+            "loss": max(0.0, 1 - (r1 - r0) / requests) if requests else 1.0,
             "cpu_per_request_us": (c1 - c0) / requests * 1e6 if requests else float("nan"),
             "cpu_share_of_core": (c1 - c0) / (t1 - t0),
             "rss_mib": common.rss_bytes(proc.pid) / 2**20,
