@@ -103,6 +103,52 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     served
 }
 
+/// `wardops probe`: one probe per address, concurrently, with the same pinger `serve` uses.
+pub fn probe(addresses: &[std::net::IpAddr], packets: u32, timeout: Duration) -> ExitCode {
+    use crate::probe::{Pinger, ProbeSpec};
+    let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
+    runtime.block_on(async {
+        let pinger = match IcmpPinger::open() {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                eprintln!("wardops: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let spec = ProbeSpec {
+            packets: packets.max(1),
+            spacing: Duration::from_millis(200),
+            timeout,
+        };
+        let probes = addresses.iter().map(|&a| {
+            let pinger = pinger.clone();
+            async move { (a, pinger.probe(a, spec).await) }
+        });
+        let mut all_answered = true;
+        for (address, outcome) in futures_util::future::join_all(probes).await {
+            all_answered &= outcome.is_success();
+            let rtt = outcome
+                .rtt
+                .map(|d| format!(", rtt {:.3} ms", d.as_secs_f64() * 1000.0))
+                .unwrap_or_default();
+            let verdict = if outcome.is_success() {
+                "up"
+            } else {
+                "no reply"
+            };
+            println!(
+                "{address}: {}/{} replies{rtt}: {verdict}",
+                outcome.received, outcome.sent
+            );
+        }
+        if all_answered {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
+
 /// `wardops migrate`: applies the store's migrations and exits.
 pub fn migrate(path: &Path) -> ExitCode {
     init_logging();

@@ -34,6 +34,20 @@ enum Command {
         #[arg(short, long, default_value = "config/wardops.yaml")]
         config: PathBuf,
     },
+    /// Probe addresses once with the appliance's own pinger and print what came back:
+    /// checks that this host lets wardops send ICMP (exit 0 all answered, 1 some did not,
+    /// 2 no ICMP socket could be opened).
+    Probe {
+        /// IPv4 or IPv6 addresses.
+        #[arg(required = true)]
+        addresses: Vec<std::net::IpAddr>,
+        /// Echo requests per address.
+        #[arg(long, default_value_t = 2)]
+        packets: u32,
+        /// How long each request waits for its reply.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Write a complete example configuration of N loopback devices (deterministic: a
     /// smaller N is a subset of a larger one).
     Demo {
@@ -59,6 +73,11 @@ fn main() -> ExitCode {
         Command::Serve { config } => wardops::cli::serve(&config),
         Command::Check { config } => wardops::cli::check(&config),
         Command::Migrate { config } => wardops::cli::migrate(&config),
+        Command::Probe {
+            addresses,
+            packets,
+            timeout,
+        } => wardops::cli::probe(&addresses, packets, timeout),
         Command::Demo {
             devices,
             interval,

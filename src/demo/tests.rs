@@ -120,16 +120,6 @@ fn branches_are_realistic() {
     );
 }
 
-/// The size the brief promises; slow in a debug build, so run it on purpose:
-/// `cargo test --release --lib demo -- --ignored`.
-#[test]
-#[ignore]
-fn a_million_devices_write_and_validate() {
-    let dir = tempfile::tempdir().unwrap();
-    let summary = write(dir.path(), 1_000_000, None).unwrap();
-    assert_eq!(load(dir.path()).inventory.devices.len(), summary.devices);
-}
-
 #[test]
 fn bad_sizes_and_intervals_are_refused() {
     let dir = tempfile::tempdir().unwrap();
