@@ -17,7 +17,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "release" / "wardops"
+# bench/run-all pins a private copy of the build (WARDOPS_BENCH_BINARY), because
+# target/release/wardops is shared and may be rebuilt by others in the middle of a run.
+BINARY = Path(os.environ.get("WARDOPS_BENCH_BINARY") or ROOT / "target" / "release" / "wardops")
 RESULTS = ROOT / "target" / "bench-results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -25,6 +27,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def build():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "wardops"], cwd=ROOT, check=True)
+
+
+def binary_id():
+    """Short content hash and build time of the binary the benches run."""
+    import hashlib
+    digest = hashlib.sha256(BINARY.read_bytes()).hexdigest()[:12]
+    built = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(BINARY.stat().st_mtime))
+    return f"{digest} (built {built})"
 
 
 def need(binary, package):
@@ -210,17 +220,26 @@ def fmt_ms(seconds):
 
 
 class Nft:
-    """An nftables table of the bench's own that drops echo requests to some loopback
-    addresses; always deleted (also on error, via `with`)."""
+    """An nftables table of the bench's own that blackholes some loopback addresses;
+    always deleted (also on error, via `with`).
 
-    def __init__(self, table):
+    drop="requests" drops the echo requests on output: the kernel then fails the send at
+    once (EPERM), so a probe of a blackholed device ends immediately. drop="replies"
+    drops the replies on input: the request leaves and nothing comes back, so the probe
+    waits for its timeout, as with a real unreachable device."""
+
+    def __init__(self, table, drop="requests"):
         need("nft", "nftables")
         self.table = table
         subprocess.run(["nft", "delete", "table", "inet", table], stderr=subprocess.DEVNULL)
         self._nft(f"add table inet {table}")
-        self._nft(f"add chain inet {table} out {{ type filter hook output priority 0; }}")
         self._nft(f"add set inet {table} black {{ type ipv4_addr; }}")
-        self._nft(f"add rule inet {table} out ip daddr @black icmp type echo-request drop")
+        if drop == "requests":
+            self._nft(f"add chain inet {table} out {{ type filter hook output priority 0; }}")
+            self._nft(f"add rule inet {table} out ip daddr @black icmp type echo-request drop")
+        else:
+            self._nft(f"add chain inet {table} in {{ type filter hook input priority 0; }}")
+            self._nft(f"add rule inet {table} in ip saddr @black icmp type echo-reply drop")
 
     def _nft(self, cmd):
         subprocess.run(["nft", cmd], check=True)
@@ -266,7 +285,7 @@ class Report:
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"{key or self.name}.json"
         path.write_text(json.dumps({"name": self.name, "title": self.title, "command": self.command,
-                                    "figures": self.figures, "notes": self.notes,
+                                    "figures": self.figures, "notes": self.notes, "binary": binary_id(),
                                     "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}, indent=1))
         return path
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Detection latency: blackhole N loopback devices with nftables at a known instant
-(a table of this bench's own, always deleted), and measure when each turns `down` in
+(a table of this bench's own, always deleted; by default the echo replies are dropped,
+so that probes time out as with a real outage), and measure when each turns `down` in
 `GET /api/v1/devices?status=down` (polled every 50 ms) and in the SSE feed, then lift
 the rule and measure when each recovers. Default thresholds (down_after 2, up_after 1,
 retry_interval 1s), at each given interval.
@@ -34,7 +35,7 @@ async def poll_down(app, watched, seen, want_down, stop_when_all, timeout):
         await asyncio.sleep(0.05)
 
 
-async def measure(devices, blackhole, interval):
+async def measure(devices, blackhole, interval, drop):
     config = common.demo(devices, interval)
     inventory = common.devices_of(config)
     step = max(1, len(inventory) // blackhole)
@@ -51,7 +52,7 @@ async def measure(devices, blackhole, interval):
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
         timeout = common.seconds_of(interval) * 2 + 15
-        with common.Nft(TABLE) as nft:
+        with common.Nft(TABLE, drop) as nft:
             t0 = time.time()
             nft.block(list(victims.values()))
             blocked_at = (t0 + time.time()) / 2
@@ -92,15 +93,19 @@ def main():
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--blackhole", type=int, default=100)
     p.add_argument("--intervals", default="10s,1s")
+    p.add_argument("--drop", choices=["replies", "requests"], default="replies",
+                   help="drop the echo replies on input (the probe times out, as with a real outage) "
+                        "or the requests on output (the send fails at once)")
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
     if not a.no_build:
         common.build()
-    r = common.Report("detection", f"Detection: {a.blackhole} of {a.devices:,} devices blackholed")
+    how = {"replies": "echo replies dropped: probes time out", "requests": "echo requests dropped: sends fail at once"}
+    r = common.Report(f"detection-{a.drop}", f"Detection: {a.blackhole} of {a.devices:,} devices blackholed ({how[a.drop]})")
     targets = {"10s": 13.0, "1s": 3.0}
     for interval in a.intervals.split(","):
         print(f"detection: {a.blackhole} of {a.devices} devices blackholed at interval {interval}", flush=True)
-        m = asyncio.run(measure(a.devices, a.blackhole, interval))
+        m = asyncio.run(measure(a.devices, a.blackhole, interval, a.drop))
         s = lambda xs: (f"p50 {common.percentile(xs, .5):.2f} s, p99 {common.percentile(xs, .99):.2f} s, "
                         f"max {max(xs):.2f} s ({len(xs)}/{m['victims']})" if xs else "none seen")
         limit = targets.get(interval)
