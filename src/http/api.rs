@@ -90,26 +90,14 @@ pub fn devices_json_with_alerts(
         }
         // The measurement mutex is held only for this copy, never across serialisation.
         let m = runtime.measurements();
-        let listed = Listed {
-            device: DeviceJson::new(device, status, &m),
-            open_alerts: counts
-                .as_ref()
-                .map(|c| c.get(&*device.name).copied().unwrap_or(0)),
-        };
+        let open_alerts = counts
+            .as_ref()
+            .map(|c| c.get(&*device.name).copied().unwrap_or(0));
+        let listed = DeviceJson::new(device, status, &m).with_open_alerts(open_alerts);
         serde_json::to_writer(&mut out, &listed).expect("serialising to a Vec cannot fail");
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-/// A device of the list: its JSON plus what only the store knows.
-#[derive(Serialize)]
-struct Listed<'a> {
-    #[serde(flatten)]
-    device: DeviceJson<'a>,
-    /// Absent when the appliance keeps no store.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    open_alerts: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -117,8 +105,6 @@ struct Detail<'a> {
     state_version: u64,
     #[serde(flatten)]
     device: DeviceJson<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    open_alerts: Option<u32>,
     probe: ProbeJson,
     probes_total: u64,
     successful_probes_total: u64,
@@ -196,11 +182,11 @@ fn detail(ctx: &HttpContext, snapshot: &Snapshot, row: Row) -> Response<Body> {
         StatusCode::OK,
         &Detail {
             state_version: snapshot.version,
-            device: DeviceJson::new(device, status, &m),
-            open_alerts: ctx
-                .store
-                .as_ref()
-                .map(|s| s.health.open_alerts(&device.name)),
+            device: DeviceJson::new(device, status, &m).with_open_alerts(
+                ctx.store
+                    .as_ref()
+                    .map(|s| s.health.open_alerts(&device.name)),
+            ),
             probe: ProbeJson::from(&device.probe),
             probes_total: m.probes,
             successful_probes_total: m.successful_probes,

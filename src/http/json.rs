@@ -25,6 +25,9 @@ pub struct DeviceJson<'a> {
     pub last_rtt_ms: Option<f64>,
     pub loss: Option<f64>,
     pub last_probe_at: Option<Rfc3339>,
+    /// What only the store knows; absent when the appliance keeps no store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_alerts: Option<u32>,
 }
 
 impl<'a> DeviceJson<'a> {
@@ -43,6 +46,14 @@ impl<'a> DeviceJson<'a> {
             last_rtt_ms: m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0),
             loss: m.last_loss,
             last_probe_at: m.last_probe_at.map(Rfc3339),
+            open_alerts: None,
+        }
+    }
+
+    pub fn with_open_alerts(self, open_alerts: Option<u32>) -> Self {
+        Self {
+            open_alerts,
+            ..self
         }
     }
 }
