@@ -64,7 +64,13 @@ def seconds_of(text):
 
 def demo(devices, interval, out=None, settings=None):
     """A `wardops demo` config directory; `settings` is YAML text appended to wardops.yaml."""
-    out = Path(out or tempfile.mkdtemp(prefix="wardops-bench-"))
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="wardops-bench-"))
+        # 100,000-device configs with their stores are ~45 MB each; keep them only when asked.
+        if not os.environ.get("WARDOPS_BENCH_KEEP"):
+            import atexit
+            atexit.register(shutil.rmtree, out, True)
+    out = Path(out)
     subprocess.run([str(BINARY), "demo", "--devices", str(devices), "--interval", interval, "--out", str(out)],
                    check=True, stdout=subprocess.DEVNULL)
     if settings:
