@@ -3,8 +3,8 @@
 (a table of this bench's own, always deleted; by default the echo replies are dropped,
 so that probes time out as with a real outage), and measure when each turns `down` in
 `GET /api/v1/devices?status=down` (polled every 50 ms) and in the SSE feed, then lift
-the rule and measure when each recovers. Default thresholds (down_after 2, up_after 1,
-retry_interval 1s), at each given interval.
+the rule and measure when each recovers. Default thresholds (down_after 2, up_after 1), with the
+timeout and retry_interval `wardops demo --interval` picks, at each given interval.
 
     bench/detection.py --devices 1000 --blackhole 100 --intervals 10s,1s
 """

@@ -151,12 +151,13 @@ impl fmt::Display for DemoSummary {
 fn settings_text(interval: Option<Duration>) -> String {
     let mut probe = ProbeSettings::default();
     if let Some(i) = interval {
-        // A short interval takes the retry and timeout down with it, so that
-        // `--interval 1s` works instead of failing the probe-fits-interval check.
+        // A short interval takes the retry and timeout down with it: a probe and its
+        // retry each fit in half an interval, so `--interval 1s` is valid and confirms
+        // an outage within ~2 s of the first failed probe's slot.
         probe.interval = i;
-        probe.retry_interval = probe.retry_interval.min(i);
+        probe.retry_interval = probe.retry_interval.min(i / 2);
         let spacing = probe.packet_spacing * probe.packets.saturating_sub(1);
-        probe.timeout = probe.timeout.min(i.saturating_sub(spacing));
+        probe.timeout = probe.timeout.min((i / 2).saturating_sub(spacing));
     }
     let d = duration::format;
     format!(

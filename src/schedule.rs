@@ -3,8 +3,9 @@
 //!
 //! A failed probe of a device that is not yet down is re-checked after
 //! `retry_interval` (and a success of a down device likewise), so an outage is confirmed
-//! in seconds. A probe that cannot start on time is observed as lag; slots that pass
-//! while the prober is late are skipped and counted, never queued up.
+//! in seconds. A probe that cannot start on time starts late and is observed as lag;
+//! slots that pass entirely while the prober is late are skipped and counted, never
+//! queued up.
 //!
 //! [`Scheduler::sync`] makes the running tasks match a snapshot: new devices start at
 //! their own phase (no burst on reload), removed ones stop, changed ones get their new
@@ -15,7 +16,6 @@ pub mod phase;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -162,23 +162,61 @@ async fn run_device<P: Pinger>(
         due = if runtime.is_confirming() {
             (woke + device.probe.retry_interval).max(now)
         } else {
-            // Back on the grid: the slot after the one just run, or the first still
-            // ahead if the prober fell behind (the ones in between are skipped).
-            let on_time = slots.after(due);
-            let next = slots.at_or_after(now).max(on_time);
-            shared
-                .metrics
-                .skipped
-                .inc_by(missed_slots(on_time, next, slots.interval()));
+            let (next, skipped) = next_slot(&slots, due, now);
+            shared.metrics.skipped.inc_by(skipped);
             next
         };
     }
 }
 
-/// Slots between the one that was due next and the first still ahead.
-fn missed_slots(on_time: Instant, first_ahead: Instant, interval: Duration) -> u64 {
-    if first_ahead <= on_time {
-        return 0;
+/// Back on the grid after a probe that was due at `due` and ended at `now`: the next
+/// slot, even if it has just passed (a probe as long as its interval, or a brief stall,
+/// starts late and shows as lag rather than losing a whole interval); slots that passed
+/// entirely are skipped and counted, never queued up. Returns the slot and the count.
+fn next_slot(slots: &Slots, due: Instant, now: Instant) -> (Instant, u64) {
+    let on_time = slots.after(due);
+    let late = now.saturating_duration_since(on_time);
+    let skipped = (late.as_nanos() / slots.interval().as_nanos().max(1)) as u32;
+    (on_time + slots.interval() * skipped, u64::from(skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn slots(epoch: Instant) -> Slots {
+        Slots::new(epoch, "d", SECOND)
     }
-    ((first_ahead - on_time).as_nanos() / interval.as_nanos().max(1)) as u64
+
+    #[test]
+    fn an_on_time_probe_waits_for_the_next_slot() {
+        let s = slots(Instant::now());
+        let due = s.at_or_after(Instant::now());
+        assert_eq!(next_slot(&s, due, due + SECOND / 10), (due + SECOND, 0));
+        assert_eq!(next_slot(&s, due, due + SECOND), (due + SECOND, 0));
+    }
+
+    #[test]
+    fn a_probe_that_overruns_its_slot_starts_late_instead_of_losing_an_interval() {
+        let s = slots(Instant::now());
+        let due = s.at_or_after(Instant::now());
+        let ended = due + SECOND + Duration::from_millis(3);
+        assert_eq!(
+            next_slot(&s, due, ended),
+            (due + SECOND, 0),
+            "run at once, 3 ms late"
+        );
+    }
+
+    #[test]
+    fn slots_that_passed_entirely_are_skipped_not_queued() {
+        let s = slots(Instant::now());
+        let due = s.at_or_after(Instant::now());
+        let stalled_until = due + SECOND * 3 + Duration::from_millis(500);
+        assert_eq!(next_slot(&s, due, stalled_until), (due + SECOND * 3, 2));
+    }
 }

@@ -21,6 +21,8 @@ use wardops::state::{State, Status, TokioClock};
 struct FakePinger {
     unreachable: Mutex<HashSet<IpAddr>>,
     probes: Mutex<Vec<(IpAddr, Instant)>>,
+    /// Added to every unanswered probe, like the real pinger's bookkeeping.
+    overhead: Mutex<Duration>,
 }
 
 impl FakePinger {
@@ -48,6 +50,7 @@ impl FakePinger {
 impl Pinger for FakePinger {
     fn probe(&self, address: IpAddr, spec: ProbeSpec) -> impl Future<Output = ProbeOutcome> + Send {
         let reachable = !self.unreachable.lock().contains(&address);
+        let overhead = *self.overhead.lock();
         self.probes.lock().push((address, Instant::now()));
         async move {
             if reachable {
@@ -58,7 +61,7 @@ impl Pinger for FakePinger {
                     rtt: Some(Duration::from_millis(1)),
                 }
             } else {
-                sleep(spec.spacing * (spec.packets - 1) + spec.timeout).await;
+                sleep(spec.spacing * (spec.packets - 1) + spec.timeout + overhead).await;
                 ProbeOutcome {
                     sent: spec.packets,
                     received: 0,
@@ -350,5 +353,29 @@ async fn reload_keeps_status_of_unchanged_and_resets_readdressed_devices() {
     assert!(
         counted <= started && counted + 2 >= started,
         "counted {counted} of {started} started probes"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_as_long_as_its_interval_does_not_lose_the_next_slot() {
+    let mut rig = rig();
+    // 200 ms spacing + 800 ms timeout: an unanswered probe lasts the whole 1 s interval,
+    // plus 2 ms of overhead, so it ends just after its next slot.
+    *rig.pinger.overhead.lock() = Duration::from_millis(2);
+    rig.load(inventory(&devices_yaml(
+        1,
+        "{ interval: 1s, timeout: 800ms, packets: 2, packet_spacing: 200ms, retry_interval: 1s }",
+    )));
+    rig.pinger.set_reachable("127.9.0.1", false);
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(rig.status("d0").0, Status::Down);
+    let before = rig.pinger.probe_times("127.9.0.1").len();
+    sleep(Duration::from_secs(20)).await;
+    let probes = rig.pinger.probe_times("127.9.0.1").len() - before;
+    assert!(probes >= 19, "{probes} probes in 20 s: slots were skipped");
+    assert_eq!(
+        rig.metrics.skipped.get(),
+        0,
+        "late by 2 ms is lag, not a skipped slot"
     );
 }

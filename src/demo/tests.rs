@@ -132,6 +132,12 @@ fn bad_sizes_and_intervals_are_refused() {
     write(dir.path(), 10, Some(Duration::from_millis(500))).unwrap();
     assert_eq!(
         load(dir.path()).settings.probe.timeout,
-        Duration::from_millis(300)
+        Duration::from_millis(50)
     );
+    // At 1 s a probe and its retry each fit in half an interval.
+    write(dir.path(), 10, Some(Duration::from_secs(1))).unwrap();
+    let probe = load(dir.path()).settings.probe;
+    assert_eq!(probe.timeout, Duration::from_millis(300));
+    assert_eq!(probe.retry_interval, Duration::from_millis(500));
+    assert_eq!(probe.probe_duration(), Duration::from_millis(500));
 }
