@@ -75,11 +75,13 @@ pub async fn run_with_store<P: Pinger>(
         inventories,
     };
     let longest_interval = Arc::new(AtomicU64::new(0));
+    let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
     let supervisor = tokio::spawn(supervise(
         Scheduler::new(pinger.clone(), state.clone(), prober.clone()),
         incoming,
         longest_interval.clone(),
         restore,
+        applied_tx,
     ));
     handles
         .inventories
@@ -103,6 +105,7 @@ pub async fn run_with_store<P: Pinger>(
         handles.inventories.clone(),
         reload_metrics,
     );
+    reloader.confirm_with(applied);
     let reload_triggers = crate::reload::watch::spawn(reloader.clone());
     let readiness = {
         let prober = prober.clone();
@@ -144,6 +147,7 @@ async fn supervise<P: Pinger>(
     mut incoming: mpsc::Receiver<Arc<Inventory>>,
     longest_interval: Arc<AtomicU64>,
     mut restore: HashMap<String, crate::store::StoredStatus>,
+    applied: tokio::sync::watch::Sender<u64>,
 ) {
     while let Some(inventory) = incoming.recv().await {
         let stored = std::mem::take(&mut restore);
@@ -162,6 +166,7 @@ async fn supervise<P: Pinger>(
                 .map(|s| crate::state::Machine::restored(s.status, s.down_since))
         });
         scheduler.sync(&snapshot);
+        applied.send_modify(|n| *n += 1);
     }
 }
 

@@ -17,7 +17,8 @@ pub mod read;
 pub mod watch;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -108,6 +109,11 @@ struct Inner {
     /// Serialises reloads so two triggers never send inventories out of order. A tokio
     /// mutex because it is held across the validation and the send.
     running: tokio::sync::Mutex<()>,
+    /// Inventories handed to `sink` so far, the first (start-up) one included.
+    sent: AtomicU64,
+    /// How many inventories the app has applied, when it says so: a reload is reported
+    /// only once the state runs it, not when it is merely queued.
+    applied: OnceLock<tokio::sync::watch::Receiver<u64>>,
     /// Held only to read or write the fields, never across an await.
     book: Mutex<Book>,
     /// Per-file parse results; used only by the reload holding `running`.
@@ -126,7 +132,16 @@ struct Book {
     last_check_at: Option<DateTime<Utc>>,
 }
 
+/// The longest a reload waits for the app to confirm it applied an inventory.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Reloader {
+    /// Report reloads only once `applied` (a count of inventories the app has applied,
+    /// the first included) says the new one runs.
+    pub fn confirm_with(&self, applied: tokio::sync::watch::Receiver<u64>) {
+        let _ = self.inner.applied.set(applied);
+    }
+
     /// `running` is the inventory the app started with (already sent to `sink`).
     pub fn new(
         dir: PathBuf,
@@ -154,6 +169,8 @@ impl Reloader {
                 sink,
                 metrics,
                 running: tokio::sync::Mutex::new(()),
+                sent: AtomicU64::new(1),
+                applied: OnceLock::new(),
                 book: Mutex::new(book),
                 cache: Mutex::new(cache::FileCache::default()),
             }),
@@ -286,6 +303,13 @@ impl Reloader {
                     let errors = vec!["the appliance is shutting down".to_string()];
                     (ReloadResult::Failure, hash, None, errors, false)
                 } else {
+                    let sent = self.inner.sent.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let Some(applied) = self.inner.applied.get() {
+                        let mut applied = applied.clone();
+                        let wait = applied.wait_for(|&n| n >= sent);
+                        // Bounded: a wedged supervisor must not wedge reloads as well.
+                        let _ = tokio::time::timeout(APPLY_WAIT, wait).await;
+                    }
                     let mut book = self.inner.book.lock();
                     book.running = inventory;
                     book.revision += 1;

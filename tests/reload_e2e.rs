@@ -140,8 +140,14 @@ fn edits_git_checkouts_and_a_bad_commit_apply_or_are_rejected_within_a_second() 
 
     // An editor's save: temp file + rename.
     editor_save(&inv.join("a.yaml"), &yaml(1, 0, 4, "v2"));
-    within_a_second(&app, "the editor's save", |a| names(a).len() == 4);
-    assert_eq!(status(&app)["inventory"]["revision"], 1);
+    within_a_second(&app, "the editor's save", |a| {
+        status(a)["inventory"]["revision"] == 1
+    });
+    assert_eq!(
+        names(&app).len(),
+        4,
+        "a revision the status reports is one the state already runs"
+    );
 
     // A commit on a branch, checked out: one reload, applied whole.
     git(&inv, &["checkout", "-qb", "next"]);
