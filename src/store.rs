@@ -7,15 +7,20 @@
 //! its original `down_since`.
 //!
 //! - [`record`]: what the writer applies (a spooled, sequenced record) and what it reads.
-//! - [`postgres`], [`sqlite`]: the two implementations; schema only via `migrations/`.
+//! - `apply`: what applying records means (replays skipped, alerts opened and resolved,
+//!   flapping), once for both backends, over each backend's SQL primitives.
+//! - [`postgres`], [`sqlite`]: the two implementations, their SQL only; schema only via
+//!   `migrations/`. `rows` maps their result rows to the types above.
 //! - [`spool`]: the fsync'd append-only file records wait in while the database is away.
 //! - [`writer`]: the one task that applies records in order, exactly once.
 //! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
 //! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
 
+mod apply;
 pub mod health;
 pub mod postgres;
 pub mod record;
+mod rows;
 pub mod spool;
 pub mod sqlite;
 pub mod startup;
@@ -30,7 +35,8 @@ use chrono::{DateTime, Utc};
 
 pub use health::StoreHealth;
 pub use record::{
-    AlertQuery, AlertRow, DeviceRow, Loaded, Record, RecordKind, StoredStatus, TransitionRow,
+    AlertChange, AlertEvent, AlertQuery, AlertRow, DeviceRow, DeviceScope, Loaded, Record,
+    RecordKind, StoredStatus, TransitionRow,
 };
 
 /// Alert rules the store applies inside each write transaction.
@@ -91,19 +97,22 @@ impl StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// What both backends do. Every write goes through [`Store::apply`], one transaction per
-/// call, idempotent per record (`boot`, `seq`).
+/// call, idempotent per record (`boot`, `seq`). Writes report the alerts their committed
+/// transaction opened and resolved, in order, for the live feed.
 pub trait Store: Send + Sync + 'static {
     /// Applies the embedded migrations; a no-op when they are applied already.
     fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
     /// Live devices with their last stored status.
     fn load(&self) -> impl Future<Output = Result<Loaded>> + Send;
     /// Applies records in order in one transaction, skipping those applied before.
-    fn apply(&self, records: &[Record]) -> impl Future<Output = Result<()>> + Send;
-    /// Resolves `flapping` alerts of devices that have had no transition for the window.
+    /// Returns the alerts it opened and resolved, in the order of their records.
+    fn apply(&self, records: &[Record]) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
+    /// Resolves `flapping` alerts of devices that have had no transition for the window;
+    /// returns them.
     fn resolve_stable_flapping(
         &self,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64>> + Send;
+    ) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
     /// Deletes up to `batch` transitions and resolved alerts older than `cutoff`.
     fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> impl Future<Output = Result<u64>> + Send;
     fn alerts(&self, query: &AlertQuery) -> impl Future<Output = Result<Vec<AlertRow>>> + Send;
@@ -174,10 +183,10 @@ impl Store for Db {
     async fn load(&self) -> Result<Loaded> {
         dispatch!(self, s => s.load().await)
     }
-    async fn apply(&self, records: &[Record]) -> Result<()> {
+    async fn apply(&self, records: &[Record]) -> Result<Vec<AlertEvent>> {
         dispatch!(self, s => s.apply(records).await)
     }
-    async fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> Result<u64> {
+    async fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> Result<Vec<AlertEvent>> {
         dispatch!(self, s => s.resolve_stable_flapping(now).await)
     }
     async fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {

@@ -271,9 +271,10 @@ async fn flapping_opens_once_and_clears_when_stable(store: &Db) {
         .find(|a| a.condition == "flapping")
         .unwrap();
     assert_eq!(flapping.severity, "warning");
-    // Not yet stable for the window.
-    assert_eq!(store.resolve_stable_flapping(t(50 + 299)).await.unwrap(), 0);
-    assert_eq!(store.resolve_stable_flapping(t(50 + 301)).await.unwrap(), 1);
+    let calm = store.resolve_stable_flapping(t(50 + 299)).await.unwrap();
+    assert!(calm.is_empty(), "not yet stable for the window");
+    let calm = store.resolve_stable_flapping(t(50 + 301)).await.unwrap();
+    assert_eq!(calm.len(), 1);
     // It flapped and then stayed down: the outage keeps its alert.
     assert_eq!(
         conditions(store.alerts(&open()).await.unwrap()),

@@ -108,6 +108,32 @@ pub struct AlertRow {
     pub acknowledged_by: Option<String>,
 }
 
+/// What a committed write did to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertChange {
+    Opened,
+    Resolved,
+}
+
+/// Where a device sits in the hierarchy, as the store last knew it (also for devices that
+/// have left the inventory since).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceScope {
+    pub region: String,
+    pub branch: String,
+    pub kind: String,
+}
+
+/// An alert a committed transaction opened or resolved, as it is after that commit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertEvent {
+    pub change: AlertChange,
+    pub alert: AlertRow,
+    /// None only for a device the store never had a row for.
+    pub scope: Option<DeviceScope>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TransitionRow {
     pub id: i64,

@@ -1,0 +1,272 @@
+//! What applying the writer's records means, once for both backends: which records a
+//! replay skips, what each transition writes, which alerts it opens or resolves, when a
+//! device is flapping, and which alert changes the commit reports. The backends supply
+//! only their SQL, as the primitives of [`Sql`] over one open transaction.
+//!
+//! Transitions are applied in *runs* of consecutive records of distinct devices, each run
+//! a handful of statements however long it is (PostgreSQL binds whole arrays): a region
+//! going dark is 10,000 transitions of 10,000 devices. No device appears twice in a run,
+//! so deciding each of its transitions from the database as it was before the run is the
+//! same as deciding them one after the other.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    AlertChange, AlertEvent, AlertRow, AlertRules, DeviceRow, DeviceScope, Record, RecordKind,
+    Result,
+};
+
+/// One transition of a run, as the SQL writes it.
+pub(super) struct Change<'a> {
+    pub boot: &'a str,
+    pub device: &'a str,
+    pub address: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub at: DateTime<Utc>,
+    pub down_since: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// An alert to open unless one of its (device, condition) is open already.
+pub(super) struct NewAlert {
+    pub device: String,
+    pub condition: &'static str,
+    pub severity: &'static str,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One write transaction of a backend. Every method is one decision's SQL, applied to
+/// all the rows it is given; none decides anything itself.
+pub(super) trait Sql: Send {
+    /// The last sequence number of `boot` applied (0: none).
+    async fn last_seq(&mut self, boot: &str) -> Result<i64>;
+    /// Raises the last sequence number of `boot` applied to `seq`.
+    async fn set_last_seq(&mut self, boot: &str, seq: i64) -> Result<()>;
+    /// For each (device, since), in order: its transitions from a decided status (not
+    /// `unknown`) strictly after `since`.
+    async fn recent_changes(&mut self, asks: &[(&str, DateTime<Utc>)]) -> Result<Vec<i64>>;
+    /// Inserts the transitions of a run and sets each device's current state; a device
+    /// that was down and is decided down again keeps its stored `down_since`.
+    async fn write_transitions(&mut self, run: &[Change<'_>]) -> Result<()>;
+    /// Opens the alerts whose (device, condition) has none open; returns those opened.
+    async fn open_alerts(&mut self, alerts: &[NewAlert]) -> Result<Vec<AlertRow>>;
+    /// Resolves the open alerts of each (device, at) — of `condition` only, if given — at
+    /// `at` with `resolution`; returns those resolved.
+    async fn resolve_alerts(
+        &mut self,
+        devices: &[(&str, DateTime<Utc>)],
+        condition: Option<&str>,
+        resolution: &str,
+    ) -> Result<Vec<AlertRow>>;
+    /// Resolves, at `now` with `stable`, the `flapping` alerts of devices with no
+    /// transition after `since`; returns those resolved.
+    async fn resolve_quiet_flapping(
+        &mut self,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AlertRow>>;
+    async fn upsert_devices(&mut self, at: DateTime<Utc>, devices: &[DeviceRow]) -> Result<()>;
+    /// Marks the devices removed and forgets their current state (history stays).
+    async fn remove_devices(&mut self, at: DateTime<Utc>, names: &[String]) -> Result<()>;
+    /// Region, branch and kind of each named device the store has a row for.
+    async fn scopes(&mut self, names: &[&str]) -> Result<Vec<(String, DeviceScope)>>;
+    async fn commit(self) -> Result<()>;
+}
+
+/// Applies `records` in order in the transaction `sql`, skipping those applied before,
+/// and commits. Returns the alerts the commit opened and resolved, in record order.
+pub(super) async fn apply<S: Sql>(
+    mut sql: S,
+    rules: &AlertRules,
+    records: &[Record],
+) -> Result<Vec<AlertEvent>> {
+    // Per boot: the last sequence number in the database, and the last one applied now.
+    let mut progress: HashMap<&str, (i64, i64)> = HashMap::new();
+    let mut events = Vec::new();
+    let mut run: Vec<Change> = Vec::new();
+    let mut in_run: HashSet<&str> = HashSet::new();
+    for r in records {
+        if !progress.contains_key(r.boot.as_str()) {
+            let stored = sql.last_seq(&r.boot).await?;
+            progress.insert(&r.boot, (stored, stored));
+        }
+        let last = &mut progress.get_mut(r.boot.as_str()).expect("inserted above").1;
+        if r.seq as i64 <= *last {
+            continue; // applied before a crash or a lost commit acknowledgement
+        }
+        *last = r.seq as i64;
+        match &r.kind {
+            RecordKind::Transition {
+                device,
+                address,
+                from,
+                to,
+                down_since,
+                version,
+            } => {
+                if !in_run.insert(device) {
+                    transitions(&mut sql, rules, &run, &mut events).await?;
+                    run.clear();
+                    in_run.clear();
+                    in_run.insert(device);
+                }
+                run.push(Change {
+                    boot: &r.boot,
+                    device,
+                    address,
+                    from,
+                    to,
+                    at: r.at,
+                    down_since: *down_since,
+                    version: *version as i64,
+                });
+            }
+            RecordKind::Devices { upsert, removed } => {
+                transitions(&mut sql, rules, &run, &mut events).await?;
+                run.clear();
+                in_run.clear();
+                sql.upsert_devices(r.at, upsert).await?;
+                if !removed.is_empty() {
+                    sql.remove_devices(r.at, removed).await?;
+                    let gone: Vec<_> = removed.iter().map(|n| (n.as_str(), r.at)).collect();
+                    let mut resolved = sql.resolve_alerts(&gone, None, "removed").await?;
+                    resolved.sort_by_key(|a| a.id);
+                    events.extend(resolved.into_iter().map(resolved_event));
+                }
+            }
+        }
+    }
+    transitions(&mut sql, rules, &run, &mut events).await?;
+    for (boot, (stored, applied)) in progress {
+        if applied > stored {
+            sql.set_last_seq(boot, applied).await?;
+        }
+    }
+    add_scopes(&mut sql, &mut events).await?;
+    sql.commit().await?;
+    Ok(events)
+}
+
+/// Resolves the `flapping` alerts of devices that have been stable for the window, and
+/// commits.
+pub(super) async fn resolve_stable_flapping<S: Sql>(
+    mut sql: S,
+    rules: &AlertRules,
+    now: DateTime<Utc>,
+) -> Result<Vec<AlertEvent>> {
+    let since = now - window(rules);
+    let resolved = sql.resolve_quiet_flapping(now, since).await?;
+    let mut events: Vec<_> = resolved.into_iter().map(resolved_event).collect();
+    events.sort_by_key(|e| e.alert.id);
+    add_scopes(&mut sql, &mut events).await?;
+    sql.commit().await?;
+    Ok(events)
+}
+
+/// Writes one run and decides its alerts; appends what they did to `events`.
+async fn transitions<S: Sql>(
+    sql: &mut S,
+    rules: &AlertRules,
+    run: &[Change<'_>],
+    events: &mut Vec<AlertEvent>,
+) -> Result<()> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    // Deciding a first status (`from` unknown) is not a flap; counted before the run is
+    // written, so each count lacks the transition itself.
+    let asks: Vec<_> = run
+        .iter()
+        .filter(|c| c.from != "unknown")
+        .map(|c| (c.device, c.at - window(rules)))
+        .collect();
+    let mut earlier = if asks.is_empty() {
+        Vec::new()
+    } else {
+        sql.recent_changes(&asks).await?
+    }
+    .into_iter();
+    sql.write_transitions(run).await?;
+    let mut open = Vec::new();
+    let mut recovered = Vec::new();
+    for c in run {
+        match c.to {
+            "down" => open.push(NewAlert {
+                device: c.device.into(),
+                condition: "device_down",
+                severity: "critical",
+                message: super::down_message(c.device, c.address, c.down_since),
+                at: c.at,
+            }),
+            "up" => recovered.push((c.device, c.at)),
+            _ => {}
+        }
+        if c.from == "unknown" {
+            continue;
+        }
+        let changes = 1 + earlier.next().unwrap_or(0);
+        if changes >= i64::from(rules.flapping_transitions) {
+            open.push(NewAlert {
+                device: c.device.into(),
+                condition: "flapping",
+                severity: "warning",
+                message: super::flapping_message(c.device, changes, rules.flapping_window),
+                at: c.at,
+            });
+        }
+    }
+    let mut done: Vec<AlertEvent> = Vec::new();
+    if !recovered.is_empty() {
+        let resolved = sql
+            .resolve_alerts(&recovered, Some("device_down"), "recovered")
+            .await?;
+        done.extend(resolved.into_iter().map(resolved_event));
+    }
+    if !open.is_empty() {
+        let opened = sql.open_alerts(&open).await?;
+        done.extend(opened.into_iter().map(|alert| AlertEvent {
+            change: AlertChange::Opened,
+            alert,
+            scope: None,
+        }));
+    }
+    // The database returns rows in no promised order: put them in the order of the
+    // records that caused them, a device's outage before its flapping.
+    let position: HashMap<&str, usize> =
+        run.iter().enumerate().map(|(i, c)| (c.device, i)).collect();
+    done.sort_by_key(|e| {
+        let at = position.get(e.alert.device.as_str()).copied();
+        (at, e.alert.condition != "device_down", e.alert.id)
+    });
+    events.extend(done);
+    Ok(())
+}
+
+async fn add_scopes<S: Sql>(sql: &mut S, events: &mut [AlertEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let names: HashSet<&str> = events.iter().map(|e| e.alert.device.as_str()).collect();
+    let names: Vec<&str> = names.into_iter().collect();
+    let scopes: HashMap<String, _> = sql.scopes(&names).await?.into_iter().collect();
+    for e in events {
+        e.scope = scopes.get(&e.alert.device).cloned();
+    }
+    Ok(())
+}
+
+fn resolved_event(alert: AlertRow) -> AlertEvent {
+    AlertEvent {
+        change: AlertChange::Resolved,
+        alert,
+        scope: None,
+    }
+}
+
+fn window(rules: &AlertRules) -> chrono::Duration {
+    chrono::Duration::from_std(rules.flapping_window).unwrap_or_default()
+}

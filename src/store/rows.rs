@@ -1,0 +1,118 @@
+//! Result rows → the store's types, once for both backends.
+//!
+//! The backends differ only in how a time column decodes (`timestamptz` in PostgreSQL,
+//! UTC microseconds in SQLite), so each implements [`Columns`] for its row type and the
+//! mapping of every query's columns lives here, next to the column lists the queries
+//! splice in (so that a query and its mapping cannot drift apart).
+
+use chrono::{DateTime, Utc};
+
+use super::record::StoredStatus;
+use super::{AlertRow, DeviceRow, DeviceScope, Loaded, Result, TransitionRow};
+use crate::state::Status;
+
+/// The columns [`alert`] reads, in its order.
+macro_rules! alert_columns {
+    () => {
+        "id, device, condition, severity, message, opened_at, resolved_at, resolution, \
+         acknowledged_at, acknowledged_by"
+    };
+}
+
+/// The columns [`transition`] reads, in its order.
+macro_rules! transition_columns {
+    () => {
+        "id, device, from_status, to_status, at, down_since, state_version"
+    };
+}
+
+/// The columns [`scope`] reads, in its order.
+macro_rules! scope_columns {
+    () => {
+        "name, region, branch, kind"
+    };
+}
+
+/// The `SELECT` whose rows [`loaded`] reads: live devices with their last status.
+pub(super) const LOAD: &str =
+    "SELECT d.name, d.address, d.region, d.branch, d.kind, s.status, s.down_since
+     FROM devices d LEFT JOIN device_state s ON s.device = d.name
+     WHERE d.removed_at IS NULL";
+
+/// The `SELECT` whose rows [`open_alert_count`] reads.
+pub(super) const OPEN_ALERT_COUNTS: &str =
+    "SELECT device, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY device";
+
+pub(super) use {alert_columns, scope_columns, transition_columns};
+
+/// A result row as the shared mapping reads it.
+pub(super) trait Columns {
+    fn text(&self, i: usize) -> Result<String>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+    fn int(&self, i: usize) -> Result<i64>;
+    fn time(&self, i: usize) -> Result<DateTime<Utc>>;
+    fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>>;
+}
+
+/// A row of [`alert_columns`].
+pub(super) fn alert(row: &impl Columns) -> Result<AlertRow> {
+    Ok(AlertRow {
+        id: row.int(0)?,
+        device: row.text(1)?,
+        condition: row.text(2)?,
+        severity: row.text(3)?,
+        message: row.text(4)?,
+        opened_at: row.time(5)?,
+        resolved_at: row.opt_time(6)?,
+        resolution: row.opt_text(7)?,
+        acknowledged_at: row.opt_time(8)?,
+        acknowledged_by: row.opt_text(9)?,
+    })
+}
+
+/// A row of [`transition_columns`].
+pub(super) fn transition(row: &impl Columns) -> Result<TransitionRow> {
+    Ok(TransitionRow {
+        id: row.int(0)?,
+        device: row.text(1)?,
+        from: row.text(2)?,
+        to: row.text(3)?,
+        at: row.time(4)?,
+        down_since: row.opt_time(5)?,
+        state_version: row.int(6)?,
+    })
+}
+
+/// Adds a row of [`LOAD`] to `loaded`.
+pub(super) fn loaded(row: &impl Columns, loaded: &mut Loaded) -> Result<()> {
+    let name = row.text(0)?;
+    if let Some(status) = row.opt_text(5)?.as_deref().and_then(Status::parse) {
+        let down_since = row.opt_time(6)?;
+        loaded
+            .status
+            .insert(name.clone(), StoredStatus { status, down_since });
+    }
+    loaded.devices.push(DeviceRow {
+        name,
+        address: row.text(1)?,
+        region: row.text(2)?,
+        branch: row.text(3)?,
+        kind: row.text(4)?,
+    });
+    Ok(())
+}
+
+/// A row of [`OPEN_ALERT_COUNTS`].
+pub(super) fn open_alert_count(row: &impl Columns) -> Result<(String, u32)> {
+    Ok((row.text(0)?, row.int(1)? as u32))
+}
+
+/// A row of [`scope_columns`]: the device's name and its scope.
+pub(super) fn scope(row: &impl Columns) -> Result<(String, DeviceScope)> {
+    let scope = DeviceScope {
+        region: row.text(1)?,
+        branch: row.text(2)?,
+        kind: row.text(3)?,
+    };
+    Ok((row.text(0)?, scope))
+}

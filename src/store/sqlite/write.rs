@@ -1,0 +1,230 @@
+//! The SQLite write primitives: a statement per row (SQLite runs in-process, so a
+//! statement costs no round trip), times as UTC microseconds.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::micros;
+use crate::store::apply::{Change, NewAlert, Sql};
+use crate::store::rows::{self, alert_columns, scope_columns};
+use crate::store::{AlertRow, DeviceRow, DeviceScope, Result};
+
+/// One write transaction.
+pub(super) struct SqliteWrite(Transaction<'static, Sqlite>);
+
+impl SqliteWrite {
+    pub(super) async fn begin(pool: &SqlitePool) -> Result<SqliteWrite> {
+        Ok(SqliteWrite(pool.begin().await?))
+    }
+}
+
+impl Sql for SqliteWrite {
+    async fn last_seq(&mut self, boot: &str) -> Result<i64> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT last_seq FROM writer_progress WHERE boot_id = ?1")
+                .bind(boot)
+                .fetch_optional(&mut *self.0)
+                .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn set_last_seq(&mut self, boot: &str, seq: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO writer_progress (boot_id, last_seq) VALUES (?1, ?2)
+             ON CONFLICT (boot_id) DO UPDATE
+                 SET last_seq = max(writer_progress.last_seq, excluded.last_seq)",
+        )
+        .bind(boot)
+        .bind(seq)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn recent_changes(&mut self, asks: &[(&str, DateTime<Utc>)]) -> Result<Vec<i64>> {
+        let mut counts = Vec::with_capacity(asks.len());
+        for (device, since) in asks {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM transitions
+                 WHERE device = ?1 AND at > ?2 AND from_status <> 'unknown'",
+            )
+            .bind(device)
+            .bind(micros(*since))
+            .fetch_one(&mut *self.0)
+            .await?;
+            counts.push(n);
+        }
+        Ok(counts)
+    }
+
+    async fn write_transitions(&mut self, run: &[Change<'_>]) -> Result<()> {
+        for c in run {
+            let at = micros(c.at);
+            let down = c.down_since.map(micros);
+            sqlx::query(
+                "INSERT INTO transitions (device, from_status, to_status, at, down_since, boot_id,
+                                          state_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(c.device)
+            .bind(c.from)
+            .bind(c.to)
+            .bind(at)
+            .bind(down)
+            .bind(c.boot)
+            .bind(c.version)
+            .execute(&mut *self.0)
+            .await?;
+            // A restart that re-decides an outage keeps its original down_since.
+            sqlx::query(
+                "INSERT INTO device_state (device, status, down_since, changed_at, state_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (device) DO UPDATE SET
+                     down_since = CASE WHEN device_state.status = 'down' AND excluded.status = 'down'
+                                       THEN device_state.down_since ELSE excluded.down_since END,
+                     status = excluded.status, changed_at = excluded.changed_at,
+                     state_version = excluded.state_version",
+            )
+            .bind(c.device)
+            .bind(c.to)
+            .bind(down)
+            .bind(at)
+            .bind(c.version)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn open_alerts(&mut self, alerts: &[NewAlert]) -> Result<Vec<AlertRow>> {
+        let mut opened = Vec::new();
+        for a in alerts {
+            let row = sqlx::query(concat!(
+                "INSERT INTO alerts (device, condition, severity, message, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (device, condition) WHERE resolved_at IS NULL DO NOTHING
+                 RETURNING ",
+                alert_columns!()
+            ))
+            .bind(&a.device)
+            .bind(a.condition)
+            .bind(a.severity)
+            .bind(&a.message)
+            .bind(micros(a.at))
+            .fetch_optional(&mut *self.0)
+            .await?;
+            if let Some(row) = row {
+                opened.push(rows::alert(&row)?);
+            }
+        }
+        Ok(opened)
+    }
+
+    async fn resolve_alerts(
+        &mut self,
+        devices: &[(&str, DateTime<Utc>)],
+        condition: Option<&str>,
+        resolution: &str,
+    ) -> Result<Vec<AlertRow>> {
+        let mut resolved = Vec::new();
+        for (device, at) in devices {
+            let rows = sqlx::query(concat!(
+                "UPDATE alerts SET resolved_at = ?2, resolution = ?3
+                 WHERE device = ?1 AND (?4 IS NULL OR condition = ?4) AND resolved_at IS NULL
+                 RETURNING ",
+                alert_columns!()
+            ))
+            .bind(device)
+            .bind(micros(*at))
+            .bind(resolution)
+            .bind(condition)
+            .fetch_all(&mut *self.0)
+            .await?;
+            for row in &rows {
+                resolved.push(rows::alert(row)?);
+            }
+        }
+        Ok(resolved)
+    }
+
+    async fn resolve_quiet_flapping(
+        &mut self,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AlertRow>> {
+        let rows = sqlx::query(concat!(
+            "UPDATE alerts SET resolved_at = ?1, resolution = 'stable'
+             WHERE condition = 'flapping' AND resolved_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM transitions t
+                               WHERE t.device = alerts.device AND t.at > ?2)
+             RETURNING ",
+            alert_columns!()
+        ))
+        .bind(micros(now))
+        .bind(micros(since))
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(rows::alert).collect()
+    }
+
+    async fn upsert_devices(&mut self, at: DateTime<Utc>, devices: &[DeviceRow]) -> Result<()> {
+        for d in devices {
+            sqlx::query(
+                "INSERT INTO devices (name, address, region, branch, kind, first_seen_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (name) DO UPDATE SET address = excluded.address,
+                     region = excluded.region, branch = excluded.branch, kind = excluded.kind,
+                     updated_at = excluded.updated_at, removed_at = NULL",
+            )
+            .bind(&d.name)
+            .bind(&d.address)
+            .bind(&d.region)
+            .bind(&d.branch)
+            .bind(&d.kind)
+            .bind(micros(at))
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn remove_devices(&mut self, at: DateTime<Utc>, names: &[String]) -> Result<()> {
+        for name in names {
+            sqlx::query(
+                "UPDATE devices SET removed_at = ?2 WHERE name = ?1 AND removed_at IS NULL",
+            )
+            .bind(name)
+            .bind(micros(at))
+            .execute(&mut *self.0)
+            .await?;
+            sqlx::query("DELETE FROM device_state WHERE device = ?1")
+                .bind(name)
+                .execute(&mut *self.0)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn scopes(&mut self, names: &[&str]) -> Result<Vec<(String, DeviceScope)>> {
+        let mut scopes = Vec::with_capacity(names.len());
+        for name in names {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                scope_columns!(),
+                " FROM devices WHERE name = ?1"
+            ))
+            .bind(name)
+            .fetch_optional(&mut *self.0)
+            .await?;
+            if let Some(row) = row {
+                scopes.push(rows::scope(&row)?);
+            }
+        }
+        Ok(scopes)
+    }
+
+    async fn commit(self) -> Result<()> {
+        self.0.commit().await?;
+        Ok(())
+    }
+}
