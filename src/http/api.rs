@@ -4,6 +4,7 @@
 //! is a store (from the writer's in-memory counts, as of its last commit: no query per
 //! device). The list order is computed once per state version ([`super::api_order`]).
 
+use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,7 +13,7 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
 pub use super::api_order::{OrderCache, Selection, select};
-use super::json::DeviceJson;
+use super::json;
 use super::query::ListQuery;
 use super::response::{self, Body};
 use super::router::BoxFuture;
@@ -25,7 +26,8 @@ use crate::store::StoreHealth;
 /// the device name (which may itself contain `/`).
 pub const DEVICE_PREFIX: &str = "/api/v1/devices/";
 
-/// Rough size of one serialised device, to allocate the body once.
+/// Rough size of one serialised device (~300 bytes in a typical inventory), to allocate
+/// the body once.
 const DEVICE_JSON_BYTES: usize = 320;
 
 /// One device of a snapshot, as the list and the pages see it.
@@ -93,23 +95,10 @@ pub fn devices_json_with_alerts(
         let open_alerts = counts
             .as_ref()
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
-        let listed = DeviceJson::new(device, status, &m).with_open_alerts(open_alerts);
-        serde_json::to_writer(&mut out, &listed).expect("serialising to a Vec cannot fail");
+        json::write_device(&mut out, device, status, &m, open_alerts);
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-#[derive(Serialize)]
-struct Detail<'a> {
-    state_version: u64,
-    #[serde(flatten)]
-    device: DeviceJson<'a>,
-    probe: ProbeJson,
-    probes_total: u64,
-    successful_probes_total: u64,
-    requests_total: u64,
-    replies_total: u64,
 }
 
 /// A device's resolved probe settings, durations in seconds.
@@ -174,24 +163,25 @@ pub fn device(ctx: Arc<HttpContext>, req: Request<Bytes>) -> BoxFuture {
     }
 }
 
-/// `GET /api/v1/devices/{name}`
+/// `GET /api/v1/devices/{name}`: the device's list fields between its `state_version`
+/// and its probe settings and counters.
 fn detail(ctx: &HttpContext, snapshot: &Snapshot, row: Row) -> Response<Body> {
     let (device, status, runtime) = row;
     let m = runtime.measurements();
-    response::json(
-        StatusCode::OK,
-        &Detail {
-            state_version: snapshot.version,
-            device: DeviceJson::new(device, status, &m).with_open_alerts(
-                ctx.store
-                    .as_ref()
-                    .map(|s| s.health.open_alerts(&device.name)),
-            ),
-            probe: ProbeJson::from(&device.probe),
-            probes_total: m.probes,
-            successful_probes_total: m.successful_probes,
-            requests_total: m.requests,
-            replies_total: m.replies,
-        },
-    )
+    let open_alerts = ctx
+        .store
+        .as_ref()
+        .map(|s| s.health.open_alerts(&device.name));
+    let mut out = Vec::with_capacity(4 * DEVICE_JSON_BYTES);
+    let _ = write!(out, r#"{{"state_version":{},"#, snapshot.version);
+    json::write_device_fields(&mut out, device, status, &m, open_alerts);
+    out.extend_from_slice(br#","probe":"#);
+    serde_json::to_writer(&mut out, &ProbeJson::from(&device.probe))
+        .expect("serialising to a Vec cannot fail");
+    let _ = write!(
+        out,
+        r#","probes_total":{},"successful_probes_total":{},"requests_total":{},"replies_total":{}}}"#,
+        m.probes, m.successful_probes, m.requests, m.replies
+    );
+    response::bytes(StatusCode::OK, response::JSON, out)
 }

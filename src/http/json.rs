@@ -1,60 +1,165 @@
-//! The JSON shape of a device, shared by the list and the detail routes, serialised
-//! straight from the snapshot with borrowed fields: no per-device `String`s.
+//! The JSON shape of a device, shared by the list and the detail routes, written by
+//! hand straight into the response buffer. The list writes tens of thousands of these
+//! per request, and going through serde cost ~0.8 µs a device, most of it in generic
+//! per-field machinery; this writer produces the same bytes as serde_json would (a
+//! unit test holds it to that) at a fraction of the cost.
 
+use std::io::Write;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Serialize, Serializer};
+use serde_json::ser::{CompactFormatter, Formatter};
 
-use crate::config::{Device, Labels};
-use crate::state::{DeviceStatus, Measurements, Status};
+use crate::config::Device;
+use crate::state::{DeviceStatus, Measurements};
 
-/// One device as `GET /api/v1/devices` lists it.
-#[derive(Serialize)]
-pub struct DeviceJson<'a> {
-    pub name: &'a str,
-    pub address: IpAddr,
-    pub region: &'a str,
-    pub branch: &'a str,
-    pub kind: &'a str,
-    pub labels: &'a Labels,
-    /// The old runbooks' field name, kept (design: compatibility).
-    pub ping_status: Status,
-    pub down_since: Option<Rfc3339>,
-    pub status_changed_at: Option<Rfc3339>,
-    pub last_rtt_ms: Option<f64>,
-    pub loss: Option<f64>,
-    pub last_probe_at: Option<Rfc3339>,
-    /// What only the store knows; absent when the appliance keeps no store.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub open_alerts: Option<u32>,
+/// Writes the fields of one device, `"name":…` to `"last_probe_at":…` (and
+/// `"open_alerts":…` when given), without the enclosing braces so that the detail route
+/// can add its own fields around them.
+pub fn write_device_fields(
+    out: &mut Vec<u8>,
+    device: &Device,
+    status: &DeviceStatus,
+    m: &Measurements,
+    open_alerts: Option<u32>,
+) {
+    out.extend_from_slice(b"\"name\":");
+    write_str(out, &device.name);
+    out.extend_from_slice(b",\"address\":\"");
+    write_ip(out, device.address);
+    out.extend_from_slice(b"\",\"region\":");
+    write_str(out, &device.region);
+    out.extend_from_slice(b",\"branch\":");
+    write_str(out, &device.branch);
+    out.extend_from_slice(b",\"kind\":");
+    write_str(out, &device.kind);
+    out.extend_from_slice(b",\"labels\":{");
+    for (i, (key, value)) in device.labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        write_str(out, value);
+    }
+    // The old runbooks' field name, kept (design: compatibility).
+    out.extend_from_slice(b"},\"ping_status\":\"");
+    out.extend_from_slice(status.status.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"down_since\":");
+    write_time(out, status.down_since);
+    out.extend_from_slice(b",\"status_changed_at\":");
+    write_time(out, status.changed_at);
+    out.extend_from_slice(b",\"last_rtt_ms\":");
+    // Microsecond resolution keeps the figure short ("0.123", not "0.12345678").
+    write_f64(out, m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0));
+    out.extend_from_slice(b",\"loss\":");
+    write_f64(out, m.last_loss);
+    out.extend_from_slice(b",\"last_probe_at\":");
+    write_time(out, m.last_probe_at);
+    // What only the store knows; absent when the appliance keeps no store.
+    if let Some(n) = open_alerts {
+        out.extend_from_slice(b",\"open_alerts\":");
+        let _ = CompactFormatter.write_u32(out, n);
+    }
 }
 
-impl<'a> DeviceJson<'a> {
-    pub fn new(device: &'a Device, status: &DeviceStatus, m: &Measurements) -> Self {
-        Self {
-            name: &device.name,
-            address: device.address,
-            region: &device.region,
-            branch: &device.branch,
-            kind: &device.kind,
-            labels: &device.labels,
-            ping_status: status.status,
-            down_since: status.down_since.map(Rfc3339),
-            status_changed_at: status.changed_at.map(Rfc3339),
-            // Microsecond resolution keeps the figure short ("0.123", not "0.12345678").
-            last_rtt_ms: m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0),
-            loss: m.last_loss,
-            last_probe_at: m.last_probe_at.map(Rfc3339),
-            open_alerts: None,
+/// Writes one device as a JSON object.
+pub fn write_device(
+    out: &mut Vec<u8>,
+    device: &Device,
+    status: &DeviceStatus,
+    m: &Measurements,
+    open_alerts: Option<u32>,
+) {
+    out.push(b'{');
+    write_device_fields(out, device, status, m, open_alerts);
+    out.push(b'}');
+}
+
+/// A JSON string, escaped as serde_json escapes it. Names and labels almost never need
+/// escaping, so they are scanned first and copied whole.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| needs_escape(b)) {
+        out.extend_from_slice(bytes);
+    } else {
+        let mut run = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if !needs_escape(b) {
+                continue;
+            }
+            out.extend_from_slice(&bytes[run..i]);
+            run = i + 1;
+            let short = match b {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                0x08 => b'b',
+                0x09 => b't',
+                0x0a => b'n',
+                0x0c => b'f',
+                0x0d => b'r',
+                _ => 0,
+            };
+            if short != 0 {
+                out.extend_from_slice(&[b'\\', short]);
+            } else {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let (hi, lo) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
+            }
+        }
+        out.extend_from_slice(&bytes[run..]);
+    }
+    out.push(b'"');
+}
+
+/// An address as its `Display` text (what serde writes), IPv4 without the formatter.
+fn write_ip(out: &mut Vec<u8>, address: IpAddr) {
+    match address {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
         }
     }
+}
 
-    pub fn with_open_alerts(self, open_alerts: Option<u32>) -> Self {
-        Self {
-            open_alerts,
-            ..self
+fn write_time(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
+    match t {
+        Some(t) => {
+            let mut buf = [0u8; 24];
+            Rfc3339(t).format(&mut buf);
+            out.push(b'"');
+            out.extend_from_slice(&buf);
+            out.push(b'"');
         }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A number with serde_json's own float formatter; `null` when absent or not finite,
+/// as serde_json writes NaN and infinities.
+fn write_f64(out: &mut Vec<u8>, value: Option<f64>) {
+    match value {
+        Some(v) if v.is_finite() => {
+            let _ = CompactFormatter.write_f64(out, v);
+        }
+        _ => out.extend_from_slice(b"null"),
     }
 }
 
@@ -66,7 +171,8 @@ pub struct Rfc3339(pub DateTime<Utc>);
 
 impl Rfc3339 {
     pub fn format(&self, out: &mut [u8; 24]) {
-        let t = &self.0;
+        // One conversion: `DateTime<Utc>`'s field accessors each redo it.
+        let t = self.0.naive_utc();
         let year = t.year().clamp(0, 9999) as u32;
         let fields = [
             (0, 4, year),
@@ -106,8 +212,131 @@ impl std::fmt::Display for Rfc3339 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
     use chrono::{SecondsFormat, TimeZone};
+
+    use super::*;
+    use crate::config::{Labels, Place};
+    use crate::state::Status;
+
+    /// The serde definition of a device that the writer replaced: the reference it must
+    /// match byte for byte.
+    #[derive(Serialize)]
+    struct DeviceJson<'a> {
+        name: &'a str,
+        address: IpAddr,
+        region: &'a str,
+        branch: &'a str,
+        kind: &'a str,
+        labels: &'a Labels,
+        ping_status: Status,
+        down_since: Option<Rfc3339>,
+        status_changed_at: Option<Rfc3339>,
+        last_rtt_ms: Option<f64>,
+        loss: Option<f64>,
+        last_probe_at: Option<Rfc3339>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        open_alerts: Option<u32>,
+    }
+
+    fn device(name: &str, address: &str, labels: &[(&str, &str)]) -> Device {
+        Device {
+            name: name.into(),
+            address: address.parse().unwrap(),
+            region: format!("r-{name}").into(),
+            branch: format!("b\\{name}").into(),
+            kind: "atm".into(),
+            labels: Labels::new(labels.iter().map(|&(k, v)| (k.into(), v.into()))),
+            probe: Default::default(),
+            place: Place::of_file(std::path::Path::new("x.yaml")),
+        }
+    }
+
+    fn written(d: &Device, s: &DeviceStatus, m: &Measurements, alerts: Option<u32>) -> String {
+        let mut out = Vec::new();
+        write_device(&mut out, d, s, m, alerts);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_writer_matches_serde_json_byte_for_byte() {
+        let controls: String = (0u8..0x20).map(char::from).chain(['\x7f']).collect();
+        let devices = [
+            device("plain-atm-1", "10.0.0.1", &[("isp", "x"), ("floor", "2")]),
+            device("q\"uote\\back\\\"", "255.255.255.0", &[("k\"", "v\\")]),
+            device(
+                "</script><script>alert(1)</script>",
+                "0.0.0.0",
+                &[("<b>", "&amp;")],
+            ),
+            device(
+                "тбилиси-банкомат-1 ✓ 𝄞",
+                "::1",
+                &[("город", "Тбилиси"), ("emoji", "🛰")],
+            ),
+            device(&controls, "fe80::1:2:3:4", &[(&controls, &controls)]),
+            device("", "2001:db8::ffff:1.2.3.4", &[]),
+        ];
+        let t = |secs, nanos| Some(Utc.timestamp_opt(secs, nanos).unwrap());
+        let statuses = [
+            DeviceStatus::UNKNOWN,
+            DeviceStatus {
+                status: Status::Down,
+                down_since: t(1_800_000_000, 123_456_789),
+                changed_at: t(1_800_000_000, 999_999_999),
+            },
+            DeviceStatus {
+                status: Status::Up,
+                down_since: None,
+                changed_at: t(0, 0),
+            },
+        ];
+        let rtts = [
+            0,
+            1,
+            999,
+            1_000,
+            1_234,
+            123_456,
+            10_000_000,
+            u32::MAX as u64,
+        ];
+        let losses = [0.0, 0.5, 1.0, 1.0 / 3.0, f64::NAN, f64::INFINITY];
+        for (i, d) in devices.iter().enumerate() {
+            for (j, s) in statuses.iter().enumerate() {
+                for (k, &rtt) in rtts.iter().enumerate() {
+                    let m = Measurements {
+                        last_rtt: (k > 0).then(|| Duration::from_micros(rtt)),
+                        last_loss: (k > 0).then(|| losses[(i + j + k) % losses.len()]),
+                        last_probe_at: s.changed_at,
+                        ..Default::default()
+                    };
+                    for alerts in [None, Some(0), Some(7), Some(u32::MAX)] {
+                        let reference = DeviceJson {
+                            name: &d.name,
+                            address: d.address,
+                            region: &d.region,
+                            branch: &d.branch,
+                            kind: &d.kind,
+                            labels: &d.labels,
+                            ping_status: s.status,
+                            down_since: s.down_since.map(Rfc3339),
+                            status_changed_at: s.changed_at.map(Rfc3339),
+                            last_rtt_ms: m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0),
+                            loss: m.last_loss,
+                            last_probe_at: m.last_probe_at.map(Rfc3339),
+                            open_alerts: alerts,
+                        };
+                        assert_eq!(
+                            written(d, s, &m, alerts),
+                            serde_json::to_string(&reference).unwrap()
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn rfc3339_matches_chrono() {
@@ -127,22 +356,9 @@ mod tests {
 
     #[test]
     fn a_device_serialises_with_null_for_the_unmeasured() {
-        let device = Device {
-            name: "a\"b".into(),
-            address: "127.0.0.1".parse().unwrap(),
-            region: "r".into(),
-            branch: "b".into(),
-            kind: "atm".into(),
-            labels: Labels::new([("isp".into(), "x".into())]),
-            probe: Default::default(),
-            place: crate::config::Place::of_file(std::path::Path::new("x.yaml")),
-        };
-        let json = serde_json::to_value(DeviceJson::new(
-            &device,
-            &DeviceStatus::UNKNOWN,
-            &Measurements::default(),
-        ))
-        .unwrap();
+        let d = device("a\"b", "127.0.0.1", &[("isp", "x")]);
+        let text = written(&d, &DeviceStatus::UNKNOWN, &Measurements::default(), None);
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["name"], "a\"b");
         assert_eq!(json["address"], "127.0.0.1");
         assert_eq!(json["ping_status"], "unknown");
@@ -156,5 +372,6 @@ mod tests {
         ] {
             assert!(json[key].is_null(), "{key}");
         }
+        assert!(json.get("open_alerts").is_none());
     }
 }
