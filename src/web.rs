@@ -73,7 +73,7 @@ impl Web {
     ) -> Arc<Web> {
         let hub = Hub::start(state, settings.max_event_streams, feed);
         if let Some(s) = &store {
-            alert_feed::watch(hub.clone(), state.clone(), s.db.clone(), s.health.clone());
+            alert_feed::watch(hub.clone(), state.clone(), &s.health);
         }
         Arc::new(Web {
             hub,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use wardops::state::Status;
 use wardops::store::{
-    AlertQuery, AlertRules, Db, DeviceRow, Record, RecordKind, Store, StoredStatus,
+    AlertEvent, AlertQuery, AlertRules, Db, DeviceRow, Record, RecordKind, Store, StoredStatus,
 };
 
 fn rules() -> AlertRules {
@@ -423,6 +423,76 @@ async fn alert_filters_and_paging(store: &Db) {
     );
 }
 
+/// What each write reports: exactly the alerts its transaction opened and resolved, in
+/// the order of the records that caused them, with the device's scope.
+async fn writes_report_the_alerts_they_opened_and_resolved(store: &Db) {
+    let summary = |events: &[AlertEvent]| {
+        events
+            .iter()
+            .map(|e| format!("{:?} {} {}", e.change, e.alert.device, e.alert.condition))
+            .collect::<Vec<_>>()
+    };
+    let mut log = Log::new("b1");
+    let batch = [
+        log.devices(0, &["a", "b"], &[]),
+        log.transition(1, "a", "unknown", "up"),
+        log.transition(2, "b", "unknown", "down"),
+        log.transition(3, "a", "up", "down"),
+        log.transition(4, "a", "down", "up"),
+        log.transition(5, "a", "up", "down"),
+    ];
+    let events = store.apply(&batch).await.unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "Opened b device_down",
+            "Opened a device_down",
+            "Resolved a device_down",
+            "Opened a device_down",
+            "Opened a flapping",
+        ]
+    );
+    let b = &events[0];
+    assert_eq!(
+        (
+            b.alert.opened_at,
+            b.alert.resolved_at,
+            b.alert.severity.as_str()
+        ),
+        (t(2), None, "critical")
+    );
+    let scope = b.scope.as_ref().expect("b has a device row");
+    assert_eq!(
+        (
+            scope.region.as_str(),
+            scope.branch.as_str(),
+            scope.kind.as_str()
+        ),
+        ("tbilisi", "tbilisi-b0001", "atm")
+    );
+    let recovered = &events[2].alert;
+    assert_eq!(recovered.id, events[1].alert.id);
+    assert_eq!(recovered.resolved_at, Some(t(4)));
+    assert_eq!(recovered.resolution.as_deref(), Some("recovered"));
+    assert!(
+        store.apply(&batch).await.unwrap().is_empty(),
+        "a replay opens and resolves nothing, so it reports nothing"
+    );
+
+    let removed = store.apply(&[log.devices(10, &[], &["b"])]).await.unwrap();
+    assert_eq!(summary(&removed), ["Resolved b device_down"]);
+    assert_eq!(removed[0].alert.resolution.as_deref(), Some("removed"));
+    assert!(
+        removed[0].scope.is_some(),
+        "a removed device keeps its scope"
+    );
+
+    let calm = store.resolve_stable_flapping(t(5 + 301)).await.unwrap();
+    assert_eq!(summary(&calm), ["Resolved a flapping"]);
+    assert_eq!(calm[0].alert.resolution.as_deref(), Some("stable"));
+    assert_eq!(calm[0].alert.resolved_at, Some(t(5 + 301)));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -463,6 +533,7 @@ contract!(
     removing_a_device_resolves_its_alerts_and_keeps_history,
     pruning_deletes_old_history_in_batches,
     alert_filters_and_paging,
+    writes_report_the_alerts_they_opened_and_resolved,
 );
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! The live feed over real HTTP: a `State` driven by recorded probe outcomes, served on
 //! 127.0.0.1:0 with the web context, read by SSE clients (reqwest, and a raw socket
-//! that stops reading for the slow-client case).
+//! that stops reading for the slow-client case). Alert events come from a real store:
+//! SQLite, and PostgreSQL (127.0.0.1:5432) including an outage.
+
+mod pgdb;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -468,19 +471,20 @@ async fn an_idle_stream_gets_heartbeat_comments() {
         .await;
 }
 
-/// Alert events over real HTTP from a real SQLite store: the writer commits the
-/// transition, the alert it opened reaches the feed; the same for the recovery.
-#[tokio::test]
-async fn alerts_opened_and_resolved_by_the_store_reach_the_feed() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = StartOptions {
-        database_url: "sqlite://wardops.db".into(),
-        base_dir: dir.path().into(),
-        data_dir: dir.path().into(),
+fn store_options(database_url: String, dir: &std::path::Path) -> StartOptions {
+    StartOptions {
+        database_url,
+        base_dir: dir.into(),
+        data_dir: dir.into(),
         rules: AlertRules::default(),
         retention: Duration::from_secs(86_400),
         wait: Duration::from_secs(5),
-    };
+    }
+}
+
+/// Alert events over real HTTP from a real store: the writer commits the transition and
+/// reports the alert it opened, which reaches the feed; the same for the recovery.
+async fn alerts_opened_and_resolved_by_the_store_reach_the_feed(options: StartOptions) {
     let store = start(options, Arc::new(SystemClock))
         .await
         .expect("store starts");
@@ -499,21 +503,36 @@ async fn alerts_opened_and_resolved_by_the_store_reach_the_feed() {
     assert_eq!(down.data["status"], "down");
     let opened = all.expect("alert_opened").await;
     let opened_after = started.elapsed();
-    assert_eq!(opened.data["device"], "n1-atm");
-    assert_eq!(opened.data["condition"], "device_down");
-    assert_eq!(opened.data["severity"], "critical");
-    let alert_id = opened.data["id"].as_i64().unwrap();
+    let d = &opened.data;
+    assert_eq!(
+        (&d["device"], &d["condition"], &d["severity"]),
+        (&"n1-atm".into(), &"device_down".into(), &"critical".into())
+    );
+    assert_eq!(
+        (&d["region"], &d["branch"], &d["kind"]),
+        (&"north".into(), &"n1".into(), &"atm".into())
+    );
+    assert_eq!(d["opened_at"], down.data["at"], "opened when decided");
+    assert!(
+        d["resolved_at"].is_null() && d["resolution"].is_null(),
+        "{d}"
+    );
+    let alert_id = d["id"].as_i64().unwrap();
     assert!(
         opened_after < Duration::from_secs(1),
-        "opened {opened_after:?} after the transition: not a 2 s poll"
+        "opened {opened_after:?} after the transition"
     );
 
     server.probe("n1-atm", true);
     let up = all.expect("transition").await;
     assert_eq!(up.data["status"], "up");
     let resolved = all.expect("alert_resolved").await;
-    assert_eq!(resolved.data["id"].as_i64(), Some(alert_id));
-    assert_eq!(resolved.data["device"], "n1-atm");
+    let r = &resolved.data;
+    assert_eq!(r["id"].as_i64(), Some(alert_id));
+    assert_eq!(r["device"], "n1-atm");
+    assert_eq!(r["resolution"], "recovered");
+    assert_eq!(r["resolved_at"], up.data["at"], "resolved when recovered");
+    assert_eq!(r["opened_at"], d["opened_at"]);
 
     // Ids strictly increase across state and alert events: 5, 5.1, 6, 6.1 and so on.
     let ids: Vec<(u64, u32)> = [&down, &opened, &up, &resolved]
@@ -523,7 +542,7 @@ async fn alerts_opened_and_resolved_by_the_store_reach_the_feed() {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     assert_eq!(
         ids[1].0, ids[0].0,
-        "an alert is keyed after the version that caused it: {ids:?}"
+        "nothing else happened: the alert is keyed right after its transition: {ids:?}"
     );
 
     // Alerts carry their device's scope: the north wall gets them, the south wall not.
@@ -540,4 +559,81 @@ async fn alerts_opened_and_resolved_by_the_store_reach_the_feed() {
     // Resume from before the alert: it is replayed from the backlog like any event.
     let mut resumed = Reader::open(&server.url("/api/v1/events"), down.id.as_deref()).await;
     assert_eq!(resumed.expect("alert_opened").await.id, opened.id);
+    assert_eq!(resumed.expect("transition").await.id, up.id);
+    assert_eq!(resumed.expect("alert_resolved").await.id, resolved.id);
+}
+
+#[tokio::test]
+async fn alerts_reach_the_feed_from_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = store_options("sqlite://wardops.db".into(), dir.path());
+    alerts_opened_and_resolved_by_the_store_reach_the_feed(options).await;
+}
+
+#[tokio::test]
+async fn alerts_reach_the_feed_from_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = pgdb::TestDb::create("sse_alerts");
+    alerts_opened_and_resolved_by_the_store_reach_the_feed(store_options(db.url(), dir.path()))
+        .await;
+}
+
+/// While PostgreSQL refuses connections the transition is live but its alert is only
+/// spooled; when the database returns, the spool is committed and the alert published.
+#[tokio::test]
+async fn an_alert_spooled_during_a_database_outage_is_published_when_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = pgdb::TestDb::create("sse_outage");
+    let store = start(store_options(db.url(), dir.path()), Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let health = store.health.clone();
+    let server = Server::build(100, FeedConfig::default(), Some(&store)).await;
+    server.probe("n1-atm", true);
+    let mut all = Reader::open(&server.url("/api/v1/events"), None).await;
+    all.expect("hello").await;
+    wait_until("the first writes are committed", || {
+        health.pending.get() == 0 && health.applied.get() >= 2
+    })
+    .await;
+
+    // From the maintenance database: refusing connections to the test's own database and
+    // ending those it has is an outage as the writer sees it.
+    let allow = |yes: bool| {
+        pgdb::psql(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {yes}",
+            db.name
+        ));
+        if !yes {
+            pgdb::psql(&format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{}'",
+                db.name
+            ));
+        }
+    };
+    allow(false);
+    server.probe("n1-atm", false);
+    let down = all.expect("transition").await;
+    wait_until("the writer notices the outage", || health.is_degraded()).await;
+    assert_eq!(health.pending.get(), 1, "the transition waits in the spool");
+    // Nothing but heartbeats while the alert is not committed.
+    let quiet = tokio::time::timeout(Duration::from_millis(700), all.next()).await;
+    assert!(quiet.is_err(), "an event before the commit: {quiet:?}");
+
+    allow(true);
+    let opened = all.expect("alert_opened").await;
+    assert_eq!(opened.data["device"], "n1-atm");
+    assert_eq!(
+        opened.data["opened_at"], down.data["at"],
+        "opened when decided, not when committed"
+    );
+    assert!(!health.is_degraded());
+}
+
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -1,7 +1,8 @@
 //! What the rest of the appliance may know about the store without touching it: whether
 //! writes are failing (`/readyz` says "degraded"), how many records wait in the spool (a
-//! metric), and how many alerts each device has open (device JSON). All of it is updated
-//! by the writer and read lock-free.
+//! metric), how many alerts each device has open (device JSON), and the alerts each
+//! commit opened and resolved (the live feed). All of it is updated by the writer and
+//! read lock-free.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,16 @@ use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use tokio::sync::broadcast;
+
+use super::{AlertChange, AlertEvent};
+
+/// Commits whose alert reports a subscriber may fall behind by before it misses some
+/// (it is told: `Lagged`). A commit is up to 1,000 records, so this is a whole outage.
+const ALERT_REPORTS: usize = 1_024;
+
+/// The alerts one commit opened and resolved, in order.
+pub type AlertReport = Arc<[AlertEvent]>;
 
 #[derive(Debug)]
 pub struct StoreHealth {
@@ -24,10 +35,9 @@ pub struct StoreHealth {
     pub applied: Counter,
     pub failures: Counter,
     open_alerts: ArcSwap<HashMap<String, u32>>,
-    /// Bumped each time the open alert counts are re-read after a write (a commit, or
-    /// flapping alerts resolved): alerts can have opened or resolved. The live feed waits
-    /// on it instead of polling the database.
-    alerts_written: tokio::sync::watch::Sender<u64>,
+    /// Each commit's alert changes, sent after the commit; nothing is kept when nobody
+    /// listens.
+    alerts: broadcast::Sender<AlertReport>,
 }
 
 impl StoreHealth {
@@ -41,7 +51,7 @@ impl StoreHealth {
             applied: Counter::default(),
             failures: Counter::default(),
             open_alerts: ArcSwap::from_pointee(HashMap::new()),
-            alerts_written: tokio::sync::watch::Sender::new(0),
+            alerts: broadcast::Sender::new(ALERT_REPORTS),
         })
     }
 
@@ -103,12 +113,40 @@ impl StoreHealth {
 
     pub(super) fn set_open_alerts(&self, counts: HashMap<String, u32>) {
         self.open_alerts.store(Arc::new(counts));
-        self.alerts_written.send_modify(|n| *n += 1);
     }
 
-    /// Changes after every write that may have opened or resolved alerts (see
-    /// `alerts_written`).
-    pub fn subscribe_alert_writes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.alerts_written.subscribe()
+    /// Follows the open alert counts through one commit's changes.
+    pub(super) fn count_alerts(&self, events: &[AlertEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut counts = HashMap::clone(&self.open_alerts.load());
+        for e in events {
+            match e.change {
+                AlertChange::Opened => *counts.entry(e.alert.device.clone()).or_default() += 1,
+                AlertChange::Resolved => {
+                    if let Some(n) = counts.get_mut(&e.alert.device) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            counts.remove(&e.alert.device);
+                        }
+                    }
+                }
+            }
+        }
+        self.open_alerts.store(Arc::new(counts));
+    }
+
+    /// Sends one commit's alert changes to the subscribers (call after the commit).
+    pub(super) fn publish_alerts(&self, events: Vec<AlertEvent>) {
+        if !events.is_empty() {
+            let _ = self.alerts.send(events.into());
+        }
+    }
+
+    /// The alerts each commit from now on opens and resolves, one report per commit, in
+    /// commit order.
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<AlertReport> {
+        self.alerts.subscribe()
     }
 }

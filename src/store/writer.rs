@@ -10,8 +10,11 @@
 //!   it marks the store degraded and retries with backoff; records stay queued and
 //!   spooled, in order. Replays after a crash are skipped by the store (`boot`, `seq`).
 //!
-//! Between commits the applier resolves `flapping` alerts of devices that calmed down and
-//! prunes history past the retention, in small batches.
+//! After each commit the applier publishes the alerts it opened and resolved
+//! ([`StoreHealth::subscribe_alerts`]): whenever the records are finally committed, so a
+//! spool replayed after an outage reports its alerts then. Between commits it resolves
+//! `flapping` alerts of devices that calmed down (reported the same way) and prunes
+//! history past the retention, in small batches.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -21,9 +24,12 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+mod upkeep;
+
 use super::spool::Spool;
-use super::{DeviceRow, Record, RecordKind, Store, StoreHealth};
+use super::{AlertEvent, DeviceRow, Record, RecordKind, Store, StoreHealth};
 use crate::state::{Clock, StoreEvent};
+use upkeep::{maintain, report_alerts};
 
 /// Records per database transaction: large enough that a 10,000-device outage commits in
 /// a handful of round trips, small enough that a transaction stays short.
@@ -35,10 +41,6 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-const PRUNE_BATCH: i64 = 1_000;
-/// Prune batches per maintenance round, so pruning a large backlog never delays writes
-/// for long.
-const PRUNE_ROUNDS: usize = 20;
 
 /// The writer's configuration.
 pub struct WriterConfig {
@@ -203,6 +205,10 @@ async fn apply_loop<S: Store>(store: Arc<S>, shared: Arc<Shared>, config: Writer
     let mut retry_at = Instant::now();
     let mut maintenance_at = Instant::now() + MAINTENANCE_EVERY;
     let mut prune_at = Instant::now() + Duration::from_secs(60);
+    // Whether the open alert counts have been read in full yet (see `report_alerts`).
+    // Read now: a restart may commit nothing for a while, yet alerts are open.
+    let mut counted = false;
+    report_alerts(&*store, &health, &mut counted, Vec::new()).await;
     loop {
         let (batch, closed) = {
             let q = shared.queue.lock();
@@ -216,7 +222,7 @@ async fn apply_loop<S: Store>(store: Arc<S>, shared: Arc<Shared>, config: Writer
         }
         if !batch.is_empty() && Instant::now() >= retry_at {
             match commit(&*store, &batch).await {
-                Ok(()) => {
+                Ok(alerts) => {
                     backoff = MIN_BACKOFF;
                     finish_batch(&shared, batch.len());
                     if health.is_degraded() {
@@ -226,7 +232,7 @@ async fn apply_loop<S: Store>(store: Arc<S>, shared: Arc<Shared>, config: Writer
                         );
                         health.set_degraded(None);
                     }
-                    refresh_open_alerts(&*store, &health).await;
+                    report_alerts(&*store, &health, &mut counted, alerts).await;
                     continue;
                 }
                 Err(e) => {
@@ -251,17 +257,16 @@ async fn apply_loop<S: Store>(store: Arc<S>, shared: Arc<Shared>, config: Writer
                     if prune {
                         prune_at = Instant::now() + PRUNE_EVERY;
                     }
-                    maintain(&*store, &health, &config, prune).await;
+                    maintain(&*store, &health, &mut counted, &config, prune).await;
                 }
             }
         }
     }
 }
 
-async fn commit<S: Store>(store: &S, batch: &[Record]) -> Result<(), String> {
+async fn commit<S: Store>(store: &S, batch: &[Record]) -> Result<Vec<AlertEvent>, String> {
     match tokio::time::timeout(WRITE_TIMEOUT, store.apply(batch)).await {
-        // What the commit did to alerts is read back by the live feed for now.
-        Ok(Ok(_alerts)) => Ok(()),
+        Ok(Ok(alerts)) => Ok(alerts),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {}s", WRITE_TIMEOUT.as_secs())),
     }
@@ -278,50 +283,5 @@ fn finish_batch(shared: &Shared, n: usize) {
     {
         // Harmless: the records are replayed and skipped at the next start.
         tracing::warn!(spool = %q.spool.path().display(), error = %e, "cannot empty the spool");
-    }
-}
-
-async fn refresh_open_alerts<S: Store>(store: &S, health: &StoreHealth) {
-    match store.open_alert_counts().await {
-        Ok(counts) => health.set_open_alerts(counts),
-        Err(e) => tracing::debug!(error = %e, "cannot count open alerts"),
-    }
-}
-
-async fn maintain<S: Store>(store: &S, health: &StoreHealth, config: &WriterConfig, prune: bool) {
-    let now = config.clock.now();
-    match store.resolve_stable_flapping(now).await {
-        Ok(alerts) if alerts.is_empty() => {}
-        Ok(alerts) => {
-            tracing::info!(
-                alerts = alerts.len(),
-                "flapping alerts resolved: devices stable for the window"
-            );
-            refresh_open_alerts(store, health).await;
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot resolve flapping alerts"),
-    }
-    if !prune {
-        return;
-    }
-    let cutoff =
-        now - chrono::Duration::from_std(config.retention).unwrap_or(chrono::Duration::MAX);
-    let mut total = 0;
-    for _ in 0..PRUNE_ROUNDS {
-        match store.prune(cutoff, PRUNE_BATCH).await {
-            Ok(n) => {
-                total += n;
-                if n < PRUNE_BATCH as u64 {
-                    break;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot prune history");
-                break;
-            }
-        }
-    }
-    if total > 0 {
-        tracing::info!(rows = total, cutoff = %cutoff.to_rfc3339(), "pruned history past the retention");
     }
 }

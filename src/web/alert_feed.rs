@@ -1,131 +1,96 @@
-//! Alert events for the live feed: `alert_opened` / `alert_resolved`, keyed after the
-//! current state version (`v.1`, `v.2`, ...).
+//! Alert events for the live feed: `alert_opened` / `alert_resolved`.
 //!
-//! The store opens and resolves alerts inside its write transactions but does not report
-//! which (its `apply` returns nothing), so this task reads the open set and publishes the
-//! difference. It reads only when the writer says alerts may have changed (after each
-//! commit and each flapping resolution, [`StoreHealth::subscribe_alert_writes`]): an idle
-//! appliance costs no query, and an event follows its commit by one read of the open
-//! alerts rather than up to a polling period.
+//! The store's writer reports, after each commit, exactly which alerts that transaction
+//! opened and resolved ([`StoreHealth::subscribe_alerts`]); this task turns each report
+//! into events, in order. Nothing is read back from the database: an event follows its
+//! commit at once, a spool replayed after an outage reports its alerts when it is
+//! finally committed, and an idle appliance costs nothing.
 //!
-//! Each event carries the device's region, branch and kind from the current inventory,
-//! so a scoped wall gets only its own alerts (an alert of a device no longer in the
-//! inventory goes to everyone).
+//! Each event carries its device's region, branch and kind as the store has them (so a
+//! scoped wall gets only its own alerts, also for a device removed from the inventory
+//! since), and waits until the hub has published the state version current when the
+//! report arrived: the transition that caused an alert is at or below it, so the alert
+//! never precedes its transition in the feed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{Hub, Scope};
 use crate::http::json::Rfc3339;
 use crate::state::State;
-use crate::store::{AlertQuery, AlertRow, Db, Store as _, StoreHealth};
-
-/// Open alerts read at first; doubled until the read is not truncated.
-const FIRST_LIMIT: i64 = 10_000;
-/// Wait before retrying a failed read (the database may be away; the writer spools).
-const RETRY: Duration = Duration::from_secs(2);
+use crate::store::{AlertChange, AlertEvent, StoreHealth};
 
 #[derive(Serialize)]
 struct AlertData<'a> {
     id: i64,
     device: &'a str,
+    region: Option<&'a str>,
+    branch: Option<&'a str>,
+    kind: Option<&'a str>,
     condition: &'a str,
     severity: &'a str,
     message: &'a str,
     opened_at: Rfc3339,
+    /// Set on `alert_resolved`.
+    resolved_at: Option<Rfc3339>,
+    /// `recovered`, `stable` (flapping ended) or `removed` (left the inventory).
+    resolution: Option<&'a str>,
 }
 
-/// Starts the task. The alerts open when it starts are the baseline, not news.
-pub fn watch(hub: Arc<Hub>, state: State, db: Arc<Db>, health: Arc<StoreHealth>) {
-    let mut writes = health.subscribe_alert_writes();
+/// Starts the task; it ends when the store's writer is gone.
+pub fn watch(hub: Arc<Hub>, state: State, health: &StoreHealth) {
+    let mut reports = health.subscribe_alerts();
     tokio::spawn(async move {
-        let mut known: Option<HashMap<i64, AlertRow>> = None;
         loop {
-            let now = match open_alerts(&db).await {
-                Ok(now) => now,
-                Err(e) => {
-                    tracing::debug!(error = %e, "alert feed: cannot read open alerts");
-                    tokio::time::sleep(RETRY).await;
-                    continue;
+            match reports.recv().await {
+                Ok(report) => {
+                    hub.caught_up(state.snapshot().version).await;
+                    for event in report.iter() {
+                        publish(&hub, event);
+                    }
                 }
-            };
-            if let Some(before) = &known {
-                publish_difference(&hub, &state, before, &now);
-            }
-            known = Some(now);
-            // Marks the current write seen before waiting: a write during the read above
-            // leaves the receiver changed, so it is read again at once.
-            if writes.changed().await.is_err() {
-                return; // the store is gone
+                // Reports were lost (the hub fell a whole outage behind): resume points
+                // before now could miss alerts, so clients reset and reload.
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        reports = n,
+                        "alert feed fell behind the store; clients reset"
+                    );
+                    hub.discontinuity();
+                }
+                Err(RecvError::Closed) => return,
             }
         }
     });
 }
 
-/// Every open alert, by id.
-async fn open_alerts(db: &Db) -> crate::store::Result<HashMap<i64, AlertRow>> {
-    let mut limit = FIRST_LIMIT;
-    loop {
-        let q = AlertQuery {
-            active: Some(true),
-            limit,
-            ..AlertQuery::default()
-        };
-        let rows = db.alerts(&q).await?;
-        // A truncated read would make the alerts past the limit look resolved.
-        if (rows.len() as i64) < limit {
-            return Ok(rows.into_iter().map(|a| (a.id, a)).collect());
-        }
-        limit *= 2;
-    }
-}
-
-fn publish_difference(
-    hub: &Hub,
-    state: &State,
-    before: &HashMap<i64, AlertRow>,
-    now: &HashMap<i64, AlertRow>,
-) {
-    let mut opened: Vec<&AlertRow> = now
-        .values()
-        .filter(|a| !before.contains_key(&a.id))
-        .collect();
-    let mut resolved: Vec<&AlertRow> = before
-        .values()
-        .filter(|a| !now.contains_key(&a.id))
-        .collect();
-    if opened.is_empty() && resolved.is_empty() {
-        return;
-    }
-    opened.sort_by_key(|a| a.id);
-    resolved.sort_by_key(|a| a.id);
-    let snapshot = state.snapshot();
-    let scope = |device: &str| {
-        snapshot.inventory.device(device).map(|d| Scope {
-            region: d.region.clone(),
-            branch: d.branch.clone(),
-            kind: d.kind.clone(),
-        })
-    };
-    for a in opened {
-        hub.publish_alert("alert_opened", scope(&a.device), &data(a));
-    }
-    // As last seen open: the resolution time is in the store (`/api/v1/alerts`).
-    for a in resolved {
-        hub.publish_alert("alert_resolved", scope(&a.device), &data(a));
-    }
-}
-
-fn data(a: &AlertRow) -> AlertData<'_> {
-    AlertData {
+fn publish(hub: &Hub, event: &AlertEvent) {
+    let a = &event.alert;
+    let scope = event.scope.as_ref();
+    let data = AlertData {
         id: a.id,
         device: &a.device,
+        region: scope.map(|s| s.region.as_str()),
+        branch: scope.map(|s| s.branch.as_str()),
+        kind: scope.map(|s| s.kind.as_str()),
         condition: &a.condition,
         severity: &a.severity,
         message: &a.message,
         opened_at: Rfc3339(a.opened_at),
-    }
+        resolved_at: a.resolved_at.map(Rfc3339),
+        resolution: a.resolution.as_deref(),
+    };
+    let name = match event.change {
+        AlertChange::Opened => "alert_opened",
+        AlertChange::Resolved => "alert_resolved",
+    };
+    // None (a device the store never had): relevant to every filter.
+    let scope = scope.map(|s| Scope {
+        region: s.region.as_str().into(),
+        branch: s.branch.as_str().into(),
+        kind: s.kind.as_str().into(),
+    });
+    hub.publish_alert(name, scope, &data);
 }

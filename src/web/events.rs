@@ -7,8 +7,10 @@
 //! that it fell behind (`Lagged`) and is dropped with a final event saying so.
 //!
 //! Ids are `(state_version, n)`: `n` is 0 for state events (transitions, inventory
-//! reloads) and counts alert events noticed at that version, written `"v"` or `"v.n"`.
-//! Either way they strictly increase.
+//! reloads) and counts the alert events published since that version's event, written
+//! `"v"` or `"v.n"`. Either way they strictly increase, and a resume point of either
+//! kind is exact. (An alert is not keyed by the version of the transition that caused
+//! it: it is committed later, after newer versions may have gone out.)
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -162,6 +164,9 @@ pub struct Hub {
     pub heartbeat: Duration,
     closing: watch::Sender<bool>,
     last_inventory: Mutex<Option<InventoryInfo>>,
+    /// The last state version whose event the hub has published (or skipped in a
+    /// discontinuity), for [`Hub::caught_up`].
+    state_version: watch::Sender<u64>,
 }
 
 /// A client's place in the feed: what it missed, then the live ring.
@@ -198,6 +203,7 @@ impl Hub {
             heartbeat: feed.heartbeat,
             closing: watch::Sender::new(false),
             last_inventory: Mutex::new(None),
+            state_version: watch::Sender::new(start),
         })
     }
 
@@ -276,6 +282,15 @@ impl Hub {
             }
         };
         self.publish(item);
+        self.state_version.send_replace(event.version());
+    }
+
+    /// Waits until the hub has published the state's events up to `version`, so that an
+    /// event caused by that version (an alert) follows it in the feed.
+    pub async fn caught_up(&self, version: u64) {
+        let mut published = self.state_version.subscribe();
+        // Never fails: `self` holds the sender.
+        let _ = published.wait_for(|&v| v >= version).await;
     }
 
     /// Appends `item` (its key must be above every earlier one) and sends it live.
@@ -310,7 +325,8 @@ impl Hub {
         let _ = self.tx.send(item);
     }
 
-    fn discontinuity(&self) {
+    /// Forgets the backlog: events were lost, so every resume point resets.
+    pub(super) fn discontinuity(&self) {
         let mut b = self.backlog.lock();
         b.items.clear();
         b.floor = (u64::MAX, 0);

@@ -77,7 +77,8 @@ impl Drop for TestDb {
     }
 }
 
-fn psql(sql: &str) {
+/// Runs `sql` on the server's maintenance database (`postgres`).
+pub fn psql(sql: &str) {
     let out = Command::new("psql")
         .args([
             "-h",
