@@ -18,6 +18,9 @@ use crate::probe::Pinger;
 use crate::schedule::{ProberMetrics, Scheduler};
 use crate::state::State;
 
+mod prober_thread;
+pub use prober_thread::ProberThread;
+
 /// A running appliance's handles, for whoever needs to act on it (reloads, tests).
 #[derive(Clone)]
 pub struct Handles {
@@ -36,25 +39,16 @@ pub struct StoreParts {
     pub restore: HashMap<String, crate::store::StoredStatus>,
 }
 
-/// Runs the appliance on `listener` until `shutdown` completes.
+/// Runs the appliance on `listener` until `shutdown` completes: probing on `prober` (see
+/// [`ProberThread`]), state restored from the durable store when there is one, its health
+/// in `/readyz` and `/metrics`.
 pub async fn run<P: Pinger>(
     config: Config,
     pinger: Arc<P>,
     state: State,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    run_with_store(config, pinger, state, listener, None, shutdown).await
-}
-
-/// [`run`] with a durable store: state restored from it, its health in `/readyz` and
-/// `/metrics`.
-pub async fn run_with_store<P: Pinger>(
-    config: Config,
-    pinger: Arc<P>,
-    state: State,
-    listener: TcpListener,
     store: Option<StoreParts>,
+    prober_runtime: &tokio::runtime::Handle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let http_store = store.as_ref().map(|s| http::StoreHandle {
@@ -76,7 +70,7 @@ pub async fn run_with_store<P: Pinger>(
     };
     let longest_interval = Arc::new(AtomicU64::new(0));
     let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
-    let supervisor = tokio::spawn(supervise(
+    let supervisor = prober_runtime.spawn(supervise(
         Scheduler::new(pinger.clone(), state.clone(), prober.clone()),
         incoming,
         longest_interval.clone(),

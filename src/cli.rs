@@ -74,7 +74,12 @@ pub fn serve(path: &Path) -> ExitCode {
 }
 
 async fn serve_async(config: Config) -> anyhow::Result<()> {
-    let pinger = Arc::new(IcmpPinger::open()?);
+    let prober = crate::app::ProberThread::start()?;
+    // Entered so that the pinger's receive loops run on the prober's thread.
+    let pinger = {
+        let _prober_context = prober.handle().enter();
+        Arc::new(IcmpPinger::open()?)
+    };
     let listen = config.settings.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!(
@@ -91,12 +96,13 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         health: started.health,
         restore: started.restore,
     };
-    let served = crate::app::run_with_store(
+    let served = crate::app::run(
         config,
         pinger,
         state,
         listener,
         Some(store),
+        prober.handle(),
         shutdown_signal(),
     )
     .await;
