@@ -263,7 +263,7 @@ mod tests {
     fn the_writer_matches_serde_json_byte_for_byte() {
         let controls: String = (0u8..0x20).map(char::from).chain(['\x7f']).collect();
         let devices = [
-            device("plain-atm-1", "10.0.0.1", &[("isp", "x"), ("floor", "2")]),
+            device("plain-atm-1", "127.10.0.1", &[("isp", "x"), ("floor", "2")]),
             device("q\"uote\\back\\\"", "255.255.255.0", &[("k\"", "v\\")]),
             device(
                 "</script><script>alert(1)</script>",
