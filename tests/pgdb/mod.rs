@@ -29,75 +29,37 @@ impl TestDb {
 
     /// Runs `sql` with psql and returns its unaligned output.
     pub fn query(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                &self.name,
-                "-At",
-                "-F",
-                "|",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql is installed");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run(psql_on(&self.name).args(["-At", "-F", "|", "-c", sql]), sql)
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-q",
-                "-c",
-            ])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .output();
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = psql_on("postgres").args(["-q", "-c", &drop]).output();
     }
 }
 
 /// Runs `sql` on the server's maintenance database (`postgres`).
 pub fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql is installed");
+    run(psql_on("postgres").args(["-q", "-c", sql]), sql);
+}
+
+/// psql against `database` on the local server, stopping at the first error.
+fn psql_on(database: &str) -> Command {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-h", "127.0.0.1", "-U", "postgres", "-d", database])
+        .args(["-v", "ON_ERROR_STOP=1"]);
+    cmd
+}
+
+/// Runs a psql command, failing the test with psql's message if it fails.
+fn run(cmd: &mut Command, sql: &str) -> String {
+    let out = cmd.output().expect("psql is installed");
     assert!(
         out.status.success(),
         "psql {sql}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
 }
