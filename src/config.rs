@@ -11,6 +11,7 @@ pub mod load;
 pub mod probe;
 mod raw;
 pub mod settings;
+mod yaml;
 
 use std::path::Path;
 use std::sync::Arc;

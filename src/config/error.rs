@@ -23,11 +23,11 @@ impl Place {
     }
 
     /// A place in `file` without copying its path (devices keep theirs for good).
-    pub(crate) fn in_file(file: &Arc<Path>, location: &serde_saphyr::Location) -> Self {
+    pub(crate) fn in_file(file: &Arc<Path>, at: Location) -> Self {
         Self {
             file: file.clone(),
-            line: location.line(),
-            column: location.column(),
+            line: at.line,
+            column: at.column,
         }
     }
 
@@ -35,8 +35,42 @@ impl Place {
         Self::new(file, 0, 0)
     }
 
-    pub(crate) fn at(file: &Path, location: &serde_saphyr::Location) -> Self {
-        Self::new(file, location.line(), location.column())
+    pub(crate) fn at(file: &Path, at: Location) -> Self {
+        Self::new(file, at.line, at.column)
+    }
+}
+
+/// A place in a text: 1-based line and column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Location {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl From<&serde_saphyr::Location> for Location {
+    fn from(l: &serde_saphyr::Location) -> Self {
+        Self {
+            line: l.line(),
+            column: l.column(),
+        }
+    }
+}
+
+/// A value and where it is written, so that a check made after parsing can point at it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub at: Location,
+}
+
+/// The settings file is read with serde; its values get their places from serde-saphyr.
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        Ok(Spanned {
+            at: Location::from(&s.referenced),
+            value: s.value,
+        })
     }
 }
 
@@ -71,7 +105,7 @@ impl ConfigError {
     pub(crate) fn from_yaml(file: &Path, text: &str, err: &serde_saphyr::Error) -> Self {
         let location = err.location();
         let place = location
-            .map(|l| Place::at(file, &l))
+            .map(|l| Place::at(file, Location::from(&l)))
             .unwrap_or_else(|| Place::of_file(file));
         let key = location.and_then(|l| key_before(text, l.line(), l.column()));
         let with_key = |m: String| match key {
@@ -82,16 +116,7 @@ impl ConfigError {
         let message = match err.without_snippet() {
             E::SerdeUnknownField {
                 field, expected, ..
-            } => {
-                let hint = match closest(field, expected) {
-                    Some(k) => format!("did you mean {k:?}?"),
-                    None => format!("known keys: {}", expected.join(", ")),
-                };
-                match section_of(expected) {
-                    Some(s) => format!("{s}: unknown key {field:?} ({hint})"),
-                    None => format!("unknown key {field:?} ({hint})"),
-                }
-            }
+            } => unknown_key(section_of(expected), field, expected),
             E::SerdeMissingField { field, .. } => format!("missing required key {field:?}"),
             E::NullIntoString { .. } => with_key("expected a value, found nothing".to_string()),
             E::DuplicateMappingKey { key: Some(k), .. } => format!("duplicate key {k:?}"),
@@ -120,6 +145,18 @@ impl ConfigError {
             }
         };
         Self::new(place, message)
+    }
+}
+
+/// `section: unknown key "x" (did you mean "y"?)`, or the known keys when none is close.
+pub(crate) fn unknown_key(section: Option<&str>, key: &str, known: &[&str]) -> String {
+    let hint = match closest(key, known) {
+        Some(k) => format!("did you mean {k:?}?"),
+        None => format!("known keys: {}", known.join(", ")),
+    };
+    match section {
+        Some(s) => format!("{s}: unknown key {key:?} ({hint})"),
+        None => format!("unknown key {key:?} ({hint})"),
     }
 }
 

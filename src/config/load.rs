@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::error::{ConfigError, ConfigErrors, Place};
+use super::error::{ConfigError, ConfigErrors, Place, Spanned};
 use super::inventory::{Branch, Device, Inventory, Labels, Region};
 use super::probe::ProbeSettings;
-use super::raw::{InventoryFile, RawDevice};
+use super::raw::{self, RawDevice};
 
 /// One inventory file as read from disk.
 pub struct Source {
@@ -128,20 +128,6 @@ pub fn build_inventory_with(
     }
 }
 
-/// serde-saphyr's default budget (250,000 nodes) stops a file at about 20,000 devices,
-/// and a region of a large fleet is one file. The inventory comes from a reviewed git
-/// repository, so node and event counts may grow with it; the alias limits, which are
-/// what guard against expansion bombs, stay at their defaults.
-fn yaml_options() -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_nodes = 64_000_000;
-    budget.max_events = 256_000_000;
-    budget.max_total_scalar_bytes = 1 << 30;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    options
-}
-
 /// Nothing but blank lines and comments, which the loader reports as an empty file
 /// (serde would say "unexpected end of input").
 pub fn is_blank(text: &str) -> bool {
@@ -176,18 +162,10 @@ impl Builder {
             ));
             return;
         }
-        let parsed: InventoryFile =
-            match serde_saphyr::from_str_with_options(&source.text, yaml_options()) {
-                Ok(p) => p,
-                Err(e) => {
-                    return self
-                        .errors
-                        .push(ConfigError::from_yaml(file, &source.text, &e));
-                }
-            };
+        let parsed = raw::parse(&source.text, file, &mut self.errors);
         for raw_region in parsed.regions {
             let region_name = raw_region.name.value.trim().to_string();
-            let region_place = Place::at(file, &raw_region.name.referenced);
+            let region_place = Place::at(file, raw_region.name.at);
             self.check_name(&region_name, "region", &region_place);
             match self.region_places.entry(region_name.clone()) {
                 Entry::Occupied(first) => self.errors.push(ConfigError::new(
@@ -210,7 +188,7 @@ impl Builder {
             let mut branch_places: HashMap<String, Place> = HashMap::new();
             for raw_branch in raw_region.branches {
                 let branch_name = raw_branch.name.value.trim().to_string();
-                let branch_place = Place::at(file, &raw_branch.name.referenced);
+                let branch_place = Place::at(file, raw_branch.name.at);
                 self.check_name(&branch_name, "branch", &branch_place);
                 match branch_places.entry(branch_name.clone()) {
                     Entry::Occupied(first) => self.errors.push(ConfigError::new(
@@ -263,8 +241,8 @@ impl Builder {
         let before = self.errors.len();
         let name = raw.name.value.trim().to_string();
         let place = match &self.file {
-            Some(shared) => Place::in_file(shared, &raw.name.referenced),
-            None => Place::at(file, &raw.name.referenced),
+            Some(shared) => Place::in_file(shared, raw.name.at),
+            None => Place::at(file, raw.name.at),
         };
         self.check_name(&name, "device", &place);
         if let Some(first) = self.name_places.get(&name) {
@@ -275,7 +253,7 @@ impl Builder {
         } else {
             self.name_places.insert(name.clone(), place.clone());
         }
-        let address_place = Place::at(file, &raw.address.referenced);
+        let address_place = Place::at(file, raw.address.at);
         let address = match raw.address.value.trim().parse::<IpAddr>() {
             Ok(a) => {
                 if let Some(first) = self.address_places.get(&a) {
@@ -302,7 +280,7 @@ impl Builder {
         let kind = raw.kind.value.trim().to_string();
         if kind.is_empty() {
             self.errors.push(ConfigError::new(
-                Place::at(file, &raw.kind.referenced),
+                Place::at(file, raw.kind.at),
                 format!("device {name:?}: kind is empty"),
             ));
         }
@@ -360,7 +338,7 @@ impl Builder {
     fn coordinate(
         &mut self,
         file: &Path,
-        value: Option<&serde_saphyr::Spanned<f64>>,
+        value: Option<&Spanned<f64>>,
         what: &str,
         limit: f64,
     ) -> Option<f64> {
@@ -369,7 +347,7 @@ impl Builder {
             Some(v.value)
         } else {
             self.errors.push(ConfigError::new(
-                Place::at(file, &v.referenced),
+                Place::at(file, v.at),
                 format!("{what} {} is out of range (-{limit} to {limit})", v.value),
             ));
             None

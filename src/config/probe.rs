@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::error::Spanned;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
 use super::duration;
 use super::error::{ConfigError, Place};
@@ -92,7 +92,7 @@ impl ProbeOverrides {
                        range: (Duration, Duration),
                        target: &mut Duration| {
             if let Some(v) = field {
-                let place = Place::at(file, &v.referenced);
+                let place = Place::at(file, v.at);
                 match duration::parse(&v.value) {
                     Ok(d) if d < range.0 || d > range.1 => errors.push(ConfigError::new(
                         place,
@@ -127,7 +127,7 @@ impl ProbeOverrides {
                 if let Some(v) = field {
                     if v.value < range.0 || v.value > range.1 {
                         errors.push(ConfigError::new(
-                            Place::at(file, &v.referenced),
+                            Place::at(file, v.at),
                             format!(
                                 "{name} {} is out of range ({} to {})",
                                 v.value, range.0, range.1
@@ -154,12 +154,12 @@ impl ProbeOverrides {
         ]
         .into_iter()
         .flatten()
-        .map(|v| Place::at(file, &v.referenced))
+        .map(|v| Place::at(file, v.at))
         .chain(
             [&self.packets, &self.down_after, &self.up_after]
                 .into_iter()
                 .flatten()
-                .map(|v| Place::at(file, &v.referenced)),
+                .map(|v| Place::at(file, v.at)),
         )
         .min()
     }

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::error::Spanned;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
 use super::error::{ConfigError, ConfigErrors, Place};
 use super::probe::{ProbeOverrides, ProbeSettings, inconsistencies};
@@ -142,11 +142,11 @@ impl StoreSettings {
             match parsed {
                 Ok(d) if d >= Duration::from_secs(86_400) => s.retention = d,
                 Ok(_) => errors.push(ConfigError::new(
-                    Place::at(path, &v.referenced),
+                    Place::at(path, v.at),
                     "retention must be at least 1d",
                 )),
                 Err(e) => errors.push(ConfigError::new(
-                    Place::at(path, &v.referenced),
+                    Place::at(path, v.at),
                     format!("retention: {e} (or days: 400d)"),
                 )),
             }
@@ -155,7 +155,7 @@ impl StoreSettings {
             match v.value {
                 n if n >= 2 => s.flapping_transitions = n,
                 _ => errors.push(ConfigError::new(
-                    Place::at(path, &v.referenced),
+                    Place::at(path, v.at),
                     "alerts.flapping_transitions must be at least 2",
                 )),
             }
@@ -164,11 +164,11 @@ impl StoreSettings {
             match super::duration::parse(&v.value) {
                 Ok(d) if d >= Duration::from_secs(1) => s.flapping_window = d,
                 Ok(_) => errors.push(ConfigError::new(
-                    Place::at(path, &v.referenced),
+                    Place::at(path, v.at),
                     "alerts.flapping_window must be at least 1s",
                 )),
                 Err(e) => errors.push(ConfigError::new(
-                    Place::at(path, &v.referenced),
+                    Place::at(path, v.at),
                     format!("alerts.flapping_window: {e}"),
                 )),
             }
@@ -193,7 +193,7 @@ impl RawReload {
     fn apply(&self, path: &Path, errors: &mut Vec<ConfigError>) -> ReloadSettings {
         let mut s = ReloadSettings::default();
         if let Some(v) = &self.check_interval {
-            let place = Place::at(path, &v.referenced);
+            let place = Place::at(path, v.at);
             match super::duration::parse(&v.value) {
                 Ok(d) if d < CHECK_INTERVAL.0 || d > CHECK_INTERVAL.1 => {
                     let message = format!(
@@ -286,7 +286,7 @@ impl Settings {
             (Some(v), _) => {
                 parse_listen(v, Place::of_file(Path::new("WARDOPS_LISTEN")), &mut errors)
             }
-            (None, Some(v)) => parse_listen(&v.value, Place::at(path, &v.referenced), &mut errors),
+            (None, Some(v)) => parse_listen(&v.value, Place::at(path, v.at), &mut errors),
             (None, None) => DEFAULT_LISTEN.parse().ok(),
         };
         let probe = raw.probe.apply(ProbeSettings::default(), path, &mut errors);

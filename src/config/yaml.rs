@@ -1,0 +1,293 @@
+//! The YAML events of one inventory file, each with its line and column.
+//!
+//! Inventory files are parsed with libyaml's grammar (the `libyaml-safer` port) rather
+//! than through serde: parsing dominates a reload, and at 100,000 devices serde-saphyr
+//! spends about four times as long as this reader plus the walker in [`super::raw`]
+//! (see docs/benchmarks.md, "Inventory hot reload"). The small settings file keeps serde.
+//!
+//! Anchors and aliases are expanded here, so the walker never sees an alias; the
+//! expansion is bounded so that a file of nested aliases (a "billion laughs") is an
+//! error instead of an endless loop.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use libyaml_safer::{EventData, Mark, Parser};
+
+use super::error::Location;
+
+impl From<Mark> for Location {
+    fn from(m: Mark) -> Self {
+        Self {
+            line: m.line + 1,
+            column: m.column + 1,
+        }
+    }
+}
+
+/// One event of the document's content.
+#[derive(Debug, Clone)]
+pub enum Event {
+    MappingStart(Location),
+    MappingEnd,
+    SequenceStart(Location),
+    SequenceEnd,
+    Scalar(Scalar),
+    /// The document is over.
+    End,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scalar {
+    pub value: String,
+    /// Unquoted (only a plain scalar can be a null).
+    pub plain: bool,
+    pub at: Location,
+}
+
+impl Scalar {
+    /// `key:` with nothing after it, `~` or `null`.
+    pub fn is_null(&self) -> bool {
+        self.plain && matches!(self.value.as_str(), "" | "~" | "null" | "Null" | "NULL")
+    }
+}
+
+/// Malformed YAML: the file cannot be read any further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub at: Location,
+    pub message: String,
+}
+
+/// Alias expansion may replay this many events beyond ten per event in the file: far
+/// above any inventory that shares label sets, far below a nested-alias bomb.
+const EXPANSION_ALLOWANCE: usize = 1_000_000;
+const EXPANSION_PER_EVENT: usize = 10;
+
+pub struct Reader<'a> {
+    parser: Parser<&'a [u8]>,
+    anchors: HashMap<String, Rc<[Event]>>,
+    /// Anchored nodes being captured: their name, events so far, open collections.
+    recording: Vec<(String, Vec<Event>, usize)>,
+    /// Aliases being replayed, innermost last.
+    replaying: Vec<(Rc<[Event]>, usize)>,
+    parsed: usize,
+    replayed: usize,
+    documents: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let mut parser = Parser::new();
+        parser.set_input(text.as_bytes());
+        Self {
+            parser,
+            anchors: HashMap::new(),
+            recording: Vec::new(),
+            replaying: Vec::new(),
+            parsed: 0,
+            replayed: 0,
+            documents: 0,
+        }
+    }
+
+    pub fn next(&mut self) -> Result<Event, SyntaxError> {
+        loop {
+            if let Some((events, i)) = self.replaying.last_mut() {
+                let Some(event) = events.get(*i).cloned() else {
+                    self.replaying.pop();
+                    continue;
+                };
+                *i += 1;
+                self.replayed += 1;
+                if self.replayed > EXPANSION_ALLOWANCE + EXPANSION_PER_EVENT * self.parsed {
+                    return Err(SyntaxError {
+                        at: Location::default(),
+                        message: format!("aliases expand to more than {} nodes", self.replayed - 1),
+                    });
+                }
+                self.record(&event, None);
+                return Ok(event);
+            }
+            let raw = self.parser.parse().map_err(syntax_error)?;
+            self.parsed += 1;
+            let at = Location::from(raw.start_mark);
+            let (event, anchor) = match raw.data {
+                EventData::StreamStart { .. } | EventData::DocumentEnd { .. } => continue,
+                EventData::DocumentStart { .. } => {
+                    self.documents += 1;
+                    if self.documents > 1 {
+                        return Err(SyntaxError {
+                            at,
+                            message: "a second YAML document ('---'); an inventory file holds one"
+                                .into(),
+                        });
+                    }
+                    continue;
+                }
+                EventData::StreamEnd => (Event::End, None),
+                EventData::Alias { anchor } => {
+                    let Some(events) = self.anchors.get(&anchor) else {
+                        return Err(SyntaxError {
+                            at,
+                            message: format!("alias *{anchor} names no anchor defined before it"),
+                        });
+                    };
+                    self.replaying.push((events.clone(), 0));
+                    continue;
+                }
+                EventData::Scalar {
+                    anchor,
+                    value,
+                    style,
+                    ..
+                } => {
+                    let plain = style == libyaml_safer::ScalarStyle::Plain;
+                    (Event::Scalar(Scalar { value, plain, at }), anchor)
+                }
+                EventData::SequenceStart { anchor, .. } => (Event::SequenceStart(at), anchor),
+                EventData::SequenceEnd => (Event::SequenceEnd, None),
+                EventData::MappingStart { anchor, .. } => (Event::MappingStart(at), anchor),
+                EventData::MappingEnd => (Event::MappingEnd, None),
+            };
+            self.record(&event, anchor);
+            return Ok(event);
+        }
+    }
+
+    /// Adds `event` to every anchored node being captured, starting a capture first if
+    /// the event carries an anchor, and keeps the nodes that it completes.
+    fn record(&mut self, event: &Event, anchor: Option<String>) {
+        if let Some(name) = anchor {
+            self.recording.push((name, Vec::new(), 0));
+        }
+        if self.recording.is_empty() {
+            return;
+        }
+        for (_, events, open) in &mut self.recording {
+            events.push(event.clone());
+            match event {
+                Event::MappingStart(_) | Event::SequenceStart(_) => *open += 1,
+                Event::MappingEnd | Event::SequenceEnd => *open -= 1,
+                Event::Scalar(_) | Event::End => {}
+            }
+        }
+        // Captures nest, so the ones completed are the innermost, at the end.
+        while self.recording.last().is_some_and(|(_, _, open)| *open == 0) {
+            let (name, events, _) = self.recording.pop().expect("checked above");
+            self.anchors.insert(name, events.into());
+        }
+    }
+}
+
+fn syntax_error(e: libyaml_safer::Error) -> SyntaxError {
+    let at = e.problem_mark().map(Location::from).unwrap_or_default();
+    let message = match (e.context(), e.context_mark()) {
+        (Some(context), Some(mark)) => {
+            let start = Location::from(mark);
+            format!(
+                "{} ({context} that starts at line {}, column {})",
+                e.problem(),
+                start.line,
+                start.column
+            )
+        }
+        _ => e.problem().to_string(),
+    };
+    SyntaxError { at, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(text: &str) -> Result<Vec<String>, SyntaxError> {
+        let mut reader = Reader::new(text);
+        let mut out = Vec::new();
+        loop {
+            let shown = match reader.next()? {
+                Event::End => return Ok(out),
+                Event::MappingStart(_) => "{".to_string(),
+                Event::MappingEnd => "}".to_string(),
+                Event::SequenceStart(_) => "[".to_string(),
+                Event::SequenceEnd => "]".to_string(),
+                Event::Scalar(s) => s.value,
+            };
+            out.push(shown);
+        }
+    }
+
+    #[test]
+    fn aliases_replay_their_anchored_node() {
+        let text = "a: &l { isp: magti, tier: 1 }\nb: *l\nc: &s x\nd: *s\n";
+        assert_eq!(
+            events(text).unwrap().join(" "),
+            "{ a { isp magti tier 1 } b { isp magti tier 1 } c x d x }"
+        );
+    }
+
+    #[test]
+    fn nested_anchors_are_each_captured() {
+        let text = "a: &outer [1, &inner [2, 3]]\nb: *inner\nc: *outer\n";
+        assert_eq!(
+            events(text).unwrap().join(" "),
+            "{ a [ 1 [ 2 3 ] ] b [ 2 3 ] c [ 1 [ 2 3 ] ] }"
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_an_error_not_a_hang() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            );
+        }
+        let error = events(&text).unwrap_err();
+        assert!(
+            error.message.starts_with("aliases expand to more than"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_alias_and_a_second_document_are_errors() {
+        let unknown = events("a: *nowhere\n").unwrap_err();
+        assert_eq!(
+            unknown.message,
+            "alias *nowhere names no anchor defined before it"
+        );
+        assert_eq!((unknown.at.line, unknown.at.column), (1, 4));
+        let second = events("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(second.at.line, 2);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_problem_and_where_its_context_starts() {
+        let error = events("a:\n  b: { c: 1, d: 2\n").unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("flow mapping that starts at line 2, column 6"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn locations_are_one_based() {
+        let mut reader = Reader::new("key:\n  - value\n");
+        assert!(
+            matches!(reader.next().unwrap(), Event::MappingStart(l) if l == Location { line: 1, column: 1 })
+        );
+        let Event::Scalar(key) = reader.next().unwrap() else {
+            panic!()
+        };
+        assert_eq!((key.at.line, key.at.column), (1, 1));
+        assert!(matches!(reader.next().unwrap(), Event::SequenceStart(_)));
+        let Event::Scalar(value) = reader.next().unwrap() else {
+            panic!()
+        };
+        assert_eq!((value.at.line, value.at.column), (2, 5));
+    }
+}
