@@ -16,6 +16,8 @@ use libyaml_safer::{EventData, Mark, Parser};
 
 use super::error::Location;
 
+mod fast;
+
 impl From<Mark> for Location {
     fn from(m: Mark) -> Self {
         Self {
@@ -26,7 +28,7 @@ impl From<Mark> for Location {
 }
 
 /// One event of the document's content.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     MappingStart(Location),
     MappingEnd,
@@ -37,7 +39,7 @@ pub enum Event {
     End,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scalar {
     pub value: String,
     /// Unquoted (only a plain scalar can be a null).
@@ -64,7 +66,44 @@ pub struct SyntaxError {
 const EXPANSION_ALLOWANCE: usize = 1_000_000;
 const EXPANSION_PER_EVENT: usize = 10;
 
+/// The events of one file: from the fast path when it takes the file, else from libyaml.
 pub struct Reader<'a> {
+    source: Source<'a>,
+}
+
+enum Source<'a> {
+    Scanned(std::vec::IntoIter<Event>),
+    Parsed(Box<LibYaml<'a>>),
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let source = match fast::events(text) {
+            Some(events) => Source::Scanned(events.into_iter()),
+            None => Source::Parsed(Box::new(LibYaml::new(text))),
+        };
+        Self { source }
+    }
+
+    /// Through libyaml, whatever the text: what the fast path is held to.
+    #[cfg(test)]
+    pub fn libyaml(text: &'a str) -> Self {
+        Self {
+            source: Source::Parsed(Box::new(LibYaml::new(text))),
+        }
+    }
+
+    pub fn next(&mut self) -> Result<Event, SyntaxError> {
+        match &mut self.source {
+            // The fast path's list ends with `End`; asking again stays at the end.
+            Source::Scanned(events) => Ok(events.next().unwrap_or(Event::End)),
+            Source::Parsed(parser) => parser.next(),
+        }
+    }
+}
+
+/// libyaml's parser, with anchors and aliases expanded.
+struct LibYaml<'a> {
     parser: Parser<&'a [u8]>,
     anchors: HashMap<String, Rc<[Event]>>,
     /// Anchored nodes being captured: their name, events so far, open collections.
@@ -76,8 +115,8 @@ pub struct Reader<'a> {
     documents: usize,
 }
 
-impl<'a> Reader<'a> {
-    pub fn new(text: &'a str) -> Self {
+impl<'a> LibYaml<'a> {
+    fn new(text: &'a str) -> Self {
         let mut parser = Parser::new();
         parser.set_input(text.as_bytes());
         Self {
@@ -91,7 +130,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn next(&mut self) -> Result<Event, SyntaxError> {
+    fn next(&mut self) -> Result<Event, SyntaxError> {
         loop {
             if let Some((events, i)) = self.replaying.last_mut() {
                 let Some(event) = events.get(*i).cloned() else {
@@ -202,7 +241,7 @@ mod tests {
     use super::*;
 
     fn events(text: &str) -> Result<Vec<String>, SyntaxError> {
-        let mut reader = Reader::new(text);
+        let mut reader = Reader::libyaml(text);
         let mut out = Vec::new();
         loop {
             let shown = match reader.next()? {
@@ -276,7 +315,7 @@ mod tests {
 
     #[test]
     fn locations_are_one_based() {
-        let mut reader = Reader::new("key:\n  - value\n");
+        let mut reader = Reader::libyaml("key:\n  - value\n");
         assert!(
             matches!(reader.next().unwrap(), Event::MappingStart(l) if l == Location { line: 1, column: 1 })
         );

@@ -1,0 +1,460 @@
+//! A fast path for the plain YAML that inventories are written in.
+//!
+//! It takes block mappings and lists nested by indentation, one-line flow mappings
+//! (`{ name: x, labels: { isp: y } }`) and one-line plain or quoted scalars, and yields
+//! exactly the events libyaml yields for them, places included. Anything else (anchors,
+//! tags, multi-line or block scalars, flow lists, tabs, indentless lists, empty values,
+//! errors of any kind) makes it give up, and the file goes through libyaml instead: the
+//! fast path only ever decides how fast a file is read, never what it means. The tests
+//! hold it to libyaml's events on every text it takes, generated ones included.
+//!
+//! Why: libyaml-safer builds every scalar one character at a time; this is a single
+//! pass over lines that slices them, about four times faster on a 100,000-device
+//! inventory (docs/benchmarks.md).
+
+use super::{Event, Location, Scalar};
+
+/// The events of `text`, ending with [`Event::End`], or None when the text is not in
+/// the subset this path reads.
+pub fn events(text: &str) -> Option<Vec<Event>> {
+    let mut scan = Scan {
+        // About one event per eight bytes of a typical inventory.
+        out: Vec::with_capacity(text.len() / 8),
+        open: Vec::new(),
+        awaiting_value: false,
+        started: false,
+    };
+    for (i, text) in text.split('\n').enumerate() {
+        scan.line(&Line {
+            number: i as u64 + 1,
+            text,
+            ascii: text.is_ascii(),
+        })?;
+    }
+    scan.finish()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Block {
+    Mapping,
+    List,
+}
+
+struct Scan {
+    out: Vec<Event>,
+    /// Open block collections with the column (0-based) of their items.
+    open: Vec<(Block, usize)>,
+    /// The last line was `key:` alone: its value is the block on the next lines.
+    awaiting_value: bool,
+    started: bool,
+}
+
+struct Line<'a> {
+    number: u64,
+    text: &'a str,
+    ascii: bool,
+}
+
+impl Line<'_> {
+    /// The place of byte `at`: libyaml counts columns in characters.
+    fn at(&self, at: usize) -> Location {
+        let column = if self.ascii {
+            at
+        } else {
+            self.text[..at].chars().count()
+        };
+        Location {
+            line: self.number,
+            column: column as u64 + 1,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+}
+
+/// Deeper flow mappings than this are left to libyaml (and keep the recursion shallow).
+const MAX_FLOW_DEPTH: usize = 8;
+/// libyaml does not take a key longer than this on one line.
+const MAX_KEY: usize = 1000;
+
+impl Scan {
+    fn line(&mut self, line: &Line) -> Option<()> {
+        let b = line.bytes();
+        if b.iter().any(|&c| c == b'\t' || c == b'\r') {
+            return None;
+        }
+        let indent = b.iter().take_while(|&&c| c == b' ').count();
+        if matches!(b.get(indent), None | Some(b'#')) {
+            return Some(());
+        }
+        if std::mem::take(&mut self.awaiting_value) {
+            // A value on the next lines must be indented deeper than its key.
+            let (_, parent) = *self.open.last()?;
+            if indent <= parent {
+                return None;
+            }
+            return self.block(line, indent);
+        }
+        while self.open.last().is_some_and(|&(_, column)| column > indent) {
+            self.close();
+        }
+        match self.open.last() {
+            None if !self.started => {
+                self.started = true;
+                self.block(line, indent)
+            }
+            Some(&(kind, column)) if column == indent => match kind {
+                Block::List => self.list_item(line, indent),
+                Block::Mapping => self.entry(line, indent),
+            },
+            // A second top-level node, or an indentation libyaml would reject.
+            _ => None,
+        }
+    }
+
+    /// A block collection whose first item starts at `at`.
+    fn block(&mut self, line: &Line, at: usize) -> Option<()> {
+        if line.bytes()[at] == b'-' {
+            self.out.push(Event::SequenceStart(line.at(at)));
+            self.open.push((Block::List, at));
+            self.list_item(line, at)
+        } else {
+            self.out.push(Event::MappingStart(line.at(at)));
+            self.open.push((Block::Mapping, at));
+            self.entry(line, at)
+        }
+    }
+
+    /// `- item` at `at`: a mapping that starts on this line, a flow mapping or a scalar.
+    fn list_item(&mut self, line: &Line, at: usize) -> Option<()> {
+        let b = line.bytes();
+        if b.get(at..at + 2) != Some(b"- ") {
+            return None;
+        }
+        let start = skip_spaces(b, at + 2);
+        match b.get(start) {
+            None | Some(b'#' | b'-') => None,
+            Some(b'{') => {
+                let end = self.flow_mapping(line, start, 1)?;
+                line_end(b, end)
+            }
+            _ if is_key(b, start) => {
+                self.out.push(Event::MappingStart(line.at(start)));
+                self.open.push((Block::Mapping, start));
+                self.entry(line, start)
+            }
+            _ => {
+                let end = self.scalar(line, start)?;
+                line_end(b, end)
+            }
+        }
+    }
+
+    /// `key: value` or `key:` at `at`.
+    fn entry(&mut self, line: &Line, at: usize) -> Option<()> {
+        let b = line.bytes();
+        if !is_key(b, at) {
+            return None;
+        }
+        let colon = at + plain_len(b, at);
+        self.push_scalar(line, at, colon, true);
+        let start = skip_spaces(b, colon + 1);
+        match b.get(start) {
+            None | Some(b'#') => {
+                self.awaiting_value = true;
+                Some(())
+            }
+            Some(b'{') => {
+                let end = self.flow_mapping(line, start, 1)?;
+                line_end(b, end)
+            }
+            _ => {
+                let end = self.scalar(line, start)?;
+                line_end(b, end)
+            }
+        }
+    }
+
+    /// `{ key: value, ... }` starting at `at`, on this line; returns where it ends.
+    fn flow_mapping(&mut self, line: &Line, at: usize, depth: usize) -> Option<usize> {
+        if depth > MAX_FLOW_DEPTH {
+            return None;
+        }
+        let b = line.bytes();
+        self.out.push(Event::MappingStart(line.at(at)));
+        let mut i = skip_spaces(b, at + 1);
+        if b.get(i) == Some(&b'}') {
+            self.out.push(Event::MappingEnd);
+            return Some(i + 1);
+        }
+        loop {
+            if !is_key(b, i) {
+                return None;
+            }
+            let colon = i + plain_len(b, i);
+            self.push_scalar(line, i, colon, true);
+            if b.get(colon + 1) != Some(&b' ') {
+                return None;
+            }
+            i = skip_spaces(b, colon + 1);
+            i = match b.get(i) {
+                Some(b'{') => self.flow_mapping(line, i, depth + 1)?,
+                _ => self.scalar(line, i)?,
+            };
+            i = skip_spaces(b, i);
+            match b.get(i) {
+                Some(b'}') => {
+                    self.out.push(Event::MappingEnd);
+                    return Some(i + 1);
+                }
+                Some(b',') => {
+                    i = skip_spaces(b, i + 1);
+                    // A trailing comma (`{ a: 1, }`) is left to libyaml.
+                    if b.get(i) == Some(&b'}') {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A one-line scalar at `at` (plain, or quoted without escapes); returns its end.
+    fn scalar(&mut self, line: &Line, at: usize) -> Option<usize> {
+        let b = line.bytes();
+        match b.get(at) {
+            Some(&quote @ (b'"' | b'\'')) => {
+                let body = &line.text[at + 1..];
+                let len = body.find([quote as char, '\\'])?;
+                if body.as_bytes()[len] != quote || !body[..len].chars().all(printable) {
+                    return None;
+                }
+                self.out.push(Event::Scalar(Scalar {
+                    value: body[..len].to_string(),
+                    plain: false,
+                    at: line.at(at),
+                }));
+                Some(at + 1 + len + 1)
+            }
+            _ => {
+                if !plain_start(b, at) {
+                    return None;
+                }
+                let end = at + plain_len(b, at);
+                self.push_scalar(line, at, end, true);
+                Some(end)
+            }
+        }
+    }
+
+    fn push_scalar(&mut self, line: &Line, start: usize, end: usize, plain: bool) {
+        self.out.push(Event::Scalar(Scalar {
+            value: line.text[start..end].to_string(),
+            plain,
+            at: line.at(start),
+        }));
+    }
+
+    fn close(&mut self) {
+        let (kind, _) = self.open.pop().expect("called with a collection open");
+        self.out.push(match kind {
+            Block::Mapping => Event::MappingEnd,
+            Block::List => Event::SequenceEnd,
+        });
+    }
+
+    fn finish(mut self) -> Option<Vec<Event>> {
+        if self.awaiting_value || !self.started {
+            return None;
+        }
+        while !self.open.is_empty() {
+            self.close();
+        }
+        self.out.push(Event::End);
+        Some(self.out)
+    }
+}
+
+/// A plain key at `at`: a plain scalar directly followed by `:` and a space or the end
+/// of the line.
+fn is_key(b: &[u8], at: usize) -> bool {
+    if !plain_start(b, at) {
+        return false;
+    }
+    let len = plain_len(b, at);
+    len <= MAX_KEY
+        && b.get(at + len) == Some(&b':')
+        && matches!(b.get(at + len + 1), None | Some(b' '))
+}
+
+/// Plain scalars start with a letter, a digit, `_`, `/`, `(`, `~`, or `-` and a digit
+/// (a negative number): never with one of YAML's indicators.
+fn plain_start(b: &[u8], at: usize) -> bool {
+    match b.get(at) {
+        Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'/' | b'(' | b'~') => true,
+        Some(b'-') => b.get(at + 1).is_some_and(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+/// The length of the plain scalar at `at`, without trailing spaces. It stops at `: `,
+/// ` #`, quotes, brackets and commas, and at the first byte that is not printable ASCII
+/// (what follows decides whether the line is still in the subset). A `:` goes on only
+/// before a letter, digit or `:` (as in IPv6 addresses). The same bytes end a scalar in
+/// a block and in a flow mapping: libyaml would read on past some of them in a block,
+/// and then the line is left to it.
+fn plain_len(b: &[u8], at: usize) -> usize {
+    let mut end = at;
+    let mut i = at;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b' ' => {}
+            b'#' if b[i - 1] == b' ' => break,
+            b':' if !b
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_alphanumeric() || *n == b':') =>
+            {
+                break;
+            }
+            b'"' | b'\'' | b',' | b'[' | b']' | b'{' | b'}' => break,
+            0x21..=0x7e => end = i + 1,
+            _ => break,
+        }
+        i += 1;
+    }
+    end - at
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
+}
+
+/// Nothing but spaces and a comment may follow the last node of a line.
+fn line_end(b: &[u8], end: usize) -> Option<()> {
+    let next = skip_spaces(b, end);
+    match b.get(next) {
+        None => Some(()),
+        Some(b'#') if next > end => Some(()),
+        _ => None,
+    }
+}
+
+/// What libyaml takes inside a quoted scalar (YAML's printable set, tabs aside).
+fn printable(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && c != '\u{feff}'
+        && c != '\u{2028}'
+        && c != '\u{2029}'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Reader;
+    use super::*;
+
+    /// libyaml's events for `text`, up to the end or the first error.
+    fn libyaml(text: &str) -> Option<Vec<Event>> {
+        let mut reader = Reader::libyaml(text);
+        let mut out = Vec::new();
+        loop {
+            let event = reader.next().ok()?;
+            let end = event == Event::End;
+            out.push(event);
+            if end {
+                return Some(out);
+            }
+        }
+    }
+
+    /// Whenever the fast path takes `text`, libyaml must read the same events from it.
+    fn agrees(text: &str) -> bool {
+        let Some(fast) = events(text) else {
+            return false;
+        };
+        let slow = libyaml(text);
+        assert_eq!(
+            Some(&fast),
+            slow.as_ref(),
+            "the fast path and libyaml differ on:\n{text}"
+        );
+        true
+    }
+
+    const INVENTORY: &str = "# a comment\nregions:\n  - name: tbilisi # the capital\n    probe: { interval: 5s }\n    branches:\n      - name: Vake Branch\n        lat: 41.709\n        lon: -44.766\n        devices:\n          - { name: vake-router-1, address: 127.1.1.1, kind: router, labels: { isp: magti, tier: \"1\" } }\n          - { name: 'vake-switch-1', address: fd00::1, kind: switch, labels: {} }\n\n          - name: vake-atm-1\n            address: 127.1.1.3\n            kind: atm\n            labels:\n              isp: silknet\n              floor: '2'\n      - name: saburtalo\n        devices:\n          - { name: s-1, address: 127.1.2.1, kind: atm }\n";
+
+    #[test]
+    fn an_inventory_in_the_usual_style_takes_the_fast_path_with_libyamls_events() {
+        assert!(agrees(INVENTORY));
+        let out = tempfile::tempdir().unwrap();
+        crate::demo::write(out.path(), 500, None).unwrap();
+        let files = crate::config::load::list_files(&out.path().join("inventory")).unwrap();
+        assert!(!files.is_empty());
+        for file in files {
+            assert!(agrees(&std::fs::read_to_string(file).unwrap()));
+        }
+    }
+
+    #[test]
+    fn other_yaml_is_left_to_libyaml() {
+        for text in [
+            "a: &x 1\nb: *x\n",        // anchors and aliases
+            "a: !!str 1\n",            // tags
+            "a: |\n  text\n",          // block scalars
+            "a: [1, 2]\n",             // flow lists
+            "a:\n- 1\n",               // an indentless list
+            "a:\nb: 1\n",              // an empty value
+            "a: \"x\\ty\"\n",          // escapes
+            "a: plain\n  continued\n", // a multi-line scalar
+            "a:\tb\n",                 // tabs
+            "---\na: 1\n",             // document markers
+            "a: { b: 1, }\n",          // a trailing comma
+            "a: { b: { c: 1 }\n",      // unclosed
+            "a: 1\n b: 2\n",           // bad indentation
+            "a: ::1\n",                // a scalar that starts with ':'
+            "",                        // nothing
+        ] {
+            assert_eq!(events(text), None, "{text:?}");
+        }
+    }
+
+    /// Edits of an inventory, one character at a time (deterministic): whatever the fast
+    /// path still takes, libyaml must read the same way.
+    #[test]
+    fn generated_edits_never_make_the_two_disagree() {
+        let palette: Vec<char> = " :-#{}[],'\"\n&*!|>~.0a_/(\u{e9}".chars().collect();
+        let base: Vec<char> = INVENTORY.chars().collect();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut taken, rounds) = (0, 20_000);
+        for _ in 0..rounds {
+            let mut text = base.clone();
+            for _ in 0..1 + random(3) {
+                let at = random(text.len());
+                match random(3) {
+                    0 => text[at] = palette[random(palette.len())],
+                    1 => text.insert(at, palette[random(palette.len())]),
+                    _ => {
+                        text.remove(at);
+                    }
+                }
+            }
+            let text: String = text.into_iter().collect();
+            taken += usize::from(agrees(&text));
+        }
+        // Enough edits stay in the subset for the comparison to mean something.
+        assert!(
+            taken > rounds / 10,
+            "only {taken} of {rounds} edits took the fast path"
+        );
+    }
+}
