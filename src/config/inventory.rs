@@ -102,7 +102,7 @@ pub struct Inventory {
     pub regions: Vec<Region>,
     /// Hash of the files' names and contents: a reload with the same hash changes nothing.
     pub hash: String,
-    by_name: HashMap<Arc<str>, usize>,
+    by_name: HashMap<Arc<str>, usize, foldhash::fast::RandomState>,
 }
 
 impl Inventory {

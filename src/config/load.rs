@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::error::{ConfigError, ConfigErrors, Place, Spanned};
+use super::error::{ConfigError, ConfigErrors, Location, Place, Spanned};
 use super::inventory::{Branch, Device, Inventory, Labels, Region};
 use super::probe::ProbeSettings;
 use super::raw::{self, RawDevice};
@@ -143,13 +143,17 @@ struct Builder {
     regions: Vec<Region>,
     errors: Vec<ConfigError>,
     region_places: HashMap<String, Place>,
-    name_places: HashMap<String, Place>,
-    address_places: HashMap<IpAddr, Place>,
+    name_places: FastMap<Arc<str>, Place>,
+    address_places: FastMap<IpAddr, Place>,
     /// The file being read, shared by the places of all its devices.
     file: Option<Arc<Path>>,
     /// Kinds and label strings repeat across thousands of devices: keep one copy each.
-    strings: HashSet<Arc<str>>,
+    strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
 }
+
+/// The inventory's own names and addresses, hashed for speed: they come from a reviewed
+/// repository, not from the network.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 impl Builder {
     fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {
@@ -239,30 +243,35 @@ impl Builder {
         inherited: ProbeSettings,
     ) -> Option<Device> {
         let before = self.errors.len();
-        let name = raw.name.value.trim().to_string();
-        let place = match &self.file {
-            Some(shared) => Place::in_file(shared, raw.name.at),
-            None => Place::at(file, raw.name.at),
-        };
+        let name: Arc<str> = Arc::from(raw.name.value.trim());
+        let place = self.place(file, raw.name.at);
         self.check_name(&name, "device", &place);
-        if let Some(first) = self.name_places.get(&name) {
-            self.errors.push(ConfigError::new(
-                place.clone(),
-                format!("duplicate device name {name:?}, first defined at {first}"),
-            ));
-        } else {
-            self.name_places.insert(name.clone(), place.clone());
+        match self.name_places.entry(name.clone()) {
+            Entry::Occupied(first) => {
+                let message = format!(
+                    "duplicate device name {name:?}, first defined at {}",
+                    first.get()
+                );
+                self.errors.push(ConfigError::new(place.clone(), message));
+            }
+            Entry::Vacant(v) => {
+                v.insert(place.clone());
+            }
         }
-        let address_place = Place::at(file, raw.address.at);
+        let address_place = self.place(file, raw.address.at);
         let address = match raw.address.value.trim().parse::<IpAddr>() {
             Ok(a) => {
-                if let Some(first) = self.address_places.get(&a) {
-                    self.errors.push(ConfigError::new(
-                        address_place,
-                        format!("device {name:?}: duplicate address {a}, first used at {first}"),
-                    ));
-                } else {
-                    self.address_places.insert(a, address_place);
+                match self.address_places.entry(a) {
+                    Entry::Occupied(first) => {
+                        let message = format!(
+                            "device {name:?}: duplicate address {a}, first used at {}",
+                            first.get()
+                        );
+                        self.errors.push(ConfigError::new(address_place, message));
+                    }
+                    Entry::Vacant(v) => {
+                        v.insert(address_place);
+                    }
                 }
                 Some(a)
             }
@@ -277,7 +286,7 @@ impl Builder {
                 None
             }
         };
-        let kind = raw.kind.value.trim().to_string();
+        let kind = raw.kind.value.trim();
         if kind.is_empty() {
             self.errors.push(ConfigError::new(
                 Place::at(file, raw.kind.at),
@@ -290,11 +299,11 @@ impl Builder {
             return None;
         }
         Some(Device {
-            name: name.into(),
+            name,
             address: address?,
             region: region.clone(),
             branch: branch.clone(),
-            kind: self.intern(&kind),
+            kind: self.intern(kind),
             labels: Labels::new(
                 raw.labels
                     .iter()
@@ -304,6 +313,14 @@ impl Builder {
             probe,
             place,
         })
+    }
+
+    /// A place in the file being read, sharing its path.
+    fn place(&self, file: &Path, at: Location) -> Place {
+        match &self.file {
+            Some(shared) => Place::in_file(shared, at),
+            None => Place::at(file, at),
+        }
     }
 
     fn intern(&mut self, text: &str) -> Arc<str> {

@@ -6,6 +6,7 @@
 //! only malformed YAML stops it. Values that need checking beyond their type
 //! (addresses, durations, ranges) stay as written, with their place.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -15,35 +16,38 @@ use super::yaml::{Event, Reader, Scalar};
 
 /// One inventory file: a list of regions.
 #[derive(Debug, Default)]
-pub struct InventoryFile {
-    pub regions: Vec<RawRegion>,
+pub struct InventoryFile<'a> {
+    pub regions: Vec<RawRegion<'a>>,
 }
 
 #[derive(Debug)]
-pub struct RawRegion {
-    pub name: Spanned<String>,
+pub struct RawRegion<'a> {
+    pub name: Spanned<Text<'a>>,
     pub probe: ProbeOverrides,
-    pub branches: Vec<RawBranch>,
+    pub branches: Vec<RawBranch<'a>>,
 }
 
 #[derive(Debug)]
-pub struct RawBranch {
-    pub name: Spanned<String>,
+pub struct RawBranch<'a> {
+    pub name: Spanned<Text<'a>>,
     pub lat: Option<Spanned<f64>>,
     pub lon: Option<Spanned<f64>>,
     pub probe: ProbeOverrides,
-    pub devices: Vec<RawDevice>,
+    pub devices: Vec<RawDevice<'a>>,
 }
 
 #[derive(Debug)]
-pub struct RawDevice {
-    pub name: Spanned<String>,
-    pub address: Spanned<String>,
-    pub kind: Spanned<String>,
+pub struct RawDevice<'a> {
+    pub name: Spanned<Text<'a>>,
+    pub address: Spanned<Text<'a>>,
+    pub kind: Spanned<Text<'a>>,
     /// In the order written; keys are unique.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<(Text<'a>, Text<'a>)>,
     pub probe: ProbeOverrides,
 }
+
+/// Text as written: borrowed from the file whenever the YAML reader could.
+pub type Text<'a> = Cow<'a, str>;
 
 const FILE_KEYS: &[&str] = &["regions"];
 const REGION_KEYS: &[&str] = &["name", "probe", "branches"];
@@ -62,7 +66,7 @@ const PROBE_KEYS: &[&str] = &[
 /// Walks `text` (the content of `file`), adding every problem found to `errors`. What
 /// could be read is returned even when there were problems, so that the checks after
 /// parsing report theirs as well.
-pub fn parse(text: &str, file: &Path, errors: &mut Vec<ConfigError>) -> InventoryFile {
+pub fn parse<'a>(text: &'a str, file: &Path, errors: &mut Vec<ConfigError>) -> InventoryFile<'a> {
     let mut walker = Walker {
         events: Reader::new(text),
         file,
@@ -73,7 +77,7 @@ pub fn parse(text: &str, file: &Path, errors: &mut Vec<ConfigError>) -> Inventor
 
 struct Walker<'a, 'e> {
     events: Reader<'a>,
-    file: &'a Path,
+    file: &'e Path,
     errors: &'e mut Vec<ConfigError>,
 }
 
@@ -82,8 +86,8 @@ struct Malformed;
 
 type Walk<T> = Result<T, Malformed>;
 
-impl Walker<'_, '_> {
-    fn file(&mut self) -> Walk<InventoryFile> {
+impl<'a> Walker<'a, '_> {
+    fn file(&mut self) -> Walk<InventoryFile<'a>> {
         let first = self.next()?;
         let mut file = InventoryFile::default();
         if let Some(at) = self.open_mapping(None, first)? {
@@ -102,7 +106,7 @@ impl Walker<'_, '_> {
         Ok(file)
     }
 
-    fn region(&mut self, first: Event) -> Walk<Option<RawRegion>> {
+    fn region(&mut self, first: Event<'a>) -> Walk<Option<RawRegion<'a>>> {
         let Some(at) = self.open_mapping(None, first)? else {
             return Ok(None);
         };
@@ -126,7 +130,7 @@ impl Walker<'_, '_> {
         }))
     }
 
-    fn branch(&mut self, first: Event) -> Walk<Option<RawBranch>> {
+    fn branch(&mut self, first: Event<'a>) -> Walk<Option<RawBranch<'a>>> {
         let Some(at) = self.open_mapping(None, first)? else {
             return Ok(None);
         };
@@ -155,7 +159,7 @@ impl Walker<'_, '_> {
         }))
     }
 
-    fn device(&mut self, first: Event) -> Walk<Option<RawDevice>> {
+    fn device(&mut self, first: Event<'a>) -> Walk<Option<RawDevice<'a>>> {
         let Some(at) = self.open_mapping(None, first)? else {
             return Ok(None);
         };
@@ -195,14 +199,19 @@ impl Walker<'_, '_> {
         }
         self.mapping("probe", PROBE_KEYS, |w, key, _| {
             let (name, p) = (PROBE_KEYS[key], &mut probe);
+            // Owned: probe overrides are shared with the settings file, read by serde.
+            let owned = |t: Spanned<Text>| Spanned {
+                value: t.value.into_owned(),
+                at: t.at,
+            };
             match key {
-                0 => p.interval = w.optional_text(name)?,
-                1 => p.timeout = w.optional_text(name)?,
+                0 => p.interval = w.optional_text(name)?.map(owned),
+                1 => p.timeout = w.optional_text(name)?.map(owned),
                 2 => p.packets = w.number(name, "a whole number")?,
-                3 => p.packet_spacing = w.optional_text(name)?,
+                3 => p.packet_spacing = w.optional_text(name)?.map(owned),
                 4 => p.down_after = w.number(name, "a whole number")?,
                 5 => p.up_after = w.number(name, "a whole number")?,
-                _ => p.retry_interval = w.optional_text(name)?,
+                _ => p.retry_interval = w.optional_text(name)?.map(owned),
             }
             Ok(())
         })?;
@@ -210,8 +219,8 @@ impl Walker<'_, '_> {
     }
 
     /// Free-form `key: value` text pairs.
-    fn labels(&mut self) -> Walk<Vec<(String, String)>> {
-        let mut labels: Vec<(String, String)> = Vec::new();
+    fn labels(&mut self) -> Walk<Vec<(Text<'a>, Text<'a>)>> {
+        let mut labels: Vec<(Text<'a>, Text<'a>)> = Vec::new();
         let first = self.next()?;
         if matches!(&first, Event::Scalar(s) if s.is_null()) {
             return Ok(labels);
@@ -292,7 +301,11 @@ impl Walker<'_, '_> {
     }
 
     /// A list under `key`: `item(walker, first event of the item)` reads each item.
-    fn list(&mut self, key: &str, mut item: impl FnMut(&mut Self, Event) -> Walk<()>) -> Walk<()> {
+    fn list(
+        &mut self,
+        key: &str,
+        mut item: impl FnMut(&mut Self, Event<'a>) -> Walk<()>,
+    ) -> Walk<()> {
         match self.next()? {
             Event::SequenceStart(_) => loop {
                 match self.next()? {
@@ -309,7 +322,7 @@ impl Walker<'_, '_> {
 
     /// The place of a mapping that starts with `first`; otherwise reports the node as
     /// not a mapping, skips it and returns None.
-    fn open_mapping(&mut self, key: Option<&str>, first: Event) -> Walk<Option<Location>> {
+    fn open_mapping(&mut self, key: Option<&str>, first: Event<'a>) -> Walk<Option<Location>> {
         if let Event::MappingStart(at) = first {
             return Ok(Some(at));
         }
@@ -323,7 +336,7 @@ impl Walker<'_, '_> {
     }
 
     /// A required single value; null is an error.
-    fn text(&mut self, key: &str) -> Walk<Option<Spanned<String>>> {
+    fn text(&mut self, key: &str) -> Walk<Option<Spanned<Text<'a>>>> {
         match self.scalar(key)? {
             Some(s) if s.is_null() => {
                 self.error(s.at, format!("{key}: expected a value, found nothing"));
@@ -334,7 +347,7 @@ impl Walker<'_, '_> {
     }
 
     /// An optional single value; null reads as absent.
-    fn optional_text(&mut self, key: &str) -> Walk<Option<Spanned<String>>> {
+    fn optional_text(&mut self, key: &str) -> Walk<Option<Spanned<Text<'a>>>> {
         Ok(self.scalar(key)?.filter(|s| !s.is_null()).map(spanned))
     }
 
@@ -354,7 +367,7 @@ impl Walker<'_, '_> {
     }
 
     /// The next node if it is a single value; otherwise reports and skips it.
-    fn scalar(&mut self, key: &str) -> Walk<Option<Scalar>> {
+    fn scalar(&mut self, key: &str) -> Walk<Option<Scalar<'a>>> {
         match self.next()? {
             Event::Scalar(s) => Ok(Some(s)),
             other => {
@@ -367,7 +380,7 @@ impl Walker<'_, '_> {
     }
 
     /// A list or mapping where a key belongs: reported, then skipped with its value.
-    fn collection_as_key(&mut self, key: Event) -> Walk<()> {
+    fn collection_as_key(&mut self, key: Event<'a>) -> Walk<()> {
         self.error(
             start_of(&key),
             "a key must be a single value, not a list or mapping",
@@ -382,7 +395,7 @@ impl Walker<'_, '_> {
     }
 
     /// Reads to the end of the node that starts with `first`.
-    fn skip(&mut self, first: Event) -> Walk<()> {
+    fn skip(&mut self, first: Event<'a>) -> Walk<()> {
         let mut open = usize::from(matches!(
             first,
             Event::MappingStart(_) | Event::SequenceStart(_)
@@ -397,7 +410,7 @@ impl Walker<'_, '_> {
         Ok(())
     }
 
-    fn next(&mut self) -> Walk<Event> {
+    fn next(&mut self) -> Walk<Event<'a>> {
         self.events.next().map_err(|e| {
             let place = match e.at.line {
                 0 => Place::of_file(self.file),
@@ -414,7 +427,7 @@ impl Walker<'_, '_> {
     }
 }
 
-fn spanned(s: Scalar) -> Spanned<String> {
+fn spanned(s: Scalar<'_>) -> Spanned<Text<'_>> {
     Spanned {
         value: s.value,
         at: s.at,
@@ -422,7 +435,7 @@ fn spanned(s: Scalar) -> Spanned<String> {
 }
 
 /// Where a node starts (an empty document "starts" at its top).
-fn start_of(event: &Event) -> Location {
+fn start_of(event: &Event<'_>) -> Location {
     match event {
         Event::MappingStart(at) | Event::SequenceStart(at) => *at,
         Event::Scalar(s) => s.at,
@@ -434,7 +447,7 @@ fn start_of(event: &Event) -> Location {
 mod tests {
     use super::*;
 
-    fn walk(text: &str) -> (InventoryFile, Vec<String>) {
+    fn walk(text: &str) -> (InventoryFile<'_>, Vec<String>) {
         let mut errors = Vec::new();
         let file = parse(text, Path::new("f.yaml"), &mut errors);
         (file, errors.iter().map(|e| e.to_string()).collect())
@@ -449,7 +462,7 @@ mod tests {
         assert_eq!(branch.lat.as_ref().map(|l| l.value), Some(41.7));
         let d = &branch.devices[0];
         assert_eq!(
-            (d.name.value.as_str(), d.name.at.line, d.name.at.column),
+            (&*d.name.value, d.name.at.line, d.name.at.column),
             ("d", 7, 21)
         );
         assert_eq!(
@@ -482,7 +495,7 @@ mod tests {
         let names: Vec<_> = file.regions[0].branches[0]
             .devices
             .iter()
-            .map(|d| d.name.value.as_str())
+            .map(|d| &*d.name.value)
             .collect();
         assert_eq!(names, ["b", "c", "d", "e"]);
     }

@@ -9,6 +9,7 @@
 //! expansion is bounded so that a file of nested aliases (a "billion laughs") is an
 //! error instead of an endless loop.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -29,28 +30,29 @@ impl From<Mark> for Location {
 
 /// One event of the document's content.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub enum Event<'a> {
     MappingStart(Location),
     MappingEnd,
     SequenceStart(Location),
     SequenceEnd,
-    Scalar(Scalar),
+    Scalar(Scalar<'a>),
     /// The document is over.
     End,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scalar {
-    pub value: String,
+pub struct Scalar<'a> {
+    /// Borrowed from the text when the fast path read it.
+    pub value: Cow<'a, str>,
     /// Unquoted (only a plain scalar can be a null).
     pub plain: bool,
     pub at: Location,
 }
 
-impl Scalar {
+impl Scalar<'_> {
     /// `key:` with nothing after it, `~` or `null`.
     pub fn is_null(&self) -> bool {
-        self.plain && matches!(self.value.as_str(), "" | "~" | "null" | "Null" | "NULL")
+        self.plain && matches!(&*self.value, "" | "~" | "null" | "Null" | "NULL")
     }
 }
 
@@ -72,7 +74,7 @@ pub struct Reader<'a> {
 }
 
 enum Source<'a> {
-    Scanned(std::vec::IntoIter<Event>),
+    Scanned(std::vec::IntoIter<Event<'a>>),
     Parsed(Box<LibYaml<'a>>),
 }
 
@@ -93,7 +95,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn next(&mut self) -> Result<Event, SyntaxError> {
+    pub fn next(&mut self) -> Result<Event<'a>, SyntaxError> {
         match &mut self.source {
             // The fast path's list ends with `End`; asking again stays at the end.
             Source::Scanned(events) => Ok(events.next().unwrap_or(Event::End)),
@@ -105,11 +107,11 @@ impl<'a> Reader<'a> {
 /// libyaml's parser, with anchors and aliases expanded.
 struct LibYaml<'a> {
     parser: Parser<&'a [u8]>,
-    anchors: HashMap<String, Rc<[Event]>>,
+    anchors: HashMap<String, Rc<[Event<'a>]>>,
     /// Anchored nodes being captured: their name, events so far, open collections.
-    recording: Vec<(String, Vec<Event>, usize)>,
+    recording: Vec<(String, Vec<Event<'a>>, usize)>,
     /// Aliases being replayed, innermost last.
-    replaying: Vec<(Rc<[Event]>, usize)>,
+    replaying: Vec<(Rc<[Event<'a>]>, usize)>,
     parsed: usize,
     replayed: usize,
     documents: usize,
@@ -130,7 +132,7 @@ impl<'a> LibYaml<'a> {
         }
     }
 
-    fn next(&mut self) -> Result<Event, SyntaxError> {
+    fn next(&mut self) -> Result<Event<'a>, SyntaxError> {
         loop {
             if let Some((events, i)) = self.replaying.last_mut() {
                 let Some(event) = events.get(*i).cloned() else {
@@ -182,7 +184,14 @@ impl<'a> LibYaml<'a> {
                     ..
                 } => {
                     let plain = style == libyaml_safer::ScalarStyle::Plain;
-                    (Event::Scalar(Scalar { value, plain, at }), anchor)
+                    (
+                        Event::Scalar(Scalar {
+                            value: Cow::Owned(value),
+                            plain,
+                            at,
+                        }),
+                        anchor,
+                    )
                 }
                 EventData::SequenceStart { anchor, .. } => (Event::SequenceStart(at), anchor),
                 EventData::SequenceEnd => (Event::SequenceEnd, None),
@@ -196,7 +205,7 @@ impl<'a> LibYaml<'a> {
 
     /// Adds `event` to every anchored node being captured, starting a capture first if
     /// the event carries an anchor, and keeps the nodes that it completes.
-    fn record(&mut self, event: &Event, anchor: Option<String>) {
+    fn record(&mut self, event: &Event<'a>, anchor: Option<String>) {
         if let Some(name) = anchor {
             self.recording.push((name, Vec::new(), 0));
         }
@@ -250,7 +259,7 @@ mod tests {
                 Event::MappingEnd => "}".to_string(),
                 Event::SequenceStart(_) => "[".to_string(),
                 Event::SequenceEnd => "]".to_string(),
-                Event::Scalar(s) => s.value,
+                Event::Scalar(s) => s.value.into_owned(),
             };
             out.push(shown);
         }

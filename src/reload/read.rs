@@ -2,9 +2,7 @@
 //! time (editors, git and Kubernetes replace files rather than write them), hashed
 //! before parsing so an unchanged tree costs a read and a hash.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -92,11 +90,9 @@ pub struct Diff {
 
 impl Diff {
     pub fn between(old: &Inventory, new: &Inventory) -> Diff {
-        let old_by_name: HashMap<&str, &Arc<crate::config::Device>> =
-            old.devices.iter().map(|d| (&*d.name, d)).collect();
         let mut diff = Diff::default();
         for device in &new.devices {
-            match old_by_name.get(&*device.name) {
+            match old.device(&device.name) {
                 None => diff.added += 1,
                 Some(o) if o.address != device.address => diff.readdressed += 1,
                 Some(o) if !same_except_place(o, device) => diff.modified += 1,

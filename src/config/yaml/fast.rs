@@ -12,11 +12,13 @@
 //! pass over lines that slices them, about four times faster on a 100,000-device
 //! inventory (docs/benchmarks.md).
 
+use std::borrow::Cow;
+
 use super::{Event, Location, Scalar};
 
 /// The events of `text`, ending with [`Event::End`], or None when the text is not in
 /// the subset this path reads.
-pub fn events(text: &str) -> Option<Vec<Event>> {
+pub fn events(text: &str) -> Option<Vec<Event<'_>>> {
     let mut scan = Scan {
         // About one event per eight bytes of a typical inventory.
         out: Vec::with_capacity(text.len() / 8),
@@ -40,8 +42,8 @@ enum Block {
     List,
 }
 
-struct Scan {
-    out: Vec<Event>,
+struct Scan<'a> {
+    out: Vec<Event<'a>>,
     /// Open block collections with the column (0-based) of their items.
     open: Vec<(Block, usize)>,
     /// The last line was `key:` alone: its value is the block on the next lines.
@@ -79,8 +81,8 @@ const MAX_FLOW_DEPTH: usize = 8;
 /// libyaml does not take a key longer than this on one line.
 const MAX_KEY: usize = 1000;
 
-impl Scan {
-    fn line(&mut self, line: &Line) -> Option<()> {
+impl<'a> Scan<'a> {
+    fn line(&mut self, line: &Line<'a>) -> Option<()> {
         let b = line.bytes();
         if b.iter().any(|&c| c == b'\t' || c == b'\r') {
             return None;
@@ -115,7 +117,7 @@ impl Scan {
     }
 
     /// A block collection whose first item starts at `at`.
-    fn block(&mut self, line: &Line, at: usize) -> Option<()> {
+    fn block(&mut self, line: &Line<'a>, at: usize) -> Option<()> {
         if line.bytes()[at] == b'-' {
             self.out.push(Event::SequenceStart(line.at(at)));
             self.open.push((Block::List, at));
@@ -128,7 +130,7 @@ impl Scan {
     }
 
     /// `- item` at `at`: a mapping that starts on this line, a flow mapping or a scalar.
-    fn list_item(&mut self, line: &Line, at: usize) -> Option<()> {
+    fn list_item(&mut self, line: &Line<'a>, at: usize) -> Option<()> {
         let b = line.bytes();
         if b.get(at..at + 2) != Some(b"- ") {
             return None;
@@ -153,7 +155,7 @@ impl Scan {
     }
 
     /// `key: value` or `key:` at `at`.
-    fn entry(&mut self, line: &Line, at: usize) -> Option<()> {
+    fn entry(&mut self, line: &Line<'a>, at: usize) -> Option<()> {
         let b = line.bytes();
         if !is_key(b, at) {
             return None;
@@ -178,7 +180,7 @@ impl Scan {
     }
 
     /// `{ key: value, ... }` starting at `at`, on this line; returns where it ends.
-    fn flow_mapping(&mut self, line: &Line, at: usize, depth: usize) -> Option<usize> {
+    fn flow_mapping(&mut self, line: &Line<'a>, at: usize, depth: usize) -> Option<usize> {
         if depth > MAX_FLOW_DEPTH {
             return None;
         }
@@ -222,7 +224,7 @@ impl Scan {
     }
 
     /// A one-line scalar at `at` (plain, or quoted without escapes); returns its end.
-    fn scalar(&mut self, line: &Line, at: usize) -> Option<usize> {
+    fn scalar(&mut self, line: &Line<'a>, at: usize) -> Option<usize> {
         let b = line.bytes();
         match b.get(at) {
             Some(&quote @ (b'"' | b'\'')) => {
@@ -232,7 +234,7 @@ impl Scan {
                     return None;
                 }
                 self.out.push(Event::Scalar(Scalar {
-                    value: body[..len].to_string(),
+                    value: Cow::Borrowed(&body[..len]),
                     plain: false,
                     at: line.at(at),
                 }));
@@ -249,9 +251,9 @@ impl Scan {
         }
     }
 
-    fn push_scalar(&mut self, line: &Line, start: usize, end: usize, plain: bool) {
+    fn push_scalar(&mut self, line: &Line<'a>, start: usize, end: usize, plain: bool) {
         self.out.push(Event::Scalar(Scalar {
-            value: line.text[start..end].to_string(),
+            value: Cow::Borrowed(&line.text[start..end]),
             plain,
             at: line.at(start),
         }));
@@ -265,7 +267,7 @@ impl Scan {
         });
     }
 
-    fn finish(mut self) -> Option<Vec<Event>> {
+    fn finish(mut self) -> Option<Vec<Event<'a>>> {
         if self.awaiting_value || !self.started {
             return None;
         }
@@ -358,7 +360,7 @@ mod tests {
     use super::*;
 
     /// libyaml's events for `text`, up to the end or the first error.
-    fn libyaml(text: &str) -> Option<Vec<Event>> {
+    fn libyaml(text: &str) -> Option<Vec<Event<'_>>> {
         let mut reader = Reader::libyaml(text);
         let mut out = Vec::new();
         loop {
