@@ -45,7 +45,7 @@ struct Task {
 /// Owns the device tasks. Dropping it stops them all.
 pub struct Scheduler<P: Pinger> {
     shared: Arc<Shared<P>>,
-    tasks: HashMap<Arc<str>, Task>,
+    tasks: HashMap<Arc<str>, Task, foldhash::fast::RandomState>,
 }
 
 impl<P: Pinger> Scheduler<P> {
@@ -57,7 +57,7 @@ impl<P: Pinger> Scheduler<P> {
                 metrics,
                 epoch: Instant::now(),
             }),
-            tasks: HashMap::new(),
+            tasks: HashMap::default(),
         }
     }
 
@@ -76,8 +76,8 @@ impl<P: Pinger> Scheduler<P> {
 
     /// Starts, stops and updates device tasks to match `snapshot`.
     pub fn sync(&mut self, snapshot: &Snapshot) {
-        let mut keep: HashMap<Arc<str>, Task> =
-            HashMap::with_capacity(snapshot.inventory.devices.len());
+        let mut keep: HashMap<Arc<str>, Task, _> =
+            HashMap::with_capacity_and_hasher(snapshot.inventory.devices.len(), Default::default());
         for (device, _, runtime) in snapshot.devices() {
             let task = match self.tasks.remove(&device.name) {
                 Some(task) if Arc::ptr_eq(&task.runtime, runtime) => {

@@ -34,13 +34,12 @@ pub struct Labels(Box<[Pair]>);
 impl Labels {
     /// Labels from key/value pairs; a later duplicate key replaces an earlier one.
     pub fn new(pairs: impl IntoIterator<Item = Pair>) -> Self {
-        let mut v: Vec<Pair> = Vec::new();
-        for (k, val) in pairs {
-            match v.binary_search_by(|(x, _)| x.cmp(&k)) {
-                Ok(i) => v[i].1 = val,
-                Err(i) => v.insert(i, (k, val)),
-            }
-        }
+        let mut v: Vec<Pair> = pairs.into_iter().collect();
+        // Reversed, then sorted stably: of equal keys the last written comes first, and
+        // dedup keeps the first of each run.
+        v.reverse();
+        v.sort_by(|(a, _), (b, _)| a.cmp(b));
+        v.dedup_by(|(a, _), (b, _)| a == b);
         Self(v.into_boxed_slice())
     }
 
@@ -141,5 +140,25 @@ impl Inventory {
             self.branch_count(),
             self.regions.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_sorted_by_key_and_a_later_duplicate_wins() {
+        let pair = |k: &str, v: &str| (Arc::from(k), Arc::from(v));
+        let labels = Labels::new([
+            pair("tier", "1"),
+            pair("isp", "a"),
+            pair("tier", "2"),
+            pair("floor", "3"),
+        ]);
+        let all: Vec<_> = labels.iter().collect();
+        assert_eq!(all, [("floor", "3"), ("isp", "a"), ("tier", "2")]);
+        assert_eq!(labels.get("tier"), Some("2"));
+        assert_eq!(labels.get("rack"), None);
     }
 }

@@ -86,6 +86,9 @@ impl ProbeOverrides {
         file: &Path,
         errors: &mut Vec<ConfigError>,
     ) -> ProbeSettings {
+        if self.is_empty() {
+            return base; // the usual case, for every device
+        }
         let mut s = base;
         let mut dur = |field: &Option<Spanned<String>>,
                        name: &str,
@@ -142,6 +145,23 @@ impl ProbeOverrides {
         count(&self.down_after, "down_after", STREAK, &mut s.down_after);
         count(&self.up_after, "up_after", STREAK, &mut s.up_after);
         s
+    }
+
+    /// Nothing is overridden at this level.
+    fn is_empty(&self) -> bool {
+        let Self {
+            interval,
+            timeout,
+            packets,
+            packet_spacing,
+            down_after,
+            up_after,
+            retry_interval,
+        } = self;
+        [interval, timeout, packet_spacing, retry_interval]
+            .iter()
+            .all(|v| v.is_none())
+            && [packets, down_after, up_after].iter().all(|v| v.is_none())
     }
 
     /// Where these overrides are written, for errors about their combination.

@@ -95,6 +95,8 @@ fn parse_all(sources: &[&Source], defaults: &ProbeSettings) -> Vec<Option<Invent
     })
 }
 
+type FastHash = foldhash::fast::RandomState;
+
 /// Concatenates per-file inventories in file order, as the full build would; None on a
 /// conflict between files.
 fn merge(parts: &[&Inventory], hash: String) -> Option<Inventory> {
@@ -102,8 +104,10 @@ fn merge(parts: &[&Inventory], hash: String) -> Option<Inventory> {
     let mut devices = Vec::with_capacity(total);
     let mut regions = Vec::new();
     let mut region_names = HashSet::new();
-    let mut names: HashSet<&str> = HashSet::with_capacity(total);
-    let mut addresses: HashSet<IpAddr> = HashSet::with_capacity(total);
+    let mut names: HashSet<&str, FastHash> =
+        HashSet::with_capacity_and_hasher(total, FastHash::default());
+    let mut addresses: HashSet<IpAddr, FastHash> =
+        HashSet::with_capacity_and_hasher(total, FastHash::default());
     for part in parts {
         let offset = devices.len();
         for device in &part.devices {
