@@ -144,6 +144,7 @@ async fn supervise<P: Pinger>(
     applied: tokio::sync::watch::Sender<u64>,
 ) {
     while let Some(inventory) = incoming.recv().await {
+        let started = std::time::Instant::now();
         let stored = std::mem::take(&mut restore);
         let longest = inventory
             .devices
@@ -161,6 +162,12 @@ async fn supervise<P: Pinger>(
         });
         scheduler.sync(&snapshot);
         applied.send_modify(|n| *n += 1);
+        tracing::debug!(
+            version = snapshot.version,
+            devices = snapshot.inventory.devices.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "inventory applied to the state and the prober"
+        );
     }
 }
 

@@ -310,10 +310,15 @@ impl Reloader {
                         // Bounded: a wedged supervisor must not wedge reloads as well.
                         let _ = tokio::time::timeout(APPLY_WAIT, wait).await;
                     }
-                    let mut book = self.inner.book.lock();
-                    book.running = inventory;
-                    book.revision += 1;
-                    book.applied_at = at;
+                    let replaced = {
+                        let mut book = self.inner.book.lock();
+                        book.revision += 1;
+                        book.applied_at = at;
+                        std::mem::replace(&mut book.running, inventory)
+                    };
+                    // Freeing 100,000 devices takes ~0.1 s: not under the lock that
+                    // `GET /api/v1/status` takes, and not on a runtime worker.
+                    tokio::task::spawn_blocking(move || drop(replaced));
                     (ReloadResult::Success, hash, Some(diff), Vec::new(), true)
                 }
             }
