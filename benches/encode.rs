@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prometheus_client::registry::Registry;
-use wardops::config::{Branch, Device, Inventory, Labels, Place, ProbeSettings, Region};
+use wardops::config::{Branch, Device, Inventory, Labels, ProbeSettings, Region};
 use wardops::http::metrics::{self, Format};
 use wardops::http::{api, query::ListQuery};
 use wardops::probe::ProbeOutcome;
@@ -62,7 +62,6 @@ fn inventory(n: usize) -> Inventory {
                 ("floor".into(), (i % 4).to_string().into()),
             ]),
             probe: ProbeSettings::default(),
-            place: Place::of_file(Path::new("bench.yaml")),
         }));
     }
     Inventory::new(devices, regions, "bench".into())

@@ -82,6 +82,10 @@ impl<P: Pinger> Scheduler<P> {
             let task = match self.tasks.remove(&device.name) {
                 Some(task) if Arc::ptr_eq(&task.runtime, runtime) => {
                     task.device.send_if_modified(|current| {
+                        // A device the reload found unchanged is the same `Arc`.
+                        if Arc::ptr_eq(current, device) {
+                            return false;
+                        }
                         let modified = **current != **device;
                         *current = device.clone();
                         modified

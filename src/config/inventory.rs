@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::error::Place;
 use super::probe::ProbeSettings;
 
 /// One monitored device, with everything resolved (probe settings cascaded).
@@ -21,8 +20,6 @@ pub struct Device {
     pub kind: Arc<str>,
     pub labels: Labels,
     pub probe: ProbeSettings,
-    /// Where the device is written, for messages.
-    pub place: Place,
 }
 
 /// A device's labels, sorted by key. Compact on purpose: a `BTreeMap` costs ~1 KiB per

@@ -111,7 +111,30 @@ pub fn build_inventory_with(
     defaults: &ProbeSettings,
     allow_empty: bool,
 ) -> Result<Inventory, ConfigErrors> {
-    let mut b = Builder::default();
+    build(sources, defaults, allow_empty, None)
+}
+
+/// One file on its own (empty allowed), for a reload: every device that is the same as
+/// in `previous`, the last build of this file, is that device (the same `Arc`), so that
+/// an unchanged device costs neither memory nor work downstream.
+pub fn build_file(
+    source: &Source,
+    defaults: &ProbeSettings,
+    previous: Option<&Inventory>,
+) -> Result<Inventory, ConfigErrors> {
+    build(std::slice::from_ref(source), defaults, true, previous)
+}
+
+fn build(
+    sources: &[Source],
+    defaults: &ProbeSettings,
+    allow_empty: bool,
+    previous: Option<&Inventory>,
+) -> Result<Inventory, ConfigErrors> {
+    let mut b = Builder {
+        previous,
+        ..Builder::default()
+    };
     for source in sources {
         b.add_file(source, defaults);
     }
@@ -138,7 +161,9 @@ pub fn is_blank(text: &str) -> bool {
 }
 
 #[derive(Default)]
-struct Builder {
+struct Builder<'p> {
+    /// Devices that can be reused when unchanged (see [`build_file`]).
+    previous: Option<&'p Inventory>,
     devices: Vec<Arc<Device>>,
     regions: Vec<Region>,
     errors: Vec<ConfigError>,
@@ -155,7 +180,7 @@ struct Builder {
 /// repository, not from the network.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-impl Builder {
+impl Builder<'_> {
     fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {
         let file = source.path.as_path();
         self.file = Some(Arc::from(file));
@@ -217,7 +242,7 @@ impl Builder {
                 for raw in &raw_branch.devices {
                     if let Some(device) = self.device(file, raw, &region, &branch, branch_probe) {
                         indexes.push(self.devices.len());
-                        self.devices.push(Arc::new(device));
+                        self.devices.push(device);
                     }
                 }
                 branches.push(Branch {
@@ -241,9 +266,14 @@ impl Builder {
         region: &Arc<str>,
         branch: &Arc<str>,
         inherited: ProbeSettings,
-    ) -> Option<Device> {
+    ) -> Option<Arc<Device>> {
         let before = self.errors.len();
-        let name: Arc<str> = Arc::from(raw.name.value.trim());
+        let trimmed = raw.name.value.trim();
+        let previous = self.previous.and_then(|p| p.device(trimmed)).cloned();
+        let name: Arc<str> = match &previous {
+            Some(p) => p.name.clone(),
+            None => Arc::from(trimmed),
+        };
         let place = self.place(file, raw.name.at);
         self.check_name(&name, "device", &place);
         match self.name_places.entry(name.clone()) {
@@ -252,10 +282,10 @@ impl Builder {
                     "duplicate device name {name:?}, first defined at {}",
                     first.get()
                 );
-                self.errors.push(ConfigError::new(place.clone(), message));
+                self.errors.push(ConfigError::new(place, message));
             }
             Entry::Vacant(v) => {
-                v.insert(place.clone());
+                v.insert(place);
             }
         }
         let address_place = self.place(file, raw.address.at);
@@ -298,9 +328,25 @@ impl Builder {
         if self.errors.len() > before {
             return None;
         }
-        Some(Device {
+        let address = address?;
+        let unchanged = |p: &Device| {
+            p.address == address
+                && p.region == *region
+                && p.branch == *branch
+                && &*p.kind == kind
+                && p.probe == probe
+                && p.labels.len() == raw.labels.len()
+                && raw
+                    .labels
+                    .iter()
+                    .all(|(k, v)| p.labels.get(k) == Some(&**v))
+        };
+        if let Some(previous) = previous.filter(|p| unchanged(p)) {
+            return Some(previous);
+        }
+        Some(Arc::new(Device {
             name,
-            address: address?,
+            address,
             region: region.clone(),
             branch: branch.clone(),
             kind: self.intern(kind),
@@ -311,8 +357,7 @@ impl Builder {
                     .collect::<Vec<_>>(),
             ),
             probe,
-            place,
-        })
+        }))
     }
 
     /// A place in the file being read, sharing its path.
@@ -368,6 +413,73 @@ impl Builder {
                 format!("{what} {} is out of range (-{limit} to {limit})", v.value),
             ));
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(devices: &[(&str, &str, &str)]) -> Source {
+        let mut text =
+            "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n".to_string();
+        for (name, address, tier) in devices {
+            text += &format!(
+                "          - {{ name: {name}, address: {address}, kind: atm, labels: {{ tier: \"{tier}\" }} }}\n"
+            );
+        }
+        Source {
+            path: PathBuf::from("f.yaml"),
+            text,
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_file_reuses_exactly_the_devices_that_did_not_change() {
+        let defaults = ProbeSettings::default();
+        let first = build_file(
+            &source(&[
+                ("a", "127.0.0.1", "1"),
+                ("b", "127.0.0.2", "1"),
+                ("c", "127.0.0.3", "1"),
+            ]),
+            &defaults,
+            None,
+        )
+        .unwrap();
+        // A line added above `a` moves every device; `b` is relabelled, `c` re-addressed.
+        let second = build_file(
+            &source(&[
+                ("new", "127.0.0.9", "1"),
+                ("a", "127.0.0.1", "1"),
+                ("b", "127.0.0.2", "2"),
+                ("c", "127.0.0.4", "1"),
+            ]),
+            &defaults,
+            Some(&first),
+        )
+        .unwrap();
+        let same =
+            |name: &str| Arc::ptr_eq(first.device(name).unwrap(), second.device(name).unwrap());
+        assert!(same("a"));
+        assert!(!same("b") && !same("c"));
+        assert_eq!(second.device("b").unwrap().labels.get("tier"), Some("2"));
+        assert_eq!(second.device("c").unwrap().address.to_string(), "127.0.0.4");
+        // What reuse gives is what a build from scratch gives.
+        let scratch = build_file(
+            &source(&[
+                ("new", "127.0.0.9", "1"),
+                ("a", "127.0.0.1", "1"),
+                ("b", "127.0.0.2", "2"),
+                ("c", "127.0.0.4", "1"),
+            ]),
+            &defaults,
+            None,
+        )
+        .unwrap();
+        for (x, y) in second.devices.iter().zip(&scratch.devices) {
+            assert_eq!(**x, **y);
         }
     }
 }

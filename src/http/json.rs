@@ -217,7 +217,7 @@ mod tests {
     use chrono::{SecondsFormat, TimeZone};
 
     use super::*;
-    use crate::config::{Labels, Place};
+    use crate::config::Labels;
     use crate::state::Status;
 
     /// The serde definition of a device that the writer replaced: the reference it must
@@ -249,7 +249,6 @@ mod tests {
             kind: "atm".into(),
             labels: Labels::new(labels.iter().map(|&(k, v)| (k.into(), v.into()))),
             probe: Default::default(),
-            place: Place::of_file(std::path::Path::new("x.yaml")),
         }
     }
 

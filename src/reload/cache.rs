@@ -41,7 +41,7 @@ impl FileCache {
             .iter()
             .filter(|s| self.files.get(&s.path).is_none_or(|c| c.text != s.text))
             .collect();
-        let parsed = parse_all(&stale, defaults);
+        let parsed = parse_all(&stale, defaults, &self.files);
         let keep: HashSet<&PathBuf> = sources.iter().map(|s| &s.path).collect();
         self.files.retain(|path, _| keep.contains(path));
         let mut valid = true;
@@ -72,10 +72,17 @@ impl FileCache {
     }
 }
 
-/// Builds each file on its own, spread over the available cores.
-fn parse_all(sources: &[&Source], defaults: &ProbeSettings) -> Vec<Option<Inventory>> {
-    let build =
-        |s: &Source| load::build_inventory_with(std::slice::from_ref(s), defaults, true).ok();
+/// Builds each file on its own, spread over the available cores, reusing the unchanged
+/// devices of the file's last build.
+fn parse_all(
+    sources: &[&Source],
+    defaults: &ProbeSettings,
+    cached: &HashMap<PathBuf, Cached>,
+) -> Vec<Option<Inventory>> {
+    let build = |s: &Source| {
+        let previous = cached.get(&s.path).map(|c| &*c.inventory);
+        load::build_file(s, defaults, previous).ok()
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(sources.len());

@@ -3,6 +3,7 @@
 //! before parsing so an unchanged tree costs a read and a hash.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -95,21 +96,11 @@ impl Diff {
             match old.device(&device.name) {
                 None => diff.added += 1,
                 Some(o) if o.address != device.address => diff.readdressed += 1,
-                Some(o) if !same_except_place(o, device) => diff.modified += 1,
+                Some(o) if !Arc::ptr_eq(o, device) && **o != **device => diff.modified += 1,
                 Some(_) => diff.unchanged += 1,
             }
         }
         diff.removed = old.devices.len() - (new.devices.len() - diff.added);
         diff
     }
-}
-
-/// A device that only moved within its file (a line added above it) is not "modified".
-fn same_except_place(a: &crate::config::Device, b: &crate::config::Device) -> bool {
-    a.address == b.address
-        && a.region == b.region
-        && a.branch == b.branch
-        && a.kind == b.kind
-        && a.labels == b.labels
-        && a.probe == b.probe
 }
