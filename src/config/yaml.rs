@@ -106,6 +106,7 @@ impl<'a> Reader<'a> {
 
 /// libyaml's parser, with anchors and aliases expanded.
 struct LibYaml<'a> {
+    text: &'a str,
     parser: Parser<&'a [u8]>,
     anchors: HashMap<String, Rc<[Event<'a>]>>,
     /// Anchored nodes being captured: their name, events so far, open collections.
@@ -122,6 +123,7 @@ impl<'a> LibYaml<'a> {
         let mut parser = Parser::new();
         parser.set_input(text.as_bytes());
         Self {
+            text,
             parser,
             anchors: HashMap::new(),
             recording: Vec::new(),
@@ -150,7 +152,10 @@ impl<'a> LibYaml<'a> {
                 self.record(&event, None);
                 return Ok(event);
             }
-            let raw = self.parser.parse().map_err(syntax_error)?;
+            let raw = self
+                .parser
+                .parse()
+                .map_err(|e| syntax_error(self.text, e))?;
             self.parsed += 1;
             let at = Location::from(raw.start_mark);
             let (event, anchor) = match raw.data {
@@ -228,7 +233,7 @@ impl<'a> LibYaml<'a> {
     }
 }
 
-fn syntax_error(e: libyaml_safer::Error) -> SyntaxError {
+fn syntax_error(text: &str, e: libyaml_safer::Error) -> SyntaxError {
     let at = e.problem_mark().map(Location::from).unwrap_or_default();
     let message = match (e.context(), e.context_mark()) {
         (Some(context), Some(mark)) => {
@@ -242,7 +247,20 @@ fn syntax_error(e: libyaml_safer::Error) -> SyntaxError {
         }
         _ => e.problem().to_string(),
     };
-    SyntaxError { at, message }
+    SyntaxError {
+        at,
+        message: message + hint(text, at),
+    }
+}
+
+/// What most likely caused a syntax error that libyaml describes in its own terms.
+fn hint(text: &str, at: Location) -> &'static str {
+    let line = text.lines().nth(at.line.saturating_sub(1) as usize);
+    // YAML 1.1 takes `::1` for a key indicator inside `{ ... }`; YAML 1.2 parsers differ.
+    if line.is_some_and(|l| l.contains(": :")) {
+        return "; quote a value that starts with ':', such as the IPv6 address \"::1\"";
+    }
+    ""
 }
 
 #[cfg(test)]
@@ -319,6 +337,21 @@ mod tests {
                 .message
                 .contains("flow mapping that starts at line 2, column 6"),
             "{error:?}"
+        );
+    }
+
+    #[test]
+    fn an_unquoted_ipv6_address_that_starts_with_a_colon_gets_a_hint() {
+        let error = events("- { name: a, address: ::1 }\n").unwrap_err();
+        assert!(
+            error.message.ends_with("such as the IPv6 address \"::1\""),
+            "{error:?}"
+        );
+        assert_eq!(
+            events("- { name: a, address: \"::1\" }\n")
+                .unwrap()
+                .join(" "),
+            "[ { name a address ::1 } ]"
         );
     }
 
