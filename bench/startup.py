@@ -61,6 +61,27 @@ def change_files(config, round_no, files=10, per_file=100):
     return started
 
 
+def reject_invalid_change(app, config):
+    """Gives one device of the first file the address of another, saved editor-style;
+    returns the seconds until `/api/v1/status` shows the refused reload and its error."""
+    path = sorted((config / "inventory").glob("*.yaml"))[0]
+    lines = path.read_text().split("\n")
+    idx = [i for i, line in enumerate(lines) if DEVICE.match(line)]
+    first_address = DEVICE.match(lines[idx[0]]).group(3)
+    ind, name, _, rest = DEVICE.match(lines[idx[1]]).groups()
+    lines[idx[1]] = f"{ind}- {{ name: {name}, address: {first_address}, {rest} }}"
+    tmp = path.parent / f".{path.name}.bench-tmp"
+    tmp.write_text("\n".join(lines))
+    started = time.time()
+    os.rename(tmp, path)
+    while time.time() - started < 30:
+        last = app.json("/api/v1/status")["inventory"].get("last_reload") or {}
+        if last.get("result") == "failure" and any("duplicate address" in e for e in last.get("errors", [])):
+            return time.time() - started
+        time.sleep(0.05)
+    return float("inf")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--devices", type=int, default=100000)
@@ -139,6 +160,9 @@ def main():
                  ", ".join(f"{t:.2f} s" for t in own))
         r.figure("devices down after the reloads (false downs)", f"{app.json('/api/v1/status')['devices']['down']}", "0",
                  app.json("/api/v1/status")["devices"]["down"] == 0)
+        rejected = reject_invalid_change(app, config)
+        r.figure("an invalid change (a duplicate address in one file): write → rejected, its error in `/api/v1/status`",
+                 f"{rejected:.2f} s", "< 1 s", rejected < 1)
     finally:
         app.stop()
     r.save()
