@@ -3,7 +3,7 @@
 
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::{HashMap, HashSet};
-use std::hash::Hasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -160,6 +160,22 @@ pub fn is_blank(text: &str) -> bool {
     })
 }
 
+/// Notes that `key` is written at `place`, unless it was seen before: then returns where
+/// (the first place stays the one others are compared with).
+fn seen_before<K: Hash + Eq + Clone, S: BuildHasher>(
+    places: &mut HashMap<K, Place, S>,
+    key: &K,
+    place: &Place,
+) -> Option<Place> {
+    match places.entry(key.clone()) {
+        Entry::Occupied(first) => Some(first.get().clone()),
+        Entry::Vacant(v) => {
+            v.insert(place.clone());
+            None
+        }
+    }
+}
+
 #[derive(Default)]
 struct Builder<'p> {
     /// Devices that can be reused when unchanged (see [`build_file`]).
@@ -196,17 +212,9 @@ impl Builder<'_> {
             let region_name = raw_region.name.value.trim().to_string();
             let region_place = Place::at(file, raw_region.name.at);
             self.check_name(&region_name, "region", &region_place);
-            match self.region_places.entry(region_name.clone()) {
-                Entry::Occupied(first) => self.errors.push(ConfigError::new(
-                    region_place,
-                    format!(
-                        "duplicate region {region_name:?}, first defined at {}",
-                        first.get()
-                    ),
-                )),
-                Entry::Vacant(v) => {
-                    v.insert(region_place);
-                }
+            if let Some(first) = seen_before(&mut self.region_places, &region_name, &region_place) {
+                let message = format!("duplicate region {region_name:?}, first defined at {first}");
+                self.errors.push(ConfigError::new(region_place, message));
             }
             let region_probe = raw_region.probe.apply(*defaults, file, &mut self.errors);
             raw_region
@@ -219,17 +227,11 @@ impl Builder<'_> {
                 let branch_name = raw_branch.name.value.trim().to_string();
                 let branch_place = Place::at(file, raw_branch.name.at);
                 self.check_name(&branch_name, "branch", &branch_place);
-                match branch_places.entry(branch_name.clone()) {
-                    Entry::Occupied(first) => self.errors.push(ConfigError::new(
-                        branch_place,
-                        format!(
-                            "duplicate branch {branch_name:?} in region {region:?}, first defined at {}",
-                            first.get()
-                        ),
-                    )),
-                    Entry::Vacant(v) => {
-                        v.insert(branch_place);
-                    }
+                if let Some(first) = seen_before(&mut branch_places, &branch_name, &branch_place) {
+                    let message = format!(
+                        "duplicate branch {branch_name:?} in region {region:?}, first defined at {first}"
+                    );
+                    self.errors.push(ConfigError::new(branch_place, message));
                 }
                 let lat = self.coordinate(file, raw_branch.lat.as_ref(), "lat", 90.0);
                 let lon = self.coordinate(file, raw_branch.lon.as_ref(), "lon", 180.0);
@@ -276,32 +278,17 @@ impl Builder<'_> {
         };
         let place = self.place(file, raw.name.at);
         self.check_name(&name, "device", &place);
-        match self.name_places.entry(name.clone()) {
-            Entry::Occupied(first) => {
-                let message = format!(
-                    "duplicate device name {name:?}, first defined at {}",
-                    first.get()
-                );
-                self.errors.push(ConfigError::new(place, message));
-            }
-            Entry::Vacant(v) => {
-                v.insert(place);
-            }
+        if let Some(first) = seen_before(&mut self.name_places, &name, &place) {
+            let message = format!("duplicate device name {name:?}, first defined at {first}");
+            self.errors.push(ConfigError::new(place, message));
         }
         let address_place = self.place(file, raw.address.at);
         let address = match raw.address.value.trim().parse::<IpAddr>() {
             Ok(a) => {
-                match self.address_places.entry(a) {
-                    Entry::Occupied(first) => {
-                        let message = format!(
-                            "device {name:?}: duplicate address {a}, first used at {}",
-                            first.get()
-                        );
-                        self.errors.push(ConfigError::new(address_place, message));
-                    }
-                    Entry::Vacant(v) => {
-                        v.insert(address_place);
-                    }
+                if let Some(first) = seen_before(&mut self.address_places, &a, &address_place) {
+                    let message =
+                        format!("device {name:?}: duplicate address {a}, first used at {first}");
+                    self.errors.push(ConfigError::new(address_place, message));
                 }
                 Some(a)
             }
