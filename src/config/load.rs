@@ -436,17 +436,13 @@ mod tests {
         )
         .unwrap();
         // A line added above `a` moves every device; `b` is relabelled, `c` re-addressed.
-        let second = build_file(
-            &source(&[
-                ("new", "127.0.0.9", "1"),
-                ("a", "127.0.0.1", "1"),
-                ("b", "127.0.0.2", "2"),
-                ("c", "127.0.0.4", "1"),
-            ]),
-            &defaults,
-            Some(&first),
-        )
-        .unwrap();
+        let edited = source(&[
+            ("new", "127.0.0.9", "1"),
+            ("a", "127.0.0.1", "1"),
+            ("b", "127.0.0.2", "2"),
+            ("c", "127.0.0.4", "1"),
+        ]);
+        let second = build_file(&edited, &defaults, Some(&first)).unwrap();
         let same =
             |name: &str| Arc::ptr_eq(first.device(name).unwrap(), second.device(name).unwrap());
         assert!(same("a"));
@@ -454,17 +450,7 @@ mod tests {
         assert_eq!(second.device("b").unwrap().labels.get("tier"), Some("2"));
         assert_eq!(second.device("c").unwrap().address.to_string(), "127.0.0.4");
         // What reuse gives is what a build from scratch gives.
-        let scratch = build_file(
-            &source(&[
-                ("new", "127.0.0.9", "1"),
-                ("a", "127.0.0.1", "1"),
-                ("b", "127.0.0.2", "2"),
-                ("c", "127.0.0.4", "1"),
-            ]),
-            &defaults,
-            None,
-        )
-        .unwrap();
+        let scratch = build_file(&edited, &defaults, None).unwrap();
         for (x, y) in second.devices.iter().zip(&scratch.devices) {
             assert_eq!(**x, **y);
         }
