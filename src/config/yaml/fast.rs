@@ -161,7 +161,7 @@ impl<'a> Scan<'a> {
             return None;
         }
         let colon = at + plain_len(b, at);
-        self.push_scalar(line, at, colon, true);
+        self.push_plain(line, at, colon);
         let start = skip_spaces(b, colon + 1);
         match b.get(start) {
             None | Some(b'#') => {
@@ -196,7 +196,7 @@ impl<'a> Scan<'a> {
                 return None;
             }
             let colon = i + plain_len(b, i);
-            self.push_scalar(line, i, colon, true);
+            self.push_plain(line, i, colon);
             if b.get(colon + 1) != Some(&b' ') {
                 return None;
             }
@@ -245,16 +245,16 @@ impl<'a> Scan<'a> {
                     return None;
                 }
                 let end = at + plain_len(b, at);
-                self.push_scalar(line, at, end, true);
+                self.push_plain(line, at, end);
                 Some(end)
             }
         }
     }
 
-    fn push_scalar(&mut self, line: &Line<'a>, start: usize, end: usize, plain: bool) {
+    fn push_plain(&mut self, line: &Line<'a>, start: usize, end: usize) {
         self.out.push(Event::Scalar(Scalar {
             value: Cow::Borrowed(&line.text[start..end]),
-            plain,
+            plain: true,
             at: line.at(start),
         }));
     }
