@@ -25,6 +25,7 @@ pub use metrics::ProberMetrics;
 use phase::Slots;
 
 use crate::config::Device;
+use crate::config::inventory::FastHash;
 use crate::probe::Pinger;
 use crate::state::{DeviceRuntime, Snapshot, State};
 
@@ -45,7 +46,7 @@ struct Task {
 /// Owns the device tasks. Dropping it stops them all.
 pub struct Scheduler<P: Pinger> {
     shared: Arc<Shared<P>>,
-    tasks: HashMap<Arc<str>, Task, foldhash::fast::RandomState>,
+    tasks: HashMap<Arc<str>, Task, FastHash>,
 }
 
 impl<P: Pinger> Scheduler<P> {

@@ -91,6 +91,10 @@ pub struct Region {
     pub branches: Vec<Branch>,
 }
 
+/// The hasher for the inventory's own names and addresses: fast, and not exposed to
+/// flooding, as they come from a reviewed repository, not from the network.
+pub type FastHash = foldhash::fast::RandomState;
+
 /// The whole inventory. Devices are kept in the order they are written.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -98,7 +102,7 @@ pub struct Inventory {
     pub regions: Vec<Region>,
     /// Hash of the files' names and contents: a reload with the same hash changes nothing.
     pub hash: String,
-    by_name: HashMap<Arc<str>, usize, foldhash::fast::RandomState>,
+    by_name: HashMap<Arc<str>, usize, FastHash>,
 }
 
 impl Inventory {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{ConfigError, ConfigErrors, Location, Place, Spanned};
-use super::inventory::{Branch, Device, Inventory, Labels, Region};
+use super::inventory::{Branch, Device, FastHash, Inventory, Labels, Region};
 use super::probe::ProbeSettings;
 use super::raw::{self, RawDevice};
 
@@ -189,12 +189,10 @@ struct Builder<'p> {
     /// The file being read, shared by the places of all its devices.
     file: Option<Arc<Path>>,
     /// Kinds and label strings repeat across thousands of devices: keep one copy each.
-    strings: HashSet<Arc<str>, foldhash::fast::RandomState>,
+    strings: HashSet<Arc<str>, FastHash>,
 }
 
-/// The inventory's own names and addresses, hashed for speed: they come from a reviewed
-/// repository, not from the network.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastMap<K, V> = HashMap<K, V, FastHash>;
 
 impl Builder<'_> {
     fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {

@@ -91,7 +91,7 @@ impl<'a> Walker<'a, '_> {
         let first = self.next()?;
         let mut file = InventoryFile::default();
         if let Some(at) = self.open_mapping(None, first)? {
-            let seen = self.mapping("inventory file", FILE_KEYS, |w, _, _| {
+            let seen = self.mapping("inventory file", FILE_KEYS, |w, _| {
                 w.list("regions", |w, item| {
                     if let Some(region) = w.region(item)? {
                         file.regions.push(region);
@@ -111,7 +111,7 @@ impl<'a> Walker<'a, '_> {
             return Ok(None);
         };
         let (mut name, mut probe, mut branches) = (None, ProbeOverrides::default(), Vec::new());
-        let seen = self.mapping("region", REGION_KEYS, |w, key, _| {
+        let seen = self.mapping("region", REGION_KEYS, |w, key| {
             match key {
                 0 => name = w.text("name")?,
                 1 => probe = w.probe()?,
@@ -136,7 +136,7 @@ impl<'a> Walker<'a, '_> {
         };
         let (mut name, mut lat, mut lon) = (None, None, None);
         let (mut probe, mut devices) = (ProbeOverrides::default(), Vec::new());
-        let seen = self.mapping("branch", BRANCH_KEYS, |w, key, _| {
+        let seen = self.mapping("branch", BRANCH_KEYS, |w, key| {
             match key {
                 0 => name = w.text("name")?,
                 1 => lat = w.number("lat", "a number")?,
@@ -165,7 +165,7 @@ impl<'a> Walker<'a, '_> {
         };
         let (mut name, mut address, mut kind) = (None, None, None);
         let (mut labels, mut probe) = (Vec::new(), ProbeOverrides::default());
-        let seen = self.mapping("device", DEVICE_KEYS, |w, key, _| {
+        let seen = self.mapping("device", DEVICE_KEYS, |w, key| {
             match key {
                 0 => name = w.text("name")?,
                 1 => address = w.text("address")?,
@@ -197,7 +197,7 @@ impl<'a> Walker<'a, '_> {
         if self.open_mapping(Some("probe"), first)?.is_none() {
             return Ok(probe);
         }
-        self.mapping("probe", PROBE_KEYS, |w, key, _| {
+        self.mapping("probe", PROBE_KEYS, |w, key| {
             let (name, p) = (PROBE_KEYS[key], &mut probe);
             // Owned: probe overrides are shared with the settings file, read by serde.
             let owned = |t: Spanned<Text>| Spanned {
@@ -250,7 +250,7 @@ impl<'a> Walker<'a, '_> {
     }
 
     /// Walks the keys of a mapping whose start was read, up to its end: `value(walker,
-    /// index of the key in known, key's place)` reads the value of each known key; unknown
+    /// index of the key in known)` reads the value of each known key; unknown
     /// and repeated keys are reported and their values skipped. Returns the keys seen, as
     /// bits by index, with every bit set after an unknown key: that key is most likely
     /// the missing one misspelt, and is reported as such already.
@@ -258,7 +258,7 @@ impl<'a> Walker<'a, '_> {
         &mut self,
         section: &str,
         known: &[&str],
-        mut value: impl FnMut(&mut Self, usize, Location) -> Walk<()>,
+        mut value: impl FnMut(&mut Self, usize) -> Walk<()>,
     ) -> Walk<u32> {
         debug_assert!(known.len() <= 32);
         let (mut seen, mut unknown) = (0u32, false);
@@ -279,7 +279,7 @@ impl<'a> Walker<'a, '_> {
                 }
                 Some(i) => {
                     seen |= 1 << i;
-                    value(self, i, key.at)?;
+                    value(self, i)?;
                 }
                 None => {
                     self.error(key.at, unknown_key(Some(section), &key.value, known));

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::config::inventory::FastHash;
 use crate::config::load::{self, Source};
 use crate::config::{Inventory, ProbeSettings, Region};
 
@@ -101,8 +102,6 @@ fn parse_all(
             .collect()
     })
 }
-
-type FastHash = foldhash::fast::RandomState;
 
 /// Concatenates per-file inventories in file order, as the full build would; None on a
 /// conflict between files.
