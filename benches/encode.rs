@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prometheus_client::registry::Registry;
+use wardops::api::devices as api;
 use wardops::config::{Branch, Device, Inventory, Labels, ProbeSettings, Region};
-use wardops::http::metrics::{self, Format};
-use wardops::http::{api, query::ListQuery};
+use wardops::metrics::{self, Format};
 use wardops::probe::ProbeOutcome;
+use wardops::read_model::{ListQuery, OrderCache};
 use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
 
@@ -181,7 +182,7 @@ fn main() {
         // As the appliance serves it: the order cached per state version. At 10k the
         // version settles once the prober has brought the down devices up, so this
         // times the serialisation alone; at 100k it keeps moving (builds printed).
-        let cache = api::OrderCache::default();
+        let cache = OrderCache::default();
         measure(
             &format!("devices JSON, all {n}, cached order"),
             runs,

@@ -13,17 +13,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wardops::api::devices as api;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::WebSettings;
-use wardops::http::api;
-use wardops::http::query::ListQuery;
-use wardops::http::{HttpContext, serve};
+use wardops::context::{Context, Parts, StoreHandle};
+use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
+use wardops::read_model::ListQuery;
 use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
-use wardops::web::{Web, dashboard, monitor};
+use wardops::store::startup::{StartOptions, Started, start};
+use wardops::web::{Pages, dashboard, monitor};
 
 fn inventory(n: usize) -> String {
     let mut s = String::from("regions:\n");
@@ -104,21 +105,23 @@ fn body_len(r: hyper::Response<wardops::http::response::Body>) -> usize {
 /// Page and list timings at `n` devices, 1 % down: "warm" renders one snapshot again
 /// and again (the order cached for its version), "new version" flips a device before
 /// each render so that every render meets a version it has not seen (the order built).
-async fn pages(n: usize) -> (State, Arc<Web>) {
+async fn pages(n: usize) -> (State, Arc<Pages>, (tempfile::TempDir, Started)) {
     let source = Source {
         path: PathBuf::from("inventory/bench.yaml"),
         text: inventory(n),
     };
     let inv = build_inventory(&[source], &Default::default()).expect("valid inventory");
     let state = State::new(Arc::new(SystemClock));
-    let web = Web::start(
-        &state,
-        WebSettings {
-            max_event_streams: 2000,
-            victoriametrics_url: None,
-        },
-        None,
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = start(StartOptions::local(dir.path()), Arc::new(SystemClock))
+        .await
+        .expect("a local store");
+    let mut parts = Parts::new(state.clone(), StoreHandle::of(&store), dir.path().into());
+    parts.web = WebSettings {
+        max_event_streams: 2000,
+        victoriametrics_url: None,
+    };
+    let web = Arc::new(Pages::new(Context::start(parts, Default::default())));
     state.replace_inventory(Arc::new(inv), |_| None);
     for i in 0..n {
         probe(&state, &format!("dev-{i}"), i % 100 != 7);
@@ -158,8 +161,9 @@ async fn pages(n: usize) -> (State, Arc<Web>) {
         ("/api/v1/devices (all)", ""),
     ] {
         let q = ListQuery::parse(Some(query)).unwrap();
-        let list =
-            || api::devices_json_with_alerts(&state.snapshot(), &q, Some(&web.order), None).len();
+        let list = || {
+            api::devices_json_with_alerts(&state.snapshot(), &q, Some(&web.ctx.order), None).len()
+        };
         report(&format!("{name} (warm)"), time(RUNS, |_| {}, list));
         report(&format!("{name} (new version)"), time(RUNS, flip, list));
         let uncached = || api::devices_json(&state.snapshot(), &q).len();
@@ -168,7 +172,7 @@ async fn pages(n: usize) -> (State, Arc<Web>) {
             time(RUNS / 4, |_| {}, uncached),
         );
     }
-    (state, web)
+    (state, web, (dir, store))
 }
 
 fn main() {
@@ -178,22 +182,17 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         drop(pages(10_000).await);
-        let (state, web) = pages(100_000).await;
+        let (state, web, _store) = pages(100_000).await;
 
         // SSE fan-out.
-        let ctx = Arc::new(HttpContext {
-            state: state.clone(),
-            prober: Arc::new(ProberMetrics::default()),
-            registry: Registry::default(),
-            readiness: Box::new(Vec::new),
-            limits: wardops::config::settings::HttpSettings { max_connections: 4096, ..Default::default() },
-            store: None,
-            reload: None,
-            web: Some(web.clone()),
-        });
+        let limits = wardops::config::settings::HttpSettings {
+            max_connections: 4096,
+            ..Default::default()
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, ctx, std::future::pending()));
+        let routes = wardops::app::routes(&web.ctx);
+        tokio::spawn(serve(listener, routes, limits, std::future::pending()));
         const CLIENTS: usize = 1000;
         const EVENTS: usize = 50;
         let sent: Arc<parking_lot::Mutex<Vec<(u64, Instant)>>> = Arc::default();
@@ -230,7 +229,7 @@ fn main() {
         for _ in 0..CLIENTS {
             ready_rx.recv().await.unwrap();
         }
-        println!("{} SSE clients connected; open streams {}", CLIENTS, web.hub.open_streams());
+        println!("{} SSE clients connected; open streams {}", CLIENTS, web.ctx.hub.open_streams());
         for i in 0..EVENTS {
             let t = Instant::now();
             // dev-7 starts down: the first probe succeeds, so every probe is a transition.

@@ -1,5 +1,6 @@
-//! Wires the pieces together: inventory → state → scheduler → HTTP, and runs them until
-//! shutdown.
+//! Wires the pieces together: inventory → state → scheduler, the store and the reloader
+//! into one [`Context`], and the route tables of the JSON API, `/metrics` and the pages
+//! onto the HTTP server; runs them until shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,22 +14,15 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Inventory};
-use crate::http::{self, HttpContext};
+use crate::context::{Context, Parts, StoreHandle};
+use crate::feed::FeedConfig;
+use crate::http::{self, Route};
 use crate::probe::Pinger;
 use crate::schedule::{ProberMetrics, Scheduler};
 use crate::state::State;
 
 mod prober_thread;
 pub use prober_thread::ProberThread;
-
-/// A running appliance's handles, for whoever needs to act on it (reloads, tests).
-#[derive(Clone)]
-pub struct Handles {
-    pub state: State,
-    pub prober: Arc<ProberMetrics>,
-    /// Send a new, validated inventory here to apply it.
-    pub inventories: mpsc::Sender<Arc<Inventory>>,
-}
 
 /// The durable store of a running appliance (see [`crate::store`]).
 pub struct StoreParts {
@@ -39,55 +33,33 @@ pub struct StoreParts {
     pub restore: HashMap<String, crate::store::StoredStatus>,
 }
 
+/// Every route the appliance serves, in one table: the JSON API, `/metrics`, the pages.
+pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
+    [
+        crate::api::routes(ctx),
+        crate::metrics::routes(ctx),
+        crate::web::routes(ctx),
+    ]
+    .concat()
+}
+
 /// Runs the appliance on `listener` until `shutdown` completes: probing on `prober` (see
-/// [`ProberThread`]), state restored from the durable store when there is one, its health
-/// in `/readyz` and `/metrics`.
+/// [`ProberThread`]), state restored from the durable store, its health in `/readyz` and
+/// `/metrics`.
 pub async fn run<P: Pinger>(
     config: Config,
     pinger: Arc<P>,
     state: State,
     listener: TcpListener,
-    store: Option<StoreParts>,
+    store: StoreParts,
     prober_runtime: &tokio::runtime::Handle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let http_store = store.as_ref().map(|s| http::StoreHandle {
-        db: s.db.clone(),
-        health: s.health.clone(),
-    });
-    let (store_health, restore) = match store {
-        Some(s) => (Some(s.health), s.restore),
-        None => (None, HashMap::new()),
-    };
-    // Started before the first inventory is applied so the feed sees every version.
-    let web = crate::web::Web::start(&state, config.settings.web.clone(), http_store.clone());
     let prober = Arc::new(ProberMetrics::default());
     let (inventories, incoming) = mpsc::channel(4);
-    let handles = Handles {
-        state: state.clone(),
-        prober: prober.clone(),
-        inventories,
-    };
-    let longest_interval = Arc::new(AtomicU64::new(0));
-    let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
-    let supervisor = prober_runtime.spawn(supervise(
-        Scheduler::new(pinger.clone(), state.clone(), prober.clone()),
-        incoming,
-        longest_interval.clone(),
-        restore,
-        applied_tx,
-    ));
-    handles
-        .inventories
-        .send(config.inventory.clone())
-        .await
-        .context("starting the scheduler")?;
-
     let mut registry = Registry::default();
     prober.register(&mut registry);
-    if let Some(health) = &store_health {
-        health.register(&mut registry);
-    }
+    store.health.register(&mut registry);
     // Inventory hot reload: validated inventories go to the supervisor like the first.
     let reload_metrics = Arc::new(crate::reload::ReloadMetrics::default());
     reload_metrics.register(&mut registry);
@@ -96,42 +68,62 @@ pub async fn run<P: Pinger>(
         config.settings.probe,
         config.settings.reload,
         config.inventory.clone(),
-        handles.inventories.clone(),
+        inventories.clone(),
         reload_metrics,
     );
-    reloader.confirm_with(applied);
-    let reload_triggers = crate::reload::watch::spawn(reloader.clone());
+    let longest_interval = Arc::new(AtomicU64::new(0));
     let readiness = {
-        let prober = prober.clone();
+        let (prober, pinger, longest_interval) =
+            (prober.clone(), pinger.clone(), longest_interval.clone());
         Box::new(move || {
             let interval = Duration::from_millis(longest_interval.load(Ordering::Relaxed));
-            // A degraded store is not among these: `/readyz` grades it from `store`.
+            // A degraded store is not among these: `/readyz` grades it from the store.
             not_ready_reasons(pinger.is_healthy(), &prober, interval)
         })
     };
-    let ctx = Arc::new(HttpContext {
-        state,
-        prober,
-        registry,
-        readiness,
-        limits: config.settings.http,
-        store: http_store,
-        reload: Some(reloader),
-        web: Some(web.clone()),
-    });
+    // Started before the first inventory is applied so the feed sees every version.
+    let ctx = Context::start(
+        Parts {
+            state: state.clone(),
+            store: StoreHandle {
+                db: store.db,
+                health: store.health,
+            },
+            reloader: reloader.clone(),
+            prober: prober.clone(),
+            registry,
+            readiness,
+            web: config.settings.web.clone(),
+        },
+        FeedConfig::default(),
+    );
+    let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
+    let supervisor = prober_runtime.spawn(supervise(
+        Scheduler::new(pinger.clone(), state, prober),
+        incoming,
+        longest_interval,
+        store.restore,
+        applied_tx,
+    ));
+    inventories
+        .send(config.inventory.clone())
+        .await
+        .context("starting the scheduler")?;
+    reloader.confirm_with(applied);
+    let reload_triggers = crate::reload::watch::spawn(reloader);
     tracing::info!(listen = %listener.local_addr()?, devices = config.inventory.devices.len(), "serving");
     // Live streams never end by themselves: end them first so the drain can finish.
     let shutdown = {
-        let web = web.clone();
+        let ctx = ctx.clone();
         async move {
             shutdown.await;
-            web.close();
+            ctx.close();
         }
     };
-    let served = http::serve(listener, ctx, shutdown).await;
+    let served = http::serve(listener, routes(&ctx), config.settings.http, shutdown).await;
     reload_triggers.abort();
     supervisor.abort();
-    drop(handles);
+    drop(inventories);
     served.context("HTTP server failed")
 }
 
@@ -202,6 +194,52 @@ fn not_ready_reasons(
 mod tests {
     use super::*;
     use crate::probe::ProbeOutcome;
+
+    /// The whole route table, as `docs/architecture.md` and the README list it.
+    #[tokio::test]
+    async fn every_route_in_one_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::startup::start(
+            crate::store::startup::StartOptions::local(dir.path()),
+            Arc::new(crate::state::SystemClock),
+        )
+        .await
+        .unwrap();
+        let state = State::new(Arc::new(crate::state::SystemClock));
+        let parts = Parts::new(state, StoreHandle::of(&store), dir.path().into());
+        let table: Vec<String> = routes(&Context::detached(parts))
+            .iter()
+            .map(|r| {
+                let path = match r.path() {
+                    http::route::Path::Exact(p) => p.to_string(),
+                    http::route::Path::Prefix(p) => format!("{p}…"),
+                };
+                format!("{} {path}", r.methods())
+            })
+            .collect();
+        assert_eq!(
+            table,
+            [
+                "GET, HEAD /api/v1/devices",
+                "GET, HEAD /api/v1/devices/…",
+                "GET, HEAD /api/v1/alerts",
+                "GET, HEAD /api/v1/dashboard",
+                "GET, HEAD /api/v1/status",
+                "GET /api/v1/events",
+                "GET, HEAD /healthz",
+                "GET, HEAD /readyz",
+                "POST /-/reload",
+                "GET /metrics",
+                "GET, HEAD /",
+                "GET, HEAD /monitor",
+                "GET, HEAD /devices/…",
+                "GET, HEAD /alerts",
+                "GET, HEAD /infrastructure",
+                "GET, HEAD /static/app.js",
+                "GET, HEAD /static/app.css",
+            ]
+        );
+    }
 
     const CYCLE: Duration = Duration::from_secs(10);
 

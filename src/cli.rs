@@ -101,7 +101,7 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         pinger,
         state,
         listener,
-        Some(store),
+        store,
         prober.handle(),
         shutdown_signal(),
     )

@@ -1,24 +1,36 @@
 //! wardops: a network monitoring appliance.
 //!
 //! # Layout
-//! Data flows top to bottom:
+//! Data flows top to bottom; a module imports only from the modules above it.
 //! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
 //! - [`probe`]: the ICMP pinger (one shared socket per address family).
-//! - [`schedule`]: runs each device's probes at a stable phase of its interval.
-//! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
+//! - [`schedule`]: runs each device's probes at a stable phase of its interval.
 //! - [`store`]: durable state and alerts (PostgreSQL or SQLite), one ordered writer with a spool.
-//! - [`http`]: JSON API, `/metrics`, health endpoints.
-//! - [`web`]: web pages (minijinja) and the live event feed (SSE).
-//! - [`app`]: wires the pieces together and runs them until shutdown.
-//! - [`demo`]: generates example inventories of loopback devices.
+//! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
+//! - [`read_model`]: what every surface derives from a snapshot: the list order and its
+//!   selection, filters and paging, counts, the RTT history, how times are written.
+//! - [`http`]: the transport: accept loop, limits, the route table type, responses. No routes.
+//! - [`feed`]: the live event feed (state and alert events, backlog, one stream per client).
+//! - [`context`]: the one context every surface reads, built once.
+//! - [`api`]: the JSON API, health and lifecycle routes (`/api/v1/…`, `/healthz`,
+//!   `/readyz`, `/-/reload`).
+//! - [`metrics`]: `GET /metrics`.
+//! - [`web`]: the web pages (minijinja) and their static files.
+//! - [`app`]: composes the route tables and runs everything until shutdown.
+//! - [`cli`]: the commands; [`demo`]: example inventories of loopback devices.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod demo;
+pub mod feed;
 pub mod http;
+pub mod metrics;
 pub mod probe;
+pub mod read_model;
 pub mod reload;
 pub mod schedule;
 pub mod state;

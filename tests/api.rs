@@ -13,10 +13,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::HttpSettings;
-use wardops::http::{HttpContext, serve};
+use wardops::context::Context;
+use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
 use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
+
+mod support;
 
 const INVENTORY: &str = r#"
 regions:
@@ -47,6 +50,7 @@ struct Server {
     slow_ms: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
+    _store: (tempfile::TempDir, wardops::store::startup::Started),
 }
 
 impl Server {
@@ -67,20 +71,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(slow.load(Ordering::Relaxed)));
             Vec::new()
         });
-        let ctx = Arc::new(HttpContext {
-            state: state.clone(),
-            prober,
-            registry,
-            readiness,
-            limits,
-            reload: None,
-            store: None,
-            web: None,
-        });
+        let dir = tempfile::tempdir().unwrap();
+        let (mut parts, started) = support::local_parts(&state, dir.path()).await;
+        parts.prober = prober;
+        parts.registry = registry;
+        parts.readiness = readiness;
+        let ctx = Context::start(parts, Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
-        let served = tokio::spawn(serve(listener, ctx, async move {
+        let served = tokio::spawn(serve(listener, support::routes(&ctx), limits, async move {
             let _ = stopped.await;
         }));
         Server {
@@ -89,6 +89,7 @@ impl Server {
             slow_ms,
             stop: Some(stop),
             served,
+            _store: (dir, started),
         }
     }
 

@@ -12,14 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::{Inventory, settings::HttpSettings};
-use wardops::http::{HttpContext, StoreHandle, serve};
+use wardops::context::{Context, Parts, StoreHandle};
+use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
-use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
 use wardops::store::AlertRules;
 use wardops::store::startup::{StartOptions, Started, start};
@@ -62,63 +61,49 @@ struct Server {
     /// Makes the app's readiness check report a stalled prober.
     stalled: Arc<AtomicBool>,
     _stop: oneshot::Sender<()>,
-    _started: Option<Started>,
+    _started: Started,
 }
 
 impl Server {
-    /// Serves `devices` with the store at `database_url` (None: no store). `wait` is how
-    /// long start-up waits for an unreachable database.
-    async fn start(database_url: Option<&str>, dir: &Path, wait: Duration) -> Server {
-        let started = match database_url {
-            Some(url) => {
-                let options = StartOptions {
-                    database_url: url.into(),
-                    base_dir: dir.into(),
-                    data_dir: dir.into(),
-                    rules: AlertRules::default(),
-                    retention: Duration::from_secs(400 * 86_400),
-                    wait,
-                };
-                Some(
-                    start(options, Arc::new(SystemClock))
-                        .await
-                        .expect("store starts"),
-                )
-            }
-            None => None,
+    /// Serves `devices` with the store at `database_url`. `wait` is how long start-up
+    /// waits for an unreachable database.
+    async fn start(database_url: &str, dir: &Path, wait: Duration) -> Server {
+        let options = StartOptions {
+            database_url: database_url.into(),
+            base_dir: dir.into(),
+            data_dir: dir.into(),
+            rules: AlertRules::default(),
+            retention: Duration::from_secs(400 * 86_400),
+            wait,
         };
-        let state = match &started {
-            Some(s) => State::with_sink(Arc::new(SystemClock), s.sink.clone()),
-            None => State::new(Arc::new(SystemClock)),
-        };
+        let started = start(options, Arc::new(SystemClock))
+            .await
+            .expect("store starts");
+        let state = State::with_sink(Arc::new(SystemClock), started.sink.clone());
         state.replace_inventory(Arc::new(inventory(DEVICES)), |_| None);
         let stalled = Arc::new(AtomicBool::new(false));
         let flag = stalled.clone();
-        let ctx = Arc::new(HttpContext {
-            state: state.clone(),
-            prober: Arc::new(ProberMetrics::default()),
-            registry: Registry::default(),
-            readiness: Box::new(move || {
-                if flag.load(Ordering::Relaxed) {
-                    vec!["the prober is stalled".to_string()]
-                } else {
-                    Vec::new()
-                }
-            }),
-            limits: HttpSettings::default(),
-            store: started.as_ref().map(|s| StoreHandle {
-                db: s.store.clone(),
-                health: s.health.clone(),
-            }),
-            reload: None,
-            web: None,
+        let mut parts = Parts::new(state.clone(), StoreHandle::of(&started), dir.into());
+        parts.readiness = Box::new(move || {
+            if flag.load(Ordering::Relaxed) {
+                vec!["the prober is stalled".to_string()]
+            } else {
+                Vec::new()
+            }
         });
+        let ctx = Context::start(parts, Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(serve(listener, ctx, async move {
-            let _ = stopped.await;
-        }));
+        let routes = wardops::app::routes(&ctx);
+        tokio::spawn(serve(
+            listener,
+            routes,
+            HttpSettings::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Server {
             base,
             state,
@@ -239,7 +224,7 @@ fn ids(alerts: &[Value]) -> Vec<i64> {
 /// The whole story on one backend: outages, recoveries, flapping, paging, a device named
 /// like the route, a removed device.
 async fn history(database_url: &str, dir: &Path) {
-    let s = Server::start(Some(database_url), dir, Duration::from_secs(10)).await;
+    let s = Server::start(database_url, dir, Duration::from_secs(10)).await;
     for (name, _) in DEVICES {
         s.probe(name, true, t(0));
     }
@@ -483,7 +468,7 @@ async fn a_degraded_store_is_ready_but_a_stalled_prober_is_not() {
         .port();
     let url = format!("postgres://postgres@127.0.0.1:{port}/none");
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(Some(&url), dir.path(), Duration::ZERO).await;
+    let s = Server::start(&url, dir.path(), Duration::ZERO).await;
     s.down("a", t(0));
 
     let (status, body) = s.get("/readyz").await;
@@ -518,21 +503,4 @@ async fn a_degraded_store_is_ready_but_a_stalled_prober_is_not() {
         .collect();
     assert_eq!(reasons.len(), 2);
     assert_eq!(reasons[0], "the prober is stalled", "most severe first");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_store_history_is_503_and_devices_have_no_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(None, dir.path(), Duration::ZERO).await;
-    s.down("a", t(0));
-    let (status, body) = s.get("/api/v1/alerts").await;
-    assert_eq!(status, 503, "{body}");
-    let (status, _) = s.get("/api/v1/devices/a/transitions").await;
-    assert_eq!(status, 503);
-    let list = s.ok("/api/v1/devices").await;
-    assert!(list["devices"][0].get("open_alerts").is_none(), "{list}");
-    let detail = s.ok("/api/v1/devices/a").await;
-    assert!(detail.get("open_alerts").is_none(), "{detail}");
-    let (status, body) = s.get("/readyz").await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
 }

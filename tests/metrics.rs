@@ -14,10 +14,13 @@ use chrono::{TimeZone, Utc};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 use wardops::config::load::{Source, build_inventory};
-use wardops::http::{HttpContext, serve};
+use wardops::context::Context;
+use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
 use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
+
+mod support;
 
 const INVENTORY: &str = r#"
 regions:
@@ -67,20 +70,22 @@ async fn start() -> (String, State) {
     let prober = Arc::new(ProberMetrics::default());
     let mut registry = Registry::default();
     prober.register(&mut registry);
-    let limits = Default::default();
-    let ctx = Arc::new(HttpContext {
-        state: state.clone(),
-        prober,
-        registry,
-        readiness: Box::new(Vec::new),
-        limits,
-        reload: None,
-        store: None,
-        web: None,
-    });
+    // The store and its directory live as long as the test process: the server does.
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let (mut parts, started) = support::local_parts(&state, dir.path()).await;
+    Box::leak(Box::new(started));
+    parts.prober = prober;
+    parts.registry = registry;
+    let ctx = Context::start(parts, Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(listener, ctx, std::future::pending()));
+    let routes = support::routes(&ctx);
+    tokio::spawn(serve(
+        listener,
+        routes,
+        Default::default(),
+        std::future::pending(),
+    ));
     (base, state)
 }
 

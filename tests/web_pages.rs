@@ -8,10 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
 use wardops::config::load::{Source, build_inventory};
-use wardops::config::settings::WebSettings;
+use wardops::context::Context;
 use wardops::probe::ProbeOutcome;
 use wardops::state::{State, SystemClock};
-use wardops::web::{Web, dashboard, infrastructure, monitor};
+use wardops::web::{Pages, dashboard, infrastructure, monitor};
+
+mod support;
 
 const INVENTORY: &str = r#"
 regions:
@@ -62,6 +64,14 @@ fn fixed_state() -> State {
     state
 }
 
+/// The pages over `state`, with no background tasks (nothing changes the rendering), and
+/// the store they read (keep it while rendering).
+async fn pages(state: &State) -> (Pages, (tempfile::TempDir, wardops::store::startup::Started)) {
+    let dir = tempfile::tempdir().unwrap();
+    let (parts, started) = support::local_parts(state, dir.path()).await;
+    (Pages::new(Context::detached(parts)), (dir, started))
+}
+
 async fn body(r: hyper::Response<wardops::http::response::Body>) -> (hyper::HeaderMap, String) {
     let headers = r.headers().clone();
     let bytes = r.into_body().collect().await.unwrap().to_bytes();
@@ -71,7 +81,7 @@ async fn body(r: hyper::Response<wardops::http::response::Body>) -> (hyper::Head
 #[tokio::test]
 async fn the_wall_lists_down_first_longest_first_with_words_and_escapes_names() {
     let state = fixed_state();
-    let web = Web::detached(&state, WebSettings::default());
+    let (web, _store) = pages(&state).await;
     let snapshot = state.snapshot();
     let q = monitor::MonitorQuery::parse(Some("view=table")).unwrap();
     let (headers, html) = body(monitor::render(&web, &snapshot, t(0), &q)).await;
@@ -124,7 +134,7 @@ async fn the_wall_lists_down_first_longest_first_with_words_and_escapes_names() 
 #[tokio::test]
 async fn filters_narrow_the_wall_and_the_feed() {
     let state = fixed_state();
-    let web = Web::detached(&state, WebSettings::default());
+    let (web, _store) = pages(&state).await;
     let q = monitor::MonitorQuery::parse(Some("region=south&status=up")).unwrap();
     let (_, html) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
     assert!(html.contains("data-device=\"s1-router\""));
@@ -140,7 +150,7 @@ async fn filters_narrow_the_wall_and_the_feed() {
 #[tokio::test]
 async fn the_dashboard_counts_and_lists_down_devices() {
     let state = fixed_state();
-    let web = Web::detached(&state, WebSettings::default());
+    let (web, _store) = pages(&state).await;
     let prober =
         dashboard::ProberView::of(&Default::default(), vec!["the prober is stalled".into()]);
     let alerts = dashboard::AlertsBlock {
@@ -166,7 +176,7 @@ async fn the_dashboard_counts_and_lists_down_devices() {
 #[tokio::test]
 async fn infrastructure_puts_the_worst_region_first_and_maps_branches() {
     let state = fixed_state();
-    let web = Web::detached(&state, WebSettings::default());
+    let (web, _store) = pages(&state).await;
     let (_, html) = body(infrastructure::render(&web, &state.snapshot(), t(0))).await;
     assert!(html.find(">north<").unwrap() < html.find(">south<").unwrap());
     assert!(html.contains("<svg class=\"map\""));

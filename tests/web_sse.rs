@@ -4,6 +4,7 @@
 //! SQLite, and PostgreSQL (127.0.0.1:5432) including an outage.
 
 mod pgdb;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,17 +13,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::WebSettings;
-use wardops::http::{HttpContext, StoreHandle, serve};
+use wardops::context::{Context, Parts, StoreHandle};
+use wardops::feed::FeedConfig;
+use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
-use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
 use wardops::store::AlertRules;
 use wardops::store::startup::{StartOptions, Started, start};
-use wardops::web::{FeedConfig, Web};
 
 const INVENTORY: &str = r#"
 regions:
@@ -47,6 +47,8 @@ struct Server {
     stop: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
     tick: std::cell::Cell<i64>,
+    /// The store of a server not given one: real, but fed by nothing.
+    _own_store: Option<(tempfile::TempDir, Started)>,
 }
 
 impl Server {
@@ -73,28 +75,28 @@ impl Server {
             max_event_streams: max_streams,
             victoriametrics_url: None,
         };
-        let handle = store.map(|s| StoreHandle {
-            db: s.store.clone(),
-            health: s.health.clone(),
-        });
-        let web = Web::start_with(&state, settings, handle.clone(), feed);
+        let mut own_store = None;
+        let handle = match store {
+            Some(s) => StoreHandle::of(s),
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let started = support::local_store(dir.path()).await;
+                let handle = StoreHandle::of(&started);
+                own_store = Some((dir, started));
+                handle
+            }
+        };
+        let mut parts = Parts::new(state.clone(), handle, PathBuf::from("inventory"));
+        parts.web = settings;
+        let ctx = Context::start(parts, feed);
         state.replace_inventory(Arc::new(inventory), |_| None);
-        let ctx = Arc::new(HttpContext {
-            state: state.clone(),
-            prober: Arc::new(ProberMetrics::default()),
-            registry: Registry::default(),
-            readiness: Box::new(Vec::new),
-            limits: Default::default(),
-            store: handle,
-            reload: None,
-            web: Some(web.clone()),
-        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
-        let served = tokio::spawn(serve(listener, ctx, async move {
+        let routes = support::routes(&ctx);
+        let served = tokio::spawn(serve(listener, routes, Default::default(), async move {
             let _ = stopped.await;
-            web.close();
+            ctx.close();
         }));
         // Let the hub see the inventory before clients count versions.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -104,6 +106,7 @@ impl Server {
             stop: Some(stop),
             served,
             tick: Default::default(),
+            _own_store: own_store,
         }
     }
 
@@ -294,7 +297,7 @@ async fn last_event_id_resumes_exactly_and_a_lost_resume_point_resets() {
         "the stream ends after a reset"
     );
     // Further back than the backlog: reset too.
-    for i in 0..(wardops::web::events::BACKLOG + 10) {
+    for i in 0..(wardops::feed::BACKLOG + 10) {
         server.probe("s1-router", i % 2 == 0);
     }
     // The hub renders 10,000 events in its own task: wait until it has (a fixed sleep was
@@ -537,7 +540,7 @@ async fn alerts_opened_and_resolved_by_the_store_reach_the_feed(options: StartOp
     // Ids strictly increase across state and alert events: 5, 5.1, 6, 6.1 and so on.
     let ids: Vec<(u64, u32)> = [&down, &opened, &up, &resolved]
         .iter()
-        .map(|e| wardops::web::events::parse_key(e.id.as_deref().unwrap()).unwrap())
+        .map(|e| wardops::feed::parse_key(e.id.as_deref().unwrap()).unwrap())
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     assert_eq!(

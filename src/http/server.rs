@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{HttpContext, router};
+use super::{Route, Router};
+use crate::config::settings::HttpSettings;
 
 /// Largest request head (request line plus headers) read; beyond it hyper answers 431.
 /// 16 KiB is what common proxies allow; our routes need a few hundred bytes.
@@ -22,14 +23,15 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long in-flight requests may take to finish once shutdown begins.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// Serves `ctx` on `listener` until `shutdown` completes, then stops accepting, lets
-/// in-flight requests finish for up to [`GRACE`] and returns.
+/// Serves `routes` on `listener` within `limits` until `shutdown` completes, then stops
+/// accepting, lets in-flight requests finish for up to [`GRACE`] and returns.
 pub async fn serve(
     listener: TcpListener,
-    ctx: Arc<HttpContext>,
+    routes: Vec<Route>,
+    limits: HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = ctx.limits;
+    let router = Arc::new(Router::new(routes, limits.request_timeout));
     // A permit is taken before accepting: at the limit, new connections wait in the
     // kernel's backlog instead of being accepted and starved.
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -63,8 +65,8 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
-        let service = service_fn(move |req| router::handle(ctx.clone(), req));
+        let router = router.clone();
+        let service = service_fn(move |req| router.clone().handle(req));
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         connections.spawn(async move {
             if let Err(e) = connection.await {

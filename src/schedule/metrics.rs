@@ -43,6 +43,12 @@ impl Default for ProberMetrics {
 }
 
 impl ProberMetrics {
+    /// Upper bound of the scheduler-lag bucket holding the 99th percentile; None before
+    /// any probe.
+    pub fn lag_p99(&self) -> Option<f64> {
+        quantile(&self.lag, 0.99)
+    }
+
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "wardops_probes",
@@ -94,5 +100,65 @@ impl ProberMetrics {
     /// Uptime of the prober, to judge "no probe yet" against.
     pub fn age(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+/// Upper bound of the bucket holding quantile `q` of `histogram`. prometheus-client
+/// exposes buckets only through its encoder, so this encodes the one histogram and
+/// reads the cumulative `_bucket` lines back (17 lines; cheap).
+fn quantile(histogram: &Histogram, q: f64) -> Option<f64> {
+    let mut registry = Registry::default();
+    registry.register("h", "", histogram.clone());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode_registry(&mut text, &registry).ok()?;
+    let buckets: Vec<(f64, u64)> = text
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("h_bucket{le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.split(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    let count = buckets.last()?.1;
+    if count == 0 {
+        return None;
+    }
+    let rank = (q * count as f64).ceil() as u64;
+    let (i, &(le, _)) = buckets.iter().enumerate().find(|(_, (_, c))| *c >= rank)?;
+    // Beyond the last finite bucket all we know is "more than" that bound.
+    if le.is_infinite() {
+        i.checked_sub(1).map(|j| buckets[j].0)
+    } else {
+        Some(le)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_reads_the_bucket_bound() {
+        let h = Histogram::new([0.001, 0.01, 0.1, 1.0]);
+        assert_eq!(quantile(&h, 0.99), None);
+        for _ in 0..98 {
+            h.observe(0.0005);
+        }
+        h.observe(0.05);
+        h.observe(0.5);
+        assert_eq!(quantile(&h, 0.5), Some(0.001));
+        assert_eq!(quantile(&h, 0.99), Some(0.1));
+        assert_eq!(quantile(&h, 1.0), Some(1.0));
+        h.observe(30.0);
+        assert_eq!(
+            quantile(&h, 1.0),
+            Some(1.0),
+            "beyond the last bucket: its bound"
+        );
     }
 }

@@ -56,6 +56,21 @@ impl StartOptions {
     }
 }
 
+impl StartOptions {
+    /// An SQLite database and the spool in `dir`, default rules, no wait: the store of a
+    /// test or a bench.
+    pub fn local(dir: &std::path::Path) -> StartOptions {
+        StartOptions {
+            database_url: format!("sqlite://{}", dir.join("wardops.db").display()),
+            base_dir: dir.into(),
+            data_dir: dir.into(),
+            rules: AlertRules::default(),
+            retention: Duration::from_secs(400 * 86_400),
+            wait: Duration::ZERO,
+        }
+    }
+}
+
 /// `wardops migrate`: applies the migrations and returns the backend's name.
 pub async fn migrate(settings: &Settings) -> Result<&'static str, StoreError> {
     let options = StartOptions::from_settings(settings);

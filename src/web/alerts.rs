@@ -7,11 +7,10 @@ use hyper::{Request, Response};
 use minijinja::context;
 use serde::Serialize;
 
-use super::Web;
+use super::Pages;
 use super::view::{self, Common, device_url};
-use crate::http::HttpContext;
-use crate::http::json::Rfc3339;
-use crate::http::response::Body;
+use crate::http::Body;
+use crate::read_model::Rfc3339;
 use crate::store::{AlertQuery, AlertRow, Store as _};
 
 /// Resolved alerts listed.
@@ -47,7 +46,7 @@ impl From<AlertRow> for AlertView {
 }
 
 /// Up to `limit` open alerts, and whether there are more.
-pub fn open_alerts(web: &Web, limit: i64) -> Result<(Vec<AlertView>, bool), String> {
+pub fn open_alerts(web: &Pages, limit: i64) -> Result<(Vec<AlertView>, bool), String> {
     let q = AlertQuery {
         active: Some(true),
         limit: limit + 1,
@@ -65,10 +64,8 @@ pub fn open_alerts(web: &Web, limit: i64) -> Result<(Vec<AlertView>, bool), Stri
 }
 
 /// `GET /alerts`
-pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
-    let Some(web) = ctx.web.as_deref() else {
-        return view::not_enabled();
-    };
+pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
+    let ctx = &web.ctx;
     let mut severity = None;
     let mut device = None;
     for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use crate::http::HttpContext;
+use super::Pages;
 use crate::http::response::{self, Body};
 
 pub const APP_JS: &str = include_str!("../../static/app.js");
@@ -35,11 +35,11 @@ fn asset(content_type: &'static str, text: &'static str) -> Response<Body> {
 }
 
 /// `GET /static/app.js`
-pub fn app_js(_: &HttpContext, _: &Request<Bytes>) -> Response<Body> {
+pub fn app_js(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
     asset("text/javascript; charset=utf-8", APP_JS)
 }
 
 /// `GET /static/app.css`
-pub fn app_css(_: &HttpContext, _: &Request<Bytes>) -> Response<Body> {
+pub fn app_css(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
     asset("text/css; charset=utf-8", APP_CSS)
 }

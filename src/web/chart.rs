@@ -6,27 +6,13 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::history::Point;
+use super::view::escape;
+use crate::read_model::history::Point;
 
 const W: f64 = 720.0;
 const H: f64 = 180.0;
 const PAD_L: f64 = 48.0;
 const PAD_B: f64 = 22.0;
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// RTT (line, left axis in ms) and loss (bars, 0–100 %) per minute of the last hour.
 pub fn device_chart(series: &[(DateTime<Utc>, Point)], now: DateTime<Utc>) -> String {

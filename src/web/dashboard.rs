@@ -1,20 +1,18 @@
 //! `GET /`: the dashboard. Totals, the devices down now (longest first), counts by
 //! region and by kind, open alerts, the prober's health and the last inventory reload.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hyper::{Request, Response};
 use minijinja::context;
 use serde::Serialize;
 
-use super::Web;
+use super::Pages;
 use super::alerts::{AlertView, open_alerts};
-use super::view::{self, Common, Counts, DeviceView};
-use crate::http::HttpContext;
-use crate::http::query::ListQuery;
-use crate::http::response::Body;
+use super::view::{self, Common, DeviceView};
+use crate::http::Body;
+use crate::read_model::ListQuery;
+use crate::read_model::{Counts, Totals};
 use crate::schedule::ProberMetrics;
 use crate::state::{Snapshot, Status};
 
@@ -47,7 +45,8 @@ impl ProberView {
             reasons,
             probes,
             rate: format!("{:.1}", probes as f64 / secs),
-            lag_p99: crate::http::dashboard::lag_p99(prober)
+            lag_p99: prober
+                .lag_p99()
                 .map_or("—".into(), |s| format!("≤ {:.1} ms", s * 1000.0)),
             last_probe: prober.since_last_probe().map_or("none yet".into(), |d| {
                 format!("{:.1} s ago", d.as_secs_f64())
@@ -63,11 +62,18 @@ pub struct AlertsBlock {
     pub error: Option<String>,
 }
 
+fn worst_first<'a>(groups: &[(&'a str, Counts)]) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group> = groups
+        .iter()
+        .map(|&(name, counts)| Group { name, counts })
+        .collect();
+    groups.sort_by_key(|g| g.counts.badness());
+    groups
+}
+
 /// `GET /`
-pub fn get(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
-    let Some(web) = ctx.web.as_deref() else {
-        return view::not_enabled();
-    };
+pub fn get(web: &Pages, _req: &Request<Bytes>) -> Response<Body> {
+    let ctx = &web.ctx;
     let snapshot = ctx.state.snapshot();
     let now = ctx.state.clock().now();
     let prober = ProberView::of(&ctx.prober, (ctx.readiness)());
@@ -88,47 +94,25 @@ pub fn get(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
 
 /// The dashboard of `snapshot` as of `now`. Public for the rendering tests and the bench.
 pub fn render(
-    web: &Web,
+    web: &Pages,
     snapshot: &Snapshot,
     now: DateTime<Utc>,
     prober: ProberView,
     alerts: AlertsBlock,
 ) -> Response<Body> {
-    let mut totals = Counts::default();
-    let mut by_kind: BTreeMap<&str, Counts> = BTreeMap::new();
-    let statuses: Vec<Status> = snapshot.status.iter().map(|s| s.status).collect();
-    for ((d, _, _), &s) in snapshot.devices().zip(&statuses) {
-        totals.add(s);
-        by_kind.entry(&d.kind).or_default().add(s);
-    }
-    let mut by_region: Vec<Group> = snapshot
-        .inventory
-        .regions
-        .iter()
-        .map(|r| {
-            let mut counts = Counts::default();
-            for &i in r.branches.iter().flat_map(|b| &b.devices) {
-                counts.add(statuses[i]);
-            }
-            Group {
-                name: &r.name,
-                counts,
-            }
-        })
-        .collect();
-    by_region.sort_by_key(|g| g.counts.badness());
-    let mut by_kind: Vec<Group> = by_kind
-        .into_iter()
-        .map(|(name, counts)| Group { name, counts })
-        .collect();
-    by_kind.sort_by_key(|g| g.counts.badness());
+    let all = Totals::of(snapshot);
+    let (totals, by_region, by_kind) = (
+        all.all,
+        worst_first(&all.by_region),
+        worst_first(&all.by_kind),
+    );
     let down_query = ListQuery {
         statuses: vec![Status::Down],
         ..ListQuery::default()
     };
     // Down devices lead the cached order: this reads only the first DOWN_LISTED.
     let down: Vec<DeviceView> =
-        crate::http::api::select(snapshot, &down_query, Some(&web.order), 0, DOWN_LISTED)
+        crate::read_model::select(snapshot, &down_query, Some(&web.ctx.order), 0, DOWN_LISTED)
             .rows
             .into_iter()
             .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
@@ -145,8 +129,8 @@ pub fn render(
         ..context! {
             totals => view::v(totals), down => view::v(down), by_region => view::v(by_region),
             by_kind => view::v(by_kind), prober => view::v(prober), alerts => view::v(alerts),
-            inventory => view::v(web.hub.last_inventory()),
-            streams => web.hub.open_streams(),
+            inventory => view::v(web.ctx.hub.last_inventory()),
+            streams => web.ctx.hub.open_streams(),
         }
     };
     view::render(web, "dashboard.html", ctx)

@@ -8,11 +8,11 @@ use minijinja::context;
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
+use super::Pages;
 use super::alerts::AlertView;
 use super::view::{self, Common, DeviceView};
-use crate::http::HttpContext;
-use crate::http::json::Rfc3339;
-use crate::http::response::Body;
+use crate::http::Body;
+use crate::read_model::Rfc3339;
 use crate::store::{AlertQuery, Store as _};
 
 pub const PREFIX: &str = "/devices/";
@@ -45,10 +45,8 @@ impl<T> Block<T> {
 }
 
 /// `GET /devices/{name}`
-pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
-    let Some(web) = ctx.web.as_deref() else {
-        return view::not_enabled();
-    };
+pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
+    let ctx = &web.ctx;
     let raw = &req.uri().path()[PREFIX.len()..];
     let snapshot = ctx.state.snapshot();
     let now = ctx.state.clock().now();
@@ -82,10 +80,14 @@ pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
     let alerts = view::store_read(web, async |db| db.alerts(&q).await)
         .map(|rows| rows.into_iter().map(AlertView::from).collect());
     let chart = super::chart::device_chart(
-        web.history.series(&device.name).as_deref().unwrap_or(&[]),
+        web.ctx
+            .history
+            .series(&device.name)
+            .as_deref()
+            .unwrap_or(&[]),
         now,
     );
-    let vm_url = web.settings.victoriametrics_url.as_deref().map(|base| {
+    let vm_url = web.ctx.web.victoriametrics_url.as_deref().map(|base| {
         let expr = format!(
             "{{device=\"{}\"}}",
             device.name.replace('\\', "\\\\").replace('"', "\\\"")

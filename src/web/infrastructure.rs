@@ -7,11 +7,10 @@ use hyper::{Request, Response};
 use minijinja::context;
 use serde::Serialize;
 
-use super::Web;
+use super::Pages;
 use super::chart::{Pin, map};
 use super::view::{self, Common, Counts, device_url};
-use crate::http::HttpContext;
-use crate::http::response::Body;
+use crate::http::Body;
 use crate::state::{Snapshot, Status};
 
 /// Down devices named per branch; the rest are counted.
@@ -39,14 +38,12 @@ struct RegionView<'a> {
 }
 
 /// `GET /infrastructure`
-pub fn get(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
-    match ctx.web.as_deref() {
-        Some(web) => render(web, &ctx.state.snapshot(), ctx.state.clock().now()),
-        None => view::not_enabled(),
-    }
+pub fn get(web: &Pages, _req: &Request<Bytes>) -> Response<Body> {
+    let state = &web.ctx.state;
+    render(web, &state.snapshot(), state.clock().now())
 }
 
-pub fn render(web: &Web, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<Body> {
+pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<Body> {
     let inv = &snapshot.inventory;
     let mut pins = Vec::new();
     let mut regions: Vec<RegionView> = inv

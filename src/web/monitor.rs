@@ -1,5 +1,5 @@
 //! `GET /monitor`: the NOC wall. The device list's own filters and order (down first,
-//! longest down first; [`crate::http::api::select`], along the order cached per state
+//! longest down first; [`crate::read_model::select`], along the order cached per state
 //! version), one page of [`PAGE_SIZE`] rendered as a grid of tiles or a table; the
 //! script keeps it live.
 
@@ -9,12 +9,11 @@ use hyper::{Request, Response, StatusCode};
 use minijinja::context;
 use serde::Serialize;
 
-use super::Web;
+use super::Pages;
 use super::view::{self, Common, Counts, DeviceView};
-use crate::http::HttpContext;
-use crate::http::api::select;
-use crate::http::query::ListQuery;
-use crate::http::response::Body;
+use crate::http::Body;
+use crate::read_model::ListQuery;
+use crate::read_model::select;
 use crate::state::Snapshot;
 
 /// Devices per page: a wall screen's worth of tiles, a fast page at any inventory size.
@@ -88,10 +87,8 @@ struct FilterView<'a> {
 }
 
 /// `GET /monitor`
-pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
-    let Some(web) = ctx.web.as_deref() else {
-        return view::not_enabled();
-    };
+pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
+    let ctx = &web.ctx;
     let query = match MonitorQuery::parse(req.uri().query()) {
         Ok(q) => q,
         Err(e) => {
@@ -99,7 +96,7 @@ pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
                 StatusCode::BAD_REQUEST,
                 format!(
                     "<!doctype html><title>bad request</title><p>{}</p>",
-                    escape(&e)
+                    view::escape(&e)
                 ),
             );
         }
@@ -107,16 +104,9 @@ pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
     render(web, &ctx.state.snapshot(), ctx.state.clock().now(), &query)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The wall for `query` from `snapshot` as of `now`. Public for the tests and the bench.
 pub fn render(
-    web: &Web,
+    web: &Pages,
     snapshot: &Snapshot,
     now: DateTime<Utc>,
     query: &MonitorQuery,
@@ -125,7 +115,7 @@ pub fn render(
     let mut selected = select(
         snapshot,
         &query.list,
-        Some(&web.order),
+        Some(&web.ctx.order),
         (page - 1) * PAGE_SIZE,
         PAGE_SIZE,
     );
@@ -136,7 +126,7 @@ pub fn render(
         selected = select(
             snapshot,
             &query.list,
-            Some(&web.order),
+            Some(&web.ctx.order),
             (page - 1) * PAGE_SIZE,
             PAGE_SIZE,
         );

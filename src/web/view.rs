@@ -1,4 +1,4 @@
-//! What the pages share: the device view model, status counts, the common page context,
+//! What the pages share: the device view model, the common page context,
 //! store reads with a deadline, and the HTML response with its security headers.
 
 use std::time::Duration;
@@ -8,10 +8,11 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use super::Web;
+use super::Pages;
 use crate::config::{Device, Labels};
-use crate::http::json::Rfc3339;
 use crate::http::response::{self, Body};
+pub use crate::read_model::Counts;
+use crate::read_model::Rfc3339;
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
 
 /// Pages load their own script and style only; nothing inline, nothing framed, no
@@ -24,33 +25,6 @@ pub const RECENT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// How long a page waits for the store before rendering without it.
 pub const STORE_DEADLINE: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq)]
-pub struct Counts {
-    pub up: usize,
-    pub down: usize,
-    pub unknown: usize,
-    pub total: usize,
-}
-
-impl Counts {
-    pub fn add(&mut self, status: Status) {
-        match status {
-            Status::Up => self.up += 1,
-            Status::Down => self.down += 1,
-            Status::Unknown => self.unknown += 1,
-        }
-        self.total += 1;
-    }
-
-    /// Sort key, worst first: most down, then most unknown.
-    pub fn badness(&self) -> (std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
-        (
-            std::cmp::Reverse(self.down),
-            std::cmp::Reverse(self.unknown),
-        )
-    }
-}
 
 /// One device as the pages show it.
 #[derive(Debug, Serialize)]
@@ -122,7 +96,7 @@ pub struct Common {
 
 impl Common {
     pub fn new(
-        web: &Web,
+        web: &Pages,
         page: &'static str,
         snapshot: &Snapshot,
         now: DateTime<Utc>,
@@ -130,7 +104,7 @@ impl Common {
     ) -> Common {
         // The snapshot may be a version older than the hub's last id, never newer; the
         // page resumes from its own version so nothing between is lost.
-        let hub = web.hub.last_key();
+        let hub = web.ctx.hub.last_key();
         let key = if hub.0 == snapshot.version {
             hub
         } else {
@@ -139,7 +113,7 @@ impl Common {
         Common {
             page,
             version: snapshot.version,
-            event_id: super::events::format_key(key),
+            event_id: crate::feed::format_key(key),
             events_url,
             asset_version: super::assets::version(),
             now: Rfc3339(now).to_string(),
@@ -151,15 +125,13 @@ impl Common {
 /// Runs a store read from a page handler (on the blocking pool) with a deadline; the
 /// error is what the page shows instead.
 pub fn store_read<T>(
-    web: &Web,
+    web: &Pages,
     read: impl AsyncFnOnce(&crate::store::Db) -> crate::store::Result<T>,
 ) -> Result<T, String>
 where
     T: Send,
 {
-    let Some(db) = web.store.clone() else {
-        return Err("no store configured: transitions and alerts are not recorded".into());
-    };
+    let db = web.ctx.store.db.clone();
     let handle = tokio::runtime::Handle::try_current().map_err(|_| "no runtime".to_string())?;
     handle.block_on(async move {
         match tokio::time::timeout(STORE_DEADLINE, read(&db)).await {
@@ -186,7 +158,7 @@ pub fn html(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Renders `template` with `ctx`, or a plain 500 naming the template.
-pub fn render(web: &Web, template: &str, ctx: minijinja::Value) -> Response<Body> {
+pub fn render(web: &Pages, template: &str, ctx: minijinja::Value) -> Response<Body> {
     match web.templates.render(template, ctx) {
         Ok(body) => html(StatusCode::OK, body),
         Err(e) => {
@@ -216,9 +188,10 @@ pub fn events_url(region: Option<&str>, branch: Option<&str>, kind: Option<&str>
     }
 }
 
-/// The answer where the appliance serves no pages (API-only tests).
-pub fn not_enabled() -> Response<Body> {
-    response::error(StatusCode::NOT_FOUND, "web pages are not enabled")
+/// HTML-escapes `s` for markup built outside a template (the SVG drawings, a bare error
+/// page), with minijinja's escaper: the one the templates use.
+pub fn escape(s: &str) -> String {
+    minijinja::HtmlEscape(s).to_string()
 }
 
 /// A serialisable value for a template context.

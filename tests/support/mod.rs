@@ -186,3 +186,36 @@ impl Drop for Appliance {
         let _ = self.child.wait();
     }
 }
+
+/// The context parts of a test server over `state`: a real SQLite store in `dir` (not fed
+/// by `state` unless the state was made with its sink) and a reloader of the state's
+/// inventory from `dir` that nothing triggers; defaults elsewhere. Keep the `Started` for
+/// as long as the server runs (it owns the store's writer).
+pub async fn local_parts(
+    state: &wardops::state::State,
+    dir: &Path,
+) -> (wardops::context::Parts, wardops::store::startup::Started) {
+    let started = local_store(dir).await;
+    let parts = wardops::context::Parts::new(
+        state.clone(),
+        wardops::context::StoreHandle::of(&started),
+        dir.into(),
+    );
+    (parts, started)
+}
+
+/// A real SQLite store (and its spool) in `dir`.
+pub async fn local_store(dir: &Path) -> wardops::store::startup::Started {
+    use wardops::store::startup::{StartOptions, start};
+    start(
+        StartOptions::local(dir),
+        std::sync::Arc::new(wardops::state::SystemClock),
+    )
+    .await
+    .expect("a local SQLite store starts")
+}
+
+/// Every route of the appliance over `ctx`.
+pub fn routes(ctx: &std::sync::Arc<wardops::context::Context>) -> Vec<wardops::http::Route> {
+    wardops::app::routes(ctx)
+}

@@ -1,145 +1,25 @@
-//! The live event hub behind `GET /api/v1/events`: one task turns the state's events
-//! into pre-rendered SSE frames, keeps the last [`BACKLOG`] of them for `Last-Event-ID`
-//! resumes, and fans them out through one broadcast ring.
+//! The live event hub: keeps the last [`BACKLOG`] events for `Last-Event-ID` resumes
+//! and fans them out through one broadcast ring.
 //!
 //! Each client is a cursor in that ring, so its buffer is bounded by the ring's size and
 //! a stalled client costs nobody anything: it only finds out, when it is next polled,
 //! that it fell behind (`Lagged`) and is dropped with a final event saying so.
-//!
-//! Ids are `(state_version, n)`: `n` is 0 for state events (transitions, inventory
-//! reloads) and counts the alert events published since that version's event, written
-//! `"v"` or `"v.n"`. Either way they strictly increase, and a resume point of either
-//! kind is exact. (An alert is not keyed by the version of the transition that caused
-//! it: it is committed later, after newer versions may have gone out.)
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::http::json::Rfc3339;
-use crate::state::{Event, State};
+use super::FeedConfig;
+use super::item::{Item, Key, Scope, format_key};
 
 /// Events kept for resumes: at tens of transitions a minute, hours of history.
 pub const BACKLOG: usize = 10_000;
-/// How far (in events) a client may fall behind before it is dropped.
-pub const CLIENT_BUFFER: usize = 4_096;
-/// A comment on every idle stream this often keeps proxies from timing it out.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
-
-/// The feed's tuning. Not settings: the defaults suit every deployment; tests shorten
-/// them to reach a slow-client drop or a heartbeat quickly.
-#[derive(Debug, Clone, Copy)]
-pub struct FeedConfig {
-    /// How far (in events) a client may fall behind before it is dropped.
-    pub client_buffer: usize,
-    /// Period of the `: heartbeat` comment on a stream.
-    pub heartbeat: Duration,
-}
-
-impl Default for FeedConfig {
-    fn default() -> Self {
-        FeedConfig {
-            client_buffer: CLIENT_BUFFER,
-            heartbeat: HEARTBEAT,
-        }
-    }
-}
-
-/// An event id: state version, then the alert events noticed at that version.
-pub type Key = (u64, u32);
-
-pub fn format_key((v, n): Key) -> String {
-    if n == 0 {
-        v.to_string()
-    } else {
-        format!("{v}.{n}")
-    }
-}
-
-pub fn parse_key(text: &str) -> Option<Key> {
-    let text = text.trim();
-    match text.split_once('.') {
-        Some((v, n)) => Some((v.parse().ok()?, n.parse().ok()?)),
-        None => Some((text.parse().ok()?, 0)),
-    }
-}
-
-/// Where an event belongs, for the `region`/`branch`/`kind` filters.
-#[derive(Debug, Clone)]
-pub struct Scope {
-    pub region: Arc<str>,
-    pub branch: Arc<str>,
-    pub kind: Arc<str>,
-}
-
-/// One event, rendered once for every client.
-#[derive(Debug)]
-pub struct Item {
-    pub key: Key,
-    pub name: &'static str,
-    /// None: relevant to every filter (inventory reloads, alerts of devices no longer in
-    /// the inventory).
-    pub scope: Option<Scope>,
-    /// The complete SSE frame: `id`, `event`, `data`, blank line.
-    pub frame: Bytes,
-}
-
-impl Item {
-    pub fn new(key: Key, name: &'static str, scope: Option<Scope>, data: &impl Serialize) -> Item {
-        let json = serde_json::to_string(data).expect("event data serialises");
-        let mut frame = String::with_capacity(json.len() + 48);
-        let _ = write!(
-            frame,
-            "id: {}\nevent: {name}\ndata: {json}\n\n",
-            format_key(key)
-        );
-        Item {
-            key,
-            name,
-            scope,
-            frame: Bytes::from(frame),
-        }
-    }
-}
-
-/// A frame without an id (resets, drops, shutdown): it must not move the client's
-/// `Last-Event-ID`.
-pub fn control_frame(name: &str, data: &impl Serialize) -> Bytes {
-    let json = serde_json::to_string(data).expect("event data serialises");
-    Bytes::from(format!("event: {name}\ndata: {json}\n\n"))
-}
-
-#[derive(Serialize)]
-struct TransitionData<'a> {
-    state_version: u64,
-    device: &'a str,
-    address: String,
-    region: &'a str,
-    branch: &'a str,
-    kind: &'a str,
-    status: &'a str,
-    from: &'a str,
-    down_since: Option<Rfc3339>,
-    /// When a recovered device had gone down (for "was down for ...").
-    was_down_since: Option<Rfc3339>,
-    at: Rfc3339,
-}
-
-#[derive(Serialize)]
-struct InventoryData<'a> {
-    state_version: u64,
-    devices: usize,
-    hash: &'a str,
-}
-
 /// The last inventory swap the hub saw, for the dashboard.
 #[derive(Debug, Clone, Serialize)]
 pub struct InventoryInfo {
@@ -163,10 +43,10 @@ pub struct Hub {
     pub max_streams: usize,
     pub heartbeat: Duration,
     closing: watch::Sender<bool>,
-    last_inventory: Mutex<Option<InventoryInfo>>,
+    pub(super) last_inventory: Mutex<Option<InventoryInfo>>,
     /// The last state version whose event the hub has published (or skipped in a
     /// discontinuity), for [`Hub::caught_up`].
-    state_version: watch::Sender<u64>,
+    pub(super) state_version: watch::Sender<u64>,
 }
 
 /// A client's place in the feed: what it missed, then the live ring.
@@ -205,84 +85,6 @@ impl Hub {
             last_inventory: Mutex::new(None),
             state_version: watch::Sender::new(start),
         })
-    }
-
-    /// Starts the task that feeds the hub from `state`'s events.
-    pub fn start(state: &State, max_streams: usize, feed: FeedConfig) -> Arc<Hub> {
-        let mut rx = state.subscribe();
-        let hub = Hub::new(state.snapshot().version, max_streams, feed);
-        let pump = hub.clone();
-        let clock = state.clock().clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(event) => pump.publish_state(&event, clock.now()),
-                    // The hub itself fell behind the state (65k events at once): the
-                    // backlog has a hole, so everyone resynchronises.
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(
-                            missed = n,
-                            "event hub fell behind the state; clients reset"
-                        );
-                        pump.discontinuity();
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-        hub
-    }
-
-    fn publish_state(&self, event: &Event, now: DateTime<Utc>) {
-        let item = match event {
-            Event::Transition(t) => {
-                let d = &t.device;
-                let c = &t.change;
-                let data = TransitionData {
-                    state_version: t.version,
-                    device: &d.name,
-                    address: d.address.to_string(),
-                    region: &d.region,
-                    branch: &d.branch,
-                    kind: &d.kind,
-                    status: c.to.as_str(),
-                    from: c.from.as_str(),
-                    down_since: c.down_since.map(Rfc3339),
-                    was_down_since: c.was_down_since.map(Rfc3339),
-                    at: Rfc3339(c.at),
-                };
-                let scope = Scope {
-                    region: d.region.clone(),
-                    branch: d.branch.clone(),
-                    kind: d.kind.clone(),
-                };
-                Item::new((t.version, 0), "transition", Some(scope), &data)
-            }
-            Event::InventoryReplaced {
-                version,
-                hash,
-                devices,
-            } => {
-                *self.last_inventory.lock() = Some(InventoryInfo {
-                    state_version: *version,
-                    at: now,
-                    devices: *devices,
-                    hash: hash.clone(),
-                });
-                Item::new(
-                    (*version, 0),
-                    "inventory",
-                    None,
-                    &InventoryData {
-                        state_version: *version,
-                        devices: *devices,
-                        hash,
-                    },
-                )
-            }
-        };
-        self.publish(item);
-        self.state_version.send_replace(event.version());
     }
 
     /// Waits until the hub has published the state's events up to `version`, so that an
@@ -326,7 +128,7 @@ impl Hub {
     }
 
     /// Forgets the backlog: events were lost, so every resume point resets.
-    pub(super) fn discontinuity(&self) {
+    pub fn discontinuity(&self) {
         let mut b = self.backlog.lock();
         b.items.clear();
         b.floor = (u64::MAX, 0);
@@ -389,15 +191,6 @@ mod tests {
 
     fn item(v: u64) -> Item {
         Item::new((v, 0), "transition", None, &v)
-    }
-
-    #[test]
-    fn keys_round_trip_and_order() {
-        assert_eq!(parse_key("12"), Some((12, 0)));
-        assert_eq!(parse_key("12.3"), Some((12, 3)));
-        assert_eq!(parse_key("x"), None);
-        assert_eq!(format_key((12, 3)), "12.3");
-        assert!((12, 3) < (13, 0));
     }
 
     #[test]

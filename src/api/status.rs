@@ -13,18 +13,30 @@ use chrono::{DateTime, Utc};
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::HttpContext;
-use super::response::{self, Body};
-use super::router::BoxFuture;
+use crate::context::Context;
+use crate::http::BoxFuture;
+use crate::http::response::{self, Body};
+use crate::read_model::Counts;
 use crate::reload::{ReloadResult, ReloadStatus, Trigger};
-use crate::state::Status;
 
-#[derive(Serialize, Default)]
-struct Counts {
+/// Devices by status, total first (this body's order since its first release).
+#[derive(Serialize)]
+struct DeviceCounts {
     total: usize,
     up: usize,
     down: usize,
     unknown: usize,
+}
+
+impl From<Counts> for DeviceCounts {
+    fn from(c: Counts) -> Self {
+        DeviceCounts {
+            total: c.total,
+            up: c.up,
+            down: c.down,
+            unknown: c.unknown,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -34,23 +46,17 @@ struct StatusBody {
     started_at: DateTime<Utc>,
     uptime_seconds: f64,
     state_version: u64,
-    devices: Counts,
-    /// The running inventory and the last reload; null when reloading is not wired
-    /// (embedded uses without a reloader).
-    inventory: Option<ReloadStatus>,
+    devices: DeviceCounts,
+    /// The running inventory and the last reload.
+    inventory: ReloadStatus,
 }
 
 /// `GET /api/v1/status`
-pub fn get(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
+pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
     let snapshot = ctx.state.snapshot();
     let mut devices = Counts::default();
     for status in snapshot.status.iter() {
-        devices.total += 1;
-        match status.status {
-            Status::Up => devices.up += 1,
-            Status::Down => devices.down += 1,
-            Status::Unknown => devices.unknown += 1,
-        }
+        devices.add(status.status);
     }
     let uptime = ctx.prober.age();
     let started_at = Utc::now() - chrono::Duration::from_std(uptime).unwrap_or_default();
@@ -61,23 +67,24 @@ pub fn get(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
             started_at,
             uptime_seconds: uptime.as_secs_f64(),
             state_version: snapshot.version,
-            devices,
-            inventory: ctx.reload.as_ref().map(|r| r.status()),
+            devices: devices.into(),
+            inventory: ctx.reloader.status(),
         },
     )
 }
 
 /// `POST /-/reload`: 200 when applied or unchanged, 422 with the errors when the
 /// inventory on disk is invalid (the last good one keeps running), 403 when disabled.
-pub fn post(ctx: Arc<HttpContext>, _req: Request<Bytes>) -> BoxFuture {
+pub fn post(ctx: Arc<Context>, _req: Request<Bytes>) -> BoxFuture {
     Box::pin(async move {
-        let Some(reloader) = ctx.reload.clone().filter(|r| r.settings().http_endpoint) else {
+        let reloader = &ctx.reloader;
+        if !reloader.settings().http_endpoint {
             return response::error(
                 StatusCode::FORBIDDEN,
                 "the reload endpoint is disabled: set `reload: { http_endpoint: true }` in the \
                  settings file to enable it, or send SIGHUP to reload",
             );
-        };
+        }
         let outcome = reloader.reload(Trigger::Http).await;
         let status = match outcome.result {
             ReloadResult::Failure => StatusCode::UNPROCESSABLE_ENTITY,

@@ -2,7 +2,7 @@
 //!
 //! Parameters: `status` (`active` or `resolved`; empty or absent: both), `device`,
 //! `severity` (`critical`, `warning`, `info`), `limit` (default 100, at most 1000) and
-//! `before` (the `next_before` of the previous page, see [`super::api_page`]). Values
+//! `before` (the `next_before` of the previous page, see [`crate::read_model::paging`]). Values
 //! are checked strictly: a typo is a 400 naming the parameter, not an empty list.
 //!
 //! Alerts live in the database, not in [`crate::state::State`], so this answer carries no
@@ -15,38 +15,36 @@ use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::HttpContext;
-use super::api_page::{self, Cursor};
-use super::json::Rfc3339;
-use super::query::ParamError;
-use super::response::{self, Body};
-use super::router::BoxFuture;
+use super::store_error;
+use crate::context::Context;
+use crate::http::BoxFuture;
+use crate::http::response::{self, Body};
+use crate::read_model::paging::{self, Cursor};
+use crate::read_model::{ParamError, Rfc3339};
 use crate::store::{AlertQuery, AlertRow, Store as _};
 
 /// Severities the schema allows.
 const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
 
 /// `GET /api/v1/alerts`, as the router runs it.
-pub fn route(ctx: Arc<HttpContext>, req: Request<Bytes>) -> BoxFuture {
+pub fn route(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
     Box::pin(async move { get(&ctx, &req).await })
 }
 
 /// `GET /api/v1/alerts`
-pub async fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
+pub async fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     let mut query = match parse(req.uri().query()) {
         Ok(q) => q,
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
-    let Some(store) = &ctx.store else {
-        return api_page::no_store();
-    };
+    let store = &ctx.store;
     let limit = query.limit;
     query.limit += 1;
     let rows = match store.db.alerts(&query).await {
         Ok(rows) => rows,
-        Err(e) => return api_page::store_error(e),
+        Err(e) => return store_error(e),
     };
-    let (rows, next_before) = api_page::paginate(rows, limit, |a| (a.opened_at, a.id));
+    let (rows, next_before) = paging::paginate(rows, limit, |a| (a.opened_at, a.id));
     response::json(
         StatusCode::OK,
         &Page {
@@ -59,7 +57,7 @@ pub async fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
 /// The store query the parameters ask for (`limit` is the page size).
 pub fn parse(query: Option<&str>) -> Result<AlertQuery, ParamError> {
     let mut q = AlertQuery {
-        limit: api_page::DEFAULT_LIMIT,
+        limit: paging::DEFAULT_LIMIT,
         ..AlertQuery::default()
     };
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -89,7 +87,7 @@ pub fn parse(query: Option<&str>) -> Result<AlertQuery, ParamError> {
                 }
                 q.severity = text;
             }
-            "limit" if text.is_some() => q.limit = api_page::limit(&value)?,
+            "limit" if text.is_some() => q.limit = paging::limit(&value)?,
             "before" if text.is_some() => {
                 let cursor = Cursor::parse(value.trim())?;
                 q.before = Some(cursor.at);
@@ -167,7 +165,7 @@ mod tests {
         assert_eq!(
             q,
             AlertQuery {
-                limit: api_page::DEFAULT_LIMIT,
+                limit: paging::DEFAULT_LIMIT,
                 ..AlertQuery::default()
             }
         );

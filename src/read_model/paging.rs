@@ -1,5 +1,5 @@
-//! What the history routes (`/api/v1/alerts`, `/api/v1/devices/{name}/transitions`)
-//! share: `limit` and the `before` cursor, and how a store failure becomes a response.
+//! What the history listings (`/api/v1/alerts`, `/api/v1/devices/{name}/transitions`)
+//! share: `limit` and the `before` cursor.
 //!
 //! History is read from the database, newest first, ordered by (time, id). A cursor is
 //! the (time, id) of the last row of a page, written `2026-11-28T20:06:10.123456Z_42`:
@@ -9,11 +9,8 @@
 //! bare RFC 3339 time is accepted too and means "strictly before this time".
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use hyper::{Response, StatusCode};
 
 use super::query::ParamError;
-use super::response::{self, Body};
-use crate::store::StoreError;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -83,32 +80,6 @@ pub fn paginate<T>(
         Cursor::format(at, id)
     });
     (rows, next)
-}
-
-/// The answer of an appliance that keeps no history (no store).
-pub fn no_store() -> Response<Body> {
-    response::error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "this appliance runs without a store: no alerts or history are kept",
-    )
-}
-
-/// A failed read. An unreachable database is a 503 (the appliance still serves live
-/// state from memory, and the read works again once the database is back); anything
-/// else is a bug or a schema problem, logged in full.
-pub fn store_error(e: StoreError) -> Response<Body> {
-    if e.is_unavailable() {
-        response::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("store unavailable, history cannot be read: {e}"),
-        )
-    } else {
-        tracing::error!(error = %e, "reading history from the store failed");
-        response::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "reading history from the store failed",
-        )
-    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@
 use std::io::Write;
 use std::net::IpAddr;
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
-use serde::{Serialize, Serializer};
+use chrono::{DateTime, Utc};
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::config::Device;
+use crate::read_model::time::rfc3339;
 use crate::state::{DeviceStatus, Measurements};
 
 /// Writes the fields of one device, `"name":…` to `"last_probe_at":…` (and
@@ -120,17 +120,12 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 fn write_ip(out: &mut Vec<u8>, address: IpAddr) {
     match address {
         IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
                     out.push(b'.');
                 }
-                if octet >= 100 {
-                    out.push(b'0' + octet / 100);
-                }
-                if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
-                }
-                out.push(b'0' + octet % 10);
+                out.extend_from_slice(digits.format(octet).as_bytes());
             }
         }
         IpAddr::V6(v6) => {
@@ -142,10 +137,8 @@ fn write_ip(out: &mut Vec<u8>, address: IpAddr) {
 fn write_time(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
     match t {
         Some(t) => {
-            let mut buf = [0u8; 24];
-            Rfc3339(t).format(&mut buf);
             out.push(b'"');
-            out.extend_from_slice(&buf);
+            out.extend_from_slice(rfc3339(t).as_bytes());
             out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),
@@ -163,61 +156,16 @@ fn write_f64(out: &mut Vec<u8>, value: Option<f64>) {
     }
 }
 
-/// A UTC time serialised as RFC 3339 with millisecond precision and a `Z`
-/// (`2026-11-28T20:06:10.123Z`), written without allocating: the device list writes
-/// tens of thousands of them per request.
-#[derive(Clone, Copy)]
-pub struct Rfc3339(pub DateTime<Utc>);
-
-impl Rfc3339 {
-    pub fn format(&self, out: &mut [u8; 24]) {
-        // One conversion: `DateTime<Utc>`'s field accessors each redo it.
-        let t = self.0.naive_utc();
-        let year = t.year().clamp(0, 9999) as u32;
-        let fields = [
-            (0, 4, year),
-            (5, 2, t.month()),
-            (8, 2, t.day()),
-            (11, 2, t.hour()),
-            (14, 2, t.minute()),
-            // A leap second shows as :60 rather than being rounded away.
-            (17, 2, t.second() + t.nanosecond() / 1_000_000_000),
-            (20, 3, (t.nanosecond() % 1_000_000_000) / 1_000_000),
-        ];
-        *out = *b"0000-00-00T00:00:00.000Z";
-        for (at, width, mut value) in fields {
-            for i in (at..at + width).rev() {
-                out[i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        }
-    }
-}
-
-impl Serialize for Rfc3339 {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 24];
-        self.format(&mut buf);
-        serializer.serialize_str(std::str::from_utf8(&buf).expect("ascii digits"))
-    }
-}
-
-impl std::fmt::Display for Rfc3339 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut buf = [0u8; 24];
-        self.format(&mut buf);
-        f.write_str(std::str::from_utf8(&buf).expect("ascii digits"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use chrono::{SecondsFormat, TimeZone};
+    use chrono::TimeZone;
+    use serde::Serialize;
 
     use super::*;
     use crate::config::Labels;
+    use crate::read_model::Rfc3339;
     use crate::state::Status;
 
     /// The serde definition of a device that the writer replaced: the reference it must
@@ -334,22 +282,6 @@ mod tests {
                     }
                 }
             }
-        }
-    }
-
-    #[test]
-    fn rfc3339_matches_chrono() {
-        for (secs, nanos) in [
-            (0, 0),
-            (1_800_000_000, 123_456_789),
-            (253_402_300_799, 999_999_999),
-            (951_782_400, 5_000_000),
-        ] {
-            let t = Utc.timestamp_opt(secs, nanos).unwrap();
-            assert_eq!(
-                Rfc3339(t).to_string(),
-                t.to_rfc3339_opts(SecondsFormat::Millis, true)
-            );
         }
     }
 

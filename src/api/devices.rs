@@ -1,8 +1,8 @@
 //! The device routes of the JSON API: `GET /api/v1/devices` (filtered, sorted, paged)
 //! and `GET /api/v1/devices/{name}`. Each response is built from one snapshot and
-//! carries its `state_version`; each device carries its `open_alerts` count when there
-//! is a store (from the writer's in-memory counts, as of its last commit: no query per
-//! device). The list order is computed once per state version ([`super::api_order`]).
+//! carries its `state_version`; each device carries its `open_alerts` count (from the writer's in-memory counts, as of its last commit: no query per
+//! device). The list order is computed once per state version
+//! ([`crate::read_model::order`]).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -12,14 +12,13 @@ use hyper::{Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
-pub use super::api_order::{OrderCache, Selection, select};
-use super::json;
-use super::query::ListQuery;
-use super::response::{self, Body};
-use super::router::BoxFuture;
-use super::{HttpContext, api_transitions};
-use crate::config::{Device, ProbeSettings};
-use crate::state::{DeviceRuntime, DeviceStatus, Snapshot};
+use super::{device_json, transitions};
+use crate::config::ProbeSettings;
+use crate::context::Context;
+use crate::http::BoxFuture;
+use crate::http::response::{self, Body};
+use crate::read_model::{ListQuery, OrderCache, Row, select};
+use crate::state::Snapshot;
 use crate::store::StoreHealth;
 
 /// The detail route owns every path under this prefix: the rest, percent-decoded, is
@@ -30,24 +29,17 @@ pub const DEVICE_PREFIX: &str = "/api/v1/devices/";
 /// the body once.
 const DEVICE_JSON_BYTES: usize = 320;
 
-/// One device of a snapshot, as the list and the pages see it.
-pub type Row<'a> = (&'a Arc<Device>, &'a DeviceStatus, &'a Arc<DeviceRuntime>);
-
 /// `GET /api/v1/devices`
-pub fn list(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
+pub fn list(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     let query = match ListQuery::parse(req.uri().query()) {
         Ok(q) => q,
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
     let snapshot = ctx.state.snapshot();
-    let alerts = ctx.store.as_ref().map(|s| &*s.health);
-    // The order cache lives in the web context (always there in the appliance); without
-    // it the order is computed for this request alone.
-    let cache = ctx.web.as_deref().map(|w| &w.order);
     response::bytes(
         StatusCode::OK,
         response::JSON,
-        devices_json_with_alerts(&snapshot, &query, cache, alerts),
+        devices_json_with_alerts(&snapshot, &query, Some(&ctx.order), Some(&ctx.store.health)),
     )
 }
 
@@ -95,7 +87,7 @@ pub fn devices_json_with_alerts(
         let open_alerts = counts
             .as_ref()
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
-        json::write_device(&mut out, device, status, &m, open_alerts);
+        device_json::write_device(&mut out, device, status, &m, open_alerts);
     }
     out.extend_from_slice(b"]}");
     out
@@ -139,7 +131,7 @@ impl From<&ProbeSettings> for ProbeJson {
 /// So a device literally named `x/transitions` is always reachable as itself, and its
 /// own history is `x/transitions/transitions`. The one path that cannot be expressed is
 /// the history of `x` while a device `x/transitions` also exists.
-pub fn device(ctx: Arc<HttpContext>, req: Request<Bytes>) -> BoxFuture {
+pub fn device(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
     let raw = &req.uri().path()[DEVICE_PREFIX.len()..];
     // Not form decoding: in a path `+` is a plus sign.
     let Ok(name) = percent_decode_str(raw).decode_utf8() else {
@@ -150,10 +142,10 @@ pub fn device(ctx: Arc<HttpContext>, req: Request<Bytes>) -> BoxFuture {
     if let Some(row) = snapshot.device(&name) {
         return Box::pin(std::future::ready(detail(&ctx, &snapshot, row)));
     }
-    match name.strip_suffix(api_transitions::SUFFIX) {
+    match name.strip_suffix(transitions::SUFFIX) {
         Some(device) if !device.is_empty() => {
             let device = device.to_string();
-            Box::pin(async move { api_transitions::get(&ctx, &device, &req).await })
+            Box::pin(async move { transitions::get(&ctx, &device, &req).await })
         }
         _ => {
             let response =
@@ -165,16 +157,13 @@ pub fn device(ctx: Arc<HttpContext>, req: Request<Bytes>) -> BoxFuture {
 
 /// `GET /api/v1/devices/{name}`: the device's list fields between its `state_version`
 /// and its probe settings and counters.
-fn detail(ctx: &HttpContext, snapshot: &Snapshot, row: Row) -> Response<Body> {
+fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
     let (device, status, runtime) = row;
     let m = runtime.measurements();
-    let open_alerts = ctx
-        .store
-        .as_ref()
-        .map(|s| s.health.open_alerts(&device.name));
+    let open_alerts = Some(ctx.store.health.open_alerts(&device.name));
     let mut out = Vec::with_capacity(4 * DEVICE_JSON_BYTES);
     let _ = write!(out, r#"{{"state_version":{},"#, snapshot.version);
-    json::write_device_fields(&mut out, device, status, &m, open_alerts);
+    device_json::write_device_fields(&mut out, device, status, &m, open_alerts);
     out.extend_from_slice(br#","probe":"#);
     serde_json::to_writer(&mut out, &ProbeJson::from(&device.probe))
         .expect("serialising to a Vec cannot fail");

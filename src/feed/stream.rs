@@ -1,13 +1,10 @@
-//! `GET /api/v1/events`: the hub's feed as Server-Sent Events, for one client.
-//!
-//! Query: `region`, `branch`, `kind` (exact, like the device list) keep only the events
-//! of that scope; `since` is `Last-Event-ID` for the first connection of a page (an
-//! `EventSource` cannot set headers), so the feed continues exactly where the page was
-//! rendered. The header wins when both are given.
+//! One client's Server-Sent Events stream of the hub's feed, kept to the client's
+//! [`Filter`] (`region`, `branch`, `kind`: exact, like the device list).
 //!
 //! The stream opens with `retry:` and a `hello` event (current id), then replays what
 //! the client missed, then goes live; a `: heartbeat` comment every 15 s
-//! ([`events::FeedConfig`]) keeps proxies from timing it out. It ends with a final id-less event saying why: `reset` (resume
+//! ([`super::FeedConfig`]) keeps proxies from
+//! timing it out. It ends with a final id-less event saying why: `reset` (resume
 //! point no longer in the backlog: reload), `dropped` (fell too far behind), `shutdown`.
 
 use std::collections::VecDeque;
@@ -18,14 +15,13 @@ use futures_util::StreamExt as _;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use super::events::{self, Hub, Item, StreamSlot, format_key, parse_key};
-use crate::http::HttpContext;
+use super::hub::{Hub, StreamSlot};
+use super::item::{self, Item, Key, format_key};
 use crate::http::response::{self, Body, BoxError};
-use crate::http::router::BoxFuture;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Filter {
@@ -46,50 +42,8 @@ impl Filter {
     }
 }
 
-/// `GET /api/v1/events` (a streaming route: no request timeout).
-pub fn get(ctx: Arc<HttpContext>, req: Request<Bytes>) -> BoxFuture {
-    Box::pin(async move {
-        let Some(web) = ctx.web.clone() else {
-            return response::error(StatusCode::NOT_FOUND, "the live feed is not enabled");
-        };
-        let mut filter = Filter::default();
-        let mut since = None;
-        for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-            let value = Some(value.into_owned()).filter(|v| !v.is_empty());
-            match &*key {
-                "region" => filter.region = value,
-                "branch" => filter.branch = value,
-                "kind" => filter.kind = value,
-                "since" => match value.as_deref().map(parse_key) {
-                    Some(Some(k)) => since = Some(k),
-                    Some(None) => {
-                        return response::bad_parameter(
-                            "since",
-                            "since must be an event id such as 42 or 42.1",
-                        );
-                    }
-                    None => {}
-                },
-                _ => {}
-            }
-        }
-        if let Some(v) = req.headers().get("last-event-id") {
-            match v.to_str().ok().and_then(parse_key) {
-                Some(k) => since = Some(k),
-                None => {
-                    return response::bad_parameter(
-                        "Last-Event-ID",
-                        "Last-Event-ID must be an event id such as 42 or 42.1",
-                    );
-                }
-            }
-        }
-        stream(&web.hub, filter, since)
-    })
-}
-
 /// The response for one client of `hub`.
-pub fn stream(hub: &Arc<Hub>, filter: Filter, since: Option<events::Key>) -> Response<Body> {
+pub fn stream(hub: &Arc<Hub>, filter: Filter, since: Option<Key>) -> Response<Body> {
     let Some(slot) = hub.open_stream() else {
         let mut r = response::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -110,7 +64,7 @@ pub fn stream(hub: &Arc<Hub>, filter: Filter, since: Option<events::Key>) -> Res
         last_event_id: String,
         state_version: u64,
     }
-    pending.push_back(events::control_frame(
+    pending.push_back(item::control_frame(
         "hello",
         &Hello {
             last_event_id: format_key(sub.current),
@@ -162,7 +116,7 @@ fn reset_frame(version: u64) -> Bytes {
         reason: &'static str,
         state_version: u64,
     }
-    events::control_frame(
+    item::control_frame(
         "reset",
         &Reset {
             reason: "the resume point is no longer in the backlog; reload the page",
@@ -212,7 +166,7 @@ impl Client {
                         #[derive(Serialize)]
                         struct Dropped { reason: String }
                         self.done = true;
-                        self.pending.push_back(events::control_frame("dropped", &Dropped {
+                        self.pending.push_back(item::control_frame("dropped", &Dropped {
                             reason: format!("client too far behind: {n} events not read in time; reconnect with Last-Event-ID"),
                         }));
                     }
@@ -232,7 +186,7 @@ fn shutdown_frame() -> Bytes {
     struct Shutdown {
         reason: &'static str,
     }
-    events::control_frame(
+    item::control_frame(
         "shutdown",
         &Shutdown {
             reason: "the server is shutting down",

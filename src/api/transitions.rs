@@ -1,20 +1,20 @@
 //! `GET /api/v1/devices/{name}/transitions`: a device's stored status changes, newest
 //! first (by `at`, then id), paged with `limit` (default 100, at most 1000) and `before`
-//! (the `next_before` of the previous page, see [`super::api_page`]).
+//! (the `next_before` of the previous page, see [`crate::read_model::paging`]).
 //!
 //! History outlives the inventory: a device removed from it is still answered for, from
 //! the store. Only a name that was never in the inventory is a 404. Which paths reach
-//! this route rather than the device itself is [`super::api::device`]'s rule.
+//! this route rather than the device itself is [`super::devices::device`]'s rule.
 
 use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::HttpContext;
-use super::api_page::{self, Cursor};
-use super::json::Rfc3339;
-use super::query::ParamError;
-use super::response::{self, Body};
+use super::store_error;
+use crate::context::Context;
+use crate::http::response::{self, Body};
+use crate::read_model::paging::{self, Cursor};
+use crate::read_model::{ParamError, Rfc3339};
 use crate::store::{Store as _, TransitionRow};
 
 /// The path suffix that asks for a device's history.
@@ -30,13 +30,13 @@ pub struct Query {
 impl Query {
     pub fn parse(query: Option<&str>) -> Result<Query, ParamError> {
         let mut q = Query {
-            limit: api_page::DEFAULT_LIMIT,
+            limit: paging::DEFAULT_LIMIT,
             before: None,
         };
         for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let value = value.trim();
             match &*key {
-                "limit" if !value.is_empty() => q.limit = api_page::limit(value)?,
+                "limit" if !value.is_empty() => q.limit = paging::limit(value)?,
                 "before" if !value.is_empty() => q.before = Some(Cursor::parse(value)?),
                 _ => {}
             }
@@ -46,14 +46,12 @@ impl Query {
 }
 
 /// The history of `device` (already percent-decoded).
-pub async fn get(ctx: &HttpContext, device: &str, req: &Request<Bytes>) -> Response<Body> {
+pub async fn get(ctx: &Context, device: &str, req: &Request<Bytes>) -> Response<Body> {
     let query = match Query::parse(req.uri().query()) {
         Ok(q) => q,
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
-    let Some(store) = &ctx.store else {
-        return api_page::no_store();
-    };
+    let store = &ctx.store;
     // A bare time excludes everything at that instant: id 0 is below every row's.
     let before = query.before.map(|c| (c.at, c.id.unwrap_or(0)));
     let rows = match store
@@ -62,7 +60,7 @@ pub async fn get(ctx: &HttpContext, device: &str, req: &Request<Bytes>) -> Respo
         .await
     {
         Ok(rows) => rows,
-        Err(e) => return api_page::store_error(e),
+        Err(e) => return store_error(e),
     };
     // A device in the inventory exists even before the writer has recorded it; any
     // other name must be one the store has seen (a removed device keeps its history).
@@ -75,10 +73,10 @@ pub async fn get(ctx: &HttpContext, device: &str, req: &Request<Bytes>) -> Respo
                     &format!("no device named {device:?}, now or in the past"),
                 );
             }
-            Err(e) => return api_page::store_error(e),
+            Err(e) => return store_error(e),
         }
     }
-    let (rows, next_before) = api_page::paginate(rows, query.limit, |t| (t.at, t.id));
+    let (rows, next_before) = paging::paginate(rows, query.limit, |t| (t.at, t.id));
     response::json(
         StatusCode::OK,
         &Page {

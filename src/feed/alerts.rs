@@ -17,8 +17,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::events::{Hub, Scope};
-use crate::http::json::Rfc3339;
+use super::hub::Hub;
+use super::item::Scope;
+use crate::read_model::Rfc3339;
 use crate::state::State;
 use crate::store::{AlertChange, AlertEvent, StoreHealth};
 

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::HttpContext;
-use super::response::{self, Body};
+use crate::context::Context;
+use crate::http::response::{self, Body};
 
 /// How much a reason matters to whoever routes traffic to the appliance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,7 +34,7 @@ pub struct Reason {
 }
 
 /// Everything that is wrong, each with its severity.
-pub fn reasons(ctx: &HttpContext) -> Vec<Reason> {
+pub fn reasons(ctx: &Context) -> Vec<Reason> {
     let mut reasons: Vec<Reason> = (ctx.readiness)()
         .into_iter()
         .map(|message| Reason {
@@ -42,7 +42,7 @@ pub fn reasons(ctx: &HttpContext) -> Vec<Reason> {
             message,
         })
         .collect();
-    let store = ctx.store.as_ref().and_then(|s| s.health.degraded_reason());
+    let store = ctx.store.health.degraded_reason();
     reasons.extend(store.map(|message| Reason {
         severity: Severity::Degraded,
         message,
@@ -58,7 +58,7 @@ struct Health<'a> {
 }
 
 /// `GET /healthz`
-pub fn healthz(_ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
+pub fn healthz(_ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
     response::json(
         StatusCode::OK,
         &Health {
@@ -70,7 +70,7 @@ pub fn healthz(_ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
 
 /// `GET /readyz`: `ready` or `degraded` (200), or `not ready` (503), with the reasons,
 /// the most severe first.
-pub fn readyz(ctx: &HttpContext, _req: &Request<Bytes>) -> Response<Body> {
+pub fn readyz(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
     let mut reasons = reasons(ctx);
     reasons.sort_by_key(|r| std::cmp::Reverse(r.severity));
     let (code, status) = match reasons.first().map(|r| r.severity) {

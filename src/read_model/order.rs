@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::api::Row;
+use super::Row;
 use super::query::ListQuery;
 use crate::config::Inventory;
 use crate::state::{Snapshot, Status};

@@ -3,13 +3,18 @@
 //! OpenMetrics when the scraper's `Accept` prefers it, gzip when accepted.
 //!
 //! Everything is encoded at scrape time (design: no cache in front of state); the
-//! router runs this on the blocking pool because 100k devices take tens of ms.
+//! route runs on the blocking pool because 100k devices take tens of ms.
+//!
+//! Layout: [`exposition`] writes the text formats, [`devices`] the per-device families,
+//! [`process`] the `process_*` families. Other components register their own families
+//! in the context's registry (`XMetrics::register`).
 
 pub mod devices;
 pub mod exposition;
 pub mod process;
 
 use std::io::Write as _;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
@@ -18,13 +23,19 @@ use hyper::{Request, Response, StatusCode};
 
 pub use exposition::Format;
 
-use super::HttpContext;
-use super::response::{self, Body};
+use crate::context::Context;
+use crate::http::Route;
+use crate::http::response::{self, Body};
 use crate::state::Snapshot;
 use prometheus_client::registry::Registry;
 
+/// The route table: `/metrics` alone (no HEAD: it would cost a whole scrape).
+pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
+    vec![Route::exact("/metrics").no_head().blocking(ctx, get)]
+}
+
 /// `GET /metrics`
-pub fn get(ctx: &HttpContext, req: &Request<Bytes>) -> Response<Body> {
+pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     let header = |name| {
         req.headers()
             .get(name)

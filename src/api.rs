@@ -1,0 +1,81 @@
+//! The JSON API, health and lifecycle routes. Every response that reports status is
+//! built from one snapshot and carries its `state_version`.
+//!
+//! Routes (GET; HEAD too except on the event stream):
+//! - `GET /api/v1/devices` — devices with status, filters `status` (comma-separated),
+//!   `region`, `branch`, `kind`, `q` (substring of name or address, any case), paging
+//!   `limit`/`offset` (`total` counts matches before paging); down first (longest down
+//!   first), then by name. A bad value is a 400 naming the parameter.
+//! - `GET /api/v1/devices/{name}` — one device (name percent-decoded, may contain `/`)
+//!   with its probe settings and counters; 404 as JSON when unknown. Device JSON (list
+//!   and detail) carries `open_alerts`.
+//! - `GET /api/v1/devices/{name}/transitions` — the device's stored status changes,
+//!   newest first, paged with `limit`/`before`; a removed device's history too. The
+//!   whole path is tried as a device name first (see [`devices::device`]).
+//! - `GET /api/v1/alerts` — stored alerts, newest first: `status` (active, resolved),
+//!   `device`, `severity`, paged with `limit`/`before` (cursor `next_before`).
+//! - `GET /api/v1/dashboard` — totals by status, by region and by kind; prober health.
+//! - `GET /api/v1/status` — version, uptime, inventory revision and hash, last reload
+//!   (time, result, errors), devices by status.
+//! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
+//! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
+//!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
+//!   served from memory).
+//! - `POST /-/reload` — reload the inventory now (403 unless `reload.http_endpoint`).
+//!
+//! Layout: one file per route group; [`device_json`] is the device's JSON shape.
+
+pub mod alerts;
+pub mod dashboard;
+pub mod device_json;
+pub mod devices;
+pub mod events;
+pub mod health;
+pub mod status;
+pub mod transitions;
+
+use std::sync::Arc;
+
+use hyper::{Response, StatusCode};
+
+use crate::context::Context;
+use crate::http::Route;
+use crate::http::response::{self, Body};
+use crate::store::StoreError;
+
+/// The API's route table.
+pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
+    vec![
+        Route::exact("/api/v1/devices").blocking(ctx, devices::list),
+        // A device from the snapshot, or its transitions from the store.
+        Route::prefix(devices::DEVICE_PREFIX).io(ctx, devices::device),
+        Route::exact("/api/v1/alerts").io(ctx, alerts::route),
+        Route::exact("/api/v1/dashboard").blocking(ctx, dashboard::get),
+        Route::exact("/api/v1/status").blocking(ctx, status::get),
+        Route::exact("/api/v1/events")
+            .no_head()
+            .streaming(ctx, events::get),
+        Route::exact("/healthz").inline(ctx, health::healthz),
+        // The readiness check is the app's closure, of unknown cost: keep it off the runtime.
+        Route::exact("/readyz").blocking(ctx, health::readyz),
+        Route::exact("/-/reload").post(ctx, status::post),
+    ]
+}
+
+/// A failed history read. An unreachable database is a 503 (the appliance still serves
+/// live state from memory, and the read works again once the database is back);
+/// anything else is a bug or a schema problem, logged in full.
+pub fn store_error(e: StoreError) -> Response<Body> {
+    if e.is_unavailable() {
+        response::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("store unavailable, history cannot be read: {e}"),
+        )
+    } else {
+        tracing::error!(error = %e, "reading history from the store failed");
+        response::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reading history from the store failed",
+        )
+    }
+}

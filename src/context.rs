@@ -1,0 +1,219 @@
+//! The one context every surface reads: the state, the store, the reloader, the prober's
+//! health, and the read models derived from them (the list order, the feed, the RTT
+//! history). Built once by [`crate::app`] (and by tests, from the same real parts); the
+//! JSON API, `/metrics` and the pages each close their route tables over it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use prometheus_client::registry::Registry;
+
+use crate::config::ProbeSettings;
+use crate::config::settings::{ReloadSettings, WebSettings};
+use crate::feed::{self, FeedConfig, Hub};
+use crate::read_model::{History, OrderCache};
+use crate::reload::{ReloadMetrics, Reloader};
+use crate::schedule::ProberMetrics;
+use crate::state::{Event, State};
+use crate::store::{Db, StoreHealth};
+
+/// Reasons the appliance cannot do its job (prober stalled, socket dead); empty when it
+/// can. A degraded store is not one: `/readyz` reads that from the store's health.
+pub type Readiness = Box<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// The store as the surfaces see it: the database for history, and the writer's health
+/// for what must not cost a query per request or per device (degraded flag, open alert
+/// counts).
+#[derive(Clone)]
+pub struct StoreHandle {
+    pub db: Arc<Db>,
+    pub health: Arc<StoreHealth>,
+}
+
+/// What the context is built from.
+pub struct Parts {
+    pub state: State,
+    pub store: StoreHandle,
+    /// The inventory reloader, for `/api/v1/status`, `POST /-/reload` and the dashboard.
+    pub reloader: Reloader,
+    pub prober: Arc<ProberMetrics>,
+    /// The appliance's own metric families (prober, store, reload), encoded at scrape
+    /// time after the per-device families. The `process_*` families are added by
+    /// `/metrics` itself: do not register a process collector here.
+    pub registry: Registry,
+    pub readiness: Readiness,
+    pub web: WebSettings,
+}
+
+impl StoreHandle {
+    pub fn of(started: &crate::store::startup::Started) -> StoreHandle {
+        StoreHandle {
+            db: started.store.clone(),
+            health: started.health.clone(),
+        }
+    }
+}
+
+impl Parts {
+    /// Parts over `state` and `store` with the defaults of everything else: fresh prober
+    /// metrics, an empty registry, always ready, default web settings, and a reloader of
+    /// the state's inventory from `inventory_dir` that nothing triggers. What tests and
+    /// benches build; the appliance builds its own in [`crate::app`].
+    pub fn new(state: State, store: StoreHandle, inventory_dir: PathBuf) -> Parts {
+        // Nothing applies what a reload would send: the receiver is dropped.
+        let (sink, _) = tokio::sync::mpsc::channel(1);
+        let reloader = Reloader::new(
+            inventory_dir,
+            ProbeSettings::default(),
+            ReloadSettings::default(),
+            state.snapshot().inventory.clone(),
+            sink,
+            Arc::new(ReloadMetrics::default()),
+        );
+        Parts {
+            state,
+            store,
+            reloader,
+            prober: Arc::new(ProberMetrics::default()),
+            registry: Registry::default(),
+            readiness: Box::new(Vec::new),
+            web: WebSettings::default(),
+        }
+    }
+}
+
+/// Everything the handlers read.
+pub struct Context {
+    pub state: State,
+    pub store: StoreHandle,
+    pub reloader: Reloader,
+    pub prober: Arc<ProberMetrics>,
+    pub registry: Registry,
+    pub readiness: Readiness,
+    pub web: WebSettings,
+    /// The live feed.
+    pub hub: Arc<Hub>,
+    /// The last hour of RTT and loss per device.
+    pub history: Arc<History>,
+    /// The device list's order per state version, shared by `GET /api/v1/devices`, the
+    /// wall and the dashboard.
+    pub order: OrderCache,
+}
+
+impl Context {
+    /// Builds the context and starts its tasks on the current tokio runtime: the feed
+    /// (state events and the store's alert changes), the history sampler, and the
+    /// list order's preparation after each inventory swap. Start it before the first
+    /// inventory is applied so that the feed sees every version.
+    pub fn start(parts: Parts, feed: FeedConfig) -> Arc<Context> {
+        let hub = Hub::start(&parts.state, parts.web.max_event_streams, feed);
+        feed::alerts::watch(hub.clone(), parts.state.clone(), &parts.store.health);
+        let history = History::start(&parts.state);
+        let ctx = Arc::new(Self::with(parts, hub, history));
+        prepare_orders(Arc::downgrade(&ctx));
+        ctx
+    }
+
+    /// A context with no background tasks: the feed and the history stay as they are
+    /// (for tests that render a fixed state).
+    pub fn detached(parts: Parts) -> Arc<Context> {
+        let hub = Hub::new(
+            parts.state.snapshot().version,
+            parts.web.max_event_streams,
+            FeedConfig::default(),
+        );
+        Arc::new(Self::with(parts, hub, Arc::new(History::default())))
+    }
+
+    fn with(parts: Parts, hub: Arc<Hub>, history: Arc<History>) -> Context {
+        Context {
+            state: parts.state,
+            store: parts.store,
+            reloader: parts.reloader,
+            prober: parts.prober,
+            registry: parts.registry,
+            readiness: parts.readiness,
+            web: parts.web,
+            hub,
+            history,
+            order: OrderCache::default(),
+        }
+    }
+
+    /// Ends every live stream with a `shutdown` event (call when the server stops).
+    pub fn close(&self) {
+        self.hub.close();
+    }
+}
+
+/// Builds the device list's order as soon as an inventory is replaced, off the request
+/// path: sorting 100,000 names takes long enough to show in the first request after a
+/// reload. Ends with the context.
+fn prepare_orders(ctx: Weak<Context>) {
+    let Some(strong) = ctx.upgrade() else { return };
+    let mut events = strong.state.subscribe();
+    drop(strong);
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) if matches!(*event, Event::InventoryReplaced { .. }) => {}
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+            let Some(ctx) = ctx.upgrade() else { return };
+            let _ = tokio::task::spawn_blocking(move || ctx.order.get(&ctx.state.snapshot())).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::load::{Source, build_inventory};
+    use crate::state::SystemClock;
+    use crate::store::startup::{StartOptions, start};
+
+    #[tokio::test]
+    async fn the_device_order_is_ready_before_the_first_request_after_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = start(StartOptions::local(dir.path()), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let state = State::new(Arc::new(SystemClock));
+        let parts = Parts::new(state.clone(), StoreHandle::of(&store), dir.path().into());
+        let ctx = Context::start(parts, FeedConfig::default());
+        let inventory = |n: usize| {
+            let mut text =
+                "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n"
+                    .to_string();
+            for i in 0..n {
+                text += &format!(
+                    "          - {{ name: d{i}, address: 127.67.0.{}, kind: atm }}\n",
+                    i + 1
+                );
+            }
+            let source = Source {
+                path: "t.yaml".into(),
+                text,
+            };
+            Arc::new(build_inventory(&[source], &Default::default()).unwrap())
+        };
+        for (round, n) in [3, 5].into_iter().enumerate() {
+            state.replace_inventory(inventory(n), |_| None);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while ctx.order.builds() < round as u64 + 1 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no order built for reload {round}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // The first request finds it: nothing more is built.
+            let order = ctx.order.get(&state.snapshot());
+            assert_eq!(order.indexes.len(), n);
+            assert_eq!(ctx.order.builds(), round as u64 + 1);
+        }
+    }
+}

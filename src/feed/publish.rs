@@ -1,0 +1,117 @@
+//! The task that turns the state's events (transitions, inventory swaps) into feed
+//! events, in order, as they happen.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::FeedConfig;
+use super::hub::{Hub, InventoryInfo};
+use super::item::{Item, Scope};
+use crate::read_model::Rfc3339;
+use crate::state::{Event, State};
+
+#[derive(Serialize)]
+struct TransitionData<'a> {
+    state_version: u64,
+    device: &'a str,
+    address: String,
+    region: &'a str,
+    branch: &'a str,
+    kind: &'a str,
+    status: &'a str,
+    from: &'a str,
+    down_since: Option<Rfc3339>,
+    /// When a recovered device had gone down (for "was down for ...").
+    was_down_since: Option<Rfc3339>,
+    at: Rfc3339,
+}
+
+#[derive(Serialize)]
+struct InventoryData<'a> {
+    state_version: u64,
+    devices: usize,
+    hash: &'a str,
+}
+
+impl Hub {
+    /// Starts the task that feeds the hub from `state`'s events.
+    pub fn start(state: &State, max_streams: usize, feed: FeedConfig) -> Arc<Hub> {
+        let mut rx = state.subscribe();
+        let hub = Hub::new(state.snapshot().version, max_streams, feed);
+        let pump = hub.clone();
+        let clock = state.clock().clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => pump.publish_state(&event, clock.now()),
+                    // The hub itself fell behind the state (65k events at once): the
+                    // backlog has a hole, so everyone resynchronises.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "event hub fell behind the state; clients reset"
+                        );
+                        pump.discontinuity();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        hub
+    }
+
+    fn publish_state(&self, event: &Event, now: DateTime<Utc>) {
+        let item = match event {
+            Event::Transition(t) => {
+                let d = &t.device;
+                let c = &t.change;
+                let data = TransitionData {
+                    state_version: t.version,
+                    device: &d.name,
+                    address: d.address.to_string(),
+                    region: &d.region,
+                    branch: &d.branch,
+                    kind: &d.kind,
+                    status: c.to.as_str(),
+                    from: c.from.as_str(),
+                    down_since: c.down_since.map(Rfc3339),
+                    was_down_since: c.was_down_since.map(Rfc3339),
+                    at: Rfc3339(c.at),
+                };
+                let scope = Scope {
+                    region: d.region.clone(),
+                    branch: d.branch.clone(),
+                    kind: d.kind.clone(),
+                };
+                Item::new((t.version, 0), "transition", Some(scope), &data)
+            }
+            Event::InventoryReplaced {
+                version,
+                hash,
+                devices,
+            } => {
+                *self.last_inventory.lock() = Some(InventoryInfo {
+                    state_version: *version,
+                    at: now,
+                    devices: *devices,
+                    hash: hash.clone(),
+                });
+                Item::new(
+                    (*version, 0),
+                    "inventory",
+                    None,
+                    &InventoryData {
+                        state_version: *version,
+                        devices: *devices,
+                        hash,
+                    },
+                )
+            }
+        };
+        self.publish(item);
+        self.state_version.send_replace(event.version());
+    }
+}

@@ -1,0 +1,33 @@
+//! The read model: what every surface (the JSON API, the pages, the feed) derives from one
+//! [`Snapshot`](crate::state::Snapshot) of the state, so that each of them reads the same order, the same counts
+//! and the same times.
+//!
+//! - [`order`]: the device list's order, computed once per state version and cached, and
+//!   the [`Selection`] of one window of it.
+//! - [`query`]: the list's filters and paging (`status`, `region`, `branch`, `kind`, `q`,
+//!   `limit`, `offset`), parsed strictly.
+//! - [`paging`]: the `limit`/`before` cursor of the history listings (alerts, transitions).
+//! - [`counts`]: devices by status, overall, by region and by kind.
+//! - [`history`]: the bounded last hour of each device's RTT and loss.
+//! - [`time`]: how a time is written (RFC 3339, UTC, milliseconds, `Z`).
+
+pub mod counts;
+pub mod history;
+pub mod order;
+pub mod paging;
+pub mod query;
+pub mod time;
+
+use std::sync::Arc;
+
+pub use counts::{Counts, Totals};
+pub use history::History;
+pub use order::{OrderCache, Selection, select};
+pub use query::{ListQuery, ParamError};
+pub use time::Rfc3339;
+
+use crate::config::Device;
+use crate::state::{DeviceRuntime, DeviceStatus};
+
+/// One device of a snapshot, as the list and the pages see it.
+pub type Row<'a> = (&'a Arc<Device>, &'a DeviceStatus, &'a Arc<DeviceRuntime>);

@@ -1,0 +1,74 @@
+//! Devices by status — overall, per region and per kind — from one snapshot: the figures
+//! the dashboard (page and JSON), `/api/v1/status` and the infrastructure page show.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::state::{Snapshot, Status};
+
+/// Devices by status.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub up: usize,
+    pub down: usize,
+    pub unknown: usize,
+    pub total: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Up => self.up += 1,
+            Status::Down => self.down += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+        self.total += 1;
+    }
+
+    /// Sort key, worst first: most down, then most unknown.
+    pub fn badness(&self) -> (std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
+        (
+            std::cmp::Reverse(self.down),
+            std::cmp::Reverse(self.unknown),
+        )
+    }
+}
+
+/// The counts of one snapshot, overall and grouped.
+pub struct Totals<'a> {
+    pub all: Counts,
+    /// In inventory order, including regions without devices.
+    pub by_region: Vec<(&'a str, Counts)>,
+    /// By kind name.
+    pub by_kind: Vec<(&'a str, Counts)>,
+}
+
+impl<'a> Totals<'a> {
+    pub fn of(snapshot: &'a Snapshot) -> Totals<'a> {
+        let statuses: Vec<Status> = snapshot.status.iter().map(|s| s.status).collect();
+        let mut all = Counts::default();
+        let mut by_kind: BTreeMap<&str, Counts> = BTreeMap::new();
+        for ((device, _, _), &status) in snapshot.devices().zip(&statuses) {
+            all.add(status);
+            by_kind.entry(&device.kind).or_default().add(status);
+        }
+        let by_region = snapshot
+            .inventory
+            .regions
+            .iter()
+            .map(|region| {
+                let mut counts = Counts::default();
+                for &i in region.branches.iter().flat_map(|b| &b.devices) {
+                    counts.add(statuses[i]);
+                }
+                (&*region.name, counts)
+            })
+            .collect();
+        Totals {
+            all,
+            by_region,
+            by_kind: by_kind.into_iter().collect(),
+        }
+    }
+}
