@@ -17,10 +17,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wardops::api::devices as api;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::WebSettings;
-use wardops::context::{Context, Parts, StoreHandle};
+use wardops::context::{Context, StoreHandle};
 use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
 use wardops::read_model::ListQuery;
+use wardops::reload::Reloader;
 use wardops::schedule::ProberMetrics;
 use wardops::state::{State, SystemClock};
 use wardops::store::startup::{StartOptions, Started, start};
@@ -116,12 +117,13 @@ async fn pages(n: usize) -> (State, Arc<Pages>, (tempfile::TempDir, Started)) {
     let store = start(StartOptions::local(dir.path()), Arc::new(SystemClock))
         .await
         .expect("a local store");
-    let mut parts = Parts::new(state.clone(), StoreHandle::of(&store), dir.path().into());
-    parts.web = WebSettings {
+    let reloader = Reloader::idle(dir.path().into(), state.snapshot().inventory.clone());
+    let mut ctx = Context::new(state.clone(), StoreHandle::of(&store), reloader);
+    ctx.web = WebSettings {
         max_event_streams: 2000,
         victoriametrics_url: None,
     };
-    let web = Arc::new(Pages::new(Context::start(parts, Default::default())));
+    let web = Arc::new(Pages::new(ctx.start(Default::default())));
     state.replace_inventory(Arc::new(inv), |_| None);
     for i in 0..n {
         probe(&state, &format!("dev-{i}"), i % 100 != 7);

@@ -39,26 +39,26 @@ use std::sync::Arc;
 use hyper::{Response, StatusCode};
 
 use crate::context::Context;
-use crate::http::Route;
 use crate::http::response::{self, Body};
+use crate::http::route::{Route, Run, Wait};
 use crate::store::StoreError;
 
 /// The API's route table.
 pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
     vec![
-        Route::exact("/api/v1/devices").blocking(ctx, devices::list),
+        Route::exact("/api/v1/devices").sync(Run::Blocking, ctx, devices::list),
         // A device from the snapshot, or its transitions from the store.
-        Route::prefix(devices::DEVICE_PREFIX).io(ctx, devices::device),
-        Route::exact("/api/v1/alerts").io(ctx, alerts::route),
-        Route::exact("/api/v1/dashboard").blocking(ctx, dashboard::get),
-        Route::exact("/api/v1/status").blocking(ctx, status::get),
+        Route::prefix(devices::DEVICE_PREFIX).task(Wait::Io, ctx, devices::device),
+        Route::exact("/api/v1/alerts").task(Wait::Io, ctx, alerts::route),
+        Route::exact("/api/v1/dashboard").sync(Run::Blocking, ctx, dashboard::get),
+        Route::exact("/api/v1/status").sync(Run::Blocking, ctx, status::get),
         Route::exact("/api/v1/events")
             .no_head()
-            .streaming(ctx, events::get),
-        Route::exact("/healthz").inline(ctx, health::healthz),
+            .task(Wait::Streaming, ctx, events::get),
+        Route::exact("/healthz").sync(Run::Inline, ctx, health::healthz),
         // The readiness check is the app's closure, of unknown cost: keep it off the runtime.
-        Route::exact("/readyz").blocking(ctx, health::readyz),
-        Route::exact("/-/reload").post(ctx, status::post),
+        Route::exact("/readyz").sync(Run::Blocking, ctx, health::readyz),
+        Route::exact("/-/reload").task(Wait::Post, ctx, status::post),
     ]
 }
 

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Inventory};
-use crate::context::{Context, Parts, StoreHandle};
+use crate::context::{Context, StoreHandle};
 use crate::feed::FeedConfig;
 use crate::http::{self, Route};
 use crate::probe::Pinger;
@@ -81,22 +81,17 @@ pub async fn run<P: Pinger>(
             not_ready_reasons(pinger.is_healthy(), &prober, interval)
         })
     };
+    let store_handle = StoreHandle {
+        db: store.db,
+        health: store.health,
+    };
+    let mut ctx = Context::new(state.clone(), store_handle, reloader.clone());
+    ctx.prober = prober.clone();
+    ctx.registry = registry;
+    ctx.readiness = readiness;
+    ctx.web = config.settings.web.clone();
     // Started before the first inventory is applied so the feed sees every version.
-    let ctx = Context::start(
-        Parts {
-            state: state.clone(),
-            store: StoreHandle {
-                db: store.db,
-                health: store.health,
-            },
-            reloader: reloader.clone(),
-            prober: prober.clone(),
-            registry,
-            readiness,
-            web: config.settings.web.clone(),
-        },
-        FeedConfig::default(),
-    );
+    let ctx = ctx.start(FeedConfig::default());
     let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
     let supervisor = prober_runtime.spawn(supervise(
         Scheduler::new(pinger.clone(), state, prober),
@@ -206,8 +201,9 @@ mod tests {
         .await
         .unwrap();
         let state = State::new(Arc::new(crate::state::SystemClock));
-        let parts = Parts::new(state, StoreHandle::of(&store), dir.path().into());
-        let table: Vec<String> = routes(&Context::detached(parts))
+        let reloader = crate::reload::Reloader::idle(dir.path().into(), Default::default());
+        let ctx = Context::new(state, StoreHandle::of(&store), reloader);
+        let table: Vec<String> = routes(&Arc::new(ctx))
             .iter()
             .map(|r| {
                 let path = match r.path() {

@@ -3,16 +3,14 @@
 //! history). Built once by [`crate::app`] (and by tests, from the same real parts); the
 //! JSON API, `/metrics` and the pages each close their route tables over it.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
 use prometheus_client::registry::Registry;
 
-use crate::config::ProbeSettings;
-use crate::config::settings::{ReloadSettings, WebSettings};
+use crate::config::settings::WebSettings;
 use crate::feed::{self, FeedConfig, Hub};
 use crate::read_model::{History, OrderCache};
-use crate::reload::{ReloadMetrics, Reloader};
+use crate::reload::Reloader;
 use crate::schedule::ProberMetrics;
 use crate::state::{Event, State};
 use crate::store::{Db, StoreHealth};
@@ -30,21 +28,6 @@ pub struct StoreHandle {
     pub health: Arc<StoreHealth>,
 }
 
-/// What the context is built from.
-pub struct Parts {
-    pub state: State,
-    pub store: StoreHandle,
-    /// The inventory reloader, for `/api/v1/status`, `POST /-/reload` and the dashboard.
-    pub reloader: Reloader,
-    pub prober: Arc<ProberMetrics>,
-    /// The appliance's own metric families (prober, store, reload), encoded at scrape
-    /// time after the per-device families. The `process_*` families are added by
-    /// `/metrics` itself: do not register a process collector here.
-    pub registry: Registry,
-    pub readiness: Readiness,
-    pub web: WebSettings,
-}
-
 impl StoreHandle {
     pub fn of(started: &crate::store::startup::Started) -> StoreHandle {
         StoreHandle {
@@ -54,40 +37,16 @@ impl StoreHandle {
     }
 }
 
-impl Parts {
-    /// Parts over `state` and `store` with the defaults of everything else: fresh prober
-    /// metrics, an empty registry, always ready, default web settings, and a reloader of
-    /// the state's inventory from `inventory_dir` that nothing triggers. What tests and
-    /// benches build; the appliance builds its own in [`crate::app`].
-    pub fn new(state: State, store: StoreHandle, inventory_dir: PathBuf) -> Parts {
-        // Nothing applies what a reload would send: the receiver is dropped.
-        let (sink, _) = tokio::sync::mpsc::channel(1);
-        let reloader = Reloader::new(
-            inventory_dir,
-            ProbeSettings::default(),
-            ReloadSettings::default(),
-            state.snapshot().inventory.clone(),
-            sink,
-            Arc::new(ReloadMetrics::default()),
-        );
-        Parts {
-            state,
-            store,
-            reloader,
-            prober: Arc::new(ProberMetrics::default()),
-            registry: Registry::default(),
-            readiness: Box::new(Vec::new),
-            web: WebSettings::default(),
-        }
-    }
-}
-
 /// Everything the handlers read.
 pub struct Context {
     pub state: State,
     pub store: StoreHandle,
+    /// The inventory reloader, for `/api/v1/status`, `POST /-/reload` and the dashboard.
     pub reloader: Reloader,
     pub prober: Arc<ProberMetrics>,
+    /// The appliance's own metric families (prober, store, reload), encoded at scrape
+    /// time after the per-device families. The `process_*` families are added by
+    /// `/metrics` itself: do not register a process collector here.
     pub registry: Registry,
     pub readiness: Readiness,
     pub web: WebSettings,
@@ -101,43 +60,41 @@ pub struct Context {
 }
 
 impl Context {
-    /// Builds the context and starts its tasks on the current tokio runtime: the feed
-    /// (state events and the store's alert changes), the history sampler, and the
-    /// list order's preparation after each inventory swap. Start it before the first
-    /// inventory is applied so that the feed sees every version.
-    pub fn start(parts: Parts, feed: FeedConfig) -> Arc<Context> {
-        let hub = Hub::start(&parts.state, parts.web.max_event_streams, feed);
-        feed::alerts::watch(hub.clone(), parts.state.clone(), &parts.store.health);
-        let history = History::start(&parts.state);
-        let ctx = Arc::new(Self::with(parts, hub, history));
+    /// A context over `state`, `store` and `reloader` with the defaults of everything
+    /// else (fresh prober metrics, an empty registry, always ready, default web
+    /// settings) and no background tasks: set what differs, then [`Context::start`] it,
+    /// or wrap it in an `Arc` as it is to render a fixed state.
+    pub fn new(state: State, store: StoreHandle, reloader: Reloader) -> Context {
+        let web = WebSettings::default();
+        Context {
+            hub: Hub::new(
+                state.snapshot().version,
+                web.max_event_streams,
+                FeedConfig::default(),
+            ),
+            history: Arc::new(History::default()),
+            order: OrderCache::default(),
+            state,
+            store,
+            reloader,
+            prober: Arc::new(ProberMetrics::default()),
+            registry: Registry::default(),
+            readiness: Box::new(Vec::new),
+            web,
+        }
+    }
+
+    /// Starts the context's tasks on the current tokio runtime: the feed (state events
+    /// and the store's alert changes), the history sampler, and the list order's
+    /// preparation after each inventory swap. Start it before the first inventory is
+    /// applied so that the feed sees every version.
+    pub fn start(mut self, feed: FeedConfig) -> Arc<Context> {
+        self.hub = Hub::start(&self.state, self.web.max_event_streams, feed);
+        feed::alerts::watch(self.hub.clone(), self.state.clone(), &self.store.health);
+        self.history = History::start(&self.state);
+        let ctx = Arc::new(self);
         prepare_orders(Arc::downgrade(&ctx));
         ctx
-    }
-
-    /// A context with no background tasks: the feed and the history stay as they are
-    /// (for tests that render a fixed state).
-    pub fn detached(parts: Parts) -> Arc<Context> {
-        let hub = Hub::new(
-            parts.state.snapshot().version,
-            parts.web.max_event_streams,
-            FeedConfig::default(),
-        );
-        Arc::new(Self::with(parts, hub, Arc::new(History::default())))
-    }
-
-    fn with(parts: Parts, hub: Arc<Hub>, history: Arc<History>) -> Context {
-        Context {
-            state: parts.state,
-            store: parts.store,
-            reloader: parts.reloader,
-            prober: parts.prober,
-            registry: parts.registry,
-            readiness: parts.readiness,
-            web: parts.web,
-            hub,
-            history,
-            order: OrderCache::default(),
-        }
     }
 
     /// Ends every live stream with a `shutdown` event (call when the server stops).
@@ -182,8 +139,9 @@ mod tests {
             .await
             .unwrap();
         let state = State::new(Arc::new(SystemClock));
-        let parts = Parts::new(state.clone(), StoreHandle::of(&store), dir.path().into());
-        let ctx = Context::start(parts, FeedConfig::default());
+        let reloader = Reloader::idle(dir.path().into(), state.snapshot().inventory.clone());
+        let ctx = Context::new(state.clone(), StoreHandle::of(&store), reloader)
+            .start(FeedConfig::default());
         let inventory = |n: usize| {
             let mut text =
                 "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n"

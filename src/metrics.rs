@@ -24,14 +24,18 @@ use hyper::{Request, Response, StatusCode};
 pub use exposition::Format;
 
 use crate::context::Context;
-use crate::http::Route;
 use crate::http::response::{self, Body};
+use crate::http::route::{Route, Run};
 use crate::state::Snapshot;
 use prometheus_client::registry::Registry;
 
 /// The route table: `/metrics` alone (no HEAD: it would cost a whole scrape).
 pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
-    vec![Route::exact("/metrics").no_head().blocking(ctx, get)]
+    vec![
+        Route::exact("/metrics")
+            .no_head()
+            .sync(Run::Blocking, ctx, get),
+    ]
 }
 
 /// `GET /metrics`

@@ -117,6 +117,20 @@ impl Reloader {
         }
     }
 
+    /// A reloader of `running` from `dir` with default settings whose reloads nothing
+    /// applies (no app receives them): the reloader of a test or a bench.
+    pub fn idle(dir: PathBuf, running: Arc<Inventory>) -> Self {
+        let (sink, _) = mpsc::channel(1);
+        Self::new(
+            dir,
+            ProbeSettings::default(),
+            ReloadSettings::default(),
+            running,
+            sink,
+            Arc::new(ReloadMetrics::default()),
+        )
+    }
+
     pub fn settings(&self) -> &ReloadSettings {
         &self.inner.settings
     }

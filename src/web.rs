@@ -30,7 +30,7 @@ pub mod view;
 use std::sync::Arc;
 
 use crate::context::Context;
-use crate::http::Route;
+use crate::http::route::{Route, Run};
 
 /// What the pages read: the appliance's context and the compiled templates.
 pub struct Pages {
@@ -51,12 +51,12 @@ impl Pages {
 pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
     let pages = Arc::new(Pages::new(ctx.clone()));
     vec![
-        Route::exact("/").blocking(&pages, dashboard::get),
-        Route::exact("/monitor").blocking(&pages, monitor::get),
-        Route::prefix(device::PREFIX).blocking(&pages, device::get),
-        Route::exact("/alerts").blocking(&pages, alerts::get),
-        Route::exact("/infrastructure").blocking(&pages, infrastructure::get),
-        Route::exact("/static/app.js").inline(&pages, assets::app_js),
-        Route::exact("/static/app.css").inline(&pages, assets::app_css),
+        Route::exact("/").sync(Run::Blocking, &pages, dashboard::get),
+        Route::exact("/monitor").sync(Run::Blocking, &pages, monitor::get),
+        Route::prefix(device::PREFIX).sync(Run::Blocking, &pages, device::get),
+        Route::exact("/alerts").sync(Run::Blocking, &pages, alerts::get),
+        Route::exact("/infrastructure").sync(Run::Blocking, &pages, infrastructure::get),
+        Route::exact("/static/app.js").sync(Run::Inline, &pages, assets::app_js),
+        Route::exact("/static/app.css").sync(Run::Inline, &pages, assets::app_css),
     ]
 }

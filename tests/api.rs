@@ -13,7 +13,6 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::HttpSettings;
-use wardops::context::Context;
 use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
 use wardops::schedule::ProberMetrics;
@@ -72,11 +71,11 @@ impl Server {
             Vec::new()
         });
         let dir = tempfile::tempdir().unwrap();
-        let (mut parts, started) = support::local_parts(&state, dir.path()).await;
-        parts.prober = prober;
-        parts.registry = registry;
-        parts.readiness = readiness;
-        let ctx = Context::start(parts, Default::default());
+        let (mut ctx, started) = support::local_context(&state, dir.path()).await;
+        ctx.prober = prober;
+        ctx.registry = registry;
+        ctx.readiness = readiness;
+        let ctx = ctx.start(Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();

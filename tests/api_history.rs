@@ -5,6 +5,7 @@
 //! SQLite file and on a PostgreSQL database of its own.
 
 mod pgdb;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::{Inventory, settings::HttpSettings};
-use wardops::context::{Context, Parts, StoreHandle};
+use wardops::context::StoreHandle;
 use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
 use wardops::state::{State, SystemClock};
@@ -83,15 +84,15 @@ impl Server {
         state.replace_inventory(Arc::new(inventory(DEVICES)), |_| None);
         let stalled = Arc::new(AtomicBool::new(false));
         let flag = stalled.clone();
-        let mut parts = Parts::new(state.clone(), StoreHandle::of(&started), dir.into());
-        parts.readiness = Box::new(move || {
+        let mut ctx = support::context_over(&state, StoreHandle::of(&started));
+        ctx.readiness = Box::new(move || {
             if flag.load(Ordering::Relaxed) {
                 vec!["the prober is stalled".to_string()]
             } else {
                 Vec::new()
             }
         });
-        let ctx = Context::start(parts, Default::default());
+        let ctx = ctx.start(Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();

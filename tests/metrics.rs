@@ -14,7 +14,6 @@ use chrono::{TimeZone, Utc};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 use wardops::config::load::{Source, build_inventory};
-use wardops::context::Context;
 use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
 use wardops::schedule::ProberMetrics;
@@ -72,11 +71,11 @@ async fn start() -> (String, State) {
     prober.register(&mut registry);
     // The store and its directory live as long as the test process: the server does.
     let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-    let (mut parts, started) = support::local_parts(&state, dir.path()).await;
+    let (mut ctx, started) = support::local_context(&state, dir.path()).await;
     Box::leak(Box::new(started));
-    parts.prober = prober;
-    parts.registry = registry;
-    let ctx = Context::start(parts, Default::default());
+    ctx.prober = prober;
+    ctx.registry = registry;
+    let ctx = ctx.start(Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let routes = support::routes(&ctx);

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
 use wardops::config::load::{Source, build_inventory};
-use wardops::context::Context;
 use wardops::probe::ProbeOutcome;
 use wardops::state::{State, SystemClock};
 use wardops::web::{Pages, dashboard, infrastructure, monitor};
@@ -68,8 +67,8 @@ fn fixed_state() -> State {
 /// the store they read (keep it while rendering).
 async fn pages(state: &State) -> (Pages, (tempfile::TempDir, wardops::store::startup::Started)) {
     let dir = tempfile::tempdir().unwrap();
-    let (parts, started) = support::local_parts(state, dir.path()).await;
-    (Pages::new(Context::detached(parts)), (dir, started))
+    let (ctx, started) = support::local_context(state, dir.path()).await;
+    (Pages::new(Arc::new(ctx)), (dir, started))
 }
 
 async fn body(r: hyper::Response<wardops::http::response::Body>) -> (hyper::HeaderMap, String) {

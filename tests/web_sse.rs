@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
 use wardops::config::settings::WebSettings;
-use wardops::context::{Context, Parts, StoreHandle};
+use wardops::context::StoreHandle;
 use wardops::feed::FeedConfig;
 use wardops::http::serve;
 use wardops::probe::ProbeOutcome;
@@ -86,9 +86,9 @@ impl Server {
                 handle
             }
         };
-        let mut parts = Parts::new(state.clone(), handle, PathBuf::from("inventory"));
-        parts.web = settings;
-        let ctx = Context::start(parts, feed);
+        let mut ctx = support::context_over(&state, handle);
+        ctx.web = settings;
+        let ctx = ctx.start(feed);
         state.replace_inventory(Arc::new(inventory), |_| None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

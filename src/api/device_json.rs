@@ -15,8 +15,8 @@ use crate::read_model::time::rfc3339;
 use crate::state::{DeviceStatus, Measurements};
 
 /// Writes the fields of one device, `"name":…` to `"last_probe_at":…` (and
-/// `"open_alerts":…` when given), without the enclosing braces so that the detail route
-/// can add its own fields around them.
+/// `"open_alerts":…` when given), without the enclosing braces: the list wraps each in
+/// `{}`, the detail route adds its own fields around them.
 pub fn write_device_fields(
     out: &mut Vec<u8>,
     device: &Device,
@@ -62,19 +62,6 @@ pub fn write_device_fields(
         out.extend_from_slice(b",\"open_alerts\":");
         let _ = CompactFormatter.write_u32(out, n);
     }
-}
-
-/// Writes one device as a JSON object.
-pub fn write_device(
-    out: &mut Vec<u8>,
-    device: &Device,
-    status: &DeviceStatus,
-    m: &Measurements,
-    open_alerts: Option<u32>,
-) {
-    out.push(b'{');
-    write_device_fields(out, device, status, m, open_alerts);
-    out.push(b'}');
 }
 
 /// A JSON string, escaped as serde_json escapes it. Names and labels almost never need
@@ -202,7 +189,9 @@ mod tests {
 
     fn written(d: &Device, s: &DeviceStatus, m: &Measurements, alerts: Option<u32>) -> String {
         let mut out = Vec::new();
-        write_device(&mut out, d, s, m, alerts);
+        out.push(b'{');
+        write_device_fields(&mut out, d, s, m, alerts);
+        out.push(b'}');
         String::from_utf8(out).unwrap()
     }
 

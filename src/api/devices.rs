@@ -87,7 +87,9 @@ pub fn devices_json_with_alerts(
         let open_alerts = counts
             .as_ref()
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
-        device_json::write_device(&mut out, device, status, &m, open_alerts);
+        out.push(b'{');
+        device_json::write_device_fields(&mut out, device, status, &m, open_alerts);
+        out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     out

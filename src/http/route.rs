@@ -9,8 +9,8 @@
 //!
 //! Handlers are closures over whatever context their module owns, so this layer knows
 //! neither the routes nor their context: a module builds its [`Route`]s with
-//! [`Route::exact`] or [`Route::prefix`] and one of the handler kinds, e.g.
-//! `Route::exact("/healthz").inline(ctx, health::healthz)`.
+//! [`Route::exact`] or [`Route::prefix`] and a handler over its context, e.g.
+//! `Route::exact("/healthz").sync(Run::Inline, ctx, health::healthz)`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -120,6 +120,38 @@ impl RoutePath {
         self
     }
 
+    /// A handler over `ctx` that answers from what it holds: run as `run` says.
+    pub fn sync<C: Send + Sync + 'static>(
+        self,
+        run: Run,
+        ctx: &Arc<C>,
+        f: fn(&C, &Request<Bytes>) -> Response<Body>,
+    ) -> Route {
+        let ctx = ctx.clone();
+        let f: SyncFn = Arc::new(move |req| f(&ctx, req));
+        let handler = match run {
+            Run::Inline => Handler::Inline(f),
+            Run::Blocking => Handler::Blocking(f),
+        };
+        self.with(handler)
+    }
+
+    /// A handler over `ctx` that waits on something: run as `wait` says.
+    pub fn task<C: Send + Sync + 'static>(
+        self,
+        wait: Wait,
+        ctx: &Arc<C>,
+        f: fn(Arc<C>, Request<Bytes>) -> BoxFuture,
+    ) -> Route {
+        let ctx = ctx.clone();
+        let f: AsyncFn = Arc::new(move |req| f(ctx.clone(), req));
+        match wait {
+            Wait::Io => self.with(Handler::Async(f)),
+            Wait::Streaming => self.with(Handler::Streaming(f)),
+            Wait::Post => self.no_head().with(Handler::Post(f)),
+        }
+    }
+
     fn with(self, handler: Handler) -> Route {
         Route {
             path: self.path,
@@ -127,67 +159,26 @@ impl RoutePath {
             handler,
         }
     }
+}
 
-    fn sync<C: Send + Sync + 'static>(
-        ctx: &Arc<C>,
-        f: fn(&C, &Request<Bytes>) -> Response<Body>,
-    ) -> SyncFn {
-        let ctx = ctx.clone();
-        Arc::new(move |req| f(&ctx, req))
-    }
-
-    fn task<C: Send + Sync + 'static>(
-        ctx: &Arc<C>,
-        f: fn(Arc<C>, Request<Bytes>) -> BoxFuture,
-    ) -> AsyncFn {
-        let ctx = ctx.clone();
-        Arc::new(move |req| f(ctx.clone(), req))
-    }
-
+/// How a handler that answers from memory runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Run {
     /// Cheap and bounded work, on the connection's task.
-    pub fn inline<C: Send + Sync + 'static>(
-        self,
-        ctx: &Arc<C>,
-        f: fn(&C, &Request<Bytes>) -> Response<Body>,
-    ) -> Route {
-        self.with(Handler::Inline(Self::sync(ctx, f)))
-    }
-
+    Inline,
     /// Work proportional to the inventory, on the blocking pool.
-    pub fn blocking<C: Send + Sync + 'static>(
-        self,
-        ctx: &Arc<C>,
-        f: fn(&C, &Request<Bytes>) -> Response<Body>,
-    ) -> Route {
-        self.with(Handler::Blocking(Self::sync(ctx, f)))
-    }
+    Blocking,
+}
 
-    /// Bounded I/O, async, under the request timeout.
-    pub fn io<C: Send + Sync + 'static>(
-        self,
-        ctx: &Arc<C>,
-        f: fn(Arc<C>, Request<Bytes>) -> BoxFuture,
-    ) -> Route {
-        self.with(Handler::Async(Self::task(ctx, f)))
-    }
-
-    /// A response that streams as long as the client stays; no request timeout.
-    pub fn streaming<C: Send + Sync + 'static>(
-        self,
-        ctx: &Arc<C>,
-        f: fn(Arc<C>, Request<Bytes>) -> BoxFuture,
-    ) -> Route {
-        self.with(Handler::Streaming(Self::task(ctx, f)))
-    }
-
-    /// An action: POST only, async, under the request timeout.
-    pub fn post<C: Send + Sync + 'static>(
-        self,
-        ctx: &Arc<C>,
-        f: fn(Arc<C>, Request<Bytes>) -> BoxFuture,
-    ) -> Route {
-        self.no_head().with(Handler::Post(Self::task(ctx, f)))
-    }
+/// How a handler that waits runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Wait {
+    /// Bounded I/O (a database read), under the request timeout.
+    Io,
+    /// A response that streams as long as the client stays: no request timeout.
+    Streaming,
+    /// An action: POST only, under the request timeout.
+    Post,
 }
 
 /// The composed route table of a server, and the per-request timeout.
@@ -322,9 +313,11 @@ mod tests {
         let ctx = Arc::new(());
         Router::new(
             vec![
-                Route::exact("/metrics").no_head().blocking(&ctx, ok),
-                Route::exact("/api/v1/devices").blocking(&ctx, ok),
-                Route::prefix("/api/v1/devices/").inline(&ctx, ok),
+                Route::exact("/metrics")
+                    .no_head()
+                    .sync(Run::Blocking, &ctx, ok),
+                Route::exact("/api/v1/devices").sync(Run::Blocking, &ctx, ok),
+                Route::prefix("/api/v1/devices/").sync(Run::Inline, &ctx, ok),
             ],
             Duration::from_secs(1),
         )
@@ -358,8 +351,8 @@ mod tests {
         let ctx = Arc::new(());
         Router::new(
             vec![
-                Route::exact("/x").inline(&ctx, ok),
-                Route::exact("/x").blocking(&ctx, ok),
+                Route::exact("/x").sync(Run::Inline, &ctx, ok),
+                Route::exact("/x").sync(Run::Blocking, &ctx, ok),
             ],
             Duration::from_secs(1),
         );

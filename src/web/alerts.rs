@@ -8,7 +8,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::Pages;
-use super::view::{self, Common, device_url};
+use super::view::{self, device_url};
 use crate::http::Body;
 use crate::read_model::Rfc3339;
 use crate::store::{AlertQuery, AlertRow, Store as _};
@@ -100,21 +100,17 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     };
     let snapshot = ctx.state.snapshot();
     let now = ctx.state.clock().now();
-    let common = Common::new(
+    view::page(
         web,
         "alerts",
         &snapshot,
         now,
         view::events_url(None, None, None),
-    );
-    let ctx = context! {
-        ..view::v(&common),
-        ..context! {
+        context! {
             open => view::v(open.into_iter().map(AlertView::from).collect::<Vec<_>>()),
             resolved => view::v(resolved.into_iter().map(AlertView::from).collect::<Vec<_>>()),
             error,
             filter => context! { severity, device },
-        }
-    };
-    view::render(web, "alerts.html", ctx)
+        },
+    )
 }

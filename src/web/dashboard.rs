@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Pages;
 use super::alerts::{AlertView, open_alerts};
-use super::view::{self, Common, DeviceView};
+use super::view::{self, DeviceView};
 use crate::http::Body;
 use crate::read_model::ListQuery;
 use crate::read_model::{Counts, Totals};
@@ -117,21 +117,17 @@ pub fn render(
             .into_iter()
             .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
             .collect();
-    let common = Common::new(
+    view::page(
         web,
         "dashboard",
         snapshot,
         now,
         view::events_url(None, None, None),
-    );
-    let ctx = context! {
-        ..view::v(&common),
-        ..context! {
+        context! {
             totals => view::v(totals), down => view::v(down), by_region => view::v(by_region),
             by_kind => view::v(by_kind), prober => view::v(prober), alerts => view::v(alerts),
             inventory => view::v(web.ctx.hub.last_inventory()),
             streams => web.ctx.hub.open_streams(),
-        }
-    };
-    view::render(web, "dashboard.html", ctx)
+        },
+    )
 }

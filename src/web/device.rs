@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Pages;
 use super::alerts::AlertView;
-use super::view::{self, Common, DeviceView};
+use super::view::{self, DeviceView};
 use crate::http::Body;
 use crate::read_model::Rfc3339;
 use crate::store::{AlertQuery, Store as _};
@@ -99,16 +99,13 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     });
     let m = runtime.measurements();
     let p = &device.probe;
-    let common = Common::new(
+    view::page(
         web,
         "device",
         &snapshot,
         now,
         view::events_url(Some(&device.region), Some(&device.branch), None),
-    );
-    let ctx = context! {
-        ..view::v(&common),
-        ..context! {
+        context! {
             d => context! {
                 ..view::v(DeviceView::new(device, status, &m, now)),
                 ..context! {
@@ -121,7 +118,6 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             transitions => view::v(Block::of(transitions)),
             alerts => view::v(Block::of(alerts)),
             vm_url,
-        }
-    };
-    view::render(web, "device.html", ctx)
+        },
+    )
 }

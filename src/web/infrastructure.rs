@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Pages;
 use super::chart::{Pin, map};
-use super::view::{self, Common, Counts, device_url};
+use super::view::{self, Counts, device_url};
 use crate::http::Body;
 use crate::state::{Snapshot, Status};
 
@@ -96,19 +96,15 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
         })
         .collect();
     regions.sort_by_key(|r| r.counts.badness());
-    let common = Common::new(
+    view::page(
         web,
         "infrastructure",
         snapshot,
         now,
         view::events_url(None, None, None),
-    );
-    let ctx = context! {
-        ..view::v(&common),
-        ..context! {
+        context! {
             regions => view::v(regions),
             map => map(&pins).map(minijinja::Value::from_safe_string),
-        }
-    };
-    view::render(web, "infrastructure.html", ctx)
+        },
+    )
 }

@@ -10,7 +10,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::Pages;
-use super::view::{self, Common, Counts, DeviceView};
+use super::view::{self, Counts, DeviceView};
 use crate::http::Body;
 use crate::read_model::ListQuery;
 use crate::read_model::select;
@@ -164,10 +164,13 @@ pub fn render(
         q: l.q.as_deref(),
     };
     let events = view::events_url(l.region.as_deref(), l.branch.as_deref(), l.kind.as_deref());
-    let common = Common::new(web, "monitor", snapshot, now, events);
-    let ctx = context! {
-        ..view::v(&common),
-        ..context! {
+    view::page(
+        web,
+        "monitor",
+        snapshot,
+        now,
+        events,
+        context! {
             devices => view::v(devices), counts => view::v(counts), filter => view::v(filter),
             regions => view::v(regions), kinds => view::v(kinds), branches => view::v(branches),
             view => if query.grid { "grid" } else { "table" },
@@ -179,7 +182,6 @@ pub fn render(
             inventory_total => inv.devices.len(),
             page_no => page, pages,
             offset => (page - 1) * PAGE_SIZE,
-        }
-    };
-    view::render(web, "monitor.html", ctx)
+        },
+    )
 }

@@ -157,6 +157,21 @@ pub fn html(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
+/// Renders page `name` (its template `name.html`) from `snapshot` as of `now`: the common
+/// context ([`Common`]) and the page's own `fields`.
+pub fn page(
+    web: &Pages,
+    name: &'static str,
+    snapshot: &Snapshot,
+    now: DateTime<Utc>,
+    events_url: String,
+    fields: minijinja::Value,
+) -> Response<Body> {
+    let common = Common::new(web, name, snapshot, now, events_url);
+    let ctx = minijinja::context! { ..v(&common), ..fields };
+    render(web, &format!("{name}.html"), ctx)
+}
+
 /// Renders `template` with `ctx`, or a plain 500 naming the template.
 pub fn render(web: &Pages, template: &str, ctx: minijinja::Value) -> Response<Body> {
     match web.templates.render(template, ctx) {

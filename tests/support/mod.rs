@@ -187,21 +187,29 @@ impl Drop for Appliance {
     }
 }
 
-/// The context parts of a test server over `state`: a real SQLite store in `dir` (not fed
-/// by `state` unless the state was made with its sink) and a reloader of the state's
-/// inventory from `dir` that nothing triggers; defaults elsewhere. Keep the `Started` for
-/// as long as the server runs (it owns the store's writer).
-pub async fn local_parts(
+/// The context of a test server over `state`: a real SQLite store in `dir` (not fed by
+/// `state` unless the state was made with its sink), a reloader of the state's inventory
+/// that nothing triggers, defaults elsewhere; not started. Keep the `Started` for as long
+/// as the server runs (it owns the store's writer).
+pub async fn local_context(
     state: &wardops::state::State,
     dir: &Path,
-) -> (wardops::context::Parts, wardops::store::startup::Started) {
+) -> (wardops::context::Context, wardops::store::startup::Started) {
     let started = local_store(dir).await;
-    let parts = wardops::context::Parts::new(
-        state.clone(),
-        wardops::context::StoreHandle::of(&started),
-        dir.into(),
+    let ctx = context_over(state, wardops::context::StoreHandle::of(&started));
+    (ctx, started)
+}
+
+/// The context of a test server over `state` and `store`; see [`local_context`].
+pub fn context_over(
+    state: &wardops::state::State,
+    store: wardops::context::StoreHandle,
+) -> wardops::context::Context {
+    let reloader = wardops::reload::Reloader::idle(
+        PathBuf::from("inventory"),
+        state.snapshot().inventory.clone(),
     );
-    (parts, started)
+    wardops::context::Context::new(state.clone(), store, reloader)
 }
 
 /// A real SQLite store (and its spool) in `dir`.
