@@ -6,13 +6,15 @@
 //!
 //! Limits: `limits.max_connections` connections, `limits.header_timeout` to read a
 //! request head of at most [`MAX_HEADER_BYTES`], request bodies of at most
-//! [`route::MAX_BODY_BYTES`], `limits.request_timeout` per response (503 after it) except
+//! [`router::MAX_BODY_BYTES`], `limits.request_timeout` per response (503 after it) except
 //! for streaming routes. Errors are JSON `{"error": ...}`.
 
 pub mod response;
 pub mod route;
+pub mod router;
 mod server;
 
 pub use response::Body;
-pub use route::{BoxFuture, Route, Router};
+pub use route::{BoxFuture, Route, Run, Wait};
+pub use router::Router;
 pub use server::{GRACE, MAX_HEADER_BYTES, serve};

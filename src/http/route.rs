@@ -1,5 +1,4 @@
-//! A route table and what every request goes through: method check, body cap, the
-//! per-request timeout, and the common headers.
+//! One entry of a route table: a path, the methods it answers, and how its handler runs.
 //!
 //! A route says how its handler runs: `Inline` for cheap work, `Blocking` for work
 //! proportional to the inventory (it goes to tokio's blocking pool so that a 100k-device
@@ -15,28 +14,20 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body as _, Incoming};
-use hyper::header::CONTENT_LENGTH;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response};
 
-use super::response::{self, Body};
-
-/// Requests bodies are ignored by every current route, but are read (to keep the
-/// connection reusable) only up to this size.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+use super::response::Body;
 
 pub type BoxFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
-type SyncFn = Arc<dyn Fn(&Request<Bytes>) -> Response<Body> + Send + Sync>;
-type AsyncFn = Arc<dyn Fn(Request<Bytes>) -> BoxFuture + Send + Sync>;
+pub(super) type SyncFn = Arc<dyn Fn(&Request<Bytes>) -> Response<Body> + Send + Sync>;
+pub(super) type AsyncFn = Arc<dyn Fn(Request<Bytes>) -> BoxFuture + Send + Sync>;
 
 /// How a route's handler runs.
 #[derive(Clone)]
-enum Handler {
+pub(super) enum Handler {
     /// Cheap and bounded: runs on the connection's task.
     Inline(SyncFn),
     /// Proportional to the inventory: runs on the blocking pool.
@@ -58,7 +49,7 @@ pub enum Path {
 }
 
 impl Path {
-    fn matches(self, path: &str) -> bool {
+    pub(super) fn matches(self, path: &str) -> bool {
         match self {
             Path::Exact(p) => p == path,
             Path::Prefix(p) => path.len() > p.len() && path.starts_with(p),
@@ -75,11 +66,11 @@ pub struct RoutePath {
 /// One entry of a route table.
 #[derive(Clone)]
 pub struct Route {
-    path: Path,
+    pub(super) path: Path,
     /// HEAD is served by running GET and dropping the body (hyper omits it); allowed
     /// only where that is cheap.
-    head: bool,
-    handler: Handler,
+    pub(super) head: bool,
+    pub(super) handler: Handler,
 }
 
 impl Route {
@@ -179,182 +170,4 @@ pub enum Wait {
     Streaming,
     /// An action: POST only, under the request timeout.
     Post,
-}
-
-/// The composed route table of a server, and the per-request timeout.
-pub struct Router {
-    routes: Vec<Route>,
-    request_timeout: Duration,
-}
-
-impl Router {
-    /// Panics when two routes claim one path: a table is code, and this is a bug in it.
-    pub fn new(routes: Vec<Route>, request_timeout: Duration) -> Router {
-        for (i, a) in routes.iter().enumerate() {
-            for b in &routes[i + 1..] {
-                assert!(a.path != b.path, "two routes for {:?}", a.path);
-            }
-        }
-        Router {
-            routes,
-            request_timeout,
-        }
-    }
-
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
-    }
-
-    fn find(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.path.matches(path))
-    }
-
-    /// hyper's service entry point: never fails, every error is a JSON response.
-    pub async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-    ) -> Result<Response<Body>, std::convert::Infallible> {
-        let mut response = self.dispatch(req).await;
-        response::add_security_headers(response.headers_mut());
-        Ok(response)
-    }
-
-    async fn dispatch(&self, req: Request<Incoming>) -> Response<Body> {
-        let Some(route) = self.find(req.uri().path()) else {
-            return response::error(
-                StatusCode::NOT_FOUND,
-                &format!("no route for {}", req.uri().path()),
-            );
-        };
-        let allowed = match route.handler {
-            Handler::Post(_) => req.method() == Method::POST,
-            _ => req.method() == Method::GET || (route.head && req.method() == Method::HEAD),
-        };
-        if !allowed {
-            return response::method_not_allowed(route.methods());
-        }
-        if declared_length(&req).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return too_large();
-        }
-        let handler = route.handler.clone();
-        match handler {
-            Handler::Streaming(f) => match read_body(req).await {
-                Ok(req) => f(req).await,
-                Err(response) => response,
-            },
-            _ => match tokio::time::timeout(self.request_timeout, run(handler, req)).await {
-                Ok(response) => response,
-                Err(_) => response::error(StatusCode::SERVICE_UNAVAILABLE, "request timed out"),
-            },
-        }
-    }
-}
-
-async fn run(handler: Handler, req: Request<Incoming>) -> Response<Body> {
-    let req = match read_body(req).await {
-        Ok(req) => req,
-        Err(response) => return response,
-    };
-    match handler {
-        Handler::Inline(f) => f(&req),
-        Handler::Blocking(f) => match tokio::task::spawn_blocking(move || f(&req)).await {
-            Ok(response) => response,
-            Err(e) => {
-                tracing::error!(error = %e, "handler panicked");
-                response::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
-        },
-        Handler::Streaming(f) | Handler::Post(f) | Handler::Async(f) => f(req).await,
-    }
-}
-
-fn declared_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers()
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
-/// Reads the body (at most [`MAX_BODY_BYTES`]) so the connection can serve the next
-/// request; chunked bodies have no declared length and are capped while read.
-async fn read_body(req: Request<Incoming>) -> Result<Request<Bytes>, Response<Body>> {
-    let (parts, body) = req.into_parts();
-    if body.is_end_stream() {
-        return Ok(Request::from_parts(parts, Bytes::new()));
-    }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(Request::from_parts(parts, collected.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(response::error(
-            StatusCode::BAD_REQUEST,
-            &format!("cannot read request body: {e}"),
-        )),
-    }
-}
-
-fn too_large() -> Response<Body> {
-    response::error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("request body larger than {MAX_BODY_BYTES} bytes"),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok(_: &(), _: &Request<Bytes>) -> Response<Body> {
-        response::error(StatusCode::OK, "ok")
-    }
-
-    fn router() -> Router {
-        let ctx = Arc::new(());
-        Router::new(
-            vec![
-                Route::exact("/metrics")
-                    .no_head()
-                    .sync(Run::Blocking, &ctx, ok),
-                Route::exact("/api/v1/devices").sync(Run::Blocking, &ctx, ok),
-                Route::prefix("/api/v1/devices/").sync(Run::Inline, &ctx, ok),
-            ],
-            Duration::from_secs(1),
-        )
-    }
-
-    #[test]
-    fn exact_routes_do_not_match_longer_paths() {
-        let r = router();
-        assert!(r.find("/metrics").is_some());
-        assert!(r.find("/metrics/x").is_none());
-        assert!(r.find("/api/v1/devicesx").is_none());
-    }
-
-    #[test]
-    fn the_device_prefix_needs_a_name() {
-        let r = router();
-        assert!(r.find("/api/v1/devices/").is_none());
-        assert!(matches!(
-            r.find("/api/v1/devices/a%2Fb").map(|r| r.path),
-            Some(Path::Prefix(_))
-        ));
-        assert!(matches!(
-            r.find("/api/v1/devices").map(|r| r.path),
-            Some(Path::Exact(_))
-        ));
-    }
-
-    #[test]
-    #[should_panic(expected = "two routes")]
-    fn two_routes_for_one_path_are_a_bug() {
-        let ctx = Arc::new(());
-        Router::new(
-            vec![
-                Route::exact("/x").sync(Run::Inline, &ctx, ok),
-                Route::exact("/x").sync(Run::Blocking, &ctx, ok),
-            ],
-            Duration::from_secs(1),
-        );
-    }
 }

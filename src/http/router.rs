@@ -1,0 +1,197 @@
+//! What every request goes through: route lookup, method check, body cap, the
+//! per-request timeout, the blocking pool for heavy handlers, and the common headers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body as _, Incoming};
+use hyper::header::CONTENT_LENGTH;
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::response::{self, Body};
+use super::route::{Handler, Route};
+
+/// Requests bodies are ignored by every current route, but are read (to keep the
+/// connection reusable) only up to this size.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The composed route table of a server, and the per-request timeout.
+pub struct Router {
+    routes: Vec<Route>,
+    request_timeout: Duration,
+}
+
+impl Router {
+    /// Panics when two routes claim one path: a table is code, and this is a bug in it.
+    pub fn new(routes: Vec<Route>, request_timeout: Duration) -> Router {
+        for (i, a) in routes.iter().enumerate() {
+            for b in &routes[i + 1..] {
+                assert!(a.path != b.path, "two routes for {:?}", a.path);
+            }
+        }
+        Router {
+            routes,
+            request_timeout,
+        }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    fn find(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.path.matches(path))
+    }
+
+    /// hyper's service entry point: never fails, every error is a JSON response.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, std::convert::Infallible> {
+        let mut response = self.dispatch(req).await;
+        response::add_security_headers(response.headers_mut());
+        Ok(response)
+    }
+
+    async fn dispatch(&self, req: Request<Incoming>) -> Response<Body> {
+        let Some(route) = self.find(req.uri().path()) else {
+            return response::error(
+                StatusCode::NOT_FOUND,
+                &format!("no route for {}", req.uri().path()),
+            );
+        };
+        let allowed = match route.handler {
+            Handler::Post(_) => req.method() == Method::POST,
+            _ => req.method() == Method::GET || (route.head && req.method() == Method::HEAD),
+        };
+        if !allowed {
+            return response::method_not_allowed(route.methods());
+        }
+        if declared_length(&req).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return too_large();
+        }
+        let handler = route.handler.clone();
+        match handler {
+            Handler::Streaming(f) => match read_body(req).await {
+                Ok(req) => f(req).await,
+                Err(response) => response,
+            },
+            _ => match tokio::time::timeout(self.request_timeout, run(handler, req)).await {
+                Ok(response) => response,
+                Err(_) => response::error(StatusCode::SERVICE_UNAVAILABLE, "request timed out"),
+            },
+        }
+    }
+}
+
+async fn run(handler: Handler, req: Request<Incoming>) -> Response<Body> {
+    let req = match read_body(req).await {
+        Ok(req) => req,
+        Err(response) => return response,
+    };
+    match handler {
+        Handler::Inline(f) => f(&req),
+        Handler::Blocking(f) => match tokio::task::spawn_blocking(move || f(&req)).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(error = %e, "handler panicked");
+                response::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        },
+        Handler::Streaming(f) | Handler::Post(f) | Handler::Async(f) => f(req).await,
+    }
+}
+
+fn declared_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads the body (at most [`MAX_BODY_BYTES`]) so the connection can serve the next
+/// request; chunked bodies have no declared length and are capped while read.
+async fn read_body(req: Request<Incoming>) -> Result<Request<Bytes>, Response<Body>> {
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return Ok(Request::from_parts(parts, Bytes::new()));
+    }
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(Request::from_parts(parts, collected.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(response::error(
+            StatusCode::BAD_REQUEST,
+            &format!("cannot read request body: {e}"),
+        )),
+    }
+}
+
+fn too_large() -> Response<Body> {
+    response::error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("request body larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::route::{Path, Run};
+
+    fn ok(_: &(), _: &Request<Bytes>) -> Response<Body> {
+        response::error(StatusCode::OK, "ok")
+    }
+
+    fn router() -> Router {
+        let ctx = Arc::new(());
+        Router::new(
+            vec![
+                Route::exact("/metrics")
+                    .no_head()
+                    .sync(Run::Blocking, &ctx, ok),
+                Route::exact("/api/v1/devices").sync(Run::Blocking, &ctx, ok),
+                Route::prefix("/api/v1/devices/").sync(Run::Inline, &ctx, ok),
+            ],
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn exact_routes_do_not_match_longer_paths() {
+        let r = router();
+        assert!(r.find("/metrics").is_some());
+        assert!(r.find("/metrics/x").is_none());
+        assert!(r.find("/api/v1/devicesx").is_none());
+    }
+
+    #[test]
+    fn the_device_prefix_needs_a_name() {
+        let r = router();
+        assert!(r.find("/api/v1/devices/").is_none());
+        assert!(matches!(
+            r.find("/api/v1/devices/a%2Fb").map(|r| r.path),
+            Some(Path::Prefix(_))
+        ));
+        assert!(matches!(
+            r.find("/api/v1/devices").map(|r| r.path),
+            Some(Path::Exact(_))
+        ));
+    }
+
+    #[test]
+    #[should_panic(expected = "two routes")]
+    fn two_routes_for_one_path_are_a_bug() {
+        let ctx = Arc::new(());
+        Router::new(
+            vec![
+                Route::exact("/x").sync(Run::Inline, &ctx, ok),
+                Route::exact("/x").sync(Run::Blocking, &ctx, ok),
+            ],
+            Duration::from_secs(1),
+        );
+    }
+}
