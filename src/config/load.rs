@@ -1,6 +1,6 @@
 //! Reading an inventory directory: every `*.yaml`/`*.yml` file under it, and the hash
 //! of their names and contents that tells one revision from the next. Building the
-//! inventory from what was read is [`build`]'s.
+//! inventory from what was read is `build`'s.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;

@@ -3,11 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::error::Spanned;
-use serde::Deserialize;
-
 use super::duration;
-use super::error::{ConfigError, Place};
+use super::error::{ConfigError, Place, Spanned};
 use super::walk::{Walk, Walker};
 use crate::probe::ProbeSpec;
 
@@ -61,8 +58,7 @@ impl ProbeSettings {
 }
 
 /// Probe overrides as written at one level of the cascade; every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct ProbeOverrides {
     pub interval: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,

@@ -3,17 +3,18 @@
 //! The settings file ([`super::settings`]) and the inventory files ([`super::raw`]) are
 //! both read this way: a [`Walker`] over the events of [`super::yaml::Reader`], and
 //! small pieces that each grammar combines: a mapping with known keys, a list, a
-//! single value with its place. Every problem is reported as `file:line:column:
+//! single value with its place ([`scalar`]). Every problem is reported as `file:line:column:
 //! message` and the walk goes on past it (unknown, repeated and missing keys, a value
 //! of the wrong type), so one run shows every problem of a file; only malformed YAML
 //! stops it ([`Malformed`]).
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::str::FromStr;
 
-use super::error::{ConfigError, Location, Place, Spanned, unknown_key};
-use super::yaml::{Event, Reader, Scalar};
+use super::error::{ConfigError, Location, Place, unknown_key};
+use super::yaml::{Event, Reader};
+
+mod scalar;
 
 /// Text as written: borrowed from the file whenever the YAML reader could.
 pub type Text<'a> = Cow<'a, str>;
@@ -149,58 +150,6 @@ impl<'a, 'e> Walker<'a, 'e> {
         Ok(self.open_mapping(Some(key), first)?.is_some())
     }
 
-    /// A required single value; null is an error.
-    pub fn text(&mut self, key: &str) -> Walk<Option<Spanned<Text<'a>>>> {
-        match self.scalar(key)? {
-            Some(s) if s.is_null() => {
-                self.error(s.at, format!("{key}: expected a value, found nothing"));
-                Ok(None)
-            }
-            other => Ok(other.map(spanned)),
-        }
-    }
-
-    /// An optional single value; null reads as absent.
-    pub fn optional_text(&mut self, key: &str) -> Walk<Option<Spanned<Text<'a>>>> {
-        Ok(self.scalar(key)?.filter(|s| !s.is_null()).map(spanned))
-    }
-
-    /// [`Self::optional_text`], copied out of the file.
-    pub fn optional_string(&mut self, key: &str) -> Walk<Option<Spanned<String>>> {
-        Ok(self.optional_text(key)?.map(|t| Spanned {
-            value: t.value.into_owned(),
-            at: t.at,
-        }))
-    }
-
-    /// An optional number, written plain or quoted; null reads as absent.
-    pub fn number<T: FromStr>(&mut self, key: &str, what: &str) -> Walk<Option<Spanned<T>>> {
-        let Some(text) = self.optional_text(key)? else {
-            return Ok(None);
-        };
-        match text.value.trim().parse() {
-            Ok(value) => Ok(Some(Spanned { value, at: text.at })),
-            Err(_) => {
-                let message = format!("{key}: expected {what}, found {:?}", text.value);
-                self.error(text.at, message);
-                Ok(None)
-            }
-        }
-    }
-
-    /// The next node if it is a single value; otherwise reports and skips it.
-    pub fn scalar(&mut self, key: &str) -> Walk<Option<Scalar<'a>>> {
-        match self.next()? {
-            Event::Scalar(s) => Ok(Some(s)),
-            other => {
-                let message = format!("{key}: expected a single value, not a list or mapping");
-                self.error(start_of(&other), message);
-                self.skip(other)?;
-                Ok(None)
-            }
-        }
-    }
-
     /// A list or mapping where a key belongs: reported, then skipped with its value.
     pub fn collection_as_key(&mut self, key: Event<'a>) -> Walk<()> {
         self.error(
@@ -246,13 +195,6 @@ impl<'a, 'e> Walker<'a, 'e> {
     pub fn error(&mut self, at: Location, message: impl Into<String>) {
         self.errors
             .push(ConfigError::new(Place::at(self.file, at), message));
-    }
-}
-
-fn spanned(s: Scalar<'_>) -> Spanned<Text<'_>> {
-    Spanned {
-        value: s.value,
-        at: s.at,
     }
 }
 

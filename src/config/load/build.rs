@@ -75,7 +75,7 @@ fn build(
 }
 
 /// Nothing but blank lines and comments, which the loader reports as an empty file
-/// (serde would say "unexpected end of input").
+/// rather than as a file without `regions`.
 pub fn is_blank(text: &str) -> bool {
     text.lines().all(|l| {
         let l = l.trim();
