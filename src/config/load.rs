@@ -2,9 +2,9 @@
 //! of their names and contents that tells one revision from the next. Building the
 //! inventory from what was read is `build`'s.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh3::Xxh3;
 
 use super::error::{ConfigError, ConfigErrors, Place};
 use super::inventory::Inventory;
@@ -73,16 +73,24 @@ pub fn read_sources(dir: &Path) -> Result<Vec<Source>, ConfigErrors> {
     }
 }
 
-/// A stable hash of the sources' names and contents.
+/// The hash of the sources' names and contents that identifies an inventory revision
+/// (`hash` in `/api/v1/status`, the reload log and the event feed).
+///
+/// XXH3-64 (seed 0) over, for each source in order, its path's bytes, a 0 byte, its
+/// text and a 0 byte, written as 16 lowercase hex digits. XXH3's output is fixed by its
+/// specification, so the same files hash the same on every build, Rust release and
+/// machine (std's `DefaultHasher`, used before, promises none of that); and it is fast
+/// enough to run over a 100,000-device inventory at every check. It tells revisions
+/// apart; it is not meant to resist someone crafting a collision.
 pub fn content_hash(sources: &[Source]) -> String {
-    let mut h = DefaultHasher::new();
+    let mut h = Xxh3::new();
     for s in sources {
-        h.write(s.path.as_os_str().as_encoded_bytes());
-        h.write_u8(0);
-        h.write(s.text.as_bytes());
-        h.write_u8(0);
+        h.update(s.path.as_os_str().as_encoded_bytes());
+        h.update(&[0]);
+        h.update(s.text.as_bytes());
+        h.update(&[0]);
     }
-    format!("{:016x}", h.finish())
+    format!("{:016x}", h.digest())
 }
 
 /// Reads and validates the inventory under `dir`.
@@ -95,4 +103,35 @@ pub fn load_inventory(dir: &Path, defaults: &ProbeSettings) -> Result<Inventory,
         )]));
     }
     build_inventory(&sources, defaults)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(path: &str, text: &str) -> Source {
+        Source {
+            path: PathBuf::from(path),
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_content_hash_of_fixed_files_is_a_fixed_string() {
+        // XXH3-64 of no input at all, as the specification's reference gives it.
+        assert_eq!(content_hash(&[]), "2d06800538d394c2");
+        let sources = [
+            source("inventory/batumi.yaml", "regions:\n  - name: batumi\n"),
+            source("inventory/west/kutaisi.yml", "regions: []\n"),
+        ];
+        // As the reference implementation has it (xxhsum, Debian's package `xxhash`):
+        // printf 'inventory/batumi.yaml\0regions:\n  - name: batumi\n\0inventory/west/kutaisi.yml\0regions: []\n\0' | xxhsum -H3 -
+        assert_eq!(content_hash(&sources), "71838bbdecb1a734");
+        // A file's name counts as much as its content.
+        let renamed = [source(
+            "inventory/batumi.yml",
+            "regions:\n  - name: batumi\n",
+        )];
+        assert_ne!(content_hash(&renamed), content_hash(&sources[..1]));
+    }
 }
