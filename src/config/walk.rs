@@ -3,10 +3,10 @@
 //! The settings file ([`super::settings`]) and the inventory files ([`super::raw`]) are
 //! both read this way: a [`Walker`] over the events of [`super::yaml::Reader`], and
 //! small pieces that each grammar combines: a mapping with known keys, a list, a
-//! single value with its place ([`scalar`]). Every problem is reported as `file:line:column:
-//! message` and the walk goes on past it (unknown, repeated and missing keys, a value
-//! of the wrong type), so one run shows every problem of a file; only malformed YAML
-//! stops it ([`Malformed`]).
+//! single value with its place ([`scalar`]). Every problem is reported as
+//! `file:line:column: message` and the walk goes on past it (unknown, repeated and
+//! missing keys, a value of the wrong type), so one run shows every problem of a file;
+//! only malformed YAML stops it ([`Malformed`]).
 
 use std::borrow::Cow;
 use std::path::Path;
