@@ -1,8 +1,24 @@
 //! Configuration: the appliance's settings and the device inventory.
 //!
 //! Both are read, validated with every error collected (`file:line:column: message`),
-//! and only then used: nothing half-valid ever runs. See `settings` for `wardops.yaml`
-//! and `load` for the inventory directory.
+//! and only then used: nothing half-valid ever runs.
+//!
+//! # Layout
+//!
+//! Both kinds of file go the same way: text → YAML events → shapes as written →
+//! validated values.
+//!
+//! - `yaml`: the events of one file, with their places (libyaml; a fast path for the
+//!   plain subset inventories are written in).
+//! - `walk`: the generic walk of events into shapes: mappings of known keys (unknown,
+//!   repeated and missing ones reported), lists, single values with their places.
+//! - `settings`: `wardops.yaml`, one file per section, each with its keys and checks;
+//!   defaults, then the file, then the environment.
+//! - `raw`: an inventory file's shapes as written, and the grammar that fills them.
+//! - `load`: the inventory directory read and hashed; `load/build` validates what was
+//!   read into an [`Inventory`].
+//! - `inventory`: the validated inventory; `probe`: probe settings and their cascade
+//!   (its `probe:` section is read the same at every level); `duration`, `error`.
 
 pub mod duration;
 pub mod error;
@@ -11,6 +27,7 @@ pub mod load;
 pub mod probe;
 mod raw;
 pub mod settings;
+mod walk;
 mod yaml;
 
 use std::path::Path;

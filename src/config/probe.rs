@@ -3,11 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::error::Spanned;
-use serde::Deserialize;
-
 use super::duration;
-use super::error::{ConfigError, Place};
+use super::error::{ConfigError, Place, Spanned};
+use super::walk::{Walk, Walker};
 use crate::probe::ProbeSpec;
 
 /// Fully resolved probe settings of one device.
@@ -60,8 +58,7 @@ impl ProbeSettings {
 }
 
 /// Probe overrides as written at one level of the cascade; every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct ProbeOverrides {
     pub interval: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
@@ -72,6 +69,17 @@ pub struct ProbeOverrides {
     pub retry_interval: Option<Spanned<String>>,
 }
 
+/// The keys of a `probe:` section, in the order the hints list them.
+const PROBE_KEYS: &[&str] = &[
+    "interval",
+    "timeout",
+    "packets",
+    "packet_spacing",
+    "down_after",
+    "up_after",
+    "retry_interval",
+];
+
 const INTERVAL: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
 const TIMEOUT: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(60));
 const SPACING: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(10));
@@ -79,6 +87,29 @@ const PACKETS: (u32, u32) = (1, 10);
 const STREAK: (u32, u32) = (1, 100);
 
 impl ProbeOverrides {
+    /// Reads a `probe:` section, written the same way in the settings and at every level
+    /// of the inventory; left empty (`probe:` alone), it overrides nothing.
+    pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<ProbeOverrides> {
+        let mut p = ProbeOverrides::default();
+        if !w.optional_mapping("probe")? {
+            return Ok(p);
+        }
+        w.mapping("probe", PROBE_KEYS, |w, key| {
+            let name = PROBE_KEYS[key];
+            match key {
+                0 => p.interval = w.optional_string(name)?,
+                1 => p.timeout = w.optional_string(name)?,
+                2 => p.packets = w.number(name, "a whole number")?,
+                3 => p.packet_spacing = w.optional_string(name)?,
+                4 => p.down_after = w.number(name, "a whole number")?,
+                5 => p.up_after = w.number(name, "a whole number")?,
+                _ => p.retry_interval = w.optional_string(name)?,
+            }
+            Ok(())
+        })?;
+        Ok(p)
+    }
+
     /// Lays these overrides over `base`, collecting every bad value into `errors`.
     pub fn apply(
         &self,

@@ -1,9 +1,13 @@
-//! The YAML events of one inventory file, each with its line and column.
+//! The YAML events of one configuration file, each with its line and column: the one
+//! reader of the settings file and of the inventory files, walked by [`super::walk`].
 //!
-//! Inventory files are parsed with libyaml's grammar (the `libyaml-safer` port) rather
-//! than through serde: parsing dominates a reload, and at 100,000 devices serde-saphyr
-//! spends about four times as long as this reader plus the walker in [`super::raw`]
-//! (see docs/benchmarks.md, "Inventory hot reload"). The small settings file keeps serde.
+//! Files are parsed with libyaml's grammar (the `libyaml-safer` port) rather than
+//! through serde: parsing dominates a reload, and at 100,000 devices serde-saphyr spent
+//! about four times as long as this reader plus the walker (see docs/benchmarks.md,
+//! "Inventory hot reload"). A fast path ([`fast`]) takes the plain subset inventories
+//! are written in; it only ever decides how fast a file is read, and nothing else
+//! knows of it: removing it is removing that module and the branch of [`Reader`] that
+//! chooses it.
 //!
 //! Anchors and aliases are expanded here, so the walker never sees an alias; the
 //! expansion is bounded so that a file of nested aliases (a "billion laughs") is an
@@ -165,8 +169,9 @@ impl<'a> LibYaml<'a> {
                     if self.documents > 1 {
                         return Err(SyntaxError {
                             at,
-                            message: "a second YAML document ('---'); an inventory file holds one"
-                                .into(),
+                            message:
+                                "a second YAML document ('---'); a configuration file holds one"
+                                    .into(),
                         });
                     }
                     continue;
@@ -234,6 +239,14 @@ impl<'a> LibYaml<'a> {
 }
 
 fn syntax_error(text: &str, e: libyaml_safer::Error) -> SyntaxError {
+    // libyaml finds an unclosed quote at the end of the file (or at the next `---`);
+    // what needs fixing is the quote that opened it.
+    if let (Some("while scanning a quoted scalar"), Some(mark)) = (e.context(), e.context_mark()) {
+        return SyntaxError {
+            at: Location::from(mark),
+            message: "unclosed quote".into(),
+        };
+    }
     let at = e.problem_mark().map(Location::from).unwrap_or_default();
     let message = match (e.context(), e.context_mark()) {
         (Some(context), Some(mark)) => {

@@ -1,0 +1,223 @@
+//! Building the inventory from files already read: each file walked into its shapes
+//! ([`crate::config::raw`]), probe settings cascaded, names, addresses and coordinates
+//! checked, with every problem collected as `file:line:column: message`. One device's
+//! checks, and its reuse across a reload, are [`device`]'s.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Source;
+use super::content_hash;
+use crate::config::error::{ConfigError, ConfigErrors, Place, Spanned};
+use crate::config::inventory::{Branch, Device, FastHash, Inventory, Region};
+use crate::config::probe::ProbeSettings;
+use crate::config::raw;
+
+mod device;
+
+/// Parses and validates already-read sources into an inventory.
+pub fn build_inventory(
+    sources: &[Source],
+    defaults: &ProbeSettings,
+) -> Result<Inventory, ConfigErrors> {
+    build_inventory_with(sources, defaults, false)
+}
+
+/// Like [`build_inventory`]; with `allow_empty`, an inventory without devices is valid
+/// (the reload setting of the same name: emptying the inventory is then deliberate).
+pub fn build_inventory_with(
+    sources: &[Source],
+    defaults: &ProbeSettings,
+    allow_empty: bool,
+) -> Result<Inventory, ConfigErrors> {
+    build(sources, defaults, allow_empty, None)
+}
+
+/// One file on its own (empty allowed), for a reload: every device that is the same as
+/// in `previous`, the last build of this file, is that device (the same `Arc`), so that
+/// an unchanged device costs neither memory nor work downstream.
+pub fn build_file(
+    source: &Source,
+    defaults: &ProbeSettings,
+    previous: Option<&Inventory>,
+) -> Result<Inventory, ConfigErrors> {
+    build(std::slice::from_ref(source), defaults, true, previous)
+}
+
+fn build(
+    sources: &[Source],
+    defaults: &ProbeSettings,
+    allow_empty: bool,
+    previous: Option<&Inventory>,
+) -> Result<Inventory, ConfigErrors> {
+    let mut b = Builder {
+        previous,
+        ..Builder::default()
+    };
+    for source in sources {
+        b.add_file(source, defaults);
+    }
+    if !allow_empty && b.errors.is_empty() && b.devices.is_empty() {
+        b.errors.push(ConfigError::new(
+            Place::of_file(&sources[0].path),
+            "the inventory has no devices",
+        ));
+    }
+    if b.errors.is_empty() {
+        Ok(Inventory::new(b.devices, b.regions, content_hash(sources)))
+    } else {
+        Err(ConfigErrors::sorted(b.errors))
+    }
+}
+
+/// Nothing but blank lines and comments, which the loader reports as an empty file
+/// rather than as a file without `regions`.
+pub fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
+}
+
+/// Notes that `key` is written at `place`, unless it was seen before: then returns where
+/// (the first place stays the one others are compared with).
+fn seen_before<K: Hash + Eq + Clone, S: BuildHasher>(
+    places: &mut HashMap<K, Place, S>,
+    key: &K,
+    place: &Place,
+) -> Option<Place> {
+    match places.entry(key.clone()) {
+        Entry::Occupied(first) => Some(first.get().clone()),
+        Entry::Vacant(v) => {
+            v.insert(place.clone());
+            None
+        }
+    }
+}
+
+#[derive(Default)]
+struct Builder<'p> {
+    /// Devices that can be reused when unchanged (see [`build_file`]).
+    previous: Option<&'p Inventory>,
+    devices: Vec<Arc<Device>>,
+    regions: Vec<Region>,
+    errors: Vec<ConfigError>,
+    region_places: HashMap<String, Place>,
+    name_places: FastMap<Arc<str>, Place>,
+    address_places: FastMap<IpAddr, Place>,
+    /// The file being read, shared by the places of all its devices.
+    file: Option<Arc<Path>>,
+    /// Kinds and label strings repeat across thousands of devices: keep one copy each.
+    strings: HashSet<Arc<str>, FastHash>,
+}
+
+type FastMap<K, V> = HashMap<K, V, FastHash>;
+
+impl Builder<'_> {
+    fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {
+        let file = source.path.as_path();
+        self.file = Some(Arc::from(file));
+        if is_blank(&source.text) {
+            self.errors.push(ConfigError::new(
+                Place::of_file(file),
+                "inventory file is empty",
+            ));
+            return;
+        }
+        let parsed = raw::parse(&source.text, file, &mut self.errors);
+        for raw_region in parsed.regions {
+            let region_name = raw_region.name.value.trim().to_string();
+            let region_place = Place::at(file, raw_region.name.at);
+            self.check_name(&region_name, "region", &region_place);
+            if let Some(first) = seen_before(&mut self.region_places, &region_name, &region_place) {
+                let message = format!("duplicate region {region_name:?}, first defined at {first}");
+                self.errors.push(ConfigError::new(region_place, message));
+            }
+            let region_probe = raw_region.probe.apply(*defaults, file, &mut self.errors);
+            raw_region
+                .probe
+                .check_consistent(&region_probe, file, &mut self.errors);
+            let region: Arc<str> = region_name.into();
+            let mut branches = Vec::new();
+            let mut branch_places: HashMap<String, Place> = HashMap::new();
+            for raw_branch in raw_region.branches {
+                let branch_name = raw_branch.name.value.trim().to_string();
+                let branch_place = Place::at(file, raw_branch.name.at);
+                self.check_name(&branch_name, "branch", &branch_place);
+                if let Some(first) = seen_before(&mut branch_places, &branch_name, &branch_place) {
+                    let message = format!(
+                        "duplicate branch {branch_name:?} in region {region:?}, first defined at {first}"
+                    );
+                    self.errors.push(ConfigError::new(branch_place, message));
+                }
+                let lat = self.coordinate(file, raw_branch.lat.as_ref(), "lat", 90.0);
+                let lon = self.coordinate(file, raw_branch.lon.as_ref(), "lon", 180.0);
+                let branch_probe = raw_branch.probe.apply(region_probe, file, &mut self.errors);
+                raw_branch
+                    .probe
+                    .check_consistent(&branch_probe, file, &mut self.errors);
+                let branch: Arc<str> = branch_name.into();
+                let mut indexes = Vec::new();
+                for raw in &raw_branch.devices {
+                    if let Some(device) = self.device(file, raw, &region, &branch, branch_probe) {
+                        indexes.push(self.devices.len());
+                        self.devices.push(device);
+                    }
+                }
+                branches.push(Branch {
+                    name: branch,
+                    lat,
+                    lon,
+                    devices: indexes,
+                });
+            }
+            self.regions.push(Region {
+                name: region,
+                branches,
+            });
+        }
+    }
+
+    /// Names are free text (they are escaped wherever shown) but must be visible.
+    fn check_name(&mut self, name: &str, what: &str, place: &Place) {
+        if name.is_empty() {
+            self.errors.push(ConfigError::new(
+                place.clone(),
+                format!("{what} name is empty"),
+            ));
+        } else if name.chars().any(char::is_control) {
+            self.errors.push(ConfigError::new(
+                place.clone(),
+                format!("{what} name {name:?} contains control characters"),
+            ));
+        } else if name.chars().count() > 128 {
+            self.errors.push(ConfigError::new(
+                place.clone(),
+                format!("{what} name is longer than 128 characters"),
+            ));
+        }
+    }
+
+    fn coordinate(
+        &mut self,
+        file: &Path,
+        value: Option<&Spanned<f64>>,
+        what: &str,
+        limit: f64,
+    ) -> Option<f64> {
+        let v = value?;
+        if v.value.is_finite() && v.value.abs() <= limit {
+            Some(v.value)
+        } else {
+            self.errors.push(ConfigError::new(
+                Place::at(file, v.at),
+                format!("{what} {} is out of range (-{limit} to {limit})", v.value),
+            ));
+            None
+        }
+    }
+}
