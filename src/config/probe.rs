@@ -91,11 +91,7 @@ impl ProbeOverrides {
     /// of the inventory; left empty (`probe:` alone), it overrides nothing.
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<ProbeOverrides> {
         let mut p = ProbeOverrides::default();
-        if !w.optional_mapping("probe")? {
-            return Ok(p);
-        }
-        w.mapping("probe", PROBE_KEYS, |w, key| {
-            let name = PROBE_KEYS[key];
+        w.section("probe", PROBE_KEYS, |w, key, name| {
             match key {
                 0 => p.interval = w.optional_string(name)?,
                 1 => p.timeout = w.optional_string(name)?,

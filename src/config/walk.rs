@@ -150,6 +150,20 @@ impl<'a, 'e> Walker<'a, 'e> {
         Ok(self.open_mapping(Some(key), first)?.is_some())
     }
 
+    /// The value of `key` as a section of `known` keys that may be left empty: walks it
+    /// like [`Walker::mapping`], handing `value` each known key's index and name.
+    pub fn section(
+        &mut self,
+        key: &str,
+        known: &[&str],
+        mut value: impl FnMut(&mut Self, usize, &str) -> Walk<()>,
+    ) -> Walk<()> {
+        if self.optional_mapping(key)? {
+            self.mapping(key, known, |w, i| value(w, i, known[i]))?;
+        }
+        Ok(())
+    }
+
     /// A list or mapping where a key belongs: reported, then skipped with its value.
     pub fn collection_as_key(&mut self, key: Event<'a>) -> Walk<()> {
         self.error(

@@ -112,21 +112,21 @@ impl SqliteStore {
     }
 
     pub async fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
-        let t = sqlx::query(
+        // Old history in batches: transitions by time, alerts once resolved that long ago.
+        const PRUNE: [&str; 2] = [
             "DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE at < ?1 ORDER BY id LIMIT ?2)",
-        )
-        .bind(micros(cutoff))
-        .bind(batch)
-        .execute(&self.pool)
-        .await?;
-        let a = sqlx::query(
             "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE resolved_at < ?1 ORDER BY id LIMIT ?2)",
-        )
-        .bind(micros(cutoff))
-        .bind(batch)
-        .execute(&self.pool)
-        .await?;
-        Ok(t.rows_affected() + a.rows_affected())
+        ];
+        let mut pruned = 0;
+        for sql in PRUNE {
+            let done = sqlx::query(sql)
+                .bind(micros(cutoff))
+                .bind(batch)
+                .execute(&self.pool)
+                .await?;
+            pruned += done.rows_affected();
+        }
+        Ok(pruned)
     }
 
     pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRow>> {

@@ -46,17 +46,14 @@ pub(super) struct RawReload {
 impl RawReload {
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<Self> {
         let mut raw = Self::default();
-        if w.optional_mapping("reload")? {
-            w.mapping("reload", RELOAD_KEYS, |w, key| {
-                let name = RELOAD_KEYS[key];
-                match key {
-                    0 => raw.check_interval = w.optional_string(name)?,
-                    1 => raw.http_endpoint = w.boolean(name)?.map(|b| b.value),
-                    _ => raw.allow_empty = w.boolean(name)?.map(|b| b.value),
-                }
-                Ok(())
-            })?;
-        }
+        w.section("reload", RELOAD_KEYS, |w, key, name| {
+            match key {
+                0 => raw.check_interval = w.optional_string(name)?,
+                1 => raw.http_endpoint = w.boolean(name)?.map(|b| b.value),
+                _ => raw.allow_empty = w.boolean(name)?.map(|b| b.value),
+            }
+            Ok(())
+        })?;
         Ok(raw)
     }
 

@@ -39,16 +39,13 @@ pub(super) struct RawAlerts {
 impl RawAlerts {
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<Self> {
         let mut raw = Self::default();
-        if w.optional_mapping("alerts")? {
-            w.mapping("alerts", ALERTS_KEYS, |w, key| {
-                let name = ALERTS_KEYS[key];
-                match key {
-                    0 => raw.flapping_transitions = w.number(name, "a whole number")?,
-                    _ => raw.flapping_window = w.optional_string(name)?,
-                }
-                Ok(())
-            })?;
-        }
+        w.section("alerts", ALERTS_KEYS, |w, key, name| {
+            match key {
+                0 => raw.flapping_transitions = w.number(name, "a whole number")?,
+                _ => raw.flapping_window = w.optional_string(name)?,
+            }
+            Ok(())
+        })?;
         Ok(raw)
     }
 }
@@ -67,6 +64,8 @@ impl RawStore {
             flapping_transitions: 3,
             flapping_window: Duration::from_secs(300),
         };
+        let mut error =
+            |at, message: String| errors.push(ConfigError::new(Place::at(path, at), message));
         if let Some(v) = &self.retention {
             // Days are the natural unit here; the shared duration syntax stops at hours.
             let parsed = match v.value.trim().strip_suffix('d').map(str::parse::<u64>) {
@@ -75,36 +74,24 @@ impl RawStore {
             };
             match parsed {
                 Ok(d) if d >= Duration::from_secs(86_400) => s.retention = d,
-                Ok(_) => errors.push(ConfigError::new(
-                    Place::at(path, v.at),
-                    "retention must be at least 1d",
-                )),
-                Err(e) => errors.push(ConfigError::new(
-                    Place::at(path, v.at),
-                    format!("retention: {e} (or days: 400d)"),
-                )),
+                Ok(_) => error(v.at, "retention must be at least 1d".into()),
+                Err(e) => error(v.at, format!("retention: {e} (or days: 400d)")),
             }
         }
         if let Some(v) = &self.alerts.flapping_transitions {
             match v.value {
                 n if n >= 2 => s.flapping_transitions = n,
-                _ => errors.push(ConfigError::new(
-                    Place::at(path, v.at),
-                    "alerts.flapping_transitions must be at least 2",
-                )),
+                _ => error(
+                    v.at,
+                    "alerts.flapping_transitions must be at least 2".into(),
+                ),
             }
         }
         if let Some(v) = &self.alerts.flapping_window {
             match duration::parse(&v.value) {
                 Ok(d) if d >= Duration::from_secs(1) => s.flapping_window = d,
-                Ok(_) => errors.push(ConfigError::new(
-                    Place::at(path, v.at),
-                    "alerts.flapping_window must be at least 1s",
-                )),
-                Err(e) => errors.push(ConfigError::new(
-                    Place::at(path, v.at),
-                    format!("alerts.flapping_window: {e}"),
-                )),
+                Ok(_) => error(v.at, "alerts.flapping_window must be at least 1s".into()),
+                Err(e) => error(v.at, format!("alerts.flapping_window: {e}")),
             }
         }
         s

@@ -57,14 +57,12 @@ pub(super) struct RawHttp {
 impl RawHttp {
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<Self> {
         let mut raw = Self::default();
-        if w.optional_mapping("http")? {
-            w.mapping("http", HTTP_KEYS, |w, _| {
-                raw.max_connections = w
-                    .number("max_connections", "a whole number")?
-                    .map(|n| n.value);
-                Ok(())
-            })?;
-        }
+        w.section("http", HTTP_KEYS, |w, _, _| {
+            raw.max_connections = w
+                .number("max_connections", "a whole number")?
+                .map(|n| n.value);
+            Ok(())
+        })?;
         Ok(raw)
     }
 
@@ -88,18 +86,15 @@ pub(super) struct RawWeb {
 impl RawWeb {
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<Self> {
         let mut raw = Self::default();
-        if w.optional_mapping("web")? {
-            w.mapping("web", WEB_KEYS, |w, key| {
-                let name = WEB_KEYS[key];
-                match key {
-                    0 => {
-                        raw.max_event_streams = w.number(name, "a whole number")?.map(|n| n.value);
-                    }
-                    _ => raw.victoriametrics_url = w.optional_string(name)?.map(|u| u.value),
+        w.section("web", WEB_KEYS, |w, key, name| {
+            match key {
+                0 => {
+                    raw.max_event_streams = w.number(name, "a whole number")?.map(|n| n.value);
                 }
-                Ok(())
-            })?;
-        }
+                _ => raw.victoriametrics_url = w.optional_string(name)?.map(|u| u.value),
+            }
+            Ok(())
+        })?;
         Ok(raw)
     }
 
