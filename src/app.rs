@@ -59,6 +59,7 @@ pub async fn run<P: Pinger>(
     let (inventories, incoming) = mpsc::channel(4);
     let mut registry = Registry::default();
     prober.register(&mut registry);
+    pinger.register(&mut registry);
     store.health.register(&mut registry);
     // Inventory hot reload: validated inventories go to the supervisor like the first.
     let reload_metrics = Arc::new(crate::reload::ReloadMetrics::default());

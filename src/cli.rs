@@ -194,8 +194,13 @@ async fn shutdown_signal() {
 
 /// glibc gives every thread that allocates an arena of its own and keeps their free
 /// memory: with tokio's workers and blocking pool that is tens of MiB of RSS at 100,000
-/// devices for no speed we can measure. Two arenas, one per core of the target machine.
+/// devices for no speed we can measure. Two arenas, one per core of the target machine,
+/// unless the operator chose with glibc's own `MALLOC_ARENA_MAX` (which this call would
+/// otherwise override; `bench/memory.py` compares the two).
 fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
     // SAFETY: mallopt only adjusts allocator parameters; called before other threads exist.
     #[cfg(target_env = "gnu")]
     unsafe {

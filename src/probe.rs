@@ -57,4 +57,7 @@ pub trait Pinger: Send + Sync + 'static {
     fn is_healthy(&self) -> bool {
         true
     }
+
+    /// Registers the pinger's own metric families (send errors, ignored replies, ...).
+    fn register(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }

@@ -127,6 +127,20 @@ fn blackholed_device_goes_down_and_recovers() {
             .unwrap()
             .ends_with(" 0")
     );
+    // The blackhole drops requests on output: the pinger's own counter says so.
+    let send_errors: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wardops_icmp_send_errors_total "))
+        .expect("the pinger's counters are exported")
+        .parse()
+        .unwrap();
+    assert!(send_errors > 0.0, "{send_errors}");
+    for family in [
+        "wardops_icmp_slots_exhausted_total ",
+        "wardops_icmp_replies_ignored_total ",
+    ] {
+        assert!(metrics.lines().any(|l| l.starts_with(family)), "{family}");
+    }
     let since_metric = metric_line(
         &metrics,
         "wardops_device_down_since_timestamp_seconds",

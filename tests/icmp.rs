@@ -180,13 +180,12 @@ async fn forged_reply_never_counts() {
         async move { pinger.probe(target, spec(1, 1500)).await }
     });
 
-    let sequence = loop {
-        if let [sequence] = pinger.in_flight(target)[..] {
-            break sequence;
+    let (identifier, sequence) = loop {
+        if let [request] = pinger.in_flight(target)[..] {
+            break request;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let identifier = pinger.identifier(target).unwrap();
     let before = pinger.stats().replies_ignored;
 
     // From a raw socket bound to the probed address, so the source matches too.
@@ -209,13 +208,57 @@ async fn forged_reply_never_counts() {
     assert_eq!(pinger.stats().replies_ignored, before + 3);
     assert_eq!(
         pinger.in_flight(target),
-        [sequence],
+        [(identifier, sequence)],
         "the genuine reply may still come"
     );
 
     let outcome = probe.await.unwrap();
     assert_eq!((outcome.sent, outcome.received, outcome.rtt), (1, 0, None));
     assert_eq!(pinger.stats().replies_received, 0);
+}
+
+/// 100,000 devices at 1 s with 2 packets and a 1 s timeout keep ~200,000 echo requests in
+/// flight: more than one identifier's 65,536 sequence numbers. None may fail for want of
+/// a slot, and a device that answers meanwhile is still up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_thousand_requests_in_flight() {
+    const DEVICES: u32 = 100_000;
+    // 127.80.0.0/14 holds 262,144 addresses; none of their requests is ever answered.
+    let _blackhole = Blackhole::new("inflight", &[("input", "127.80.0.0/14")]);
+    let pinger = Arc::new(IcmpPinger::open().unwrap());
+    let quiet = ProbeSpec {
+        packets: 2,
+        spacing: Duration::from_millis(50),
+        timeout: Duration::from_secs(20),
+    };
+    let probes: Vec<_> = (0..DEVICES)
+        .map(|i| {
+            let pinger = Arc::clone(&pinger);
+            let address = IpAddr::V4(Ipv4Addr::from(0x7f50_0000u32 + i));
+            tokio::spawn(async move { pinger.probe(address, quiet).await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pinger.in_flight_total() < 2 * DEVICES as usize {
+        assert!(
+            Instant::now() < deadline,
+            "only {} in flight; {:?}",
+            pinger.in_flight_total(),
+            pinger.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = pinger.stats();
+    assert_eq!(
+        (stats.send_errors, stats.slots_exhausted),
+        (0, 0),
+        "{stats:?}"
+    );
+    let answered = pinger.probe(v4(127, 0, 0, 1), spec(2, 1000)).await;
+    assert_eq!(answered.received, 2, "a live device stays up: {answered:?}");
+    for probe in probes {
+        probe.abort();
+    }
 }
 
 /// Runs `wardops probe <addresses>` in a fresh network namespace (its own loopback and

@@ -1,8 +1,9 @@
 //! The real [`Pinger`]: ICMP echo over one socket per address family, shared by every
 //! device.
 //!
-//! A probe registers each request in its socket's pending table (keyed by sequence
-//! number) *before* sending it, because the reply can beat the send call's return. One
+//! A probe registers each request in its socket's pending table (keyed by identifier
+//! and sequence number) *before* sending it, because the reply can beat the send call's
+//! return. One
 //! receiver task per socket drains all replies and credits each to the probe whose
 //! identifier, sequence, payload token and address it matches; everything else
 //! carrying our identifier is counted as ignored (late, stray or forged).
@@ -21,14 +22,16 @@ mod socket;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use tokio::task::AbortHandle;
 
 use self::pending::{Outstanding, Pending, Waiter};
 use self::socket::Channel;
-use super::packet::{Echo, Family};
+use super::packet::Family;
 use super::{Pinger, ProbeOutcome, ProbeSpec};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +60,20 @@ pub struct PingerStats {
     /// wrong token or wrong source address.
     pub replies_ignored: u64,
     /// Requests not sent: a send error (e.g. an nftables drop, no route), no socket for
-    /// the address family, or no free sequence number. Each counts as unanswered.
+    /// the address family, or no free slot. Each counts as unanswered.
     pub send_errors: u64,
+    /// Of `send_errors`, requests for which every slot tried was in flight.
+    pub slots_exhausted: u64,
 }
 
+/// The pinger's own counters; `/metrics` shows them (see [`IcmpPinger::register`]).
 #[derive(Default)]
 struct Counters {
-    requests_sent: AtomicU64,
-    replies_received: AtomicU64,
-    replies_ignored: AtomicU64,
-    send_errors: AtomicU64,
+    requests_sent: Counter,
+    replies_received: Counter,
+    replies_ignored: Counter,
+    send_errors: Counter,
+    slots_exhausted: Counter,
 }
 
 /// Pings over raw or datagram ICMP sockets; see the module docs. Dropping it stops the
@@ -74,8 +81,6 @@ struct Counters {
 pub struct IcmpPinger {
     v4: Arc<Channel>,
     v6: Option<Arc<Channel>>,
-    /// One wrapping counter for both families; uniqueness only matters per socket.
-    sequence: AtomicU16,
     counters: Arc<Counters>,
     receivers: Vec<AbortHandle>,
 }
@@ -104,7 +109,6 @@ impl IcmpPinger {
         Ok(IcmpPinger {
             v4,
             v6,
-            sequence: AtomicU16::new(rand::random()),
             counters,
             receivers,
         })
@@ -113,23 +117,27 @@ impl IcmpPinger {
     pub fn stats(&self) -> PingerStats {
         let c = &self.counters;
         PingerStats {
-            requests_sent: c.requests_sent.load(Relaxed),
-            replies_received: c.replies_received.load(Relaxed),
-            replies_ignored: c.replies_ignored.load(Relaxed),
-            send_errors: c.send_errors.load(Relaxed),
+            requests_sent: c.requests_sent.get(),
+            replies_received: c.replies_received.get(),
+            replies_ignored: c.replies_ignored.get(),
+            send_errors: c.send_errors.get(),
+            slots_exhausted: c.slots_exhausted.get(),
         }
     }
 
-    /// The identifier replies to `address` must carry. For tests.
+    /// Requests in flight on both sockets. For tests.
     #[doc(hidden)]
-    pub fn identifier(&self, address: IpAddr) -> Option<u16> {
-        self.channel(address.to_canonical())
-            .map(|channel| channel.identifier)
+    pub fn in_flight_total(&self) -> usize {
+        std::iter::once(&self.v4)
+            .chain(&self.v6)
+            .map(|channel| channel.pending.lock().len())
+            .sum()
     }
 
-    /// Sequence numbers of requests to `address` still awaiting a reply. For tests.
+    /// (identifier, sequence) of the requests to `address` still awaiting a reply. For
+    /// tests.
     #[doc(hidden)]
-    pub fn in_flight(&self, address: IpAddr) -> Vec<u16> {
+    pub fn in_flight(&self, address: IpAddr) -> Vec<(u16, u16)> {
         let address = address.to_canonical();
         let Some(channel) = self.channel(address) else {
             return Vec::new();
@@ -138,7 +146,10 @@ impl IcmpPinger {
         table
             .iter()
             .filter(|(_, p)| p.address == address)
-            .map(|(seq, _)| *seq)
+            .map(|(&slot, p)| {
+                let echo = channel.echo(slot, p.token);
+                (echo.identifier, echo.sequence)
+            })
             .collect()
     }
 
@@ -166,9 +177,7 @@ impl Pinger for IcmpPinger {
             rtt: None,
         };
         let Some(channel) = self.channel(address) else {
-            self.counters
-                .send_errors
-                .fetch_add(spec.packets.into(), Relaxed);
+            self.counters.send_errors.inc_by(spec.packets.into());
             return unanswered;
         };
         let waiter = Arc::new(Waiter::default());
@@ -191,31 +200,30 @@ impl Pinger for IcmpPinger {
                 token: outstanding.token,
                 address,
                 sent_at,
+                sent_wall: SystemTime::now(),
                 deadline: sent_at + spec.timeout,
                 waiter: Arc::clone(&waiter),
             };
-            let Some(sequence) = pending::register(&channel.pending, &self.sequence, pending)
-            else {
-                self.counters.send_errors.fetch_add(1, Relaxed);
+            let Some(slot) = channel.register(pending) else {
+                self.counters.send_errors.inc();
+                self.counters.slots_exhausted.inc();
                 continue;
             };
-            outstanding.sequences.push(sequence);
-            let echo = Echo {
-                identifier: channel.identifier,
-                sequence,
-                token: outstanding.token,
-            };
-            match channel.send(address, echo).await {
+            outstanding.sequences.push(slot);
+            match channel
+                .send(address, channel.echo(slot, outstanding.token))
+                .await
+            {
                 Ok(()) => {
-                    self.counters.requests_sent.fetch_add(1, Relaxed);
+                    self.counters.requests_sent.inc();
                     in_flight += 1;
                     last_deadline = tokio::time::Instant::from_std(sent_at + spec.timeout);
                 }
                 // Data, not a broken socket: the device is unreachable from here.
                 Err(error) => {
-                    self.counters.send_errors.fetch_add(1, Relaxed);
+                    self.counters.send_errors.inc();
                     tracing::trace!(%address, %error, "echo request not sent");
-                    outstanding.forget(sequence);
+                    outstanding.forget(slot);
                 }
             }
         }
@@ -245,5 +253,28 @@ impl Pinger for IcmpPinger {
         std::iter::once(&self.v4)
             .chain(&self.v6)
             .all(|channel| !channel.failed.load(Relaxed))
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        let c = &self.counters;
+        for (name, help, counter) in [
+            (
+                "wardops_icmp_send_errors",
+                "Echo requests not sent: a send error (an nftables drop, no route), no socket for the family, or no free slot",
+                &c.send_errors,
+            ),
+            (
+                "wardops_icmp_slots_exhausted",
+                "Echo requests not sent because every identifier and sequence number tried was in flight",
+                &c.slots_exhausted,
+            ),
+            (
+                "wardops_icmp_replies_ignored",
+                "Echo replies carrying our identifiers that answered no request in flight: late, unknown, forged or from the wrong address",
+                &c.replies_ignored,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
     }
 }

@@ -62,6 +62,8 @@ struct Ring {
     acc: Vec<Acc>,
     /// `devices.len() * MINUTES`; slot of minute `m` for device `i` is `i*MINUTES + m % MINUTES`.
     points: Vec<Point>,
+    /// Passes over the ring that closed minutes, for tests: bounded whatever the clock does.
+    closed: u64,
 }
 
 #[derive(Default)]
@@ -111,9 +113,7 @@ impl History {
             ));
         }
         let ring = guard.as_mut().expect("built above");
-        while ring.minute < minute {
-            ring.close_minute();
-        }
+        ring.advance_to(minute);
         for (i, rt) in ring.devices.iter().enumerate() {
             let m = rt.measurements();
             let a = &mut ring.acc[i];
@@ -178,6 +178,29 @@ impl Acc {
 }
 
 impl Ring {
+    /// Closes every minute up to `minute`. A clock that jumped forward by more than the
+    /// window leaves nothing of the hour to keep: the ring is cleared once instead of
+    /// closing each missed minute under the lock (a year is 525,600 of them). A clock
+    /// that jumped back keeps the ring where it is until it catches up.
+    fn advance_to(&mut self, minute: i64) {
+        if minute - self.minute > MINUTES as i64 {
+            self.points.fill(Point::NONE);
+            for a in &mut self.acc {
+                *a = Acc {
+                    seen_requests: a.seen_requests,
+                    seen_replies: a.seen_replies,
+                    ..Acc::default()
+                };
+            }
+            self.minute = minute;
+            self.closed += 1;
+            return;
+        }
+        while self.minute < minute {
+            self.close_minute();
+        }
+    }
+
     fn close_minute(&mut self) {
         let m = self.minute;
         for i in 0..self.devices.len() {
@@ -190,6 +213,7 @@ impl Ring {
             };
         }
         self.minute += 1;
+        self.closed += 1;
         // The slot the new minute will close into still holds the minute an hour ago.
         for i in 0..self.devices.len() {
             self.points[slot(i, self.minute)] = Point::NONE;
@@ -215,6 +239,7 @@ fn remap(
             .collect(),
         acc: vec![Acc::default(); n],
         points: vec![Point::NONE; n * MINUTES],
+        closed: old.as_ref().map_or(0, |r| r.closed),
     };
     if let Some(old) = old {
         for (i, d) in devices.iter().enumerate() {
@@ -236,4 +261,64 @@ fn remap(
         }
     }
     ring
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use parking_lot::Mutex as PlMutex;
+
+    use super::*;
+    use crate::config::load::{Source, build_inventory};
+    use crate::state::Clock;
+
+    /// A wall clock the test sets.
+    struct Settable(PlMutex<DateTime<Utc>>);
+
+    impl Clock for Settable {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock()
+        }
+    }
+
+    #[test]
+    fn a_clock_jump_clears_the_hour_instead_of_closing_every_missed_minute() {
+        let start = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let clock = Arc::new(Settable(PlMutex::new(start)));
+        let state = State::new(clock.clone());
+        let source = Source {
+            path: "t.yaml".into(),
+            text: "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n          - { name: d, address: 127.68.0.1, kind: atm }\n".into(),
+        };
+        state.replace_inventory(
+            Arc::new(build_inventory(&[source], &Default::default()).unwrap()),
+            |_| None,
+        );
+        let history = History::default();
+        history.sample(&state);
+        *clock.0.lock() = start + chrono::Duration::minutes(3);
+        history.sample(&state);
+        let closed = |h: &History| h.ring.lock().as_ref().unwrap().closed;
+        assert_eq!(
+            closed(&history),
+            3,
+            "a minute at a time while the clock runs"
+        );
+
+        // The NTP daemon steps the clock a year ahead.
+        let later = start + chrono::Duration::days(365);
+        *clock.0.lock() = later;
+        history.sample(&state);
+        assert_eq!(closed(&history), 4, "one pass, not 525,600");
+        let series = history.series("d").unwrap();
+        assert_eq!(series.len(), MINUTES);
+        assert_eq!(
+            series.last().unwrap().0.timestamp(),
+            later.timestamp() / 60 * 60
+        );
+        assert!(
+            series.iter().all(|(_, p)| *p == Point::NONE),
+            "nothing of the old hour"
+        );
+    }
 }

@@ -1,24 +1,25 @@
 //! One ICMP socket of the pinger, its options, and its receiver task.
 //!
-//! A [`Channel`] owns the socket of one address family and the table of requests in
-//! flight on it. Its receiver task is the only reader of the socket: it drains every
-//! queued datagram per wakeup and credits replies through [`pending::credit`].
+//! A [`Channel`] owns the socket of one address family, the range of identifiers its
+//! requests carry, and the table of requests in flight on it. Its receiver task is the
+//! only reader of the socket: it drains every queued datagram per wakeup, with the
+//! kernel's receive timestamp of each (`SO_TIMESTAMPNS`), and credits replies through
+//! [`pending::credit`].
 
 use std::collections::HashMap;
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use super::pending::{self, Table};
+use super::pending::{self, Arrival, Pending, Slot, Table};
 use super::{Counters, PingerError};
 use crate::probe::packet::{self, Echo, Family};
 
@@ -36,6 +37,10 @@ const ICMP6_FILTER: libc::c_int = 1;
 /// A receive error that is not one of the known fatal ones is tolerated (ICMP errors
 /// queued on a datagram socket, memory pressure) unless it repeats this often in a row.
 const MAX_RECEIVE_ERRORS: u32 = 100;
+/// Identifiers a raw socket's requests carry (consecutive from a random base), each with
+/// 65,536 sequence numbers: 524,288 requests in flight per family. A datagram socket has
+/// the one identifier the kernel gives it.
+const RAW_IDENTIFIERS: u16 = 8;
 
 /// One socket and the requests in flight on it.
 pub(super) struct Channel {
@@ -43,7 +48,11 @@ pub(super) struct Channel {
     socket: AsyncFd<Socket>,
     /// Raw IPv4 sockets deliver the IPv4 header in front of the ICMP message.
     ip_header: bool,
+    /// The first identifier of the range; `identifiers` of them (a power of two).
     pub(super) identifier: u16,
+    identifiers: u16,
+    /// The next slot to try, wrapping over `identifiers << 16`.
+    next: AtomicU32,
     pub(super) pending: Table,
     counters: Arc<Counters>,
     pub(super) failed: AtomicBool,
@@ -81,23 +90,27 @@ impl Channel {
         if !matches!(forced, Some(Ok(()))) {
             let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
         }
-        let identifier = if raw {
+        if let Err(error) = set_option(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &1) {
+            tracing::debug!(%error, "no kernel receive timestamps: RTT includes the receiver's wake-up");
+        }
+        let (identifier, identifiers) = if raw {
             if let Err(error) = accept_only_replies(&socket, family) {
                 tracing::debug!(%error, "no ICMP filter: the receiver will see all ICMP");
             }
-            identifier
+            (identifier, RAW_IDENTIFIERS)
         } else {
             // Binding to port 0 makes the kernel pick the identifier it will stamp on
             // our requests and filter replies by; learn it.
             let local = SockAddr::from(SocketAddr::new(wildcard, 0));
             socket.bind(&local).map_err(PingerError::Setup)?;
             let bound = socket.local_addr().map_err(PingerError::Setup)?;
-            bound.as_socket().map_or(0, |address| address.port())
+            (bound.as_socket().map_or(0, |address| address.port()), 1)
         };
         tracing::info!(
             ?family,
             kind = if raw { "raw" } else { "datagram" },
             identifier,
+            identifiers,
             receive_buffer = socket.recv_buffer_size().unwrap_or(0),
             "ICMP socket open"
         );
@@ -109,10 +122,34 @@ impl Channel {
             socket,
             ip_header: raw && family == Family::V4,
             identifier,
+            identifiers,
+            next: AtomicU32::new(rand::random()),
             pending: Mutex::new(HashMap::with_capacity(4096)),
             counters: Arc::clone(counters),
             failed: AtomicBool::new(false),
         })
+    }
+
+    /// Files `pending` under a free slot; None when every slot tried is in flight.
+    pub(super) fn register(&self, pending: Pending) -> Option<Slot> {
+        let slots = u32::from(self.identifiers) << 16;
+        pending::register(&self.pending, &self.next, slots, pending)
+    }
+
+    /// The request that fills `slot`.
+    pub(super) fn echo(&self, slot: Slot, token: u64) -> Echo {
+        Echo {
+            identifier: self.identifier.wrapping_add((slot >> 16) as u16),
+            sequence: slot as u16,
+            token,
+        }
+    }
+
+    /// The slot a reply answers, if it carries one of our identifiers (raw sockets see
+    /// every process's pings; those are none of our business).
+    fn slot(&self, echo: &Echo) -> Option<Slot> {
+        let offset = echo.identifier.wrapping_sub(self.identifier);
+        (offset < self.identifiers).then(|| (u32::from(offset) << 16) | u32::from(echo.sequence))
     }
 
     pub(super) async fn send(&self, address: IpAddr, echo: Echo) -> io::Result<()> {
@@ -128,7 +165,8 @@ impl Channel {
     /// The receiver task: drains every datagram on each wakeup, so a burst of replies
     /// costs one wakeup, and dispatches them. Runs until a fatal socket error.
     pub(super) async fn receive(self: Arc<Self>) {
-        let mut buffer = [MaybeUninit::<u8>::uninit(); 2048];
+        let mut buffer = [0u8; 2048];
+        let mut control = [0u8; 128];
         let mut errors = 0;
         loop {
             let mut ready = match self.socket.readable().await {
@@ -136,14 +174,17 @@ impl Channel {
                 Err(error) => return self.fail(error),
             };
             loop {
-                match ready.try_io(|socket| socket.get_ref().recv_from(&mut buffer)) {
-                    Ok(Ok((len, from))) => {
+                let received =
+                    ready.try_io(|socket| receive_one(socket.get_ref(), &mut buffer, &mut control));
+                match received {
+                    Ok(Ok(datagram)) => {
                         errors = 0;
-                        // SAFETY: recv_from initialised the first `len` bytes.
-                        let datagram =
-                            unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast(), len) };
-                        if let Some(source) = from.as_socket() {
-                            self.dispatch(datagram, source.ip(), Instant::now());
+                        if let Some(source) = datagram.source {
+                            let arrival = Arrival {
+                                now: Instant::now(),
+                                kernel: datagram.kernel_time,
+                            };
+                            self.dispatch(&buffer[..datagram.len], source, arrival);
                         }
                     }
                     Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -161,21 +202,20 @@ impl Channel {
         }
     }
 
-    fn dispatch(&self, datagram: &[u8], source: IpAddr, now: Instant) {
+    fn dispatch(&self, datagram: &[u8], source: IpAddr, arrival: Arrival) {
         let Some(echo) = packet::decode_reply(self.family, datagram, self.ip_header) else {
             return;
         };
-        // Raw sockets see every process's pings; those are none of our business.
-        if echo.identifier != self.identifier {
+        let Some(slot) = self.slot(&echo) else {
             return;
-        }
-        match pending::credit(&self.pending, echo, source.to_canonical(), now) {
+        };
+        match pending::credit(&self.pending, slot, echo, source.to_canonical(), arrival) {
             Some(waiter) => {
-                self.counters.replies_received.fetch_add(1, Relaxed);
+                self.counters.replies_received.inc();
                 waiter.notify.notify_one();
             }
             None => {
-                self.counters.replies_ignored.fetch_add(1, Relaxed);
+                self.counters.replies_ignored.inc();
             }
         }
     }
@@ -184,6 +224,64 @@ impl Channel {
         tracing::error!(%error, family = ?self.family, "ICMP receiver stopped");
         self.failed.store(true, Relaxed);
     }
+}
+
+/// One datagram as `recvmsg` gave it.
+struct Datagram {
+    len: usize,
+    source: Option<IpAddr>,
+    /// `SCM_TIMESTAMPNS`: when the kernel took the packet in (wall clock).
+    kernel_time: Option<SystemTime>,
+}
+
+/// Reads one datagram into `buffer`, with its source and the kernel's receive timestamp
+/// from the control messages in `control`.
+fn receive_one(socket: &Socket, buffer: &mut [u8], control: &mut [u8]) -> io::Result<Datagram> {
+    let mut address = socket2::SockAddrStorage::zeroed();
+    let mut iov = libc::iovec {
+        iov_base: buffer.as_mut_ptr().cast(),
+        iov_len: buffer.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; every pointer put in it below outlives the
+    // call, with its true length.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_namelen = address.size_of();
+    // SAFETY: sockaddr_storage is this platform's storage type.
+    header.msg_name =
+        std::ptr::from_mut(unsafe { address.view_as::<libc::sockaddr_storage>() }).cast();
+    header.msg_iov = &mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = control.len() as _;
+    // SAFETY: `header` describes live buffers (above); the fd is the socket's own.
+    let len = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut header, libc::MSG_DONTWAIT) };
+    if len < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: recvmsg filled `address` up to `msg_namelen`, within its size.
+    let source = unsafe { SockAddr::new(address, header.msg_namelen) }
+        .as_socket()
+        .map(|a| a.ip());
+    let mut kernel_time = None;
+    // SAFETY: the CMSG macros walk the control bytes recvmsg wrote, bounded by
+    // `msg_controllen`; a SCM_TIMESTAMPNS message carries one `timespec`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&header);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                kernel_time = SystemTime::UNIX_EPOCH
+                    .checked_add(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            cmsg = libc::CMSG_NXTHDR(&header, cmsg);
+        }
+    }
+    Ok(Datagram {
+        len: len as usize,
+        source,
+        kernel_time,
+    })
 }
 
 /// Errors that mean the socket itself is unusable.
