@@ -24,7 +24,7 @@ pub use counts::{Counts, Totals};
 pub use history::History;
 pub use order::{OrderCache, Selection, select};
 pub use query::{ListQuery, ParamError};
-pub use time::Rfc3339;
+pub use time::{Rfc3339, TimeWriter};
 
 use crate::config::Device;
 use crate::state::{DeviceRuntime, DeviceStatus};

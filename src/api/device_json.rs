@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::config::Device;
-use crate::read_model::time::rfc3339;
+use crate::read_model::TimeWriter;
 use crate::state::{DeviceStatus, Measurements};
 
 /// Writes the fields of one device, `"name":…` to `"last_probe_at":…` (and
@@ -19,6 +19,7 @@ use crate::state::{DeviceStatus, Measurements};
 /// `{}`, the detail route adds its own fields around them.
 pub fn write_device_fields(
     out: &mut Vec<u8>,
+    times: &mut TimeWriter,
     device: &Device,
     status: &DeviceStatus,
     m: &Measurements,
@@ -47,16 +48,16 @@ pub fn write_device_fields(
     out.extend_from_slice(b"},\"ping_status\":\"");
     out.extend_from_slice(status.status.as_str().as_bytes());
     out.extend_from_slice(b"\",\"down_since\":");
-    write_time(out, status.down_since);
+    write_time(out, times, status.down_since);
     out.extend_from_slice(b",\"status_changed_at\":");
-    write_time(out, status.changed_at);
+    write_time(out, times, status.changed_at);
     out.extend_from_slice(b",\"last_rtt_ms\":");
     // Microsecond resolution keeps the figure short ("0.123", not "0.12345678").
     write_f64(out, m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0));
     out.extend_from_slice(b",\"loss\":");
     write_f64(out, m.last_loss);
     out.extend_from_slice(b",\"last_probe_at\":");
-    write_time(out, m.last_probe_at);
+    write_time(out, times, m.last_probe_at);
     // What only the store knows; absent when the appliance keeps no store.
     if let Some(n) = open_alerts {
         out.extend_from_slice(b",\"open_alerts\":");
@@ -121,11 +122,11 @@ fn write_ip(out: &mut Vec<u8>, address: IpAddr) {
     }
 }
 
-fn write_time(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
+fn write_time(out: &mut Vec<u8>, times: &mut TimeWriter, t: Option<DateTime<Utc>>) {
     match t {
         Some(t) => {
             out.push(b'"');
-            out.extend_from_slice(rfc3339(t).as_bytes());
+            times.write(out, t);
             out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),
@@ -190,7 +191,7 @@ mod tests {
     fn written(d: &Device, s: &DeviceStatus, m: &Measurements, alerts: Option<u32>) -> String {
         let mut out = Vec::new();
         out.push(b'{');
-        write_device_fields(&mut out, d, s, m, alerts);
+        write_device_fields(&mut out, &mut TimeWriter::default(), d, s, m, alerts);
         out.push(b'}');
         String::from_utf8(out).unwrap()
     }

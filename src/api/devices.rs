@@ -17,7 +17,7 @@ use crate::config::ProbeSettings;
 use crate::context::Context;
 use crate::http::BoxFuture;
 use crate::http::response::{self, Body};
-use crate::read_model::{ListQuery, OrderCache, Row, select};
+use crate::read_model::{ListQuery, OrderCache, Row, TimeWriter, select};
 use crate::state::Snapshot;
 use crate::store::StoreHealth;
 
@@ -78,6 +78,7 @@ pub fn devices_json_with_alerts(
         )
         .as_bytes(),
     );
+    let mut times = TimeWriter::default();
     for (i, (device, status, runtime)) in page.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -88,7 +89,7 @@ pub fn devices_json_with_alerts(
             .as_ref()
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
         out.push(b'{');
-        device_json::write_device_fields(&mut out, device, status, &m, open_alerts);
+        device_json::write_device_fields(&mut out, &mut times, device, status, &m, open_alerts);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
@@ -165,7 +166,14 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
     let open_alerts = Some(ctx.store.health.open_alerts(&device.name));
     let mut out = Vec::with_capacity(4 * DEVICE_JSON_BYTES);
     let _ = write!(out, r#"{{"state_version":{},"#, snapshot.version);
-    device_json::write_device_fields(&mut out, device, status, &m, open_alerts);
+    device_json::write_device_fields(
+        &mut out,
+        &mut TimeWriter::default(),
+        device,
+        status,
+        &m,
+        open_alerts,
+    );
     out.extend_from_slice(br#","probe":"#);
     serde_json::to_writer(&mut out, &ProbeJson::from(&device.probe))
         .expect("serialising to a Vec cannot fail");
