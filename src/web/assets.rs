@@ -11,14 +11,13 @@ use crate::http::response::{self, Body};
 pub const APP_JS: &str = include_str!("../../static/app.js");
 pub const APP_CSS: &str = include_str!("../../static/app.css");
 
-/// A short content hash of both assets, for `?v=` cache busting.
+/// A short content hash of both assets, for `?v=` cache busting: XXH3-64, as the
+/// inventory's revision hash, fixed by its specification across builds and platforms.
 pub fn version() -> String {
-    // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in APP_JS.bytes().chain(APP_CSS.bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{:08x}", h as u32)
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(APP_JS.as_bytes());
+    h.update(APP_CSS.as_bytes());
+    format!("{:08x}", h.digest() as u32)
 }
 
 fn asset(content_type: &'static str, text: &'static str) -> Response<Body> {
