@@ -122,12 +122,8 @@ impl Env {
 impl Settings {
     /// Reads the settings file at `path`, then applies `env`.
     pub fn load(path: &Path, env: &Env) -> Result<Settings, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                Place::of_file(path),
-                format!("cannot read settings: {e}"),
-            )])
-        })?;
+        // Read as an inventory file is: never blocking, never past the size limit.
+        let text = super::load::read_text(path).map_err(|e| ConfigErrors(vec![e]))?;
         Self::parse(path, &text, env)
     }
 

@@ -29,7 +29,7 @@ use super::error::Location;
 
 mod fast;
 mod guard;
-mod place;
+pub(super) mod place;
 
 impl From<Mark> for Location {
     fn from(m: Mark) -> Self {
