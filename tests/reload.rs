@@ -437,7 +437,7 @@ async fn empty_file_is_rejected_unless_allowed() {
     write(&rig.dir.join("a.yaml"), "");
     let errors = rig.rejected(0, "an empty file").await;
     assert!(
-        errors[0].ends_with("a.yaml: inventory file is empty"),
+        errors[0].ends_with("a.yaml:1:1: inventory file is empty"),
         "{errors:?}"
     );
     assert_eq!(rig.names().len(), 2);

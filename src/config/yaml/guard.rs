@@ -19,6 +19,7 @@ use std::sync::Once;
 use libyaml_safer::{EventData, Parser};
 
 use super::Location;
+use crate::config::error::panic_message;
 
 thread_local! {
     /// Set while this thread runs the parser: a panic then is reported as an error.
@@ -41,13 +42,7 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     // invariant.
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     PARSING.with(|p| p.set(was));
-    result.map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string())
-    })
+    result.map_err(|payload| panic_message(&*payload))
 }
 
 /// Where the parser gave up: the last character of the shortest start of `text` that
