@@ -14,7 +14,7 @@ mod build;
 pub mod files;
 pub mod read;
 
-pub use build::{build_file, build_inventory, build_inventory_with, is_blank};
+pub use build::{build_file, build_inventory, build_inventory_with, is_blank, metric_label_name};
 pub use files::list_files;
 pub use read::{MAX_FILE_BYTES, read_text};
 

@@ -19,6 +19,8 @@ use crate::config::raw;
 
 mod device;
 
+pub use device::metric_label_name;
+
 /// Parses and validates already-read sources into an inventory.
 pub fn build_inventory(
     sources: &[Source],
