@@ -123,7 +123,12 @@ fn metric(app: &Appliance, name: &str) -> Option<f64> {
 
 #[test]
 fn edits_git_checkouts_and_a_bad_commit_apply_or_are_rejected_within_a_second() {
-    let tmp = setup("", &[("a.yaml", yaml(1, 0, 3, "v1"))]);
+    // It ends by replacing the whole inventory (5 devices by 1): deliberate, so past
+    // the mass-removal guard.
+    let tmp = setup(
+        "reload:\n  max_removed_share: 1\n",
+        &[("a.yaml", yaml(1, 0, 3, "v1"))],
+    );
     let inv = tmp.path().join("inventory");
     git(&inv, &["init", "-q"]);
     git(&inv, &["add", "."]);
