@@ -217,7 +217,12 @@ impl<'a> LibYaml<'a> {
                 }
             };
             self.parsed += 1;
-            let at = Location::from(raw.start_mark);
+            let mut at = Location::from(raw.start_mark);
+            if raw.start_mark.index as usize >= self.text.len() {
+                // An empty value at the end of the file "starts" after its last line
+                // break; cheap to move only there.
+                at = place::within(self.text, at);
+            }
             let (event, anchor) = match raw.data {
                 EventData::StreamStart { .. } | EventData::DocumentEnd { .. } => continue,
                 EventData::DocumentStart { .. } => {
