@@ -6,12 +6,14 @@
 //! hash check, SIGHUP, `POST /-/reload` — runs the same [`Reloader::reload`]: re-read the
 //! whole directory by path, skip if the content hash is unchanged, parse and validate
 //! aside, and only then hand the new inventory to the app, which diffs it into the state
-//! and the scheduler. An invalid inventory keeps the last good one running.
+//! and the scheduler. An invalid inventory keeps the last good one running, and so does
+//! one that would remove more than `reload.max_removed_share` of the devices ([`guard`]).
 //!
 //! [`Reloader::status`] is what `GET /api/v1/status` shows; [`ReloadMetrics`] the
 //! `wardops_config_*` families.
 
 mod cache;
+mod guard;
 pub mod metrics;
 pub mod outcome;
 pub mod read;
@@ -216,9 +218,16 @@ impl Reloader {
             match validated {
                 Ok(inventory) => {
                     let diff = Diff::between(&running, &inventory);
-                    Checked::Valid {
-                        inventory: Arc::new(inventory),
-                        diff,
+                    let share = s.max_removed_share;
+                    match guard::mass_removal(&inner.dir, &diff, running.devices.len(), share) {
+                        Some(refused) => Checked::Invalid {
+                            hash: candidate.hash,
+                            errors: vec![refused.to_string()],
+                        },
+                        None => Checked::Valid {
+                            inventory: Arc::new(inventory),
+                            diff,
+                        },
                     }
                 }
                 Err(errors) => Checked::Invalid {

@@ -232,3 +232,149 @@ fn shipped_example_is_valid() {
     assert_eq!(config.settings.database_url, "sqlite://data/wardops.db");
     assert_eq!(config.settings.listen.to_string(), "127.0.0.1:5001");
 }
+
+/// Runs `f` on its own thread and fails the test if it takes longer than `limit`: a
+/// walk that loops or a read that blocks must fail here, not hang the suite.
+fn finishes_within<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("did not finish within {limit:?}"))
+}
+
+const ONE_DEVICE: &str = "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n          - { name: d1, address: 127.0.0.1, kind: atm }\n";
+
+/// An inventory directory holding `a.yaml` (one device), laid out further by `setup`.
+fn inventory_dir(setup: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("inventory");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.yaml"), ONE_DEVICE).unwrap();
+    setup(&dir);
+    (tmp, dir)
+}
+
+fn load_within_a_second(dir: &Path) -> Result<usize, Vec<String>> {
+    let dir = dir.to_path_buf();
+    finishes_within(Duration::from_secs(1), move || {
+        load::load_inventory(&dir, &ProbeSettings::default())
+            .map(|i| i.devices.len())
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+    })
+}
+
+#[test]
+fn symlink_loops_end_and_read_each_file_once() {
+    use std::os::unix::fs::symlink;
+    let (_tmp, dir) = inventory_dir(|d| {
+        symlink(".", d.join("a1")).unwrap();
+        symlink(".", d.join("a2")).unwrap();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        symlink("..", d.join("sub/up")).unwrap();
+        symlink("../sub", d.join("sub/again")).unwrap();
+    });
+    // Read once: read twice, d1 would be a duplicate of itself.
+    assert_eq!(load_within_a_second(&dir), Ok(1));
+    let files = load::list_files(&dir).unwrap();
+    assert_eq!(files, [dir.join("a.yaml")]);
+}
+
+#[test]
+fn a_directory_link_out_of_the_inventory_is_an_error_not_a_walk_of_the_machine() {
+    let (_tmp, dir) = inventory_dir(|d| std::os::unix::fs::symlink("/", d.join("root")).unwrap());
+    let errors = load_within_a_second(&dir).unwrap_err();
+    assert_eq!(
+        errors,
+        [format!(
+            "{}: links to /, outside the inventory directory; not followed",
+            dir.join("root").display()
+        )]
+    );
+}
+
+#[test]
+fn a_fifo_named_like_an_inventory_file_is_refused_without_blocking() {
+    let (_tmp, dir) = inventory_dir(|d| {
+        let path = std::ffi::CString::new(d.join("f.yaml").as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    });
+    assert_eq!(
+        load_within_a_second(&dir).unwrap_err(),
+        [format!(
+            "{}: not a regular file (a named pipe); not read",
+            dir.join("f.yaml").display()
+        )]
+    );
+    // Opened directly, past the listing (a name swapped after it): still no block.
+    let fifo = dir.join("f.yaml");
+    let error =
+        finishes_within(Duration::from_secs(1), move || load::read_text(&fifo)).unwrap_err();
+    assert!(error.message.contains("a named pipe"), "{error}");
+}
+
+#[test]
+fn a_link_to_dev_zero_is_refused_and_a_file_past_the_limit_is_not_read() {
+    let (_tmp, dir) =
+        inventory_dir(|d| std::os::unix::fs::symlink("/dev/zero", d.join("z.yaml")).unwrap());
+    assert_eq!(
+        load_within_a_second(&dir).unwrap_err(),
+        [format!(
+            "{}: not a regular file (a character device); not read",
+            dir.join("z.yaml").display()
+        )]
+    );
+    let zero = Path::new("/dev/zero").to_path_buf();
+    let error =
+        finishes_within(Duration::from_secs(1), move || load::read_text(&zero)).unwrap_err();
+    assert!(error.message.contains("a character device"), "{error}");
+
+    // A sparse file one byte past the limit: refused by its size, before any reading.
+    let (_tmp, dir) = inventory_dir(|d| {
+        let big = std::fs::File::create(d.join("big.yaml")).unwrap();
+        big.set_len(load::MAX_FILE_BYTES + 1).unwrap();
+    });
+    assert_eq!(
+        load_within_a_second(&dir).unwrap_err(),
+        [format!(
+            "{}: larger than 64 MiB; not read",
+            dir.join("big.yaml").display()
+        )]
+    );
+}
+
+#[test]
+fn a_settings_file_that_is_a_fifo_is_refused_without_blocking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("wardops.yaml");
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let shown = path.clone();
+    let errors = finishes_within(Duration::from_secs(1), move || {
+        Config::load_with_env(&path, &no_env())
+            .unwrap_err()
+            .to_string()
+    });
+    assert_eq!(
+        errors,
+        format!(
+            "{}: not a regular file (a named pipe); not read",
+            shown.display()
+        )
+    );
+}
+
+#[test]
+fn label_keys_are_checked_for_collisions_by_the_rule_metrics_writes_them_with() {
+    for key in ["isp", "a-b", "a_b", "a.b", "ок", "tier 1", "x9_", "ÄÖ-ü"] {
+        assert_eq!(
+            load::metric_label_name(key),
+            wardops::metrics::exposition::label_name(key),
+            "{key:?}"
+        );
+    }
+}

@@ -271,7 +271,12 @@ fn git(dir: &Path, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_checkout_of_another_commit_is_one_reload() {
-    let rig = watched(|d| {
+    // Going back to commit one removes 6 of 10 devices: deliberate here.
+    let everything = ReloadSettings {
+        max_removed_share: 1.0,
+        ..ReloadSettings::default()
+    };
+    let rig = rig_with(everything, |d| {
         git(d, &["init", "-q"]);
         write(
             &d.join("a.yaml"),
@@ -437,13 +442,15 @@ async fn empty_file_is_rejected_unless_allowed() {
     write(&rig.dir.join("a.yaml"), "");
     let errors = rig.rejected(0, "an empty file").await;
     assert!(
-        errors[0].ends_with("a.yaml: inventory file is empty"),
+        errors[0].ends_with("a.yaml:1:1: inventory file is empty"),
         "{errors:?}"
     );
     assert_eq!(rig.names().len(), 2);
 
+    // Emptying the inventory is removing every device: past the guard too.
     let allowing = ReloadSettings {
         allow_empty: true,
+        max_removed_share: 1.0,
         ..ReloadSettings::default()
     };
     let rig = rig_with(allowing, |d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
@@ -620,4 +627,96 @@ async fn a_reload_adding_10000_devices_does_not_spike_the_probe_rate() {
         (19_000..=21_000).contains(&total),
         "two intervals of 10,010 devices: {total}"
     );
+}
+
+/// 200 devices; the file rewritten in place by a writer that stops for 600 ms after the
+/// line of device 187 (the text so far is a valid inventory of 188). Nothing is applied
+/// until the writer closes the file, then all of it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_pauses_half_way_is_applied_whole_once_closed() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 200, "x"))).await;
+    let text = yaml(0, 200, "y");
+    let cut = text.find("name: d188,").unwrap();
+    let cut = text[..cut].rfind('\n').unwrap() + 1;
+    let mut f = std::fs::File::create(rig.dir.join("a.yaml")).unwrap();
+    std::io::Write::write_all(&mut f, &text.as_bytes()[..cut]).unwrap();
+    f.sync_data().unwrap();
+    let paused = Instant::now();
+    while paused.elapsed() < Duration::from_millis(600) {
+        assert_eq!(rig.names().len(), 200, "a half-written file was applied");
+        sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rig.reloader.status().revision, 0);
+    std::io::Write::write_all(&mut f, &text.as_bytes()[cut..]).unwrap();
+    drop(f);
+    rig.within_a_second("the whole file", |r| {
+        r.names().len() == 200 && r.label("d199").as_deref() == Some("y")
+    })
+    .await;
+    assert_eq!(rig.reloader.status().revision, 1, "applied once, whole");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_removing_most_devices_is_refused_unless_allowed() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 200, "x"))).await;
+    // What a writer that died half-way leaves: a valid file of 90 devices.
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 90, "x"));
+    let errors = rig.rejected(0, "removing 110 of 200 devices").await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("would remove 110 of the 200 running devices (55%), more than reload.max_removed_share (50%)"),
+        "{errors:?}"
+    );
+    assert_eq!(rig.names().len(), 200, "the running inventory stays");
+    // Up to the share is applied.
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 100, "x"));
+    rig.within_a_second("half of them removed", |r| r.names().len() == 100)
+        .await;
+
+    let allowing = ReloadSettings {
+        max_removed_share: 1.0,
+        ..ReloadSettings::default()
+    };
+    let rig = rig_with(allowing, |d| write(&d.join("a.yaml"), &yaml(0, 200, "x"))).await;
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 10, "x"));
+    rig.within_a_second("190 removed, as allowed", |r| r.names().len() == 10)
+        .await;
+}
+
+/// A FIFO named like an inventory file used to block the reload's read for good (and
+/// every reload after it); now it is an error, and the reloader goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_in_the_inventory_is_an_error_and_the_reloader_goes_on() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    let fifo = rig.dir.join("f.yaml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let errors = rig.rejected(0, "the FIFO").await;
+    assert!(
+        errors[0].ends_with("f.yaml: not a regular file (a named pipe); not read"),
+        "{errors:?}"
+    );
+    std::fs::remove_file(&fifo).unwrap();
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 3, "x"));
+    rig.within_a_second("the next change", |r| r.names().len() == 3)
+        .await;
+}
+
+/// What made libyaml-safer panic is an error of the file, with its place, not
+/// "reload panicked: task …".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_made_the_parser_panic_is_reported_with_its_place() {
+    let rig = watched(|d| write(&d.join("a.yaml"), &yaml(0, 2, "x"))).await;
+    editor_save(&rig.dir.join("a.yaml"), "regions: { a: !b, c: d }\n");
+    let errors = rig.rejected(0, "the parser's panic").await;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("a.yaml:1:17: the YAML parser (libyaml-safer) failed")),
+        "{errors:?}"
+    );
+    assert!(!errors.iter().any(|e| e.contains("panicked")), "{errors:?}");
+    editor_save(&rig.dir.join("a.yaml"), &yaml(0, 3, "x"));
+    rig.within_a_second("the fix", |r| r.names().len() == 3)
+        .await;
 }

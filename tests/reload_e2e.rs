@@ -123,7 +123,12 @@ fn metric(app: &Appliance, name: &str) -> Option<f64> {
 
 #[test]
 fn edits_git_checkouts_and_a_bad_commit_apply_or_are_rejected_within_a_second() {
-    let tmp = setup("", &[("a.yaml", yaml(1, 0, 3, "v1"))]);
+    // It ends by replacing the whole inventory (5 devices by 1): deliberate, so past
+    // the mass-removal guard.
+    let tmp = setup(
+        "reload:\n  max_removed_share: 1\n",
+        &[("a.yaml", yaml(1, 0, 3, "v1"))],
+    );
     let inv = tmp.path().join("inventory");
     git(&inv, &["init", "-q"]);
     git(&inv, &["add", "."]);
@@ -327,4 +332,49 @@ fn a_down_device_keeps_down_since_across_a_relabel() {
     assert_eq!(d["ping_status"], "down");
     assert_eq!(d["down_since"].as_str().unwrap(), down_since);
     assert_eq!(status(&app)["devices"]["down"], 1);
+}
+
+/// Through the binary: a change that would remove most devices (what a writer that died
+/// half-way leaves) is refused, shown in `/api/v1/status` and logged; the devices stay.
+#[test]
+fn a_reload_removing_most_devices_is_refused_shown_and_logged() {
+    let tmp = setup("", &[("a.yaml", yaml(7, 0, 10, "v1"))]);
+    let inv = tmp.path().join("inventory");
+    let app = Appliance::start(tmp.path());
+    assert_eq!(names(&app).len(), 10);
+    editor_save(&inv.join("a.yaml"), &yaml(7, 0, 3, "v1"));
+    within_a_second(&app, "the refusal", |a| last_result(a) == "failure");
+    let s = status(&app);
+    let errors = s["inventory"]["last_reload"]["errors"].as_array().unwrap();
+    let refused =
+        "would remove 7 of the 10 running devices (70%), more than reload.max_removed_share (50%)";
+    assert!(errors[0].as_str().unwrap().contains(refused), "{errors:?}");
+    assert!(app.log().contains(refused), "logged:\n{}", app.log());
+    assert_eq!(names(&app).len(), 10, "the running inventory stays");
+}
+
+/// Through the binary: a file rewritten in place by a writer that pauses half-way, at a
+/// line boundary, is applied whole once the writer closes it, never half.
+#[test]
+fn a_write_that_pauses_half_way_is_applied_whole() {
+    let tmp = setup("", &[("a.yaml", yaml(8, 0, 40, "v1"))]);
+    let inv = tmp.path().join("inventory");
+    let app = Appliance::start(tmp.path());
+    let text = yaml(8, 0, 40, "v2");
+    let cut = text.find("name: n8-30,").unwrap();
+    let cut = text[..cut].rfind('\n').unwrap() + 1;
+    let mut f = std::fs::File::create(inv.join("a.yaml")).unwrap();
+    std::io::Write::write_all(&mut f, &text.as_bytes()[..cut]).unwrap();
+    f.sync_data().unwrap();
+    let paused = Instant::now();
+    while paused.elapsed() < Duration::from_millis(600) {
+        assert_eq!(names(&app).len(), 40, "a half-written file was applied");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::io::Write::write_all(&mut f, &text.as_bytes()[cut..]).unwrap();
+    drop(f);
+    within_a_second(&app, "the whole file", |a| {
+        status(a)["inventory"]["revision"] == 1
+    });
+    assert_eq!(names(&app).len(), 40);
 }

@@ -18,23 +18,32 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad(text));
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| bad(text))?;
+        // Only digits: the parse fails on overflow alone.
+        let number: u64 = rest[..digits].parse().map_err(|_| too_long(text))?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
+        let seconds = |per: u64| number.checked_mul(per).map(Duration::from_secs);
         let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number.saturating_mul(60)),
-            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            "ms" => Some(Duration::from_millis(number)),
+            "s" => seconds(1),
+            "m" => seconds(60),
+            "h" => seconds(3600),
             "" => return Err(format!("duration {text:?} needs a unit (ms, s, m or h)")),
             _ => return Err(bad(text)),
         };
-        total += part;
+        // Checked: `Duration`'s `+` panics past u64::MAX seconds (`18446744073709551615s1s`).
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(|| too_long(text))?;
         rest = &rest[unit_len..];
     }
     Ok(total)
+}
+
+fn too_long(text: &str) -> String {
+    format!("duration {text:?} is too long")
 }
 
 fn bad(text: &str) -> String {
@@ -81,6 +90,23 @@ mod tests {
         assert!(parse("s").is_err());
         assert!(parse("").is_err());
         assert!(parse("-1s").is_err());
+    }
+
+    #[test]
+    fn a_duration_too_long_to_represent_is_an_error_not_a_panic() {
+        for text in [
+            "18446744073709551615s1s",
+            "18446744073709551615h",
+            "307445734561825861m",
+            "99999999999999999999s",
+            "18446744073709551615s1000ms",
+        ] {
+            assert!(parse(text).unwrap_err().contains("too long"), "{text}");
+        }
+        assert_eq!(
+            parse("18446744073709551615s"),
+            Ok(Duration::from_secs(u64::MAX))
+        );
     }
 
     #[test]

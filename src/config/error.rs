@@ -80,6 +80,15 @@ impl ConfigError {
     }
 }
 
+/// The message of a caught panic (`panic!` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
 /// `section: unknown key "x" (did you mean "y"?)`, or the known keys when none is close.
 pub(crate) fn unknown_key(section: Option<&str>, key: &str, known: &[&str]) -> String {
     let hint = match closest(key, known) {

@@ -1,6 +1,6 @@
-//! Reading an inventory directory: every `*.yaml`/`*.yml` file under it, and the hash
-//! of their names and contents that tells one revision from the next. Building the
-//! inventory from what was read is `build`'s.
+//! Reading an inventory directory: every `*.yaml`/`*.yml` file under it ([`files`]
+//! finds them, [`read`] reads one), and the hash of their names and contents that tells
+//! one revision from the next. Building the inventory from what was read is `build`'s.
 
 use std::path::{Path, PathBuf};
 
@@ -11,8 +11,12 @@ use super::inventory::Inventory;
 use super::probe::ProbeSettings;
 
 mod build;
+pub mod files;
+pub mod read;
 
-pub use build::{build_file, build_inventory, build_inventory_with, is_blank};
+pub use build::{build_file, build_inventory, build_inventory_with, is_blank, metric_label_name};
+pub use files::list_files;
+pub use read::{MAX_FILE_BYTES, read_text};
 
 /// One inventory file as read from disk.
 pub struct Source {
@@ -20,50 +24,17 @@ pub struct Source {
     pub text: String,
 }
 
-/// Lists the inventory files under `dir`, sorted, skipping hidden entries (Kubernetes
-/// ConfigMaps keep their real files under `..data`; the visible names are symlinks).
-pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| {
-            ConfigError::new(
-                Place::of_file(&d),
-                format!("cannot read inventory directory: {e}"),
-            )
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            if hidden {
-                continue;
-            }
-            if path.is_dir() {
-                pending.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml")
-            ) {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Reads every inventory file under `dir`.
+/// Reads every inventory file under `dir` (see [`files`] and [`read`] for what is
+/// refused: loops, links out of the directory, anything but regular files, files past
+/// [`MAX_FILE_BYTES`], text that is not UTF-8).
 pub fn read_sources(dir: &Path) -> Result<Vec<Source>, ConfigErrors> {
-    let files = list_files(dir).map_err(|e| ConfigErrors(vec![e]))?;
+    let files = list_files(dir)?;
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        match std::fs::read_to_string(&path) {
+        match read_text(&path) {
             Ok(text) => sources.push(Source { path, text }),
-            Err(e) => errors.push(ConfigError::new(
-                Place::of_file(&path),
-                format!("cannot read: {e}"),
-            )),
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {

@@ -38,10 +38,13 @@ pub struct RawDevice<'a> {
     pub name: Spanned<Text<'a>>,
     pub address: Spanned<Text<'a>>,
     pub kind: Spanned<Text<'a>>,
-    /// In the order written; keys are unique.
-    pub labels: Vec<(Text<'a>, Text<'a>)>,
+    /// In the order written, with their places; keys are unique.
+    pub labels: Vec<Label<'a>>,
     pub probe: ProbeOverrides,
 }
+
+/// A label's key and value as written.
+pub type Label<'a> = (Spanned<Text<'a>>, Spanned<Text<'a>>);
 
 const FILE_KEYS: &[&str] = &["regions"];
 const REGION_KEYS: &[&str] = &["name", "probe", "branches"];
@@ -156,8 +159,8 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
 }
 
 /// Free-form `key: value` text pairs.
-fn labels<'a>(w: &mut Walker<'a, '_>) -> Walk<Vec<(Text<'a>, Text<'a>)>> {
-    let mut labels: Vec<(Text<'a>, Text<'a>)> = Vec::new();
+fn labels<'a>(w: &mut Walker<'a, '_>) -> Walk<Vec<Label<'a>>> {
+    let mut labels: Vec<Label<'a>> = Vec::new();
     if !w.optional_mapping("labels")? {
         return Ok(labels);
     }
@@ -170,14 +173,18 @@ fn labels<'a>(w: &mut Walker<'a, '_>) -> Walk<Vec<(Text<'a>, Text<'a>)>> {
                 continue;
             }
         };
-        if labels.iter().any(|(k, _)| *k == key.value) {
+        if labels.iter().any(|(k, _)| k.value == key.value) {
             w.error(key.at, format!("duplicate key {:?}", key.value));
             w.skip_value()?;
         } else if key.is_null() || key.value.trim().is_empty() {
             w.error(key.at, "labels: a label name is empty");
             w.skip_value()?;
         } else if let Some(value) = w.text(&format!("labels.{}", key.value))? {
-            labels.push((key.value, value.value));
+            let key = Spanned {
+                value: key.value,
+                at: key.at,
+            };
+            labels.push((key, value));
         }
     }
 }
@@ -185,6 +192,10 @@ fn labels<'a>(w: &mut Walker<'a, '_>) -> Walk<Vec<(Text<'a>, Text<'a>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn texts<'a>(labels: &'a [Label<'_>]) -> Vec<(&'a str, &'a str)> {
+        labels.iter().map(|(k, v)| (&*k.value, &*v.value)).collect()
+    }
 
     fn walk(text: &str) -> (InventoryFile<'_>, Vec<String>) {
         let mut errors = Vec::new();
@@ -204,10 +215,7 @@ mod tests {
             (&*d.name.value, d.name.at.line, d.name.at.column),
             ("d", 7, 21)
         );
-        assert_eq!(
-            d.labels,
-            [("isp".into(), "magti".into()), ("tier".into(), "1".into())]
-        );
+        assert_eq!(texts(&d.labels), [("isp", "magti"), ("tier", "1")]);
         assert_eq!(d.probe.packets.as_ref().map(|p| p.value), Some(3));
         assert_eq!(
             d.probe.interval.as_ref().map(|p| p.value.as_str()),
@@ -251,6 +259,6 @@ mod tests {
         let (file, errors) = walk(text);
         assert!(errors.is_empty(), "{errors:?}");
         let devices = &file.regions[0].branches[0].devices;
-        assert_eq!(devices[1].labels, [("isp".into(), "magti".into())]);
+        assert_eq!(texts(&devices[1].labels), [("isp", "magti")]);
     }
 }

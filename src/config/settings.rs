@@ -63,8 +63,8 @@ const SETTINGS_KEYS: &[&str] = &[
 #[derive(Debug, Default)]
 struct RawSettings {
     listen: Option<Spanned<String>>,
-    database_url: Option<String>,
-    inventory: Option<String>,
+    database_url: Option<Spanned<String>>,
+    inventory: Option<Spanned<String>>,
     probe: ProbeOverrides,
     http: web::RawHttp,
     reload: reload::RawReload,
@@ -81,15 +81,14 @@ impl RawSettings {
         }
         w.mapping("settings", SETTINGS_KEYS, |w, key| {
             let name = SETTINGS_KEYS[key];
-            let text = |s: Option<Spanned<String>>| s.map(|s| s.value);
             match key {
                 0 => raw.listen = w.optional_string(name)?,
-                1 => raw.database_url = text(w.optional_string(name)?),
-                2 => raw.inventory = text(w.optional_string(name)?),
+                1 => raw.database_url = w.optional_string(name)?,
+                2 => raw.inventory = w.optional_string(name)?,
                 3 => raw.probe = ProbeOverrides::read(w)?,
                 4 => raw.http = web::RawHttp::read(w)?,
                 5 => raw.reload = reload::RawReload::read(w)?,
-                6 => raw.store.data_dir = text(w.optional_string(name)?),
+                6 => raw.store.data_dir = w.optional_string(name)?,
                 7 => raw.store.retention = w.optional_string(name)?,
                 8 => raw.store.alerts = store::RawAlerts::read(w)?,
                 _ => raw.web = web::RawWeb::read(w)?,
@@ -122,12 +121,8 @@ impl Env {
 impl Settings {
     /// Reads the settings file at `path`, then applies `env`.
     pub fn load(path: &Path, env: &Env) -> Result<Settings, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                Place::of_file(path),
-                format!("cannot read settings: {e}"),
-            )])
-        })?;
+        // Read as an inventory file is: never blocking, never past the size limit.
+        let text = super::load::read_text(path).map_err(|e| ConfigErrors(vec![e]))?;
         Self::parse(path, &text, env)
     }
 
@@ -156,23 +151,38 @@ impl Settings {
                 format!("probe: {message}"),
             ));
         }
-        let http = raw.http.resolve();
+        let http = raw.http.resolve(path, &mut errors);
         let reload = raw.reload.apply(path, &mut errors);
         let base = path.parent().unwrap_or(Path::new("."));
         let store = raw.store.resolve(base, path, &mut errors);
-        let web = raw.web.resolve();
-        let inventory = raw.inventory.unwrap_or_else(|| "inventory".into());
+        let web = raw.web.resolve(path, &mut errors);
+        let database_url = match (&env.database_url, raw.database_url) {
+            (Some(v), _) => check_database_url(
+                v,
+                Place::of_file(Path::new("WARDOPS_DATABASE_URL")),
+                &mut errors,
+            ),
+            (None, Some(v)) => check_database_url(&v.value, Place::at(path, v.at), &mut errors),
+            (None, None) => DEFAULT_DATABASE_URL.into(),
+        };
+        let inventory = match raw.inventory {
+            Some(v) => match path_problem(&v.value) {
+                None => v.value,
+                Some(problem) => {
+                    let message = format!("inventory {:?} {problem}", v.value);
+                    errors.push(ConfigError::new(Place::at(path, v.at), message));
+                    String::new()
+                }
+            },
+            None => "inventory".into(),
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors::sorted(errors));
         }
         Ok(Settings {
             path: path.to_path_buf(),
             listen: listen.expect("listen is valid when there are no errors"),
-            database_url: env
-                .database_url
-                .clone()
-                .or(raw.database_url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url,
             inventory_dir: base.join(inventory),
             probe,
             http,
@@ -185,6 +195,37 @@ impl Settings {
     /// The directory relative paths in the settings are resolved against.
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// The backends `crate::store` opens; anything else would pass `check` and stop `serve`.
+fn check_database_url(url: &str, place: Place, errors: &mut Vec<ConfigError>) -> String {
+    let url = url.trim();
+    let known = ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme));
+    let problem = if !known {
+        Some("must start with postgres://, postgresql:// or sqlite:")
+    } else if url.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        // Not the URL itself: it may hold a password.
+        errors.push(ConfigError::new(place, format!("database_url {problem}")));
+    }
+    url.to_string()
+}
+
+/// What is wrong with a directory written in the settings, if anything.
+pub(super) fn path_problem(path: &str) -> Option<&'static str> {
+    if path.trim().is_empty() {
+        Some("is empty")
+    } else if path.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
     }
 }
 

@@ -196,12 +196,10 @@ impl<'a, 'e> Walker<'a, 'e> {
     }
 
     pub fn next(&mut self) -> Walk<Event<'a>> {
+        // Every syntax error has a place within the file (`yaml` sees to it).
         self.events.next().map_err(|e| {
-            let place = match e.at.line {
-                0 => Place::of_file(self.file),
-                _ => Place::at(self.file, e.at),
-            };
-            self.errors.push(ConfigError::new(place, e.message));
+            self.errors
+                .push(ConfigError::new(Place::at(self.file, e.at), e.message));
             Malformed
         })
     }

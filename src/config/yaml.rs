@@ -12,6 +12,12 @@
 //! Anchors and aliases are expanded here, so the walker never sees an alias; the
 //! expansion is bounded so that a file of nested aliases (a "billion laughs") is an
 //! error instead of an endless loop.
+//!
+//! Whatever the text, reading it ends in events or in one [`SyntaxError`] with a place
+//! within the file, in time linear in its length: nesting is limited to [`MAX_DEPTH`]
+//! (libyaml's scanner does work proportional to the depth for every token, so 80,000
+//! `[` took 13 s), a character libyaml refuses is pointed at ([`place`]), and a panic
+//! inside libyaml-safer is caught and reported as an error ([`guard`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -22,6 +28,8 @@ use libyaml_safer::{EventData, Mark, Parser};
 use super::error::Location;
 
 mod fast;
+mod guard;
+pub(super) mod place;
 
 impl From<Mark> for Location {
     fn from(m: Mark) -> Self {
@@ -72,9 +80,17 @@ pub struct SyntaxError {
 const EXPANSION_ALLOWANCE: usize = 1_000_000;
 const EXPANSION_PER_EVENT: usize = 10;
 
+/// Lists and mappings nest at most this deep. An inventory needs 8 (file, regions,
+/// region, branches, branch, devices, device, labels); the limit stops a file of
+/// nested brackets at its 65th bracket, before libyaml's per-token work, which grows
+/// with the depth, adds up to quadratic time.
+pub const MAX_DEPTH: usize = 64;
+
 /// The events of one file: from the fast path when it takes the file, else from libyaml.
 pub struct Reader<'a> {
     source: Source<'a>,
+    /// Collections open at the current event.
+    depth: usize,
 }
 
 enum Source<'a> {
@@ -88,7 +104,7 @@ impl<'a> Reader<'a> {
             Some(events) => Source::Scanned(events.into_iter()),
             None => Source::Parsed(Box::new(LibYaml::new(text))),
         };
-        Self { source }
+        Self { source, depth: 0 }
     }
 
     /// Through libyaml, whatever the text: what the fast path is held to.
@@ -96,15 +112,30 @@ impl<'a> Reader<'a> {
     pub fn libyaml(text: &'a str) -> Self {
         Self {
             source: Source::Parsed(Box::new(LibYaml::new(text))),
+            depth: 0,
         }
     }
 
     pub fn next(&mut self) -> Result<Event<'a>, SyntaxError> {
-        match &mut self.source {
+        let event = match &mut self.source {
             // The fast path's list ends with `End`; asking again stays at the end.
-            Source::Scanned(events) => Ok(events.next().unwrap_or(Event::End)),
-            Source::Parsed(parser) => parser.next(),
+            Source::Scanned(events) => events.next().unwrap_or(Event::End),
+            Source::Parsed(parser) => parser.next()?,
+        };
+        match &event {
+            Event::MappingStart(at) | Event::SequenceStart(at) => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(SyntaxError {
+                        at: *at,
+                        message: format!("lists and mappings nested more than {MAX_DEPTH} deep"),
+                    });
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => self.depth = self.depth.saturating_sub(1),
+            Event::Scalar(_) | Event::End => {}
         }
+        Ok(event)
     }
 }
 
@@ -115,11 +146,14 @@ struct LibYaml<'a> {
     anchors: HashMap<String, Rc<[Event<'a>]>>,
     /// Anchored nodes being captured: their name, events so far, open collections.
     recording: Vec<(String, Vec<Event<'a>>, usize)>,
-    /// Aliases being replayed, innermost last.
-    replaying: Vec<(Rc<[Event<'a>]>, usize)>,
+    /// Aliases being replayed, innermost last, with the alias's place.
+    replaying: Vec<(Rc<[Event<'a>]>, usize, Location)>,
     parsed: usize,
     replayed: usize,
     documents: usize,
+    /// The error that ended the reading: libyaml is not called again after it (after a
+    /// panic, its state is unknown).
+    failed: Option<SyntaxError>,
 }
 
 impl<'a> LibYaml<'a> {
@@ -135,12 +169,24 @@ impl<'a> LibYaml<'a> {
             parsed: 0,
             replayed: 0,
             documents: 0,
+            failed: None,
         }
     }
 
     fn next(&mut self) -> Result<Event<'a>, SyntaxError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let next = self.read();
+        if let Err(e) = &next {
+            self.failed = Some(e.clone());
+        }
+        next
+    }
+
+    fn read(&mut self) -> Result<Event<'a>, SyntaxError> {
         loop {
-            if let Some((events, i)) = self.replaying.last_mut() {
+            if let Some((events, i, _)) = self.replaying.last_mut() {
                 let Some(event) = events.get(*i).cloned() else {
                     self.replaying.pop();
                     continue;
@@ -149,19 +195,34 @@ impl<'a> LibYaml<'a> {
                 self.replayed += 1;
                 if self.replayed > EXPANSION_ALLOWANCE + EXPANSION_PER_EVENT * self.parsed {
                     return Err(SyntaxError {
-                        at: Location::default(),
+                        // The alias written in the file (an inner one was expanded
+                        // when its anchor was recorded).
+                        at: self.replaying[0].2,
                         message: format!("aliases expand to more than {} nodes", self.replayed - 1),
                     });
                 }
                 self.record(&event, None);
                 return Ok(event);
             }
-            let raw = self
-                .parser
-                .parse()
-                .map_err(|e| syntax_error(self.text, e))?;
+            let parser = &mut self.parser;
+            let raw = match guard::catch(|| parser.parse()) {
+                Ok(parsed) => parsed.map_err(|e| syntax_error(self.text, e))?,
+                Err(panic) => {
+                    return Err(SyntaxError {
+                        at: guard::place_of_panic(self.text),
+                        message: format!(
+                            "the YAML parser (libyaml-safer) failed here: {panic:?}; write this part another way (a tag such as !x directly followed by ',' is one such case)"
+                        ),
+                    });
+                }
+            };
             self.parsed += 1;
-            let at = Location::from(raw.start_mark);
+            let mut at = Location::from(raw.start_mark);
+            if raw.start_mark.index as usize >= self.text.len() {
+                // An empty value at the end of the file "starts" after its last line
+                // break; cheap to move only there.
+                at = place::within(self.text, at);
+            }
             let (event, anchor) = match raw.data {
                 EventData::StreamStart { .. } | EventData::DocumentEnd { .. } => continue,
                 EventData::DocumentStart { .. } => {
@@ -184,7 +245,7 @@ impl<'a> LibYaml<'a> {
                             message: format!("alias *{anchor} names no anchor defined before it"),
                         });
                     };
-                    self.replaying.push((events.clone(), 0));
+                    self.replaying.push((events.clone(), 0, at));
                     continue;
                 }
                 EventData::Scalar {
@@ -239,6 +300,26 @@ impl<'a> LibYaml<'a> {
 }
 
 fn syntax_error(text: &str, e: libyaml_safer::Error) -> SyntaxError {
+    let mut error = describe(text, e);
+    error.at = place::within(text, error.at);
+    error
+}
+
+fn describe(text: &str, e: libyaml_safer::Error) -> SyntaxError {
+    // The reader's errors carry a byte offset, not a place, and libyaml-safer keeps it
+    // private; the text is already UTF-8, so the only one is a refused character.
+    if e.kind() == libyaml_safer::ErrorKind::Reader {
+        return match place::first_unreadable(text) {
+            Some((c, at)) => SyntaxError {
+                at,
+                message: format!("{} (U+{:04X})", e.problem(), u32::from(c)),
+            },
+            None => SyntaxError {
+                at: Location { line: 1, column: 1 },
+                message: e.problem().to_string(),
+            },
+        };
+    }
     // libyaml finds an unclosed quote at the end of the file (or at the next `---`);
     // what needs fixing is the quote that opened it.
     if let (Some("while scanning a quoted scalar"), Some(mark)) = (e.context(), e.context_mark()) {

@@ -117,7 +117,8 @@ fn merge(parts: &[&Inventory], hash: String) -> Option<Inventory> {
     for part in parts {
         let offset = devices.len();
         for device in &part.devices {
-            if !names.insert(&device.name) || !addresses.insert(device.address) {
+            // Canonical, as the full build compares them (::ffff:a.b.c.d is a.b.c.d).
+            if !names.insert(&device.name) || !addresses.insert(device.address.to_canonical()) {
                 return None;
             }
             devices.push(device.clone());

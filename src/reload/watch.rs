@@ -9,6 +9,15 @@
 //! inventory directory, or a symlink to it that is repointed, is seen: before every
 //! reload the watch is re-established if the directory's identity changed. The re-watch
 //! happens before the re-read, so a change made in between is read, not lost.
+//!
+//! A change is applied once it has settled: no event for [`QUIET`] and no file still
+//! open for writing ([`writing`]). A complete write is one closed by its writer, so a
+//! write that pauses is not read half-way, and the reload still starts at most
+//! [`QUIET`] after the close (100,000 devices then land in about half a second).
+//! Whatever did land half-way (a writer that died) is caught by the mass-removal guard
+//! when it removes many devices.
+
+mod writing;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +36,10 @@ pub const QUIET: Duration = Duration::from_millis(150);
 /// ...but a steady trickle of events never delays a reload longer than this, so a change
 /// applies within a second of being written.
 pub const MAX_DELAY: Duration = Duration::from_millis(500);
+/// A file still open for writing delays the reload until it is closed, up to this long
+/// after the first event (a writer holding an inventory file open longer is not
+/// writing one).
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs the triggers until the returned task is aborted.
 pub fn spawn(reloader: Reloader) -> tokio::task::JoinHandle<()> {
@@ -60,7 +73,8 @@ impl Drop for AbortOnDrop {
 /// Reloads after every burst of filesystem events.
 pub async fn watch(reloader: Reloader) {
     let poke = Arc::new(Notify::new());
-    let mut dir = match DirWatch::new(reloader.dir(), poke.clone()) {
+    let writing = Arc::new(writing::Writing::default());
+    let mut dir = match DirWatch::new(reloader.dir(), poke.clone(), writing.clone()) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(
@@ -72,22 +86,32 @@ pub async fn watch(reloader: Reloader) {
     };
     loop {
         poke.notified().await;
-        debounce(&poke).await;
+        debounce(&poke, &writing).await;
+        writing.clear();
         dir.ensure_watched();
         reloader.reload(Trigger::Watch).await;
     }
 }
 
-/// Waits until events stop for [`QUIET`], or [`MAX_DELAY`] after the first.
-async fn debounce(poke: &Notify) {
-    let latest = Instant::now() + MAX_DELAY;
+/// Waits until events stop for [`QUIET`], or [`MAX_DELAY`] after the first; while a
+/// file is still open for writing, until it is closed (then at once if [`MAX_DELAY`]
+/// has passed) or [`SETTLE_LIMIT`] after the first event.
+async fn debounce(poke: &Notify, writing: &writing::Writing) {
+    let first = Instant::now();
+    let (latest, limit) = (first + MAX_DELAY, first + SETTLE_LIMIT);
     loop {
-        let quiet = (Instant::now() + QUIET).min(latest);
+        let cap = if writing.any() { limit } else { latest };
+        let quiet = (Instant::now() + QUIET).min(cap);
         tokio::select! {
             _ = poke.notified() => {}
-            _ = sleep_until(quiet) => return,
+            _ = sleep_until(quiet) => {
+                if !writing.any() || Instant::now() >= limit {
+                    return;
+                }
+                continue;
+            }
         }
-        if Instant::now() >= latest {
+        if Instant::now() >= if writing.any() { limit } else { latest } {
             return;
         }
     }
@@ -102,7 +126,7 @@ struct DirWatch {
 }
 
 impl DirWatch {
-    fn new(dir: &Path, poke: Arc<Notify>) -> notify::Result<Self> {
+    fn new(dir: &Path, poke: Arc<Notify>, writing: Arc<writing::Writing>) -> notify::Result<Self> {
         // notify reports absolute paths (joined to the working directory, as here), and
         // events are matched against this one.
         let dir = if dir.is_absolute() {
@@ -116,6 +140,9 @@ impl DirWatch {
         let scope = dir.to_path_buf();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
             if matters(&event, &scope) {
+                if let Ok(e) = &event {
+                    writing.note(e);
+                }
                 poke.notify_one();
             }
         })?;

@@ -12,12 +12,14 @@ use std::sync::Arc;
 
 use super::Source;
 use super::content_hash;
-use crate::config::error::{ConfigError, ConfigErrors, Place, Spanned};
+use crate::config::error::{ConfigError, ConfigErrors, Location, Place, Spanned, panic_message};
 use crate::config::inventory::{Branch, Device, FastHash, Inventory, Region};
 use crate::config::probe::ProbeSettings;
 use crate::config::raw;
 
 mod device;
+
+pub use device::metric_label_name;
 
 /// Parses and validates already-read sources into an inventory.
 pub fn build_inventory(
@@ -59,11 +61,22 @@ fn build(
         ..Builder::default()
     };
     for source in sources {
-        b.add_file(source, defaults);
+        // Whatever a file holds, a bug it reaches is an error of that file, not the end
+        // of `check` or of a reload ("reload panicked"); the build fails with it, so the
+        // builder's state after the panic is never used.
+        let add = std::panic::AssertUnwindSafe(|| b.add_file(source, defaults));
+        if let Err(panic) = std::panic::catch_unwind(add) {
+            let message = format!(
+                "internal error while reading this file ({}); please report it with the file",
+                panic_message(&*panic)
+            );
+            b.errors
+                .push(ConfigError::new(Place::at(&source.path, START), message));
+        }
     }
     if !allow_empty && b.errors.is_empty() && b.devices.is_empty() {
         b.errors.push(ConfigError::new(
-            Place::of_file(&sources[0].path),
+            Place::at(&sources[0].path, START),
             "the inventory has no devices",
         ));
     }
@@ -117,13 +130,16 @@ struct Builder<'p> {
 
 type FastMap<K, V> = HashMap<K, V, FastHash>;
 
+/// Where a problem of a file's content as a whole is reported: its start.
+const START: Location = Location { line: 1, column: 1 };
+
 impl Builder<'_> {
     fn add_file(&mut self, source: &Source, defaults: &ProbeSettings) {
         let file = source.path.as_path();
         self.file = Some(Arc::from(file));
         if is_blank(&source.text) {
             self.errors.push(ConfigError::new(
-                Place::of_file(file),
+                Place::at(file, START),
                 "inventory file is empty",
             ));
             return;

@@ -8,7 +8,7 @@ use crate::config::error::{ConfigError, Place, Spanned};
 use crate::config::walk::{Walk, Walker};
 
 /// How inventory changes are picked up (see `crate::reload`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReloadSettings {
     /// Backstop for missed filesystem events: the inventory's hash is checked this often.
     pub check_interval: Duration,
@@ -17,6 +17,9 @@ pub struct ReloadSettings {
     /// Whether a missing directory, an empty file or no devices at all is a valid (empty)
     /// inventory; off, it is an error and the last good inventory keeps running.
     pub allow_empty: bool,
+    /// A reload that would remove more than this share of the running devices is
+    /// refused (a half-written or half-checked-out inventory reads as a mass removal).
+    pub max_removed_share: f64,
 }
 
 impl Default for ReloadSettings {
@@ -25,11 +28,17 @@ impl Default for ReloadSettings {
             check_interval: Duration::from_secs(30),
             http_endpoint: false,
             allow_empty: false,
+            max_removed_share: 0.5,
         }
     }
 }
 
-const RELOAD_KEYS: &[&str] = &["check_interval", "http_endpoint", "allow_empty"];
+const RELOAD_KEYS: &[&str] = &[
+    "check_interval",
+    "http_endpoint",
+    "allow_empty",
+    "max_removed_share",
+];
 
 /// `check_interval` bounds: below a second it is a busy loop over the whole inventory.
 const CHECK_INTERVAL: (Duration, Duration) =
@@ -41,6 +50,7 @@ pub(super) struct RawReload {
     check_interval: Option<Spanned<String>>,
     http_endpoint: Option<bool>,
     allow_empty: Option<bool>,
+    max_removed_share: Option<Spanned<f64>>,
 }
 
 impl RawReload {
@@ -50,7 +60,8 @@ impl RawReload {
             match key {
                 0 => raw.check_interval = w.optional_string(name)?,
                 1 => raw.http_endpoint = w.boolean(name)?.map(|b| b.value),
-                _ => raw.allow_empty = w.boolean(name)?.map(|b| b.value),
+                2 => raw.allow_empty = w.boolean(name)?.map(|b| b.value),
+                _ => raw.max_removed_share = w.number(name, "a number from 0 to 1")?,
             }
             Ok(())
         })?;
@@ -76,6 +87,18 @@ impl RawReload {
                         format!("reload.check_interval: {e}"),
                     ));
                 }
+            }
+        }
+        if let Some(v) = &self.max_removed_share {
+            // `(0..=1).contains` is false for NaN too.
+            if (0.0..=1.0).contains(&v.value) {
+                s.max_removed_share = v.value;
+            } else {
+                let message = format!(
+                    "reload.max_removed_share {} is out of range (0 to 1)",
+                    v.value
+                );
+                errors.push(ConfigError::new(Place::at(path, v.at), message));
             }
         }
         s.http_endpoint = self.http_endpoint.unwrap_or(s.http_endpoint);

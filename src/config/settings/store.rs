@@ -22,10 +22,18 @@ pub struct StoreSettings {
 
 const ALERTS_KEYS: &[&str] = &["flapping_transitions", "flapping_window"];
 
+/// `retention`: at least a day; at most 100 years, so that "now minus the retention"
+/// is a date (100000000d passed `check`, then the writer panicked on the date overflow).
+const RETENTION_DAYS: (u64, u64) = (1, 36_500);
+const FLAPPING_TRANSITIONS: (u32, u32) = (2, 1000);
+/// A week at most: the window is also how long a device must stay calm to resolve it.
+const FLAPPING_WINDOW: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(7 * 86_400));
+
 /// `data_dir`, `retention` and `alerts:` as written.
 #[derive(Debug, Default)]
 pub(super) struct RawStore {
-    pub data_dir: Option<String>,
+    pub data_dir: Option<Spanned<String>>,
     pub retention: Option<Spanned<String>>,
     pub alerts: RawAlerts,
 }
@@ -58,8 +66,16 @@ impl RawStore {
         path: &Path,
         errors: &mut Vec<ConfigError>,
     ) -> StoreSettings {
+        let data_dir = self.data_dir.as_ref().filter(|d| {
+            let problem = super::path_problem(&d.value);
+            if let Some(problem) = problem {
+                let message = format!("data_dir {:?} {problem}", d.value);
+                errors.push(ConfigError::new(Place::at(path, d.at), message));
+            }
+            problem.is_none()
+        });
         let mut s = StoreSettings {
-            data_dir: base.join(self.data_dir.as_deref().unwrap_or("data")),
+            data_dir: base.join(data_dir.map_or("data", |d| d.value.as_str())),
             retention: Duration::from_secs(400 * 86_400),
             flapping_transitions: 3,
             flapping_window: Duration::from_secs(300),
@@ -72,25 +88,39 @@ impl RawStore {
                 Some(Ok(days)) => Ok(Duration::from_secs(days.saturating_mul(86_400))),
                 _ => duration::parse(&v.value),
             };
+            let (lo, hi) = RETENTION_DAYS;
             match parsed {
-                Ok(d) if d >= Duration::from_secs(86_400) => s.retention = d,
-                Ok(_) => error(v.at, "retention must be at least 1d".into()),
+                Ok(d) if (lo * 86_400..=hi * 86_400).contains(&d.as_secs()) => s.retention = d,
+                Ok(_) => error(
+                    v.at,
+                    format!("retention {} is out of range ({lo}d to {hi}d)", v.value),
+                ),
                 Err(e) => error(v.at, format!("retention: {e} (or days: 400d)")),
             }
         }
         if let Some(v) = &self.alerts.flapping_transitions {
+            let (lo, hi) = FLAPPING_TRANSITIONS;
             match v.value {
-                n if n >= 2 => s.flapping_transitions = n,
-                _ => error(
+                n if (lo..=hi).contains(&n) => s.flapping_transitions = n,
+                n => error(
                     v.at,
-                    "alerts.flapping_transitions must be at least 2".into(),
+                    format!("alerts.flapping_transitions {n} is out of range ({lo} to {hi})"),
                 ),
             }
         }
         if let Some(v) = &self.alerts.flapping_window {
+            let (lo, hi) = FLAPPING_WINDOW;
             match duration::parse(&v.value) {
-                Ok(d) if d >= Duration::from_secs(1) => s.flapping_window = d,
-                Ok(_) => error(v.at, "alerts.flapping_window must be at least 1s".into()),
+                Ok(d) if (lo..=hi).contains(&d) => s.flapping_window = d,
+                Ok(_) => error(
+                    v.at,
+                    format!(
+                        "alerts.flapping_window {} is out of range ({} to {})",
+                        v.value,
+                        duration::format(lo),
+                        duration::format(hi)
+                    ),
+                ),
                 Err(e) => error(v.at, format!("alerts.flapping_window: {e}")),
             }
         }

@@ -1,8 +1,10 @@
 //! The `http:` and `web:` sections: limits of the HTTP server, and the web pages with
 //! their live event feed.
 
+use std::path::Path;
 use std::time::Duration;
 
+use crate::config::error::{ConfigError, Place, Spanned};
 use crate::config::walk::{Walk, Walker};
 
 /// Limits on the HTTP server.
@@ -48,29 +50,33 @@ impl Default for WebSettings {
 const HTTP_KEYS: &[&str] = &["max_connections"];
 const WEB_KEYS: &[&str] = &["max_event_streams", "victoriametrics_url"];
 
+/// `http.max_connections` and `web.max_event_streams`: at least one, and few enough that
+/// every one can have its task and buffers (tokio's semaphore refuses more than
+/// `usize::MAX >> 3` permits: `check` took 18446744073709551615, `serve` exited 101).
+const CONNECTIONS: (usize, usize) = (1, 100_000);
+/// A URL longer than this in every device page is a mistake.
+const MAX_URL: usize = 2048;
+
 /// `http:` as written.
 #[derive(Debug, Default)]
 pub(super) struct RawHttp {
-    max_connections: Option<usize>,
+    max_connections: Option<Spanned<usize>>,
 }
 
 impl RawHttp {
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<Self> {
         let mut raw = Self::default();
         w.section("http", HTTP_KEYS, |w, _, _| {
-            raw.max_connections = w
-                .number("max_connections", "a whole number")?
-                .map(|n| n.value);
+            raw.max_connections = w.number("max_connections", "a whole number")?;
             Ok(())
         })?;
         Ok(raw)
     }
 
-    /// At least one connection, whatever is written.
-    pub(super) fn resolve(&self) -> HttpSettings {
+    pub(super) fn resolve(&self, path: &Path, errors: &mut Vec<ConfigError>) -> HttpSettings {
         let mut http = HttpSettings::default();
-        if let Some(n) = self.max_connections {
-            http.max_connections = n.max(1);
+        if let Some(n) = count(&self.max_connections, "http.max_connections", path, errors) {
+            http.max_connections = n;
         }
         http
     }
@@ -79,8 +85,8 @@ impl RawHttp {
 /// `web:` as written.
 #[derive(Debug, Default)]
 pub(super) struct RawWeb {
-    max_event_streams: Option<usize>,
-    victoriametrics_url: Option<String>,
+    max_event_streams: Option<Spanned<usize>>,
+    victoriametrics_url: Option<Spanned<String>>,
 }
 
 impl RawWeb {
@@ -88,25 +94,70 @@ impl RawWeb {
         let mut raw = Self::default();
         w.section("web", WEB_KEYS, |w, key, name| {
             match key {
-                0 => {
-                    raw.max_event_streams = w.number(name, "a whole number")?.map(|n| n.value);
-                }
-                _ => raw.victoriametrics_url = w.optional_string(name)?.map(|u| u.value),
+                0 => raw.max_event_streams = w.number(name, "a whole number")?,
+                _ => raw.victoriametrics_url = w.optional_string(name)?,
             }
             Ok(())
         })?;
         Ok(raw)
     }
 
-    /// At least one stream; a blank URL is none.
-    pub(super) fn resolve(self) -> WebSettings {
+    /// A blank URL is none.
+    pub(super) fn resolve(self, path: &Path, errors: &mut Vec<ConfigError>) -> WebSettings {
         let defaults = WebSettings::default();
+        let streams = count(
+            &self.max_event_streams,
+            "web.max_event_streams",
+            path,
+            errors,
+        );
+        let url = self
+            .victoriametrics_url
+            .filter(|u| !u.value.trim().is_empty())
+            .and_then(|u| match url_problem(u.value.trim()) {
+                None => Some(u.value.trim().to_string()),
+                Some(problem) => {
+                    let message = format!("web.victoriametrics_url {:?} {problem}", u.value);
+                    errors.push(ConfigError::new(Place::at(path, u.at), message));
+                    None
+                }
+            });
         WebSettings {
-            max_event_streams: self
-                .max_event_streams
-                .unwrap_or(defaults.max_event_streams)
-                .max(1),
-            victoriametrics_url: self.victoriametrics_url.filter(|u| !u.trim().is_empty()),
+            max_event_streams: streams.unwrap_or(defaults.max_event_streams),
+            victoriametrics_url: url,
         }
+    }
+}
+
+/// A count in [`CONNECTIONS`], or the error at its place.
+fn count(
+    value: &Option<Spanned<usize>>,
+    name: &str,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<usize> {
+    let v = value.as_ref()?;
+    if (CONNECTIONS.0..=CONNECTIONS.1).contains(&v.value) {
+        return Some(v.value);
+    }
+    let (lo, hi) = CONNECTIONS;
+    let message = format!("{name} {} is out of range ({lo} to {hi})", v.value);
+    errors.push(ConfigError::new(Place::at(path, v.at), message));
+    None
+}
+
+/// What is wrong with a base URL that pages link to, if anything.
+fn url_problem(url: &str) -> Option<&'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        None => Some("must start with http:// or https://"),
+        Some("") => Some("has no host"),
+        Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Some("must not contain spaces or control characters")
+        }
+        Some(_) if url.len() > MAX_URL => Some("is longer than 2048 characters"),
+        Some(_) => None,
     }
 }

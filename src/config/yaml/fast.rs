@@ -3,7 +3,8 @@
 //! It takes block mappings and lists nested by indentation, one-line flow mappings
 //! (`{ name: x, labels: { isp: y } }`) and one-line plain or quoted scalars, and yields
 //! exactly the events libyaml yields for them, places included. Anything else (anchors,
-//! tags, multi-line or block scalars, flow lists, tabs, indentless lists, empty values,
+//! tags, multi-line or block scalars, flow lists, tabs, control characters and line
+//! breaks other than `\n` anywhere, comments included, indentless lists, empty values,
 //! errors of any kind) makes it give up, and the file goes through libyaml instead: the
 //! fast path only ever decides how fast a file is read, never what it means. The tests
 //! hold it to libyaml's events on every text it takes, generated ones included.
@@ -84,7 +85,16 @@ const MAX_KEY: usize = 1000;
 impl<'a> Scan<'a> {
     fn line(&mut self, line: &Line<'a>) -> Option<()> {
         let b = line.bytes();
-        if b.iter().any(|&c| c == b'\t' || c == b'\r') {
+        // Tabs, `\r` and other controls anywhere, comments included, and every
+        // non-ASCII line break (NEL, U+2028, U+2029, which end a comment for libyaml
+        // and so turn its rest into content), the BOM and whatever libyaml refuses are
+        // left to libyaml: the lines this path takes are split only at `\n`.
+        let plain = if line.ascii {
+            !b.iter().any(|&c| c < 0x20 || c == 0x7f)
+        } else {
+            line.text.chars().all(printable)
+        };
+        if !plain {
             return None;
         }
         let indent = b.iter().take_while(|&&c| c == b' ').count();
@@ -346,7 +356,8 @@ fn line_end(b: &[u8], end: usize) -> Option<()> {
     }
 }
 
-/// What libyaml takes inside a quoted scalar (YAML's printable set, tabs aside).
+/// What this path takes anywhere in a line: YAML's printable set without tabs, line
+/// breaks and the BOM (also what libyaml takes inside a quoted scalar, tabs aside).
 fn printable(c: char) -> bool {
     matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
         && c != '\u{feff}'
@@ -418,17 +429,160 @@ mod tests {
             "a: { b: { c: 1 }\n",      // unclosed
             "a: 1\n b: 2\n",           // bad indentation
             "a: ::1\n",                // a scalar that starts with ':'
+            "a: b # c\u{2028}d: e\n",  // a line break libyaml knows, in a comment
+            "# \u{85}x\na: 1\n",       // NEL in a comment
+            "a: 1 # \u{2029}\n",       // PS in a comment
+            "a: 1 # \u{1}\n",          // a control character in a comment
+            "\u{feff}a: 1\n",          // a BOM
             "",                        // nothing
         ] {
             assert_eq!(events(text), None, "{text:?}");
         }
     }
 
+    /// Every kind of character that YAML, libyaml or this path treats apart.
+    const CLASSES: &[(&str, &[char])] = &[
+        (
+            "ASCII control",
+            &[
+                '\u{0}', '\u{1}', '\u{8}', '\u{b}', '\u{c}', '\u{1b}', '\u{7f}',
+            ],
+        ),
+        ("tab", &['\t']),
+        ("CR", &['\r']),
+        ("LF", &['\n']),
+        ("NEL", &['\u{85}']),
+        ("LS", &['\u{2028}']),
+        ("PS", &['\u{2029}']),
+        ("BOM", &['\u{feff}']),
+        ("C1 control", &['\u{80}', '\u{9f}']),
+        (
+            "other non-ASCII",
+            &[
+                '\u{a0}',
+                '\u{e9}',
+                '\u{436}',
+                '\u{e000}',
+                '\u{fffd}',
+                '\u{fffe}',
+                '\u{1f600}',
+            ],
+        ),
+        ("quote", &['"', '\'']),
+        (
+            "indicator",
+            &[
+                '#', ':', '{', '}', '[', ']', ',', '&', '*', '!', '|', '>', '%', '@', '`', '-',
+                '?', '~',
+            ],
+        ),
+        ("space", &[' ']),
+        ("plain", &['a', 'Z', '0', '_', '.', '/', '(', '=']),
+    ];
+
+    /// Where in a line an edit lands.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Position {
+        Indentation,
+        Key,
+        Value,
+        Comment,
+    }
+
+    /// The (character) offsets of `text` by position: the leading spaces of each line,
+    /// its first key, what follows the key's `: ` up to a comment, and a comment's text.
+    fn positions(text: &str) -> Vec<(Position, usize)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for line in text.split('\n') {
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            out.extend((start..=start + indent).map(|i| (Position::Indentation, i)));
+            let comment = line.find('#');
+            let code = &line[..comment.unwrap_or(line.len())];
+            let key = indent + usize::from(code[indent..].starts_with("- ")) * 2;
+            if let Some(colon) = code[key..].find(':') {
+                out.extend((start + key..=start + key + colon).map(|i| (Position::Key, i)));
+                let value = key + colon + 1;
+                out.extend((start + value..start + code.len()).map(|i| (Position::Value, i)));
+            }
+            if let Some(c) = comment {
+                out.extend((start + c + 1..=start + line.len()).map(|i| (Position::Comment, i)));
+            }
+            start += line.len() + 1;
+        }
+        out
+    }
+
+    /// Each character of every class, inserted at and written over several places of
+    /// each position: whatever the fast path still takes, libyaml reads the same way.
+    #[test]
+    fn every_character_class_in_every_position_reads_as_libyaml_reads_it() {
+        let base: Vec<char> = INVENTORY.chars().collect();
+        let all = positions(INVENTORY);
+        let mut taken_plain = 0;
+        for (class, chars) in CLASSES {
+            for position in [
+                Position::Indentation,
+                Position::Key,
+                Position::Value,
+                Position::Comment,
+            ] {
+                let at: Vec<usize> = all
+                    .iter()
+                    .filter(|(p, _)| *p == position)
+                    .map(|(_, i)| *i)
+                    .collect();
+                assert!(at.len() >= 8, "{position:?}: {} places", at.len());
+                for &c in *chars {
+                    for k in 0..8 {
+                        let i = at[k * at.len() / 8];
+                        let mut inserted = base.clone();
+                        inserted.insert(i, c);
+                        let mut replaced = base.clone();
+                        if i < replaced.len() && replaced[i] != '\n' {
+                            replaced[i] = c;
+                        }
+                        for text in [inserted, replaced] {
+                            let text: String = text.into_iter().collect();
+                            let took = agrees(&text);
+                            if *class == "plain" && position != Position::Indentation {
+                                taken_plain += usize::from(took);
+                            }
+                            // The characters that break lines or that libyaml refuses
+                            // are never taken here, wherever they stand.
+                            if matches!(
+                                *class,
+                                "ASCII control"
+                                    | "tab"
+                                    | "CR"
+                                    | "NEL"
+                                    | "LS"
+                                    | "PS"
+                                    | "BOM"
+                                    | "C1 control"
+                            ) {
+                                assert!(!took, "{class} {c:?} at {position:?} taken:\n{text}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Harmless edits stay on the fast path, so the comparison means something.
+        assert!(
+            taken_plain > 100,
+            "only {taken_plain} plain edits took the fast path"
+        );
+    }
+
     /// Edits of an inventory, one character at a time (deterministic): whatever the fast
     /// path still takes, libyaml must read the same way.
     #[test]
     fn generated_edits_never_make_the_two_disagree() {
-        let palette: Vec<char> = " :-#{}[],'\"\n&*!|>~.0a_/(\u{e9}".chars().collect();
+        let palette: Vec<char> = CLASSES
+            .iter()
+            .flat_map(|(_, c)| c.iter().copied())
+            .collect();
         let base: Vec<char> = INVENTORY.chars().collect();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut random = |n: usize| {

@@ -10,7 +10,38 @@ use super::{Builder, seen_before};
 use crate::config::error::{ConfigError, Location, Place};
 use crate::config::inventory::{Device, Labels};
 use crate::config::probe::ProbeSettings;
-use crate::config::raw::RawDevice;
+use crate::config::raw::{Label, RawDevice};
+
+/// Kinds, label keys and label values are at most this long (names: 128).
+const MAX_TEXT: usize = 256;
+
+/// Why `a` can never answer a probe as a device, if so: ICMP to it goes nowhere or to
+/// many (unspecified, multicast, broadcast), or it is an IPv4 address written as IPv6.
+fn not_probeable(a: IpAddr) -> Option<String> {
+    let canonical = a.to_canonical();
+    if canonical != a {
+        return Some(format!("is IPv4 written as IPv6; write {canonical}"));
+    }
+    let broadcast = matches!(a, IpAddr::V4(v4) if v4.is_broadcast());
+    if a.is_unspecified() || a.is_multicast() || broadcast {
+        return Some("is not a unicast address (unspecified, multicast or broadcast)".into());
+    }
+    None
+}
+
+/// The label name `/metrics` writes for an inventory label key: `label_` and the key
+/// with anything outside `[a-zA-Z0-9_]` as `_`. The same rule as
+/// `metrics::exposition::label_name` (config cannot depend on metrics; a test in
+/// tests/config.rs holds the two to each other).
+pub fn metric_label_name(key: &str) -> String {
+    let mut name = String::with_capacity(6 + key.len());
+    name.push_str("label_");
+    name.extend(
+        key.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+    );
+    name
+}
 
 impl Builder<'_> {
     pub(super) fn device(
@@ -37,7 +68,14 @@ impl Builder<'_> {
         let address_place = self.place(file, raw.address.at);
         let address = match raw.address.value.trim().parse::<IpAddr>() {
             Ok(a) => {
-                if let Some(first) = seen_before(&mut self.address_places, &a, &address_place) {
+                if let Some(problem) = not_probeable(a) {
+                    let message = format!("device {name:?}: address {a} {problem}");
+                    self.errors
+                        .push(ConfigError::new(address_place.clone(), message));
+                }
+                // Keyed by the canonical form: ::ffff:127.0.0.1 is 127.0.0.1.
+                let key = a.to_canonical();
+                if let Some(first) = seen_before(&mut self.address_places, &key, &address_place) {
                     let message =
                         format!("device {name:?}: duplicate address {a}, first used at {first}");
                     self.errors.push(ConfigError::new(address_place, message));
@@ -56,12 +94,9 @@ impl Builder<'_> {
             }
         };
         let kind = raw.kind.value.trim();
-        if kind.is_empty() {
-            self.errors.push(ConfigError::new(
-                Place::at(file, raw.kind.at),
-                format!("device {name:?}: kind is empty"),
-            ));
-        }
+        let kind_place = self.place(file, raw.kind.at);
+        self.check_text(&format!("device {name:?}: kind"), kind, &kind_place, false);
+        self.check_labels(file, &name, &raw.labels);
         let probe = raw.probe.apply(inherited, file, &mut self.errors);
         raw.probe.check_consistent(&probe, file, &mut self.errors);
         if self.errors.len() > before {
@@ -78,7 +113,7 @@ impl Builder<'_> {
                 && raw
                     .labels
                     .iter()
-                    .all(|(k, v)| p.labels.get(k) == Some(&**v))
+                    .all(|(k, v)| p.labels.get(&k.value) == Some(&*v.value))
         };
         if let Some(previous) = previous.filter(|p| unchanged(p)) {
             return Some(previous);
@@ -92,11 +127,54 @@ impl Builder<'_> {
             labels: Labels::new(
                 raw.labels
                     .iter()
-                    .map(|(k, v)| (self.intern(k), self.intern(v)))
+                    .map(|(k, v)| (self.intern(&k.value), self.intern(&v.value)))
                     .collect::<Vec<_>>(),
             ),
             probe,
         }))
+    }
+
+    /// Label keys and values are shown and exported as they are: visible text, and no
+    /// two keys of a device that `/metrics` would write as one label name (`a-b` and
+    /// `a_b` are both `label_a_b`; one of them would silently be dropped there).
+    fn check_labels(&mut self, file: &Path, name: &str, labels: &[Label<'_>]) {
+        let mut exported: Vec<(String, &str)> = Vec::with_capacity(labels.len());
+        for (key, value) in labels {
+            let key_place = self.place(file, key.at);
+            let what = format!("device {name:?}: label key");
+            self.check_text(&what, &key.value, &key_place, false);
+            let what = format!("device {name:?}: label {:?}", key.value);
+            let value_place = self.place(file, value.at);
+            self.check_text(&what, &value.value, &value_place, true);
+            let metric = metric_label_name(&key.value);
+            if let Some((_, first)) = exported.iter().find(|(m, _)| *m == metric) {
+                let message = format!(
+                    "device {name:?}: labels {first:?} and {:?} are both {metric} in /metrics; rename one",
+                    key.value
+                );
+                self.errors.push(ConfigError::new(key_place, message));
+            } else {
+                exported.push((metric, &key.value));
+            }
+        }
+    }
+
+    /// A kind, label key or value: visible, not too long, and unless `may_be_empty`
+    /// (a label value) not empty.
+    fn check_text(&mut self, what: &str, text: &str, place: &Place, may_be_empty: bool) {
+        let problem = if text.trim().is_empty() && !may_be_empty {
+            Some("is empty".to_string())
+        } else if text.chars().any(char::is_control) {
+            Some(format!("{text:?} contains control characters"))
+        } else if text.chars().count() > MAX_TEXT {
+            Some(format!("is longer than {MAX_TEXT} characters"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.errors
+                .push(ConfigError::new(place.clone(), format!("{what} {problem}")));
+        }
     }
 
     /// A place in the file being read, sharing its path.
