@@ -367,14 +367,3 @@ fn a_settings_file_that_is_a_fifo_is_refused_without_blocking() {
         )
     );
 }
-
-#[test]
-fn label_keys_are_checked_for_collisions_by_the_rule_metrics_writes_them_with() {
-    for key in ["isp", "a-b", "a_b", "a.b", "ок", "tier 1", "x9_", "ÄÖ-ü"] {
-        assert_eq!(
-            load::metric_label_name(key),
-            wardops::metrics::exposition::label_name(key),
-            "{key:?}"
-        );
-    }
-}

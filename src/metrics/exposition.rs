@@ -148,17 +148,9 @@ pub fn label(out: &mut Vec<u8>, first: bool, name: &str, value: &str) {
     out.push(b'"');
 }
 
-/// A valid label name made from an inventory label key: anything outside
-/// `[a-zA-Z0-9_]` becomes `_` (the `label_` prefix keeps the first character valid).
-pub fn label_name(key: &str) -> String {
-    let mut name = String::with_capacity(6 + key.len());
-    name.push_str("label_");
-    name.extend(
-        key.chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
-    );
-    name
-}
+/// The metric label an inventory label key is written as (`isp.name` → `label_isp_name`):
+/// the inventory's own rule, by which two keys that would collide are refused.
+pub use crate::config::load::metric_label_name as label_name;
 
 /// Translates prometheus-client's OpenMetrics output to the Prometheus text format:
 /// counter and info families are renamed to their sample names, types Prometheus lacks

@@ -30,9 +30,9 @@ fn not_probeable(a: IpAddr) -> Option<String> {
 }
 
 /// The label name `/metrics` writes for an inventory label key: `label_` and the key
-/// with anything outside `[a-zA-Z0-9_]` as `_`. The same rule as
-/// `metrics::exposition::label_name` (config cannot depend on metrics; a test in
-/// tests/config.rs holds the two to each other).
+/// with anything outside `[a-zA-Z0-9_]` as `_` (the prefix keeps the first character
+/// valid). `/metrics` writes labels by this very function, so the collision check here
+/// and the names there cannot disagree.
 pub fn metric_label_name(key: &str) -> String {
     let mut name = String::with_capacity(6 + key.len());
     name.push_str("label_");
