@@ -96,6 +96,16 @@ fn api(app: &Appliance) -> Option<HashMap<String, Seen>> {
     Some(out)
 }
 
+fn metric(app: &Appliance, name: &str) -> u64 {
+    app.try_get("/metrics")
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn ready(app: &Appliance) -> bool {
     let body = reqwest::blocking::get(app.url("/readyz"))
         .ok()
@@ -142,6 +152,9 @@ fn kill_9_at_random_moments_through_an_outage_and_a_full_disk_loses_and_duplicat
     });
     let mut holes: Vec<Option<Blackhole>> = (0..DEVICES).map(|_| None).collect();
     let mut filler = None;
+    // Failed spool appends seen while the disk was full (a burst may also fit in the
+    // spool's last page, so none is not a failure; tests/store_spool.rs makes sure).
+    let mut spool_errors = 0;
     for round in 0..KILLS {
         if round == OUTAGE.start {
             proxy.cut();
@@ -164,10 +177,14 @@ fn kill_9_at_random_moments_through_an_outage_and_a_full_disk_loses_and_duplicat
             };
         }
         std::thread::sleep(Duration::from_millis(100 + rng.below(2_400)));
+        if DISK_FULL.contains(&round) {
+            spool_errors += metric(app.as_ref().unwrap(), "wardops_store_spool_errors_total");
+        }
         app.take().unwrap().kill9();
         app = Some(Appliance::start_with(dir.path(), &env));
     }
     drop(filler);
+    eprintln!("failed spool appends while the disk was full: {spool_errors}");
     let app = app.unwrap();
     let truth: HashMap<String, &str> = (0..DEVICES)
         .map(|i| (name(i), if holes[i].is_some() { "down" } else { "up" }))
