@@ -12,15 +12,21 @@
 //! - [`postgres`], [`sqlite`]: the two implementations, their SQL only; schema only via
 //!   `migrations/`. `rows` maps their result rows to the types above.
 //! - [`spool`]: the fsync'd append-only file records wait in while the database is away.
+//! - [`snapshot`]: the state the spool leads to, saved beside it when it is emptied, so
+//!   that a restart without the database restores the same state as one with it.
+//! - `error`: which failures are an outage, which a rejected record, which an unknown
+//!   commit outcome.
 //! - [`writer`]: the one task that applies records in order, exactly once.
 //! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
 //! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
 
 mod apply;
+mod error;
 pub mod health;
 pub mod postgres;
 pub mod record;
 mod rows;
+pub mod snapshot;
 pub mod spool;
 pub mod sqlite;
 pub mod startup;
@@ -33,6 +39,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use error::StoreError;
 pub use health::StoreHealth;
 pub use record::{
     AlertChange, AlertEvent, AlertQuery, AlertRow, DeviceRow, DeviceScope, Loaded, Record,
@@ -52,44 +59,6 @@ impl Default for AlertRules {
         Self {
             flapping_transitions: 3,
             flapping_window: Duration::from_secs(300),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database_url {url:?}: {reason}")]
-    Url { url: String, reason: String },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
-}
-
-impl StoreError {
-    /// True when the database could not be reached (as opposed to rejecting a query):
-    /// the writer keeps the records and retries.
-    pub fn is_unavailable(&self) -> bool {
-        let unreachable = |e: &sqlx::Error| {
-            matches!(
-                e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
-        };
-        match self {
-            StoreError::Database(e) => unreachable(e),
-            // Start-up migrates first: a server that is down fails here, wrapped, and must
-            // be retried like any other unreachable database rather than end the process.
-            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => unreachable(e),
-            StoreError::Migrate(_) | StoreError::Url { .. } | StoreError::Io { .. } => false,
         }
     }
 }
@@ -134,6 +103,13 @@ pub trait Store: Send + Sync + 'static {
     /// True if `name` was ever in the inventory (removed devices included).
     fn device_known(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
     fn open_alert_counts(&self) -> impl Future<Output = Result<HashMap<String, u32>>> + Send;
+    /// Id and device of every open alert.
+    fn open_alert_ids(&self) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
+    /// The alerts with these ids as they are now, each as the change it last went through
+    /// (`opened` while open, `resolved` once resolved), with its device's scope; by id.
+    fn alert_events(&self, ids: &[i64]) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
+    /// One cheap round trip: is the database there and answering?
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The backend the database URL picks.
@@ -218,6 +194,15 @@ impl Store for Db {
     }
     async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
         dispatch!(self, s => s.open_alert_counts().await)
+    }
+    async fn open_alert_ids(&self) -> Result<Vec<(i64, String)>> {
+        dispatch!(self, s => s.open_alert_ids().await)
+    }
+    async fn alert_events(&self, ids: &[i64]) -> Result<Vec<AlertEvent>> {
+        dispatch!(self, s => s.alert_events(ids).await)
+    }
+    async fn ping(&self) -> Result<()> {
+        dispatch!(self, s => s.ping().await)
     }
 }
 

@@ -423,15 +423,17 @@ async fn alert_filters_and_paging(store: &Db) {
     );
 }
 
+/// `Opened a device_down`, … of each event.
+fn summary(events: &[AlertEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| format!("{:?} {} {}", e.change, e.alert.device, e.alert.condition))
+        .collect()
+}
+
 /// What each write reports: exactly the alerts its transaction opened and resolved, in
 /// the order of the records that caused them, with the device's scope.
 async fn writes_report_the_alerts_they_opened_and_resolved(store: &Db) {
-    let summary = |events: &[AlertEvent]| {
-        events
-            .iter()
-            .map(|e| format!("{:?} {} {}", e.change, e.alert.device, e.alert.condition))
-            .collect::<Vec<_>>()
-    };
     let mut log = Log::new("b1");
     let batch = [
         log.devices(0, &["a", "b"], &[]),
@@ -493,6 +495,46 @@ async fn writes_report_the_alerts_they_opened_and_resolved(store: &Db) {
     assert_eq!(calm[0].alert.resolved_at, Some(t(5 + 301)));
 }
 
+/// What the writer re-reads after a lost COMMIT answer: the open alerts' ids, and each
+/// alert as the change it last went through, with its scope.
+async fn open_alerts_read_back_as_their_last_change(store: &Db) {
+    store.ping().await.unwrap();
+    let mut log = Log::new("b1");
+    let opened = store
+        .apply(&[
+            log.devices(0, &["a", "b"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.transition(2, "b", "unknown", "up"),
+            log.transition(100, "a", "up", "down"),
+            log.transition(101, "b", "up", "down"),
+        ])
+        .await
+        .unwrap();
+    let (a, b) = (opened[0].alert.id, opened[1].alert.id);
+    let mut ids = store.open_alert_ids().await.unwrap();
+    ids.sort();
+    assert_eq!(ids, [(a, "a".to_string()), (b, "b".to_string())]);
+    store
+        .apply(&[log.transition(200, "a", "down", "up")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.open_alert_ids().await.unwrap(),
+        [(b, "b".to_string())]
+    );
+    let events = store.alert_events(&[b, a]).await.unwrap();
+    assert_eq!(
+        summary(&events),
+        ["Resolved a device_down", "Opened b device_down"]
+    );
+    assert_eq!(events[0].alert.resolved_at, Some(t(200)));
+    assert_eq!(
+        events[1].scope.as_ref().map(|s| s.region.as_str()),
+        Some("tbilisi")
+    );
+    assert!(store.alert_events(&[]).await.unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -534,6 +576,7 @@ contract!(
     pruning_deletes_old_history_in_batches,
     alert_filters_and_paging,
     writes_report_the_alerts_they_opened_and_resolved,
+    open_alerts_read_back_as_their_last_change,
 );
 
 #[tokio::test]

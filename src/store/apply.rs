@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AlertChange, AlertEvent, AlertRow, AlertRules, DeviceRow, DeviceScope, Record, RecordKind,
-    Result,
+    Result, StoreError,
 };
 
 /// One transition of a run, as the SQL writes it.
@@ -147,7 +147,8 @@ pub(super) async fn apply<S: Sql>(
         }
     }
     add_scopes(&mut sql, &mut events).await?;
-    sql.commit().await?;
+    // A lost answer to COMMIT is told apart: the writer then re-reads the open alerts.
+    sql.commit().await.map_err(StoreError::of_commit)?;
     Ok(events)
 }
 
@@ -163,7 +164,7 @@ pub(super) async fn resolve_stable_flapping<S: Sql>(
     let mut events: Vec<_> = resolved.into_iter().map(resolved_event).collect();
     events.sort_by_key(|e| e.alert.id);
     add_scopes(&mut sql, &mut events).await?;
-    sql.commit().await?;
+    sql.commit().await.map_err(StoreError::of_commit)?;
     Ok(events)
 }
 

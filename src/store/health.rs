@@ -1,8 +1,9 @@
 //! What the rest of the appliance may know about the store without touching it: whether
-//! writes are failing (`/readyz` says "degraded"), how many records wait in the spool (a
-//! metric), how many alerts each device has open (device JSON), and the alerts each
-//! commit opened and resolved (the live feed). All of it is updated by the writer and
-//! read lock-free.
+//! it is degraded and why (`/readyz`: the database failing, the spool failing so that
+//! records are held in memory only, the in-memory queue full), how many records are
+//! pending and where (metrics), how many alerts each device has open (device JSON), and
+//! the alerts each commit opened and resolved (the live feed). All of it is updated by the
+//! writer and read without waiting on it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,13 +28,28 @@ pub type AlertReport = Arc<[AlertEvent]>;
 #[derive(Debug)]
 pub struct StoreHealth {
     pub backend: &'static str,
+    /// Why the database is failing, while it is.
+    db_error: Mutex<Option<String>>,
+    /// Why the spool cannot be written, while it cannot: durability is off.
+    spool_error: Mutex<Option<String>>,
     degraded: AtomicBool,
-    last_error: Mutex<Option<String>>,
-    /// Records spooled but not yet committed to the database.
+    /// Records not yet committed to the database (in memory, in the spool, or both).
     pub pending: Gauge,
+    /// Records the spool could not take: a crash now would lose them.
+    pub memory_only: Gauge,
+    /// Records that wait in the spool only, the in-memory queue being full.
+    pub disk_only: Gauge,
     pub degraded_gauge: Gauge,
     pub applied: Counter,
     pub failures: Counter,
+    /// Failed spool appends (each one's records stay in memory and are spooled again).
+    pub spool_errors: Counter,
+    /// Unreadable pieces skipped reading the spool (a fragment, a failed checksum).
+    pub spool_skipped: Counter,
+    /// Records the database rejected for good, set aside in the dead-letter file.
+    pub dead_lettered: Counter,
+    /// Records lost because neither the spool nor the full in-memory queue could take them.
+    pub dropped: Counter,
     open_alerts: ArcSwap<HashMap<String, u32>>,
     /// Each commit's alert changes, sent after the commit; nothing is kept when nobody
     /// listens.
@@ -44,12 +60,19 @@ impl StoreHealth {
     pub fn new(backend: &'static str) -> Arc<Self> {
         Arc::new(Self {
             backend,
+            db_error: Mutex::new(None),
+            spool_error: Mutex::new(None),
             degraded: AtomicBool::new(false),
-            last_error: Mutex::new(None),
             pending: Gauge::default(),
+            memory_only: Gauge::default(),
+            disk_only: Gauge::default(),
             degraded_gauge: Gauge::default(),
             applied: Counter::default(),
             failures: Counter::default(),
+            spool_errors: Counter::default(),
+            spool_skipped: Counter::default(),
+            dead_lettered: Counter::default(),
+            dropped: Counter::default(),
             open_alerts: ArcSwap::from_pointee(HashMap::new()),
             alerts: broadcast::Sender::new(ALERT_REPORTS),
         })
@@ -58,12 +81,22 @@ impl StoreHealth {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "wardops_store_pending_writes",
-            "Records (transitions, inventory changes) spooled but not yet in the database",
+            "Records (transitions, inventory changes) not yet in the database",
             self.pending.clone(),
         );
         registry.register(
+            "wardops_store_records_memory_only",
+            "Pending records the spool could not take (its disk failing): a crash would lose them",
+            self.memory_only.clone(),
+        );
+        registry.register(
+            "wardops_store_records_disk_only",
+            "Pending records kept in the spool only, the in-memory queue being full",
+            self.disk_only.clone(),
+        );
+        registry.register(
             "wardops_store_degraded",
-            "1 while writes to the database are failing (records wait in the spool)",
+            "1 while the store is degraded (database failing, spool failing or queue full)",
             self.degraded_gauge.clone(),
         );
         registry.register(
@@ -76,28 +109,95 @@ impl StoreHealth {
             "Failed attempts to write to the database",
             self.failures.clone(),
         );
+        registry.register(
+            "wardops_store_spool_errors",
+            "Failed appends to the spool (their records stay in memory and are spooled again)",
+            self.spool_errors.clone(),
+        );
+        registry.register(
+            "wardops_store_spool_skipped",
+            "Unreadable pieces of the spool skipped at start-up (every verified record is kept)",
+            self.spool_skipped.clone(),
+        );
+        registry.register(
+            "wardops_store_records_dead_lettered",
+            "Records the database rejected for good, set aside in the dead-letter file",
+            self.dead_lettered.clone(),
+        );
+        registry.register(
+            "wardops_store_records_dropped",
+            "Records lost: the spool failing and the in-memory queue full",
+            self.dropped.clone(),
+        );
     }
 
-    /// Why the store is degraded, if it is.
+    /// Why the store is degraded, if it is: what is pending and where, then each cause.
     pub fn degraded_reason(&self) -> Option<String> {
-        if !self.degraded.load(Ordering::Relaxed) {
+        let db = self.db_error.lock().clone();
+        let spool = self.spool_error.lock().clone();
+        let disk_only = self.disk_only.get();
+        if db.is_none() && spool.is_none() && disk_only == 0 {
             return None;
         }
-        let error = self.last_error.lock().clone().unwrap_or_default();
-        Some(format!(
-            "store degraded: {} pending write(s) spooled, database unavailable: {error}",
-            self.pending.get()
-        ))
+        let pending = self.pending.get();
+        let memory_only = self.memory_only.get();
+        let mut reason = format!(
+            "store degraded: {pending} pending write(s), {} spooled, {memory_only} in memory only",
+            pending - memory_only
+        );
+        if let Some(e) = spool {
+            reason.push_str(&format!("; spool failing, durability off: {e}"));
+        }
+        if disk_only > 0 {
+            reason.push_str(&format!(
+                "; in-memory queue full: {disk_only} record(s) wait in the spool only"
+            ));
+        }
+        if let Some(e) = db {
+            reason.push_str(&format!("; database unavailable: {e}"));
+        }
+        Some(reason)
     }
 
+    /// True while any part of the store is degraded.
     pub fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Relaxed)
     }
 
-    pub(super) fn set_degraded(&self, error: Option<String>) {
-        self.degraded.store(error.is_some(), Ordering::Relaxed);
-        self.degraded_gauge.set(i64::from(error.is_some()));
-        *self.last_error.lock() = error;
+    /// Why the spool cannot be written, while it cannot.
+    pub fn spool_error(&self) -> Option<String> {
+        self.spool_error.lock().clone()
+    }
+
+    /// True while the database is failing.
+    pub fn db_down(&self) -> bool {
+        self.db_error.lock().is_some()
+    }
+
+    pub(super) fn set_db_error(&self, error: Option<String>) {
+        *self.db_error.lock() = error;
+        self.update_degraded();
+    }
+
+    pub(super) fn set_spool_error(&self, error: Option<String>) {
+        *self.spool_error.lock() = error;
+        self.update_degraded();
+    }
+
+    /// Where the pending records are.
+    pub(super) fn set_queue(&self, pending: usize, memory_only: usize, disk_only: u64) {
+        self.pending.set(pending as i64);
+        self.memory_only.set(memory_only as i64);
+        self.disk_only.set(disk_only as i64);
+        self.update_degraded();
+    }
+
+    fn update_degraded(&self) {
+        let degraded = self.db_error.lock().is_some()
+            || self.spool_error.lock().is_some()
+            || self.disk_only.get() > 0;
+        self.degraded.store(degraded, Ordering::Relaxed);
+        self.degraded_gauge.set(i64::from(degraded));
     }
 
     /// Open alerts of `device` as of the last commit.

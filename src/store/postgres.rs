@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
-use super::rows::{self, Columns, alert_columns, transition_columns};
+use super::rows::{self, Columns, alert_columns, alert_event_from, transition_columns};
 use super::{
     AlertEvent, AlertQuery, AlertRow, AlertRules, Loaded, Record, Result, StoreError,
     TransitionRow, apply,
@@ -147,6 +147,31 @@ impl PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::open_alert_count).collect()
+    }
+
+    pub async fn open_alert_ids(&self) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(rows::OPEN_ALERT_IDS)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::open_alert_id).collect()
+    }
+
+    pub async fn alert_events(&self, ids: &[i64]) -> Result<Vec<AlertEvent>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            alert_columns!(),
+            alert_event_from!(),
+            " WHERE alerts.id = ANY($1) ORDER BY alerts.id"
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::alert_event).collect()
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }
 

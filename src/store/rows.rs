@@ -8,7 +8,9 @@
 use chrono::{DateTime, Utc};
 
 use super::record::StoredStatus;
-use super::{AlertRow, DeviceRow, DeviceScope, Loaded, Result, TransitionRow};
+use super::{
+    AlertChange, AlertEvent, AlertRow, DeviceRow, DeviceScope, Loaded, Result, TransitionRow,
+};
 use crate::state::Status;
 
 /// The columns [`alert`] reads, in its order.
@@ -39,11 +41,22 @@ pub(super) const LOAD: &str =
      FROM devices d LEFT JOIN device_state s ON s.device = d.name
      WHERE d.removed_at IS NULL";
 
+/// The `SELECT` whose rows [`open_alert_id`] reads.
+pub(super) const OPEN_ALERT_IDS: &str = "SELECT id, device FROM alerts WHERE resolved_at IS NULL";
+
+/// What follows [`alert_columns`] in the `SELECT` whose rows [`alert_event`] reads; the
+/// backends add their `WHERE alerts.id …`.
+macro_rules! alert_event_from {
+    () => {
+        ", d.region, d.branch, d.kind FROM alerts LEFT JOIN devices d ON d.name = alerts.device"
+    };
+}
+
 /// The `SELECT` whose rows [`open_alert_count`] reads.
 pub(super) const OPEN_ALERT_COUNTS: &str =
     "SELECT device, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY device";
 
-pub(super) use {alert_columns, scope_columns, transition_columns};
+pub(super) use {alert_columns, alert_event_from, scope_columns, transition_columns};
 
 /// A result row as the shared mapping reads it.
 pub(super) trait Columns {
@@ -105,6 +118,35 @@ pub(super) fn loaded(row: &impl Columns, loaded: &mut Loaded) -> Result<()> {
 /// A row of [`OPEN_ALERT_COUNTS`].
 pub(super) fn open_alert_count(row: &impl Columns) -> Result<(String, u32)> {
     Ok((row.text(0)?, row.int(1)? as u32))
+}
+
+/// A row of [`OPEN_ALERT_IDS`].
+pub(super) fn open_alert_id(row: &impl Columns) -> Result<(i64, String)> {
+    Ok((row.int(0)?, row.text(1)?))
+}
+
+/// A row of [`alert_columns`] then [`alert_event_from`]: the alert as the change it last
+/// went through, with its device's scope.
+pub(super) fn alert_event(row: &impl Columns) -> Result<AlertEvent> {
+    let alert = alert(row)?;
+    let scope = match (row.opt_text(10)?, row.opt_text(11)?, row.opt_text(12)?) {
+        (Some(region), Some(branch), Some(kind)) => Some(DeviceScope {
+            region,
+            branch,
+            kind,
+        }),
+        _ => None,
+    };
+    let change = if alert.resolved_at.is_some() {
+        AlertChange::Resolved
+    } else {
+        AlertChange::Opened
+    };
+    Ok(AlertEvent {
+        change,
+        alert,
+        scope,
+    })
 }
 
 /// A row of [`scope_columns`]: the device's name and its scope.

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::rows::{self, Columns, alert_columns, transition_columns};
+use super::rows::{self, Columns, alert_columns, alert_event_from, transition_columns};
 use super::{
     AlertEvent, AlertQuery, AlertRow, AlertRules, Loaded, Record, Result, StoreError,
     TransitionRow, apply,
@@ -187,6 +187,39 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::open_alert_count).collect()
+    }
+
+    pub async fn open_alert_ids(&self) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(rows::OPEN_ALERT_IDS)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::open_alert_id).collect()
+    }
+
+    pub async fn alert_events(&self, ids: &[i64]) -> Result<Vec<AlertEvent>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        let mut events = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                alert_columns!(),
+                alert_event_from!(),
+                " WHERE alerts.id = ?1"
+            ))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                events.push(rows::alert_event(&row)?);
+            }
+        }
+        Ok(events)
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }
 

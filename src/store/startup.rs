@@ -2,9 +2,10 @@
 //! must not hang the appliance, and the log says what it is waiting for), then read the
 //! spool, start the writer, and build the restore map `State` starts from.
 //!
-//! The restore map is the database's last status of each device with the spooled
-//! records (written while the database was away, maybe by a process killed -9) applied
-//! on top, so a device that was down comes back down with its original `down_since`.
+//! The restore map is the database's last status of each device — or, when the database
+//! is away, the [`snapshot`]'s — with the spooled records (written while the database was
+//! away, maybe by a process killed -9) applied on top, so a device that was down comes
+//! back down with its original `down_since` whichever of the two comes up first.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,13 +16,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::record::StoredStatus;
+use super::snapshot::{self, Latest, SNAPSHOT_FILE};
 use super::spool::Spool;
-use super::writer::{self, WriterConfig, WriterHandle};
-use super::{
-    AlertRules, Db, DeviceRow, Loaded, Record, RecordKind, Store, StoreError, StoreHealth,
-};
+use super::writer::{self, Queue, WriterConfig, WriterHandle};
+use super::{AlertRules, Db, Loaded, Store, StoreError, StoreHealth};
 use crate::config::Settings;
-use crate::state::{Clock, Status, StoreEvent};
+use crate::state::{Clock, StoreEvent};
 
 /// The spool's file name inside the data directory.
 pub const SPOOL_FILE: &str = "store-spool.jsonl";
@@ -89,35 +89,110 @@ pub struct Started {
     pub writer: WriterHandle,
 }
 
+/// Bounds of the writer; the defaults suit production, tests make them small.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Records the writer keeps in memory ([`writer::QUEUE_LIMIT`]).
+    pub queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            queue: writer::QUEUE_LIMIT,
+        }
+    }
+}
+
+/// How long start-up waits for the database when the snapshot already says what the
+/// state is: the appliance need not stay dark for it.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(3);
+
 /// Opens the store named by `options` and starts its writer.
 pub async fn start(options: StartOptions, clock: Arc<dyn Clock>) -> Result<Started, StoreError> {
+    start_with(options, clock, Limits::default()).await
+}
+
+/// [`start`] with bounds of its own.
+pub async fn start_with(
+    options: StartOptions,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+) -> Result<Started, StoreError> {
     let store = Arc::new(Db::open(
         &options.database_url,
         &options.base_dir,
         options.rules,
     )?);
     let health = StoreHealth::new(store.backend());
-    let spool_path = options.data_dir.join(SPOOL_FILE);
-    let (spool, spooled) = Spool::open(&spool_path).map_err(|source| StoreError::Io {
-        context: format!("cannot open the spool {}", spool_path.display()),
+    std::fs::create_dir_all(&options.data_dir).map_err(|source| StoreError::Io {
+        context: format!(
+            "cannot create the data directory {}",
+            options.data_dir.display()
+        ),
         source,
     })?;
-    if !spooled.is_empty() {
-        tracing::info!(records = spooled.len(), spool = %spool_path.display(), "found writes spooled by a previous run; applying them first");
-    }
-    let loaded = match load_with_retry(&*store, options.wait).await? {
-        Some(loaded) => loaded,
-        None => {
+    let spool_path = options.data_dir.join(SPOOL_FILE);
+    let snapshot_path = options.data_dir.join(SNAPSHOT_FILE);
+    let saved = snapshot::load(&snapshot_path);
+    let wait = match saved {
+        Some(_) => options.wait.min(SNAPSHOT_WAIT),
+        None => options.wait,
+    };
+    // The state the log leads to: the database's (it has every commit, also those the
+    // spool could not take), else the snapshot's; the spool's records go on top.
+    let (mut latest, open_alerts) = match (load_with_retry(&*store, wait).await?, saved) {
+        (Some(loaded), saved) => {
+            let latest = Latest::from_loaded(loaded);
+            // The database may know more than the snapshot (commits of records the spool
+            // could not take): the next start without it must not restore less.
+            if saved.is_none_or(|s| s.latest != latest) {
+                refresh_snapshot(&snapshot_path, &latest);
+            }
+            (latest, None)
+        }
+        (None, Some(saved)) => {
+            tracing::warn!(
+                backend = store.backend(),
+                snapshot = %snapshot_path.display(),
+                "database unreachable: state restored from the snapshot and the spool; writes are spooled until the database returns"
+            );
+            health.set_db_error(Some("unreachable at start-up".into()));
+            (saved.latest, saved.open_alerts)
+        }
+        (None, None) => {
             tracing::warn!(
                 backend = store.backend(),
                 "starting without stored state: devices start unknown; writes are spooled until the database returns"
             );
-            health.set_degraded(Some("unreachable at start-up".into()));
-            Loaded::default()
+            health.set_db_error(Some("unreachable at start-up".into()));
+            (Latest::default(), None)
         }
     };
-    let devices = loaded.devices.len();
-    let (restore, known) = restore_map(loaded, &spooled);
+    let devices = latest.devices.len();
+    // The queue keeps the first records in memory, the rest wait in the spool.
+    let (mut head, mut on_disk, mut cursor) = (Vec::new(), 0u64, 0u64);
+    let (spool, scan) = Spool::open_with(&spool_path, |offset, record| {
+        latest.apply(&record);
+        if head.len() < limits.queue {
+            head.push(record);
+        } else {
+            if on_disk == 0 {
+                cursor = offset;
+            }
+            on_disk += 1;
+        }
+    })
+    .map_err(|source| StoreError::Io {
+        context: format!("cannot open the spool {}", spool_path.display()),
+        source,
+    })?;
+    health.spool_skipped.inc_by(scan.skipped);
+    let spooled = head.len() as u64 + on_disk;
+    if spooled > 0 {
+        tracing::info!(records = spooled, spool = %spool_path.display(), "found writes spooled by a previous run; applying them first");
+    }
+    let restore = latest.status.clone();
     tracing::info!(
         backend = store.backend(),
         devices,
@@ -130,12 +205,19 @@ pub async fn start(options: StartOptions, clock: Arc<dyn Clock>) -> Result<Start
         boot,
         retention: options.retention,
         clock,
+        data_dir: options.data_dir.clone(),
     };
+    let queue = Queue::new(
+        spool,
+        (head, on_disk, cursor),
+        limits.queue,
+        latest,
+        snapshot_path,
+    );
     let writer = writer::spawn(
         store.clone(),
-        spool,
-        spooled,
-        known,
+        queue,
+        open_alerts,
         feed,
         health.clone(),
         config,
@@ -147,6 +229,18 @@ pub async fn start(options: StartOptions, clock: Arc<dyn Clock>) -> Result<Start
         sink,
         writer,
     })
+}
+
+/// Saves the database's state as the snapshot (the spool's records go on top of it as
+/// they go on top of the database). A snapshot that cannot be replaced is removed: a
+/// stale one would restore the wrong state, none restores `unknown`.
+fn refresh_snapshot(path: &std::path::Path, latest: &Latest) {
+    if let Err(e) = snapshot::save(path, latest, None) {
+        tracing::warn!(snapshot = %path.display(), error = %e, "cannot save the state snapshot; removing the old one");
+        if let Err(e) = snapshot::remove(path) {
+            tracing::warn!(snapshot = %path.display(), error = %e, "cannot remove the old state snapshot");
+        }
+    }
 }
 
 /// Migrates and loads, retrying while the database is unreachable for up to `wait`.
@@ -180,112 +274,4 @@ pub async fn load_with_retry<S: Store>(
         }
     }
     unreachable!("the retry loop returns")
-}
-
-/// The database's state with the spooled records applied on top: the status to restore
-/// per device, and the live devices the writer diffs the first inventory against.
-fn restore_map(
-    loaded: Loaded,
-    spooled: &[Record],
-) -> (HashMap<String, StoredStatus>, HashMap<String, DeviceRow>) {
-    let mut status = loaded.status;
-    let mut known: HashMap<String, DeviceRow> = loaded
-        .devices
-        .into_iter()
-        .map(|d| (d.name.clone(), d))
-        .collect();
-    for r in spooled {
-        match &r.kind {
-            RecordKind::Transition {
-                device,
-                to,
-                down_since,
-                ..
-            } => {
-                let to = Status::parse(to).unwrap_or(Status::Unknown);
-                let previous = status.get(device).copied();
-                // Same rule as the stores: re-deciding an outage keeps its first down_since.
-                let down_since = match previous {
-                    Some(p) if p.status == Status::Down && to == Status::Down => p.down_since,
-                    _ if to == Status::Down => *down_since,
-                    _ => None,
-                };
-                status.insert(
-                    device.clone(),
-                    StoredStatus {
-                        status: to,
-                        down_since,
-                    },
-                );
-            }
-            RecordKind::Devices { upsert, removed } => {
-                for name in removed {
-                    known.remove(name);
-                    status.remove(name);
-                }
-                for d in upsert {
-                    known.insert(d.name.clone(), d.clone());
-                }
-            }
-        }
-    }
-    (status, known)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::DateTime;
-
-    fn transition(seq: u64, device: &str, to: &str, down_since: Option<i64>) -> Record {
-        Record {
-            boot: "b".into(),
-            seq,
-            at: DateTime::from_timestamp(1_800_000_000 + seq as i64, 0).unwrap(),
-            kind: RecordKind::Transition {
-                device: device.into(),
-                address: "127.0.0.1".into(),
-                from: "up".into(),
-                to: to.into(),
-                down_since: down_since.and_then(|s| DateTime::from_timestamp(s, 0)),
-                version: seq,
-            },
-        }
-    }
-
-    #[test]
-    fn spooled_transitions_override_the_database() {
-        let mut loaded = Loaded::default();
-        let t0 = DateTime::from_timestamp(1_000, 0);
-        loaded.status.insert(
-            "a".into(),
-            StoredStatus {
-                status: Status::Down,
-                down_since: t0,
-            },
-        );
-        loaded.status.insert(
-            "b".into(),
-            StoredStatus {
-                status: Status::Up,
-                down_since: None,
-            },
-        );
-        let spooled = vec![
-            transition(1, "a", "down", Some(2_000)),
-            transition(2, "b", "down", Some(3_000)),
-        ];
-        let (status, _) = restore_map(loaded, &spooled);
-        assert_eq!(
-            status["a"].down_since, t0,
-            "an outage re-decided keeps its first down_since"
-        );
-        assert_eq!(
-            status["b"],
-            StoredStatus {
-                status: Status::Down,
-                down_since: DateTime::from_timestamp(3_000, 0)
-            }
-        );
-    }
 }

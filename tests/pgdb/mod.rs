@@ -2,6 +2,8 @@
 //! created empty and dropped when the guard goes, even if the test panics.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod proxy;
+
 use std::process::Command;
 
 pub const SERVER: &str = "postgres://postgres@127.0.0.1:5432";

@@ -1,55 +1,37 @@
-//! What the applier does besides committing: tell the rest of the appliance what each
-//! commit did to alerts, resolve `flapping` alerts of devices that calmed down, and prune
-//! history past the retention.
+//! What the applier does besides committing: resolve `flapping` alerts of devices that
+//! calmed down, and prune history past the retention.
 
-use super::{AlertEvent, Store, StoreHealth, WriterConfig};
+use super::alerts::OpenAlerts;
+use super::{Store, StoreHealth, WriterConfig};
 
 const PRUNE_BATCH: i64 = 1_000;
 /// Prune batches per maintenance round, so pruning a large backlog never delays writes
 /// for long.
 const PRUNE_ROUNDS: usize = 20;
 
-/// Publishes what a commit did to alerts (the live feed), and keeps the open alert counts
-/// current: read in full once, then followed from the commits' reports, which is exact
-/// because this writer is the only one that opens or resolves alerts.
-pub(super) async fn report_alerts<S: Store>(
-    store: &S,
-    health: &StoreHealth,
-    counted: &mut bool,
-    alerts: Vec<AlertEvent>,
-) {
-    if *counted {
-        health.count_alerts(&alerts);
-    } else {
-        match store.open_alert_counts().await {
-            Ok(counts) => {
-                health.set_open_alerts(counts);
-                *counted = true;
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot count open alerts"),
-        }
-    }
-    health.publish_alerts(alerts);
-}
-
 pub(super) async fn maintain<S: Store>(
     store: &S,
     health: &StoreHealth,
-    counted: &mut bool,
+    alerts: &mut OpenAlerts,
     config: &WriterConfig,
     prune: bool,
 ) {
     let now = config.clock.now();
     match store.resolve_stable_flapping(now).await {
-        Ok(alerts) if alerts.is_empty() => {}
-        Ok(alerts) => {
+        Ok(resolved) if resolved.is_empty() => {}
+        Ok(resolved) => {
             tracing::info!(
-                alerts = alerts.len(),
+                alerts = resolved.len(),
                 "flapping alerts resolved: devices stable for the window"
             );
-            report_alerts(store, health, counted, alerts).await;
+            alerts.report(store, health, resolved).await;
         }
-        Err(e) => tracing::warn!(error = %e, "cannot resolve flapping alerts"),
+        Err(e) => {
+            if e.is_ambiguous() {
+                alerts.distrust();
+            }
+            tracing::warn!(error = %e, "cannot resolve flapping alerts")
+        }
     }
     if !prune {
         return;

@@ -1,0 +1,86 @@
+//! A small disk of the test's own: a tmpfs mounted on a temporary directory (unmounted
+//! when the guard goes, even if the test panics), and a file that fills it.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it: `256k`).
+    pub fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount is installed");
+        assert!(
+            out.status.success(),
+            "mount tmpfs (the test needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A file that takes all the free space of the file system it is on, until dropped.
+pub struct Filler {
+    path: PathBuf,
+}
+
+impl Filler {
+    pub fn fill(dir: &Path) -> Filler {
+        let path = dir.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let page = [0u8; 4096];
+        loop {
+            match f.write(&page) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc_enospc()) => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        let _ = f.sync_all();
+        Filler { path }
+    }
+
+    /// Gives `bytes` back to the file system (rounded to whole pages by tmpfs).
+    pub fn leave(&self, bytes: u64) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(bytes)).unwrap();
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// ENOSPC on Linux.
+fn libc_enospc() -> i32 {
+    28
+}
