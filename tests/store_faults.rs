@@ -43,7 +43,7 @@ fn write_config(dir: &Path, data_dir: &Path) {
     // Flapping alerts off (the oracle is about outages), the spool on the small disk.
     let settings = format!(
         "probe:\n  interval: 1s\n  timeout: 300ms\n  packets: 1\n  down_after: 2\n  up_after: 1\n  retry_interval: 300ms\n\
-         data_dir: {}\nalerts:\n  flapping_transitions: 1000000\n  flapping_window: 1s\n",
+         data_dir: {}\nalerts:\n  flapping_transitions: 1000\n  flapping_window: 1s\n",
         data_dir.display()
     );
     std::fs::write(dir.join("wardops.yaml"), settings).unwrap();
