@@ -3,7 +3,8 @@
 //! OpenMetrics when the scraper's `Accept` prefers it, gzip when accepted.
 //!
 //! Everything is encoded at scrape time (design: no cache in front of state); the
-//! route runs on the blocking pool because 100k devices take tens of ms.
+//! route runs on the blocking pool because 100k devices take tens of ms, and is
+//! `reserved`: it is served even while the public routes have every connection.
 //!
 //! Layout: [`exposition`] writes the text formats, [`devices`] the per-device families,
 //! [`process`] the `process_*` families. Other components register their own families
@@ -34,6 +35,7 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
     vec![
         Route::exact("/metrics")
             .no_head()
+            .reserved()
             .sync(Run::Blocking, ctx, get),
     ]
 }
