@@ -405,12 +405,13 @@ async fn concurrent_scrapes_share_one_encoding() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let in_flight = exporter.encodings();
+    // Opened before asserting, so that a failure does not leave the scrapers blocked.
+    gate.open();
     assert_eq!(
-        exporter.encodings(),
-        1,
+        in_flight, 1,
         "every scrape waits for the one encoding in flight"
     );
-    gate.open();
     let mut bodies = Vec::new();
     for scrape in scrapes {
         bodies.push(scrape.await.unwrap());
