@@ -20,8 +20,10 @@
 //! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
-//!   served from memory).
-//! - `POST /-/reload` — reload the inventory now (403 unless `reload.http_endpoint`).
+//!   served from memory). Both are reserved routes: served on the connections kept for
+//!   a busy server (see [`crate::http::admission`]).
+//! - `POST /-/reload` — reload the inventory now (403 unless `reload.http_endpoint`);
+//!   the reload runs in its own task, so a dropped request does not cancel it.
 //!
 //! Layout: one file per route group; [`device_json`] is the device's JSON shape.
 
@@ -55,9 +57,14 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/api/v1/events")
             .no_head()
             .task(Wait::Streaming, ctx, events::get),
-        Route::exact("/healthz").sync(Run::Inline, ctx, health::healthz),
+        // Reserved: a load balancer must see a busy appliance as alive, not as gone.
+        Route::exact("/healthz")
+            .reserved()
+            .sync(Run::Inline, ctx, health::healthz),
         // The readiness check is the app's closure, of unknown cost: keep it off the runtime.
-        Route::exact("/readyz").sync(Run::Blocking, ctx, health::readyz),
+        Route::exact("/readyz")
+            .reserved()
+            .sync(Run::Blocking, ctx, health::readyz),
         Route::exact("/-/reload").task(Wait::Post, ctx, status::post),
     ]
 }

@@ -204,7 +204,8 @@ mod tests {
         let state = State::new(Arc::new(crate::state::SystemClock));
         let reloader = crate::reload::Reloader::idle(dir.path().into(), Default::default());
         let ctx = Context::new(state, StoreHandle::of(&store), reloader);
-        let table: Vec<String> = routes(&Arc::new(ctx))
+        let routes = routes(&Arc::new(ctx));
+        let table: Vec<String> = routes
             .iter()
             .map(|r| {
                 let path = match r.path() {
@@ -234,6 +235,20 @@ mod tests {
                 "GET, HEAD /infrastructure",
                 "GET, HEAD /static/app.js",
                 "GET, HEAD /static/app.css",
+            ]
+        );
+        // What a monitoring system needs of a busy appliance, and nothing else.
+        let reserved: Vec<_> = routes
+            .iter()
+            .filter(|r| r.is_reserved())
+            .map(|r| r.path())
+            .collect();
+        assert_eq!(
+            reserved,
+            [
+                http::route::Path::Exact("/healthz"),
+                http::route::Path::Exact("/readyz"),
+                http::route::Path::Exact("/metrics"),
             ]
         );
     }

@@ -14,7 +14,7 @@ pub mod stream;
 use std::time::Duration;
 
 pub use hub::{BACKLOG, Hub, InventoryInfo};
-pub use item::{Key, format_key, parse_key};
+pub use item::{Boot, EventId, Key, format_id, parse_id};
 pub use stream::{Filter, stream};
 
 /// How far (in events) a client may fall behind before it is dropped.

@@ -1,14 +1,20 @@
-//! The HTTP transport: the accept loop with its limits ([`server`]), the route table
-//! type and what every request goes through ([`route`]), and the response helpers
-//! ([`response`]). It knows no route and no handler: the JSON API ([`crate::api`]),
-//! `/metrics` ([`crate::metrics`]) and the pages ([`crate::web`]) each export their own
-//! table, and [`crate::app`] hands the composed [`Router`] to [`serve`].
+//! The HTTP transport: the accept loop ([`server`]) and who it admits ([`admission`]),
+//! the route table type and what every request goes through ([`route`], [`router`]),
+//! and the response helpers ([`response`]). It knows no route and no handler: the JSON
+//! API ([`crate::api`]), `/metrics` ([`crate::metrics`]) and the pages ([`crate::web`])
+//! each export their own table, and [`crate::app`] hands the composed [`Router`] to
+//! [`serve`].
 //!
-//! Limits: `limits.max_connections` connections, `limits.header_timeout` to read a
-//! request head of at most [`MAX_HEADER_BYTES`], request bodies of at most
-//! [`router::MAX_BODY_BYTES`], `limits.request_timeout` per response (503 after it) except
-//! for streaming routes. Errors are JSON `{"error": ...}`.
+//! Limits: `limits.max_connections` connections, and a reserve of a sixteenth more
+//! ([`admission::reserve`]) that serves only routes marked `reserved` (health, metrics)
+//! once those are taken; `limits.max_connections_per_client` per source address;
+//! `limits.header_timeout` to read a request head of at most [`MAX_HEADER_BYTES`];
+//! `limits.body_timeout` to read its body (at most [`router::MAX_BODY_BYTES`]; 408
+//! after it, on every route); `limits.request_timeout` per response (503 after it)
+//! except for streaming routes. Errors are JSON `{"error": ...}`; every response
+//! carries the security headers of [`response::add_security_headers`].
 
+pub mod admission;
 pub mod response;
 pub mod route;
 pub mod router;

@@ -2,16 +2,20 @@
 //! registry (prober), and the process families; Prometheus text by default,
 //! OpenMetrics when the scraper's `Accept` prefers it, gzip when accepted.
 //!
-//! Everything is encoded at scrape time (design: no cache in front of state); the
-//! route runs on the blocking pool because 100k devices take tens of ms.
+//! Everything is encoded at scrape time (design: no cache in front of state), once for
+//! all the scrapes that arrive while it is encoded ([`shared`]); the route runs on the
+//! blocking pool because 100k devices take tens of ms, and is `reserved`: it is served
+//! even while the public routes have every connection.
 //!
 //! Layout: [`exposition`] writes the text formats, [`devices`] the per-device families,
-//! [`process`] the `process_*` families. Other components register their own families
-//! in the context's registry (`XMetrics::register`).
+//! [`process`] the `process_*` families, [`shared`] the encodings in flight. Other
+//! components register their own families in the context's registry
+//! (`XMetrics::register`).
 
 pub mod devices;
 pub mod exposition;
 pub mod process;
+pub mod shared;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -28,18 +32,50 @@ use crate::http::response::{self, Body};
 use crate::http::route::{Route, Run};
 use crate::state::Snapshot;
 use prometheus_client::registry::Registry;
+use shared::Flights;
 
 /// The route table: `/metrics` alone (no HEAD: it would cost a whole scrape).
 pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
-    vec![
-        Route::exact("/metrics")
-            .no_head()
-            .sync(Run::Blocking, ctx, get),
-    ]
+    Exporter::new(ctx).routes()
+}
+
+/// `/metrics` over a context: its route and the encodings in flight.
+pub struct Exporter {
+    ctx: Arc<Context>,
+    /// By (format, gzip).
+    flights: Flights<(Format, bool)>,
+}
+
+impl Exporter {
+    pub fn new(ctx: &Arc<Context>) -> Arc<Exporter> {
+        Arc::new(Exporter {
+            ctx: ctx.clone(),
+            flights: Flights::default(),
+        })
+    }
+
+    pub fn routes(self: &Arc<Self>) -> Vec<Route> {
+        vec![
+            Route::exact("/metrics")
+                .no_head()
+                .reserved()
+                .sync(Run::Blocking, self, get),
+        ]
+    }
+
+    /// Scrapes answered or being answered.
+    pub fn scrapes(&self) -> u64 {
+        self.flights.scrapes()
+    }
+
+    /// Expositions encoded: fewer than scrapes when concurrent scrapes shared one.
+    pub fn encodings(&self) -> u64 {
+        self.flights.encodings()
+    }
 }
 
 /// `GET /metrics`
-pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
+pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
     let header = |name| {
         req.headers()
             .get(name)
@@ -48,18 +84,17 @@ pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     };
     let format = negotiate(header(header::ACCEPT));
     let gzip = accepts_gzip(header(header::ACCEPT_ENCODING));
-    let snapshot = ctx.state.snapshot();
-    let text = encode(&snapshot, &ctx.registry, format);
-    let mut response = if gzip {
-        let mut response =
-            response::bytes(StatusCode::OK, format.content_type(), gzip_bytes(&text));
+    let body = exporter.flights.get((format, gzip), || {
+        let ctx = &exporter.ctx;
+        let text = encode(&ctx.state.snapshot(), &ctx.registry, format);
+        if gzip { gzip_bytes(&text) } else { text }
+    });
+    let mut response = response::bytes(StatusCode::OK, format.content_type(), body);
+    if gzip {
         response
             .headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        response
-    } else {
-        response::bytes(StatusCode::OK, format.content_type(), text)
-    };
+    }
     response.headers_mut().insert(
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Encoding"),

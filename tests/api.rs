@@ -450,3 +450,63 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         "no longer accepting"
     );
 }
+
+/// Item 11 of the reliability issue: the pages had a Content-Security-Policy and a
+/// Referrer-Policy, nothing else did. Every response carries both now: a restrictive
+/// policy unless the route set its own (the pages keep theirs).
+#[tokio::test]
+async fn every_response_carries_a_content_security_policy_and_a_referrer_policy() {
+    let s = Server::start(HttpSettings::default()).await;
+    let client = reqwest::Client::new();
+    const STRICT: &str = "default-src 'none'; frame-ancestors 'none'";
+    let requests = [
+        ("GET", "/api/v1/devices", 200),
+        ("GET", "/api/v1/devices/n1-atm", 200),
+        ("GET", "/api/v1/devices/n1-atm/transitions", 200),
+        ("GET", "/api/v1/alerts", 200),
+        ("GET", "/api/v1/dashboard", 200),
+        ("GET", "/api/v1/status", 200),
+        ("GET", "/api/v1/events", 200),
+        ("GET", "/healthz", 200),
+        ("GET", "/readyz", 200),
+        ("GET", "/metrics", 200),
+        ("GET", "/static/app.js", 200),
+        ("GET", "/static/app.css", 200),
+        ("POST", "/-/reload", 403),
+        ("GET", "/nope", 404),
+        ("POST", "/api/v1/devices", 405),
+    ];
+    for (method, path, status) in requests {
+        let method: reqwest::Method = method.parse().unwrap();
+        let response = client
+            .request(method, format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let h = response.headers();
+        assert_eq!(h["content-security-policy"], STRICT, "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+    for path in [
+        "/",
+        "/monitor",
+        "/devices/n1-atm",
+        "/alerts",
+        "/infrastructure",
+    ] {
+        let response = client
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let h = response.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'"),
+            "{path}: the page's own: {csp}"
+        );
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+    }
+}

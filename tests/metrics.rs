@@ -330,3 +330,100 @@ async fn gzip_when_accepted() {
         "no gzip unless asked"
     );
 }
+
+/// Holds every encoding of the registry until opened: scrapes that arrive while one is
+/// encoding are certain to overlap it.
+#[derive(Debug, Default)]
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl prometheus_client::collector::Collector for Gate {
+    fn encode(
+        &self,
+        _: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        Ok(())
+    }
+}
+
+/// Item 10 of the reliability issue: fifty concurrent scrapes each built their own body
+/// (at 20,000 devices, RSS from 93 MB to 0.95 GB). Now the scrapes that arrive while an
+/// exposition is being encoded wait for it and answer with the same bytes; a scrape
+/// after it encodes anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_scrapes_share_one_encoding() {
+    const SCRAPERS: u64 = 50;
+    let source = Source {
+        path: PathBuf::from("inventory/m.yaml"),
+        text: INVENTORY.into(),
+    };
+    let inventory = build_inventory(&[source], &Default::default()).expect("valid inventory");
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, _started) = support::local_context(&state, dir.path()).await;
+    let gate = Arc::new(Gate::default());
+    ctx.registry.register_collector(Box::new(gate.clone()));
+    let ctx = ctx.start(Default::default());
+    let exporter = wardops::metrics::Exporter::new(&ctx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        listener,
+        exporter.routes(),
+        Default::default(),
+        std::future::pending(),
+    ));
+    let scrapes: Vec<_> = (0..SCRAPERS)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let response = reqwest::get(url).await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.bytes().await.unwrap()
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while exporter.scrapes() < SCRAPERS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {SCRAPERS} scrapes arrived",
+            exporter.scrapes()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let in_flight = exporter.encodings();
+    // Opened before asserting, so that a failure does not leave the scrapers blocked.
+    gate.open();
+    assert_eq!(
+        in_flight, 1,
+        "every scrape waits for the one encoding in flight"
+    );
+    let mut bodies = Vec::new();
+    for scrape in scrapes {
+        bodies.push(scrape.await.unwrap());
+    }
+    let text = std::str::from_utf8(&bodies[0]).unwrap();
+    assert!(text.contains("wardops_device_info{"), "{text}");
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "one body for all");
+    assert_eq!(exporter.encodings(), 1);
+    // A scrape after the flight is a new encoding: nothing is served from before it.
+    let later = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    assert!(!later.is_empty());
+    assert_eq!(exporter.encodings(), 2);
+    assert_eq!(exporter.scrapes(), SCRAPERS + 1);
+}

@@ -138,6 +138,12 @@ struct Ev {
     data: serde_json::Value,
 }
 
+/// The key (state version, n) of an event's id.
+fn event_key(ev: &Ev) -> (u64, u32) {
+    let id = ev.id.as_deref().expect("an event with an id");
+    wardops::feed::parse_id(id).expect("a well-formed id").key
+}
+
 /// Reads SSE frames from a response.
 struct Reader {
     response: reqwest::Response,
@@ -243,7 +249,7 @@ async fn events_arrive_in_order_with_increasing_ids_and_filters_apply() {
     let mut seen = Vec::new();
     for _ in 0..4 {
         let ev = all.expect("transition").await;
-        ids.push(ev.id.unwrap().parse::<u64>().unwrap());
+        ids.push(event_key(&ev).0);
         seen.push((
             ev.data["device"].as_str().unwrap().to_string(),
             ev.data["status"].as_str().unwrap().to_string(),
@@ -317,6 +323,66 @@ async fn last_event_id_resumes_exactly_and_a_lost_resume_point_resets() {
     }
     let mut old = Reader::open(&server.url("/api/v1/events"), Some(&seen)).await;
     old.expect("reset").await;
+}
+
+/// Waits until the hub has published every version the state has (its `hello` says so).
+async fn hub_caught_up(server: &Server) {
+    let version = server.state.snapshot().version;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut r = Reader::open(&server.url("/api/v1/events"), None).await;
+        if r.expect("hello").await.data["state_version"] == version {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the hub never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// State versions start over with the process: an id of the previous process (or of the
+/// older id form, which names none) whose version the new one has passed must reset the
+/// client, not replay the new process's events as if they followed the old page.
+#[tokio::test]
+async fn an_id_from_before_a_restart_resets_instead_of_replaying() {
+    let before = Server::start(100, 1024).await;
+    let mut reader = Reader::open(&before.url("/api/v1/events"), None).await;
+    before.probe("n1-router", true);
+    let old = reader.expect("transition").await;
+    drop((reader, before));
+
+    let after = Server::start(100, 1024).await;
+    for (device, ok) in [("n1-router", true), ("n1-atm", true), ("n1-router", false)] {
+        after.probe(device, ok);
+    }
+    hub_caught_up(&after).await;
+    assert!(
+        after.state.snapshot().version > event_key(&old).0,
+        "the old id's version is inside the new backlog"
+    );
+    let older_form = event_key(&old).0.to_string();
+    for id in [old.id.as_deref().unwrap(), older_form.as_str()] {
+        let mut resumed = Reader::open(&after.url("/api/v1/events"), Some(id)).await;
+        let reset = resumed.expect("reset").await;
+        assert!(
+            reset.id.is_none(),
+            "{id}: a reset must not move Last-Event-ID"
+        );
+        assert!(resumed.next().await.is_none(), "{id}: the stream ends");
+    }
+    // The same version as this process's own id resumes exactly.
+    let mut own = Reader::open(&after.url("/api/v1/events"), None).await;
+    let hello = own.expect("hello").await;
+    let boot = hello.data["last_event_id"]
+        .as_str()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .to_string();
+    let same_key = format!("{boot}-{}", event_key(&old).0);
+    let mut resumed = Reader::open(&after.url("/api/v1/events"), Some(&same_key)).await;
+    let next = resumed.expect("transition").await;
+    assert_eq!(event_key(&next).0, event_key(&old).0 + 1);
 }
 
 #[tokio::test]
@@ -540,7 +606,7 @@ async fn alerts_opened_and_resolved_by_the_store_reach_the_feed(options: StartOp
     // Ids strictly increase across state and alert events: 5, 5.1, 6, 6.1 and so on.
     let ids: Vec<(u64, u32)> = [&down, &opened, &up, &resolved]
         .iter()
-        .map(|e| wardops::feed::parse_key(e.id.as_deref().unwrap()).unwrap())
+        .map(|e| event_key(e))
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     assert_eq!(

@@ -3,7 +3,8 @@
 //! Query: `region`, `branch`, `kind` (exact, like the device list) keep only the events
 //! of that scope; `since` is `Last-Event-ID` for the first connection of a page (an
 //! `EventSource` cannot set headers), so the feed continues exactly where the page was
-//! rendered. The header wins when both are given.
+//! rendered. The header wins when both are given. An id of another process (before a
+//! restart) or of the older `v[.n]` form is accepted and answered with a `reset`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use hyper::Request;
 
 use crate::context::Context;
-use crate::feed::{self, Filter, parse_key};
+use crate::feed::{self, Filter, parse_id};
 use crate::http::BoxFuture;
 use crate::http::response;
 
@@ -26,12 +27,12 @@ pub fn get(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
                 "region" => filter.region = value,
                 "branch" => filter.branch = value,
                 "kind" => filter.kind = value,
-                "since" => match value.as_deref().map(parse_key) {
-                    Some(Some(k)) => since = Some(k),
+                "since" => match value.as_deref().map(parse_id) {
+                    Some(Some(id)) => since = Some(id),
                     Some(None) => {
                         return response::bad_parameter(
                             "since",
-                            "since must be an event id such as 42 or 42.1",
+                            "since must be an event id such as 5f0c9a1e-42 or 5f0c9a1e-42.1",
                         );
                     }
                     None => {}
@@ -40,12 +41,12 @@ pub fn get(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
             }
         }
         if let Some(v) = req.headers().get("last-event-id") {
-            match v.to_str().ok().and_then(parse_key) {
-                Some(k) => since = Some(k),
+            match v.to_str().ok().and_then(parse_id) {
+                Some(id) => since = Some(id),
                 None => {
                     return response::bad_parameter(
                         "Last-Event-ID",
-                        "Last-Event-ID must be an event id such as 42 or 42.1",
+                        "Last-Event-ID must be an event id such as 5f0c9a1e-42 or 5f0c9a1e-42.1",
                     );
                 }
             }

@@ -3,8 +3,12 @@
 //!
 //! The reload endpoint is off unless `reload.http_endpoint: true` (as Prometheus gates
 //! its lifecycle API): anyone who can reach the port could otherwise make it re-read
-//! the disk. When on, it reloads synchronously and answers with the outcome, including
-//! every validation error, so a CI job can fail on a bad commit.
+//! the disk. When on, it reloads and answers with the outcome, including every
+//! validation error, so a CI job can fail on a bad commit.
+//!
+//! The reload runs in a task of its own and the request only waits for it: a reload
+//! cannot be cancelled halfway (an inventory sent to the app but not recorded as the
+//! running revision) by a client that hangs up or by the request timeout.
 
 use std::sync::Arc;
 
@@ -77,7 +81,7 @@ pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
 /// inventory on disk is invalid (the last good one keeps running), 403 when disabled.
 pub fn post(ctx: Arc<Context>, _req: Request<Bytes>) -> BoxFuture {
     Box::pin(async move {
-        let reloader = &ctx.reloader;
+        let reloader = ctx.reloader.clone();
         if !reloader.settings().http_endpoint {
             return response::error(
                 StatusCode::FORBIDDEN,
@@ -85,7 +89,14 @@ pub fn post(ctx: Arc<Context>, _req: Request<Bytes>) -> BoxFuture {
                  settings file to enable it, or send SIGHUP to reload",
             );
         }
-        let outcome = reloader.reload(Trigger::Http).await;
+        let reload = tokio::spawn(async move { reloader.reload(Trigger::Http).await });
+        let outcome = match reload.await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(error = %e, "the reload task failed");
+                return response::error(StatusCode::INTERNAL_SERVER_ERROR, "the reload failed");
+            }
+        };
         let status = match outcome.result {
             ReloadResult::Failure => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::OK,

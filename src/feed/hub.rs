@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use super::FeedConfig;
-use super::item::{Item, Key, Scope, format_key};
+use super::item::{Boot, EventId, Item, Key, Scope, format_id};
 
 /// Events kept for resumes: at tens of transitions a minute, hours of history.
 pub const BACKLOG: usize = 10_000;
@@ -37,6 +37,8 @@ struct Backlog {
 }
 
 pub struct Hub {
+    /// Written into every id, so that ids of another process are told apart.
+    pub boot: Boot,
     backlog: Mutex<Backlog>,
     tx: broadcast::Sender<Arc<Item>>,
     streams: AtomicUsize,
@@ -52,8 +54,9 @@ pub struct Hub {
 /// A client's place in the feed: what it missed, then the live ring.
 pub struct Subscription {
     pub replay: Vec<Arc<Item>>,
-    /// Set when the client asked to resume from before the backlog (or from an id this
-    /// process never issued): it must reload rather than trust its page.
+    /// Set when the client asked to resume from before the backlog, or from an id this
+    /// process never issued (another boot's, a future one): it must reload rather than
+    /// trust its page.
     pub reset: bool,
     pub rx: broadcast::Receiver<Arc<Item>>,
     pub current: Key,
@@ -72,6 +75,7 @@ impl Hub {
     pub fn new(start: u64, max_streams: usize, feed: FeedConfig) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(feed.client_buffer.max(1));
         Arc::new(Hub {
+            boot: rand::random(),
             backlog: Mutex::new(Backlog {
                 items: VecDeque::new(),
                 floor: (start, 0),
@@ -106,14 +110,14 @@ impl Hub {
     pub fn publish_alert(&self, name: &'static str, scope: Option<Scope>, data: &impl Serialize) {
         let mut b = self.backlog.lock();
         let key = (b.last.0, b.last.1 + 1);
-        self.push(&mut b, Item::new(key, name, scope, data));
+        self.push(&mut b, Item::new(self.boot, key, name, scope, data));
     }
 
     fn push(&self, b: &mut Backlog, item: Item) {
         let item = Arc::new(item);
         if item.key <= b.last {
             // Only a bug can get here; a client would otherwise skip the event on resume.
-            tracing::error!(id = %format_key(item.key), last = %format_key(b.last), "event id out of order; dropped");
+            tracing::error!(id = %self.format(item.key), last = %self.format(b.last), "event id out of order; dropped");
             return;
         }
         b.last = item.key;
@@ -136,15 +140,17 @@ impl Hub {
 
     /// Subscribes a client that has seen everything up to `since` (None: a new client,
     /// interested in what happens from now on).
-    pub fn subscribe(&self, since: Option<Key>) -> Subscription {
+    pub fn subscribe(&self, since: Option<EventId>) -> Subscription {
         let b = self.backlog.lock();
         let rx = self.tx.subscribe();
         let current = b.last;
         let (replay, reset) = match since {
             None => (Vec::new(), false),
-            Some(k) if k > b.last || k < b.floor => (Vec::new(), true),
-            Some(k) => (
-                b.items.iter().filter(|i| i.key > k).cloned().collect(),
+            // Its versions are not ours, however alike the numbers.
+            Some(id) if id.boot != Some(self.boot) => (Vec::new(), true),
+            Some(EventId { key, .. }) if key > b.last || key < b.floor => (Vec::new(), true),
+            Some(EventId { key, .. }) => (
+                b.items.iter().filter(|i| i.key > key).cloned().collect(),
                 false,
             ),
         };
@@ -171,6 +177,19 @@ impl Hub {
         self.backlog.lock().last
     }
 
+    /// `key` as an id of this hub, as clients see it.
+    pub fn format(&self, key: Key) -> String {
+        format_id(self.boot, key)
+    }
+
+    /// `key` as an id of this hub, as clients send it back.
+    pub fn id(&self, key: Key) -> EventId {
+        EventId {
+            boot: Some(self.boot),
+            key,
+        }
+    }
+
     pub fn last_inventory(&self) -> Option<InventoryInfo> {
         self.last_inventory.lock().clone()
     }
@@ -189,8 +208,8 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn item(v: u64) -> Item {
-        Item::new((v, 0), "transition", None, &v)
+    fn item(hub: &Hub, v: u64) -> Item {
+        Item::new(hub.boot, (v, 0), "transition", None, &v)
     }
 
     #[test]
@@ -204,9 +223,9 @@ mod tests {
             },
         );
         for v in 1..=BACKLOG as u64 + 5 {
-            hub.publish(item(v));
+            hub.publish(item(&hub, v));
         }
-        let s = hub.subscribe(Some((BACKLOG as u64, 0)));
+        let s = hub.subscribe(Some(hub.id((BACKLOG as u64, 0))));
         assert!(!s.reset);
         assert_eq!(
             s.replay.iter().map(|i| i.key.0).collect::<Vec<_>>(),
@@ -214,15 +233,39 @@ mod tests {
         );
         // Events 1..=5 fell out of the backlog: a client that saw 5 misses nothing, one
         // that saw only 4 missed event 5.
-        let at_floor = hub.subscribe(Some((5, 0)));
+        let at_floor = hub.subscribe(Some(hub.id((5, 0))));
         assert!(!at_floor.reset, "everything after 5 is still there");
         assert_eq!(at_floor.replay.first().map(|i| i.key.0), Some(6));
-        assert!(hub.subscribe(Some((4, 0))).reset, "before the backlog");
         assert!(
-            hub.subscribe(Some((1_000_000, 0))).reset,
+            hub.subscribe(Some(hub.id((4, 0)))).reset,
+            "before the backlog"
+        );
+        assert!(
+            hub.subscribe(Some(hub.id((1_000_000, 0)))).reset,
             "an id never issued"
         );
         assert!(hub.subscribe(None).replay.is_empty());
+    }
+
+    #[test]
+    fn an_id_of_another_process_resets_even_when_its_key_is_in_the_backlog() {
+        let hub = Hub::new(0, 10, FeedConfig::default());
+        for v in 1..=5 {
+            hub.publish(item(&hub, v));
+        }
+        let ours = hub.subscribe(Some(hub.id((2, 0))));
+        assert!(!ours.reset && ours.replay.len() == 3);
+        let other = EventId {
+            boot: Some(hub.boot.wrapping_add(1)),
+            key: (2, 0),
+        };
+        let theirs = hub.subscribe(Some(other));
+        assert!(theirs.reset && theirs.replay.is_empty());
+        let older_form = EventId {
+            boot: None,
+            key: (2, 0),
+        };
+        assert!(hub.subscribe(Some(older_form)).reset);
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl Hub {
                     branch: d.branch.clone(),
                     kind: d.kind.clone(),
                 };
-                Item::new((t.version, 0), "transition", Some(scope), &data)
+                Item::new(self.boot, (t.version, 0), "transition", Some(scope), &data)
             }
             Event::InventoryReplaced {
                 version,
@@ -100,6 +100,7 @@ impl Hub {
                     hash: hash.clone(),
                 });
                 Item::new(
+                    self.boot,
                     (*version, 0),
                     "inventory",
                     None,

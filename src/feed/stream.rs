@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use super::hub::{Hub, StreamSlot};
-use super::item::{self, Item, Key, format_key};
+use super::item::{self, EventId, Item};
 use crate::http::response::{self, Body, BoxError};
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -43,7 +43,7 @@ impl Filter {
 }
 
 /// The response for one client of `hub`.
-pub fn stream(hub: &Arc<Hub>, filter: Filter, since: Option<Key>) -> Response<Body> {
+pub fn stream(hub: &Arc<Hub>, filter: Filter, since: Option<EventId>) -> Response<Body> {
     let Some(slot) = hub.open_stream() else {
         let mut r = response::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -67,7 +67,7 @@ pub fn stream(hub: &Arc<Hub>, filter: Filter, since: Option<Key>) -> Response<Bo
     pending.push_back(item::control_frame(
         "hello",
         &Hello {
-            last_event_id: format_key(sub.current),
+            last_event_id: hub.format(sub.current),
             state_version: sub.current.0,
         },
     ));
@@ -119,7 +119,8 @@ fn reset_frame(version: u64) -> Bytes {
     item::control_frame(
         "reset",
         &Reset {
-            reason: "the resume point is no longer in the backlog; reload the page",
+            reason: "the resume point is not in this server's backlog (too old, or from before \
+                     a restart); reload the page",
             state_version: version,
         },
     )

@@ -90,9 +90,16 @@ pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
     response
 }
 
+/// The policy of every response that does not set its own (the pages do): a JSON body,
+/// an error, a stream or a script loads nothing and may be framed by nobody, so that a
+/// response opened as a document (a sniffing browser, a crafted link) can do nothing.
+pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
 /// Headers on every response the router produces. The API is read-only live state:
-/// nothing may cache it (design rule: no stale status), nothing may frame it, and
-/// browsers must not sniff a JSON body into HTML.
+/// nothing may cache it (design rule: no stale status), nothing may frame it, browsers
+/// must not sniff a JSON body into HTML, and no URL (device names, filters) leaks to
+/// another site as a referrer. A route's own `Cache-Control`, `Content-Security-Policy`
+/// and `Referrer-Policy` are kept.
 pub fn add_security_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -102,6 +109,12 @@ pub fn add_security_headers(headers: &mut HeaderMap) {
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(DEFAULT_CSP));
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
 }
 
 #[cfg(test)]
@@ -137,5 +150,26 @@ mod tests {
         assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
         assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], DEFAULT_CSP);
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    }
+
+    #[test]
+    fn a_route_specific_policy_is_kept() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+        add_security_headers(&mut headers);
+        assert_eq!(
+            headers[header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'"
+        );
+        assert_eq!(headers[header::REFERRER_POLICY], "same-origin");
     }
 }

@@ -6,6 +6,10 @@
 //! `Streaming` for long-lived responses (SSE), which are exempt from the request timeout
 //! because their body outlives the handler, and `Post` for actions.
 //!
+//! A route may be `reserved`: served also on the connections kept for a busy server
+//! (see [`super::admission`]). Mark only what a monitoring system needs to see the
+//! appliance under load (health, readiness, metrics).
+//!
 //! Handlers are closures over whatever context their module owns, so this layer knows
 //! neither the routes nor their context: a module builds its [`Route`]s with
 //! [`Route::exact`] or [`Route::prefix`] and a handler over its context, e.g.
@@ -61,6 +65,7 @@ impl Path {
 pub struct RoutePath {
     path: Path,
     head: bool,
+    reserved: bool,
 }
 
 /// One entry of a route table.
@@ -70,6 +75,8 @@ pub struct Route {
     /// HEAD is served by running GET and dropping the body (hyper omits it); allowed
     /// only where that is cheap.
     pub(super) head: bool,
+    /// Served on reserve connections too.
+    pub(super) reserved: bool,
     pub(super) handler: Handler,
 }
 
@@ -79,6 +86,7 @@ impl Route {
         RoutePath {
             path: Path::Exact(path),
             head: true,
+            reserved: false,
         }
     }
 
@@ -87,11 +95,17 @@ impl Route {
         RoutePath {
             path: Path::Prefix(prefix),
             head: true,
+            reserved: false,
         }
     }
 
     pub fn path(&self) -> Path {
         self.path
+    }
+
+    /// Whether the route is served on reserve connections too.
+    pub fn is_reserved(&self) -> bool {
+        self.reserved
     }
 
     /// The methods this route answers, as an `Allow` header lists them.
@@ -108,6 +122,13 @@ impl RoutePath {
     /// GET only: HEAD would cost a whole GET (a scrape, a stream).
     pub fn no_head(mut self) -> Self {
         self.head = false;
+        self
+    }
+
+    /// Served also when the public share of connections is full: for health checks and
+    /// scrapes, which must see a busy appliance. Keep such handlers cheap.
+    pub fn reserved(mut self) -> Self {
+        self.reserved = true;
         self
     }
 
@@ -147,6 +168,7 @@ impl RoutePath {
         Route {
             path: self.path,
             head: self.head,
+            reserved: self.reserved,
             handler,
         }
     }

@@ -1,5 +1,12 @@
-//! What every request goes through: route lookup, method check, body cap, the
-//! per-request timeout, the blocking pool for heavy handlers, and the common headers.
+//! What every request goes through: route lookup, the reserve lane's route check,
+//! method check, body cap, the deadline to read the request, the per-request timeout,
+//! the blocking pool for heavy handlers, and the common headers.
+//!
+//! Reading a request and answering it have separate deadlines: the whole request (its
+//! body, after hyper's header timeout for the head) is read before the handler runs,
+//! within `body_timeout`, on every route; only then does `request_timeout` start, for
+//! the handler alone, and not for streaming routes. A client that declares a body and
+//! never sends it thus gets a 408 and loses the connection, whichever route it named.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +14,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::header::CONTENT_LENGTH;
+use hyper::header::{self, CONTENT_LENGTH, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::admission::Lane;
 use super::response::{self, Body};
 use super::route::{Handler, Route};
 
@@ -17,15 +25,16 @@ use super::route::{Handler, Route};
 /// connection reusable) only up to this size.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The composed route table of a server, and the per-request timeout.
+/// The composed route table of a server, and its deadlines.
 pub struct Router {
     routes: Vec<Route>,
+    body_timeout: Duration,
     request_timeout: Duration,
 }
 
 impl Router {
     /// Panics when two routes claim one path: a table is code, and this is a bug in it.
-    pub fn new(routes: Vec<Route>, request_timeout: Duration) -> Router {
+    pub fn new(routes: Vec<Route>, body_timeout: Duration, request_timeout: Duration) -> Router {
         for (i, a) in routes.iter().enumerate() {
             for b in &routes[i + 1..] {
                 assert!(a.path != b.path, "two routes for {:?}", a.path);
@@ -33,6 +42,7 @@ impl Router {
         }
         Router {
             routes,
+            body_timeout,
             request_timeout,
         }
     }
@@ -45,23 +55,28 @@ impl Router {
         self.routes.iter().find(|r| r.path.matches(path))
     }
 
-    /// hyper's service entry point: never fails, every error is a JSON response.
+    /// hyper's service entry point for a connection on `lane`: never fails, every error
+    /// is a JSON response.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
+        lane: Lane,
     ) -> Result<Response<Body>, std::convert::Infallible> {
-        let mut response = self.dispatch(req).await;
+        let mut response = self.dispatch(req, lane).await;
         response::add_security_headers(response.headers_mut());
         Ok(response)
     }
 
-    async fn dispatch(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn dispatch(&self, req: Request<Incoming>, lane: Lane) -> Response<Body> {
         let Some(route) = self.find(req.uri().path()) else {
             return response::error(
                 StatusCode::NOT_FOUND,
                 &format!("no route for {}", req.uri().path()),
             );
         };
+        if lane == Lane::Reserve && !route.reserved {
+            return busy();
+        }
         let allowed = match route.handler {
             Handler::Post(_) => req.method() == Method::POST,
             _ => req.method() == Method::GET || (route.head && req.method() == Method::HEAD),
@@ -72,12 +87,19 @@ impl Router {
         if declared_length(&req).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return too_large();
         }
+        let req = match tokio::time::timeout(self.body_timeout, read_body(req)).await {
+            Ok(Ok(req)) => req,
+            Ok(Err(response)) => return response,
+            Err(_) => {
+                return closing(response::error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time",
+                ));
+            }
+        };
         let handler = route.handler.clone();
         match handler {
-            Handler::Streaming(f) => match read_body(req).await {
-                Ok(req) => f(req).await,
-                Err(response) => response,
-            },
+            Handler::Streaming(f) => f(req).await,
             _ => match tokio::time::timeout(self.request_timeout, run(handler, req)).await {
                 Ok(response) => response,
                 Err(_) => response::error(StatusCode::SERVICE_UNAVAILABLE, "request timed out"),
@@ -86,11 +108,7 @@ impl Router {
     }
 }
 
-async fn run(handler: Handler, req: Request<Incoming>) -> Response<Body> {
-    let req = match read_body(req).await {
-        Ok(req) => req,
-        Err(response) => return response,
-    };
+async fn run(handler: Handler, req: Request<Bytes>) -> Response<Body> {
     match handler {
         Handler::Inline(f) => f(&req),
         Handler::Blocking(f) => match tokio::task::spawn_blocking(move || f(&req)).await {
@@ -102,6 +120,25 @@ async fn run(handler: Handler, req: Request<Incoming>) -> Response<Body> {
         },
         Handler::Streaming(f) | Handler::Post(f) | Handler::Async(f) => f(req).await,
     }
+}
+
+/// A public route asked for on a reserve connection: the public share is full.
+fn busy() -> Response<Body> {
+    let mut r = closing(response::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is at its connection limit; only health and metrics are served now, retry later",
+    ));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// `response`, after which hyper closes the connection.
+fn closing(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn declared_length(req: &Request<Incoming>) -> Option<u64> {
@@ -157,6 +194,7 @@ mod tests {
                 Route::prefix("/api/v1/devices/").sync(Run::Inline, &ctx, ok),
             ],
             Duration::from_secs(1),
+            Duration::from_secs(1),
         )
     }
 
@@ -191,6 +229,7 @@ mod tests {
                 Route::exact("/x").sync(Run::Inline, &ctx, ok),
                 Route::exact("/x").sync(Run::Blocking, &ctx, ok),
             ],
+            Duration::from_secs(1),
             Duration::from_secs(1),
         );
     }

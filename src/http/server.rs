@@ -1,5 +1,6 @@
-//! The accept loop: hyper HTTP/1 connections, bounded in number, with a header read
-//! timeout and a header size cap, drained gracefully on shutdown.
+//! The accept loop: hyper HTTP/1 connections admitted by [`Admission`] (the hard cap,
+//! the per-client cap, the reserve lane), with a header read timeout and a header size
+//! cap, drained gracefully on shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,9 +11,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::admission::{Admission, Lane, RESERVE_HEADER_TIMEOUT};
 use super::{Route, Router};
 use crate::config::settings::HttpSettings;
 
@@ -31,25 +32,39 @@ pub async fn serve(
     limits: HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = Arc::new(Router::new(routes, limits.request_timeout));
-    // A permit is taken before accepting: at the limit, new connections wait in the
-    // kernel's backlog instead of being accepted and starved.
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let router = Arc::new(Router::new(
+        routes,
+        limits.body_timeout,
+        limits.request_timeout,
+    ));
+    let admission = Admission::new(
+        limits.max_connections,
+        limits
+            .max_connections_per_client
+            .unwrap_or(limits.max_connections),
+    );
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let mut builder = http1::Builder::new();
-    builder
+    let mut public = http1::Builder::new();
+    public
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES);
+    // One quick request per reserve connection, so the reserve frees itself.
+    let mut reserve = public.clone();
+    reserve
+        .header_read_timeout(limits.header_timeout.min(RESERVE_HEADER_TIMEOUT))
+        .keep_alive(false);
     tokio::pin!(shutdown);
     loop {
         // Reap finished connections so the set does not grow with every client.
         while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
+        // A slot is taken before accepting: at the limit, new connections wait in the
+        // kernel's backlog instead of being accepted and starved.
+        let slot = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            slot = admission.slot() => slot,
         };
         let (stream, peer) = tokio::select! {
             biased;
@@ -64,15 +79,26 @@ pub async fn serve(
                 }
             },
         };
+        let Some(ticket) = admission.admit(slot, peer.ip()) else {
+            // Closed before reading anything: the cheapest answer to a client that
+            // already holds its share.
+            tracing::debug!(%peer, "http: client at its connection cap; connection closed");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
+        let lane = ticket.lane;
         let router = router.clone();
-        let service = service_fn(move |req| router.clone().handle(req));
+        let service = service_fn(move |req| router.clone().handle(req, lane));
+        let builder = match lane {
+            Lane::Public => &public,
+            Lane::Reserve => &reserve,
+        };
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         connections.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            drop(permit);
+            drop(ticket);
         });
     }
     drop(listener);

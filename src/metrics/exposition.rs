@@ -10,7 +10,7 @@ use std::io::Write as _;
 
 use prometheus_client::registry::Registry;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// `text/plain; version=0.0.4`
     Prometheus,

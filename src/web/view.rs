@@ -113,7 +113,7 @@ impl Common {
         Common {
             page,
             version: snapshot.version,
-            event_id: crate::feed::format_key(key),
+            event_id: web.ctx.hub.format(key),
             events_url,
             asset_version: super::assets::version(),
             now: Rfc3339(now).to_string(),

@@ -12,8 +12,14 @@ use crate::config::walk::{Walk, Walker};
 pub struct HttpSettings {
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Connections one client address may hold; more are closed at once. None: as many
+    /// as `max_connections` (one address may take the public share, not the reserve).
+    pub max_connections_per_client: Option<usize>,
     /// Time allowed to read a request's headers.
     pub header_timeout: Duration,
+    /// Time allowed to read a request's body once its headers are in (every route,
+    /// streaming ones too).
+    pub body_timeout: Duration,
     /// Time allowed to produce a (non-streaming) response.
     pub request_timeout: Duration,
 }
@@ -22,7 +28,11 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             max_connections: 1024,
+            // Not below the server's own limit: behind a reverse proxy every client is
+            // one address, and a NOC's wall of screens must not be cut short by it.
+            max_connections_per_client: None,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -47,10 +57,10 @@ impl Default for WebSettings {
     }
 }
 
-const HTTP_KEYS: &[&str] = &["max_connections"];
+const HTTP_KEYS: &[&str] = &["max_connections", "max_connections_per_client"];
 const WEB_KEYS: &[&str] = &["max_event_streams", "victoriametrics_url"];
 
-/// `http.max_connections` and `web.max_event_streams`: at least one, and few enough that
+/// `http.max_connections`, `http.max_connections_per_client` and `web.max_event_streams`: at least one, and few enough that
 /// every one can have its task and buffers (tokio's semaphore refuses more than
 /// `usize::MAX >> 3` permits: `check` took 18446744073709551615, `serve` exited 101).
 const CONNECTIONS: (usize, usize) = (1, 100_000);
@@ -61,13 +71,18 @@ const MAX_URL: usize = 2048;
 #[derive(Debug, Default)]
 pub(super) struct RawHttp {
     max_connections: Option<Spanned<usize>>,
+    max_connections_per_client: Option<Spanned<usize>>,
 }
 
 impl RawHttp {
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<Self> {
         let mut raw = Self::default();
-        w.section("http", HTTP_KEYS, |w, _, _| {
-            raw.max_connections = w.number("max_connections", "a whole number")?;
+        w.section("http", HTTP_KEYS, |w, key, name| {
+            let n = w.number(name, "a whole number")?;
+            match key {
+                0 => raw.max_connections = n,
+                _ => raw.max_connections_per_client = n,
+            }
             Ok(())
         })?;
         Ok(raw)
@@ -77,6 +92,10 @@ impl RawHttp {
         let mut http = HttpSettings::default();
         if let Some(n) = count(&self.max_connections, "http.max_connections", path, errors) {
             http.max_connections = n;
+        }
+        let per_client = &self.max_connections_per_client;
+        if let Some(n) = count(per_client, "http.max_connections_per_client", path, errors) {
+            http.max_connections_per_client = Some(n);
         }
         http
     }
