@@ -124,8 +124,10 @@ async fn a_full_spool_disk_shows_in_the_reason_and_metrics_and_loses_nothing() {
     for i in 0..40 {
         expected.push(flip(&state, i, true));
     }
+    // The inventory's record and the 40 changes: all of them, or one still on its way
+    // to the writer would count among the records below.
     wait_until("the first writes", Duration::from_secs(20), || {
-        health.pending.get() == 0 && health.applied.get() > 0
+        health.pending.get() == 0 && health.applied.get() > 40
     })
     .await;
 
@@ -145,7 +147,10 @@ async fn a_full_spool_disk_shows_in_the_reason_and_metrics_and_loses_nothing() {
     wait_until(
         "records held in memory only",
         Duration::from_secs(10),
-        || health.pending.get() == 30 && health.memory_only.get() > 0,
+        || {
+            filler.top_up();
+            health.pending.get() == 30 && health.memory_only.get() > 0
+        },
     )
     .await;
     let spool = disk.path().join(SPOOL_FILE);

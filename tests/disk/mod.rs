@@ -49,7 +49,17 @@ pub struct Filler {
 impl Filler {
     pub fn fill(dir: &Path) -> Filler {
         let path = dir.join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
+        std::fs::File::create(&path).unwrap();
+        let filler = Filler { path };
+        filler.top_up();
+        filler
+    }
+
+    /// Takes again whatever the file system freed since (a file the appliance replaced
+    /// gives its old pages back), so the disk stays full.
+    pub fn top_up(&self) {
+        let path = &self.path;
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         let page = [0u8; 4096];
         loop {
             match f.write(&page) {
@@ -60,7 +70,6 @@ impl Filler {
             }
         }
         let _ = f.sync_all();
-        Filler { path }
     }
 
     /// Gives `bytes` back to the file system (rounded to whole pages by tmpfs).
