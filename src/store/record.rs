@@ -170,6 +170,20 @@ pub fn severity_of(condition: &str) -> &'static str {
     }
 }
 
+/// A record of `seq` that removes device `d{seq}`: what the spool's and queue's tests write.
+#[cfg(test)]
+pub(crate) fn sample(seq: u64) -> Record {
+    Record {
+        boot: "b".into(),
+        seq,
+        at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        kind: RecordKind::Devices {
+            upsert: vec![],
+            removed: vec![format!("d{seq}")],
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,18 +205,9 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::RecordKind;
 
     fn record(seq: u64) -> Record {
-        Record {
-            boot: "b".into(),
-            seq,
-            at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            kind: RecordKind::Devices {
-                upsert: vec![],
-                removed: vec![format!("d{seq}")],
-            },
-        }
+        crate::store::record::sample(seq)
     }
 
     #[test]
