@@ -46,10 +46,7 @@ async fn the_alerts_of_a_commit_whose_answer_was_lost_are_still_reported() {
     for i in 0..4 {
         flip(&state, i, true);
     }
-    wait_until("the first writes", Duration::from_secs(10), || {
-        health.pending.get() == 0 && health.applied.get() > 0
-    })
-    .await;
+    feeding::all_written(&health, 4).await;
     let name = config.inventory.devices[0].name.to_string();
     let mut reports = health.subscribe_alerts();
 

@@ -27,8 +27,9 @@ async fn an_idle_store_notices_a_database_outage_and_its_end() {
     let health = started.health.clone();
     flip(&state, 0, true);
     flip(&state, 1, true);
-    wait_until("the first writes", Duration::from_secs(10), || {
-        health.pending.get() == 0 && health.applied.get() > 0 && !health.is_degraded()
+    feeding::all_written(&health, 2).await;
+    wait_until("a healthy store", Duration::from_secs(10), || {
+        !health.is_degraded()
     })
     .await;
 

@@ -23,10 +23,7 @@ async fn a_record_the_database_rejects_is_set_aside_and_the_others_go_on() {
     for i in 0..6 {
         flip(&state, i, true);
     }
-    wait_until("the first writes", Duration::from_secs(10), || {
-        health.pending.get() == 0 && health.applied.get() > 0
-    })
-    .await;
+    feeding::all_written(&health, 6).await;
     let names: Vec<String> = (0..6)
         .map(|i| config.inventory.devices[i].name.to_string())
         .collect();

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use support::{Appliance, Blackhole, wait_for};
+use support::{Appliance, Blackhole, api_status, wait_for, wait_status};
 
 const DEVICES: [(&str, &str); 4] = [
     ("r1-router", "127.77.31.1"),
@@ -83,40 +83,7 @@ impl Proxy {
 }
 
 fn write_config(dir: &Path) {
-    let settings = "probe:\n  interval: 1s\n  timeout: 300ms\n  packets: 1\n  down_after: 2\n  up_after: 1\n  retry_interval: 300ms\n";
-    std::fs::write(dir.join("wardops.yaml"), settings).unwrap();
-    let mut inventory =
-        String::from("regions:\n  - name: r\n    branches:\n      - name: r1\n        devices:\n");
-    for (name, address) in DEVICES {
-        inventory.push_str(&format!(
-            "          - {{ name: {name}, address: {address}, kind: atm }}\n"
-        ));
-    }
-    std::fs::create_dir_all(dir.join("inventory")).unwrap();
-    std::fs::write(dir.join("inventory/r.yaml"), inventory).unwrap();
-}
-
-/// (status, down_since) of `name` as the API reports it.
-fn api_status(app: &Appliance, name: &str) -> Option<(String, Option<String>)> {
-    let body = app.try_get(&format!("/api/v1/devices/{name}"))?;
-    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-    let json = json.get("device").unwrap_or(&json);
-    Some((
-        json["ping_status"].as_str()?.to_string(),
-        json["down_since"].as_str().map(str::to_string),
-    ))
-}
-
-fn wait_status(app: &Appliance, name: &str, want: &str) -> Option<String> {
-    wait_for(
-        Duration::from_secs(20),
-        &format!("{name} to be {want}"),
-        || {
-            api_status(app, name)
-                .filter(|(s, _)| s == want)
-                .map(|(_, since)| since)
-        },
-    )
+    support::write_fast_config(dir, "r", &DEVICES);
 }
 
 #[test]

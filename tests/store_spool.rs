@@ -124,12 +124,7 @@ async fn a_full_spool_disk_shows_in_the_reason_and_metrics_and_loses_nothing() {
     for i in 0..40 {
         expected.push(flip(&state, i, true));
     }
-    // The inventory's record and the 40 changes: all of them, or one still on its way
-    // to the writer would count among the records below.
-    wait_until("the first writes", Duration::from_secs(20), || {
-        health.pending.get() == 0 && health.applied.get() > 40
-    })
-    .await;
+    feeding::all_written(&health, 40).await;
 
     // The database away, a few records spooled; then the spool's disk full.
     proxy.cut();

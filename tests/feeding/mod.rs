@@ -86,3 +86,13 @@ pub fn rows(transitions: &[Transition]) -> Vec<String> {
         .map(|t| format!("{}|{}|{}", t.device.name, t.change.from, t.change.to))
         .collect()
 }
+
+/// Waits until the writer has committed the inventory's record and `changes` status
+/// changes after it, with nothing pending: waiting for the first batch only would let a
+/// record still on its way to the writer count among what a test looks at next.
+pub async fn all_written(health: &wardops::store::StoreHealth, changes: u64) {
+    wait_until("the first writes", Duration::from_secs(20), || {
+        health.pending.get() == 0 && health.applied.get() > changes
+    })
+    .await;
+}

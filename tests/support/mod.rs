@@ -227,3 +227,44 @@ pub async fn local_store(dir: &Path) -> wardops::store::startup::Started {
 pub fn routes(ctx: &std::sync::Arc<wardops::context::Context>) -> Vec<wardops::http::Route> {
     wardops::app::routes(ctx)
 }
+
+/// Writes a config of fast probing (1 s, down after 2 failed probes 300 ms apart) over
+/// `devices` (name, address) in one branch `{region}1` of `region`.
+pub fn write_fast_config(dir: &Path, region: &str, devices: &[(&str, &str)]) {
+    let settings = "probe:\n  interval: 1s\n  timeout: 300ms\n  packets: 1\n  down_after: 2\n  up_after: 1\n  retry_interval: 300ms\n";
+    std::fs::write(dir.join("wardops.yaml"), settings).unwrap();
+    let mut inventory = format!(
+        "regions:\n  - name: {region}\n    branches:\n      - name: {region}1\n        devices:\n"
+    );
+    for (name, address) in devices {
+        inventory.push_str(&format!(
+            "          - {{ name: {name}, address: {address}, kind: atm }}\n"
+        ));
+    }
+    std::fs::create_dir_all(dir.join("inventory")).unwrap();
+    std::fs::write(dir.join(format!("inventory/{region}.yaml")), inventory).unwrap();
+}
+
+/// (status, down_since) of `name` as the API reports it.
+pub fn api_status(app: &Appliance, name: &str) -> Option<(String, Option<String>)> {
+    let body = app.try_get(&format!("/api/v1/devices/{name}"))?;
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let json = json.get("device").unwrap_or(&json);
+    Some((
+        json["ping_status"].as_str()?.to_string(),
+        json["down_since"].as_str().map(str::to_string),
+    ))
+}
+
+/// Waits up to 20 s for `name` to be `want`; its `down_since` then.
+pub fn wait_status(app: &Appliance, name: &str, want: &str) -> Option<String> {
+    wait_for(
+        Duration::from_secs(20),
+        &format!("{name} to be {want}"),
+        || {
+            api_status(app, name)
+                .filter(|(s, _)| s == want)
+                .map(|(_, since)| since)
+        },
+    )
+}
