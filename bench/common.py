@@ -169,6 +169,31 @@ def rss_bytes(pid):
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
 
 
+def socket_drops(pid):
+    """Datagrams the kernel dropped on `pid`'s ICMP sockets (raw and datagram, both
+    families) because their receive queue was full: the `drops` column of /proc/net/*
+    for the socket inodes the process holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    drops = 0
+    for table in ["raw", "raw6", "icmp", "icmp6"]:
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 12 and fields[9] in inodes:
+                drops += int(fields[-1])
+    return drops
+
+
 def peak_rss_bytes(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -288,10 +313,18 @@ class Report:
         print(f"  note: {text}", flush=True)
 
     def save(self, key=None):
+        """Saves the result for `bench/run-all` to render. A bench re-run alone never
+        replaces the suite's own result: that one is kept beside it as `<key>.suite.json`,
+        so the page can count both."""
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"{key or self.name}.json"
+        suite = os.environ.get("WARDOPS_BENCH_SUITE") == "1"
+        kept = path.with_suffix(".suite.json")
+        if not suite and path.exists() and not kept.exists() and json.loads(path.read_text()).get("suite"):
+            path.rename(kept)
         path.write_text(json.dumps({"name": self.name, "title": self.title, "command": self.command,
                                     "figures": self.figures, "notes": self.notes, "binary": binary_id(),
+                                    "suite": suite,
                                     "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}, indent=1))
         return path
 

@@ -49,7 +49,7 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
     for row in &rows {
         match row.status.status {
             Status::Up => w.sample(up, labels(row), 1u64),
-            Status::Down => w.sample(up, labels(row), 0u64),
+            Status::Down | Status::Unreachable => w.sample(up, labels(row), 0u64),
             Status::Unknown => {}
         }
     }
@@ -137,13 +137,13 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
         w.sample(info, &set, 1u64);
     }
 
-    let mut counts = [0u64; 3];
+    let mut counts = [0u64; 4];
     for row in &rows {
         counts[row.status.status as usize] += 1;
     }
     let devices = "wardops_devices";
     w.family(devices, "Devices by status", Kind::Gauge);
-    for status in [Status::Up, Status::Down, Status::Unknown] {
+    for status in Status::ALL {
         let mut l = Vec::new();
         label(&mut l, true, "status", status.as_str());
         w.sample(devices, &l, counts[status as usize]);

@@ -13,6 +13,7 @@ pub struct Counts {
     pub up: usize,
     pub down: usize,
     pub unknown: usize,
+    pub unreachable: usize,
     pub total: usize,
 }
 
@@ -22,6 +23,7 @@ impl Counts {
             Status::Up => self.up += 1,
             Status::Down => self.down += 1,
             Status::Unknown => self.unknown += 1,
+            Status::Unreachable => self.unreachable += 1,
         }
         self.total += 1;
     }

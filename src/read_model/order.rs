@@ -33,8 +33,8 @@ pub struct ListOrder {
     /// Status by inventory index, flat: the snapshot's persistent vector is slower to
     /// index, and a filter pass reads every entry.
     status: Box<[Status]>,
-    /// Devices by status (`[up, down, unknown]`).
-    counts: [usize; 3],
+    /// Devices by status (`[up, down, unknown, unreachable]`).
+    counts: [usize; 4],
 }
 
 fn slot(s: Status) -> usize {
@@ -42,6 +42,7 @@ fn slot(s: Status) -> usize {
         Status::Up => 0,
         Status::Down => 1,
         Status::Unknown => 2,
+        Status::Unreachable => 3,
     }
 }
 
@@ -49,7 +50,7 @@ impl ListOrder {
     /// The order of `snapshot`, given its inventory's name order `by_name`.
     fn build(snapshot: &Snapshot, by_name: &[u32]) -> ListOrder {
         let status: Box<[Status]> = snapshot.status.iter().map(|s| s.status).collect();
-        let mut counts = [0; 3];
+        let mut counts = [0; 4];
         for &s in &*status {
             counts[slot(s)] += 1;
         }
@@ -104,9 +105,9 @@ impl ListOrder {
             && query.branch.is_none()
             && query.kind.is_none()
             && query.q.is_none();
-        let mut counts = [0; 3];
+        let mut counts = [0; 4];
         if status_only {
-            for s in [Status::Up, Status::Down, Status::Unknown] {
+            for s in Status::ALL {
                 if wanted(s) {
                     counts[slot(s)] = self.counts[slot(s)];
                 }
@@ -138,6 +139,7 @@ impl ListOrder {
             up: counts[0],
             down: counts[1],
             unknown: counts[2],
+            unreachable: counts[3],
         }
     }
 }
@@ -151,6 +153,7 @@ pub struct Selection<'a> {
     pub up: usize,
     pub down: usize,
     pub unknown: usize,
+    pub unreachable: usize,
 }
 
 /// An inventory and its device indexes sorted by name.
@@ -346,6 +349,7 @@ mod tests {
             up: s.up,
             down: s.down,
             unknown: s.unknown,
+            unreachable: s.unreachable,
         }
     }
 

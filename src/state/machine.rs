@@ -16,14 +16,25 @@ pub enum Status {
     Unknown,
     Up,
     Down,
+    /// Not answering while every parent it depends on is down or unreachable: the outage
+    /// is the parent's, so no alert of its own is opened.
+    Unreachable,
 }
 
 impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Up,
+        Status::Down,
+        Status::Unknown,
+        Status::Unreachable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Unknown => "unknown",
             Status::Up => "up",
             Status::Down => "down",
+            Status::Unreachable => "unreachable",
         }
     }
 
@@ -32,6 +43,7 @@ impl Status {
             "unknown" => Some(Status::Unknown),
             "up" => Some(Status::Up),
             "down" => Some(Status::Down),
+            "unreachable" => Some(Status::Unreachable),
             _ => None,
         }
     }

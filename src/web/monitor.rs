@@ -135,6 +135,7 @@ pub fn render(
         up: selected.up,
         down: selected.down,
         unknown: selected.unknown,
+        unreachable: selected.unreachable,
         total: selected.total,
     };
     let devices: Vec<DeviceView> = selected
