@@ -118,8 +118,8 @@ def run_fping(targets, interval, seconds, config):
 
 
 # fping numbers requests 0-65,535 per process and will not reuse one for 10 s, so one
-# process sends at most 6,553 requests/s.
-FPING_MAX_RATE = 6000
+# process sends at most 6,553 requests/s; at 6,000/s it still ran out (and exited).
+FPING_MAX_RATE = 4000
 
 
 def run_fping_sustained(targets, interval, seconds, config):
@@ -146,7 +146,9 @@ def run_fping_sustained(targets, interval, seconds, config):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         t0 = time.monotonic()
         time.sleep(seconds)
-        proc.send_signal(signal.SIGINT)
+        # Not proc.send_signal: it reaps an fping that exited on its own (an error), and
+        # then neither its rusage nor its error could be read.
+        os.kill(proc.pid, signal.SIGINT)
         # The summary first (it can exceed a pipe's buffer), then this child's own rusage.
         summary = proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
