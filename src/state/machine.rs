@@ -62,9 +62,10 @@ pub struct Change {
     pub to: Status,
     /// When the deciding probe started.
     pub at: DateTime<Utc>,
-    /// Set when `to` is `down`: the start of the first failed probe of this outage.
+    /// Set when `to` is `down` or `unreachable`: the start of the first failed probe of
+    /// this outage.
     pub down_since: Option<DateTime<Utc>>,
-    /// Set when `from` is `down`: when that outage began.
+    /// Set when `from` is `down` or `unreachable`: when that outage began.
     pub was_down_since: Option<DateTime<Utc>>,
 }
 
@@ -98,7 +99,7 @@ impl Machine {
     /// A machine restored from the store: a device that was down stays down, with its
     /// original `down_since`, until probes prove otherwise.
     pub fn restored(status: Status, down_since: Option<DateTime<Utc>>) -> Self {
-        let down_since = if status == Status::Down {
+        let down_since = if matches!(status, Status::Down | Status::Unreachable) {
             down_since
         } else {
             None
@@ -156,9 +157,14 @@ impl Machine {
         let from = self.status;
         let was_down_since = self.down_since;
         self.status = to;
-        self.down_since = match to {
-            Status::Down => self.first_failure_at.or(Some(at)),
-            _ => None,
+        let outage = |s| matches!(s, Status::Down | Status::Unreachable);
+        self.down_since = if outage(from) && outage(to) && self.down_since.is_some() {
+            // Unreachable then down (or the reverse) is one outage: it keeps its start.
+            self.down_since
+        } else if outage(to) {
+            self.first_failure_at.or(Some(at))
+        } else {
+            None
         };
         Change {
             from,
@@ -247,6 +253,18 @@ mod tests {
             .collect();
         use Status::*;
         assert_eq!(statuses, vec![Up, Down, Up, Down, Up]);
+    }
+
+    #[test]
+    fn restored_unreachable_keeps_down_since_and_reports_it_on_recovery() {
+        let s = settings(1, 1);
+        let mut m = Machine::restored(Status::Unreachable, Some(t(-50)));
+        assert_eq!(m.down_since(), Some(t(-50)));
+        let c = m.observe(true, t(0), &s).unwrap();
+        assert_eq!(
+            (c.from, c.to, c.down_since, c.was_down_since),
+            (Status::Unreachable, Status::Up, None, Some(t(-50)))
+        );
     }
 
     #[test]
