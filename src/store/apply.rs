@@ -50,7 +50,8 @@ pub(super) trait Sql: Send {
     /// `unknown`) strictly after `since`.
     async fn recent_changes(&mut self, asks: &[(&str, DateTime<Utc>)]) -> Result<Vec<i64>>;
     /// Inserts the transitions of a run and sets each device's current state; a device
-    /// that was down and is decided down again keeps its stored `down_since`.
+    /// that was down or unreachable and is decided down or unreachable again keeps its
+    /// stored `down_since` (one outage).
     async fn write_transitions(&mut self, run: &[Change<'_>]) -> Result<()>;
     /// Opens the alerts whose (device, condition) has none open; returns those opened.
     async fn open_alerts(&mut self, alerts: &[NewAlert]) -> Result<Vec<AlertRow>>;
@@ -196,6 +197,8 @@ async fn transitions<S: Sql>(
     let mut recovered = Vec::new();
     for c in run {
         match c.to {
+            // Also `unreachable -> down` (a parent answered while this device still does
+            // not): its outage is its own from now on, the alert opens at `at`.
             "down" => open.push(NewAlert {
                 device: c.device.into(),
                 condition: "device_down",
@@ -204,6 +207,9 @@ async fn transitions<S: Sql>(
                 at: c.at,
             }),
             "up" => recovered.push((c.device, c.at)),
+            // Suppress creation, never resolution: the outage is its parent's, whose alert
+            // counts it; an alert this device had open stays open until it answers.
+            "unreachable" => {}
             _ => {}
         }
         if c.from == "unknown" {

@@ -46,7 +46,9 @@ pub struct DeviceView<'a> {
 
 impl<'a> DeviceView<'a> {
     pub fn new(d: &'a Device, s: &DeviceStatus, m: &Measurements, now: DateTime<Utc>) -> Self {
-        let down_since = if s.status == Status::Down {
+        // An unreachable device has not answered since then either; only a down one is
+        // "recent" (a new outage of its own), an unreachable one is its parent's.
+        let down_since = if matches!(s.status, Status::Down | Status::Unreachable) {
             s.down_since
         } else {
             None
@@ -60,7 +62,7 @@ impl<'a> DeviceView<'a> {
             kind: &d.kind,
             status: s.status.as_str(),
             down_since: down_since.map(|t| Rfc3339(t).to_string()),
-            recent: down_since.is_some_and(|t| now - t < RECENT),
+            recent: s.status == Status::Down && down_since.is_some_and(|t| now - t < RECENT),
             rtt: m.last_rtt.map_or("—".into(), |r| {
                 format!("{:.1} ms", r.as_secs_f64() * 1000.0)
             }),
