@@ -99,7 +99,7 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
     let db = pgdb::TestDb::create("outage");
     let proxy = Proxy::start().await;
     let dir = tempfile::tempdir().unwrap();
-    wardops::demo::write(dir.path(), 8, None).unwrap();
+    wardops::demo::write_flat(dir.path(), 8, None).unwrap();
     let config = Config::load_with_env(
         &dir.path().join("wardops.yaml"),
         &Env {

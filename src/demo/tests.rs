@@ -144,6 +144,19 @@ fn branches_are_realistic() {
 }
 
 #[test]
+fn the_flat_demo_is_the_same_devices_without_parents() {
+    let (with, flat) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(with.path(), 100, None).unwrap();
+    write_flat(flat.path(), 100, None).unwrap();
+    let (with, flat) = (load(with.path()), load(flat.path()));
+    for (a, b) in with.inventory.devices.iter().zip(&flat.inventory.devices) {
+        assert_eq!(key(a), key(b));
+        assert!(b.parents.is_empty(), "{}", b.name);
+    }
+    assert!(with.inventory.devices.iter().any(|d| !d.parents.is_empty()));
+}
+
+#[test]
 fn bad_sizes_and_intervals_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     assert!(write(dir.path(), 0, None).is_err());

@@ -12,9 +12,10 @@ use wardops::state::{State, SystemClock, Transition};
 use wardops::store::AlertRules;
 use wardops::store::startup::{Limits, StartOptions, Started, start_with};
 
-/// The demo inventory of `devices` devices written to `dir`, loaded.
+/// The demo inventory of `devices` devices written to `dir` (without parents: each
+/// device flipped is decided on its own), loaded.
 pub fn inventory(dir: &Path, devices: usize) -> Config {
-    wardops::demo::write(dir, devices, None).unwrap();
+    wardops::demo::write_flat(dir, devices, None).unwrap();
     Config::load_with_env(
         &dir.join("wardops.yaml"),
         &Env {
