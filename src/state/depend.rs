@@ -78,6 +78,17 @@ pub fn judge(parents: &[ParentView], since: DateTime<Utc>) -> Parents {
     }
 }
 
+/// For a device already unreachable whose probe that started at `started` failed:
+/// whether a parent that is up (and not failing) was last probed no later than that,
+/// so it answered when this device was asked and did not. A probe of the device that
+/// began before the parent's recovery proves nothing (it may have been lost on the
+/// parent's dead line); the device's next probe, asked for at once, decides.
+pub fn answered_before(parents: &[ParentView], started: DateTime<Utc>) -> bool {
+    parents.iter().any(|p| {
+        p.status == Status::Up && !p.failing && p.last_probe_at.is_some_and(|at| at <= started)
+    })
+}
+
 /// How long a device waits for a stale parent: long enough for the parent to confirm
 /// an outage of its own (`down_after` probes, each followed by a retry) and a second.
 pub fn wait_bound(parent: &ProbeSettings) -> Duration {
@@ -137,6 +148,25 @@ mod tests {
         assert_eq!(judge(&[down, old], since), Parents::Stale);
         let failing = view(Status::Up, Some(12), true);
         assert_eq!(judge(&[failing], since), Parents::Stale);
+    }
+
+    #[test]
+    fn an_unreachable_device_is_down_only_once_a_parent_answered_before_its_probe() {
+        let recovered = view(Status::Up, Some(20), false);
+        assert!(
+            answered_before(&[recovered], t(21)),
+            "asked after the recovery"
+        );
+        assert!(answered_before(&[recovered], t(20)));
+        assert!(
+            !answered_before(&[recovered], t(19)),
+            "asked before it: proves nothing"
+        );
+        let failing = view(Status::Up, Some(20), true);
+        assert!(!answered_before(&[failing], t(21)));
+        let down = view(Status::Down, Some(20), false);
+        assert!(!answered_before(&[down], t(21)));
+        assert!(answered_before(&[down, recovered], t(21)));
     }
 
     #[test]

@@ -215,11 +215,14 @@ impl Machine {
         if self.failures < settings.down_after || self.status == Status::Down {
             return None;
         }
+        if self.status == Status::Unreachable {
+            // Unreachable until a parent answers (or none is left after a reload).
+            let own =
+                context.parents.is_empty() || depend::answered_before(context.parents, started);
+            return own.then(|| self.change_to(Status::Down, started));
+        }
         let since = self.first_failure_at.unwrap_or(started);
         let to = match (self.status, depend::judge(context.parents, since)) {
-            // Unreachable until a parent answers (or none is left after a reload).
-            (Status::Unreachable, Parents::None | Parents::Answering) => Status::Down,
-            (Status::Unreachable, Parents::AllDown | Parents::Stale) => return None,
             (_, Parents::None | Parents::Answering) => Status::Down,
             (_, Parents::AllDown) => Status::Unreachable,
             (_, Parents::Stale) => {
@@ -373,8 +376,10 @@ mod tests {
         );
         // Still failing, still behind its parents: no change.
         assert_eq!(m.observe_with(false, t(20), &s, with(&out, 5)), None);
-        // A parent answers (probed after the failure began): the outage is its own now.
+        // A parent answered, but this probe began before it did: it proves nothing.
         let back = [parent(Status::Up, 25, false), out[0]];
+        assert_eq!(m.observe_with(false, t(24), &s, with(&back, 5)), None);
+        // Asked after the parent answered, and failing: the outage is its own now.
         let c = m.observe_with(false, t(30), &s, with(&back, 5)).unwrap();
         assert_eq!(
             (c.from, c.to, c.down_since, c.was_down_since),
