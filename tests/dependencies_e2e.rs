@@ -17,16 +17,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use support::{Appliance, Blackhole, wait_for};
 
-/// Fast probing: a 1 s interval, outages confirmed by a retry 300 ms later. (Twenty
-/// outages in a minute make the gateway flapping by the default rule; its unreachable
-/// children's changes are its, not theirs, so they get no alert of any kind.)
+/// Fast probing: a 1 s interval, outages confirmed by a retry 300 ms later; a 500 ms
+/// timeout, so that a loaded machine (the suite runs beside builds) loses no reply.
+/// (Twenty outages in a minute make the gateway flapping by the default rule; its
+/// unreachable children's changes are its, not theirs: they get no alert of any kind.)
 const SETTINGS: &str = "\
 listen: 127.0.0.1:5001
 database_url: sqlite://wardops.db
 inventory: inventory
 probe:
   interval: 1s
-  timeout: 300ms
+  timeout: 500ms
   packets: 1
   down_after: 2
   up_after: 1
@@ -34,7 +35,7 @@ probe:
 ";
 
 const RETRY: Duration = Duration::from_millis(300);
-const PROBE: Duration = Duration::from_millis(300);
+const PROBE: Duration = Duration::from_millis(500);
 
 /// Devices per branch: the gateway and its children.
 const BRANCH: usize = 6;
