@@ -32,7 +32,7 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let t = Instant::now();
-        wardops::demo::write(dir.path(), DEVICES, None).unwrap();
+        wardops::demo::write_flat(dir.path(), DEVICES, None).unwrap();
         let config = Config::load_with_env(
             &dir.path().join("wardops.yaml"),
             &Env {

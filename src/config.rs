@@ -17,11 +17,13 @@
 //! - `raw`: an inventory file's shapes as written, and the grammar that fills them.
 //! - `load`: the inventory directory read and hashed; `load/build` validates what was
 //!   read into an [`Inventory`].
-//! - `inventory`: the validated inventory; `probe`: probe settings and their cascade
+//! - `inventory`: the validated inventory, with its dependency `graph` (parents and
+//!   children as indexes); `probe`: probe settings and their cascade
 //!   (its `probe:` section is read the same at every level); `duration`, `error`.
 
 pub mod duration;
 pub mod error;
+pub mod graph;
 pub mod inventory;
 pub mod load;
 pub mod probe;

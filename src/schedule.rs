@@ -7,6 +7,10 @@
 //! slots that pass entirely while the prober is late are skipped and counted, never
 //! queued up.
 //!
+//! A device is also probed at once, out of phase, when the state owner asks
+//! ([`DeviceRuntime::request_probe`]: a parent whose word a failing child waits for, a
+//! child whose parent's verdict is in); its regular slot stands.
+//!
 //! [`Scheduler::sync`] makes the running tasks match a snapshot: new devices start at
 //! their own phase (no burst on reload), removed ones stop, changed ones get their new
 //! settings without losing their streaks.
@@ -138,6 +142,7 @@ async fn run_device<P: Pinger>(
     loop {
         tokio::select! {
             _ = sleep_until(due) => {}
+            () = runtime.probe_requested() => {}
             changed = updates.changed() => {
                 if changed.is_err() {
                     return;
@@ -151,10 +156,14 @@ async fn run_device<P: Pinger>(
             }
         }
         let woke = Instant::now();
-        shared
-            .metrics
-            .lag
-            .observe(woke.saturating_duration_since(due).as_secs_f64());
+        // Asked for out of phase: not late, and the slot it came before still stands.
+        let early = woke < due;
+        if !early {
+            shared
+                .metrics
+                .lag
+                .observe(woke.saturating_duration_since(due).as_secs_f64());
+        }
         let started = shared.state.clock().now();
         // Boxed: a probe's state lives only while it runs, so the ~100,000 idle device
         // tasks stay small (an inline probe future would triple each task's size).
@@ -166,6 +175,8 @@ async fn run_device<P: Pinger>(
         let now = Instant::now();
         due = if runtime.is_confirming() {
             (woke + device.probe.retry_interval).max(now)
+        } else if early && due > now {
+            due
         } else {
             let (next, skipped) = next_slot(&slots, due, now);
             shared.metrics.skipped.inc_by(skipped);

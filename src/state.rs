@@ -8,8 +8,15 @@
 //! Writers are the device tasks: each probe result goes to the device's own
 //! [`DeviceRuntime`] (measurements, streaks); only a decided change of status takes the
 //! writer lock, bumps the version, publishes a new snapshot and broadcasts an [`Event`].
+//!
+//! A failure of a device with parents is judged with its parents' machines as they
+//! stand ([`depend`]); when a parent's word is stale the device waits, and the parent
+//! is asked for a probe at once ([`DeviceRuntime::request_probe`]). Once a parent's
+//! verdict is in, the children waiting for it are probed at once; when a parent
+//! recovers, so are its unreachable children.
 
 pub mod clock;
+pub mod depend;
 pub mod machine;
 pub mod runtime;
 
@@ -21,6 +28,7 @@ use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use depend::ParentView;
 pub use machine::{Change, Machine, Status};
 pub use runtime::{DeviceRuntime, Measurements};
 
@@ -250,12 +258,51 @@ impl State {
         started: DateTime<Utc>,
     ) -> Option<Transition> {
         runtime.record_measurements(outcome, started);
-        let change =
-            runtime
-                .machine
-                .lock()
-                .observe(outcome.is_success(), started, &device.probe)?;
-        self.publish(device, runtime, change)
+        let snapshot = self.shared.snapshot.load();
+        // The device may have been removed or re-addressed by a reload while it was probed.
+        let index = snapshot
+            .inventory
+            .index_of(&device.name)
+            .filter(|&i| Arc::ptr_eq(&snapshot.runtime[i], runtime));
+        let parents = index.map_or(&[][..], |i| snapshot.inventory.parents(i));
+        let success = outcome.is_success();
+        // Read before this device's own lock is taken: never two machines locked at once.
+        let (views, wait) = if success || parents.is_empty() {
+            (Vec::new(), std::time::Duration::ZERO)
+        } else {
+            let views: Vec<ParentView> = parents
+                .iter()
+                .map(|&p| snapshot.runtime[p as usize].as_parent())
+                .collect();
+            let wait = parents
+                .iter()
+                .map(|&p| depend::wait_bound(&snapshot.inventory.devices[p as usize].probe))
+                .max()
+                .unwrap_or_default();
+            (views, wait)
+        };
+        let (change, deciding, since, failing) = {
+            let mut machine = runtime.machine.lock();
+            let context = machine::Context {
+                parents: &views,
+                wait,
+            };
+            let change = machine.observe_with(success, started, &device.probe, context);
+            (
+                change,
+                machine.is_deciding(),
+                machine.first_failure_at(),
+                machine.is_failing(),
+            )
+        };
+        if let (true, Some(since)) = (deciding, since) {
+            ask_stale_parents(&snapshot, parents, &views, since);
+        }
+        if let Some(i) = index {
+            let recovered = change.is_some_and(|c| c.to == Status::Up);
+            wake_children(&snapshot, i, recovered, failing);
+        }
+        self.publish(device, runtime, change?)
     }
 
     fn publish(
@@ -287,7 +334,12 @@ impl State {
             change,
         };
         self.shared.snapshot.store(Arc::new(next));
-        log_transition(&transition);
+        let because = if change.to == Status::Unreachable {
+            parents_out(&old, i)
+        } else {
+            Vec::new()
+        };
+        log_transition(&transition, &because);
         if let Some(sink) = &self.shared.sink {
             let _ = sink.send(StoreEvent::Transition(transition.clone()));
         }
@@ -299,8 +351,71 @@ impl State {
     }
 }
 
-/// The runbooks grep for `DOWN` and `RECOVERED`.
-fn log_transition(t: &Transition) {
+/// A waiting device's parents whose word is stale: each is told a child waits for it,
+/// and the ones not probed since the failure began are asked for a probe at once (one
+/// that is failing is already probed at its retry interval).
+fn ask_stale_parents(
+    snapshot: &Snapshot,
+    parents: &[u32],
+    views: &[ParentView],
+    since: DateTime<Utc>,
+) {
+    for (&p, view) in parents.iter().zip(views) {
+        let parent = &snapshot.runtime[p as usize];
+        match view.word(since) {
+            depend::Word::Old => {
+                parent.watch();
+                parent.request_probe();
+            }
+            depend::Word::Failing => parent.watch(),
+            depend::Word::Down | depend::Word::Answering => {}
+        }
+    }
+}
+
+/// After a probe of device `i`: once its verdict is in (it is not building a failure
+/// streak), the children waiting for it are probed at once, to be decided on it; when
+/// it recovered, its unreachable children are too, to be up again (or down: their
+/// outage is then their own) without waiting for their next slot.
+fn wake_children(snapshot: &Snapshot, i: usize, recovered: bool, failing: bool) {
+    let children = snapshot.inventory.children(i);
+    if children.is_empty() {
+        return;
+    }
+    let settled = !failing && snapshot.runtime[i].take_watched();
+    if !(recovered || settled) {
+        return;
+    }
+    for &c in children {
+        let child = &snapshot.runtime[c as usize];
+        let wake = {
+            let machine = child.machine.lock();
+            machine.is_deciding() || (recovered && machine.status() == Status::Unreachable)
+        };
+        if wake {
+            child.request_probe();
+        }
+    }
+}
+
+/// The names of device `i`'s parents that are down or unreachable.
+fn parents_out(snapshot: &Snapshot, i: usize) -> Vec<Arc<str>> {
+    snapshot
+        .inventory
+        .parents(i)
+        .iter()
+        .filter(|&&p| {
+            let status = snapshot.runtime[p as usize].as_parent().status;
+            matches!(status, Status::Down | Status::Unreachable)
+        })
+        .map(|&p| snapshot.inventory.devices[p as usize].name.clone())
+        .collect()
+}
+
+/// The runbooks grep for `DOWN` and `RECOVERED`: those are for devices that are down
+/// (an unreachable one turning down logs `DOWN`, its alert opens then); an unreachable
+/// device logs `UNREACHABLE` with the parents that are down.
+fn log_transition(t: &Transition, because: &[Arc<str>]) {
     let d = &t.device;
     let c = &t.change;
     match (c.from, c.to) {
@@ -308,6 +423,15 @@ fn log_transition(t: &Transition) {
             device = %d.name, address = %d.address, region = %d.region, branch = %d.branch,
             down_since = %c.down_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
             "DOWN"
+        ),
+        (_, Status::Unreachable) => tracing::info!(
+            device = %d.name, address = %d.address, region = %d.region, branch = %d.branch,
+            down_since = %c.down_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            parents_down = %because.join(","),
+            "UNREACHABLE"
+        ),
+        (Status::Unreachable, Status::Up) => tracing::info!(
+            device = %d.name, address = %d.address, "reachable again"
         ),
         (Status::Down, Status::Up) => {
             let down_for = c

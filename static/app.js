@@ -41,7 +41,7 @@
     });
   }
   document.querySelectorAll(".dur").forEach(function (el) {
-    var m = /^(down for )/.exec(el.textContent);
+    var m = /^((?:down|unreachable) for )/.exec(el.textContent);
     if (m) el.dataset.label = m[1];
   });
 
@@ -51,9 +51,13 @@
     if (text != null) el.textContent = text;
     return el;
   }
+  // Same words and symbols as the server (templates/macros.html, `status`).
+  var STATUS_TEXT = { down: "▼ DOWN", up: "▲ UP", unreachable: "⊘ UNREACHABLE", unknown: "? UNKNOWN" };
   function statusEl(s) {
-    return mk("span", "st st-" + s, s === "down" ? "▼ DOWN" : s === "up" ? "▲ UP" : "? UNKNOWN");
+    return mk("span", "st st-" + s, STATUS_TEXT[s] || STATUS_TEXT.unknown);
   }
+  // Down and unreachable devices carry the start of their outage.
+  function isOut(s) { return s === "down" || s === "unreachable"; }
   function deviceUrl(name) { return "/devices/" + encodeURIComponent(name); }
 
   // ---- the wall -------------------------------------------------------------------
@@ -98,21 +102,21 @@
     var was = el.dataset.status;
     el.dataset.status = ev.status;
     el.dataset.since = ev.down_since || "";
-    el.classList.remove("st-row-up", "st-row-down", "st-row-unknown");
+    el.classList.remove("st-row-up", "st-row-down", "st-row-unknown", "st-row-unreachable");
     el.classList.add("st-row-" + ev.status);
     var st = el.querySelector(".st");
     st.replaceWith(statusEl(ev.status));
     var dur = el.querySelector(".down-for");
     dur.textContent = "";
-    if (ev.status === "down" && ev.down_since) {
+    if (isOut(ev.status) && ev.down_since) {
       var d = mk("span", "dur");
       d.dataset.since = ev.down_since;
-      if (list.dataset.view === "grid") d.dataset.label = "down for ";
+      if (list.dataset.view === "grid") d.dataset.label = ev.status + " for ";
       dur.appendChild(d);
     }
     var tag = el.querySelector(".tag");
     if (tag) tag.remove();
-    if (was === "down" && ev.status === "up") {
+    if (isOut(was) && ev.status === "up") {
       // A brief highlight, with words, so the recovery is seen and not only by colour.
       el.classList.add("recovered");
       var r = mk("span", "tag tag-ok", "RECOVERED");
@@ -121,11 +125,13 @@
     }
   }
 
-  // Down first, longest down first, then by name: the server's order.
+  // Down first, longest down first; then unreachable, longest first; then by name: the
+  // server's order (src/read_model/order.rs).
   function sortKey(el) {
-    var down = el.dataset.status === "down";
+    var s = el.dataset.status;
+    var group = s === "down" ? 0 : s === "unreachable" ? 1 : 2;
     var t = Date.parse(el.dataset.since);
-    return [down ? 0 : 1, down ? (isNaN(t) ? Infinity : t) : 0, el.dataset.device];
+    return [group, group < 2 ? (isNaN(t) ? Infinity : t) : 0, el.dataset.device];
   }
   function resort() {
     var parent = list.tBodies ? list.tBodies[0] : list;
@@ -152,7 +158,7 @@
     if (!keep) { if (el) el.remove(); return; }
     if (!el) {
       // Only the first page takes in newcomers: they belong at the top.
-      if (summary.dataset.offset !== "0" && ev.status === "down") return;
+      if (summary.dataset.offset !== "0" && isOut(ev.status)) return;
       el = buildItem(ev);
       el.dataset.status = "";
       parent.appendChild(el);

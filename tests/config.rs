@@ -367,3 +367,177 @@ fn a_settings_file_that_is_a_fifo_is_refused_without_blocking() {
         )
     );
 }
+
+fn valid_inventory(case: &str) -> wardops::config::Inventory {
+    let dir = testdata().join("valid").join(case).join("inventory");
+    load::load_inventory(&dir, &ProbeSettings::default()).unwrap_or_else(|e| panic!("{case}:\n{e}"))
+}
+
+#[test]
+fn parents_cascade_from_device_to_branch_to_region_and_never_to_the_device_itself() {
+    let inv = valid_inventory("parents");
+    let parents = |name: &str| -> Vec<String> {
+        let d = inv.device(name).unwrap();
+        d.parents.iter().map(|p| p.to_string()).collect()
+    };
+    // The region's core router is named by its region: it inherits nothing.
+    assert_eq!(parents("tbilisi-core"), Vec::<String>::new());
+    // The branch's gateway is named by its branch: it takes the region's parents.
+    assert_eq!(parents("vake-gw"), ["tbilisi-core"]);
+    assert_eq!(parents("vake-atm"), ["vake-gw"]);
+    // A device's own list wins, in written order, across files.
+    assert_eq!(parents("vake-pos"), ["vake-gw", "saburtalo-gw"]);
+    // `parents: []` means none, whatever the branch and region say.
+    assert_eq!(parents("vake-cam"), Vec::<String>::new());
+    // A block list reads as a flow list does.
+    assert_eq!(parents("saburtalo-gw"), ["tbilisi-core"]);
+    assert_eq!(parents("saburtalo-atm"), ["saburtalo-gw"]);
+
+    // The graph, both ways, as indexes.
+    let at = |name: &str| inv.index_of(name).unwrap() as u32;
+    let names = |ix: &[u32]| -> Vec<String> {
+        ix.iter()
+            .map(|&i| inv.devices[i as usize].name.to_string())
+            .collect()
+    };
+    assert_eq!(
+        inv.parents(at("vake-pos") as usize),
+        [at("vake-gw"), at("saburtalo-gw")]
+    );
+    assert_eq!(
+        names(inv.children(at("tbilisi-core") as usize)),
+        ["vake-gw", "saburtalo-gw"]
+    );
+    assert_eq!(
+        names(inv.children(at("vake-gw") as usize)),
+        ["vake-atm", "vake-pos"]
+    );
+    assert_eq!(
+        names(inv.children(at("saburtalo-gw") as usize)),
+        ["vake-pos", "saburtalo-atm"]
+    );
+    assert!(inv.children(at("vake-cam") as usize).is_empty());
+}
+
+/// A region of gateways in `a.yaml` and their children in `b.yaml`: parents across files.
+const GATEWAYS: &str = "regions:\n  - name: ra\n    branches:\n      - name: core\n        devices:\n          - { name: core, address: 127.40.0.1, kind: router }\n          - { name: gw, address: 127.40.0.2, kind: router, parents: [core] }\n";
+
+fn children(parent: &str, count: usize) -> String {
+    let mut y = format!(
+        "regions:\n  - name: rb\n    branches:\n      - name: b\n        parents: [{parent}]\n        devices:\n"
+    );
+    for i in 0..count {
+        y += &format!(
+            "          - {{ name: atm-{i}, address: 127.40.1.{}, kind: atm }}\n",
+            i + 1
+        );
+    }
+    y
+}
+
+/// The parents of `name` in `inventory`, by index, as names.
+fn parent_names(inventory: &wardops::config::Inventory, name: &str) -> Vec<String> {
+    let i = inventory.index_of(name).unwrap();
+    inventory
+        .parents(i)
+        .iter()
+        .map(|&p| inventory.devices[p as usize].name.to_string())
+        .collect()
+}
+
+/// The reload path re-uses the files that did not change, but parents name devices of
+/// any file: the graph is checked and rebuilt on every reload, and a reload that takes
+/// away a parent still named fails with the place of the name and keeps what runs.
+#[tokio::test]
+async fn a_reload_rebuilds_the_parents_across_files_and_refuses_a_removed_parent() {
+    use std::sync::Arc;
+    use wardops::config::settings::ReloadSettings;
+    use wardops::reload::{ReloadMetrics, ReloadResult, Reloader, Trigger};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("inventory");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.yaml"), GATEWAYS).unwrap();
+    std::fs::write(dir.join("b.yaml"), children("gw", 3)).unwrap();
+    let initial = Arc::new(load::load_inventory(&dir, &ProbeSettings::default()).unwrap());
+    assert_eq!(parent_names(&initial, "atm-0"), ["gw"]);
+    let (sink, mut applied) = tokio::sync::mpsc::channel(16);
+    let settings = ReloadSettings {
+        max_removed_share: 1.0,
+        ..ReloadSettings::default()
+    };
+    let reloader = Reloader::new(
+        dir.clone(),
+        ProbeSettings::default(),
+        settings,
+        initial,
+        sink,
+        Arc::new(ReloadMetrics::default()),
+    );
+    reloader.warm().await;
+
+    // Only b.yaml changes: a.yaml's build is re-used, the children still find `gw`.
+    std::fs::write(dir.join("b.yaml"), children("gw", 4)).unwrap();
+    let outcome = reloader.reload(Trigger::Http).await;
+    assert_eq!(
+        outcome.result,
+        ReloadResult::Success,
+        "{:?}",
+        outcome.errors
+    );
+    let running = applied.try_recv().expect("applied");
+    assert_eq!(parent_names(&running, "atm-3"), ["gw"]);
+    let gw = running.index_of("gw").unwrap();
+    assert_eq!(running.children(gw).len(), 4);
+
+    // Only a.yaml changes, and takes `gw` away while b.yaml (unchanged, cached) names it.
+    let without_gw = GATEWAYS.replace(
+        "          - { name: gw, address: 127.40.0.2, kind: router, parents: [core] }\n",
+        "",
+    );
+    std::fs::write(dir.join("a.yaml"), &without_gw).unwrap();
+    let outcome = reloader.reload(Trigger::Http).await;
+    assert_eq!(outcome.result, ReloadResult::Failure);
+    let place = format!("{}:5:19: ", dir.join("b.yaml").display());
+    assert_eq!(
+        outcome.errors,
+        [format!("{place}parents: no device is named \"gw\"")],
+        "one error, at the name's place, not one per child"
+    );
+    assert!(applied.try_recv().is_err(), "nothing applied");
+    let status = reloader.status();
+    assert_eq!(
+        (status.revision, status.devices),
+        (1, 6),
+        "the old inventory runs"
+    );
+
+    // A cycle made by one file against another that is cached: refused as well.
+    std::fs::write(
+        dir.join("a.yaml"),
+        GATEWAYS.replace("kind: router }", "kind: router, parents: [atm-0] }"),
+    )
+    .unwrap();
+    let outcome = reloader.reload(Trigger::Http).await;
+    assert_eq!(outcome.result, ReloadResult::Failure);
+    assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
+    assert!(
+        outcome.errors[0].ends_with("parents: a cycle: core -> atm-0 -> gw -> core"),
+        "{:?}",
+        outcome.errors
+    );
+
+    // Naming the core instead of the gateway: applied, the graph follows.
+    std::fs::write(dir.join("a.yaml"), &without_gw).unwrap();
+    std::fs::write(dir.join("b.yaml"), children("core", 4)).unwrap();
+    let outcome = reloader.reload(Trigger::Http).await;
+    assert_eq!(
+        outcome.result,
+        ReloadResult::Success,
+        "{:?}",
+        outcome.errors
+    );
+    let running = applied.try_recv().expect("applied");
+    assert_eq!(parent_names(&running, "atm-0"), ["core"]);
+    assert_eq!(running.children(running.index_of("core").unwrap()).len(), 4);
+}

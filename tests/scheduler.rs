@@ -379,3 +379,315 @@ async fn a_probe_as_long_as_its_interval_does_not_lose_the_next_slot() {
         "late by 2 ms is lag, not a skipped slot"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Dependencies (issue #12): parents decide between `down` and `unreachable`, whatever the
+// probe phases; a recovered parent's children are probed at once.
+
+const DEPENDENCY_PROBE: &str =
+    "{ interval: 10s, timeout: 1s, packets: 1, retry_interval: 2s, down_after: 2, up_after: 1 }";
+
+/// A region core `core{tag}`, a gateway `gw{tag}` behind it and `children` devices
+/// `x{tag}-<i>` behind the gateway (written as the branch's parents, which the gateway
+/// skips as it names itself, taking the region's). Addresses: 127.9.<net>.1 the core,
+/// .2 the gateway, .10 and up the children.
+fn branch_yaml(tag: &str, net: u8, children: usize) -> String {
+    let mut y = format!(
+        "regions:\n  - name: r\n    probe: {DEPENDENCY_PROBE}\n    parents: [core{tag}]\n    branches:\n      - name: hub\n        devices:\n          - {{ name: core{tag}, address: 127.9.{net}.1, kind: router }}\n      - name: b\n        parents: [gw{tag}]\n        devices:\n          - {{ name: gw{tag}, address: 127.9.{net}.2, kind: router }}\n"
+    );
+    for i in 0..children {
+        y += &format!(
+            "          - {{ name: x{tag}-{i}, address: 127.9.{net}.{}, kind: atm }}\n",
+            10 + i
+        );
+    }
+    y
+}
+
+/// Every transition since `events` subscribed: (device, from, to, at, down_since).
+type Seen = (String, Status, Status, DateTime<Utc>, Option<DateTime<Utc>>);
+
+fn drain(events: &mut tokio::sync::broadcast::Receiver<Arc<wardops::state::Event>>) -> Vec<Seen> {
+    let mut out = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let wardops::state::Event::Transition(t) = &*event {
+            let c = t.change;
+            out.push((t.device.name.to_string(), c.from, c.to, c.at, c.down_since));
+        }
+    }
+    out
+}
+
+impl Rig {
+    fn set_dark(&self, addresses: &[String], dark: bool) {
+        for a in addresses {
+            self.pinger.set_reachable(a, !dark);
+        }
+    }
+
+    fn count(&self, status: Status) -> usize {
+        let snap = self.state.snapshot();
+        snap.status.iter().filter(|s| s.status == status).count()
+    }
+
+    /// Waits (in paused time) until the device at `address` has been probed once more.
+    async fn after_next_probe_of(&self, address: &str) {
+        let before = self.pinger.probe_times(address).len();
+        while self.pinger.probe_times(address).len() == before {
+            sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+fn branch_addresses(net: u8, children: usize) -> Vec<String> {
+    let mut v = vec![format!("127.9.{net}.2")];
+    v.extend((0..children).map(|i| format!("127.9.{net}.{}", 10 + i)));
+    v
+}
+
+/// Loads a branch and lets every device come up.
+async fn up_branch(
+    tag: &str,
+    net: u8,
+    children: usize,
+) -> (
+    Rig,
+    tokio::sync::broadcast::Receiver<Arc<wardops::state::Event>>,
+) {
+    let mut rig = rig();
+    rig.load(inventory(&branch_yaml(tag, net, children)));
+    sleep(Duration::from_secs(11)).await;
+    assert_eq!(rig.count(Status::Up), children + 2);
+    let events = rig.state.subscribe();
+    (rig, events)
+}
+
+/// The whole branch (gateway and children) dark at once, right after the gateway's
+/// probe: every child fails before the gateway does, and the gateway is probed out of
+/// phase, so the outage is one `down` well before the gateway's next slot.
+#[tokio::test(start_paused = true)]
+async fn a_child_that_fails_first_waits_for_its_gateway_probed_at_once() {
+    let (rig, mut events) = up_branch("", 1, 3).await;
+    rig.after_next_probe_of("127.9.1.2").await;
+    let dark = Instant::now();
+    rig.set_dark(&branch_addresses(1, 3), true);
+    sleep(Duration::from_secs(25)).await;
+    assert_eq!(rig.status("gw").0, Status::Down);
+    for i in 0..3 {
+        assert_eq!(
+            rig.status(&format!("x-{i}")).0,
+            Status::Unreachable,
+            "x-{i}"
+        );
+    }
+    assert_eq!(rig.status("core").0, Status::Up);
+    let seen = drain(&mut events);
+    assert_eq!(seen.len(), 4, "one transition each: {seen:?}");
+    // The gateway's next slot was 10 s after the dark instant: it was probed before.
+    let gw_probes = rig.pinger.probe_times("127.9.1.2");
+    let first_after = gw_probes.iter().find(|t| **t > dark).unwrap();
+    assert!(
+        *first_after < dark + Duration::from_millis(9_990),
+        "the gateway was probed out of phase: {:?} after the dark instant",
+        *first_after - dark
+    );
+    // down_since is each device's own first failed probe, before it was decided.
+    for (name, _, to, at, down_since) in &seen {
+        assert!(
+            down_since.unwrap() < *at,
+            "{name} {to}: {down_since:?} {at}"
+        );
+    }
+}
+
+/// The same outage seen by the gateway first (dark just before its slot).
+#[tokio::test(start_paused = true)]
+async fn a_parent_that_fails_first_makes_its_children_unreachable() {
+    let (rig, mut events) = up_branch("", 2, 3).await;
+    rig.after_next_probe_of("127.9.2.2").await;
+    // Its next slot is 10 s after the last; go dark 5 ms before it.
+    sleep(Duration::from_millis(9_990)).await;
+    rig.set_dark(&branch_addresses(2, 3), true);
+    sleep(Duration::from_secs(25)).await;
+    assert_eq!(rig.status("gw").0, Status::Down);
+    assert_eq!(rig.count(Status::Unreachable), 3);
+    let seen = drain(&mut events);
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen[0].0, "gw", "the gateway is decided first: {seen:?}");
+}
+
+/// A gateway that loses one probe and answers the next is not down: a child that
+/// really fails meanwhile is down (its outage is its own), not unreachable.
+#[tokio::test(start_paused = true)]
+async fn a_flapping_parent_does_not_hide_a_child_that_really_failed() {
+    let (rig, mut events) = up_branch("", 3, 2).await;
+    rig.after_next_probe_of("127.9.3.2").await;
+    rig.set_dark(&["127.9.3.2".into(), "127.9.3.10".into()], true);
+    // The gateway's next probe (out of phase, asked by the child) fails; then it answers.
+    rig.after_next_probe_of("127.9.3.2").await;
+    rig.set_dark(&["127.9.3.2".into()], false);
+    sleep(Duration::from_secs(25)).await;
+    let seen = drain(&mut events);
+    let changes: Vec<(&str, Status)> = seen.iter().map(|s| (&*s.0, s.2)).collect();
+    assert_eq!(changes, [("x-0", Status::Down)], "{seen:?}");
+    assert_eq!(rig.status("gw").0, Status::Up);
+    assert_eq!(rig.status("x-1").0, Status::Up);
+}
+
+/// Two gateways: the child is unreachable only while both are out.
+#[tokio::test(start_paused = true)]
+async fn with_two_parents_one_that_answers_makes_the_child_down() {
+    let yaml = format!(
+        "regions:\n  - name: r\n    probe: {DEPENDENCY_PROBE}\n    branches:\n      - name: b\n        devices:\n          - {{ name: ga, address: 127.9.4.1, kind: router }}\n          - {{ name: gb, address: 127.9.4.2, kind: router }}\n          - {{ name: x, address: 127.9.4.3, kind: atm, parents: [ga, gb] }}\n          - {{ name: y, address: 127.9.4.4, kind: atm, parents: [ga, gb] }}\n"
+    );
+    let mut rig = rig();
+    rig.load(inventory(&yaml));
+    sleep(Duration::from_secs(11)).await;
+    let mut events = rig.state.subscribe();
+    // One gateway and x out: gb answers, so x is down.
+    rig.set_dark(&["127.9.4.1".into(), "127.9.4.3".into()], true);
+    sleep(Duration::from_secs(25)).await;
+    assert_eq!(rig.status("ga").0, Status::Down);
+    assert_eq!(rig.status("x").0, Status::Down);
+    // Both gateways and y out: y is unreachable.
+    rig.set_dark(&["127.9.4.2".into(), "127.9.4.4".into()], true);
+    sleep(Duration::from_secs(25)).await;
+    assert_eq!(rig.status("gb").0, Status::Down);
+    assert_eq!(rig.status("y").0, Status::Unreachable);
+    // x was down before its parents failed: it stays down.
+    assert_eq!(rig.status("x").0, Status::Down);
+    let seen = drain(&mut events);
+    let x: Vec<_> = seen.iter().filter(|s| s.0 == "x").map(|s| s.2).collect();
+    assert_eq!(x, [Status::Down], "{seen:?}");
+}
+
+/// A child down on its own stays down when its gateway fails later.
+#[tokio::test(start_paused = true)]
+async fn a_device_already_down_stays_down_when_its_parent_fails() {
+    let (rig, mut events) = up_branch("", 5, 2).await;
+    rig.set_dark(&["127.9.5.10".into()], true);
+    sleep(Duration::from_secs(15)).await;
+    assert_eq!(rig.status("x-0").0, Status::Down);
+    rig.set_dark(&branch_addresses(5, 2), true);
+    sleep(Duration::from_secs(25)).await;
+    assert_eq!(rig.status("gw").0, Status::Down);
+    assert_eq!(rig.status("x-0").0, Status::Down);
+    assert_eq!(rig.status("x-1").0, Status::Unreachable);
+    let seen = drain(&mut events);
+    assert_eq!(seen.iter().filter(|s| s.0 == "x-0").count(), 1, "{seen:?}");
+}
+
+/// The gateway recovers, a child still fails: its outage is its own, it is down now,
+/// dated from its first failed probe; the others are up at once, not at their slots.
+#[tokio::test(start_paused = true)]
+async fn a_recovered_parent_probes_its_children_at_once() {
+    let (rig, mut events) = up_branch("", 6, 4).await;
+    rig.set_dark(&branch_addresses(6, 4), true);
+    sleep(Duration::from_secs(25)).await;
+    assert_eq!(rig.count(Status::Unreachable), 4);
+    let unreachable_since = rig.status("x-0").1.unwrap();
+    drain(&mut events);
+    let mut lifted = branch_addresses(6, 4);
+    lifted.retain(|a| a != "127.9.6.10");
+    rig.set_dark(&lifted, false);
+    // The gateway is down: probed at its interval, so up within one; the children then
+    // within their own probe.
+    sleep(Duration::from_secs(11)).await;
+    let seen = drain(&mut events);
+    let gw_up = seen
+        .iter()
+        .find(|s| s.0 == "gw" && s.2 == Status::Up)
+        .unwrap_or_else(|| panic!("{seen:?}"))
+        .3;
+    for i in 1..4 {
+        let x = seen
+            .iter()
+            .find(|s| s.0 == format!("x-{i}"))
+            .unwrap_or_else(|| panic!("x-{i}: {seen:?}"));
+        assert_eq!(x.2, Status::Up);
+        assert!(
+            x.3 - gw_up < chrono::Duration::milliseconds(20),
+            "x-{i} probed at once: {} after the gateway",
+            x.3 - gw_up
+        );
+    }
+    let x0 = seen.iter().find(|s| s.0 == "x-0").expect("x-0 decided");
+    assert_eq!((x0.1, x0.2), (Status::Unreachable, Status::Down));
+    assert_eq!(x0.4, Some(unreachable_since), "down_since kept");
+    // Its failing probe ran right after the gateway's recovery (1 s timeout).
+    assert!(
+        x0.3 - gw_up < chrono::Duration::milliseconds(20),
+        "{seen:?}"
+    );
+}
+
+/// A reload that takes the gateway away: its unreachable children have no parent
+/// left, so the next failed probe makes them down, keeping down_since.
+#[tokio::test(start_paused = true)]
+async fn a_parent_removed_by_a_reload_leaves_its_children_down() {
+    let (mut rig, mut events) = up_branch("", 7, 2).await;
+    rig.set_dark(&branch_addresses(7, 2), true);
+    sleep(Duration::from_secs(25)).await;
+    assert_eq!(rig.count(Status::Unreachable), 2);
+    let since: Vec<_> = (0..2).map(|i| rig.status(&format!("x-{i}")).1).collect();
+    let without = branch_yaml("", 7, 2)
+        .replace("        parents: [gw]\n", "")
+        .replace(
+            "          - { name: gw, address: 127.9.7.2, kind: router }\n",
+            "",
+        );
+    rig.load(inventory(&without));
+    drain(&mut events);
+    sleep(Duration::from_secs(11)).await;
+    let seen = drain(&mut events);
+    for (i, since) in since.into_iter().enumerate() {
+        let x = format!("x-{i}");
+        assert_eq!(
+            rig.status(&x),
+            (Status::Down, since),
+            "{x}: down_since kept"
+        );
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+/// The property: a branch of N devices behind a gateway behind a core, going dark at
+/// one instant, at random instants and with random phases (the names set the phases):
+/// always exactly one `down` (the gateway) and N−1 `unreachable`, the core up.
+#[tokio::test(start_paused = true)]
+async fn a_branch_going_dark_at_once_is_one_down_whatever_the_phases() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut random = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..100 {
+        let children = 3 + random(6) as usize;
+        let tag = format!("{}", random(1_000_000));
+        let mut rig = rig();
+        rig.load(inventory(&branch_yaml(&tag, 8, children)));
+        sleep(Duration::from_secs(11) + Duration::from_millis(random(10_000))).await;
+        assert_eq!(rig.count(Status::Up), children + 2, "round {round}");
+        let mut events = rig.state.subscribe();
+        rig.set_dark(&branch_addresses(8, children), true);
+        sleep(Duration::from_secs(30)).await;
+        let seen = drain(&mut events);
+        let gw = format!("gw{tag}");
+        assert_eq!(rig.status(&gw).0, Status::Down, "round {round}: {seen:?}");
+        assert_eq!(rig.count(Status::Down), 1, "round {round}: {seen:?}");
+        assert_eq!(
+            rig.count(Status::Unreachable),
+            children,
+            "round {round}: {seen:?}"
+        );
+        assert_eq!(
+            seen.len(),
+            children + 1,
+            "one transition each, round {round}: {seen:?}"
+        );
+        rig.set_dark(&branch_addresses(8, children), false);
+        drop(rig);
+    }
+}

@@ -66,12 +66,25 @@ impl Log {
     }
 
     fn transition(&mut self, at: i64, name: &str, from: &str, to: &str) -> Record {
+        let down_since = (to == "down" || to == "unreachable").then(|| t(at - 5));
+        self.transition_since(at, name, from, to, down_since)
+    }
+
+    /// A transition with the `down_since` the state machine gave it.
+    fn transition_since(
+        &mut self,
+        at: i64,
+        name: &str,
+        from: &str,
+        to: &str,
+        down_since: Option<DateTime<Utc>>,
+    ) -> Record {
         let kind = RecordKind::Transition {
             device: name.into(),
             address: "127.77.0.1".into(),
             from: from.into(),
             to: to.into(),
-            down_since: (to == "down").then(|| t(at - 5)),
+            down_since,
             version: self.seq + 1,
         };
         self.next(t(at), kind)
@@ -535,6 +548,190 @@ async fn open_alerts_read_back_as_their_last_change(store: &Db) {
     assert!(store.alert_events(&[]).await.unwrap().is_empty());
 }
 
+async fn unreachable_opens_no_alert_and_keeps_down_since(store: &Db) {
+    let mut log = Log::new("b1");
+    let events = store
+        .apply(&[
+            log.devices(0, &["a"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.transition(100, "a", "up", "unreachable"),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        events.is_empty(),
+        "no alert for an unreachable device: {events:?}"
+    );
+    assert!(store.alerts(&open()).await.unwrap().is_empty());
+    assert_eq!(
+        store.load().await.unwrap().status["a"],
+        StoredStatus {
+            status: Status::Unreachable,
+            down_since: Some(t(95))
+        }
+    );
+    let rows = store.transitions("a", 10, None).await.unwrap();
+    assert_eq!(
+        (rows[0].to.as_str(), rows[0].down_since),
+        ("unreachable", Some(t(95)))
+    );
+    // Recovering from unreachable resolves nothing (nothing was open) and clears down_since.
+    let events = store
+        .apply(&[log.transition(200, "a", "unreachable", "up")])
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        store.load().await.unwrap().status["a"],
+        StoredStatus {
+            status: Status::Up,
+            down_since: None
+        }
+    );
+}
+
+async fn unreachable_then_down_opens_the_alert_then_keeping_down_since(store: &Db) {
+    let mut log = Log::new("b1");
+    store
+        .apply(&[
+            log.devices(0, &["a"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.transition(100, "a", "up", "unreachable"),
+        ])
+        .await
+        .unwrap();
+    // A parent answered while `a` still does not: its outage is its own, from t(95).
+    let events = store
+        .apply(&[log.transition_since(300, "a", "unreachable", "down", Some(t(95)))])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Opened a device_down"]);
+    assert_eq!(
+        events[0].alert.opened_at,
+        t(300),
+        "opened at the transition"
+    );
+    assert!(
+        events[0]
+            .alert
+            .message
+            .contains("since 2027-01-15T08:01:35Z"),
+        "the message tells the outage's true start: {}",
+        events[0].alert.message
+    );
+    assert_eq!(
+        store.load().await.unwrap().status["a"],
+        StoredStatus {
+            status: Status::Down,
+            down_since: Some(t(95))
+        }
+    );
+    // A later boot without stored state that decides `down` afresh, after `unreachable`,
+    // keeps the first down_since too (the store's rule, not the record's).
+    let mut second = Log::new("b2");
+    store
+        .apply(&[
+            second.transition_since(400, "a", "unknown", "unreachable", Some(t(390))),
+            second.transition_since(500, "a", "unreachable", "down", Some(t(390))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load().await.unwrap().status["a"].down_since,
+        Some(t(95))
+    );
+    assert_eq!(
+        store.alerts(&open()).await.unwrap().len(),
+        1,
+        "still one alert"
+    );
+    let events = store
+        .apply(&[second.transition(600, "a", "down", "up")])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Resolved a device_down"]);
+}
+
+async fn becoming_unreachable_never_resolves_an_alert(store: &Db) {
+    let mut log = Log::new("b1");
+    store
+        .apply(&[
+            log.devices(0, &["a"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.transition(100, "a", "up", "down"),
+        ])
+        .await
+        .unwrap();
+    // The next boot knew nothing of `a` and found its parent down first.
+    let mut second = Log::new("b2");
+    let events = store
+        .apply(&[second.transition(500, "a", "unknown", "unreachable")])
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    let alerts = store.alerts(&open()).await.unwrap();
+    assert_eq!(alerts.len(), 1, "the alert open before stays open");
+    assert_eq!(alerts[0].opened_at, t(100));
+    assert_eq!(
+        store.load().await.unwrap().status["a"],
+        StoredStatus {
+            status: Status::Unreachable,
+            down_since: Some(t(95))
+        },
+        "one outage: its first down_since"
+    );
+    // It answers: the alert resolves as for a down device.
+    let events = store
+        .apply(&[second.transition(600, "a", "unreachable", "up")])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Resolved a device_down"]);
+    assert_eq!(events[0].alert.resolution.as_deref(), Some("recovered"));
+    assert!(store.alerts(&open()).await.unwrap().is_empty());
+}
+
+/// A device that goes unreachable and back with its parent, again and again, is not
+/// flapping (its parent is, and is alerted on); its own flaps still count.
+async fn changes_with_a_parent_are_not_flapping(store: &Db) {
+    let mut log = Log::new("b1");
+    let mut batch = vec![
+        log.devices(0, &["a"], &[]),
+        log.transition(1, "a", "unknown", "up"),
+    ];
+    for k in 0..4 {
+        batch.push(log.transition(10 + 20 * k, "a", "up", "unreachable"));
+        batch.push(log.transition(20 + 20 * k, "a", "unreachable", "up"));
+    }
+    let events = store.apply(&batch).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    // And across writes, from what is stored.
+    let events = store
+        .apply(&[log.transition(100, "a", "up", "unreachable")])
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    // Its own changes: down after unreachable is not a flap, these three are.
+    let events = store
+        .apply(&[
+            log.transition_since(110, "a", "unreachable", "down", Some(t(95))),
+            log.transition(120, "a", "down", "up"),
+            log.transition(130, "a", "up", "down"),
+            log.transition(140, "a", "down", "up"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "Opened a device_down",
+            "Resolved a device_down",
+            "Opened a device_down",
+            "Resolved a device_down",
+            "Opened a flapping"
+        ]
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -577,6 +774,10 @@ contract!(
     alert_filters_and_paging,
     writes_report_the_alerts_they_opened_and_resolved,
     open_alerts_read_back_as_their_last_change,
+    unreachable_opens_no_alert_and_keeps_down_since,
+    unreachable_then_down_opens_the_alert_then_keeping_down_since,
+    becoming_unreachable_never_resolves_an_alert,
+    changes_with_a_parent_are_not_flapping,
 );
 
 #[tokio::test]
@@ -614,4 +815,176 @@ async fn sqlite_runs_in_wal_mode() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+/// Migration 0002 on a database that 0001 created and the appliance has written to: every
+/// row is kept, the new checks admit the new values and still refuse others, and the
+/// store works on (SQLite rebuilds two tables for it, so this is its real test).
+async fn upgrading_from_0001_keeps_every_row(store: &Db) {
+    let backend = store.backend();
+    let mut first = sqlx::migrate::Migrator::new(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend),
+    )
+    .await
+    .unwrap();
+    let only_0001: Vec<_> = first
+        .migrations
+        .iter()
+        .filter(|m| m.version == 1)
+        .cloned()
+        .collect();
+    assert_eq!(only_0001.len(), 1);
+    first.migrations = only_0001.into();
+    let exec = async |q: &'static str| -> Result<(), sqlx::Error> {
+        match store {
+            Db::Postgres(p) => sqlx::query(q).execute(p.pool()).await.map(|_| ()),
+            Db::Sqlite(s) => sqlx::query(q).execute(s.pool()).await.map(|_| ()),
+        }
+    };
+    match store {
+        Db::Postgres(p) => first.run(p.pool()).await.unwrap(),
+        Db::Sqlite(s) => first.run(s.pool()).await.unwrap(),
+    }
+    // Rows as the appliance writes them with the 0001 schema.
+    let mut log = Log::new("b1");
+    store
+        .apply(&[
+            log.devices(0, &["a", "b", "c"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.transition(1, "b", "unknown", "up"),
+            log.transition(1, "c", "unknown", "up"),
+            log.transition(100, "a", "up", "down"),
+            log.transition(101, "b", "up", "down"),
+            log.transition(200, "b", "down", "up"),
+            log.transition(300, "c", "up", "down"),
+        ])
+        .await
+        .unwrap();
+    // The newest alert (c's) is gone, as pruning leaves it: its id must not come back.
+    let before = store
+        .alerts(&AlertQuery {
+            limit: 100,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    let newest = before.iter().map(|a| a.id).max().unwrap();
+    exec("DELETE FROM alerts WHERE id = (SELECT max(id) FROM alerts)")
+        .await
+        .unwrap();
+    let kept_alerts: Vec<_> = before.into_iter().filter(|a| a.id != newest).collect();
+    let loaded = store.load().await.unwrap();
+    let history = store.transitions("b", 10, None).await.unwrap();
+
+    store.migrate().await.unwrap();
+
+    let after = store.load().await.unwrap();
+    assert_eq!(after.status, loaded.status, "{backend}: device_state kept");
+    let mut names: Vec<_> = after.devices.iter().map(|d| d.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c"]);
+    let mut alerts = store
+        .alerts(&AlertQuery {
+            limit: 100,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    alerts.sort_by_key(|a| a.id);
+    let mut kept = kept_alerts.clone();
+    kept.sort_by_key(|a| a.id);
+    assert_eq!(alerts, kept, "{backend}: alerts kept with their ids");
+    assert_eq!(store.transitions("b", 10, None).await.unwrap(), history);
+    // The one-open-alert index was rebuilt: a second open device_down for `a` is refused.
+    let dup = exec(
+        "INSERT INTO alerts (device, condition, severity, message, opened_at) \
+         SELECT device, condition, severity, message, opened_at FROM alerts \
+         WHERE device = 'a' AND resolved_at IS NULL",
+    )
+    .await;
+    assert!(dup.is_err(), "{backend}: alerts_one_open still holds");
+    let bad = exec("UPDATE device_state SET status = 'sideways'").await;
+    assert!(
+        bad.is_err(),
+        "{backend}: the status check still refuses others"
+    );
+    exec("UPDATE transitions SET in_maintenance = true WHERE device = 'c'")
+        .await
+        .unwrap();
+    let bad = exec("UPDATE alerts SET condition = 'sideways'").await;
+    assert!(
+        bad.is_err(),
+        "{backend}: the condition check still refuses others"
+    );
+    exec("UPDATE alerts SET condition = 'degraded' WHERE device = 'b'")
+        .await
+        .unwrap();
+
+    // The store goes on: `c` becomes unreachable, then down again with a new alert.
+    store
+        .apply(&[
+            log.transition(400, "c", "down", "up"),
+            log.transition(500, "c", "up", "unreachable"),
+            log.transition_since(600, "c", "unreachable", "down", Some(t(495))),
+        ])
+        .await
+        .unwrap();
+    let open_alerts = store.alerts(&open()).await.unwrap();
+    let c = open_alerts.iter().find(|a| a.device == "c").unwrap();
+    assert!(c.id > newest, "{backend}: id {} reused (≤ {newest})", c.id);
+    assert_eq!(
+        store.load().await.unwrap().status["c"],
+        StoredStatus {
+            status: Status::Down,
+            down_since: Some(t(495))
+        }
+    );
+    store.migrate().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_upgrading_from_0001_keeps_every_row() {
+    let db = pgdb::TestDb::create("upgrade");
+    let store = Db::open(&db.url(), Path::new("."), rules()).unwrap();
+    upgrading_from_0001_keeps_every_row(&store).await;
+    // The runbook view still reads an unreachable device's down_since.
+    db.query("UPDATE device_state SET status = 'unreachable' WHERE device = 'c'");
+    let out = db.query(
+        "SELECT name, status FROM standalone_devices WHERE down_since IS NOT NULL ORDER BY name",
+    );
+    assert_eq!(out.trim(), "a|down\nc|unreachable");
+}
+
+#[tokio::test]
+async fn sqlite_upgrading_from_0001_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Db::open("sqlite://u.db", dir.path(), rules()).unwrap();
+    upgrading_from_0001_keeps_every_row(&store).await;
+    let Db::Sqlite(s) = &store else {
+        unreachable!()
+    };
+    sqlx::query("UPDATE device_state SET status = 'unreachable' WHERE device = 'c'")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, status FROM standalone_devices WHERE down_since IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    let rows: Vec<_> = rows.iter().map(|(n, s)| format!("{n}|{s}")).collect();
+    assert_eq!(rows, ["a|down", "c|unreachable"]);
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let fk: Vec<(String,)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+    assert!(fk.is_empty());
 }

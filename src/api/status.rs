@@ -29,6 +29,7 @@ struct DeviceCounts {
     total: usize,
     up: usize,
     down: usize,
+    unreachable: usize,
     unknown: usize,
 }
 
@@ -38,6 +39,7 @@ impl From<Counts> for DeviceCounts {
             total: c.total,
             up: c.up,
             down: c.down,
+            unreachable: c.unreachable,
             unknown: c.unknown,
         }
     }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::graph::Graph;
 use super::probe::ProbeSettings;
 
 /// One monitored device, with everything resolved (probe settings cascaded).
@@ -20,6 +21,9 @@ pub struct Device {
     pub kind: Arc<str>,
     pub labels: Labels,
     pub probe: ProbeSettings,
+    /// The devices this one depends on (`parents:`, cascaded device → branch → region,
+    /// never itself), in written order; [`Inventory::parents`] has them as indexes.
+    pub parents: Box<[Arc<str>]>,
 }
 
 /// A device's labels, sorted by key. Compact on purpose: a `BTreeMap` costs ~1 KiB per
@@ -103,6 +107,7 @@ pub struct Inventory {
     /// Hash of the files' names and contents: a reload with the same hash changes nothing.
     pub hash: String,
     by_name: HashMap<Arc<str>, usize, FastHash>,
+    graph: Graph,
 }
 
 impl Inventory {
@@ -111,13 +116,35 @@ impl Inventory {
             .iter()
             .enumerate()
             .map(|(i, d)| (d.name.clone(), i))
-            .collect();
+            .collect::<HashMap<_, _, FastHash>>();
+        let graph = Graph::build(&devices, |name| by_name.get(name).copied());
         Self {
             devices,
             regions,
             hash,
             by_name,
+            graph,
         }
+    }
+
+    /// The same inventory under another hash (the graph is not rebuilt).
+    pub fn with_hash(self, hash: String) -> Self {
+        Self { hash, ..self }
+    }
+
+    /// Indexes of the parents of device `i`, in written order.
+    pub fn parents(&self, i: usize) -> &[u32] {
+        self.graph.parents(i)
+    }
+
+    /// Indexes of the devices that name device `i` as a parent, in inventory order.
+    pub fn children(&self, i: usize) -> &[u32] {
+        self.graph.children(i)
+    }
+
+    /// The resolved dependency graph (its checks are the loader's).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
     }
 
     /// Index of the device called `name`.

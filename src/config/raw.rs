@@ -11,6 +11,10 @@ use super::probe::ProbeOverrides;
 use super::walk::{Text, Walk, Walker};
 use super::yaml::Event;
 
+mod parents;
+
+pub use parents::Parents;
+
 /// One inventory file: a list of regions.
 #[derive(Debug, Default)]
 pub struct InventoryFile<'a> {
@@ -21,6 +25,7 @@ pub struct InventoryFile<'a> {
 pub struct RawRegion<'a> {
     pub name: Spanned<Text<'a>>,
     pub probe: ProbeOverrides,
+    pub parents: Parents<'a>,
     pub branches: Vec<RawBranch<'a>>,
 }
 
@@ -30,6 +35,7 @@ pub struct RawBranch<'a> {
     pub lat: Option<Spanned<f64>>,
     pub lon: Option<Spanned<f64>>,
     pub probe: ProbeOverrides,
+    pub parents: Parents<'a>,
     pub devices: Vec<RawDevice<'a>>,
 }
 
@@ -41,15 +47,16 @@ pub struct RawDevice<'a> {
     /// In the order written, with their places; keys are unique.
     pub labels: Vec<Label<'a>>,
     pub probe: ProbeOverrides,
+    pub parents: Parents<'a>,
 }
 
 /// A label's key and value as written.
 pub type Label<'a> = (Spanned<Text<'a>>, Spanned<Text<'a>>);
 
 const FILE_KEYS: &[&str] = &["regions"];
-const REGION_KEYS: &[&str] = &["name", "probe", "branches"];
-const BRANCH_KEYS: &[&str] = &["name", "lat", "lon", "probe", "devices"];
-const DEVICE_KEYS: &[&str] = &["name", "address", "kind", "labels", "probe"];
+const REGION_KEYS: &[&str] = &["name", "probe", "branches", "parents"];
+const BRANCH_KEYS: &[&str] = &["name", "lat", "lon", "probe", "devices", "parents"];
+const DEVICE_KEYS: &[&str] = &["name", "address", "kind", "labels", "probe", "parents"];
 
 /// Walks `text` (the content of `file`), adding every problem found to `errors`. What
 /// could be read is returned even when there were problems, so that the checks after
@@ -81,10 +88,12 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
         return Ok(None);
     };
     let (mut name, mut probe, mut branches) = (None, ProbeOverrides::default(), Vec::new());
+    let mut parents = None;
     let seen = w.mapping("region", REGION_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
             1 => probe = ProbeOverrides::read(w)?,
+            3 => parents = parents::read(w)?,
             _ => w.list("branches", |w, item| {
                 branches.extend(branch(w, item)?);
                 Ok(())
@@ -96,6 +105,7 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
     Ok(name.map(|name| RawRegion {
         name,
         probe,
+        parents,
         branches,
     }))
 }
@@ -105,13 +115,14 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
         return Ok(None);
     };
     let (mut name, mut lat, mut lon) = (None, None, None);
-    let (mut probe, mut devices) = (ProbeOverrides::default(), Vec::new());
+    let (mut probe, mut devices, mut parents) = (ProbeOverrides::default(), Vec::new(), None);
     let seen = w.mapping("branch", BRANCH_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
             1 => lat = w.number("lat", "a number")?,
             2 => lon = w.number("lon", "a number")?,
             3 => probe = ProbeOverrides::read(w)?,
+            5 => parents = parents::read(w)?,
             _ => w.list("devices", |w, item| {
                 devices.extend(device(w, item)?);
                 Ok(())
@@ -125,6 +136,7 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
         lat,
         lon,
         probe,
+        parents,
         devices,
     }))
 }
@@ -134,13 +146,14 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
         return Ok(None);
     };
     let (mut name, mut address, mut kind) = (None, None, None);
-    let (mut labels, mut probe) = (Vec::new(), ProbeOverrides::default());
+    let (mut labels, mut probe, mut parents) = (Vec::new(), ProbeOverrides::default(), None);
     let seen = w.mapping("device", DEVICE_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
             1 => address = w.text("address")?,
             2 => kind = w.text("kind")?,
             3 => labels = self::labels(w)?,
+            5 => parents = parents::read(w)?,
             _ => probe = ProbeOverrides::read(w)?,
         }
         Ok(())
@@ -153,6 +166,7 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
             kind,
             labels,
             probe,
+            parents,
         }),
         _ => None,
     })
@@ -230,7 +244,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches)",
+                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches, parents)",
                 "f.yaml:7:13: missing required key \"kind\"",
                 "f.yaml:8:55: duplicate key \"kind\"",
                 "f.yaml:9:63: labels: expected a mapping (key: value)",

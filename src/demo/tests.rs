@@ -60,6 +60,29 @@ fn generated_config_validates_and_matches_the_generator() {
             (d.region, &*d.branch, d.kind)
         );
     }
+    // Every device's parents as the generator means them, through the cascade.
+    let inv = &config.inventory;
+    for i in 0..1000 {
+        let d = device(i);
+        let loaded = inv.device(&d.name).unwrap();
+        let parents: Vec<&str> = loaded.parents.iter().map(|p| &**p).collect();
+        assert_eq!(
+            parents,
+            d.parent.as_deref().into_iter().collect::<Vec<_>>(),
+            "{i}"
+        );
+    }
+    assert_eq!(device(0).parent, None, "tbilisi's core");
+    assert_eq!(device(1).parent.as_deref(), Some("tbilisi-b0000-router-1"));
+    assert_eq!(
+        device(80).parent.as_deref(),
+        Some("tbilisi-b0000-router-1"),
+        "a gateway"
+    );
+    assert_eq!(device(81).parent.as_deref(), Some("tbilisi-b0001-router-1"));
+    let core = inv.index_of("batumi-b0000-router-1").unwrap();
+    // Batumi's hub branch: 7 devices, and the gateways of its other 12 branches.
+    assert_eq!(inv.children(core).len(), 7 + 12);
 }
 
 #[test]
@@ -118,6 +141,19 @@ fn branches_are_realistic() {
         (41.0..42.5).contains(&lat) && (44.0..45.5).contains(&lon),
         "{lat} {lon}"
     );
+}
+
+#[test]
+fn the_flat_demo_is_the_same_devices_without_parents() {
+    let (with, flat) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(with.path(), 100, None).unwrap();
+    write_flat(flat.path(), 100, None).unwrap();
+    let (with, flat) = (load(with.path()), load(flat.path()));
+    for (a, b) in with.inventory.devices.iter().zip(&flat.inventory.devices) {
+        assert_eq!(key(a), key(b));
+        assert!(b.parents.is_empty(), "{}", b.name);
+    }
+    assert!(with.inventory.devices.iter().any(|d| !d.parents.is_empty()));
 }
 
 #[test]

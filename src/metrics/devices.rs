@@ -3,6 +3,11 @@
 //! A device whose status is still `unknown` has no `wardops_device_up` sample at all:
 //! a 0 would page someone for a device nobody has probed yet, and absence is what
 //! PromQL's `absent()`/`unless` can reason about.
+//!
+//! An `unreachable` device (every parent down) does not answer either, so its
+//! `wardops_device_up` is 0 and it has a `down_since` like a down one; what tells the two
+//! apart is `wardops_device_unreachable` (1 while unreachable, 0 while up or down), so that
+//! a rule can page on `down` only (docs/metrics.md).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -11,7 +16,7 @@ use super::exposition::{Kind, Writer, label, label_name};
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
 
 /// Rough bytes of exposition per device, to allocate once.
-pub const BYTES_PER_DEVICE: usize = 900;
+pub const BYTES_PER_DEVICE: usize = 1000;
 
 /// What one device contributes, copied once so that every family reads the same
 /// measurements and each measurement mutex is held for one copy only.
@@ -43,7 +48,7 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
     let up = "wardops_device_up";
     w.family(
         up,
-        "1 if the device answers pings, 0 if it is down; absent while unknown",
+        "1 if the device answers pings, 0 if it is down or unreachable; absent while unknown",
         Kind::Gauge,
     );
     for row in &rows {
@@ -53,13 +58,29 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
             Status::Unknown => {}
         }
     }
+    let unreachable = "wardops_device_unreachable";
+    w.family(
+        unreachable,
+        "1 if the device does not answer because every parent it depends on is down or \
+         unreachable (no alert of its own), 0 if up or down; absent while unknown",
+        Kind::Gauge,
+    );
+    for row in &rows {
+        match row.status.status {
+            Status::Unreachable => w.sample(unreachable, labels(row), 1u64),
+            Status::Up | Status::Down => w.sample(unreachable, labels(row), 0u64),
+            Status::Unknown => {}
+        }
+    }
     let since = "wardops_device_down_since_timestamp_seconds";
     w.family(
         since,
-        "When the current outage began (first failed probe); only for down devices",
+        "When the current outage began (first failed probe); only for down and unreachable \
+         devices",
         Kind::Gauge,
     );
-    for row in rows.iter().filter(|r| r.status.status == Status::Down) {
+    let out = |s: Status| matches!(s, Status::Down | Status::Unreachable);
+    for row in rows.iter().filter(|r| out(r.status.status)) {
         if let Some(t) = row.status.down_since {
             w.sample(since, labels(row), t.timestamp_millis() as f64 / 1000.0);
         }

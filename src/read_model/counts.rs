@@ -28,12 +28,10 @@ impl Counts {
         self.total += 1;
     }
 
-    /// Sort key, worst first: most down, then most unknown.
-    pub fn badness(&self) -> (std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
-        (
-            std::cmp::Reverse(self.down),
-            std::cmp::Reverse(self.unknown),
-        )
+    /// Sort key, worst first: most down, then most unreachable (an outage already
+    /// alerted on at its parent), then most unknown.
+    pub fn badness(&self) -> [std::cmp::Reverse<usize>; 3] {
+        [self.down, self.unreachable, self.unknown].map(std::cmp::Reverse)
     }
 }
 

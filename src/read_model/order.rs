@@ -1,12 +1,14 @@
 //! The device list's order and the selection of one window of it, shared by
 //! `GET /api/v1/devices`, the wall (`/monitor`) and the dashboard's down list.
 //!
-//! The order (down first, the longest down first, then everything else by name) depends
+//! The order (down first, the longest down first; then unreachable, the longest first;
+//! then everything else by name) depends
 //! only on the versioned status, so it is computed once per state version and cached in
 //! an [`OrderCache`]; a request then filters along it and stops at its window's end when
 //! the total is already known. Computing it is itself cheap after an inventory swap:
 //! the name order is kept per inventory, so a new version costs one pass over the
-//! statuses plus a sort of the down devices, not a sort of the whole inventory.
+//! statuses plus a sort of the down and unreachable devices, not a sort of the whole
+//! inventory.
 //!
 //! A [`ListOrder`] names the snapshot it was built from (version and inventory); the
 //! cache hands out an order only for that exact snapshot, so a response built from one
@@ -55,24 +57,27 @@ impl ListOrder {
             counts[slot(s)] += 1;
         }
         let mut indexes = Vec::with_capacity(by_name.len());
-        // Down devices in name order, then stably by start: ties keep the name order. A
-        // down device without a known start sorts after those with one.
-        indexes.extend(
-            by_name
-                .iter()
-                .copied()
-                .filter(|&i| status[i as usize] == Status::Down),
-        );
-        indexes.sort_by_cached_key(|&i| {
-            let since = snapshot.status[i as usize].down_since;
-            (since.is_none(), since)
-        });
-        indexes.extend(
-            by_name
-                .iter()
-                .copied()
-                .filter(|&i| status[i as usize] != Status::Down),
-        );
+        // Down devices, then unreachable ones (the outage of each is its parent's, whose
+        // own tile is among the down ones above), each group in name order and then
+        // stably by start: ties keep the name order. A device without a known start
+        // sorts after those with one.
+        for group in [Status::Down, Status::Unreachable] {
+            let start = indexes.len();
+            indexes.extend(
+                by_name
+                    .iter()
+                    .copied()
+                    .filter(|&i| status[i as usize] == group),
+            );
+            indexes[start..].sort_by_cached_key(|&i| {
+                let since = snapshot.status[i as usize].down_since;
+                (since.is_none(), since)
+            });
+        }
+        indexes.extend(by_name.iter().copied().filter(|&i| {
+            let s = status[i as usize];
+            s != Status::Down && s != Status::Unreachable
+        }));
         ListOrder {
             version: snapshot.version,
             inventory: snapshot.inventory.clone(),

@@ -36,7 +36,9 @@ impl ListQuery {
                         let status = Status::parse(item).ok_or_else(|| {
                             (
                                 "status",
-                                format!("status {item:?} is not one of up, down, unknown"),
+                                format!(
+                                    "status {item:?} is not one of up, down, unreachable, unknown"
+                                ),
                             )
                         })?;
                         if !out.statuses.contains(&status) {
@@ -108,10 +110,13 @@ mod tests {
     #[test]
     fn parses_lists_and_paging() {
         let q = ListQuery::parse(Some(
-            "status=down,unknown&region=West%20Side&q=ATM&limit=5&offset=10&_=1",
+            "status=down,unknown,unreachable&region=West%20Side&q=ATM&limit=5&offset=10&_=1",
         ))
         .unwrap();
-        assert_eq!(q.statuses, vec![Status::Down, Status::Unknown]);
+        assert_eq!(
+            q.statuses,
+            vec![Status::Down, Status::Unknown, Status::Unreachable]
+        );
         assert_eq!(q.region.as_deref(), Some("West Side"));
         assert_eq!(q.q.as_deref(), Some("atm"));
         assert_eq!((q.limit, q.offset), (Some(5), 10));

@@ -4,7 +4,8 @@
 //! one second from write to applied. A commit touches a few files, so each file is
 //! built on its own (every check that stays within a file), kept while its text is
 //! unchanged, and the files are then merged with the checks that span files:
-//! duplicate region names, device names and addresses. Whenever anything is invalid
+//! duplicate region names, device names and addresses, and the parents graph (rebuilt
+//! from the names on every merge: a parent may be in any file). Whenever anything is invalid
 //! the caller runs the full build instead, so errors read exactly as `wardops check`
 //! prints them.
 
@@ -104,7 +105,7 @@ fn parse_all(
 }
 
 /// Concatenates per-file inventories in file order, as the full build would; None on a
-/// conflict between files.
+/// conflict between files (a name or address twice, a parent that is no device, a cycle).
 fn merge(parts: &[&Inventory], hash: String) -> Option<Inventory> {
     let total: usize = parts.iter().map(|p| p.devices.len()).sum();
     let mut devices = Vec::with_capacity(total);
@@ -136,5 +137,8 @@ fn merge(parts: &[&Inventory], hash: String) -> Option<Inventory> {
             regions.push(region);
         }
     }
-    Some(Inventory::new(devices, regions, hash))
+    let merged = Inventory::new(devices, regions, hash);
+    // Parents may name devices of any file: checked on the whole, every time.
+    let graph = merged.graph();
+    (graph.unresolved() == 0 && graph.cycles().is_empty()).then_some(merged)
 }

@@ -62,7 +62,7 @@ pub fn validate(
             None => load::build_inventory_with(&kept, defaults, true)?,
         };
         // The hash names what is on disk, empty files included, so the next check agrees.
-        return Ok(Inventory::new(inventory.devices, inventory.regions, hash));
+        return Ok(inventory.with_hash(hash));
     }
     if sources.is_empty() {
         return Err(ConfigErrors(vec![ConfigError::new(

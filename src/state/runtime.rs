@@ -3,11 +3,17 @@
 //!
 //! Measurements change thousands of times a second and are not versioned; the status
 //! machine changes rarely and every change goes through [`super::State`].
+//!
+//! It also carries the device's "probe now" wake-up, which its scheduler task waits on
+//! beside its next slot: the state owner asks a stale parent for a fresh verdict
+//! before a child is decided, and a recovered parent's unreachable children for theirs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use super::machine::Machine;
 use crate::probe::ProbeOutcome;
@@ -45,6 +51,9 @@ impl Measurements {
 pub struct DeviceRuntime {
     pub(super) machine: Mutex<Machine>,
     measurements: Mutex<Measurements>,
+    probe_now: Notify,
+    /// A child waits for this device's verdict: tell it once the verdict is in.
+    watched: AtomicBool,
 }
 
 impl DeviceRuntime {
@@ -52,7 +61,33 @@ impl DeviceRuntime {
         Self {
             machine: Mutex::new(machine),
             measurements: Mutex::default(),
+            probe_now: Notify::new(),
+            watched: AtomicBool::new(false),
         }
+    }
+
+    /// Asks the device's scheduler task to probe it at once, out of phase. Requests
+    /// made before it next waits are kept (as one): none is lost while it probes.
+    pub fn request_probe(&self) {
+        self.probe_now.notify_one();
+    }
+
+    /// Resolves when a probe is requested ([`Self::request_probe`]).
+    pub async fn probe_requested(&self) {
+        self.probe_now.notified().await;
+    }
+
+    /// The device as its children see it.
+    pub fn as_parent(&self) -> super::depend::ParentView {
+        self.machine.lock().as_parent()
+    }
+
+    pub(super) fn watch(&self) {
+        self.watched.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn take_watched(&self) -> bool {
+        self.watched.swap(false, Ordering::Relaxed)
     }
 
     pub fn measurements(&self) -> Measurements {

@@ -85,6 +85,21 @@ pub struct StoredStatus {
     pub down_since: Option<DateTime<Utc>>,
 }
 
+impl StoredStatus {
+    /// `status` with `down_since` kept only where it means something: a device that is
+    /// `down` or `unreachable` has not answered since then; any other has no outage.
+    pub fn new(status: Status, down_since: Option<DateTime<Utc>>) -> StoredStatus {
+        let down_since = down_since.filter(|_| is_outage(status));
+        StoredStatus { status, down_since }
+    }
+}
+
+/// True for the statuses of a device that does not answer (`down`, `unreachable`): they
+/// carry a `down_since`, and a change between them is the same outage going on.
+pub fn is_outage(status: Status) -> bool {
+    matches!(status, Status::Down | Status::Unreachable)
+}
+
 /// What start-up reads back.
 #[derive(Debug, Default)]
 pub struct Loaded {

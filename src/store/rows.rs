@@ -103,7 +103,7 @@ pub(super) fn loaded(row: &impl Columns, loaded: &mut Loaded) -> Result<()> {
         let down_since = row.opt_time(6)?;
         loaded
             .status
-            .insert(name.clone(), StoredStatus { status, down_since });
+            .insert(name.clone(), StoredStatus::new(status, down_since));
     }
     loaded.devices.push(DeviceRow {
         name,

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::record::is_outage;
 use super::{DeviceRow, Loaded, Record, RecordKind, StoredStatus};
 use crate::state::Status;
 
@@ -55,19 +56,14 @@ impl Latest {
             } => {
                 let to = Status::parse(to).unwrap_or(Status::Unknown);
                 let previous = self.status.get(device).copied();
-                // Same rule as the stores: re-deciding an outage keeps its first down_since.
+                // Same rule as the stores: re-deciding an outage (down again, or down
+                // after unreachable) keeps its first down_since.
                 let down_since = match previous {
-                    Some(p) if p.status == Status::Down && to == Status::Down => p.down_since,
-                    _ if to == Status::Down => *down_since,
-                    _ => None,
+                    Some(p) if is_outage(p.status) && is_outage(to) => p.down_since,
+                    _ => *down_since,
                 };
-                self.status.insert(
-                    device.clone(),
-                    StoredStatus {
-                        status: to,
-                        down_since,
-                    },
-                );
+                self.status
+                    .insert(device.clone(), StoredStatus::new(to, down_since));
             }
             RecordKind::Devices { upsert, removed } => {
                 for name in removed {
@@ -130,10 +126,10 @@ pub fn load(path: &Path) -> Option<Saved> {
     let mut latest = Latest::default();
     for e in file.devices {
         if let Some(status) = e.status.as_deref().and_then(Status::parse) {
-            let down_since = e.down_since.filter(|_| status == Status::Down);
-            latest
-                .status
-                .insert(e.device.name.clone(), StoredStatus { status, down_since });
+            latest.status.insert(
+                e.device.name.clone(),
+                StoredStatus::new(status, e.down_since),
+            );
         }
         latest.devices.insert(e.device.name.clone(), e.device);
     }
@@ -257,6 +253,30 @@ mod tests {
     }
 
     #[test]
+    fn unreachable_keeps_its_down_since_and_down_after_it_keeps_the_first() {
+        let mut latest = Latest::default();
+        latest.apply(&transition(1, "a", "unreachable", Some(1_000)));
+        assert_eq!(
+            latest.status["a"],
+            StoredStatus {
+                status: Status::Unreachable,
+                down_since: DateTime::from_timestamp(1_000, 0)
+            }
+        );
+        latest.apply(&transition(2, "a", "down", Some(2_000)));
+        assert_eq!(
+            latest.status["a"],
+            StoredStatus {
+                status: Status::Down,
+                down_since: DateTime::from_timestamp(1_000, 0)
+            },
+            "one outage: unreachable then down"
+        );
+        latest.apply(&transition(3, "a", "up", Some(3_000)));
+        assert_eq!(latest.status["a"].down_since, None, "up has no down_since");
+    }
+
+    #[test]
     fn a_saved_snapshot_reads_back_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(SNAPSHOT_FILE);
@@ -275,6 +295,16 @@ mod tests {
             StoredStatus {
                 status: Status::Down,
                 down_since: DateTime::from_timestamp(1_800_000_000, 0),
+            },
+        );
+        let mut b = latest.devices["a"].clone();
+        b.name = "b".into();
+        latest.devices.insert("b".into(), b);
+        latest.status.insert(
+            "b".into(),
+            StoredStatus {
+                status: Status::Unreachable,
+                down_since: DateTime::from_timestamp(1_800_000_100, 0),
             },
         );
         let alerts: HashMap<i64, String> = [(7, "a".to_string())].into();

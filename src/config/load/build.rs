@@ -18,6 +18,7 @@ use crate::config::probe::ProbeSettings;
 use crate::config::raw;
 
 mod device;
+mod parents;
 
 pub use device::metric_label_name;
 
@@ -36,25 +37,35 @@ pub fn build_inventory_with(
     defaults: &ProbeSettings,
     allow_empty: bool,
 ) -> Result<Inventory, ConfigErrors> {
-    build(sources, defaults, allow_empty, None)
+    build(sources, defaults, allow_empty, None, true)
 }
 
 /// One file on its own (empty allowed), for a reload: every device that is the same as
 /// in `previous`, the last build of this file, is that device (the same `Arc`), so that
-/// an unchanged device costs neither memory nor work downstream.
+/// an unchanged device costs neither memory nor work downstream. Parents may be in other
+/// files, so they are checked only when the files are put together (an inventory built
+/// here may name parents it does not hold).
 pub fn build_file(
     source: &Source,
     defaults: &ProbeSettings,
     previous: Option<&Inventory>,
 ) -> Result<Inventory, ConfigErrors> {
-    build(std::slice::from_ref(source), defaults, true, previous)
+    build(
+        std::slice::from_ref(source),
+        defaults,
+        true,
+        previous,
+        false,
+    )
 }
 
+/// `whole`: the sources are the whole inventory, so the checks across files run.
 fn build(
     sources: &[Source],
     defaults: &ProbeSettings,
     allow_empty: bool,
     previous: Option<&Inventory>,
+    whole: bool,
 ) -> Result<Inventory, ConfigErrors> {
     let mut b = Builder {
         previous,
@@ -73,6 +84,9 @@ fn build(
             b.errors
                 .push(ConfigError::new(Place::at(&source.path, START), message));
         }
+    }
+    if whole {
+        b.check_parents();
     }
     if !allow_empty && b.errors.is_empty() && b.devices.is_empty() {
         b.errors.push(ConfigError::new(
@@ -117,6 +131,9 @@ struct Builder<'p> {
     /// Devices that can be reused when unchanged (see [`build_file`]).
     previous: Option<&'p Inventory>,
     devices: Vec<Arc<Device>>,
+    /// Beside `devices`: where each of a device's parents is named (its own list's
+    /// place, or its branch's or region's), for the checks across files.
+    parent_places: Vec<parents::Level>,
     regions: Vec<Region>,
     errors: Vec<ConfigError>,
     region_places: HashMap<String, Place>,
@@ -157,6 +174,7 @@ impl Builder<'_> {
             raw_region
                 .probe
                 .check_consistent(&region_probe, file, &mut self.errors);
+            let region_parents = self.parent_level(file, &raw_region.parents);
             let region: Arc<str> = region_name.into();
             let mut branches = Vec::new();
             let mut branch_places: HashMap<String, Place> = HashMap::new();
@@ -176,12 +194,16 @@ impl Builder<'_> {
                 raw_branch
                     .probe
                     .check_consistent(&branch_probe, file, &mut self.errors);
+                let branch_parents = self.parent_level(file, &raw_branch.parents);
                 let branch: Arc<str> = branch_name.into();
                 let mut indexes = Vec::new();
+                let inherited = [branch_parents.as_ref(), region_parents.as_ref()];
                 for raw in &raw_branch.devices {
-                    if let Some(device) = self.device(file, raw, &region, &branch, branch_probe) {
+                    let place = (&region, &branch, branch_probe);
+                    if let Some((device, parents)) = self.device(file, raw, place, inherited) {
                         indexes.push(self.devices.len());
                         self.devices.push(device);
+                        self.parent_places.push(parents);
                     }
                 }
                 branches.push(Branch {

@@ -1,9 +1,11 @@
 //! A fast path for the plain YAML that inventories are written in.
 //!
 //! It takes block mappings and lists nested by indentation, one-line flow mappings
-//! (`{ name: x, labels: { isp: y } }`) and one-line plain or quoted scalars, and yields
-//! exactly the events libyaml yields for them, places included. Anything else (anchors,
-//! tags, multi-line or block scalars, flow lists, tabs, control characters and line
+//! (`{ name: x, labels: { isp: y } }`), one-line flow lists of scalars as a value
+//! (`parents: [a, b]`) and one-line plain or quoted scalars, and yields exactly the
+//! events libyaml yields for them, places included. Anything else (anchors, tags,
+//! multi-line or block scalars, flow lists of collections or as list items or keys,
+//! tabs, control characters and line
 //! breaks other than `\n` anywhere, comments included, indentless lists, empty values,
 //! errors of any kind) makes it give up, and the file goes through libyaml instead: the
 //! fast path only ever decides how fast a file is read, never what it means. The tests
@@ -182,9 +184,43 @@ impl<'a> Scan<'a> {
                 let end = self.flow_mapping(line, start, 1)?;
                 line_end(b, end)
             }
+            Some(b'[') => {
+                let end = self.flow_list(line, start)?;
+                line_end(b, end)
+            }
             _ => {
                 let end = self.scalar(line, start)?;
                 line_end(b, end)
+            }
+        }
+    }
+
+    /// `[a, b, ...]` of scalars starting at `at`, on this line; returns where it ends.
+    fn flow_list(&mut self, line: &Line<'a>, at: usize) -> Option<usize> {
+        let b = line.bytes();
+        self.out.push(Event::SequenceStart(line.at(at)));
+        let mut i = skip_spaces(b, at + 1);
+        if b.get(i) == Some(&b']') {
+            self.out.push(Event::SequenceEnd);
+            return Some(i + 1);
+        }
+        loop {
+            // A list or mapping inside, or `key: value` pairs, are left to libyaml.
+            i = self.scalar(line, i)?;
+            i = skip_spaces(b, i);
+            match b.get(i) {
+                Some(b']') => {
+                    self.out.push(Event::SequenceEnd);
+                    return Some(i + 1);
+                }
+                Some(b',') => {
+                    i = skip_spaces(b, i + 1);
+                    // A trailing comma (`[a, ]`) is left to libyaml.
+                    if b.get(i) == Some(&b']') {
+                        return None;
+                    }
+                }
+                _ => return None,
             }
         }
     }
@@ -213,6 +249,7 @@ impl<'a> Scan<'a> {
             i = skip_spaces(b, colon + 1);
             i = match b.get(i) {
                 Some(b'{') => self.flow_mapping(line, i, depth + 1)?,
+                Some(b'[') => self.flow_list(line, i)?,
                 _ => self.scalar(line, i)?,
             };
             i = skip_spaces(b, i);
@@ -398,7 +435,7 @@ mod tests {
         true
     }
 
-    const INVENTORY: &str = "# a comment\nregions:\n  - name: tbilisi # the capital\n    probe: { interval: 5s }\n    branches:\n      - name: Vake Branch\n        lat: 41.709\n        lon: -44.766\n        devices:\n          - { name: vake-router-1, address: 127.1.1.1, kind: router, labels: { isp: magti, tier: \"1\" } }\n          - { name: 'vake-switch-1', address: fd00::1, kind: switch, labels: {} }\n\n          - name: vake-atm-1\n            address: 127.1.1.3\n            kind: atm\n            labels:\n              isp: silknet\n              floor: '2'\n      - name: saburtalo\n        devices:\n          - { name: s-1, address: 127.1.2.1, kind: atm }\n";
+    const INVENTORY: &str = "# a comment\nregions:\n  - name: tbilisi # the capital\n    probe: { interval: 5s }\n    branches:\n      - name: Vake Branch\n        lat: 41.709\n        lon: -44.766\n        devices:\n          - { name: vake-router-1, address: 127.1.1.1, kind: router, labels: { isp: magti, tier: \"1\" }, parents: [] }\n          - { name: 'vake-switch-1', address: fd00::1, kind: switch, labels: {}, parents: [vake-router-1, \"core 2\"] }\n\n          - name: vake-atm-1\n            address: 127.1.1.3\n            kind: atm\n            parents: [ vake-switch-1,'vake-router-1' ]\n            labels:\n              isp: silknet\n              floor: '2'\n      - name: saburtalo\n        parents:\n          - vake-router-1\n        devices:\n          - { name: s-1, address: 127.1.2.1, kind: atm }\n";
 
     #[test]
     fn an_inventory_in_the_usual_style_takes_the_fast_path_with_libyamls_events() {
@@ -413,12 +450,33 @@ mod tests {
     }
 
     #[test]
+    fn one_line_flow_lists_of_scalars_take_the_fast_path() {
+        for text in [
+            "parents: [a, b]\n",
+            "parents: []\n",
+            "parents: [ ]\n",
+            "parents: [ a ,b ]  # two\n",
+            "parents: ['a b', \"c\", d e]\n",
+            "parents: [fd00::1, -1, x:y]\n",
+            "- { name: x, parents: [a, b], labels: {} }\n",
+            "a: { b: [], c: [d] }\n",
+        ] {
+            assert!(agrees(text), "not taken: {text:?}");
+        }
+    }
+
+    #[test]
     fn other_yaml_is_left_to_libyaml() {
         for text in [
             "a: &x 1\nb: *x\n",        // anchors and aliases
             "a: !!str 1\n",            // tags
             "a: |\n  text\n",          // block scalars
-            "a: [1, 2]\n",             // flow lists
+            "a: [[1], 2]\n",           // flow lists of lists
+            "a: [{ b: 1 }]\n",         // flow lists of mappings
+            "a: [b: 1]\n",             // a pair in a flow list
+            "a: [1, ]\n",              // a trailing comma in a flow list
+            "a: [1, 2\n",              // an unclosed flow list
+            "- [1, 2]\n",              // a flow list as a list item
             "a:\n- 1\n",               // an indentless list
             "a:\nb: 1\n",              // an empty value
             "a: \"x\\ty\"\n",          // escapes

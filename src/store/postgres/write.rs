@@ -50,7 +50,9 @@ impl Sql for PgWrite {
         let since: Vec<DateTime<Utc>> = asks.iter().map(|a| a.1).collect();
         let counts = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM transitions t
-                     WHERE t.device = u.d AND t.at > u.since AND t.from_status <> 'unknown')
+                     WHERE t.device = u.d AND t.at > u.since
+                       AND t.from_status NOT IN ('unknown', 'unreachable')
+                       AND t.to_status <> 'unreachable')
              FROM UNNEST($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(d, since, i)
              ORDER BY u.i",
         )
@@ -66,7 +68,8 @@ impl Sql for PgWrite {
         let down_since: Vec<Option<DateTime<Utc>>> = run.iter().map(|c| c.down_since).collect();
         let version: Vec<i64> = run.iter().map(|c| c.version).collect();
         // Transitions in record order (their ids page the history); a device decided down
-        // again (a restart without stored state) keeps its original down_since.
+        // again (a restart without stored state), or down after unreachable, keeps its
+        // original down_since: the outage is the same one.
         sqlx::query(
             "WITH u AS (
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[],
@@ -82,7 +85,8 @@ impl Sql for PgWrite {
              INSERT INTO device_state (device, status, down_since, changed_at, state_version)
              SELECT device, to_status, down_since, at, state_version FROM u
              ON CONFLICT (device) DO UPDATE SET
-                 down_since = CASE WHEN device_state.status = 'down' AND excluded.status = 'down'
+                 down_since = CASE WHEN device_state.status IN ('down', 'unreachable')
+                                        AND excluded.status IN ('down', 'unreachable')
                                    THEN device_state.down_since ELSE excluded.down_since END,
                  status = excluded.status, changed_at = excluded.changed_at,
                  state_version = excluded.state_version",

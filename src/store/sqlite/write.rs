@@ -46,7 +46,9 @@ impl Sql for SqliteWrite {
         for (device, since) in asks {
             let n: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM transitions
-                 WHERE device = ?1 AND at > ?2 AND from_status <> 'unknown'",
+                 WHERE device = ?1 AND at > ?2
+                   AND from_status NOT IN ('unknown', 'unreachable')
+                   AND to_status <> 'unreachable'",
             )
             .bind(device)
             .bind(micros(*since))
@@ -75,12 +77,14 @@ impl Sql for SqliteWrite {
             .bind(c.version)
             .execute(&mut *self.0)
             .await?;
-            // A restart that re-decides an outage keeps its original down_since.
+            // A restart that re-decides an outage, or down after unreachable, keeps its
+            // original down_since: the outage is the same one.
             sqlx::query(
                 "INSERT INTO device_state (device, status, down_since, changed_at, state_version)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (device) DO UPDATE SET
-                     down_since = CASE WHEN device_state.status = 'down' AND excluded.status = 'down'
+                     down_since = CASE WHEN device_state.status IN ('down', 'unreachable')
+                                        AND excluded.status IN ('down', 'unreachable')
                                        THEN device_state.down_since ELSE excluded.down_since END,
                      status = excluded.status, changed_at = excluded.changed_at,
                      state_version = excluded.state_version",

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::parents::Level;
 use super::{Builder, seen_before};
 use crate::config::error::{ConfigError, Location, Place};
 use crate::config::inventory::{Device, Labels};
@@ -44,14 +45,15 @@ pub fn metric_label_name(key: &str) -> String {
 }
 
 impl Builder<'_> {
+    /// The device written as `raw` in `region`'s `branch` (whose probe settings it
+    /// inherits), with where each of its parents is named; None if it has a problem.
     pub(super) fn device(
         &mut self,
         file: &Path,
         raw: &RawDevice,
-        region: &Arc<str>,
-        branch: &Arc<str>,
-        inherited: ProbeSettings,
-    ) -> Option<Arc<Device>> {
+        (region, branch, inherited): (&Arc<str>, &Arc<str>, ProbeSettings),
+        inherited_parents: [Option<&Level>; 2],
+    ) -> Option<(Arc<Device>, Level)> {
         let before = self.errors.len();
         let trimmed = raw.name.value.trim();
         let previous = self.previous.and_then(|p| p.device(trimmed)).cloned();
@@ -99,6 +101,8 @@ impl Builder<'_> {
         self.check_labels(file, &name, &raw.labels);
         let probe = raw.probe.apply(inherited, file, &mut self.errors);
         raw.probe.check_consistent(&probe, file, &mut self.errors);
+        let own_parents = self.parent_level(file, &raw.parents);
+        let parent_places = self.cascade(&name, own_parents, inherited_parents);
         if self.errors.len() > before {
             return None;
         }
@@ -109,6 +113,11 @@ impl Builder<'_> {
                 && p.branch == *branch
                 && &*p.kind == kind
                 && p.probe == probe
+                && p.parents.len() == parent_places.len()
+                && p.parents
+                    .iter()
+                    .zip(&parent_places)
+                    .all(|(a, (b, _))| a == b)
                 && p.labels.len() == raw.labels.len()
                 && raw
                     .labels
@@ -116,9 +125,10 @@ impl Builder<'_> {
                     .all(|(k, v)| p.labels.get(&k.value) == Some(&*v.value))
         };
         if let Some(previous) = previous.filter(|p| unchanged(p)) {
-            return Some(previous);
+            return Some((previous, parent_places));
         }
-        Some(Arc::new(Device {
+        let parents = parent_places.iter().map(|(n, _)| n.clone()).collect();
+        let device = Arc::new(Device {
             name,
             address,
             region: region.clone(),
@@ -131,7 +141,9 @@ impl Builder<'_> {
                     .collect::<Vec<_>>(),
             ),
             probe,
-        }))
+            parents,
+        });
+        Some((device, parent_places))
     }
 
     /// Label keys and values are shown and exported as they are: visible text, and no
@@ -178,14 +190,14 @@ impl Builder<'_> {
     }
 
     /// A place in the file being read, sharing its path.
-    fn place(&self, file: &Path, at: Location) -> Place {
+    pub(super) fn place(&self, file: &Path, at: Location) -> Place {
         match &self.file {
             Some(shared) => Place::in_file(shared, at),
             None => Place::at(file, at),
         }
     }
 
-    fn intern(&mut self, text: &str) -> Arc<str> {
+    pub(super) fn intern(&mut self, text: &str) -> Arc<str> {
         if let Some(shared) = self.strings.get(text) {
             return shared.clone();
         }
