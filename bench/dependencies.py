@@ -6,7 +6,8 @@
    `parents:` line removed, run in the order with, without, without, with (so drift
    cancels): the appliance's whole CPU per probe over a window, and one reload of 1,000
    changes (bench/startup.py's edits) timed from the first write to the new revision.
-2. Outage: `--dark` whole branches blackholed at one instant (their echo replies
+2. Outage: `--dark` whole branches (not a region's first: its router is the region's
+   core) blackholed at one instant (their echo replies
    dropped, so probes time out as with a real outage): when each of their devices is
    decided `down` or `unreachable` (SSE transitions, from the instant the rule went in),
    how many of each, and how many `device_down` alerts opened; then the rule lifted,
@@ -17,6 +18,7 @@
 
 import argparse
 import asyncio
+import random
 import re
 import shutil
 import sys
@@ -77,8 +79,10 @@ def branches_of(config):
 
 async def outage(config, interval, dark):
     branches = branches_of(config)
-    step = max(1, len(branches) // dark)
-    chosen = list(branches)[::step][:dark]
+    # Not a region's first branch: its router is the region's core, which every other
+    # gateway of the region names. Chosen at random (fixed seed) across all regions.
+    candidates = [b for b in branches if not b.endswith("-b0000")]
+    chosen = sorted(random.Random(12).sample(candidates, min(dark, len(candidates))))
     victims = {n: a for b in chosen for n, a in branches[b]}
     gateways = {branches[b][0][0] for b in chosen}
     app = common.Appliance(config)
@@ -166,13 +170,17 @@ def main():
         runs[kind].append(m)
     mean = lambda kind, key: sum(m[key] for m in runs[kind]) / len(runs[kind])
     cpu = mean("with", "cpu_per_probe_us") / mean("without", "cpu_per_probe_us")
-    reload = mean("with", "reload") / mean("without", "reload")
+    own = mean("with", "reload_own") / mean("without", "reload_own")
     r.figure("CPU per probe, with parents / without (mean of 2 runs each, ABBA)",
              f"{cpu:.3f}x ({mean('with', 'cpu_per_probe_us'):.2f} us / {mean('without', 'cpu_per_probe_us'):.2f} us)",
              "<= 1.05x", cpu <= 1.05)
     ok = all(m["ok"] for ms in runs.values() for m in ms)
-    r.figure("reload of 1,000 changes, with parents / without", f"{reload:.3f}x ({mean('with', 'reload'):.3f} s / "
-             f"{mean('without', 'reload'):.3f} s)" + ("" if ok else "; a reload FAILED"), "<= 1.05x", ok and reload <= 1.05)
+    # The reloader's own duration is the cost; write -> revision adds the same settle
+    # wait to both sides, which would hide a difference.
+    r.figure("reload of 1,000 changes, with parents / without: the reload itself",
+             f"{own:.3f}x ({mean('with', 'reload_own') * 1000:.1f} ms / {mean('without', 'reload_own') * 1000:.1f} ms)"
+             + ("" if ok else "; a reload FAILED"), "<= 1.05x", ok and own <= 1.05)
+    r.figure("… write → new revision in /api/v1/status", f"{mean('with', 'reload'):.3f} s / {mean('without', 'reload'):.3f} s")
     o = asyncio.run(outage(config, a.interval, a.dark))
     bound = common.seconds_of(a.interval) + probe("retry_interval") + probe("timeout") + 1
     complete = len(o["decided"]) == o["victims"]
