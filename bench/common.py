@@ -273,7 +273,8 @@ class Nft:
             self._nft(f"add rule inet {table} in ip saddr @black icmp type echo-reply drop")
 
     def _nft(self, cmd):
-        subprocess.run(["nft", cmd], check=True)
+        # Through stdin: 10,000 addresses are past the kernel's 128 KiB limit on one argument.
+        subprocess.run(["nft", "-f", "-"], input=cmd + "\n", text=True, check=True)
 
     def block(self, addresses):
         for a in addresses:
