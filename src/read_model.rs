@@ -8,10 +8,12 @@
 //!   `limit`, `offset`), parsed strictly.
 //! - [`paging`]: the `limit`/`before` cursor of the history listings (alerts, transitions).
 //! - [`counts`]: devices by status, overall, by region and by kind.
+//! - [`dependencies`]: why a device is unreachable, how many are unreachable behind one.
 //! - [`history`]: the bounded last hour of each device's RTT and loss.
 //! - [`time`]: how a time is written (RFC 3339, UTC, milliseconds, `Z`).
 
 pub mod counts;
+pub mod dependencies;
 pub mod history;
 pub mod order;
 pub mod paging;
@@ -21,6 +23,7 @@ pub mod time;
 use std::sync::Arc;
 
 pub use counts::{Counts, Totals};
+pub use dependencies::{UnreachableBehind, unreachable_because};
 pub use history::History;
 pub use order::{OrderCache, Selection, select};
 pub use query::{ListQuery, ParamError};

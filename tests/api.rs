@@ -52,11 +52,34 @@ struct Server {
     _store: (tempfile::TempDir, wardops::store::startup::Started),
 }
 
+/// A branch behind its gateway (`parents:` on the branch; the gateway itself does not
+/// inherit it), a camera that opts out with `parents: []`, and a branch without parents.
+const DEPENDENCIES: &str = r#"
+regions:
+  - name: east
+    branches:
+      - name: e1
+        parents: [e1-gw]
+        devices:
+          - { name: e1-gw, address: 127.10.1.1, kind: router }
+          - { name: e1-atm-b, address: 127.10.1.2, kind: atm }
+          - { name: e1-atm-a, address: 127.10.1.3, kind: atm }
+          - { name: e1-cam, address: 127.10.1.4, kind: camera, parents: [] }
+      - name: e2
+        devices:
+          - { name: e2-atm, address: 127.10.1.5, kind: atm }
+          - { name: e2-router, address: 127.10.1.6, kind: router }
+"#;
+
 impl Server {
     async fn start(limits: HttpSettings) -> Server {
+        Server::start_with(INVENTORY, limits).await
+    }
+
+    async fn start_with(inventory: &str, limits: HttpSettings) -> Server {
         let source = Source {
             path: PathBuf::from("inventory/test.yaml"),
-            text: INVENTORY.into(),
+            text: inventory.into(),
         };
         let inventory = build_inventory(&[source], &Default::default()).expect("valid inventory");
         let state = State::new(Arc::new(SystemClock));
@@ -509,4 +532,110 @@ async fn every_response_carries_a_content_security_policy_and_a_referrer_policy(
         );
         assert_eq!(h["referrer-policy"], "same-origin", "{path}");
     }
+}
+
+/// A branch whose gateway went down: its devices are unreachable (not down) in every
+/// JSON surface of the state, and they sort right after the down devices. (Their alerts
+/// are in tests/api_history.rs, which has a store writer.)
+#[tokio::test]
+async fn unreachable_devices_in_the_list_and_the_counts() {
+    let s = Server::start_with(DEPENDENCIES, HttpSettings::default()).await;
+    for name in [
+        "e1-gw",
+        "e1-atm-b",
+        "e1-atm-a",
+        "e1-cam",
+        "e2-atm",
+        "e2-router",
+    ] {
+        s.probe(name, true, t(0));
+    }
+    s.down("e2-atm", t(5));
+    s.down("e1-gw", t(10));
+    // The gateway is known down (fresh): its children's outages are unreachable.
+    s.down("e1-atm-b", t(20));
+    s.down("e1-atm-a", t(30));
+    s.down("e1-cam", t(40));
+
+    let (_, list) = s.get("/api/v1/devices").await;
+    assert_eq!(
+        names(&list),
+        [
+            "e2-atm",
+            "e1-gw",
+            "e1-cam",
+            "e1-atm-b",
+            "e1-atm-a",
+            "e2-router"
+        ],
+        "down by down_since, then unreachable by down_since, then the rest by name"
+    );
+    let device = |name: &str| {
+        list["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let a = device("e1-atm-a");
+    assert_eq!(a["ping_status"], "unreachable");
+    assert_eq!(a["down_since"], "2027-01-15T08:00:30.000Z");
+    assert_eq!(a["parents"], serde_json::json!(["e1-gw"]));
+    assert_eq!(a["unreachable_because"], serde_json::json!(["e1-gw"]));
+    let gw = device("e1-gw");
+    assert_eq!(gw["ping_status"], "down");
+    assert_eq!(gw["parents"], serde_json::json!([]), "never its own parent");
+    assert!(gw.get("unreachable_because").is_none());
+    let cam = device("e1-cam");
+    assert_eq!(
+        (cam["ping_status"].as_str(), &cam["parents"]),
+        (Some("down"), &serde_json::json!([])),
+        "parents: [] opts out of the branch's"
+    );
+
+    let (status, detail) = s.get("/api/v1/devices/e1-atm-b").await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["ping_status"], "unreachable");
+    assert_eq!(detail["down_since"], "2027-01-15T08:00:20.000Z");
+    assert_eq!(detail["unreachable_because"], serde_json::json!(["e1-gw"]));
+
+    let (_, only) = s.get("/api/v1/devices?status=unreachable").await;
+    assert_eq!(names(&only), ["e1-atm-b", "e1-atm-a"]);
+    assert_eq!(only["total"], 2);
+    let (_, down) = s.get("/api/v1/devices?status=down").await;
+    assert_eq!(names(&down), ["e2-atm", "e1-gw", "e1-cam"]);
+    let (_, both) = s
+        .get("/api/v1/devices?status=unreachable,up&branch=e1")
+        .await;
+    assert_eq!(names(&both), ["e1-atm-b", "e1-atm-a"]);
+
+    let (_, dashboard) = s.get("/api/v1/dashboard").await;
+    let by_status = &dashboard["by_status"];
+    assert_eq!(
+        [
+            &by_status["down"],
+            &by_status["unreachable"],
+            &by_status["up"],
+            &by_status["unknown"],
+            &by_status["total"]
+        ],
+        [3, 2, 1, 0, 6]
+    );
+    let east = &dashboard["by_region"][0];
+    assert_eq!(
+        (&east["region"], &east["unreachable"]),
+        (&"east".into(), &2.into())
+    );
+    let atm = dashboard["by_kind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "atm")
+        .unwrap();
+    assert_eq!((&atm["down"], &atm["unreachable"]), (&1.into(), &2.into()));
+    let (_, status) = s.get("/api/v1/status").await;
+    assert_eq!(status["devices"]["unreachable"], 2);
+    assert_eq!(status["devices"]["down"], 3);
 }

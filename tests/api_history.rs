@@ -69,6 +69,16 @@ impl Server {
     /// Serves `devices` with the store at `database_url`. `wait` is how long start-up
     /// waits for an unreachable database.
     async fn start(database_url: &str, dir: &Path, wait: Duration) -> Server {
+        Server::start_with(database_url, dir, wait, inventory(DEVICES)).await
+    }
+
+    /// [`Server::start`] over `inventory`.
+    async fn start_with(
+        database_url: &str,
+        dir: &Path,
+        wait: Duration,
+        inventory: Inventory,
+    ) -> Server {
         let options = StartOptions {
             database_url: database_url.into(),
             base_dir: dir.into(),
@@ -81,7 +91,7 @@ impl Server {
             .await
             .expect("store starts");
         let state = State::with_sink(Arc::new(SystemClock), started.sink.clone());
-        state.replace_inventory(Arc::new(inventory(DEVICES)), |_| None);
+        state.replace_inventory(Arc::new(inventory), |_| None);
         let stalled = Arc::new(AtomicBool::new(false));
         let flag = stalled.clone();
         let mut ctx = support::context_over(&state, StoreHandle::of(&started));
@@ -504,4 +514,115 @@ async fn a_degraded_store_is_ready_but_a_stalled_prober_is_not() {
         .collect();
     assert_eq!(reasons.len(), 2);
     assert_eq!(reasons[0], "the prober is stalled", "most severe first");
+}
+
+/// A gateway `gw` with two devices behind it, and a device `solo` with no parents.
+fn branch_behind_a_gateway() -> Inventory {
+    let text = r#"
+regions:
+  - name: r
+    branches:
+      - name: b1
+        parents: [gw]
+        devices:
+          - { name: gw, address: 127.11.1.1, kind: router }
+          - { name: atm-1, address: 127.11.1.2, kind: atm }
+          - { name: atm-2, address: 127.11.1.3, kind: atm }
+      - name: b2
+        devices:
+          - { name: solo, address: 127.11.1.4, kind: atm }
+"#;
+    let source = Source {
+        path: PathBuf::from("inventory/test.yaml"),
+        text: text.into(),
+    };
+    build_inventory(&[source], &Default::default()).expect("valid inventory")
+}
+
+/// Alerts when a branch goes dark behind its gateway: one `device_down` (the gateway's),
+/// carrying the devices unreachable behind it, current at every read; none for the
+/// unreachable devices, whose transitions are stored all the same.
+async fn unreachable_behind_a_down_gateway(database_url: &str, dir: &Path) {
+    let s = Server::start_with(
+        database_url,
+        dir,
+        Duration::from_secs(10),
+        branch_behind_a_gateway(),
+    )
+    .await;
+    for name in ["gw", "atm-1", "atm-2", "solo"] {
+        s.probe(name, true, t(0));
+    }
+    s.down("gw", t(10));
+    s.down("atm-1", t(20));
+    s.down("atm-2", t(30));
+    s.down("solo", t(40));
+    let open = s
+        .wait_for("/api/v1/alerts?status=active", "two alerts", |b| {
+            b["alerts"].as_array().unwrap().len() == 2
+        })
+        .await;
+    let alert = |body: &Value, device: &str| {
+        body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["device"] == device)
+            .cloned()
+    };
+    let gw = alert(&open, "gw").expect("the gateway's alert");
+    assert_eq!(gw["condition"], "device_down");
+    assert_eq!(gw["unreachable_behind"], 2, "{gw}");
+    assert_eq!(alert(&open, "solo").unwrap()["unreachable_behind"], 0);
+    // Their transitions are stored like any other.
+    let history = s
+        .wait_for(
+            "/api/v1/devices/atm-2/transitions",
+            "atm-2's transitions",
+            |b| b["transitions"].as_array().unwrap().len() == 2,
+        )
+        .await;
+    let last = &history["transitions"][0];
+    assert_eq!(
+        (&last["from"], &last["to"], &last["down_since"]),
+        (&"up".into(), &"unreachable".into(), &ts(30).into())
+    );
+    assert!(
+        alert(&open, "atm-1").is_none() && alert(&open, "atm-2").is_none(),
+        "no alert for an unreachable device: {open}"
+    );
+    let atm = s.ok("/api/v1/devices/atm-1").await;
+    assert_eq!(atm["open_alerts"], 0);
+
+    // One answers again: the gateway's alert says so at the next read.
+    s.probe("atm-1", true, t(50));
+    let open = s.ok("/api/v1/alerts?status=active").await;
+    assert_eq!(alert(&open, "gw").unwrap()["unreachable_behind"], 1);
+
+    // The gateway recovers: its alert resolves, and a resolved alert carries no count.
+    s.probe("gw", true, t(60));
+    let resolved = s
+        .wait_for("/api/v1/alerts?status=resolved", "gw resolved", |b| {
+            alert(b, "gw").is_some()
+        })
+        .await;
+    let gw = alert(&resolved, "gw").unwrap();
+    assert_eq!(gw["resolution"], "recovered");
+    assert!(gw.get("unreachable_behind").is_none(), "{gw}");
+    let all = s.ok("/api/v1/alerts").await;
+    assert_eq!(all["alerts"].as_array().unwrap().len(), 2, "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_behind_a_down_gateway_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wardops.db").display());
+    unreachable_behind_a_down_gateway(&url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_behind_a_down_gateway_on_postgres() {
+    let db = pgdb::TestDb::create("api_unreachable");
+    let dir = tempfile::tempdir().unwrap();
+    unreachable_behind_a_down_gateway(&db.url(), dir.path()).await;
 }

@@ -30,6 +30,7 @@ regions:
           - { name: up-1, address: 127.11.0.1, kind: router, labels: { isp.name: acme, rack: "r\"7" } }
           - { name: down-1, address: 127.11.0.2, kind: atm }
           - { name: 'we"ird\name', address: 127.11.0.3, kind: camera }
+          - { name: behind-1, address: 127.11.0.4, kind: atm, parents: [down-1] }
 "#;
 
 async fn start() -> (String, State) {
@@ -55,6 +56,20 @@ async fn start() -> (String, State) {
     );
     let (d, _, r) = snapshot.device("down-1").unwrap();
     for s in [0, 1] {
+        state.record_probe(
+            d,
+            r,
+            &ProbeOutcome {
+                sent: 2,
+                received: 0,
+                rtt: None,
+            },
+            at(s),
+        );
+    }
+    // Its parent is down: behind-1's outage (from 5 s) is unreachable.
+    let (d, _, r) = snapshot.device("behind-1").unwrap();
+    for s in [5, 6] {
         state.record_probe(
             d,
             r,
@@ -186,18 +201,43 @@ async fn prometheus_text_parses_and_reports_each_status() {
         None,
         "absent while unknown"
     );
-    assert_eq!(samples(&parsed, "wardops_device_up").len(), 2);
     assert_eq!(
+        value_for(&parsed, "wardops_device_up", "behind-1"),
+        Some(0.0),
+        "an unreachable device does not answer either"
+    );
+    assert_eq!(samples(&parsed, "wardops_device_up").len(), 3);
+    let unreachable = |device| value_for(&parsed, "wardops_device_unreachable", device);
+    assert_eq!(
+        [
+            unreachable("up-1"),
+            unreachable("down-1"),
+            unreachable("behind-1")
+        ],
+        [Some(0.0), Some(0.0), Some(1.0)]
+    );
+    assert_eq!(unreachable("we\"ird\\name"), None, "absent while unknown");
+    // The documented paging rule, evaluated on the samples:
+    //   wardops_device_up == 0 unless on(device) wardops_device_unreachable == 1
+    let pages: Vec<&str> = samples(&parsed, "wardops_device_up")
+        .iter()
+        .filter(|s| s["value"] == 0.0)
+        .map(|s| s["labels"]["device"].as_str().unwrap())
+        .filter(|&d| unreachable(d) != Some(1.0))
+        .collect();
+    assert_eq!(pages, ["down-1"], "only the down device pages");
+    let since = |device| {
         value_for(
             &parsed,
             "wardops_device_down_since_timestamp_seconds",
-            "down-1"
-        ),
-        Some(1_800_000_000.0)
-    );
+            device,
+        )
+    };
+    assert_eq!(since("down-1"), Some(1_800_000_000.0));
+    assert_eq!(since("behind-1"), Some(1_800_000_005.0), "unreachable too");
     assert_eq!(
         samples(&parsed, "wardops_device_down_since_timestamp_seconds").len(),
-        1
+        2
     );
     assert_eq!(
         value_for(&parsed, "wardops_device_rtt_seconds", "up-1"),
@@ -232,7 +272,15 @@ async fn prometheus_text_parses_and_reports_each_status() {
             )
         })
         .collect();
-    assert_eq!(by_status, [("up", 1.0), ("down", 1.0), ("unknown", 1.0)]);
+    assert_eq!(
+        by_status,
+        [
+            ("up", 1.0),
+            ("down", 1.0),
+            ("unknown", 1.0),
+            ("unreachable", 1.0)
+        ]
+    );
     assert_eq!(
         samples(&parsed, "wardops_state_version")[0]["value"],
         state.snapshot().version as f64
@@ -260,7 +308,7 @@ async fn label_values_round_trip_through_escaping() {
     let (_, text) = scrape(&base, None).await;
     let parsed = parse(&text, "prometheus");
     let info = samples(&parsed, "wardops_device_info");
-    assert_eq!(info.len(), 3);
+    assert_eq!(info.len(), 4);
     let weird = info
         .iter()
         .find(|s| s["labels"]["device"] == "we\"ird\\name")
@@ -303,8 +351,13 @@ async fn openmetrics_when_accepted() {
         (Some("wardops_device_probes"), Some("counter"))
     );
     let info = samples(&parsed, "wardops_device_info");
-    assert_eq!((info.len(), info[0]["type"].as_str()), (3, Some("info")));
-    assert_eq!(samples(&parsed, "wardops_device_up").len(), 2);
+    assert_eq!((info.len(), info[0]["type"].as_str()), (4, Some("info")));
+    assert_eq!(samples(&parsed, "wardops_device_up").len(), 3);
+    let unreachable = samples(&parsed, "wardops_device_unreachable");
+    assert_eq!(
+        (unreachable.len(), unreachable[0]["type"].as_str()),
+        (3, Some("gauge"))
+    );
 }
 
 #[tokio::test]

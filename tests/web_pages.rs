@@ -181,3 +181,181 @@ async fn infrastructure_puts_the_worst_region_first_and_maps_branches() {
     assert!(html.contains("<svg class=\"map\""));
     assert!(html.contains("▼ n1 (2/3)"));
 }
+
+/// A branch behind its gateway (`parents:` on the branch) that went dark: the gateway
+/// down, the two devices behind it unreachable.
+const BEHIND_A_GATEWAY: &str = r#"
+regions:
+  - name: east
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: e1
+        parents: [e1-gw]
+        devices:
+          - { name: e1-gw, address: 127.77.8.1, kind: router }
+          - { name: e1-atm, address: 127.77.8.2, kind: atm }
+          - { name: e1-cam, address: 127.77.8.3, kind: camera }
+  - name: west
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: w1
+        devices:
+          - { name: w1-router, address: 127.77.8.4, kind: router }
+"#;
+
+fn dark_branch() -> State {
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: BEHIND_A_GATEWAY.into(),
+    };
+    let inventory = build_inventory(&[source], &Default::default()).unwrap();
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let probe = |name: &str, ok: bool, at| {
+        let s = state.snapshot();
+        let (d, _, rt) = s.device(name).unwrap();
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: u32::from(ok),
+            rtt: ok.then_some(Duration::from_micros(1200)),
+        };
+        state.record_probe(d, rt, &outcome, at);
+    };
+    for name in ["e1-gw", "e1-atm", "e1-cam", "w1-router"] {
+        probe(name, true, t(-4000));
+    }
+    probe("e1-gw", false, t(-700));
+    // Recent outages, but not their own: no NEW mark.
+    probe("e1-cam", false, t(-90));
+    probe("e1-atm", false, t(-120));
+    let s = state.snapshot();
+    for (name, status) in [
+        ("e1-gw", "down"),
+        ("e1-atm", "unreachable"),
+        ("e1-cam", "unreachable"),
+    ] {
+        assert_eq!(s.device(name).unwrap().1.status.as_str(), status, "{name}");
+    }
+    state
+}
+
+#[tokio::test]
+async fn the_wall_shows_unreachable_in_words_after_the_down_ones() {
+    let state = dark_branch();
+    let (web, _store) = pages(&state).await;
+    let snapshot = state.snapshot();
+    for view in ["table", "grid"] {
+        let q = monitor::MonitorQuery::parse(Some(&format!("view={view}"))).unwrap();
+        let (_, html) = body(monitor::render(&web, &snapshot, t(0), &q)).await;
+        let at = |name: &str| html.find(&format!("data-device=\"{name}\"")).unwrap();
+        assert!(
+            at("e1-gw") < at("e1-atm")
+                && at("e1-atm") < at("e1-cam")
+                && at("e1-cam") < at("w1-router"),
+            "{view}: down, then unreachable longest first, then the rest"
+        );
+        assert_eq!(html.matches("⊘ UNREACHABLE").count(), 2, "{view}: in words");
+        assert_eq!(html.matches("▼ DOWN").count(), 1, "{view}");
+        assert!(html.contains("st-row-unreachable"), "{view}");
+        assert_eq!(html.matches("behind e1-gw").count(), 2, "{view}: why");
+        assert!(
+            !html.contains("\"tag\">NEW"),
+            "{view}: an unreachable device is not a new outage"
+        );
+        assert!(
+            html.contains("id=\"count-unreachable\">2<") && html.contains("id=\"count-down\">1<"),
+            "{view}: counters"
+        );
+        assert!(html.contains("data-status=\"unreachable\""), "{view}");
+    }
+    let q = monitor::MonitorQuery::parse(Some("view=grid")).unwrap();
+    let (_, grid) = body(monitor::render(&web, &snapshot, t(0), &q)).await;
+    assert!(
+        grid.contains("unreachable for 2m 00s"),
+        "its own duration label"
+    );
+    assert!(grid.contains("down for 11m 40s"));
+    let q = monitor::MonitorQuery::parse(Some("status=unreachable")).unwrap();
+    let (_, only) = body(monitor::render(&web, &snapshot, t(0), &q)).await;
+    assert!(only.contains("data-device=\"e1-atm\"") && only.contains("data-device=\"e1-cam\""));
+    assert!(!only.contains("data-device=\"e1-gw\"") && !only.contains("data-device=\"w1-router\""));
+    assert!(
+        only.contains("<option value=\"unreachable\" selected>"),
+        "the filter offers it"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_and_infrastructure_count_unreachable_and_the_alert_counts_them() {
+    let state = dark_branch();
+    let (web, _store) = pages(&state).await;
+    let prober = dashboard::ProberView::of(&Default::default(), Vec::new());
+    let alert = wardops::store::AlertRow {
+        id: 1,
+        device: "e1-gw".into(),
+        condition: "device_down".into(),
+        severity: "critical".into(),
+        message: "device e1-gw (127.77.8.1) is down".into(),
+        opened_at: t(-700),
+        resolved_at: None,
+        resolution: None,
+        acknowledged_at: None,
+        acknowledged_by: None,
+    };
+    let alerts = dashboard::AlertsBlock {
+        open: vec![wardops::web::alerts::AlertView::from(alert)],
+        more: false,
+        error: None,
+    };
+    let (_, html) = body(dashboard::render(
+        &web,
+        &state.snapshot(),
+        t(0),
+        prober,
+        alerts,
+    ))
+    .await;
+    assert!(html.contains("id=\"total-unreachable\">2<") && html.contains("id=\"total-down\">1<"));
+    assert!(html.contains("⊘ unreachable"), "the total in words");
+    assert!(html.contains("⊘ 2 unreachable behind a down parent"));
+    assert!(
+        html.contains("⊘ 2 unreachable behind it"),
+        "the gateway's alert counts the devices behind it"
+    );
+
+    let (_, infra) = body(infrastructure::render(&web, &state.snapshot(), t(0))).await;
+    assert!(
+        infra.contains("⊘ 2 unreachable"),
+        "counts include it, in words"
+    );
+    assert!(
+        infra.find(">east<").unwrap() < infra.find(">west<").unwrap(),
+        "the dark region first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_page_says_what_it_is_behind() {
+    let state = dark_branch();
+    let (web, store) = pages(&state).await;
+    let web = Arc::new(web);
+    let get = |path: &str| {
+        let web = web.clone();
+        let req = hyper::Request::get(path).body(bytes::Bytes::new()).unwrap();
+        tokio::task::spawn_blocking(move || wardops::web::device::get(&web, &req))
+    };
+    let (_, atm) = body(get("/devices/e1-atm").await.unwrap()).await;
+    assert!(atm.contains("⊘ UNREACHABLE"));
+    assert!(
+        atm.contains("unreachable because e1-gw is down"),
+        "why, in words"
+    );
+    assert!(atm.contains("unreachable for "));
+    let (_, gw) = body(get("/devices/e1-gw").await.unwrap()).await;
+    assert!(
+        gw.contains("— (no parents)"),
+        "a gateway is never its own parent"
+    );
+    assert!(gw.contains("⊘ 2 unreachable"), "how many are behind it");
+    drop(store);
+}

@@ -62,9 +62,19 @@ impl Server {
 
     /// `store`: a real store (SQLite in the tests) whose writer the state feeds.
     async fn build(max_streams: usize, feed: FeedConfig, store: Option<&Started>) -> Server {
+        Server::build_with(INVENTORY, max_streams, feed, store).await
+    }
+
+    /// [`Server::build`] over the inventory `text`.
+    async fn build_with(
+        text: &str,
+        max_streams: usize,
+        feed: FeedConfig,
+        store: Option<&Started>,
+    ) -> Server {
         let source = Source {
             path: PathBuf::from("inventory/test.yaml"),
-            text: INVENTORY.into(),
+            text: text.into(),
         };
         let inventory = build_inventory(&[source], &Default::default()).expect("valid inventory");
         let state = match store {
@@ -705,4 +715,91 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A core router, a branch gateway behind it and an ATM behind the gateway.
+const CHAIN: &str = r#"
+regions:
+  - name: east
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: e1
+        devices:
+          - { name: core, address: 127.77.6.1, kind: router }
+          - { name: gw, address: 127.77.6.2, kind: router, parents: [core] }
+          - { name: atm, address: 127.77.6.3, kind: atm, parents: [gw] }
+"#;
+
+/// Transitions to and from `unreachable` reach the feed with their status and
+/// `down_since`; no alert is opened for them; an alert opened for a device that goes
+/// from unreachable to down carries the devices unreachable behind it.
+#[tokio::test]
+async fn unreachable_transitions_and_the_count_behind_an_alert_reach_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = store_options("sqlite://wardops.db".into(), dir.path());
+    let store = start(options, Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let server = Server::build_with(CHAIN, 100, FeedConfig::default(), Some(&store)).await;
+    for name in ["core", "gw", "atm"] {
+        server.probe(name, true);
+    }
+    let mut all = Reader::open(&server.url("/api/v1/events"), None).await;
+    all.expect("hello").await;
+
+    server.probe("core", false);
+    assert_eq!(all.expect("transition").await.data["status"], "down");
+    let opened = all.expect("alert_opened").await;
+    assert_eq!(
+        (&opened.data["device"], &opened.data["unreachable_behind"]),
+        (&"core".into(), &0.into())
+    );
+
+    server.probe("gw", false);
+    let gw = all.expect("transition").await;
+    let d = &gw.data;
+    assert_eq!(
+        (&d["device"], &d["from"], &d["status"]),
+        (&"gw".into(), &"up".into(), &"unreachable".into())
+    );
+    assert_eq!(
+        d["down_since"], d["at"],
+        "its outage began with this failed probe"
+    );
+    server.probe("atm", false);
+    let atm = all.expect("transition").await;
+    assert_eq!(
+        (&atm.data["device"], &atm.data["status"]),
+        (&"atm".into(), &"unreachable".into())
+    );
+
+    // The core answers again; the gateway still does not: its outage is its own now.
+    server.probe("core", true);
+    assert_eq!(all.expect("transition").await.data["status"], "up");
+    let resolved = all.expect("alert_resolved").await;
+    assert_eq!(resolved.data["device"], "core");
+    assert!(
+        resolved.data.get("unreachable_behind").is_none(),
+        "{}",
+        resolved.data
+    );
+    server.probe("gw", false);
+    let down = all.expect("transition").await;
+    assert_eq!(
+        (&down.data["from"], &down.data["status"]),
+        (&"unreachable".into(), &"down".into())
+    );
+    assert_eq!(
+        down.data["down_since"], gw.data["down_since"],
+        "the same outage"
+    );
+    assert_eq!(down.data["was_down_since"], gw.data["down_since"]);
+    let opened = all.expect("alert_opened").await;
+    let d = &opened.data;
+    assert_eq!(
+        (&d["device"], &d["condition"], &d["unreachable_behind"]),
+        (&"gw".into(), &"device_down".into(), &1.into()),
+        "the atm is unreachable behind it"
+    );
+    assert_eq!(d["opened_at"], down.data["at"]);
 }

@@ -7,7 +7,9 @@
 //!
 //! Alerts live in the database, not in [`crate::state::State`], so this answer carries no
 //! `state_version`; while the store is degraded it lags the live status by the spooled
-//! writes.
+//! writes. An open `device_down` alert carries `unreachable_behind`, the devices
+//! unreachable behind its device now, counted from the current snapshot
+//! ([`UnreachableBehind`]): current at every read, never stored.
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use crate::context::Context;
 use crate::http::BoxFuture;
 use crate::http::response::{self, Body};
 use crate::read_model::paging::{self, Cursor};
-use crate::read_model::{ParamError, Rfc3339};
+use crate::read_model::{ParamError, Rfc3339, UnreachableBehind};
 use crate::store::{AlertQuery, AlertRow, Store as _};
 
 /// Severities the schema allows.
@@ -45,13 +47,25 @@ pub async fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
         Err(e) => return store_error(e),
     };
     let (rows, next_before) = paging::paginate(rows, limit, |a| (a.opened_at, a.id));
+    let snapshot = ctx.state.snapshot();
+    let mut behind = UnreachableBehind::new(&snapshot);
     response::json(
         StatusCode::OK,
         &Page {
-            alerts: rows.iter().map(AlertJson::from).collect(),
+            alerts: rows
+                .iter()
+                .map(|a| AlertJson::new(a, unreachable_behind(a, &mut behind)))
+                .collect(),
             next_before,
         },
     )
+}
+
+/// For an open `device_down` alert of a device in the inventory, the devices unreachable
+/// behind it now.
+pub fn unreachable_behind(a: &AlertRow, behind: &mut UnreachableBehind) -> Option<usize> {
+    let open_down = a.resolved_at.is_none() && a.condition == "device_down";
+    open_down.then(|| behind.of_name(&a.device)).flatten()
 }
 
 /// The store query the parameters ask for (`limit` is the page size).
@@ -118,10 +132,13 @@ struct AlertJson<'a> {
     resolution: Option<&'a str>,
     acknowledged_at: Option<Rfc3339>,
     acknowledged_by: Option<&'a str>,
+    /// Open `device_down` alerts only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreachable_behind: Option<usize>,
 }
 
-impl<'a> From<&'a AlertRow> for AlertJson<'a> {
-    fn from(a: &'a AlertRow) -> Self {
+impl<'a> AlertJson<'a> {
+    fn new(a: &'a AlertRow, unreachable_behind: Option<usize>) -> Self {
         Self {
             id: a.id,
             device: &a.device,
@@ -133,6 +150,7 @@ impl<'a> From<&'a AlertRow> for AlertJson<'a> {
             resolution: a.resolution.as_deref(),
             acknowledged_at: a.acknowledged_at.map(Rfc3339),
             acknowledged_by: a.acknowledged_by.as_deref(),
+            unreachable_behind,
         }
     }
 }

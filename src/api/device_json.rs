@@ -14,15 +14,19 @@ use crate::config::Device;
 use crate::read_model::TimeWriter;
 use crate::state::{DeviceStatus, Measurements};
 
-/// Writes the fields of one device, `"name":…` to `"last_probe_at":…` (and
-/// `"open_alerts":…` when given), without the enclosing braces: the list wraps each in
-/// `{}`, the detail route adds its own fields around them.
+/// Writes the fields of one device, `"name":…` to `"parents":…` (then
+/// `"unreachable_because":…` and `"open_alerts":…` when given), without the enclosing
+/// braces: the list wraps each in `{}`, the detail route adds its own fields around them.
+///
+/// `unreachable_because` is given for an unreachable device: the names of its parents
+/// that are down or unreachable ([`crate::read_model::unreachable_because`]).
 pub fn write_device_fields(
     out: &mut Vec<u8>,
     times: &mut TimeWriter,
     device: &Device,
     status: &DeviceStatus,
     m: &Measurements,
+    unreachable_because: Option<&[&str]>,
     open_alerts: Option<u32>,
 ) {
     out.extend_from_slice(b"\"name\":");
@@ -58,6 +62,12 @@ pub fn write_device_fields(
     write_f64(out, m.last_loss);
     out.extend_from_slice(b",\"last_probe_at\":");
     write_time(out, times, m.last_probe_at);
+    out.extend_from_slice(b",\"parents\":");
+    write_strs(out, device.parents.iter().map(|p| &**p));
+    if let Some(because) = unreachable_because {
+        out.extend_from_slice(b",\"unreachable_because\":");
+        write_strs(out, because.iter().copied());
+    }
     // What only the store knows; absent when the appliance keeps no store.
     if let Some(n) = open_alerts {
         out.extend_from_slice(b",\"open_alerts\":");
@@ -102,6 +112,18 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&bytes[run..]);
     }
     out.push(b'"');
+}
+
+/// A JSON array of strings.
+fn write_strs<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = &'a str>) {
+    out.push(b'[');
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, s);
+    }
+    out.push(b']');
 }
 
 /// An address as its `Display` text (what serde writes), IPv4 without the formatter.
@@ -172,6 +194,9 @@ mod tests {
         last_rtt_ms: Option<f64>,
         loss: Option<f64>,
         last_probe_at: Option<Rfc3339>,
+        parents: Vec<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unreachable_because: Option<Vec<&'a str>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         open_alerts: Option<u32>,
     }
@@ -189,10 +214,24 @@ mod tests {
         }
     }
 
-    fn written(d: &Device, s: &DeviceStatus, m: &Measurements, alerts: Option<u32>) -> String {
+    fn written(
+        d: &Device,
+        s: &DeviceStatus,
+        m: &Measurements,
+        because: Option<&[&str]>,
+        alerts: Option<u32>,
+    ) -> String {
         let mut out = Vec::new();
         out.push(b'{');
-        write_device_fields(&mut out, &mut TimeWriter::default(), d, s, m, alerts);
+        write_device_fields(
+            &mut out,
+            &mut TimeWriter::default(),
+            d,
+            s,
+            m,
+            because,
+            alerts,
+        );
         out.push(b'}');
         String::from_utf8(out).unwrap()
     }
@@ -200,7 +239,7 @@ mod tests {
     #[test]
     fn the_writer_matches_serde_json_byte_for_byte() {
         let controls: String = (0u8..0x20).map(char::from).chain(['\x7f']).collect();
-        let devices = [
+        let mut devices = [
             device("plain-atm-1", "127.10.0.1", &[("isp", "x"), ("floor", "2")]),
             device("q\"uote\\back\\\"", "255.255.255.0", &[("k\"", "v\\")]),
             device(
@@ -216,6 +255,11 @@ mod tests {
             device(&controls, "fe80::1:2:3:4", &[(&controls, &controls)]),
             device("", "2001:db8::ffff:1.2.3.4", &[]),
         ];
+        // No parents, one, and several that need escaping.
+        let parent_lists: [&[&str]; 3] = [&[], &["gw-1"], &["q\"gw\\", "</script>", &controls]];
+        for (i, d) in devices.iter_mut().enumerate() {
+            d.parents = parent_lists[i % 3].iter().map(|&p| p.into()).collect();
+        }
         let t = |secs, nanos| Some(Utc.timestamp_opt(secs, nanos).unwrap());
         let statuses = [
             DeviceStatus::UNKNOWN,
@@ -228,6 +272,11 @@ mod tests {
                 status: Status::Up,
                 down_since: None,
                 changed_at: t(0, 0),
+            },
+            DeviceStatus {
+                status: Status::Unreachable,
+                down_since: t(1_800_000_000, 5_000),
+                changed_at: t(1_800_000_100, 0),
             },
         ];
         let rtts = [
@@ -250,6 +299,11 @@ mod tests {
                         last_probe_at: s.changed_at,
                         ..Default::default()
                     };
+                    // The parents that are out: all, or the first only.
+                    let because: Option<Vec<&str>> = (s.status == Status::Unreachable).then(|| {
+                        let all = d.parents.iter().map(|p| &**p);
+                        all.take(if k % 2 == 0 { usize::MAX } else { 1 }).collect()
+                    });
                     for alerts in [None, Some(0), Some(7), Some(u32::MAX)] {
                         let reference = DeviceJson {
                             name: &d.name,
@@ -264,10 +318,12 @@ mod tests {
                             last_rtt_ms: m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0),
                             loss: m.last_loss,
                             last_probe_at: m.last_probe_at.map(Rfc3339),
+                            parents: d.parents.iter().map(|p| &**p).collect(),
+                            unreachable_because: because.clone(),
                             open_alerts: alerts,
                         };
                         assert_eq!(
-                            written(d, s, &m, alerts),
+                            written(d, s, &m, because.as_deref(), alerts),
                             serde_json::to_string(&reference).unwrap()
                         );
                     }
@@ -279,7 +335,13 @@ mod tests {
     #[test]
     fn a_device_serialises_with_null_for_the_unmeasured() {
         let d = device("a\"b", "127.0.0.1", &[("isp", "x")]);
-        let text = written(&d, &DeviceStatus::UNKNOWN, &Measurements::default(), None);
+        let text = written(
+            &d,
+            &DeviceStatus::UNKNOWN,
+            &Measurements::default(),
+            None,
+            None,
+        );
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["name"], "a\"b");
         assert_eq!(json["address"], "127.0.0.1");
@@ -295,5 +357,11 @@ mod tests {
             assert!(json[key].is_null(), "{key}");
         }
         assert!(json.get("open_alerts").is_none());
+        assert_eq!(
+            json["parents"],
+            serde_json::json!([]),
+            "always there, empty"
+        );
+        assert!(json.get("unreachable_because").is_none());
     }
 }

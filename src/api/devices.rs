@@ -13,12 +13,12 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
 use super::{device_json, transitions};
-use crate::config::ProbeSettings;
+use crate::config::{Device, ProbeSettings};
 use crate::context::Context;
 use crate::http::BoxFuture;
 use crate::http::response::{self, Body};
-use crate::read_model::{ListQuery, OrderCache, Row, TimeWriter, select};
-use crate::state::Snapshot;
+use crate::read_model::{ListQuery, OrderCache, Row, TimeWriter, select, unreachable_because};
+use crate::state::{DeviceStatus, Snapshot, Status};
 use crate::store::StoreHealth;
 
 /// The detail route owns every path under this prefix: the rest, percent-decoded, is
@@ -88,12 +88,31 @@ pub fn devices_json_with_alerts(
         let open_alerts = counts
             .as_ref()
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
+        let because = because(snapshot, device, status);
         out.push(b'{');
-        device_json::write_device_fields(&mut out, &mut times, device, status, &m, open_alerts);
+        device_json::write_device_fields(
+            &mut out,
+            &mut times,
+            device,
+            status,
+            &m,
+            because.as_deref(),
+            open_alerts,
+        );
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     out
+}
+
+/// For an unreachable device, the parents that made it so (looked up by name: only
+/// unreachable devices pay for it).
+fn because<'a>(
+    snapshot: &'a Snapshot,
+    device: &'a Device,
+    status: &DeviceStatus,
+) -> Option<Vec<&'a str>> {
+    (status.status == Status::Unreachable).then(|| unreachable_because(snapshot, device))
 }
 
 /// A device's resolved probe settings, durations in seconds.
@@ -166,12 +185,14 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
     let open_alerts = Some(ctx.store.health.open_alerts(&device.name));
     let mut out = Vec::with_capacity(4 * DEVICE_JSON_BYTES);
     let _ = write!(out, r#"{{"state_version":{},"#, snapshot.version);
+    let because = because(snapshot, device, status);
     device_json::write_device_fields(
         &mut out,
         &mut TimeWriter::default(),
         device,
         status,
         &m,
+        because.as_deref(),
         open_alerts,
     );
     out.extend_from_slice(br#","probe":"#);

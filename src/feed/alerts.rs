@@ -11,6 +11,11 @@
 //! since), and waits until the hub has published the state version current when the
 //! report arrived: the transition that caused an alert is at or below it, so the alert
 //! never precedes its transition in the feed.
+//!
+//! An `alert_opened` of a `device_down` alert carries `unreachable_behind`, the devices
+//! unreachable behind its device in the snapshot current when it is published (as the
+//! API's alert JSON does; later changes of that figure arrive as the transitions of the
+//! devices behind it).
 
 use std::sync::Arc;
 
@@ -19,7 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::Hub;
 use super::item::Scope;
-use crate::read_model::Rfc3339;
+use crate::read_model::{Rfc3339, UnreachableBehind};
 use crate::state::State;
 use crate::store::{AlertChange, AlertEvent, StoreHealth};
 
@@ -38,6 +43,9 @@ struct AlertData<'a> {
     resolved_at: Option<Rfc3339>,
     /// `recovered`, `stable` (flapping ended) or `removed` (left the inventory).
     resolution: Option<&'a str>,
+    /// Set on the `alert_opened` of a `device_down` alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreachable_behind: Option<usize>,
 }
 
 /// Starts the task; it ends when the store's writer is gone.
@@ -48,8 +56,10 @@ pub fn watch(hub: Arc<Hub>, state: State, health: &StoreHealth) {
             match reports.recv().await {
                 Ok(report) => {
                     hub.caught_up(state.snapshot().version).await;
+                    let snapshot = state.snapshot();
+                    let mut behind = UnreachableBehind::new(&snapshot);
                     for event in report.iter() {
-                        publish(&hub, event);
+                        publish(&hub, event, &mut behind);
                     }
                 }
                 // Reports were lost (the hub fell a whole outage behind): resume points
@@ -67,8 +77,9 @@ pub fn watch(hub: Arc<Hub>, state: State, health: &StoreHealth) {
     });
 }
 
-fn publish(hub: &Hub, event: &AlertEvent) {
+fn publish(hub: &Hub, event: &AlertEvent, behind: &mut UnreachableBehind) {
     let a = &event.alert;
+    let opened_down = event.change == AlertChange::Opened && a.condition == "device_down";
     let scope = event.scope.as_ref();
     let data = AlertData {
         id: a.id,
@@ -82,6 +93,7 @@ fn publish(hub: &Hub, event: &AlertEvent) {
         opened_at: Rfc3339(a.opened_at),
         resolved_at: a.resolved_at.map(Rfc3339),
         resolution: a.resolution.as_deref(),
+        unreachable_behind: opened_down.then(|| behind.of_name(&a.device)).flatten(),
     };
     let name = match event.change {
         AlertChange::Opened => "alert_opened",

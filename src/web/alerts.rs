@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::Pages;
 use super::view::{self, device_url};
 use crate::http::Body;
-use crate::read_model::Rfc3339;
+use crate::read_model::{Rfc3339, UnreachableBehind};
+use crate::state::Snapshot;
 use crate::store::{AlertQuery, AlertRow, Store as _};
 
 /// Resolved alerts listed.
@@ -28,6 +29,10 @@ pub struct AlertView {
     pub message: String,
     pub opened_at: String,
     pub resolved_at: Option<String>,
+    /// Open `device_down` alerts: devices unreachable behind this one now.
+    pub unreachable_behind: Option<usize>,
+    #[serde(skip)]
+    resolved: bool,
 }
 
 impl From<AlertRow> for AlertView {
@@ -40,7 +45,20 @@ impl From<AlertRow> for AlertView {
             severity: a.severity,
             message: a.message,
             opened_at: Rfc3339(a.opened_at).to_string(),
+            resolved: a.resolved_at.is_some(),
             resolved_at: a.resolved_at.map(|t| Rfc3339(t).to_string()),
+            unreachable_behind: None,
+        }
+    }
+}
+
+/// Sets `unreachable_behind` on the open `device_down` alerts among `alerts`, counted in
+/// `snapshot` (the one the page renders).
+pub fn count_behind(alerts: &mut [AlertView], snapshot: &Snapshot) {
+    let mut behind = UnreachableBehind::new(snapshot);
+    for a in alerts {
+        if !a.resolved && a.condition == "device_down" {
+            a.unreachable_behind = behind.of_name(&a.device);
         }
     }
 }
@@ -100,6 +118,8 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     };
     let snapshot = ctx.state.snapshot();
     let now = ctx.state.clock().now();
+    let mut open: Vec<AlertView> = open.into_iter().map(AlertView::from).collect();
+    count_behind(&mut open, &snapshot);
     view::page(
         web,
         "alerts",
@@ -107,7 +127,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         now,
         view::events_url(None, None, None),
         context! {
-            open => view::v(open.into_iter().map(AlertView::from).collect::<Vec<_>>()),
+            open => view::v(open),
             resolved => view::v(resolved.into_iter().map(AlertView::from).collect::<Vec<_>>()),
             error,
             filter => context! { severity, device },

@@ -98,8 +98,9 @@ pub fn render(
     snapshot: &Snapshot,
     now: DateTime<Utc>,
     prober: ProberView,
-    alerts: AlertsBlock,
+    mut alerts: AlertsBlock,
 ) -> Response<Body> {
+    super::alerts::count_behind(&mut alerts.open, snapshot);
     let all = Totals::of(snapshot);
     let (totals, by_region, by_kind) = (
         all.all,

@@ -1,5 +1,6 @@
 //! `GET /devices/{name}`: one device — status and `down_since`, its place in the
-//! hierarchy, labels, the last hour's RTT and loss, its transitions and alerts from the
+//! hierarchy, the parents it depends on (with their status: an unreachable device names
+//! the ones that are out) and how many devices are unreachable behind it, labels, the last hour's RTT and loss, its transitions and alerts from the
 //! store, and a VictoriaMetrics link when `web.victoriametrics_url` is set.
 
 use bytes::Bytes;
@@ -12,7 +13,8 @@ use super::Pages;
 use super::alerts::AlertView;
 use super::view::{self, DeviceView};
 use crate::http::Body;
-use crate::read_model::Rfc3339;
+use crate::read_model::{Rfc3339, UnreachableBehind};
+use crate::state::Status;
 use crate::store::{AlertQuery, Store as _};
 
 pub const PREFIX: &str = "/devices/";
@@ -24,6 +26,14 @@ struct TransitionView {
     from: String,
     to: String,
     down_since: Option<String>,
+}
+
+/// A parent of the device, as its page lists it.
+#[derive(Serialize)]
+struct ParentView<'a> {
+    name: &'a str,
+    url: String,
+    status: &'static str,
 }
 
 #[derive(Serialize)]
@@ -97,6 +107,22 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         q.append_pair("g0.range_input", "1h");
         format!("{}/vmui/#/?{}", base.trim_end_matches('/'), q.finish())
     });
+    let parents: Vec<ParentView> = device
+        .parents
+        .iter()
+        .map(|name| ParentView {
+            name,
+            url: view::device_url(name),
+            status: snapshot
+                .device(name)
+                .map_or(Status::Unknown, |(_, s, _)| s.status)
+                .as_str(),
+        })
+        .collect();
+    let behind = snapshot
+        .inventory
+        .index_of(&device.name)
+        .map_or(0, |i| UnreachableBehind::new(&snapshot).of(i));
     let m = runtime.measurements();
     let p = &device.probe;
     view::page(
@@ -114,6 +140,8 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
                     up_after => p.up_after,
                 }
             },
+            parents => view::v(parents),
+            behind,
             chart => minijinja::Value::from_safe_string(chart),
             transitions => view::v(Block::of(transitions)),
             alerts => view::v(Block::of(alerts)),

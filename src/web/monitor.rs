@@ -1,6 +1,6 @@
 //! `GET /monitor`: the NOC wall. The device list's own filters and order (down first,
-//! longest down first; [`crate::read_model::select`], along the order cached per state
-//! version), one page of [`PAGE_SIZE`] rendered as a grid of tiles or a table; the
+//! longest down first, then unreachable ones, each naming the parents it is behind;
+//! [`crate::read_model::select`], along the order cached per state version), one page of [`PAGE_SIZE`] rendered as a grid of tiles or a table; the
 //! script keeps it live.
 
 use bytes::Bytes;
@@ -141,7 +141,7 @@ pub fn render(
     let devices: Vec<DeviceView> = selected
         .rows
         .iter()
-        .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
+        .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now).in_snapshot(snapshot))
         .collect();
     let inv = &snapshot.inventory;
     let mut kinds: Vec<&str> = inv.devices.iter().map(|d| &*d.kind).collect();

@@ -12,7 +12,7 @@ use super::Pages;
 use crate::config::{Device, Labels};
 use crate::http::response::{self, Body};
 pub use crate::read_model::Counts;
-use crate::read_model::Rfc3339;
+use crate::read_model::{Rfc3339, unreachable_because};
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
 
 /// Pages load their own script and style only; nothing inline, nothing framed, no
@@ -42,6 +42,11 @@ pub struct DeviceView<'a> {
     pub loss: String,
     pub last_probe_at: Option<String>,
     pub labels: &'a Labels,
+    /// An unreachable device's parents that are out, once [`DeviceView::in_snapshot`]
+    /// has looked them up (empty otherwise).
+    pub because: Vec<&'a str>,
+    #[serde(skip)]
+    device: &'a Device,
 }
 
 impl<'a> DeviceView<'a> {
@@ -71,7 +76,18 @@ impl<'a> DeviceView<'a> {
                 .map_or("—".into(), |l| format!("{:.0}%", l * 100.0)),
             last_probe_at: m.last_probe_at.map(|t| Rfc3339(t).to_string()),
             labels: &d.labels,
+            because: Vec::new(),
+            device: d,
         }
+    }
+
+    /// Adds what needs the rest of `snapshot`: for an unreachable device, the parents
+    /// that made it so (the wall names them on its tile).
+    pub fn in_snapshot(mut self, snapshot: &'a Snapshot) -> Self {
+        if self.status == Status::Unreachable.as_str() {
+            self.because = unreachable_because(snapshot, self.device);
+        }
+        self
     }
 }
 
