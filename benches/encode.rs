@@ -62,6 +62,7 @@ fn inventory(n: usize) -> Inventory {
                 ("floor".into(), (i % 4).to_string().into()),
             ]),
             probe: ProbeSettings::default(),
+            maintenance: Default::default(),
         }));
     }
     Inventory::new(devices, regions, "bench".into())

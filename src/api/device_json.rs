@@ -185,6 +185,7 @@ mod tests {
             kind: "atm".into(),
             labels: Labels::new(labels.iter().map(|&(k, v)| (k.into(), v.into()))),
             probe: Default::default(),
+            maintenance: Default::default(),
         }
     }
 

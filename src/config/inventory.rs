@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::probe::ProbeSettings;
+use crate::maintenance::Windows;
 
 /// One monitored device, with everything resolved (probe settings cascaded).
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,8 @@ pub struct Device {
     pub kind: Arc<str>,
     pub labels: Labels,
     pub probe: ProbeSettings,
+    /// The maintenance windows that cover it: its region's, its branch's and its own.
+    pub maintenance: Windows,
 }
 
 /// A device's labels, sorted by key. Compact on purpose: a `BTreeMap` costs ~1 KiB per

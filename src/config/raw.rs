@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use super::error::{ConfigError, Spanned};
+use super::maintenance::{self, RawWindow};
 use super::probe::ProbeOverrides;
 use super::walk::{Text, Walk, Walker};
 use super::yaml::Event;
@@ -22,6 +23,7 @@ pub struct RawRegion<'a> {
     pub name: Spanned<Text<'a>>,
     pub probe: ProbeOverrides,
     pub branches: Vec<RawBranch<'a>>,
+    pub maintenance: Vec<RawWindow<'a>>,
 }
 
 #[derive(Debug)]
@@ -31,6 +33,7 @@ pub struct RawBranch<'a> {
     pub lon: Option<Spanned<f64>>,
     pub probe: ProbeOverrides,
     pub devices: Vec<RawDevice<'a>>,
+    pub maintenance: Vec<RawWindow<'a>>,
 }
 
 #[derive(Debug)]
@@ -41,15 +44,16 @@ pub struct RawDevice<'a> {
     /// In the order written, with their places; keys are unique.
     pub labels: Vec<Label<'a>>,
     pub probe: ProbeOverrides,
+    pub maintenance: Vec<RawWindow<'a>>,
 }
 
 /// A label's key and value as written.
 pub type Label<'a> = (Spanned<Text<'a>>, Spanned<Text<'a>>);
 
 const FILE_KEYS: &[&str] = &["regions"];
-const REGION_KEYS: &[&str] = &["name", "probe", "branches"];
-const BRANCH_KEYS: &[&str] = &["name", "lat", "lon", "probe", "devices"];
-const DEVICE_KEYS: &[&str] = &["name", "address", "kind", "labels", "probe"];
+const REGION_KEYS: &[&str] = &["name", "probe", "branches", "maintenance"];
+const BRANCH_KEYS: &[&str] = &["name", "lat", "lon", "probe", "devices", "maintenance"];
+const DEVICE_KEYS: &[&str] = &["name", "address", "kind", "labels", "probe", "maintenance"];
 
 /// Walks `text` (the content of `file`), adding every problem found to `errors`. What
 /// could be read is returned even when there were problems, so that the checks after
@@ -81,10 +85,12 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
         return Ok(None);
     };
     let (mut name, mut probe, mut branches) = (None, ProbeOverrides::default(), Vec::new());
+    let mut windows = Vec::new();
     let seen = w.mapping("region", REGION_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
             1 => probe = ProbeOverrides::read(w)?,
+            3 => windows = maintenance::read(w)?,
             _ => w.list("branches", |w, item| {
                 branches.extend(branch(w, item)?);
                 Ok(())
@@ -97,6 +103,7 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
         name,
         probe,
         branches,
+        maintenance: windows,
     }))
 }
 
@@ -106,8 +113,10 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
     };
     let (mut name, mut lat, mut lon) = (None, None, None);
     let (mut probe, mut devices) = (ProbeOverrides::default(), Vec::new());
+    let mut windows = Vec::new();
     let seen = w.mapping("branch", BRANCH_KEYS, |w, key| {
         match key {
+            5 => windows = maintenance::read(w)?,
             0 => name = w.text("name")?,
             1 => lat = w.number("lat", "a number")?,
             2 => lon = w.number("lon", "a number")?,
@@ -126,6 +135,7 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
         lon,
         probe,
         devices,
+        maintenance: windows,
     }))
 }
 
@@ -135,8 +145,10 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
     };
     let (mut name, mut address, mut kind) = (None, None, None);
     let (mut labels, mut probe) = (Vec::new(), ProbeOverrides::default());
+    let mut windows = Vec::new();
     let seen = w.mapping("device", DEVICE_KEYS, |w, key| {
         match key {
+            5 => windows = maintenance::read(w)?,
             0 => name = w.text("name")?,
             1 => address = w.text("address")?,
             2 => kind = w.text("kind")?,
@@ -153,6 +165,7 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
             kind,
             labels,
             probe,
+            maintenance: windows,
         }),
         _ => None,
     })
@@ -230,7 +243,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches)",
+                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches, maintenance)",
                 "f.yaml:7:13: missing required key \"kind\"",
                 "f.yaml:8:55: duplicate key \"kind\"",
                 "f.yaml:9:63: labels: expected a mapping (key: value)",

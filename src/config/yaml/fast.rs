@@ -413,6 +413,17 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_windows_in_block_style_take_the_fast_path_and_flow_lists_do_not() {
+        // Flow mappings, quoted times and plain date-times with colons: the fast path.
+        let block = "regions:\n  - name: t\n    maintenance:\n      - { start: 2026-12-06T22:00, end: 2026-12-07T02:00, zone: Asia/Tbilisi, reason: \"firmware: r1\" }\n      - { cron: \"0 22 * * 0\", duration: 4h }\n      - from: \"22:00\"\n        to: 02:00\n        days:\n          - sun\n          - mon\n";
+        assert!(agrees(block));
+        // `days: [sun]` is a flow list, which this path leaves to libyaml.
+        let flow = "regions:\n  - name: t\n    maintenance:\n      - { days: [sun, mon], from: \"22:00\", to: \"02:00\" }\n";
+        assert!(events(flow).is_none());
+        assert!(libyaml(flow).is_some());
+    }
+
+    #[test]
     fn other_yaml_is_left_to_libyaml() {
         for text in [
             "a: &x 1\nb: *x\n",        // anchors and aliases

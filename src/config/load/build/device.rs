@@ -9,8 +9,10 @@ use std::sync::Arc;
 use super::{Builder, seen_before};
 use crate::config::error::{ConfigError, Location, Place};
 use crate::config::inventory::{Device, Labels};
+use crate::config::maintenance;
 use crate::config::probe::ProbeSettings;
 use crate::config::raw::{Label, RawDevice};
+use crate::maintenance::{Scope, Windows};
 
 /// Kinds, label keys and label values are at most this long (names: 128).
 const MAX_TEXT: usize = 256;
@@ -50,7 +52,7 @@ impl Builder<'_> {
         raw: &RawDevice,
         region: &Arc<str>,
         branch: &Arc<str>,
-        inherited: ProbeSettings,
+        (inherited, branch_windows): (ProbeSettings, &Windows),
     ) -> Option<Arc<Device>> {
         let before = self.errors.len();
         let trimmed = raw.name.value.trim();
@@ -99,6 +101,7 @@ impl Builder<'_> {
         self.check_labels(file, &name, &raw.labels);
         let probe = raw.probe.apply(inherited, file, &mut self.errors);
         raw.probe.check_consistent(&probe, file, &mut self.errors);
+        let windows = self.device_windows(file, raw, region, branch, &name, branch_windows);
         if self.errors.len() > before {
             return None;
         }
@@ -109,6 +112,7 @@ impl Builder<'_> {
                 && p.branch == *branch
                 && &*p.kind == kind
                 && p.probe == probe
+                && p.maintenance == windows
                 && p.labels.len() == raw.labels.len()
                 && raw
                     .labels
@@ -131,7 +135,36 @@ impl Builder<'_> {
                     .collect::<Vec<_>>(),
             ),
             probe,
+            maintenance: windows,
         }))
+    }
+
+    /// Its branch's windows (the same list, shared) or, when it has its own, those
+    /// followed by its own.
+    fn device_windows(
+        &mut self,
+        file: &Path,
+        raw: &RawDevice,
+        region: &Arc<str>,
+        branch: &Arc<str>,
+        name: &Arc<str>,
+        branch_windows: &Windows,
+    ) -> Windows {
+        if raw.maintenance.is_empty() {
+            return branch_windows.clone();
+        }
+        let scope = Scope::Device {
+            region: region.clone(),
+            branch: branch.clone(),
+            device: name.clone(),
+        };
+        let own = maintenance::windows(&raw.maintenance, &scope, file, &mut self.errors);
+        branch_windows
+            .iter()
+            .cloned()
+            .chain(own)
+            .collect::<Vec<_>>()
+            .into()
     }
 
     /// Label keys and values are shown and exported as they are: visible text, and no
