@@ -6,9 +6,17 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::oneshot;
 use wardops::config::load::{Source, build_inventory};
+use wardops::config::settings::MaintenanceSettings;
 use wardops::config::{Inventory, ProbeSettings};
 use wardops::maintenance::{Rule, Scope};
+use wardops::state::{Clock, State};
+
+mod support;
 
 fn build(text: &str) -> Result<Inventory, String> {
     let source = Source {
@@ -169,4 +177,300 @@ fn hostile_window_values_are_errors_never_panics() {
         let e = build(&text).expect_err(value);
         assert!(e.starts_with("inventory/t.yaml:4:"), "{value}: {e}");
     }
+}
+
+/// A wall clock the test sets: the API reads the state's clock, so moving it moves the
+/// answer across a window's boundary exactly.
+struct SetClock(Mutex<DateTime<Utc>>);
+
+impl Clock for SetClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock()
+    }
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+        .unwrap()
+        .and_utc()
+}
+
+/// The appliance's routes over `inventory`, served on a port of its own, with the
+/// default zone `zone` and the clock at `now`.
+struct Server {
+    base: String,
+    clock: Arc<SetClock>,
+    stop: Option<oneshot::Sender<()>>,
+    _store: (tempfile::TempDir, wardops::store::startup::Started),
+}
+
+impl Server {
+    async fn start(inventory: &str, zone: chrono_tz::Tz, now: DateTime<Utc>) -> Server {
+        let clock = Arc::new(SetClock(Mutex::new(now)));
+        let state = State::new(clock.clone());
+        state.replace_inventory(Arc::new(build(inventory).unwrap()), |_| None);
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ctx, started) = support::local_context(&state, dir.path()).await;
+        ctx.maintenance = MaintenanceSettings { zone };
+        let ctx = ctx.start(Default::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel();
+        let routes = support::routes(&ctx);
+        tokio::spawn(wardops::http::serve(
+            listener,
+            routes,
+            Default::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Server {
+            base,
+            clock,
+            stop: Some(stop),
+            _store: (dir, started),
+        }
+    }
+
+    fn set(&self, now: DateTime<Utc>) {
+        *self.clock.0.lock() = now;
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    /// (in_maintenance, maintenance_ends_at) of every device in the list, by name.
+    async fn device_maintenance(&self) -> Vec<(String, bool, Option<String>)> {
+        let list = self.get("/api/v1/devices").await;
+        let mut out: Vec<_> = list["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["name"].as_str().unwrap().to_string(),
+                    d["in_maintenance"].as_bool().unwrap(),
+                    d["maintenance_ends_at"].as_str().map(str::to_string),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+const API_INVENTORY: &str = "\
+regions:
+  - name: tbilisi
+    maintenance:
+      - { cron: \"0 22 * * 0\", duration: 4h, reason: router firmware }
+    branches:
+      - name: vake
+        maintenance:
+          - { start: 2026-12-09T03:00, end: 2026-12-09T05:00, zone: Europe/Berlin, reason: line swap }
+          - { start: 2027-03-01T00:00, end: 2027-03-02T00:00 }
+        devices:
+          - { name: vake-router-1, address: 127.90.5.1, kind: router }
+          - { name: vake-atm-1, address: 127.90.5.2, kind: atm }
+          - name: vake-atm-2
+            address: 127.90.5.3
+            kind: atm
+            maintenance:
+              - { days: [sun], from: \"23:00\", to: \"03:00\" }
+      - name: saburtalo
+        devices:
+          - { name: sab-atm-1, address: 127.90.5.4, kind: atm }
+  - name: batumi
+    branches:
+      - name: boulevard
+        devices:
+          - { name: boulevard-atm-1, address: 127.90.5.5, kind: atm }
+";
+
+#[tokio::test]
+async fn the_maintenance_route_lists_active_and_upcoming_windows_by_start() {
+    // Sunday 2026-12-06 22:30 in Tbilisi (UTC+4): the region's weekly firmware window
+    // (22:00 to 02:00 local) is on, and so is vake-atm-2's own (23:00 to 03:00).
+    let server = Server::start(
+        API_INVENTORY,
+        chrono_tz::Asia::Tbilisi,
+        utc("2026-12-06 18:30"),
+    )
+    .await;
+    let body = server.get("/api/v1/maintenance").await;
+    assert_eq!(body["now"], "2026-12-06T18:30:00.000Z");
+    assert_eq!(body["until"], "2026-12-13T18:30:00.000Z");
+    assert_eq!(body["default_zone"], "Asia/Tbilisi");
+    assert_eq!(body["truncated"], false);
+    let windows = body["windows"].as_array().unwrap();
+    let summary: Vec<(String, String, bool, String, u64)> = windows
+        .iter()
+        .map(|w| {
+            (
+                w["scope"].as_str().unwrap().to_string(),
+                w["start"].as_str().unwrap().to_string(),
+                w["active"].as_bool().unwrap(),
+                w["end"].as_str().unwrap().to_string(),
+                w["devices"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let row = |scope: &str, start: &str, active, end: &str, devices| {
+        (
+            scope.to_string(),
+            start.to_string(),
+            active,
+            end.to_string(),
+            devices,
+        )
+    };
+    assert_eq!(
+        summary,
+        [
+            // Active now: started before `now`, listed first.
+            row(
+                "region",
+                "2026-12-06T18:00:00.000Z",
+                true,
+                "2026-12-06T22:00:00.000Z",
+                4
+            ),
+            row(
+                "device",
+                "2026-12-06T19:00:00.000Z",
+                false,
+                "2026-12-06T23:00:00.000Z",
+                1
+            ),
+            // Berlin is UTC+1 in December.
+            row(
+                "branch",
+                "2026-12-09T02:00:00.000Z",
+                false,
+                "2026-12-09T04:00:00.000Z",
+                3
+            ),
+            // Next Sunday's, still within 7 days; the 2027 one-off is not.
+            row(
+                "region",
+                "2026-12-13T18:00:00.000Z",
+                false,
+                "2026-12-13T22:00:00.000Z",
+                4
+            ),
+        ]
+    );
+    let region = &windows[0];
+    assert_eq!(region["region"], "tbilisi");
+    assert_eq!(region["branch"], Value::Null);
+    assert_eq!(region["reason"], "router firmware");
+    assert_eq!(region["kind"], "cron");
+    assert_eq!(region["zone"], "Asia/Tbilisi");
+    assert_eq!(region["start_local"], "2026-12-06T22:00:00.000+04:00");
+    assert_eq!(region["end_local"], "2026-12-07T02:00:00.000+04:00");
+    let branch = &windows[2];
+    assert_eq!(
+        (branch["branch"].as_str(), branch["kind"].as_str()),
+        (Some("vake"), Some("once"))
+    );
+    assert_eq!(branch["zone"], "Europe/Berlin");
+    assert_eq!(branch["start_local"], "2026-12-09T03:00:00.000+01:00");
+    assert_eq!(windows[1]["device"], "vake-atm-2");
+    assert_eq!(windows[1]["kind"], "weekly");
+}
+
+#[tokio::test]
+async fn device_json_says_whether_a_device_is_in_maintenance_and_until_when() {
+    let server = Server::start(
+        API_INVENTORY,
+        chrono_tz::Asia::Tbilisi,
+        utc("2026-12-06 18:30"),
+    )
+    .await;
+    let at =
+        |name: &str, on: bool, end: Option<&str>| (name.to_string(), on, end.map(str::to_string));
+    // vake-atm-2's own window overlaps the region's: one stretch, to the later end.
+    assert_eq!(
+        server.device_maintenance().await,
+        [
+            at("boulevard-atm-1", false, None),
+            at("sab-atm-1", true, Some("2026-12-06T22:00:00.000Z")),
+            at("vake-atm-1", true, Some("2026-12-06T22:00:00.000Z")),
+            at("vake-atm-2", true, Some("2026-12-06T23:00:00.000Z")),
+            at("vake-router-1", true, Some("2026-12-06T22:00:00.000Z")),
+        ]
+    );
+    // The end is exclusive: at 22:00 UTC only vake-atm-2's own window is left.
+    server.set(utc("2026-12-06 22:00"));
+    assert_eq!(
+        server.device_maintenance().await,
+        [
+            at("boulevard-atm-1", false, None),
+            at("sab-atm-1", false, None),
+            at("vake-atm-1", false, None),
+            at("vake-atm-2", true, Some("2026-12-06T23:00:00.000Z")),
+            at("vake-router-1", false, None),
+        ]
+    );
+    let detail = server.get("/api/v1/devices/vake-atm-2").await;
+    assert_eq!(detail["in_maintenance"], true);
+    assert_eq!(detail["maintenance_ends_at"], "2026-12-06T23:00:00.000Z");
+    // And the start is inclusive.
+    server.set(utc("2026-12-09 01:59"));
+    assert_eq!(
+        server.get("/api/v1/devices/vake-atm-1").await["in_maintenance"],
+        false
+    );
+    server.set(utc("2026-12-09 02:00"));
+    let detail = server.get("/api/v1/devices/vake-atm-1").await;
+    assert_eq!(detail["in_maintenance"], true);
+    assert_eq!(detail["maintenance_ends_at"], "2026-12-09T04:00:00.000Z");
+    let sab = server.get("/api/v1/devices/sab-atm-1").await;
+    assert_eq!(
+        (
+            sab["in_maintenance"].as_bool(),
+            sab["maintenance_ends_at"].as_str()
+        ),
+        (Some(false), None)
+    );
+}
+
+#[tokio::test]
+async fn the_list_is_bounded_however_often_a_window_starts() {
+    let inventory = "\
+regions:
+  - name: r
+    branches:
+      - name: b
+        devices:
+          - name: d
+            address: 127.90.6.1
+            kind: atm
+            maintenance:
+              - { cron: \"* * * * *\", duration: 1m }
+";
+    let server = Server::start(inventory, chrono_tz::UTC, utc("2026-12-06 18:30")).await;
+    let body = server.get("/api/v1/maintenance").await;
+    let windows = body["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), wardops::api::maintenance::MAX_ITEMS);
+    assert_eq!(body["truncated"], true);
+    assert_eq!(windows[0]["start"], "2026-12-06T18:30:00.000Z");
+    assert_eq!(windows[0]["active"], true);
+    assert_eq!(windows[1]["start"], "2026-12-06T18:31:00.000Z");
+    // Touching minutes are one stretch of maintenance, followed a bounded way.
+    let d = server.get("/api/v1/devices/d").await;
+    assert_eq!(d["in_maintenance"], true);
+    assert_eq!(d["maintenance_ends_at"], "2026-12-06T19:35:00.000Z");
 }

@@ -14,9 +14,10 @@ use crate::config::Device;
 use crate::read_model::TimeWriter;
 use crate::state::{DeviceStatus, Measurements};
 
-/// Writes the fields of one device, `"name":…` to `"last_probe_at":…` (and
+/// Writes the fields of one device, `"name":…` to `"maintenance_ends_at":…` (and
 /// `"open_alerts":…` when given), without the enclosing braces: the list wraps each in
-/// `{}`, the detail route adds its own fields around them.
+/// `{}`, the detail route adds its own fields around them. `maintenance_ends_at` is when
+/// the maintenance going on ends, if any is ([`super::maintenance::Ends`]).
 pub fn write_device_fields(
     out: &mut Vec<u8>,
     times: &mut TimeWriter,
@@ -24,6 +25,7 @@ pub fn write_device_fields(
     status: &DeviceStatus,
     m: &Measurements,
     open_alerts: Option<u32>,
+    maintenance_ends_at: Option<DateTime<Utc>>,
 ) {
     out.extend_from_slice(b"\"name\":");
     write_str(out, &device.name);
@@ -58,6 +60,11 @@ pub fn write_device_fields(
     write_f64(out, m.last_loss);
     out.extend_from_slice(b",\"last_probe_at\":");
     write_time(out, times, m.last_probe_at);
+    out.extend_from_slice(match maintenance_ends_at {
+        Some(_) => b",\"in_maintenance\":true,\"maintenance_ends_at\":",
+        None => b",\"in_maintenance\":false,\"maintenance_ends_at\":",
+    });
+    write_time(out, times, maintenance_ends_at);
     // What only the store knows; absent when the appliance keeps no store.
     if let Some(n) = open_alerts {
         out.extend_from_slice(b",\"open_alerts\":");
@@ -172,6 +179,8 @@ mod tests {
         last_rtt_ms: Option<f64>,
         loss: Option<f64>,
         last_probe_at: Option<Rfc3339>,
+        in_maintenance: bool,
+        maintenance_ends_at: Option<Rfc3339>,
         #[serde(skip_serializing_if = "Option::is_none")]
         open_alerts: Option<u32>,
     }
@@ -189,10 +198,16 @@ mod tests {
         }
     }
 
-    fn written(d: &Device, s: &DeviceStatus, m: &Measurements, alerts: Option<u32>) -> String {
+    fn written(
+        d: &Device,
+        s: &DeviceStatus,
+        m: &Measurements,
+        alerts: Option<u32>,
+        ends: Option<DateTime<Utc>>,
+    ) -> String {
         let mut out = Vec::new();
         out.push(b'{');
-        write_device_fields(&mut out, &mut TimeWriter::default(), d, s, m, alerts);
+        write_device_fields(&mut out, &mut TimeWriter::default(), d, s, m, alerts, ends);
         out.push(b'}');
         String::from_utf8(out).unwrap()
     }
@@ -250,7 +265,11 @@ mod tests {
                         last_probe_at: s.changed_at,
                         ..Default::default()
                     };
-                    for alerts in [None, Some(0), Some(7), Some(u32::MAX)] {
+                    for (a, alerts) in [None, Some(0), Some(7), Some(u32::MAX)]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let ends = (a % 2 == 1).then_some(s.changed_at).flatten();
                         let reference = DeviceJson {
                             name: &d.name,
                             address: d.address,
@@ -264,10 +283,12 @@ mod tests {
                             last_rtt_ms: m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0),
                             loss: m.last_loss,
                             last_probe_at: m.last_probe_at.map(Rfc3339),
+                            in_maintenance: ends.is_some(),
+                            maintenance_ends_at: ends.map(Rfc3339),
                             open_alerts: alerts,
                         };
                         assert_eq!(
-                            written(d, s, &m, alerts),
+                            written(d, s, &m, alerts, ends),
                             serde_json::to_string(&reference).unwrap()
                         );
                     }
@@ -279,7 +300,13 @@ mod tests {
     #[test]
     fn a_device_serialises_with_null_for_the_unmeasured() {
         let d = device("a\"b", "127.0.0.1", &[("isp", "x")]);
-        let text = written(&d, &DeviceStatus::UNKNOWN, &Measurements::default(), None);
+        let text = written(
+            &d,
+            &DeviceStatus::UNKNOWN,
+            &Measurements::default(),
+            None,
+            None,
+        );
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["name"], "a\"b");
         assert_eq!(json["address"], "127.0.0.1");
@@ -291,9 +318,11 @@ mod tests {
             "last_rtt_ms",
             "loss",
             "last_probe_at",
+            "maintenance_ends_at",
         ] {
             assert!(json[key].is_null(), "{key}");
         }
+        assert_eq!(json["in_maintenance"], false);
         assert!(json.get("open_alerts").is_none());
     }
 }

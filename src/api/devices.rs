@@ -12,7 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
-use super::{device_json, transitions};
+use super::{device_json, maintenance, transitions};
 use crate::config::ProbeSettings;
 use crate::context::Context;
 use crate::http::BoxFuture;
@@ -36,10 +36,12 @@ pub fn list(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
     let snapshot = ctx.state.snapshot();
+    let (order, alerts) = (Some(&ctx.order), Some(&*ctx.store.health));
+    let ends = maintenance::Ends::of(ctx);
     response::bytes(
         StatusCode::OK,
         response::JSON,
-        devices_json_with_alerts(&snapshot, &query, Some(&ctx.order), Some(&ctx.store.health)),
+        devices_json_in(&snapshot, &query, order, alerts, ends),
     )
 }
 
@@ -56,6 +58,19 @@ pub fn devices_json_with_alerts(
     query: &ListQuery,
     cache: Option<&OrderCache>,
     alerts: Option<&StoreHealth>,
+) -> Vec<u8> {
+    // Windows without a zone of their own are read in UTC here (no settings).
+    let ends = maintenance::Ends::new(chrono::Utc::now(), chrono_tz::Tz::UTC);
+    devices_json_in(snapshot, query, cache, alerts, ends)
+}
+
+/// The list body, with each device's maintenance as `ends` sees it.
+fn devices_json_in(
+    snapshot: &Snapshot,
+    query: &ListQuery,
+    cache: Option<&OrderCache>,
+    alerts: Option<&StoreHealth>,
+    mut ends: maintenance::Ends,
 ) -> Vec<u8> {
     // One load of the counts for the whole body: every device reads the same commit.
     let counts = alerts.map(|h| h.open_alert_counts());
@@ -89,7 +104,16 @@ pub fn devices_json_with_alerts(
             .as_ref()
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
         out.push(b'{');
-        device_json::write_device_fields(&mut out, &mut times, device, status, &m, open_alerts);
+        let until = ends.of_windows(&device.maintenance);
+        device_json::write_device_fields(
+            &mut out,
+            &mut times,
+            device,
+            status,
+            &m,
+            open_alerts,
+            until,
+        );
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
@@ -173,6 +197,7 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
         status,
         &m,
         open_alerts,
+        maintenance::Ends::of(ctx).of_windows(&device.maintenance),
     );
     out.extend_from_slice(br#","probe":"#);
     serde_json::to_writer(&mut out, &ProbeJson::from(&device.probe))
