@@ -199,6 +199,7 @@ fn utc(text: &str) -> DateTime<Utc> {
 /// default zone `zone` and the clock at `now`.
 struct Server {
     base: String,
+    state: State,
     clock: Arc<SetClock>,
     stop: Option<oneshot::Sender<()>>,
     _store: (tempfile::TempDir, wardops::store::startup::Started),
@@ -209,6 +210,7 @@ impl Server {
         let clock = Arc::new(SetClock(Mutex::new(now)));
         let state = State::new(clock.clone());
         state.replace_inventory(Arc::new(build(inventory).unwrap()), |_| None);
+        let state_handle = state.clone();
         let dir = tempfile::tempdir().unwrap();
         let (mut ctx, started) = support::local_context(&state, dir.path()).await;
         ctx.maintenance = MaintenanceSettings { zone };
@@ -227,6 +229,7 @@ impl Server {
         ));
         Server {
             base,
+            state: state_handle,
             clock,
             stop: Some(stop),
             _store: (dir, started),
@@ -473,4 +476,35 @@ regions:
     let d = server.get("/api/v1/devices/d").await;
     assert_eq!(d["in_maintenance"], true);
     assert_eq!(d["maintenance_ends_at"], "2026-12-06T19:35:00.000Z");
+}
+
+#[tokio::test]
+async fn a_reload_that_adds_or_removes_a_window_takes_effect_at_once() {
+    let without = API_INVENTORY.replace("    maintenance:\n      - { cron: \"0 22 * * 0\", duration: 4h, reason: router firmware }\n", "");
+    assert_ne!(without, API_INVENTORY);
+    let server = Server::start(&without, chrono_tz::Asia::Tbilisi, utc("2026-12-06 18:30")).await;
+    let on = |body: &Value| body["in_maintenance"].as_bool();
+    assert_eq!(
+        on(&server.get("/api/v1/devices/sab-atm-1").await),
+        Some(false)
+    );
+    let listed = |body: Value| body["windows"].as_array().unwrap().len();
+    assert_eq!(listed(server.get("/api/v1/maintenance").await), 2);
+    // The region's window added: the very next request sees it.
+    server
+        .state
+        .replace_inventory(Arc::new(build(API_INVENTORY).unwrap()), |_| None);
+    assert_eq!(
+        on(&server.get("/api/v1/devices/sab-atm-1").await),
+        Some(true)
+    );
+    assert_eq!(listed(server.get("/api/v1/maintenance").await), 4);
+    // And removed again.
+    server
+        .state
+        .replace_inventory(Arc::new(build(&without).unwrap()), |_| None);
+    assert_eq!(
+        on(&server.get("/api/v1/devices/sab-atm-1").await),
+        Some(false)
+    );
 }

@@ -339,3 +339,28 @@ fn an_endless_chain_is_followed_a_bounded_number_of_links() {
     let week = every_minute.starts_in(utc("2026-12-06 00:00"), utc("2026-12-13 00:00"), UTC, 100);
     assert_eq!(week.len(), 100);
 }
+
+#[test]
+fn a_local_range_lasts_less_or_more_real_time_on_the_nights_clocks_change() {
+    let w = weekly(&[Weekday::Sun], "01:00", "05:00", Berlin);
+    let length = |from: &str, until: &str| {
+        let o = w.starts_in(utc(from), utc(until), UTC, 1)[0];
+        o.end - o.start
+    };
+    assert_eq!(
+        length("2026-03-28 12:00", "2026-03-29 12:00"),
+        TimeDelta::hours(3)
+    );
+    assert_eq!(
+        length("2026-10-24 12:00", "2026-10-25 12:00"),
+        TimeDelta::hours(5)
+    );
+    assert_eq!(
+        length("2026-11-28 12:00", "2026-11-29 12:00"),
+        TimeDelta::hours(4)
+    );
+    // A cron window lasts its duration of real time whatever the clocks do.
+    let c = cron("0 1 * * 0", 4, Some(Berlin));
+    let o = c.starts_in(utc("2026-10-24 12:00"), utc("2026-10-25 12:00"), UTC, 1)[0];
+    assert_eq!(o.end - o.start, TimeDelta::hours(4));
+}
