@@ -90,7 +90,8 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
         match key {
             0 => name = w.text("name")?,
             1 => probe = ProbeOverrides::read(w)?,
-            3 => windows = maintenance::read(w)?,
+            // By name, not index: other keys may be added to the list before it.
+            k if REGION_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
             _ => w.list("branches", |w, item| {
                 branches.extend(branch(w, item)?);
                 Ok(())
@@ -116,11 +117,11 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
     let mut windows = Vec::new();
     let seen = w.mapping("branch", BRANCH_KEYS, |w, key| {
         match key {
-            5 => windows = maintenance::read(w)?,
             0 => name = w.text("name")?,
             1 => lat = w.number("lat", "a number")?,
             2 => lon = w.number("lon", "a number")?,
             3 => probe = ProbeOverrides::read(w)?,
+            k if BRANCH_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
             _ => w.list("devices", |w, item| {
                 devices.extend(device(w, item)?);
                 Ok(())
@@ -148,11 +149,11 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
     let mut windows = Vec::new();
     let seen = w.mapping("device", DEVICE_KEYS, |w, key| {
         match key {
-            5 => windows = maintenance::read(w)?,
             0 => name = w.text("name")?,
             1 => address = w.text("address")?,
             2 => kind = w.text("kind")?,
             3 => labels = self::labels(w)?,
+            k if DEVICE_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
             _ => probe = ProbeOverrides::read(w)?,
         }
         Ok(())
