@@ -23,7 +23,7 @@ use chrono_tz::Tz;
 pub mod local;
 mod rule;
 
-pub use rule::{Days, Occurrence, Rule};
+pub use rule::{CronError, Days, Occurrence, Rule};
 
 /// One maintenance window, as the inventory states it.
 #[derive(Debug, Clone, PartialEq)]

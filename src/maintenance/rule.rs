@@ -39,6 +39,17 @@ pub enum Rule {
     },
 }
 
+/// Why a cron pattern cannot be a window.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CronError {
+    /// Not a pattern of five fields croner reads (its words).
+    #[error("{0}")]
+    Pattern(String),
+    /// A valid pattern of a day that never comes (`0 0 31 2 *`).
+    #[error("it never matches a date")]
+    NeverMatches,
+}
+
 /// A set of weekdays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Days(u8);
@@ -64,6 +75,40 @@ impl Days {
     }
 }
 
+/// Whether `pattern` matches some day (its minute and hour fields always match some
+/// time of day). The calendar repeats every 28 years in weekdays and leap days alike
+/// (between 1901 and 2099), so 28 years from 2001 hold every day a pattern can ask for.
+/// croner's own search would tell as well, but only after scanning up to the year
+/// 5000, ~70 ms a pattern: a file of such patterns must not take minutes to check.
+fn matches_a_day(pattern: &croner::Cron) -> bool {
+    use croner::Weekday as W;
+    let Some(mut day) = NaiveDate::from_ymd_opt(2001, 1, 1) else {
+        return false;
+    };
+    let last = NaiveDate::from_ymd_opt(2029, 1, 1).unwrap_or(day);
+    while day < last {
+        let weekday = match day.weekday() {
+            Weekday::Mon => W::Monday,
+            Weekday::Tue => W::Tuesday,
+            Weekday::Wed => W::Wednesday,
+            Weekday::Thu => W::Thursday,
+            Weekday::Fri => W::Friday,
+            Weekday::Sat => W::Saturday,
+            Weekday::Sun => W::Sunday,
+        };
+        let p = &pattern.pattern;
+        let (y, m, d) = (day.year(), day.month(), day.day());
+        if p.month_match(m).unwrap_or(false) && p.day_match(y, m, d, weekday).unwrap_or(false) {
+            return true;
+        }
+        let Some(next) = day.succ_opt() else {
+            return false;
+        };
+        day = next;
+    }
+    false
+}
+
 /// A cron match and a skipped local time can be this far apart in local time from the
 /// instant asked about (daylight-saving shifts are at most 2 hours; 3 leaves room).
 const SHIFT: TimeDelta = TimeDelta::hours(3);
@@ -75,13 +120,18 @@ impl Rule {
     /// A cron rule: `pattern` is five fields (minute, hour, day of month, month, day of
     /// week; Sunday is 0 or 7, names such as `sun` and `jan` work), read as POSIX cron
     /// reads them (a day of month and a day of week both given: either matches).
-    pub fn cron(pattern: &str, duration: TimeDelta) -> Result<Rule, String> {
+    pub fn cron(pattern: &str, duration: TimeDelta) -> Result<Rule, CronError> {
         use croner::parser::{CronParser, Seconds, Year};
         let parser = CronParser::builder()
             .seconds(Seconds::Disallowed)
             .year(Year::Disallowed)
             .build();
-        let pattern = parser.parse(pattern).map_err(|e| e.to_string())?;
+        let pattern = parser
+            .parse(pattern)
+            .map_err(|e| CronError::Pattern(e.to_string()))?;
+        if !matches_a_day(&pattern) {
+            return Err(CronError::NeverMatches);
+        }
         Ok(Rule::Cron {
             pattern: Box::new(pattern),
             duration,

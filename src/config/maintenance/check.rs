@@ -11,7 +11,7 @@ use super::{CRON, ONE_OFF, RawWindow, WEEKLY, WINDOW_KEYS, parse_zone};
 use crate::config::duration;
 use crate::config::error::{ConfigError, Location, Place, Spanned};
 use crate::config::walk::Text;
-use crate::maintenance::{Days, Rule, Scope, Window};
+use crate::maintenance::{CronError, Days, Rule, Scope, Window};
 
 /// A list longer than this on one region, branch or device is a mistake (and would
 /// make every evaluation of its devices slow).
@@ -233,23 +233,19 @@ impl Check<'_> {
         let rule = match Rule::cron(&pattern.value, duration.unwrap_or(MIN_DURATION)) {
             Ok(rule) => rule,
             Err(e) => {
-                let message = format!(
-                    "cron: {:?} is not a cron pattern of five fields (minute hour day-of-month month day-of-week): {e}",
-                    pattern.value
-                );
+                let message = match e {
+                    CronError::NeverMatches => {
+                        format!("cron: {:?} never matches a date", pattern.value)
+                    }
+                    CronError::Pattern(e) => format!(
+                        "cron: {:?} is not a cron pattern of five fields (minute hour day-of-month month day-of-week): {e}",
+                        pattern.value
+                    ),
+                };
                 self.error(pattern.at, message);
                 return None;
             }
         };
-        if let Rule::Cron { pattern: p, .. } = &rule {
-            // A pattern that never matches (`0 0 31 2 *`) is a mistake, not a window.
-            let from = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)?.and_hms_opt(0, 0, 0)?;
-            if p.find_next_occurrence(&from, true).is_err() {
-                let message = format!("cron: {:?} never matches a date", pattern.value);
-                self.error(pattern.at, message);
-                return None;
-            }
-        }
         duration.map(|_| rule)
     }
 
