@@ -63,6 +63,7 @@ fn inventory(n: usize) -> Inventory {
             ]),
             probe: ProbeSettings::default(),
             parents: Box::default(),
+            maintenance: Default::default(),
         }));
     }
     Inventory::new(devices, regions, "bench".into())

@@ -91,6 +91,7 @@ pub async fn run<P: Pinger>(
     ctx.registry = registry;
     ctx.readiness = readiness;
     ctx.web = config.settings.web.clone();
+    ctx.maintenance = config.settings.maintenance;
     // Started before the first inventory is applied so the feed sees every version.
     let ctx = ctx.start(FeedConfig::default());
     let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
@@ -223,6 +224,7 @@ mod tests {
                 "GET, HEAD /api/v1/alerts",
                 "GET, HEAD /api/v1/dashboard",
                 "GET, HEAD /api/v1/status",
+                "GET, HEAD /api/v1/maintenance",
                 "GET /api/v1/events",
                 "GET, HEAD /healthz",
                 "GET, HEAD /readyz",
