@@ -690,6 +690,48 @@ async fn becoming_unreachable_never_resolves_an_alert(store: &Db) {
     assert!(store.alerts(&open()).await.unwrap().is_empty());
 }
 
+/// A device that goes unreachable and back with its parent, again and again, is not
+/// flapping (its parent is, and is alerted on); its own flaps still count.
+async fn changes_with_a_parent_are_not_flapping(store: &Db) {
+    let mut log = Log::new("b1");
+    let mut batch = vec![
+        log.devices(0, &["a"], &[]),
+        log.transition(1, "a", "unknown", "up"),
+    ];
+    for k in 0..4 {
+        batch.push(log.transition(10 + 20 * k, "a", "up", "unreachable"));
+        batch.push(log.transition(20 + 20 * k, "a", "unreachable", "up"));
+    }
+    let events = store.apply(&batch).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    // And across writes, from what is stored.
+    let events = store
+        .apply(&[log.transition(100, "a", "up", "unreachable")])
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    // Its own changes: down after unreachable is not a flap, these three are.
+    let events = store
+        .apply(&[
+            log.transition_since(110, "a", "unreachable", "down", Some(t(95))),
+            log.transition(120, "a", "down", "up"),
+            log.transition(130, "a", "up", "down"),
+            log.transition(140, "a", "down", "up"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "Opened a device_down",
+            "Resolved a device_down",
+            "Opened a device_down",
+            "Resolved a device_down",
+            "Opened a flapping"
+        ]
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -735,6 +777,7 @@ contract!(
     unreachable_opens_no_alert_and_keeps_down_since,
     unreachable_then_down_opens_the_alert_then_keeping_down_since,
     becoming_unreachable_never_resolves_an_alert,
+    changes_with_a_parent_are_not_flapping,
 );
 
 #[tokio::test]

@@ -46,8 +46,9 @@ pub(super) trait Sql: Send {
     async fn last_seq(&mut self, boot: &str) -> Result<i64>;
     /// Raises the last sequence number of `boot` applied to `seq`.
     async fn set_last_seq(&mut self, boot: &str, seq: i64) -> Result<()>;
-    /// For each (device, since), in order: its transitions from a decided status (not
-    /// `unknown`) strictly after `since`.
+    /// For each (device, since), in order: its transitions strictly after `since` that
+    /// count as flaps (from a decided status, not `unknown`, and neither from nor to
+    /// `unreachable`).
     async fn recent_changes(&mut self, asks: &[(&str, DateTime<Utc>)]) -> Result<Vec<i64>>;
     /// Inserts the transitions of a run and sets each device's current state; a device
     /// that was down or unreachable and is decided down or unreachable again keeps its
@@ -179,11 +180,13 @@ async fn transitions<S: Sql>(
     if run.is_empty() {
         return Ok(());
     }
-    // Deciding a first status (`from` unknown) is not a flap; counted before the run is
-    // written, so each count lacks the transition itself.
+    // Deciding a first status (`from` unknown) is not a flap, nor is a change to or from
+    // `unreachable` (its parent's change, whose own flapping is alerted on: a branch
+    // whose gateway flaps is one flapping alert, not one per device); counted before the
+    // run is written, so each count lacks the transition itself.
     let asks: Vec<_> = run
         .iter()
-        .filter(|c| c.from != "unknown")
+        .filter(|c| counts_as_flap(c))
         .map(|c| (c.device, c.at - window(rules)))
         .collect();
     let mut earlier = if asks.is_empty() {
@@ -212,7 +215,7 @@ async fn transitions<S: Sql>(
             "unreachable" => {}
             _ => {}
         }
-        if c.from == "unknown" {
+        if !counts_as_flap(c) {
             continue;
         }
         let changes = 1 + earlier.next().unwrap_or(0);
@@ -251,6 +254,13 @@ async fn transitions<S: Sql>(
     });
     events.extend(done);
     Ok(())
+}
+
+/// True if `c` is one of the device's own changes of status, as flapping counts them:
+/// not its first decision, not a change to or from `unreachable`. The backends'
+/// `recent_changes` count the stored transitions by the same rule.
+fn counts_as_flap(c: &Change) -> bool {
+    c.from != "unknown" && c.from != "unreachable" && c.to != "unreachable"
 }
 
 async fn add_scopes<S: Sql>(sql: &mut S, events: &mut [AlertEvent]) -> Result<()> {

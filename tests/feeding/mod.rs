@@ -12,9 +12,12 @@ use wardops::state::{State, SystemClock, Transition};
 use wardops::store::AlertRules;
 use wardops::store::startup::{Limits, StartOptions, Started, start_with};
 
-/// The demo inventory of `devices` devices written to `dir`, loaded.
+/// The demo inventory of `devices` devices written to `dir`, without its `parents:`,
+/// loaded. The store tests drive each device's status by hand, one device at a time: a
+/// device behind a gateway would wait for its gateway's verdict (which no scheduler
+/// probes here) and become `unreachable` rather than `down` when the gateway is down.
 pub fn inventory(dir: &Path, devices: usize) -> Config {
-    wardops::demo::write(dir, devices, None).unwrap();
+    write_without_parents(dir, devices);
     Config::load_with_env(
         &dir.join("wardops.yaml"),
         &Env {
@@ -23,6 +26,21 @@ pub fn inventory(dir: &Path, devices: usize) -> Config {
         },
     )
     .unwrap()
+}
+
+/// `wardops demo` into `dir`, with the lines that name parents removed.
+pub fn write_without_parents(dir: &Path, devices: usize) {
+    wardops::demo::write(dir, devices, None).unwrap();
+    for entry in std::fs::read_dir(dir.join("inventory")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("parents:"))
+            .collect();
+        assert!(!kept.iter().any(|l| l.contains("parents")), "{path:?}");
+        std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    }
 }
 
 /// A store on `url` with its spool in `data_dir`, and a state feeding it `config`'s

@@ -50,7 +50,9 @@ impl Sql for PgWrite {
         let since: Vec<DateTime<Utc>> = asks.iter().map(|a| a.1).collect();
         let counts = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM transitions t
-                     WHERE t.device = u.d AND t.at > u.since AND t.from_status <> 'unknown')
+                     WHERE t.device = u.d AND t.at > u.since
+                       AND t.from_status NOT IN ('unknown', 'unreachable')
+                       AND t.to_status <> 'unreachable')
              FROM UNNEST($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(d, since, i)
              ORDER BY u.i",
         )

@@ -46,7 +46,9 @@ impl Sql for SqliteWrite {
         for (device, since) in asks {
             let n: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM transitions
-                 WHERE device = ?1 AND at > ?2 AND from_status <> 'unknown'",
+                 WHERE device = ?1 AND at > ?2
+                   AND from_status NOT IN ('unknown', 'unreachable')
+                   AND to_status <> 'unreachable'",
             )
             .bind(device)
             .bind(micros(*since))
