@@ -37,7 +37,7 @@ pub fn list(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     };
     let snapshot = ctx.state.snapshot();
     let (order, alerts) = (Some(&ctx.order), Some(&*ctx.store.health));
-    let ends = maintenance::Ends::of(ctx);
+    let ends = maintenance::ends(ctx);
     response::bytes(
         StatusCode::OK,
         response::JSON,
@@ -214,7 +214,7 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
         device_json::Extras {
             unreachable_because: because.as_deref(),
             open_alerts,
-            maintenance_ends_at: maintenance::Ends::of(ctx).of_windows(&device.maintenance),
+            maintenance_ends_at: maintenance::ends(ctx).of_windows(&device.maintenance),
         },
     );
     out.extend_from_slice(br#","probe":"#);

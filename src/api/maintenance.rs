@@ -1,5 +1,5 @@
 //! `GET /api/v1/maintenance`: the maintenance windows going on now and those starting
-//! in the next 7 days, and [`Ends`], when each device's maintenance ends (the device
+//! in the next 7 days, and [`ends`], when each device's maintenance ends (the device
 //! JSON's `in_maintenance` and `maintenance_ends_at`).
 //!
 //! Every answer is over one snapshot's inventory and the state's clock, in the zone of
@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::http::response::{self, Body};
-use crate::maintenance::{self, Occurrence, Rule, Scope, Window, Windows};
+use crate::maintenance::{Occurrence, Rule, Scope, Window, Windows};
 use crate::read_model::Rfc3339;
 
 /// How far ahead upcoming windows are listed.
@@ -25,47 +25,11 @@ pub const AHEAD: TimeDelta = TimeDelta::days(7);
 /// Occurrences listed at most.
 pub const MAX_ITEMS: usize = 1000;
 
-/// When the maintenance going on for a device ends, at one instant and default zone,
-/// remembering the last list of windows asked about: the devices of a branch share
-/// theirs, and a page lists them together.
-pub struct Ends {
-    now: DateTime<Utc>,
-    zone: Tz,
-    last: Option<(ListKey, Option<DateTime<Utc>>)>,
-}
+pub use crate::read_model::Ends;
 
-/// A shared list of windows by identity: its address and length.
-type ListKey = (usize, usize);
-
-impl Ends {
-    pub fn new(now: DateTime<Utc>, zone: Tz) -> Ends {
-        Ends {
-            now,
-            zone,
-            last: None,
-        }
-    }
-
-    /// At the state's clock, in the settings' zone.
-    pub fn of(ctx: &Context) -> Ends {
-        Ends::new(ctx.state.clock().now(), ctx.maintenance.zone)
-    }
-
-    /// The end of the maintenance going on under `windows`, if any is.
-    pub fn of_windows(&mut self, windows: &Windows) -> Option<DateTime<Utc>> {
-        if windows.is_empty() {
-            return None;
-        }
-        let key = (windows.as_ptr() as usize, windows.len());
-        if let Some((last, end)) = self.last
-            && last == key
-        {
-            return end;
-        }
-        let end = maintenance::active_at(windows, self.now, self.zone);
-        self.last = Some((key, end));
-        end
-    }
+/// At the state's clock, in the settings' zone.
+pub fn ends(ctx: &Context) -> Ends {
+    Ends::new(ctx.state.clock().now(), ctx.maintenance.zone)
 }
 
 #[derive(Serialize)]
