@@ -246,6 +246,12 @@ impl Server {
         response.json().await.unwrap()
     }
 
+    async fn text(&self, path: &str) -> String {
+        let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
     /// (in_maintenance, maintenance_ends_at) of every device in the list, by name.
     async fn device_maintenance(&self) -> Vec<(String, bool, Option<String>)> {
         let list = self.get("/api/v1/devices").await;
@@ -448,6 +454,71 @@ async fn device_json_says_whether_a_device_is_in_maintenance_and_until_when() {
         ),
         (Some(false), None)
     );
+}
+
+/// The `wardops_device_in_maintenance` sample of `device` in an exposition.
+fn in_maintenance_sample(metrics: &str, device: &str) -> Option<String> {
+    let prefix = format!("wardops_device_in_maintenance{{device=\"{device}\",");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn metrics_and_pages_show_maintenance_as_the_json_does() {
+    let server = Server::start(
+        API_INVENTORY,
+        chrono_tz::Asia::Tbilisi,
+        utc("2026-12-06 18:30"),
+    )
+    .await;
+    let metrics = server.text("/metrics").await;
+    assert!(
+        metrics.contains("# TYPE wardops_device_in_maintenance gauge"),
+        "{metrics}"
+    );
+    for (device, want) in [
+        ("sab-atm-1", "1"),
+        ("vake-atm-2", "1"),
+        ("boulevard-atm-1", "0"),
+    ] {
+        assert_eq!(
+            in_maintenance_sample(&metrics, device).as_deref(),
+            Some(want),
+            "{device}"
+        );
+    }
+    let badge = "⚒ MAINTENANCE";
+    let tile = |page: &str, device: &str| -> String {
+        let start = page
+            .find(&format!("data-device=\"{device}\""))
+            .unwrap_or_else(|| panic!("{device} not on the wall"));
+        let end = page[start..].find("</a>").unwrap() + start;
+        page[start..end].to_string()
+    };
+    let wall = server.text("/monitor").await;
+    assert!(tile(&wall, "sab-atm-1").contains(badge), "{wall}");
+    assert!(!tile(&wall, "boulevard-atm-1").contains(badge));
+    let page = server.text("/devices/vake-atm-2").await;
+    assert!(page.contains(badge), "{page}");
+    assert!(page.contains("in maintenance until"), "{page}");
+    assert!(
+        !server
+            .text("/devices/boulevard-atm-1")
+            .await
+            .contains(badge)
+    );
+    // The window over: the same surfaces say so at the next read.
+    server.set(utc("2026-12-07 03:00"));
+    let metrics = server.text("/metrics").await;
+    assert_eq!(
+        in_maintenance_sample(&metrics, "sab-atm-1").as_deref(),
+        Some("0")
+    );
+    assert!(!tile(&server.text("/monitor").await, "sab-atm-1").contains(badge));
+    assert!(!server.text("/devices/vake-atm-2").await.contains(badge));
 }
 
 #[tokio::test]
