@@ -14,6 +14,11 @@
 //! is asked for a probe at once ([`DeviceRuntime::request_probe`]). Once a parent's
 //! verdict is in, the children waiting for it are probed at once; when a parent
 //! recovers, so are its unreachable children.
+//!
+//! Each transition is judged against the device's maintenance windows, in the settings'
+//! zone ([`State::set_maintenance_zone`]): it carries the end of the maintenance going on,
+//! and whether the `device_down` alert of its outage is held until then ([`held`]
+//! releases it).
 
 pub mod clock;
 pub mod depend;
