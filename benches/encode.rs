@@ -63,6 +63,7 @@ fn inventory(n: usize) -> Inventory {
             ]),
             probe: ProbeSettings::default(),
             parents: Box::default(),
+            maintenance: Default::default(),
         }));
     }
     Inventory::new(devices, regions, "bench".into())
@@ -197,14 +198,27 @@ fn main() {
             api::devices_json(&state.snapshot(), &down).len()
         });
         measure("metrics, Prometheus text", runs, || {
-            metrics::encode(&state.snapshot(), &registry, Format::Prometheus).len()
+            metrics::encode(
+                &state.snapshot(),
+                wardops::read_model::Ends::of(&state),
+                &registry,
+                Format::Prometheus,
+            )
+            .len()
         });
         measure("metrics, OpenMetrics", runs, || {
-            metrics::encode(&state.snapshot(), &registry, Format::OpenMetrics).len()
+            metrics::encode(
+                &state.snapshot(),
+                wardops::read_model::Ends::of(&state),
+                &registry,
+                Format::OpenMetrics,
+            )
+            .len()
         });
         measure("metrics, Prometheus text + gzip", runs, || {
             metrics::gzip_bytes(&metrics::encode(
                 &state.snapshot(),
+                wardops::read_model::Ends::of(&state),
                 &registry,
                 Format::Prometheus,
             ))

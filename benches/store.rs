@@ -100,6 +100,8 @@ async fn populate(db: &pgdb::TestDb, config: &Config) {
                 to: if down { "down" } else { "up" }.into(),
                 down_since: down.then_some(now - chrono::Duration::minutes(5)),
                 version: 1,
+                in_maintenance: false,
+                alert_held: false,
             },
         });
     }

@@ -17,6 +17,10 @@
 //! - `GET /api/v1/dashboard` — totals by status, by region and by kind; prober health.
 //! - `GET /api/v1/status` — version, uptime, inventory revision and hash, last reload
 //!   (time, result, errors), devices by status.
+//! - `GET /api/v1/maintenance` — maintenance windows going on and starting in the next
+//!   7 days, each with its scope, reason, start and end (UTC and local), zone and the
+//!   number of devices it covers ([`maintenance`]). Device JSON carries
+//!   `in_maintenance` and `maintenance_ends_at`.
 //! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
@@ -33,6 +37,7 @@ pub mod device_json;
 pub mod devices;
 pub mod events;
 pub mod health;
+pub mod maintenance;
 pub mod status;
 pub mod transitions;
 
@@ -54,6 +59,7 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/api/v1/alerts").task(Wait::Io, ctx, alerts::route),
         Route::exact("/api/v1/dashboard").sync(Run::Blocking, ctx, dashboard::get),
         Route::exact("/api/v1/status").sync(Run::Blocking, ctx, status::get),
+        Route::exact("/api/v1/maintenance").sync(Run::Blocking, ctx, maintenance::get),
         Route::exact("/api/v1/events")
             .no_head()
             .task(Wait::Streaming, ctx, events::get),

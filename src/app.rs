@@ -91,8 +91,12 @@ pub async fn run<P: Pinger>(
     ctx.registry = registry;
     ctx.readiness = readiness;
     ctx.web = config.settings.web.clone();
+    ctx.maintenance = config.settings.maintenance;
+    state.set_maintenance_zone(config.settings.maintenance.zone);
     // Started before the first inventory is applied so the feed sees every version.
     let ctx = ctx.start(FeedConfig::default());
+    // Likewise: the restored devices of the first inventory are looked at.
+    let held_alerts = tokio::spawn(crate::state::held::release_at_window_ends(state.clone()));
     let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
     let supervisor = prober_runtime.spawn(supervise(
         Scheduler::new(pinger.clone(), state, prober),
@@ -119,6 +123,7 @@ pub async fn run<P: Pinger>(
     let served = http::serve(listener, routes(&ctx), config.settings.http, shutdown).await;
     reload_triggers.abort();
     supervisor.abort();
+    held_alerts.abort();
     drop(inventories);
     served.context("HTTP server failed")
 }
@@ -223,6 +228,7 @@ mod tests {
                 "GET, HEAD /api/v1/alerts",
                 "GET, HEAD /api/v1/dashboard",
                 "GET, HEAD /api/v1/status",
+                "GET, HEAD /api/v1/maintenance",
                 "GET /api/v1/events",
                 "GET, HEAD /healthz",
                 "GET, HEAD /readyz",

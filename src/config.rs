@@ -17,6 +17,8 @@
 //! - `raw`: an inventory file's shapes as written, and the grammar that fills them.
 //! - `load`: the inventory directory read and hashed; `load/build` validates what was
 //!   read into an [`Inventory`].
+//! - `maintenance`: the `maintenance:` windows of a region, branch or device, read and
+//!   checked (what they mean in time is [`crate::maintenance`]'s).
 //! - `inventory`: the validated inventory, with its dependency `graph` (parents and
 //!   children as indexes); `probe`: probe settings and their cascade
 //!   (its `probe:` section is read the same at every level); `duration`, `error`.
@@ -26,6 +28,7 @@ pub mod error;
 pub mod graph;
 pub mod inventory;
 pub mod load;
+mod maintenance;
 pub mod probe;
 mod raw;
 pub mod settings;

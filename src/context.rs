@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use prometheus_client::registry::Registry;
 
-use crate::config::settings::WebSettings;
+use crate::config::settings::{MaintenanceSettings, WebSettings};
 use crate::feed::{self, FeedConfig, Hub};
 use crate::read_model::{History, OrderCache};
 use crate::reload::Reloader;
@@ -50,6 +50,8 @@ pub struct Context {
     pub registry: Registry,
     pub readiness: Readiness,
     pub web: WebSettings,
+    /// The default zone of maintenance windows.
+    pub maintenance: MaintenanceSettings,
     /// The live feed.
     pub hub: Arc<Hub>,
     /// The last hour of RTT and loss per device.
@@ -81,6 +83,7 @@ impl Context {
             registry: Registry::default(),
             readiness: Box::new(Vec::new),
             web,
+            maintenance: MaintenanceSettings::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! Data flows top to bottom; a module imports only from the modules above it.
+//! - [`maintenance`]: maintenance windows and when they are on, exact across DST (pure).
 //! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
 //! - [`probe`]: the ICMP pinger (one shared socket per address family).
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
@@ -28,6 +29,7 @@ pub mod context;
 pub mod demo;
 pub mod feed;
 pub mod http;
+pub mod maintenance;
 pub mod metrics;
 pub mod probe;
 pub mod read_model;

@@ -30,6 +30,7 @@ pub use exposition::Format;
 use crate::context::Context;
 use crate::http::response::{self, Body};
 use crate::http::route::{Route, Run};
+use crate::read_model::Ends;
 use crate::state::Snapshot;
 use prometheus_client::registry::Registry;
 use shared::Flights;
@@ -86,7 +87,8 @@ pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
     let gzip = accepts_gzip(header(header::ACCEPT_ENCODING));
     let body = exporter.flights.get((format, gzip), || {
         let ctx = &exporter.ctx;
-        let text = encode(&ctx.state.snapshot(), &ctx.registry, format);
+        let ends = Ends::new(ctx.state.clock().now(), ctx.maintenance.zone);
+        let text = encode(&ctx.state.snapshot(), ends, &ctx.registry, format);
         if gzip { gzip_bytes(&text) } else { text }
     });
     let mut response = response::bytes(StatusCode::OK, format.content_type(), body);
@@ -102,11 +104,12 @@ pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
     response
 }
 
-/// The whole exposition for `snapshot`. Public for the benchmark.
-pub fn encode(snapshot: &Snapshot, registry: &Registry, format: Format) -> Vec<u8> {
+/// The whole exposition for `snapshot`, maintenance as `ends` has it. Public for the
+/// benchmark.
+pub fn encode(snapshot: &Snapshot, ends: Ends, registry: &Registry, format: Format) -> Vec<u8> {
     let capacity = 4096 + snapshot.inventory.devices.len() * devices::BYTES_PER_DEVICE;
     let mut w = exposition::Writer::new(format, capacity);
-    devices::encode(&mut w, snapshot);
+    devices::encode(&mut w, snapshot, ends);
     w.registry(registry);
     process::Process::read().encode(&mut w);
     w.finish()

@@ -10,11 +10,13 @@
 //! - [`counts`]: devices by status, overall, by region and by kind.
 //! - [`dependencies`]: why a device is unreachable, how many are unreachable behind one.
 //! - [`history`]: the bounded last hour of each device's RTT and loss.
+//! - [`maintenance`]: when each device's maintenance ends ([`Ends`]).
 //! - [`time`]: how a time is written (RFC 3339, UTC, milliseconds, `Z`).
 
 pub mod counts;
 pub mod dependencies;
 pub mod history;
+pub mod maintenance;
 pub mod order;
 pub mod paging;
 pub mod query;
@@ -25,6 +27,7 @@ use std::sync::Arc;
 pub use counts::{Counts, Totals};
 pub use dependencies::{UnreachableBehind, unreachable_because};
 pub use history::History;
+pub use maintenance::Ends;
 pub use order::{OrderCache, Selection, select};
 pub use query::{ListQuery, ParamError};
 pub use time::{Rfc3339, TimeWriter};

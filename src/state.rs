@@ -14,9 +14,15 @@
 //! is asked for a probe at once ([`DeviceRuntime::request_probe`]). Once a parent's
 //! verdict is in, the children waiting for it are probed at once; when a parent
 //! recovers, so are its unreachable children.
+//!
+//! Each transition is judged against the device's maintenance windows, in the settings'
+//! zone ([`State::set_maintenance_zone`]): it carries the end of the maintenance going on,
+//! and whether the `device_down` alert of its outage is held until then ([`held`]
+//! releases it).
 
 pub mod clock;
 pub mod depend;
+pub mod held;
 pub mod machine;
 pub mod runtime;
 
@@ -24,6 +30,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 
@@ -112,6 +119,18 @@ pub struct Transition {
     pub version: u64,
     pub device: Arc<Device>,
     pub change: Change,
+    /// Set when the change was decided inside a maintenance window of the device: when
+    /// that maintenance (merged with the windows touching it) ends.
+    pub maintenance_ends_at: Option<DateTime<Utc>>,
+    /// True for a change to `down` whose outage began inside the maintenance going on:
+    /// its `device_down` alert is held until the window ends ([`held`]).
+    pub alert_held: bool,
+}
+
+impl Transition {
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance_ends_at.is_some()
+    }
 }
 
 /// What the store writer is sent: every change, losslessly, in version order (sent while
@@ -124,6 +143,14 @@ pub enum StoreEvent {
         version: u64,
         at: DateTime<Utc>,
         inventory: Arc<Inventory>,
+    },
+    /// A device still `down` when the maintenance that held its alert ended: its
+    /// `device_down` alert opens now (`at`, the window's end), saying since when the
+    /// device is down.
+    HeldAlert {
+        at: DateTime<Utc>,
+        device: Arc<Device>,
+        down_since: Option<DateTime<Utc>>,
     },
 }
 
@@ -147,6 +174,8 @@ struct Shared {
     /// never blocks the prober; the writer drains it into its spool at once.
     sink: Option<mpsc::UnboundedSender<StoreEvent>>,
     clock: Arc<dyn Clock>,
+    /// The zone of maintenance windows that name none (`maintenance.zone`).
+    zone: Mutex<Tz>,
 }
 
 impl State {
@@ -174,12 +203,23 @@ impl State {
                 events,
                 sink,
                 clock,
+                zone: Mutex::new(Tz::UTC),
             }),
         }
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.shared.clock
+    }
+
+    /// The zone of maintenance windows that name none (UTC until set).
+    pub fn maintenance_zone(&self) -> Tz {
+        *self.shared.zone.lock()
+    }
+
+    /// Sets the settings' `maintenance.zone`, before the first inventory is applied.
+    pub fn set_maintenance_zone(&self, zone: Tz) {
+        *self.shared.zone.lock() = zone;
     }
 
     /// The current version of everything.
@@ -311,6 +351,13 @@ impl State {
         runtime: &Arc<DeviceRuntime>,
         change: Change,
     ) -> Option<Transition> {
+        // Evaluated before the lock: a cron window's search is not in the writers' way.
+        let maintenance_ends_at = self.maintenance_ends(&device.maintenance, change.at);
+        let alert_held = change.to == Status::Down
+            && maintenance_ends_at.is_some()
+            && change
+                .down_since
+                .is_some_and(|s| self.maintenance_ends(&device.maintenance, s).is_some());
         let _writer = self.shared.writer.lock();
         let old = self.shared.snapshot.load_full();
         // The device may have been removed or re-addressed by a reload while it was probed.
@@ -332,6 +379,8 @@ impl State {
             version: next.version,
             device: old.inventory.devices[i].clone(),
             change,
+            maintenance_ends_at,
+            alert_held,
         };
         self.shared.snapshot.store(Arc::new(next));
         let because = if change.to == Status::Unreachable {
@@ -348,6 +397,51 @@ impl State {
             .events
             .send(Arc::new(Event::Transition(transition.clone())));
         Some(transition)
+    }
+
+    /// When the maintenance going on at `t` under `windows` ends, if any is.
+    pub fn maintenance_ends(
+        &self,
+        windows: &[crate::maintenance::Window],
+        t: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        if windows.is_empty() {
+            return None;
+        }
+        crate::maintenance::active_at(windows, t, self.maintenance_zone())
+    }
+
+    /// Opens the held `device_down` alert of `name` at `at`, if the device is still down
+    /// with the outage that began at `down_since`: sent to the store in order with the
+    /// transitions (under the writer lock), so a recovery decided first wins.
+    /// Returns whether it was sent.
+    pub fn release_held_alert(
+        &self,
+        name: &str,
+        down_since: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> bool {
+        let _writer = self.shared.writer.lock();
+        let snapshot = self.shared.snapshot.load();
+        let Some((device, status, _)) = snapshot.device(name) else {
+            return false;
+        };
+        if status.status != Status::Down || status.down_since != down_since {
+            return false;
+        }
+        tracing::warn!(
+            device = %device.name, address = %device.address,
+            down_since = %down_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            "DOWN after maintenance"
+        );
+        if let Some(sink) = &self.shared.sink {
+            let _ = sink.send(StoreEvent::HeldAlert {
+                at,
+                device: device.clone(),
+                down_since,
+            });
+        }
+        true
     }
 }
 

@@ -114,8 +114,17 @@
       if (list.dataset.view === "grid") d.dataset.label = ev.status + " for ";
       dur.appendChild(d);
     }
-    var tag = el.querySelector(".tag");
+    var tag = el.querySelector(".tag:not(.tag-maint)");
     if (tag) tag.remove();
+    // The maintenance badge as of this transition (the page's own until then).
+    var maint = el.querySelector(".tag-maint");
+    if (maint) maint.remove();
+    if (ev.in_maintenance) {
+      var b = mk("span", "tag tag-maint", "⚒ MAINTENANCE");
+      b.title = "in maintenance until " + (ev.maintenance_ends_at || "") +
+        ": no alert opens for an outage that begins now until then";
+      el.querySelector(".st").insertAdjacentElement("afterend", b);
+    }
     if (isOut(was) && ev.status === "up") {
       // A brief highlight, with words, so the recovery is seen and not only by colour.
       el.classList.add("recovered");

@@ -86,6 +86,34 @@ impl Log {
             to: to.into(),
             down_since,
             version: self.seq + 1,
+            in_maintenance: false,
+            alert_held: false,
+        };
+        self.next(t(at), kind)
+    }
+
+    /// A transition decided inside a maintenance window; `held` for a change to down
+    /// whose outage began inside it.
+    fn in_maintenance(&mut self, at: i64, name: &str, from: &str, to: &str, held: bool) -> Record {
+        let mut r = self.transition(at, name, from, to);
+        if let RecordKind::Transition {
+            in_maintenance,
+            alert_held,
+            ..
+        } = &mut r.kind
+        {
+            *in_maintenance = true;
+            *alert_held = held;
+        }
+        r
+    }
+
+    /// The held alert of `name`, opened at `at` (the window's end).
+    fn held_alert(&mut self, at: i64, name: &str, down_since: DateTime<Utc>) -> Record {
+        let kind = RecordKind::HeldAlert {
+            device: name.into(),
+            address: "127.77.0.1".into(),
+            down_since: Some(down_since),
         };
         self.next(t(at), kind)
     }
@@ -732,6 +760,139 @@ async fn changes_with_a_parent_are_not_flapping(store: &Db) {
     );
 }
 
+async fn a_transition_in_maintenance_is_stored_as_such_and_opens_no_alert(store: &Db) {
+    let mut log = Log::new("b1");
+    let events = store
+        .apply(&[
+            log.devices(0, &["a", "b"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.transition(1, "b", "unknown", "up"),
+            log.in_maintenance(100, "a", "up", "down", true),
+            // Down outside maintenance, for contrast: alerted as always.
+            log.transition(100, "b", "up", "down"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Opened b device_down"], "{events:?}");
+    let rows = store.transitions("a", 10, None).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.to.as_str(), r.in_maintenance))
+            .collect::<Vec<_>>(),
+        [("down", true), ("up", false)]
+    );
+    assert!(!store.transitions("b", 10, None).await.unwrap()[0].in_maintenance);
+    // The device is down as far as the store knows, with its true down_since.
+    assert_eq!(
+        store.load().await.unwrap().status["a"],
+        StoredStatus {
+            status: Status::Down,
+            down_since: Some(t(95))
+        }
+    );
+    // A recovery inside the window: nothing to resolve, nothing opened, ever.
+    let events = store
+        .apply(&[log.in_maintenance(200, "a", "down", "up", false)])
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    let open_alerts = store.alerts(&open()).await.unwrap();
+    assert_eq!(
+        open_alerts
+            .iter()
+            .map(|a| a.device.as_str())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    // Recovery is never suppressed: b recovers inside a window, its alert is resolved.
+    let events = store
+        .apply(&[log.in_maintenance(300, "b", "down", "up", false)])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Resolved b device_down"], "{events:?}");
+}
+
+async fn a_held_alert_opens_at_the_window_end_with_the_true_start(store: &Db) {
+    let mut log = Log::new("b1");
+    store
+        .apply(&[
+            log.devices(0, &["a"], &[]),
+            log.transition(1, "a", "unknown", "up"),
+            log.in_maintenance(100, "a", "up", "down", true),
+        ])
+        .await
+        .unwrap();
+    assert!(store.alerts(&open()).await.unwrap().is_empty());
+    let events = store
+        .apply(&[log.held_alert(3600, "a", t(95))])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Opened a device_down"], "{events:?}");
+    assert!(events[0].scope.is_some(), "{events:?}");
+    let alert = &store.alerts(&open()).await.unwrap()[0];
+    assert_eq!(alert.opened_at, t(3600));
+    assert_eq!(alert.severity, "critical");
+    assert!(
+        alert
+            .message
+            .contains(&t(95).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "down_since is the true start: {}",
+        alert.message
+    );
+    // A second release of the same outage (a restart, a reload) is harmless.
+    let events = store
+        .apply(&[log.held_alert(3700, "a", t(95))])
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(store.alerts(&open()).await.unwrap().len(), 1);
+    // It resolves as any other.
+    let events = store
+        .apply(&[log.transition(4000, "a", "down", "up")])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Resolved a device_down"], "{events:?}");
+}
+
+async fn changes_in_maintenance_open_no_flapping_alert(store: &Db) {
+    let mut log = Log::new("b1");
+    let mut records = vec![
+        log.devices(0, &["a"], &[]),
+        log.transition(1, "a", "unknown", "up"),
+    ];
+    for i in 0..6 {
+        let (from, to) = if i % 2 == 0 {
+            ("up", "down")
+        } else {
+            ("down", "up")
+        };
+        records.push(log.in_maintenance(10 + i * 10, "a", from, to, to == "down"));
+    }
+    let events = store.apply(&records).await.unwrap();
+    assert!(events.is_empty(), "planned work flaps: {events:?}");
+    // Outside the window only the changes made there count: the third one is flapping.
+    let events = store
+        .apply(&[
+            log.transition(100, "a", "up", "down"),
+            log.transition(110, "a", "down", "up"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        ["Opened a device_down", "Resolved a device_down"],
+        "the window's six changes are not counted"
+    );
+    let events = store
+        .apply(&[log.transition(120, "a", "up", "down")])
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        ["Opened a device_down", "Opened a flapping"]
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -778,6 +939,9 @@ contract!(
     unreachable_then_down_opens_the_alert_then_keeping_down_since,
     becoming_unreachable_never_resolves_an_alert,
     changes_with_a_parent_are_not_flapping,
+    a_transition_in_maintenance_is_stored_as_such_and_opens_no_alert,
+    a_held_alert_opens_at_the_window_end_with_the_true_start,
+    changes_in_maintenance_open_no_flapping_alert,
 );
 
 #[tokio::test]
@@ -847,7 +1011,18 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
         Db::Postgres(p) => first.run(p.pool()).await.unwrap(),
         Db::Sqlite(s) => first.run(s.pool()).await.unwrap(),
     }
-    // Rows as the appliance writes them with the 0001 schema.
+    // Rows as the appliance wrote them with the 0001 schema. Today's writer and reader
+    // also use `transitions.in_maintenance` (0002), so the column is lent for these
+    // writes and reads and taken back before migrating, leaving 0001's tables and rows.
+    let lend = match store {
+        Db::Postgres(_) => {
+            "ALTER TABLE transitions ADD COLUMN in_maintenance boolean NOT NULL DEFAULT false"
+        }
+        Db::Sqlite(_) => {
+            "ALTER TABLE transitions ADD COLUMN in_maintenance INTEGER NOT NULL DEFAULT 0"
+        }
+    };
+    exec(lend).await.unwrap();
     let mut log = Log::new("b1");
     store
         .apply(&[
@@ -877,6 +1052,9 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
     let kept_alerts: Vec<_> = before.into_iter().filter(|a| a.id != newest).collect();
     let loaded = store.load().await.unwrap();
     let history = store.transitions("b", 10, None).await.unwrap();
+    exec("ALTER TABLE transitions DROP COLUMN in_maintenance")
+        .await
+        .unwrap();
 
     store.migrate().await.unwrap();
 

@@ -803,3 +803,70 @@ async fn unreachable_transitions_and_the_count_behind_an_alert_reach_the_feed() 
     );
     assert_eq!(d["opened_at"], down.data["at"]);
 }
+
+/// A branch in maintenance around the probes' times (2027-01-15T08:00Z on), one without.
+const IN_MAINTENANCE: &str = r#"
+regions:
+  - name: west
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: works
+        maintenance:
+          - { start: 2027-01-15T07:00, end: 2027-01-15T09:00, reason: firmware }
+        devices:
+          - { name: w-atm, address: 127.77.8.1, kind: atm }
+      - name: plain
+        devices:
+          - { name: p-atm, address: 127.77.8.2, kind: atm }
+"#;
+
+#[tokio::test]
+async fn transitions_in_maintenance_say_so_and_open_no_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = store_options("sqlite://wardops.db".into(), dir.path());
+    let store = start(options, Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let server = Server::build_with(IN_MAINTENANCE, 100, FeedConfig::default(), Some(&store)).await;
+    for name in ["w-atm", "p-atm"] {
+        server.probe(name, true);
+    }
+    let mut all = Reader::open(&server.url("/api/v1/events"), None).await;
+    all.expect("hello").await;
+    server.probe("w-atm", false);
+    server.probe("p-atm", false);
+    let w = all.expect("transition").await;
+    assert_eq!(
+        (
+            &w.data["device"],
+            &w.data["status"],
+            &w.data["in_maintenance"],
+            &w.data["maintenance_ends_at"]
+        ),
+        (
+            &"w-atm".into(),
+            &"down".into(),
+            &true.into(),
+            &"2027-01-15T09:00:00.000Z".into()
+        )
+    );
+    // Next comes p-atm's transition, then its alert: w-atm's would come between.
+    let p = all.expect("transition").await;
+    assert_eq!(
+        (
+            &p.data["device"],
+            &p.data["in_maintenance"],
+            &p.data["maintenance_ends_at"]
+        ),
+        (&"p-atm".into(), &false.into(), &serde_json::Value::Null)
+    );
+    let opened = all.expect("alert_opened").await;
+    assert_eq!(opened.data["device"], "p-atm");
+    // A recovery inside the window is a transition like any other, still marked.
+    server.probe("w-atm", true);
+    let up = all.expect("transition").await;
+    assert_eq!(
+        (&up.data["status"], &up.data["in_maintenance"]),
+        (&"up".into(), &true.into())
+    );
+}

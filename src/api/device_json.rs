@@ -14,21 +14,34 @@ use crate::config::Device;
 use crate::read_model::TimeWriter;
 use crate::state::{DeviceStatus, Measurements};
 
-/// Writes the fields of one device, `"name":…` to `"parents":…` (then
+/// What a device's JSON says beyond its inventory entry, status and measurements.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Extras<'a> {
+    /// For an unreachable device: its parents that are down or unreachable
+    /// ([`crate::read_model::unreachable_because`]).
+    pub unreachable_because: Option<&'a [&'a str]>,
+    /// What only the store knows; absent when the appliance keeps no store.
+    pub open_alerts: Option<u32>,
+    /// When the maintenance going on ends, if any is ([`super::maintenance::Ends`]).
+    pub maintenance_ends_at: Option<DateTime<Utc>>,
+}
+
+/// Writes the fields of one device, `"name":…` to `"maintenance_ends_at":…` (with
 /// `"unreachable_because":…` and `"open_alerts":…` when given), without the enclosing
 /// braces: the list wraps each in `{}`, the detail route adds its own fields around them.
-///
-/// `unreachable_because` is given for an unreachable device: the names of its parents
-/// that are down or unreachable ([`crate::read_model::unreachable_because`]).
 pub fn write_device_fields(
     out: &mut Vec<u8>,
     times: &mut TimeWriter,
     device: &Device,
     status: &DeviceStatus,
     m: &Measurements,
-    unreachable_because: Option<&[&str]>,
-    open_alerts: Option<u32>,
+    extras: Extras,
 ) {
+    let Extras {
+        unreachable_because,
+        open_alerts,
+        maintenance_ends_at,
+    } = extras;
     out.extend_from_slice(b"\"name\":");
     write_str(out, &device.name);
     out.extend_from_slice(b",\"address\":\"");
@@ -68,6 +81,11 @@ pub fn write_device_fields(
         out.extend_from_slice(b",\"unreachable_because\":");
         write_strs(out, because.iter().copied());
     }
+    out.extend_from_slice(match maintenance_ends_at {
+        Some(_) => b",\"in_maintenance\":true,\"maintenance_ends_at\":",
+        None => b",\"in_maintenance\":false,\"maintenance_ends_at\":",
+    });
+    write_time(out, times, maintenance_ends_at);
     // What only the store knows; absent when the appliance keeps no store.
     if let Some(n) = open_alerts {
         out.extend_from_slice(b",\"open_alerts\":");
@@ -197,6 +215,8 @@ mod tests {
         parents: Vec<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         unreachable_because: Option<Vec<&'a str>>,
+        in_maintenance: bool,
+        maintenance_ends_at: Option<Rfc3339>,
         #[serde(skip_serializing_if = "Option::is_none")]
         open_alerts: Option<u32>,
     }
@@ -211,6 +231,7 @@ mod tests {
             labels: Labels::new(labels.iter().map(|&(k, v)| (k.into(), v.into()))),
             probe: Default::default(),
             parents: Default::default(),
+            maintenance: Default::default(),
         }
     }
 
@@ -220,18 +241,16 @@ mod tests {
         m: &Measurements,
         because: Option<&[&str]>,
         alerts: Option<u32>,
+        ends: Option<DateTime<Utc>>,
     ) -> String {
         let mut out = Vec::new();
         out.push(b'{');
-        write_device_fields(
-            &mut out,
-            &mut TimeWriter::default(),
-            d,
-            s,
-            m,
-            because,
-            alerts,
-        );
+        let extras = Extras {
+            unreachable_because: because,
+            open_alerts: alerts,
+            maintenance_ends_at: ends,
+        };
+        write_device_fields(&mut out, &mut TimeWriter::default(), d, s, m, extras);
         out.push(b'}');
         String::from_utf8(out).unwrap()
     }
@@ -304,7 +323,11 @@ mod tests {
                         let all = d.parents.iter().map(|p| &**p);
                         all.take(if k % 2 == 0 { usize::MAX } else { 1 }).collect()
                     });
-                    for alerts in [None, Some(0), Some(7), Some(u32::MAX)] {
+                    for (a, alerts) in [None, Some(0), Some(7), Some(u32::MAX)]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let ends = (a % 2 == 1).then_some(s.changed_at).flatten();
                         let reference = DeviceJson {
                             name: &d.name,
                             address: d.address,
@@ -320,10 +343,12 @@ mod tests {
                             last_probe_at: m.last_probe_at.map(Rfc3339),
                             parents: d.parents.iter().map(|p| &**p).collect(),
                             unreachable_because: because.clone(),
+                            in_maintenance: ends.is_some(),
+                            maintenance_ends_at: ends.map(Rfc3339),
                             open_alerts: alerts,
                         };
                         assert_eq!(
-                            written(d, s, &m, because.as_deref(), alerts),
+                            written(d, s, &m, because.as_deref(), alerts, ends),
                             serde_json::to_string(&reference).unwrap()
                         );
                     }
@@ -341,6 +366,7 @@ mod tests {
             &Measurements::default(),
             None,
             None,
+            None,
         );
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["name"], "a\"b");
@@ -353,9 +379,11 @@ mod tests {
             "last_rtt_ms",
             "loss",
             "last_probe_at",
+            "maintenance_ends_at",
         ] {
             assert!(json[key].is_null(), "{key}");
         }
+        assert_eq!(json["in_maintenance"], false);
         assert!(json.get("open_alerts").is_none());
         assert_eq!(
             json["parents"],

@@ -12,7 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
-use super::{device_json, transitions};
+use super::{device_json, maintenance, transitions};
 use crate::config::{Device, ProbeSettings};
 use crate::context::Context;
 use crate::http::BoxFuture;
@@ -36,10 +36,12 @@ pub fn list(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
     let snapshot = ctx.state.snapshot();
+    let (order, alerts) = (Some(&ctx.order), Some(&*ctx.store.health));
+    let ends = maintenance::ends(ctx);
     response::bytes(
         StatusCode::OK,
         response::JSON,
-        devices_json_with_alerts(&snapshot, &query, Some(&ctx.order), Some(&ctx.store.health)),
+        devices_json_in(&snapshot, &query, order, alerts, ends),
     )
 }
 
@@ -56,6 +58,19 @@ pub fn devices_json_with_alerts(
     query: &ListQuery,
     cache: Option<&OrderCache>,
     alerts: Option<&StoreHealth>,
+) -> Vec<u8> {
+    // Windows without a zone of their own are read in UTC here (no settings).
+    let ends = maintenance::Ends::new(chrono::Utc::now(), chrono_tz::Tz::UTC);
+    devices_json_in(snapshot, query, cache, alerts, ends)
+}
+
+/// The list body, with each device's maintenance as `ends` sees it.
+fn devices_json_in(
+    snapshot: &Snapshot,
+    query: &ListQuery,
+    cache: Option<&OrderCache>,
+    alerts: Option<&StoreHealth>,
+    mut ends: maintenance::Ends,
 ) -> Vec<u8> {
     // One load of the counts for the whole body: every device reads the same commit.
     let counts = alerts.map(|h| h.open_alert_counts());
@@ -90,14 +105,18 @@ pub fn devices_json_with_alerts(
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
         let because = because(snapshot, device, status);
         out.push(b'{');
+        let until = ends.of_windows(&device.maintenance);
         device_json::write_device_fields(
             &mut out,
             &mut times,
             device,
             status,
             &m,
-            because.as_deref(),
-            open_alerts,
+            device_json::Extras {
+                unreachable_because: because.as_deref(),
+                open_alerts,
+                maintenance_ends_at: until,
+            },
         );
         out.push(b'}');
     }
@@ -192,8 +211,11 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
         device,
         status,
         &m,
-        because.as_deref(),
-        open_alerts,
+        device_json::Extras {
+            unreachable_because: because.as_deref(),
+            open_alerts,
+            maintenance_ends_at: maintenance::ends(ctx).of_windows(&device.maintenance),
+        },
     );
     out.extend_from_slice(br#","probe":"#);
     serde_json::to_writer(&mut out, &ProbeJson::from(&device.probe))

@@ -104,6 +104,8 @@ struct TransitionJson<'a> {
     /// The appliance's `state_version` when the change was made; it restarts with each
     /// boot, so it orders changes within one run only.
     state_version: i64,
+    /// Decided inside a maintenance window of the device.
+    in_maintenance: bool,
 }
 
 impl<'a> From<&'a TransitionRow> for TransitionJson<'a> {
@@ -114,6 +116,7 @@ impl<'a> From<&'a TransitionRow> for TransitionJson<'a> {
             at: Rfc3339(t.at),
             down_since: t.down_since.map(Rfc3339),
             state_version: t.state_version,
+            in_maintenance: t.in_maintenance,
         }
     }
 }

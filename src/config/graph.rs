@@ -171,6 +171,7 @@ mod tests {
                     labels: Default::default(),
                     probe: Default::default(),
                     parents: names.iter().map(|n| Arc::from(*n)).collect(),
+                    maintenance: Default::default(),
                 })
             })
             .collect()

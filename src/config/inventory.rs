@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::graph::Graph;
 use super::probe::ProbeSettings;
+use crate::maintenance::Windows;
 
 /// One monitored device, with everything resolved (probe settings cascaded).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,8 @@ pub struct Device {
     /// The devices this one depends on (`parents:`, cascaded device → branch → region,
     /// never itself), in written order; [`Inventory::parents`] has them as indexes.
     pub parents: Box<[Arc<str>]>,
+    /// The maintenance windows that cover it: its region's, its branch's and its own.
+    pub maintenance: Windows,
 }
 
 /// A device's labels, sorted by key. Compact on purpose: a `BTreeMap` costs ~1 KiB per

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use super::error::{ConfigError, Spanned};
+use super::maintenance::{self, RawWindow};
 use super::probe::ProbeOverrides;
 use super::walk::{Text, Walk, Walker};
 use super::yaml::Event;
@@ -27,6 +28,7 @@ pub struct RawRegion<'a> {
     pub probe: ProbeOverrides,
     pub parents: Parents<'a>,
     pub branches: Vec<RawBranch<'a>>,
+    pub maintenance: Vec<RawWindow<'a>>,
 }
 
 #[derive(Debug)]
@@ -37,6 +39,7 @@ pub struct RawBranch<'a> {
     pub probe: ProbeOverrides,
     pub parents: Parents<'a>,
     pub devices: Vec<RawDevice<'a>>,
+    pub maintenance: Vec<RawWindow<'a>>,
 }
 
 #[derive(Debug)]
@@ -48,15 +51,32 @@ pub struct RawDevice<'a> {
     pub labels: Vec<Label<'a>>,
     pub probe: ProbeOverrides,
     pub parents: Parents<'a>,
+    pub maintenance: Vec<RawWindow<'a>>,
 }
 
 /// A label's key and value as written.
 pub type Label<'a> = (Spanned<Text<'a>>, Spanned<Text<'a>>);
 
 const FILE_KEYS: &[&str] = &["regions"];
-const REGION_KEYS: &[&str] = &["name", "probe", "branches", "parents"];
-const BRANCH_KEYS: &[&str] = &["name", "lat", "lon", "probe", "devices", "parents"];
-const DEVICE_KEYS: &[&str] = &["name", "address", "kind", "labels", "probe", "parents"];
+const REGION_KEYS: &[&str] = &["name", "probe", "branches", "parents", "maintenance"];
+const BRANCH_KEYS: &[&str] = &[
+    "name",
+    "lat",
+    "lon",
+    "probe",
+    "devices",
+    "parents",
+    "maintenance",
+];
+const DEVICE_KEYS: &[&str] = &[
+    "name",
+    "address",
+    "kind",
+    "labels",
+    "probe",
+    "parents",
+    "maintenance",
+];
 
 /// Walks `text` (the content of `file`), adding every problem found to `errors`. What
 /// could be read is returned even when there were problems, so that the checks after
@@ -89,11 +109,14 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
     };
     let (mut name, mut probe, mut branches) = (None, ProbeOverrides::default(), Vec::new());
     let mut parents = None;
+    let mut windows = Vec::new();
     let seen = w.mapping("region", REGION_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
             1 => probe = ProbeOverrides::read(w)?,
             3 => parents = parents::read(w)?,
+            // By name, not index: other keys may be added to the list before it.
+            k if REGION_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
             _ => w.list("branches", |w, item| {
                 branches.extend(branch(w, item)?);
                 Ok(())
@@ -107,6 +130,7 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
         probe,
         parents,
         branches,
+        maintenance: windows,
     }))
 }
 
@@ -116,6 +140,7 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
     };
     let (mut name, mut lat, mut lon) = (None, None, None);
     let (mut probe, mut devices, mut parents) = (ProbeOverrides::default(), Vec::new(), None);
+    let mut windows = Vec::new();
     let seen = w.mapping("branch", BRANCH_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
@@ -123,6 +148,7 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
             2 => lon = w.number("lon", "a number")?,
             3 => probe = ProbeOverrides::read(w)?,
             5 => parents = parents::read(w)?,
+            k if BRANCH_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
             _ => w.list("devices", |w, item| {
                 devices.extend(device(w, item)?);
                 Ok(())
@@ -138,6 +164,7 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
         probe,
         parents,
         devices,
+        maintenance: windows,
     }))
 }
 
@@ -147,6 +174,7 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
     };
     let (mut name, mut address, mut kind) = (None, None, None);
     let (mut labels, mut probe, mut parents) = (Vec::new(), ProbeOverrides::default(), None);
+    let mut windows = Vec::new();
     let seen = w.mapping("device", DEVICE_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
@@ -154,6 +182,7 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
             2 => kind = w.text("kind")?,
             3 => labels = self::labels(w)?,
             5 => parents = parents::read(w)?,
+            k if DEVICE_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
             _ => probe = ProbeOverrides::read(w)?,
         }
         Ok(())
@@ -167,6 +196,7 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
             labels,
             probe,
             parents,
+            maintenance: windows,
         }),
         _ => None,
     })
@@ -244,7 +274,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches, parents)",
+                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches, parents, maintenance)",
                 "f.yaml:7:13: missing required key \"kind\"",
                 "f.yaml:8:55: duplicate key \"kind\"",
                 "f.yaml:9:63: labels: expected a mapping (key: value)",

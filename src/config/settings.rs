@@ -16,10 +16,12 @@ use super::probe::{ProbeOverrides, ProbeSettings, inconsistencies};
 use super::walk::{Walk, Walker};
 use super::yaml::Event;
 
+mod maintenance;
 mod reload;
 mod store;
 mod web;
 
+pub use maintenance::MaintenanceSettings;
 pub use reload::ReloadSettings;
 pub use store::StoreSettings;
 pub use web::{HttpSettings, WebSettings};
@@ -43,6 +45,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// Web pages and the live event feed (see `crate::web`).
     pub web: WebSettings,
+    /// The default zone of maintenance windows (see `crate::maintenance`).
+    pub maintenance: MaintenanceSettings,
 }
 
 /// The top-level keys, in the order the hints list them.
@@ -57,6 +61,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "retention",
     "alerts",
     "web",
+    "maintenance",
 ];
 
 /// The settings file as written; every key optional.
@@ -70,6 +75,7 @@ struct RawSettings {
     reload: reload::RawReload,
     store: store::RawStore,
     web: web::RawWeb,
+    maintenance: maintenance::RawMaintenance,
 }
 
 impl RawSettings {
@@ -91,6 +97,7 @@ impl RawSettings {
                 6 => raw.store.data_dir = w.optional_string(name)?,
                 7 => raw.store.retention = w.optional_string(name)?,
                 8 => raw.store.alerts = store::RawAlerts::read(w)?,
+                10 => raw.maintenance = maintenance::RawMaintenance::read(w)?,
                 _ => raw.web = web::RawWeb::read(w)?,
             }
             Ok(())
@@ -156,6 +163,7 @@ impl Settings {
         let base = path.parent().unwrap_or(Path::new("."));
         let store = raw.store.resolve(base, path, &mut errors);
         let web = raw.web.resolve(path, &mut errors);
+        let maintenance = raw.maintenance.resolve(path, &mut errors);
         let database_url = match (&env.database_url, raw.database_url) {
             (Some(v), _) => check_database_url(
                 v,
@@ -189,6 +197,7 @@ impl Settings {
             reload,
             store,
             web,
+            maintenance,
         })
     }
 

@@ -27,6 +27,9 @@ struct TransitionData<'a> {
     /// When a recovered device had gone down (for "was down for ...").
     was_down_since: Option<Rfc3339>,
     at: Rfc3339,
+    /// Decided inside a maintenance window of the device, and when that ends.
+    in_maintenance: bool,
+    maintenance_ends_at: Option<Rfc3339>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +83,8 @@ impl Hub {
                     down_since: c.down_since.map(Rfc3339),
                     was_down_since: c.was_down_since.map(Rfc3339),
                     at: Rfc3339(c.at),
+                    in_maintenance: t.in_maintenance(),
+                    maintenance_ends_at: t.maintenance_ends_at.map(Rfc3339),
                 };
                 let scope = Scope {
                     region: d.region.clone(),

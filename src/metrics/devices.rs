@@ -8,11 +8,15 @@
 //! `wardops_device_up` is 0 and it has a `down_since` like a down one; what tells the two
 //! apart is `wardops_device_unreachable` (1 while unreachable, 0 while up or down), so that
 //! a rule can page on `down` only (docs/metrics.md).
+//!
+//! `wardops_device_in_maintenance` is 1 while one of the device's maintenance windows is
+//! going on (at the state's clock), so that a rule can leave planned work alone.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::exposition::{Kind, Writer, label, label_name};
+use crate::read_model::Ends;
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
 
 /// Rough bytes of exposition per device, to allocate once.
@@ -23,11 +27,12 @@ pub const BYTES_PER_DEVICE: usize = 1000;
 struct Row {
     status: DeviceStatus,
     m: Measurements,
+    in_maintenance: bool,
     /// `device,region,branch,kind` labels, escaped, in the shared label buffer.
     labels: (usize, usize),
 }
 
-pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
+pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
     let n = snapshot.inventory.devices.len();
     let mut buf = Vec::with_capacity(n * 96);
     let mut rows = Vec::with_capacity(n);
@@ -40,6 +45,7 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
         rows.push(Row {
             status: *status,
             m: runtime.measurements(),
+            in_maintenance: ends.of_windows(&device.maintenance).is_some(),
             labels: (start, buf.len()),
         });
     }
@@ -71,6 +77,16 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot) {
             Status::Up | Status::Down => w.sample(unreachable, labels(row), 0u64),
             Status::Unknown => {}
         }
+    }
+    let maintenance = "wardops_device_in_maintenance";
+    w.family(
+        maintenance,
+        "1 while one of the device's maintenance windows is going on (no alert opens for an \
+         outage that begins inside it until it ends), else 0",
+        Kind::Gauge,
+    );
+    for row in &rows {
+        w.sample(maintenance, labels(row), u64::from(row.in_maintenance));
     }
     let since = "wardops_device_down_since_timestamp_seconds";
     w.family(

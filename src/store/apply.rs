@@ -28,6 +28,10 @@ pub(super) struct Change<'a> {
     pub at: DateTime<Utc>,
     pub down_since: Option<DateTime<Utc>>,
     pub version: i64,
+    /// Decided inside a maintenance window: stored as such, opens no flapping alert.
+    pub in_maintenance: bool,
+    /// A change to `down` whose `device_down` alert waits for the window's end.
+    pub alert_held: bool,
 }
 
 /// An alert to open unless one of its (device, condition) is open already.
@@ -47,8 +51,8 @@ pub(super) trait Sql: Send {
     /// Raises the last sequence number of `boot` applied to `seq`.
     async fn set_last_seq(&mut self, boot: &str, seq: i64) -> Result<()>;
     /// For each (device, since), in order: its transitions strictly after `since` that
-    /// count as flaps (from a decided status, not `unknown`, and neither from nor to
-    /// `unreachable`).
+    /// count as flaps (from a decided status, not `unknown`, neither from nor to
+    /// `unreachable`, and not in maintenance).
     async fn recent_changes(&mut self, asks: &[(&str, DateTime<Utc>)]) -> Result<Vec<i64>>;
     /// Inserts the transitions of a run and sets each device's current state; a device
     /// that was down or unreachable and is decided down or unreachable again keeps its
@@ -109,6 +113,8 @@ pub(super) async fn apply<S: Sql>(
                 to,
                 down_since,
                 version,
+                in_maintenance,
+                alert_held,
             } => {
                 if !in_run.insert(device) {
                     transitions(&mut sql, rules, &run, &mut events).await?;
@@ -125,7 +131,33 @@ pub(super) async fn apply<S: Sql>(
                     at: r.at,
                     down_since: *down_since,
                     version: *version as i64,
+                    in_maintenance: *in_maintenance,
+                    alert_held: *alert_held,
                 });
+            }
+            RecordKind::HeldAlert {
+                device,
+                address,
+                down_since,
+            } => {
+                // After the device's earlier transitions, which may have opened it already
+                // (the one-open-alert rule then makes this a no-op).
+                transitions(&mut sql, rules, &run, &mut events).await?;
+                run.clear();
+                in_run.clear();
+                let alert = NewAlert {
+                    device: device.clone(),
+                    condition: "device_down",
+                    severity: "critical",
+                    message: super::down_message(device, address, *down_since),
+                    at: r.at,
+                };
+                let opened = sql.open_alerts(&[alert]).await?;
+                events.extend(opened.into_iter().map(|alert| AlertEvent {
+                    change: AlertChange::Opened,
+                    alert,
+                    scope: None,
+                }));
             }
             RecordKind::Devices { upsert, removed } => {
                 transitions(&mut sql, rules, &run, &mut events).await?;
@@ -186,7 +218,7 @@ async fn transitions<S: Sql>(
     // run is written, so each count lacks the transition itself.
     let asks: Vec<_> = run
         .iter()
-        .filter(|c| counts_as_flap(c))
+        .filter(|c| may_open_flapping(c))
         .map(|c| (c.device, c.at - window(rules)))
         .collect();
     let mut earlier = if asks.is_empty() {
@@ -202,6 +234,8 @@ async fn transitions<S: Sql>(
         match c.to {
             // Also `unreachable -> down` (a parent answered while this device still does
             // not): its outage is its own from now on, the alert opens at `at`.
+            // Held by maintenance: opened by a `HeldAlert` record at the window's end.
+            "down" if c.alert_held => {}
             "down" => open.push(NewAlert {
                 device: c.device.into(),
                 condition: "device_down",
@@ -215,7 +249,7 @@ async fn transitions<S: Sql>(
             "unreachable" => {}
             _ => {}
         }
-        if !counts_as_flap(c) {
+        if !may_open_flapping(c) {
             continue;
         }
         let changes = 1 + earlier.next().unwrap_or(0);
@@ -261,6 +295,13 @@ async fn transitions<S: Sql>(
 /// `recent_changes` count the stored transitions by the same rule.
 fn counts_as_flap(c: &Change) -> bool {
     c.from != "unknown" && c.from != "unreachable" && c.to != "unreachable"
+}
+
+/// True if `c` may open a `flapping` alert: one of the device's own changes, decided
+/// outside maintenance (planned work flaps by design; the backends' `recent_changes`
+/// do not count its changes either).
+fn may_open_flapping(c: &Change) -> bool {
+    counts_as_flap(c) && !c.in_maintenance
 }
 
 async fn add_scopes<S: Sql>(sql: &mut S, events: &mut [AlertEvent]) -> Result<()> {

@@ -185,6 +185,9 @@ impl Columns for PgRow {
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.try_get(i)?)
     }
+    fn flag(&self, i: usize) -> Result<bool> {
+        Ok(self.try_get(i)?)
+    }
     fn time(&self, i: usize) -> Result<DateTime<Utc>> {
         Ok(self.try_get(i)?)
     }

@@ -35,6 +35,20 @@ pub enum RecordKind {
         to: String,
         down_since: Option<DateTime<Utc>>,
         version: u64,
+        /// Decided inside a maintenance window (absent from records written before
+        /// maintenance existed: false).
+        #[serde(default, skip_serializing_if = "is_false")]
+        in_maintenance: bool,
+        /// A change to `down` whose alert waits for the window's end.
+        #[serde(default, skip_serializing_if = "is_false")]
+        alert_held: bool,
+    },
+    /// A device still down when the maintenance that held its alert ended: its
+    /// `device_down` alert opens at the record's `at` (the window's end).
+    HeldAlert {
+        device: String,
+        address: String,
+        down_since: Option<DateTime<Utc>>,
     },
     /// The inventory changed: devices added or changed, and devices removed.
     Devices {
@@ -52,8 +66,14 @@ impl RecordKind {
             to: t.change.to.as_str().into(),
             down_since: t.change.down_since,
             version: t.version,
+            in_maintenance: t.in_maintenance(),
+            alert_held: t.alert_held,
         }
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A device as the store knows it (what the inventory said last).
@@ -159,6 +179,8 @@ pub struct TransitionRow {
     pub down_since: Option<DateTime<Utc>>,
     /// The in-memory `state_version` of the change; it restarts with each boot.
     pub state_version: i64,
+    /// Decided inside a maintenance window of the device.
+    pub in_maintenance: bool,
 }
 
 /// Filters of `GET /api/v1/alerts`.
@@ -216,10 +238,44 @@ mod tests {
                 to: "down".into(),
                 down_since: DateTime::from_timestamp(1_799_999_990, 0),
                 version: 3,
+                in_maintenance: true,
+                alert_held: true,
             },
         };
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains(r#""type":"transition""#), "{text}");
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn a_transition_written_before_maintenance_existed_is_read_as_outside_one() {
+        let old = r#"{"boot":"b","seq":1,"at":"2027-01-15T08:00:00Z","type":"transition","device":"d","address":"127.0.0.1","from":"up","to":"down","down_since":"2027-01-15T07:59:50Z","version":3}"#;
+        let r: Record = serde_json::from_str(old).unwrap();
+        let RecordKind::Transition {
+            in_maintenance,
+            alert_held,
+            ..
+        } = r.kind
+        else {
+            panic!("{r:?}")
+        };
+        assert!(!in_maintenance && !alert_held);
+    }
+
+    #[test]
+    fn a_held_alert_round_trips_through_json() {
+        let r = Record {
+            boot: "b".into(),
+            seq: 8,
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            kind: RecordKind::HeldAlert {
+                device: "d".into(),
+                address: "127.0.0.1".into(),
+                down_since: DateTime::from_timestamp(1_799_999_000, 0),
+            },
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains(r#""type":"held_alert""#), "{text}");
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
     }
 }

@@ -24,7 +24,7 @@ macro_rules! alert_columns {
 /// The columns [`transition`] reads, in its order.
 macro_rules! transition_columns {
     () => {
-        "id, device, from_status, to_status, at, down_since, state_version"
+        "id, device, from_status, to_status, at, down_since, state_version, in_maintenance"
     };
 }
 
@@ -65,6 +65,7 @@ pub(super) trait Columns {
     fn int(&self, i: usize) -> Result<i64>;
     fn time(&self, i: usize) -> Result<DateTime<Utc>>;
     fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>>;
+    fn flag(&self, i: usize) -> Result<bool>;
 }
 
 /// A row of [`alert_columns`].
@@ -93,6 +94,7 @@ pub(super) fn transition(row: &impl Columns) -> Result<TransitionRow> {
         at: row.time(4)?,
         down_since: row.opt_time(5)?,
         state_version: row.int(6)?,
+        in_maintenance: row.flag(7)?,
     })
 }
 

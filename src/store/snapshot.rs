@@ -65,6 +65,8 @@ impl Latest {
                 self.status
                     .insert(device.clone(), StoredStatus::new(to, down_since));
             }
+            // Opens an alert; the device's status is the last transition's.
+            RecordKind::HeldAlert { .. } => {}
             RecordKind::Devices { upsert, removed } => {
                 for name in removed {
                     self.devices.remove(name);
@@ -215,6 +217,8 @@ mod tests {
                 to: to.into(),
                 down_since: down_since.and_then(|s| DateTime::from_timestamp(s, 0)),
                 version: seq,
+                in_maintenance: false,
+                alert_held: false,
             },
         }
     }

@@ -233,6 +233,9 @@ impl Columns for SqliteRow {
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.try_get(i)?)
     }
+    fn flag(&self, i: usize) -> Result<bool> {
+        Ok(self.try_get(i)?)
+    }
     fn time(&self, i: usize) -> Result<DateTime<Utc>> {
         Ok(from_micros(self.try_get(i)?).unwrap_or_default())
     }

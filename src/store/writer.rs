@@ -232,6 +232,18 @@ impl Spooler {
     fn convert(&mut self, event: StoreEvent, queue: &mut Queue, out: &mut Vec<Record>) {
         let (at, kind) = match event {
             StoreEvent::Transition(t) => (t.change.at, RecordKind::transition(&t)),
+            StoreEvent::HeldAlert {
+                at,
+                device,
+                down_since,
+            } => (
+                at,
+                RecordKind::HeldAlert {
+                    device: device.name.to_string(),
+                    address: device.address.to_string(),
+                    down_since,
+                },
+            ),
             StoreEvent::Inventory { at, inventory, .. } => {
                 let known = &queue.latest.devices;
                 let mut upsert = Vec::new();

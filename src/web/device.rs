@@ -13,7 +13,7 @@ use super::Pages;
 use super::alerts::AlertView;
 use super::view::{self, DeviceView};
 use crate::http::Body;
-use crate::read_model::{Rfc3339, UnreachableBehind};
+use crate::read_model::{Ends, Rfc3339, UnreachableBehind};
 use crate::state::Status;
 use crate::store::{AlertQuery, Store as _};
 
@@ -26,6 +26,7 @@ struct TransitionView {
     from: String,
     to: String,
     down_since: Option<String>,
+    in_maintenance: bool,
 }
 
 /// A parent of the device, as its page lists it.
@@ -79,6 +80,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
                     from: t.from,
                     to: t.to,
                     down_since: t.down_since.map(|t| Rfc3339(t).to_string()),
+                    in_maintenance: t.in_maintenance,
                 })
                 .collect()
         });
@@ -133,7 +135,10 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         view::events_url(Some(&device.region), Some(&device.branch), None),
         context! {
             d => context! {
-                ..view::v(DeviceView::new(device, status, &m, now)),
+                ..view::v(
+                    DeviceView::new(device, status, &m, now)
+                        .with_maintenance(&mut Ends::new(now, web.ctx.maintenance.zone))
+                ),
                 ..context! {
                     interval => crate::config::duration::format(p.interval),
                     down_after => p.down_after,

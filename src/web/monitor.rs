@@ -138,10 +138,15 @@ pub fn render(
         unreachable: selected.unreachable,
         total: selected.total,
     };
+    let mut ends = crate::read_model::Ends::new(now, web.ctx.maintenance.zone);
     let devices: Vec<DeviceView> = selected
         .rows
         .iter()
-        .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now).in_snapshot(snapshot))
+        .map(|(d, s, r)| {
+            DeviceView::new(d, s, &r.measurements(), now)
+                .in_snapshot(snapshot)
+                .with_maintenance(&mut ends)
+        })
         .collect();
     let inv = &snapshot.inventory;
     let mut kinds: Vec<&str> = inv.devices.iter().map(|d| &*d.kind).collect();

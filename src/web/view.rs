@@ -12,7 +12,7 @@ use super::Pages;
 use crate::config::{Device, Labels};
 use crate::http::response::{self, Body};
 pub use crate::read_model::Counts;
-use crate::read_model::{Rfc3339, unreachable_because};
+use crate::read_model::{Ends, Rfc3339, unreachable_because};
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
 
 /// Pages load their own script and style only; nothing inline, nothing framed, no
@@ -45,6 +45,9 @@ pub struct DeviceView<'a> {
     /// An unreachable device's parents that are out, once [`DeviceView::in_snapshot`]
     /// has looked them up (empty otherwise).
     pub because: Vec<&'a str>,
+    /// While one of its maintenance windows is going on, when that ends (once
+    /// [`DeviceView::with_maintenance`] has looked).
+    pub maintenance_ends_at: Option<String>,
     #[serde(skip)]
     device: &'a Device,
 }
@@ -77,8 +80,18 @@ impl<'a> DeviceView<'a> {
             last_probe_at: m.last_probe_at.map(|t| Rfc3339(t).to_string()),
             labels: &d.labels,
             because: Vec::new(),
+            maintenance_ends_at: None,
             device: d,
         }
+    }
+
+    /// Adds when the device's maintenance ends, if it is in maintenance as `ends` sees
+    /// it (the pages' badge).
+    pub fn with_maintenance(mut self, ends: &mut Ends) -> Self {
+        self.maintenance_ends_at = ends
+            .of_windows(&self.device.maintenance)
+            .map(|t| Rfc3339(t).to_string());
+        self
     }
 
     /// Adds what needs the rest of `snapshot`: for an unreachable device, the parents

@@ -15,7 +15,8 @@ use super::content_hash;
 use crate::config::error::{ConfigError, ConfigErrors, Location, Place, Spanned, panic_message};
 use crate::config::inventory::{Branch, Device, FastHash, Inventory, Region};
 use crate::config::probe::ProbeSettings;
-use crate::config::raw;
+use crate::config::{maintenance, raw};
+use crate::maintenance::{Scope, Window, Windows};
 
 mod device;
 mod parents;
@@ -176,6 +177,15 @@ impl Builder<'_> {
                 .check_consistent(&region_probe, file, &mut self.errors);
             let region_parents = self.parent_level(file, &raw_region.parents);
             let region: Arc<str> = region_name.into();
+            let region_scope = Scope::Region {
+                region: region.clone(),
+            };
+            let region_windows = maintenance::windows(
+                &raw_region.maintenance,
+                &region_scope,
+                file,
+                &mut self.errors,
+            );
             let mut branches = Vec::new();
             let mut branch_places: HashMap<String, Place> = HashMap::new();
             for raw_branch in raw_region.branches {
@@ -196,11 +206,29 @@ impl Builder<'_> {
                     .check_consistent(&branch_probe, file, &mut self.errors);
                 let branch_parents = self.parent_level(file, &raw_branch.parents);
                 let branch: Arc<str> = branch_name.into();
+                let branch_scope = Scope::Branch {
+                    region: region.clone(),
+                    branch: branch.clone(),
+                };
+                // Accumulated down the cascade; shared by the devices without their own.
+                let branch_windows: Windows = region_windows
+                    .iter()
+                    .cloned()
+                    .chain(maintenance::windows(
+                        &raw_branch.maintenance,
+                        &branch_scope,
+                        file,
+                        &mut self.errors,
+                    ))
+                    .collect::<Vec<Window>>()
+                    .into();
                 let mut indexes = Vec::new();
                 let inherited = [branch_parents.as_ref(), region_parents.as_ref()];
                 for raw in &raw_branch.devices {
                     let place = (&region, &branch, branch_probe);
-                    if let Some((device, parents)) = self.device(file, raw, place, inherited) {
+                    if let Some((device, parents)) =
+                        self.device(file, raw, place, inherited, &branch_windows)
+                    {
                         indexes.push(self.devices.len());
                         self.devices.push(device);
                         self.parent_places.push(parents);

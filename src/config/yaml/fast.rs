@@ -466,6 +466,16 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_windows_take_the_fast_path() {
+        // Flow mappings, quoted times and plain date-times with colons, block lists of
+        // days and one-line flow lists of them.
+        let block = "regions:\n  - name: t\n    maintenance:\n      - { start: 2026-12-06T22:00, end: 2026-12-07T02:00, zone: Asia/Tbilisi, reason: \"firmware: r1\" }\n      - { cron: \"0 22 * * 0\", duration: 4h }\n      - from: \"22:00\"\n        to: 02:00\n        days:\n          - sun\n          - mon\n";
+        assert!(agrees(block));
+        let flow = "regions:\n  - name: t\n    maintenance:\n      - { days: [sun, mon], from: \"22:00\", to: \"02:00\" }\n";
+        assert!(agrees(flow));
+    }
+
+    #[test]
     fn other_yaml_is_left_to_libyaml() {
         for text in [
             "a: &x 1\nb: *x\n",        // anchors and aliases

@@ -52,7 +52,7 @@ impl Sql for PgWrite {
             "SELECT (SELECT count(*) FROM transitions t
                      WHERE t.device = u.d AND t.at > u.since
                        AND t.from_status NOT IN ('unknown', 'unreachable')
-                       AND t.to_status <> 'unreachable')
+                       AND t.to_status <> 'unreachable' AND NOT t.in_maintenance)
              FROM UNNEST($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(d, since, i)
              ORDER BY u.i",
         )
@@ -73,13 +73,14 @@ impl Sql for PgWrite {
         sqlx::query(
             "WITH u AS (
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                                      $5::timestamptz[], $6::text[], $7::int8[])
+                                      $5::timestamptz[], $6::text[], $7::int8[], $8::bool[])
                      WITH ORDINALITY AS u(device, from_status, to_status, at, down_since, boot_id,
-                                          state_version, i)
+                                          state_version, in_maintenance, i)
              ), ins AS (
                  INSERT INTO transitions (device, from_status, to_status, at, down_since, boot_id,
-                                          state_version)
-                 SELECT device, from_status, to_status, at, down_since, boot_id, state_version
+                                          state_version, in_maintenance)
+                 SELECT device, from_status, to_status, at, down_since, boot_id, state_version,
+                        in_maintenance
                  FROM u ORDER BY i
              )
              INSERT INTO device_state (device, status, down_since, changed_at, state_version)
@@ -98,6 +99,7 @@ impl Sql for PgWrite {
         .bind(down_since)
         .bind(column(run, |c| c.boot))
         .bind(version)
+        .bind(run.iter().map(|c| c.in_maintenance).collect::<Vec<bool>>())
         .execute(&mut *self.0)
         .await?;
         Ok(())

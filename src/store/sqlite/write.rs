@@ -48,7 +48,7 @@ impl Sql for SqliteWrite {
                 "SELECT count(*) FROM transitions
                  WHERE device = ?1 AND at > ?2
                    AND from_status NOT IN ('unknown', 'unreachable')
-                   AND to_status <> 'unreachable'",
+                   AND to_status <> 'unreachable' AND in_maintenance = 0",
             )
             .bind(device)
             .bind(micros(*since))
@@ -65,8 +65,8 @@ impl Sql for SqliteWrite {
             let down = c.down_since.map(micros);
             sqlx::query(
                 "INSERT INTO transitions (device, from_status, to_status, at, down_since, boot_id,
-                                          state_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                          state_version, in_maintenance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .bind(c.device)
             .bind(c.from)
@@ -75,6 +75,7 @@ impl Sql for SqliteWrite {
             .bind(down)
             .bind(c.boot)
             .bind(c.version)
+            .bind(c.in_maintenance)
             .execute(&mut *self.0)
             .await?;
             // A restart that re-decides an outage, or down after unreachable, keeps its

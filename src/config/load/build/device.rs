@@ -10,8 +10,10 @@ use super::parents::Level;
 use super::{Builder, seen_before};
 use crate::config::error::{ConfigError, Location, Place};
 use crate::config::inventory::{Device, Labels};
+use crate::config::maintenance;
 use crate::config::probe::ProbeSettings;
 use crate::config::raw::{Label, RawDevice};
+use crate::maintenance::{Scope, Windows};
 
 /// Kinds, label keys and label values are at most this long (names: 128).
 const MAX_TEXT: usize = 256;
@@ -53,6 +55,7 @@ impl Builder<'_> {
         raw: &RawDevice,
         (region, branch, inherited): (&Arc<str>, &Arc<str>, ProbeSettings),
         inherited_parents: [Option<&Level>; 2],
+        branch_windows: &Windows,
     ) -> Option<(Arc<Device>, Level)> {
         let before = self.errors.len();
         let trimmed = raw.name.value.trim();
@@ -103,6 +106,7 @@ impl Builder<'_> {
         raw.probe.check_consistent(&probe, file, &mut self.errors);
         let own_parents = self.parent_level(file, &raw.parents);
         let parent_places = self.cascade(&name, own_parents, inherited_parents);
+        let windows = self.device_windows(file, raw, region, branch, &name, branch_windows);
         if self.errors.len() > before {
             return None;
         }
@@ -118,6 +122,7 @@ impl Builder<'_> {
                     .iter()
                     .zip(&parent_places)
                     .all(|(a, (b, _))| a == b)
+                && p.maintenance == windows
                 && p.labels.len() == raw.labels.len()
                 && raw
                     .labels
@@ -142,8 +147,37 @@ impl Builder<'_> {
             ),
             probe,
             parents,
+            maintenance: windows,
         });
         Some((device, parent_places))
+    }
+
+    /// Its branch's windows (the same list, shared) or, when it has its own, those
+    /// followed by its own.
+    fn device_windows(
+        &mut self,
+        file: &Path,
+        raw: &RawDevice,
+        region: &Arc<str>,
+        branch: &Arc<str>,
+        name: &Arc<str>,
+        branch_windows: &Windows,
+    ) -> Windows {
+        if raw.maintenance.is_empty() {
+            return branch_windows.clone();
+        }
+        let scope = Scope::Device {
+            region: region.clone(),
+            branch: branch.clone(),
+            device: name.clone(),
+        };
+        let own = maintenance::windows(&raw.maintenance, &scope, file, &mut self.errors);
+        branch_windows
+            .iter()
+            .cloned()
+            .chain(own)
+            .collect::<Vec<_>>()
+            .into()
     }
 
     /// Label keys and values are shown and exported as they are: visible text, and no

@@ -1,0 +1,52 @@
+//! When each device's maintenance ends, at one instant: what the device JSON
+//! (`in_maintenance`, `maintenance_ends_at`), `/metrics` (`wardops_device_in_maintenance`)
+//! and the pages (the badge) read, so that they cannot disagree.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::maintenance::{self, Windows};
+use crate::state::State;
+
+/// When the maintenance going on for a device ends, at one instant and default zone,
+/// remembering the last list of windows asked about: the devices of a branch share
+/// theirs, and a page lists them together.
+pub struct Ends {
+    now: DateTime<Utc>,
+    zone: Tz,
+    last: Option<(ListKey, Option<DateTime<Utc>>)>,
+}
+
+/// A shared list of windows by identity: its address and length.
+type ListKey = (usize, usize);
+
+impl Ends {
+    pub fn new(now: DateTime<Utc>, zone: Tz) -> Ends {
+        Ends {
+            now,
+            zone,
+            last: None,
+        }
+    }
+
+    /// At the state's clock, in its maintenance zone (the settings').
+    pub fn of(state: &State) -> Ends {
+        Ends::new(state.clock().now(), state.maintenance_zone())
+    }
+
+    /// The end of the maintenance going on under `windows`, if any is.
+    pub fn of_windows(&mut self, windows: &Windows) -> Option<DateTime<Utc>> {
+        if windows.is_empty() {
+            return None;
+        }
+        let key = (windows.as_ptr() as usize, windows.len());
+        if let Some((last, end)) = self.last
+            && last == key
+        {
+            return end;
+        }
+        let end = maintenance::active_at(windows, self.now, self.zone);
+        self.last = Some((key, end));
+        end
+    }
+}
