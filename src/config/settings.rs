@@ -252,10 +252,11 @@ fn parse_listen(value: &str, place: Place, errors: &mut Vec<ConfigError>) -> Opt
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Settings, String> {
+    /// The settings of `text` (no environment overrides), or their errors as text.
+    pub(crate) fn parse(text: &str) -> Result<Settings, String> {
         let env = Env {
             listen: None,
             database_url: None,

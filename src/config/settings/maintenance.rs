@@ -63,15 +63,7 @@ impl RawMaintenance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::settings::{Env, Settings};
-
-    fn parse(text: &str) -> Result<Settings, String> {
-        let env = Env {
-            listen: None,
-            database_url: None,
-        };
-        Settings::parse(Path::new("w.yaml"), text, &env).map_err(|e| e.to_string())
-    }
+    use crate::config::settings::tests::parse;
 
     #[test]
     fn the_default_zone_is_utc_and_a_named_one_is_read() {
