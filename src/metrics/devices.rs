@@ -57,11 +57,13 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
         "1 if the device answers pings, 0 if it is down or unreachable; absent while unknown",
         Kind::Gauge,
     );
+    // Each 0/1 status family has a sample for every decided device, none while unknown.
+    let decided = |row: &Row, is: fn(Status) -> bool| {
+        (row.status.status != Status::Unknown).then(|| u64::from(is(row.status.status)))
+    };
     for row in &rows {
-        match row.status.status {
-            Status::Up => w.sample(up, labels(row), 1u64),
-            Status::Down | Status::Unreachable => w.sample(up, labels(row), 0u64),
-            Status::Unknown => {}
+        if let Some(v) = decided(row, |s| s == Status::Up) {
+            w.sample(up, labels(row), v);
         }
     }
     let unreachable = "wardops_device_unreachable";
@@ -72,10 +74,8 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
         Kind::Gauge,
     );
     for row in &rows {
-        match row.status.status {
-            Status::Unreachable => w.sample(unreachable, labels(row), 1u64),
-            Status::Up | Status::Down => w.sample(unreachable, labels(row), 0u64),
-            Status::Unknown => {}
+        if let Some(v) = decided(row, |s| s == Status::Unreachable) {
+            w.sample(unreachable, labels(row), v);
         }
     }
     let maintenance = "wardops_device_in_maintenance";
