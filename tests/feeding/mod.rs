@@ -28,19 +28,9 @@ pub fn inventory(dir: &Path, devices: usize) -> Config {
     .unwrap()
 }
 
-/// `wardops demo` into `dir`, with the lines that name parents removed.
+/// `wardops demo` into `dir` without `parents:` ([`wardops::demo::write_flat`]).
 pub fn write_without_parents(dir: &Path, devices: usize) {
-    wardops::demo::write(dir, devices, None).unwrap();
-    for entry in std::fs::read_dir(dir.join("inventory")).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let kept: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("parents:"))
-            .collect();
-        assert!(!kept.iter().any(|l| l.contains("parents")), "{path:?}");
-        std::fs::write(&path, kept.join("\n") + "\n").unwrap();
-    }
+    wardops::demo::write_flat(dir, devices, None).unwrap();
 }
 
 /// A store on `url` with its spool in `data_dir`, and a state feeding it `config`'s
