@@ -13,6 +13,7 @@
 //!   selection, filters and paging, counts, the RTT history, how times are written.
 //! - [`http`]: the transport: accept loop, limits, the route table type, responses. No routes.
 //! - [`feed`]: the live event feed (state and alert events, backlog, one stream per client).
+//! - [`notify`]: notifications (outbox, routes and groups, Alertmanager, webhook, e-mail).
 //! - [`context`]: the one context every surface reads, built once.
 //! - [`api`]: the JSON API, health and lifecycle routes (`/api/v1/…`, `/healthz`,
 //!   `/readyz`, `/-/reload`).
@@ -31,6 +32,7 @@ pub mod feed;
 pub mod http;
 pub mod maintenance;
 pub mod metrics;
+pub mod notify;
 pub mod probe;
 pub mod read_model;
 pub mod reload;

@@ -1,0 +1,15 @@
+//! Notifications: telling people that an alert opened or resolved, once per outage, and
+//! never losing that message to a restart.
+//!
+//! The decision to notify is written by the store in the same transaction as the alert
+//! change (the outbox); a sender per receiver delivers it with retries, at least once,
+//! each message carrying an idempotency key that a redelivery repeats. Webhook and e-mail
+//! receivers get grouped messages (routes, `group_by`, `group_wait`, …); Alertmanager
+//! receivers get every alert as Prometheus sends them and group on their own.
+//!
+//! - [`message`]: what a receiver is given ([`Notice`], [`Message`]) and the one
+//!   interface every receiver implements ([`Deliver`]).
+
+pub mod message;
+
+pub use message::{Deliver, DeliveryError, Message, Notice, Secret};
