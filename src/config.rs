@@ -21,8 +21,10 @@
 //!   checked (what they mean in time is [`crate::maintenance`]'s).
 //! - `inventory`: the validated inventory, with its dependency `graph` (parents and
 //!   children as indexes); `probe`: probe settings and their cascade
-//!   (its `probe:` section is read the same at every level); `duration`, `error`.
+//!   (its `probe:` section is read the same at every level), `degraded` its RTT and
+//!   loss thresholds; `duration`, `error`.
 
+pub mod degraded;
 pub mod duration;
 pub mod error;
 pub mod graph;

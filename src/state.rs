@@ -19,8 +19,15 @@
 //! zone ([`State::set_maintenance_zone`]): it carries the end of the maintenance going on,
 //! and whether the `device_down` alert of its outage is held until then ([`held`]
 //! releases it).
+//!
+//! After the status machine, each probe feeds the device's `degraded` window
+//! ([`degraded`]): RTT or loss above its thresholds is a condition beside the status, in
+//! the snapshot and the events, and its warning alert goes to the store under the same
+//! suppression rules as `device_down` (none opened in maintenance or for a device
+//! whose parents are all degraded themselves).
 
 pub mod clock;
+pub mod degraded;
 pub mod depend;
 pub mod held;
 pub mod machine;
@@ -49,6 +56,9 @@ pub struct DeviceStatus {
     pub down_since: Option<DateTime<Utc>>,
     /// When the status last changed (None while never decided).
     pub changed_at: Option<DateTime<Utc>>,
+    /// While RTT or loss is above the device's thresholds: since when, and the figures
+    /// that raised it. Only ever set while `up`.
+    pub degraded: Option<degraded::Degraded>,
 }
 
 impl DeviceStatus {
@@ -56,6 +66,7 @@ impl DeviceStatus {
         status: Status::Unknown,
         down_since: None,
         changed_at: None,
+        degraded: None,
     };
 }
 
@@ -97,6 +108,8 @@ impl Snapshot {
 #[derive(Debug, Clone)]
 pub enum Event {
     Transition(Transition),
+    /// The `degraded` condition of one device was raised or cleared.
+    Degraded(degraded::DegradedChange),
     InventoryReplaced {
         version: u64,
         hash: String,
@@ -108,6 +121,7 @@ impl Event {
     pub fn version(&self) -> u64 {
         match self {
             Event::Transition(t) => t.version,
+            Event::Degraded(d) => d.version,
             Event::InventoryReplaced { version, .. } => *version,
         }
     }
@@ -151,6 +165,12 @@ pub enum StoreEvent {
         at: DateTime<Utc>,
         device: Arc<Device>,
         down_since: Option<DateTime<Utc>>,
+    },
+    /// The `degraded` alert of a device opens or resolves at `at`.
+    Degraded {
+        at: DateTime<Utc>,
+        device: Arc<Device>,
+        alert: degraded::AlertChange,
     },
 }
 
@@ -260,6 +280,7 @@ impl State {
                         status: machine.status(),
                         down_since: machine.down_since(),
                         changed_at: None,
+                        degraded: None,
                     });
                     runtime.push(Arc::new(DeviceRuntime::new(machine)));
                 }
@@ -321,7 +342,7 @@ impl State {
                 .unwrap_or_default();
             (views, wait)
         };
-        let (change, deciding, since, failing) = {
+        let (change, deciding, since, failing, up) = {
             let mut machine = runtime.machine.lock();
             let context = machine::Context {
                 parents: &views,
@@ -333,8 +354,12 @@ impl State {
                 machine.is_deciding(),
                 machine.first_failure_at(),
                 machine.is_failing(),
+                machine.status() == Status::Up,
             )
         };
+        // Before the transition: a device going down has its condition cleared first,
+        // so that no version shows it down and degraded.
+        self.judge_degraded(device, runtime, &snapshot, index, outcome, started, up);
         if let (true, Some(since)) = (deciding, since) {
             ask_stale_parents(&snapshot, parents, &views, since);
         }
@@ -373,6 +398,8 @@ impl State {
                 status: change.to,
                 down_since: change.down_since,
                 changed_at: Some(change.at),
+                // Cleared before any change away from `up` (see `record_probe`).
+                degraded: old.status[i].degraded.filter(|_| change.to == Status::Up),
             },
         );
         let transition = Transition {

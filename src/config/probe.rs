@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::degraded::{self, DegradedOverrides, DegradedSettings};
 use super::duration;
 use super::error::{ConfigError, Place, Spanned};
 use super::walk::{Walk, Walker};
@@ -26,6 +27,8 @@ pub struct ProbeSettings {
     /// After a failed probe the next comes this soon, so an outage is confirmed in
     /// seconds rather than intervals.
     pub retry_interval: Duration,
+    /// RTT and loss thresholds that make an `up` device `degraded` (off by default).
+    pub degraded: DegradedSettings,
 }
 
 impl Default for ProbeSettings {
@@ -38,6 +41,7 @@ impl Default for ProbeSettings {
             down_after: 2,
             up_after: 1,
             retry_interval: Duration::from_secs(1),
+            degraded: DegradedSettings::default(),
         }
     }
 }
@@ -67,6 +71,7 @@ pub struct ProbeOverrides {
     pub down_after: Option<Spanned<u32>>,
     pub up_after: Option<Spanned<u32>>,
     pub retry_interval: Option<Spanned<String>>,
+    pub degraded: DegradedOverrides,
 }
 
 /// The keys of a `probe:` section, in the order the hints list them.
@@ -78,6 +83,7 @@ const PROBE_KEYS: &[&str] = &[
     "down_after",
     "up_after",
     "retry_interval",
+    "degraded",
 ];
 
 const INTERVAL: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
@@ -99,7 +105,8 @@ impl ProbeOverrides {
                 3 => p.packet_spacing = w.optional_string(name)?,
                 4 => p.down_after = w.number(name, "a whole number")?,
                 5 => p.up_after = w.number(name, "a whole number")?,
-                _ => p.retry_interval = w.optional_string(name)?,
+                6 => p.retry_interval = w.optional_string(name)?,
+                _ => p.degraded = DegradedOverrides::read(w)?,
             }
             Ok(())
         })?;
@@ -171,6 +178,7 @@ impl ProbeOverrides {
         count(&self.packets, "packets", PACKETS, &mut s.packets);
         count(&self.down_after, "down_after", STREAK, &mut s.down_after);
         count(&self.up_after, "up_after", STREAK, &mut s.up_after);
+        s.degraded = self.degraded.apply(s.degraded, file, errors);
         s
     }
 
@@ -184,11 +192,13 @@ impl ProbeOverrides {
             down_after,
             up_after,
             retry_interval,
+            degraded,
         } = self;
         [interval, timeout, packet_spacing, retry_interval]
             .iter()
             .all(|v| v.is_none())
             && [packets, down_after, up_after].iter().all(|v| v.is_none())
+            && degraded.is_empty()
     }
 
     /// Where these overrides are written, for errors about their combination.
@@ -208,6 +218,7 @@ impl ProbeOverrides {
                 .flatten()
                 .map(|v| Place::at(file, v.at)),
         )
+        .chain(self.degraded.places(file))
         .min()
     }
 
@@ -248,5 +259,6 @@ pub fn inconsistencies(s: &ProbeSettings) -> Vec<String> {
             duration::format(s.interval)
         ));
     }
+    out.extend(degraded::inconsistencies(&s.degraded, s.interval, s.timeout));
     out
 }

@@ -1,5 +1,5 @@
-//! The task that turns the state's events (transitions, inventory swaps) into feed
-//! events, in order, as they happen.
+//! The task that turns the state's events (transitions, `degraded` changes, inventory
+//! swaps) into feed events, in order, as they happen.
 
 use std::sync::Arc;
 
@@ -30,6 +30,48 @@ struct TransitionData<'a> {
     /// Decided inside a maintenance window of the device, and when that ends.
     in_maintenance: bool,
     maintenance_ends_at: Option<Rfc3339>,
+}
+
+/// A `degraded` condition raised (`degraded: true`, with since when and why) or cleared
+/// (`degraded: false`, with why: `recovered`, `down`, `disabled`).
+#[derive(Serialize)]
+struct DegradedData<'a> {
+    state_version: u64,
+    device: &'a str,
+    address: String,
+    region: &'a str,
+    branch: &'a str,
+    kind: &'a str,
+    degraded: bool,
+    at: Rfc3339,
+    degraded_since: Option<Rfc3339>,
+    degraded_because: Option<Because>,
+    cleared: Option<&'static str>,
+}
+
+/// The window's figures that raised the condition, as the device JSON has them.
+#[derive(Serialize)]
+pub struct Because {
+    rtt_ms: Option<f64>,
+    loss: f64,
+    above: Vec<&'static str>,
+}
+
+impl Because {
+    pub fn of(d: &crate::state::degraded::Degraded) -> Because {
+        let mut above = Vec::new();
+        if d.above.rtt {
+            above.push("rtt");
+        }
+        if d.above.loss {
+            above.push("loss");
+        }
+        Because {
+            rtt_ms: d.figures.rtt_us.map(|us| f64::from(us) / 1000.0),
+            loss: d.figures.loss(),
+            above,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -92,6 +134,28 @@ impl Hub {
                     kind: d.kind.clone(),
                 };
                 Item::new(self.boot, (t.version, 0), "transition", Some(scope), &data)
+            }
+            Event::Degraded(c) => {
+                let d = &c.device;
+                let data = DegradedData {
+                    state_version: c.version,
+                    device: &d.name,
+                    address: d.address.to_string(),
+                    region: &d.region,
+                    branch: &d.branch,
+                    kind: &d.kind,
+                    degraded: c.degraded.is_some(),
+                    at: Rfc3339(c.at),
+                    degraded_since: c.degraded.map(|g| Rfc3339(g.since)),
+                    degraded_because: c.degraded.as_ref().map(Because::of),
+                    cleared: c.cleared.map(|w| w.as_str()),
+                };
+                let scope = Scope {
+                    region: d.region.clone(),
+                    branch: d.branch.clone(),
+                    kind: d.kind.clone(),
+                };
+                Item::new(self.boot, (c.version, 0), "degraded", Some(scope), &data)
             }
             Event::InventoryReplaced {
                 version,

@@ -1,5 +1,5 @@
-//! What the appliance keeps per device between probes: the status machine and the latest
-//! measurements, each behind its own short-held lock.
+//! What the appliance keeps per device between probes: the status machine, the latest
+//! measurements and the `degraded` window, each behind its own short-held lock.
 //!
 //! Measurements change thousands of times a second and are not versioned; the status
 //! machine changes rarely and every change goes through [`super::State`].
@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::degraded::{Degraded, Figures, Tracker};
 use super::machine::Machine;
 use crate::probe::ProbeOutcome;
 
@@ -51,6 +52,8 @@ impl Measurements {
 pub struct DeviceRuntime {
     pub(super) machine: Mutex<Machine>,
     measurements: Mutex<Measurements>,
+    /// The `degraded` window and condition; never locked while `machine` is.
+    pub(super) degraded: Mutex<Tracker>,
     probe_now: Notify,
     /// A child waits for this device's verdict: tell it once the verdict is in.
     watched: AtomicBool,
@@ -61,6 +64,7 @@ impl DeviceRuntime {
         Self {
             machine: Mutex::new(machine),
             measurements: Mutex::default(),
+            degraded: Mutex::default(),
             probe_now: Notify::new(),
             watched: AtomicBool::new(false),
         }
@@ -96,6 +100,18 @@ impl DeviceRuntime {
 
     pub(super) fn record_measurements(&self, outcome: &ProbeOutcome, started: DateTime<Utc>) {
         self.measurements.lock().record(outcome, started);
+    }
+
+    /// The `degraded` condition as the device's own tracker has it (the snapshot's
+    /// [`super::DeviceStatus::degraded`] is the versioned copy surfaces read).
+    pub fn degraded(&self) -> Option<Degraded> {
+        self.degraded.lock().current()
+    }
+
+    /// RTT and loss over the device's `degraded` window as it stands; None while it is
+    /// not evaluated (no thresholds, or not up).
+    pub fn window_figures(&self) -> Option<Figures> {
+        self.degraded.lock().figures()
     }
 
     /// True while the device's status machine is confirming a change.

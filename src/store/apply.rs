@@ -8,6 +8,10 @@
 //! going dark is 10,000 transitions of 10,000 devices. No device appears twice in a run,
 //! so deciding each of its transitions from the database as it was before the run is the
 //! same as deciding them one after the other.
+//!
+//! `degraded` alert records are batched the same way, apart from the transitions (they
+//! touch another condition): each batch of distinct devices is one statement per
+//! resolution and one for the openings ([`degraded`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -95,6 +99,8 @@ pub(super) async fn apply<S: Sql>(
     let mut events = Vec::new();
     let mut run: Vec<Change> = Vec::new();
     let mut in_run: HashSet<&str> = HashSet::new();
+    let mut warnings: Vec<&Record> = Vec::new();
+    let mut in_warnings: HashSet<&str> = HashSet::new();
     for r in records {
         if !progress.contains_key(r.boot.as_str()) {
             let stored = sql.last_seq(&r.boot).await?;
@@ -159,10 +165,23 @@ pub(super) async fn apply<S: Sql>(
                     scope: None,
                 }));
             }
+            RecordKind::DegradedOpened { device, .. }
+            | RecordKind::DegradedResolved { device, .. } => {
+                if !in_warnings.insert(device) {
+                    degraded(&mut sql, &warnings, &mut events).await?;
+                    warnings.clear();
+                    in_warnings.clear();
+                    in_warnings.insert(device);
+                }
+                warnings.push(r);
+            }
             RecordKind::Devices { upsert, removed } => {
                 transitions(&mut sql, rules, &run, &mut events).await?;
                 run.clear();
                 in_run.clear();
+                degraded(&mut sql, &warnings, &mut events).await?;
+                warnings.clear();
+                in_warnings.clear();
                 sql.upsert_devices(r.at, upsert).await?;
                 if !removed.is_empty() {
                     sql.remove_devices(r.at, removed).await?;
@@ -175,6 +194,7 @@ pub(super) async fn apply<S: Sql>(
         }
     }
     transitions(&mut sql, rules, &run, &mut events).await?;
+    degraded(&mut sql, &warnings, &mut events).await?;
     for (boot, (stored, applied)) in progress {
         if applied > stored {
             sql.set_last_seq(boot, applied).await?;
@@ -286,6 +306,66 @@ async fn transitions<S: Sql>(
         let at = position.get(e.alert.device.as_str()).copied();
         (at, e.alert.condition != "device_down", e.alert.id)
     });
+    events.extend(done);
+    Ok(())
+}
+
+/// Opens and resolves the `degraded` alerts of `batch` (records of distinct devices);
+/// appends what they did to `events`, in the order of their records.
+async fn degraded<S: Sql>(
+    sql: &mut S,
+    batch: &[&Record],
+    events: &mut Vec<AlertEvent>,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut open = Vec::new();
+    let mut resolve: Vec<(&str, Vec<(&str, DateTime<Utc>)>)> = Vec::new();
+    for r in batch {
+        match &r.kind {
+            RecordKind::DegradedOpened { device, message } => open.push(NewAlert {
+                device: device.clone(),
+                condition: "degraded",
+                severity: "warning",
+                message: message.clone(),
+                at: r.at,
+            }),
+            RecordKind::DegradedResolved { device, resolution } => {
+                let at = (device.as_str(), r.at);
+                match resolve.iter_mut().find(|(res, _)| res == resolution) {
+                    Some((_, devices)) => devices.push(at),
+                    None => resolve.push((resolution, vec![at])),
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut done = Vec::new();
+    for (resolution, devices) in &resolve {
+        let resolved = sql
+            .resolve_alerts(devices, Some("degraded"), resolution)
+            .await?;
+        done.extend(resolved.into_iter().map(resolved_event));
+    }
+    if !open.is_empty() {
+        let opened = sql.open_alerts(&open).await?;
+        done.extend(opened.into_iter().map(|alert| AlertEvent {
+            change: AlertChange::Opened,
+            alert,
+            scope: None,
+        }));
+    }
+    let position: HashMap<&str, usize> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.kind {
+            RecordKind::DegradedOpened { device, .. }
+            | RecordKind::DegradedResolved { device, .. } => Some((device.as_str(), i)),
+            _ => None,
+        })
+        .collect();
+    done.sort_by_key(|e| (position.get(e.alert.device.as_str()).copied(), e.alert.id));
     events.extend(done);
     Ok(())
 }

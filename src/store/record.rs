@@ -50,6 +50,12 @@ pub enum RecordKind {
         address: String,
         down_since: Option<DateTime<Utc>>,
     },
+    /// RTT or loss of an `up` device went above its thresholds: its `degraded` warning
+    /// opens at the record's `at`, unless one is open.
+    DegradedOpened { device: String, message: String },
+    /// The device's `degraded` condition ended (`resolution`: `recovered`, `down`,
+    /// `disabled`): its open `degraded` alert, if any, resolves at the record's `at`.
+    DegradedResolved { device: String, resolution: String },
     /// The inventory changed: devices added or changed, and devices removed.
     Devices {
         upsert: Vec<DeviceRow>,
@@ -68,6 +74,24 @@ impl RecordKind {
             version: t.version,
             in_maintenance: t.in_maintenance(),
             alert_held: t.alert_held,
+        }
+    }
+}
+
+impl RecordKind {
+    /// The record of a `degraded` alert change.
+    pub fn degraded(device: &Device, alert: &crate::state::degraded::AlertChange) -> RecordKind {
+        use crate::state::degraded::AlertChange;
+        let device = device.name.to_string();
+        match alert {
+            AlertChange::Open { message } => RecordKind::DegradedOpened {
+                device,
+                message: message.clone(),
+            },
+            AlertChange::Resolve { why } => RecordKind::DegradedResolved {
+                device,
+                resolution: why.as_str().into(),
+            },
         }
     }
 }
@@ -260,6 +284,30 @@ mod tests {
             panic!("{r:?}")
         };
         assert!(!in_maintenance && !alert_held);
+    }
+
+    #[test]
+    fn degraded_records_round_trip_through_json() {
+        for kind in [
+            RecordKind::DegradedOpened {
+                device: "d".into(),
+                message: "device d (127.0.0.1) is degraded: loss 30.0% above 10% over 5m".into(),
+            },
+            RecordKind::DegradedResolved {
+                device: "d".into(),
+                resolution: "recovered".into(),
+            },
+        ] {
+            let r = Record {
+                boot: "b".into(),
+                seq: 9,
+                at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                kind,
+            };
+            let text = serde_json::to_string(&r).unwrap();
+            assert!(text.contains(r#""type":"degraded_"#), "{text}");
+            assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+        }
     }
 
     #[test]

@@ -66,7 +66,9 @@ impl Latest {
                     .insert(device.clone(), StoredStatus::new(to, down_since));
             }
             // Opens an alert; the device's status is the last transition's.
-            RecordKind::HeldAlert { .. } => {}
+            RecordKind::HeldAlert { .. }
+            | RecordKind::DegradedOpened { .. }
+            | RecordKind::DegradedResolved { .. } => {}
             RecordKind::Devices { upsert, removed } => {
                 for name in removed {
                     self.devices.remove(name);

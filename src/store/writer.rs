@@ -244,6 +244,9 @@ impl Spooler {
                     down_since,
                 },
             ),
+            StoreEvent::Degraded { at, device, alert } => {
+                (at, RecordKind::degraded(&device, &alert))
+            }
             StoreEvent::Inventory { at, inventory, .. } => {
                 let known = &queue.latest.devices;
                 let mut upsert = Vec::new();
