@@ -8,12 +8,14 @@
 //!   `limit`, `offset`), parsed strictly.
 //! - [`paging`]: the `limit`/`before` cursor of the history listings (alerts, transitions).
 //! - [`counts`]: devices by status, overall, by region and by kind.
+//! - [`degraded`]: what a `degraded` condition says (`degraded_because`).
 //! - [`dependencies`]: why a device is unreachable, how many are unreachable behind one.
 //! - [`history`]: the bounded last hour of each device's RTT and loss.
 //! - [`maintenance`]: when each device's maintenance ends ([`Ends`]).
 //! - [`time`]: how a time is written (RFC 3339, UTC, milliseconds, `Z`).
 
 pub mod counts;
+pub mod degraded;
 pub mod dependencies;
 pub mod history;
 pub mod maintenance;

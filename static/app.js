@@ -213,6 +213,8 @@
       var ev = seen(e);
       if (page === "monitor") onWallTransition(ev); else refreshSoon();
     });
+    // A degraded condition raised or cleared: its badge comes with the page.
+    source.addEventListener("degraded", function (e) { seen(e); refreshSoon(); });
     ["alert_opened", "alert_resolved"].forEach(function (name) {
       source.addEventListener(name, function (e) { seen(e); if (page !== "monitor") refreshSoon(); });
     });

@@ -26,7 +26,7 @@ pub struct Extras<'a> {
     pub maintenance_ends_at: Option<DateTime<Utc>>,
 }
 
-/// Writes the fields of one device, `"name":…` to `"maintenance_ends_at":…` (with
+/// Writes the fields of one device, `"name":…` to `"degraded_because":…` (with
 /// `"unreachable_because":…` and `"open_alerts":…` when given), without the enclosing
 /// braces: the list wraps each in `{}`, the detail route adds its own fields around them.
 pub fn write_device_fields(
@@ -86,11 +86,37 @@ pub fn write_device_fields(
         None => b",\"in_maintenance\":false,\"maintenance_ends_at\":",
     });
     write_time(out, times, maintenance_ends_at);
+    write_degraded(out, times, status.degraded.as_ref());
     // What only the store knows; absent when the appliance keeps no store.
     if let Some(n) = open_alerts {
         out.extend_from_slice(b",\"open_alerts\":");
         let _ = CompactFormatter.write_u32(out, n);
     }
+}
+
+/// `"degraded":…,"degraded_since":…,"degraded_because":…` (the last as
+/// [`crate::read_model::degraded::Because`] serialises).
+fn write_degraded(
+    out: &mut Vec<u8>,
+    times: &mut TimeWriter,
+    degraded: Option<&crate::state::degraded::Degraded>,
+) {
+    let Some(d) = degraded else {
+        out.extend_from_slice(
+            b",\"degraded\":false,\"degraded_since\":null,\"degraded_because\":null",
+        );
+        return;
+    };
+    out.extend_from_slice(b",\"degraded\":true,\"degraded_since\":");
+    write_time(out, times, Some(d.since));
+    let because = crate::read_model::degraded::Because::of(d);
+    out.extend_from_slice(b",\"degraded_because\":{\"rtt_ms\":");
+    write_f64(out, because.rtt_ms);
+    out.extend_from_slice(b",\"loss\":");
+    write_f64(out, Some(because.loss));
+    out.extend_from_slice(b",\"above\":");
+    write_strs(out, because.above.iter().copied());
+    out.push(b'}');
 }
 
 /// A JSON string, escaped as serde_json escapes it. Names and labels almost never need
@@ -217,6 +243,9 @@ mod tests {
         unreachable_because: Option<Vec<&'a str>>,
         in_maintenance: bool,
         maintenance_ends_at: Option<Rfc3339>,
+        degraded: bool,
+        degraded_since: Option<Rfc3339>,
+        degraded_because: Option<crate::read_model::degraded::Because>,
         #[serde(skip_serializing_if = "Option::is_none")]
         open_alerts: Option<u32>,
     }
@@ -255,6 +284,34 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    /// An up device degraded with these window figures.
+    fn degraded(
+        rtt_us: Option<u32>,
+        sent: u32,
+        received: u32,
+        above: (bool, bool),
+    ) -> DeviceStatus {
+        use crate::state::degraded::{Above, Degraded, Figures};
+        let since = Utc.timestamp_opt(1_800_000_200, 1_000_000).unwrap();
+        DeviceStatus {
+            status: Status::Up,
+            down_since: None,
+            changed_at: Some(since),
+            degraded: Some(Degraded {
+                since,
+                figures: Figures {
+                    rtt_us,
+                    sent,
+                    received,
+                },
+                above: Above {
+                    rtt: above.0,
+                    loss: above.1,
+                },
+            }),
+        }
+    }
+
     #[test]
     fn the_writer_matches_serde_json_byte_for_byte() {
         let controls: String = (0u8..0x20).map(char::from).chain(['\x7f']).collect();
@@ -286,17 +343,23 @@ mod tests {
                 status: Status::Down,
                 down_since: t(1_800_000_000, 123_456_789),
                 changed_at: t(1_800_000_000, 999_999_999),
+                degraded: None,
             },
             DeviceStatus {
                 status: Status::Up,
                 down_since: None,
                 changed_at: t(0, 0),
+                degraded: None,
             },
             DeviceStatus {
                 status: Status::Unreachable,
                 down_since: t(1_800_000_000, 5_000),
                 changed_at: t(1_800_000_100, 0),
+                degraded: None,
             },
+            degraded(Some(250_123), 1000, 700, (true, true)),
+            degraded(None, 10, 0, (false, true)),
+            degraded(Some(u32::MAX), 3, 1, (true, false)),
         ];
         let rtts = [
             0,
@@ -345,6 +408,12 @@ mod tests {
                             unreachable_because: because.clone(),
                             in_maintenance: ends.is_some(),
                             maintenance_ends_at: ends.map(Rfc3339),
+                            degraded: s.degraded.is_some(),
+                            degraded_since: s.degraded.map(|g| Rfc3339(g.since)),
+                            degraded_because: s
+                                .degraded
+                                .as_ref()
+                                .map(crate::read_model::degraded::Because::of),
                             open_alerts: alerts,
                         };
                         assert_eq!(
@@ -384,6 +453,8 @@ mod tests {
             assert!(json[key].is_null(), "{key}");
         }
         assert_eq!(json["in_maintenance"], false);
+        assert_eq!(json["degraded"], false);
+        assert!(json["degraded_since"].is_null() && json["degraded_because"].is_null());
         assert!(json.get("open_alerts").is_none());
         assert_eq!(
             json["parents"],

@@ -258,7 +258,10 @@ mod tests {
         let found = inconsistencies(&d, Duration::from_secs(10), Duration::from_secs(1));
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].contains("not below timeout 1s"), "{found:?}");
-        assert!(found[1].contains("shorter than two intervals (20s)"), "{found:?}");
+        assert!(
+            found[1].contains("shorter than two intervals (20s)"),
+            "{found:?}"
+        );
         // Switched off, nothing is checked.
         let off = DegradedSettings {
             rtt_above: None,

@@ -259,6 +259,10 @@ pub fn inconsistencies(s: &ProbeSettings) -> Vec<String> {
             duration::format(s.interval)
         ));
     }
-    out.extend(degraded::inconsistencies(&s.degraded, s.interval, s.timeout));
+    out.extend(degraded::inconsistencies(
+        &s.degraded,
+        s.interval,
+        s.timeout,
+    ));
     out
 }

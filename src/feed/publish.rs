@@ -11,6 +11,7 @@ use super::FeedConfig;
 use super::hub::{Hub, InventoryInfo};
 use super::item::{Item, Scope};
 use crate::read_model::Rfc3339;
+use crate::read_model::degraded::Because;
 use crate::state::{Event, State};
 
 #[derive(Serialize)]
@@ -47,31 +48,6 @@ struct DegradedData<'a> {
     degraded_since: Option<Rfc3339>,
     degraded_because: Option<Because>,
     cleared: Option<&'static str>,
-}
-
-/// The window's figures that raised the condition, as the device JSON has them.
-#[derive(Serialize)]
-pub struct Because {
-    rtt_ms: Option<f64>,
-    loss: f64,
-    above: Vec<&'static str>,
-}
-
-impl Because {
-    pub fn of(d: &crate::state::degraded::Degraded) -> Because {
-        let mut above = Vec::new();
-        if d.above.rtt {
-            above.push("rtt");
-        }
-        if d.above.loss {
-            above.push("loss");
-        }
-        Because {
-            rtt_ms: d.figures.rtt_us.map(|us| f64::from(us) / 1000.0),
-            loss: d.figures.loss(),
-            above,
-        }
-    }
 }
 
 #[derive(Serialize)]

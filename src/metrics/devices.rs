@@ -11,6 +11,10 @@
 //!
 //! `wardops_device_in_maintenance` is 1 while one of the device's maintenance windows is
 //! going on (at the state's clock), so that a rule can leave planned work alone.
+//!
+//! `wardops_device_degraded` is 1 while the device's RTT or loss over its window is above
+//! its thresholds (a warning beside the status: the device is `up`), else 0; absent while
+//! unknown, like the other 0/1 families.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -76,6 +80,22 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
     for row in &rows {
         if let Some(v) = decided(row, |s| s == Status::Unreachable) {
             w.sample(unreachable, labels(row), v);
+        }
+    }
+    let degraded = "wardops_device_degraded";
+    w.family(
+        degraded,
+        "1 while the device is up with RTT or loss over its window above its thresholds \
+         (probe.degraded), else 0; absent while unknown",
+        Kind::Gauge,
+    );
+    for row in &rows {
+        if let Some(v) = decided(row, |_| true) {
+            w.sample(
+                degraded,
+                labels(row),
+                v & u64::from(row.status.degraded.is_some()),
+            );
         }
     }
     let maintenance = "wardops_device_in_maintenance";
@@ -185,6 +205,14 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
         label(&mut l, true, "status", status.as_str());
         w.sample(devices, &l, counts[status as usize]);
     }
+    let degraded = "wardops_devices_degraded";
+    w.family(
+        degraded,
+        "Devices that are up and degraded (RTT or loss above their thresholds)",
+        Kind::Gauge,
+    );
+    let n = rows.iter().filter(|r| r.status.degraded.is_some()).count();
+    w.sample(degraded, b"", n as u64);
     let version = "wardops_state_version";
     w.family(
         version,

@@ -360,7 +360,13 @@ mod tests {
         };
         assert_eq!(d.since, t(30));
         assert_eq!(d.figures.rtt_us, Some(250_000));
-        assert_eq!(d.above, Above { rtt: true, loss: false });
+        assert_eq!(
+            d.above,
+            Above {
+                rtt: true,
+                loss: false
+            }
+        );
         // Stays raised without a second verdict.
         assert_eq!(tr.observe(&s, &probe(2, 2, 250), t(40), true), None);
     }
@@ -387,7 +393,7 @@ mod tests {
             let v = tr.observe(&s, &probe(10, 9, 1), t(i * 10), true);
             assert!(!matches!(v, Some(Verdict::Raised(_))), "{i}: {v:?}");
         }
-        // One probe losing 3 of 10 lifts the window (11 probes, 110 sent... 10 in it) above.
+        // One probe losing 3 of 10 lifts the window (its last 10 probes) above: 12 of 100.
         let v = tr.observe(&s, &probe(10, 7, 1), t(110), true);
         let Some(Verdict::Raised(d)) = v else {
             panic!("{v:?}")
@@ -424,7 +430,7 @@ mod tests {
             tr.observe(&s, &probe(2, 1, 1), t(30), true),
             Some(Verdict::Raised(_))
         ));
-        // The loss stops: the bad samples leave the window by t(70) (the last at t(30)).
+        // The loss stops: the last bad sample (t(30)) is a window old at t(60).
         let mut cleared = None;
         for i in 4..20 {
             if let Some(v) = tr.observe(&s, &probe(2, 2, 1), t(i * 10), true) {
@@ -432,14 +438,14 @@ mod tests {
                 break;
             }
         }
-        // First clear evaluation at t(70) (window t(40)..t(70) all answered): cleared a
-        // window later, at t(100).
+        // First clear evaluation at t(60) (window t(40)..t(60) all answered): cleared a
+        // window later, at t(90), not at once.
         assert_eq!(
             cleared,
             Some((
-                10,
+                9,
                 Verdict::Cleared {
-                    at: t(100),
+                    at: t(90),
                     why: ClearedWhy::Recovered
                 }
             ))

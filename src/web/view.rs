@@ -48,6 +48,8 @@ pub struct DeviceView<'a> {
     /// While one of its maintenance windows is going on, when that ends (once
     /// [`DeviceView::with_maintenance`] has looked).
     pub maintenance_ends_at: Option<String>,
+    /// While degraded: since when, and the window's figures that raised it (the badge).
+    pub degraded: Option<DegradedView>,
     #[serde(skip)]
     device: &'a Device,
 }
@@ -81,6 +83,10 @@ impl<'a> DeviceView<'a> {
             labels: &d.labels,
             because: Vec::new(),
             maintenance_ends_at: None,
+            degraded: s.degraded.map(|g| DegradedView {
+                since: Rfc3339(g.since).to_string(),
+                figures: crate::read_model::degraded::Because::of(&g).summary(),
+            }),
             device: d,
         }
     }
@@ -102,6 +108,14 @@ impl<'a> DeviceView<'a> {
         }
         self
     }
+}
+
+/// A `degraded` condition as the badge shows it.
+#[derive(Debug, Serialize)]
+pub struct DegradedView {
+    pub since: String,
+    /// `rtt 250.0 ms, loss 30.0%`.
+    pub figures: String,
 }
 
 /// `/devices/{name}` with the name percent-encoded (names may hold `/`, `?`, `#`).

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Alerted, AlertChange, ClearedWhy, Degraded, DegradedChange, Verdict};
+use super::{AlertChange, Alerted, ClearedWhy, Degraded, DegradedChange, Verdict};
 use crate::config::Device;
 use crate::probe::ProbeOutcome;
 use crate::state::{DeviceRuntime, Event, Snapshot, State, StoreEvent};
@@ -66,7 +66,8 @@ impl State {
             }
             _ => match current {
                 Some(d)
-                    if alerted != Alerted::Open && !self.suppressed(device, snapshot, i, &d, started) =>
+                    if alerted != Alerted::Open
+                        && !self.suppressed(device, snapshot, i, &d, started) =>
                 {
                     Some(AlertChange::Open {
                         message: d.message(device, settings),
