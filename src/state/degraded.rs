@@ -234,6 +234,16 @@ impl Tracker {
             let was = self.current.take();
             return was.map(|_| Verdict::Cleared { at: started, why });
         }
+        let window = chrono::Duration::from_std(settings.window).unwrap_or(chrono::Duration::MAX);
+        if self
+            .samples
+            .back()
+            .is_some_and(|last| started - last.at >= window)
+        {
+            // Not probed for a whole window (a stalled scheduler, a suspended host): what
+            // is left would be one probe's figures. Start the window over.
+            self.reset();
+        }
         let from = *self.from.get_or_insert(started);
         self.samples.push_back(Sample {
             at: started,
@@ -243,7 +253,6 @@ impl Tracker {
                 .rtt
                 .map(|d| d.as_micros().min(u128::from(u32::MAX)) as u32),
         });
-        let window = chrono::Duration::from_std(settings.window).unwrap_or(chrono::Duration::MAX);
         while self
             .samples
             .front()
@@ -517,6 +526,23 @@ mod tests {
             })
         );
         assert_eq!(tr.observe(&off, &probe(2, 2, 300), t(40), true), None);
+    }
+
+    #[test]
+    fn a_gap_of_a_whole_window_starts_the_window_over() {
+        let s = settings(None, Some("10%"), 30);
+        let mut tr = Tracker::default();
+        for i in 0..=3 {
+            tr.observe(&s, &probe(2, 2, 1), t(i * 10), true);
+        }
+        // Nothing for a minute, then one lossy probe: not a verdict on one probe.
+        assert_eq!(tr.observe(&s, &probe(2, 1, 1), t(100), true), None);
+        assert_eq!(tr.observe(&s, &probe(2, 1, 1), t(110), true), None);
+        assert_eq!(tr.observe(&s, &probe(2, 1, 1), t(120), true), None);
+        assert!(matches!(
+            tr.observe(&s, &probe(2, 1, 1), t(130), true),
+            Some(Verdict::Raised(_))
+        ));
     }
 
     #[test]
