@@ -403,3 +403,56 @@ async fn a_reload_that_switches_the_thresholds_off_clears_and_resolves() {
     rig.run(60, &[("a", Reply::Slow)]).await;
     assert!(rig.sent().is_empty(), "and never evaluated again");
 }
+
+#[test]
+fn thresholds_cascade_key_by_key_and_off_switches_one_off_below() {
+    use wardops::config::degraded::{DegradedSettings, Loss};
+    // The settings' probe defaults turn on the old system's 200 ms / 10 % over 5m.
+    let defaults = ProbeSettings {
+        degraded: DegradedSettings {
+            rtt_above: Some(Duration::from_millis(200)),
+            loss_above: Loss::parse("10%").unwrap(),
+            window: Duration::from_secs(300),
+        },
+        ..ProbeSettings::default()
+    };
+    let text = "\
+regions:
+  - name: r
+    probe: { degraded: { loss_above: 2.5% } }
+    branches:
+      - name: b
+        probe: { degraded: { window: 1m } }
+        devices:
+          - { name: plain, address: 127.94.1.1, kind: atm }
+          - { name: no-rtt, address: 127.94.1.2, kind: atm, probe: { degraded: { rtt_above: off } } }
+          - { name: none, address: 127.94.1.3, kind: atm, probe: { degraded: { rtt_above: off, loss_above: off } } }
+";
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: text.into(),
+    };
+    let inv = build_inventory(&[source], &defaults).unwrap();
+    let of = |name: &str| inv.devices[inv.index_of(name).unwrap()].probe.degraded;
+    let plain = of("plain");
+    assert_eq!(
+        plain.rtt_above,
+        Some(Duration::from_millis(200)),
+        "from the settings"
+    );
+    assert_eq!(
+        plain.loss_above.map(|l| l.to_string()),
+        Some("2.5%".into()),
+        "the region's"
+    );
+    assert_eq!(plain.window, Duration::from_secs(60), "the branch's");
+    let no_rtt = of("no-rtt");
+    assert_eq!(
+        (no_rtt.rtt_above, no_rtt.loss_above),
+        (None, plain.loss_above)
+    );
+    assert!(no_rtt.is_enabled());
+    assert!(!of("none").is_enabled());
+    // Nothing written: off.
+    assert!(!ProbeSettings::default().degraded.is_enabled());
+}
