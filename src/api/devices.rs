@@ -144,6 +144,17 @@ struct ProbeJson {
     retry_interval_seconds: f64,
     down_after: u32,
     up_after: u32,
+    /// The `degraded` thresholds; null when neither is set.
+    degraded: Option<DegradedJson>,
+}
+
+/// `probe.degraded` as resolved for the device: a threshold switched off is null.
+#[derive(Serialize)]
+struct DegradedJson {
+    rtt_above_seconds: Option<f64>,
+    /// 0.0..1.0, as the device's `loss`.
+    loss_above: Option<f64>,
+    window_seconds: f64,
 }
 
 impl From<&ProbeSettings> for ProbeJson {
@@ -156,6 +167,11 @@ impl From<&ProbeSettings> for ProbeJson {
             retry_interval_seconds: p.retry_interval.as_secs_f64(),
             down_after: p.down_after,
             up_after: p.up_after,
+            degraded: p.degraded.is_enabled().then(|| DegradedJson {
+                rtt_above_seconds: p.degraded.rtt_above.map(|d| d.as_secs_f64()),
+                loss_above: p.degraded.loss_above.map(|l| l.fraction()),
+                window_seconds: p.degraded.window.as_secs_f64(),
+            }),
         }
     }
 }
