@@ -321,7 +321,9 @@ async fn degraded<S: Sql>(
         return Ok(());
     }
     let mut open = Vec::new();
-    let mut resolve: Vec<(&str, Vec<(&str, DateTime<Utc>)>)> = Vec::new();
+    // Per resolution, in first-seen order: the devices it resolves and when.
+    type Resolutions<'r> = Vec<(&'r str, Vec<(&'r str, DateTime<Utc>)>)>;
+    let mut resolve: Resolutions = Vec::new();
     for r in batch {
         match &r.kind {
             RecordKind::DegradedOpened { device, message } => open.push(NewAlert {
