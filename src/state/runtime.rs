@@ -52,8 +52,10 @@ impl Measurements {
 pub struct DeviceRuntime {
     pub(super) machine: Mutex<Machine>,
     measurements: Mutex<Measurements>,
-    /// The `degraded` window and condition; never locked while `machine` is.
-    pub(super) degraded: Mutex<Tracker>,
+    /// The `degraded` window and condition, made the first time the device has
+    /// thresholds (most devices of a fleet may have none: they pay one pointer); never
+    /// locked while `machine` is.
+    pub(super) degraded: Mutex<Option<Box<Tracker>>>,
     probe_now: Notify,
     /// A child waits for this device's verdict: tell it once the verdict is in.
     watched: AtomicBool,
@@ -105,13 +107,13 @@ impl DeviceRuntime {
     /// The `degraded` condition as the device's own tracker has it (the snapshot's
     /// [`super::DeviceStatus::degraded`] is the versioned copy surfaces read).
     pub fn degraded(&self) -> Option<Degraded> {
-        self.degraded.lock().current()
+        self.degraded.lock().as_ref().and_then(|t| t.current())
     }
 
     /// RTT and loss over the device's `degraded` window as it stands; None while it is
     /// not evaluated (no thresholds, or not up).
     pub fn window_figures(&self) -> Option<Figures> {
-        self.degraded.lock().figures()
+        self.degraded.lock().as_ref().and_then(|t| t.figures())
     }
 
     /// True while the device's status machine is confirming a change.

@@ -42,8 +42,13 @@ impl State {
     ) {
         let settings = &device.probe.degraded;
         let (verdict, current, alerted) = {
-            let mut tracker = runtime.degraded.lock();
+            let mut guard = runtime.degraded.lock();
             // The usual case for a device without thresholds: nothing to look at.
+            let tracker = match &mut *guard {
+                Some(t) => t,
+                None if !settings.is_enabled() => return,
+                None => guard.insert(Box::default()),
+            };
             if !settings.is_enabled()
                 && tracker.current().is_none()
                 && tracker.alerted != Alerted::Open
@@ -148,10 +153,12 @@ impl State {
         };
         let device = &old.inventory.devices[i];
         if let Some(alert) = alert {
-            runtime.degraded.lock().alerted = match alert {
-                AlertChange::Open { .. } => Alerted::Open,
-                AlertChange::Resolve { .. } => Alerted::Resolved,
-            };
+            if let Some(tracker) = &mut *runtime.degraded.lock() {
+                tracker.alerted = match alert {
+                    AlertChange::Open { .. } => Alerted::Open,
+                    AlertChange::Resolve { .. } => Alerted::Resolved,
+                };
+            }
             if let Some(sink) = &self.shared.sink {
                 let _ = sink.send(StoreEvent::Degraded {
                     at,
