@@ -177,6 +177,23 @@
     tick();
   }
 
+  // A degraded condition raised or cleared: the wall puts or takes its badge in place
+  // (same words as templates/macros.html, `degraded`); its status is not touched.
+  function onWallDegraded(ev) {
+    var el = null;
+    document.querySelectorAll("[data-device]").forEach(function (e) { if (e.dataset.device === ev.device) el = e; });
+    if (!el) return;
+    var tag = el.querySelector(".tag-degraded");
+    if (!ev.degraded) { if (tag) tag.remove(); return; }
+    if (tag) return;
+    var st = el.querySelector(".st");
+    if (!st) return;
+    var badge = mk("span", "tag tag-degraded", "◐ DEGRADED");
+    badge.title = "degraded since " + ev.degraded_since + " (a warning; the device answers)";
+    st.parentNode.appendChild(document.createTextNode(" "));
+    st.parentNode.appendChild(badge);
+  }
+
   // ---- other pages: re-fetch and swap <main> (a debounced, in-place refresh) ----------
   var refreshTimer = null;
   function refreshSoon() {
@@ -213,8 +230,10 @@
       var ev = seen(e);
       if (page === "monitor") onWallTransition(ev); else refreshSoon();
     });
-    // A degraded condition raised or cleared: its badge comes with the page.
-    source.addEventListener("degraded", function (e) { seen(e); refreshSoon(); });
+    source.addEventListener("degraded", function (e) {
+      var ev = seen(e);
+      if (page === "monitor") onWallDegraded(ev); else refreshSoon();
+    });
     ["alert_opened", "alert_resolved"].forEach(function (name) {
       source.addEventListener(name, function (e) { seen(e); if (page !== "monitor") refreshSoon(); });
     });

@@ -6,6 +6,8 @@
 //! degraded too, resolved when a reload switches the thresholds off. What the store makes
 //! of the records is tests/degraded_store.rs.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -455,4 +457,85 @@ regions:
     assert!(!of("none").is_enabled());
     // Nothing written: off.
     assert!(!ProbeSettings::default().degraded.is_enabled());
+}
+
+/// The pages: the wall (tiles and table) and the device page show the badge for the
+/// degraded device only, in words, with a hostile name escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_badge_a_degraded_device_only() {
+    use http_body_util::BodyExt;
+    use wardops::web::{Pages, monitor};
+    let text = "\
+regions:
+  - name: r
+    branches:
+      - name: b
+        probe: { degraded: { loss_above: 10%, window: 20s } }
+        devices:
+          - { name: \"<b>lossy</b>\", address: 127.94.2.1, kind: atm }
+          - { name: fine, address: 127.94.2.2, kind: atm }
+";
+    let state = State::new(Arc::new(wardops::state::SystemClock));
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: text.into(),
+    };
+    state.replace_inventory(
+        Arc::new(build_inventory(&[source], &ProbeSettings::default()).unwrap()),
+        |_| None,
+    );
+    let t0 = utc("2027-01-15 07:00:00");
+    for i in 0..4 {
+        let at = t0 + chrono::Duration::seconds(i * 10);
+        for (name, reply) in [("<b>lossy</b>", Reply::Lossy), ("fine", Reply::Fine)] {
+            let snapshot = state.snapshot();
+            let (d, _, rt) = snapshot.device(name).unwrap();
+            state.record_probe(d, rt, &reply.outcome(), at);
+        }
+    }
+    assert!(
+        state
+            .snapshot()
+            .device("<b>lossy</b>")
+            .unwrap()
+            .1
+            .degraded
+            .is_some()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, store) = support::local_context(&state, dir.path()).await;
+    let web = Arc::new(Pages::new(Arc::new(ctx)));
+    let html = |r: hyper::Response<wardops::http::response::Body>| async move {
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    let now = t0 + chrono::Duration::seconds(40);
+    for view in ["", "view=table"] {
+        let q = monitor::MonitorQuery::parse(Some(view)).unwrap();
+        let wall = html(monitor::render(&web, &state.snapshot(), now, &q)).await;
+        assert_eq!(wall.matches("◐ DEGRADED").count(), 1, "{view}: {wall}");
+        assert!(!wall.contains("<b>lossy</b>"), "a name is never markup");
+        let badge = wall.find("◐ DEGRADED").unwrap();
+        let lossy = wall.find("data-device=\"&lt;b&gt;lossy").unwrap();
+        let fine = wall.find("data-device=\"fine\"").unwrap();
+        assert!(
+            lossy < badge && (badge < fine || fine < lossy),
+            "on the lossy device's item"
+        );
+        assert!(wall.contains("loss 50.0%"), "the figures in its title");
+    }
+    let get = |path: &str| {
+        let web = web.clone();
+        let req = hyper::Request::get(path).body(bytes::Bytes::new()).unwrap();
+        tokio::task::spawn_blocking(move || wardops::web::device::get(&web, &req))
+    };
+    let page = html(get("/devices/%3Cb%3Elossy%3C%2Fb%3E").await.unwrap()).await;
+    assert!(
+        page.contains("◐ DEGRADED") && page.contains("<dt>Degraded</dt>"),
+        "{page}"
+    );
+    assert!(page.contains("▲ UP"), "and up");
+    let page = html(get("/devices/fine").await.unwrap()).await;
+    assert!(!page.contains("DEGRADED"));
+    drop(store);
 }
