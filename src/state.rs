@@ -342,7 +342,7 @@ impl State {
                 .unwrap_or_default();
             (views, wait)
         };
-        let (change, deciding, since, failing, up) = {
+        let (change, deciding, since, failing, now) = {
             let mut machine = runtime.machine.lock();
             let context = machine::Context {
                 parents: &views,
@@ -354,12 +354,12 @@ impl State {
                 machine.is_deciding(),
                 machine.first_failure_at(),
                 machine.is_failing(),
-                machine.status() == Status::Up,
+                machine.status(),
             )
         };
         // Before the transition: a device going down has its condition cleared first,
         // so that no version shows it down and degraded.
-        self.judge_degraded(device, runtime, &snapshot, index, outcome, started, up);
+        self.judge_degraded(device, runtime, &snapshot, index, outcome, started, now);
         if let (true, Some(since)) = (deciding, since) {
             ask_stale_parents(&snapshot, parents, &views, since);
         }

@@ -539,3 +539,43 @@ regions:
     assert!(!page.contains("DEGRADED"));
     drop(store);
 }
+
+/// After a restart every device's tracker is fresh: a device restored down resolves, at
+/// its first probe, a `degraded` warning the earlier process may have left open (its
+/// outage says more); once, and nothing for a device without thresholds.
+#[tokio::test(start_paused = true)]
+async fn a_device_restored_down_resolves_an_earlier_warning_at_its_first_probe() {
+    let clock = Arc::new(TokioClock::starting_at(utc("2027-01-15 07:00:00")));
+    let (tx, mut store) = mpsc::unbounded_channel();
+    let state = State::with_sink(clock.clone(), tx);
+    state.replace_inventory(inventory(INVENTORY), |d| {
+        let down = ["a", "quiet"].contains(&&*d.name);
+        down.then(|| {
+            wardops::state::Machine::restored(Status::Down, Some(utc("2027-01-15 06:00:00")))
+        })
+    });
+    for _ in 0..3 {
+        for name in ["a", "quiet"] {
+            let snapshot = state.snapshot();
+            let (d, _, rt) = snapshot.device(name).unwrap();
+            state.record_probe(d, rt, &Reply::Dead.outcome(), clock.now());
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    let mut resolved = Vec::new();
+    while let Ok(e) = store.try_recv() {
+        if let StoreEvent::Degraded { at, device, alert } = e {
+            resolved.push((device.name.to_string(), at, alert));
+        }
+    }
+    assert_eq!(
+        resolved,
+        [(
+            "a".to_string(),
+            utc("2027-01-15 07:00:00"),
+            AlertChange::Resolve {
+                why: ClearedWhy::NotUp
+            }
+        )]
+    );
+}

@@ -40,7 +40,10 @@ impl Loss {
         let number = text.strip_suffix('%').ok_or_else(bad)?.trim();
         let (whole, tenth) = match number.split_once('.') {
             Some((w, t)) if t.len() == 1 => (w, t),
-            Some(_) => return Err(format!("{text}: at most one decimal")),
+            Some((_, t)) if t.len() > 1 && t.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(format!("{text}: at most one decimal"));
+            }
+            Some(_) => return Err(bad()),
             None => (number, "0"),
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -214,11 +217,11 @@ pub fn inconsistencies(d: &DegradedSettings, interval: Duration, timeout: Durati
             duration::format(timeout)
         ));
     }
-    if d.window < interval * 2 {
+    if d.window < interval.saturating_mul(2) {
         out.push(format!(
             "degraded.window {} is shorter than two intervals ({}): figures over it would be one probe's",
             duration::format(d.window),
-            duration::format(interval * 2)
+            duration::format(interval.saturating_mul(2))
         ));
     }
     out
@@ -246,6 +249,16 @@ mod tests {
             assert!(Loss::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Loss::parse("99999999999999999999%").is_err());
+        assert!(
+            Loss::parse("1.25%")
+                .unwrap_err()
+                .contains("at most one decimal")
+        );
+        assert!(
+            Loss::parse("5.%")
+                .unwrap_err()
+                .contains("expected a percentage")
+        );
     }
 
     #[test]

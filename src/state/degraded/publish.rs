@@ -24,11 +24,11 @@ use chrono::{DateTime, Utc};
 use super::{AlertChange, Alerted, ClearedWhy, Degraded, DegradedChange, Verdict};
 use crate::config::Device;
 use crate::probe::ProbeOutcome;
-use crate::state::{DeviceRuntime, Event, Snapshot, State, StoreEvent};
+use crate::state::{DeviceRuntime, Event, Snapshot, State, Status, StoreEvent};
 
 impl State {
     /// Feeds one probe of `device` (at `index` of `snapshot`, None if a reload removed
-    /// it) to its `degraded` window, `up` being its status after the probe.
+    /// it) to its `degraded` window, `status` being its status after the probe.
     #[allow(clippy::too_many_arguments)] // one call site, each argument a plain fact
     pub(in crate::state) fn judge_degraded(
         &self,
@@ -38,8 +38,9 @@ impl State {
         index: Option<usize>,
         outcome: &ProbeOutcome,
         started: DateTime<Utc>,
-        up: bool,
+        status: Status,
     ) {
+        let up = status == Status::Up;
         let settings = &device.probe.degraded;
         let (verdict, current, alerted) = {
             let mut guard = runtime.degraded.lock();
@@ -63,10 +64,18 @@ impl State {
             Some(Verdict::Cleared { why, .. }) if alerted != Alerted::Resolved => {
                 Some(AlertChange::Resolve { why })
             }
-            // What an earlier process (or address) left open is resolved once.
+            // What an earlier process (or address) left open is resolved once: at the
+            // first clear verdict, or at once for a device that is down or unreachable.
             Some(Verdict::FirstClear { .. }) if alerted == Alerted::Unknown => {
                 Some(AlertChange::Resolve {
                     why: ClearedWhy::Recovered,
+                })
+            }
+            None if alerted == Alerted::Unknown
+                && matches!(status, Status::Down | Status::Unreachable) =>
+            {
+                Some(AlertChange::Resolve {
+                    why: ClearedWhy::NotUp,
                 })
             }
             _ => match current {
