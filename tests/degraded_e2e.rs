@@ -225,6 +225,20 @@ fn loss_on_one_address_raises_degraded_and_lifting_it_resolves_the_warning() {
         event["degraded_because"]["above"],
         serde_json::json!(["loss"])
     );
+    // Counted where counts are shown: beside the statuses, not instead of `up`.
+    let status = app.get_json("/api/v1/status");
+    assert_eq!(
+        (
+            status["devices"]["up"].as_u64(),
+            status["devices"]["degraded"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{status}"
+    );
+    let dashboard = app.get_json("/api/v1/dashboard");
+    assert_eq!(dashboard["by_status"]["degraded"], 1, "{dashboard}");
+    let page = app.try_get("/").unwrap();
+    assert!(page.contains("◐ 1 degraded"), "the dashboard's counts");
     let page = app.try_get("/devices/z-atm-lossy").unwrap();
     assert!(page.contains("◐ DEGRADED"), "the badge");
     let page = app.try_get("/devices/z-atm-clean").unwrap();

@@ -31,6 +31,8 @@ struct DeviceCounts {
     down: usize,
     unreachable: usize,
     unknown: usize,
+    /// Of the `up` ones, those `degraded`.
+    degraded: usize,
 }
 
 impl From<Counts> for DeviceCounts {
@@ -41,6 +43,7 @@ impl From<Counts> for DeviceCounts {
             down: c.down,
             unreachable: c.unreachable,
             unknown: c.unknown,
+            degraded: c.degraded,
         }
     }
 }
@@ -62,7 +65,7 @@ pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
     let snapshot = ctx.state.snapshot();
     let mut devices = Counts::default();
     for status in snapshot.status.iter() {
-        devices.add(status.status);
+        devices.add_device(status);
     }
     let uptime = ctx.prober.age();
     let started_at = Utc::now() - chrono::Duration::from_std(uptime).unwrap_or_default();

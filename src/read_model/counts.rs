@@ -1,11 +1,12 @@
 //! Devices by status — overall, per region and per kind — from one snapshot: the figures
-//! the dashboard (page and JSON), `/api/v1/status` and the infrastructure page show.
+//! the dashboard (page and JSON), `/api/v1/status` and the infrastructure page show; and
+//! how many of the `up` ones are `degraded` (not a status: counted beside them).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::state::{Snapshot, Status};
+use crate::state::{DeviceStatus, Snapshot, Status};
 
 /// Devices by status.
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct Counts {
     pub unknown: usize,
     pub unreachable: usize,
     pub total: usize,
+    /// Of the `up` ones, those `degraded` (RTT or loss above their thresholds).
+    pub degraded: usize,
 }
 
 impl Counts {
@@ -26,6 +29,16 @@ impl Counts {
             Status::Unreachable => self.unreachable += 1,
         }
         self.total += 1;
+    }
+
+    /// [`Counts::add`] for a device's status, counting it `degraded` too when it is.
+    pub fn add_device(&mut self, s: &DeviceStatus) {
+        self.add_with(s.status, s.degraded.is_some());
+    }
+
+    fn add_with(&mut self, status: Status, degraded: bool) {
+        self.add(status);
+        self.degraded += usize::from(degraded);
     }
 
     /// Sort key, worst first: most down, then most unreachable (an outage already
@@ -46,12 +59,20 @@ pub struct Totals<'a> {
 
 impl<'a> Totals<'a> {
     pub fn of(snapshot: &'a Snapshot) -> Totals<'a> {
-        let statuses: Vec<Status> = snapshot.status.iter().map(|s| s.status).collect();
+        // Two bytes a device, indexed in O(1) below (the persistent vector is not).
+        let statuses: Vec<(Status, bool)> = snapshot
+            .status
+            .iter()
+            .map(|s| (s.status, s.degraded.is_some()))
+            .collect();
         let mut all = Counts::default();
         let mut by_kind: BTreeMap<&str, Counts> = BTreeMap::new();
-        for ((device, _, _), &status) in snapshot.devices().zip(&statuses) {
-            all.add(status);
-            by_kind.entry(&device.kind).or_default().add(status);
+        for ((device, _, _), &(status, degraded)) in snapshot.devices().zip(&statuses) {
+            all.add_with(status, degraded);
+            by_kind
+                .entry(&device.kind)
+                .or_default()
+                .add_with(status, degraded);
         }
         let by_region = snapshot
             .inventory
@@ -60,7 +81,8 @@ impl<'a> Totals<'a> {
             .map(|region| {
                 let mut counts = Counts::default();
                 for &i in region.branches.iter().flat_map(|b| &b.devices) {
-                    counts.add(statuses[i]);
+                    let (status, degraded) = statuses[i];
+                    counts.add_with(status, degraded);
                 }
                 (&*region.name, counts)
             })

@@ -58,9 +58,10 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                     let mut counts = Counts::default();
                     let mut down = Vec::new();
                     for &i in &b.devices {
-                        let s = snapshot.status[i].status;
-                        counts.add(s);
-                        region_counts.add(s);
+                        let st = &snapshot.status[i];
+                        counts.add_device(st);
+                        region_counts.add_device(st);
+                        let s = st.status;
                         if s == Status::Down && down.len() < DOWN_NAMED {
                             let name = &*inv.devices[i].name;
                             down.push(DownView {

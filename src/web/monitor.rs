@@ -137,6 +137,8 @@ pub fn render(
         unknown: selected.unknown,
         unreachable: selected.unreachable,
         total: selected.total,
+        // Not counted over the selection (the wall's badge says it per device).
+        degraded: 0,
     };
     let mut ends = crate::read_model::Ends::new(now, web.ctx.maintenance.zone);
     let devices: Vec<DeviceView> = selected
