@@ -342,7 +342,7 @@ impl State {
                 .unwrap_or_default();
             (views, wait)
         };
-        let (change, deciding, since, failing, now) = {
+        let (change, deciding, since, failing, status_now) = {
             let mut machine = runtime.machine.lock();
             let context = machine::Context {
                 parents: &views,
@@ -359,7 +359,9 @@ impl State {
         };
         // Before the transition: a device going down has its condition cleared first,
         // so that no version shows it down and degraded.
-        self.judge_degraded(device, runtime, &snapshot, index, outcome, started, now);
+        self.judge_degraded(
+            device, runtime, &snapshot, index, outcome, started, status_now,
+        );
         if let (true, Some(since)) = (deciding, since) {
             ask_stale_parents(&snapshot, parents, &views, since);
         }
