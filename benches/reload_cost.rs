@@ -72,7 +72,11 @@ fn main() {
         let outcome = rt.block_on(reloader.reload(Trigger::Http));
         let reload = t.elapsed();
         mark();
-        assert_eq!(outcome.errors, Vec::<String>::new(), "{name}: reload failed");
+        assert_eq!(
+            outcome.errors,
+            Vec::<String>::new(),
+            "{name}: reload failed"
+        );
         let inventory = applied.try_recv().expect("the reload sent an inventory");
         let t = Instant::now();
         let snapshot = state.replace_inventory(inventory, |_| None);
