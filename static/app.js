@@ -191,6 +191,21 @@
     }, 1000);
   }
 
+  // ---- alerts: the devices unreachable behind an open one (same words as the server's
+  // templates/macros.html, `behind`) --------------------------------------------------
+  function onAlertUpdated(ev) {
+    document.querySelectorAll(".behind-of[data-alert]").forEach(function (el) {
+      if (el.dataset.alert !== String(ev.id)) return;
+      el.textContent = "";
+      if (!ev.unreachable_behind) return;
+      var a = mk("a", "behind n-unreachable", "⊘ " + ev.unreachable_behind + " unreachable behind it");
+      a.href = "/monitor?status=unreachable";
+      a.title = "devices unreachable behind " + ev.device;
+      el.appendChild(document.createTextNode(" "));
+      el.appendChild(a);
+    });
+  }
+
   // ---- the feed -----------------------------------------------------------------------
   var source = null;
   function connect() {
@@ -216,6 +231,8 @@
     ["alert_opened", "alert_resolved"].forEach(function (name) {
       source.addEventListener(name, function (e) { seen(e); if (page !== "monitor") refreshSoon(); });
     });
+    // The count behind an open alert changed: applied in place where the page shows it.
+    source.addEventListener("alert_updated", function (e) { onAlertUpdated(seen(e)); });
     source.addEventListener("inventory", function (e) { seen(e); location.reload(); });
     // Too far behind to catch up from the backlog: the page itself is stale.
     source.addEventListener("reset", function () { source.close(); location.reload(); });
