@@ -906,6 +906,54 @@ async fn the_count_behind_an_open_alert_is_updated_on_the_feed() {
     assert_eq!(next.data["unreachable_behind"], 0);
 }
 
+/// An alert opened before this process started (read back from the store) is kept
+/// current too: a second appliance over the same database, whose feed never saw the
+/// `alert_opened`, sends `alert_updated` for it when a device behind it turns
+/// unreachable.
+#[tokio::test]
+async fn an_alert_open_before_the_start_is_updated_on_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = |spool: &str| StartOptions {
+        data_dir: dir.path().join(spool),
+        ..store_options("sqlite://wardops.db".into(), dir.path())
+    };
+    let first_store = start(options("a"), Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let first = Server::build_with(CHAIN, 100, FeedConfig::default(), Some(&first_store)).await;
+    for name in ["core", "gw", "atm"] {
+        first.probe(name, true);
+    }
+    let mut feed = Reader::open(&first.url("/api/v1/events"), None).await;
+    feed.expect("hello").await;
+    first.probe("core", false);
+    feed.expect("transition").await;
+    let opened = feed.expect("alert_opened").await;
+
+    let second_store = start(options("b"), Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let second = Server::build_with(CHAIN, 100, FeedConfig::default(), Some(&second_store)).await;
+    for name in ["core", "gw", "atm"] {
+        second.probe(name, true);
+    }
+    let mut feed = Reader::open(&second.url("/api/v1/events"), None).await;
+    feed.expect("hello").await;
+    // Down again here: the store keeps the one open alert (no second is opened).
+    second.probe("core", false);
+    assert_eq!(feed.expect("transition").await.data["device"], "core");
+    second.probe("gw", false);
+    assert_eq!(
+        feed.expect("transition").await.data["status"],
+        "unreachable"
+    );
+    let updated = feed.expect("alert_updated").await;
+    assert_eq!(
+        (&updated.data["id"], &updated.data["unreachable_behind"]),
+        (&opened.data["id"], &1.into())
+    );
+}
+
 /// A branch in maintenance around the probes' times (2027-01-15T08:00Z on), one without.
 const IN_MAINTENANCE: &str = r#"
 regions:

@@ -101,10 +101,14 @@ impl OpenDown {
                 continue;
             };
             // A device removed by a reload: its alert is resolved by the store shortly.
-            let now = behind.of_name(&name);
-            if now.is_some() && now != tracked.behind {
-                tracked.behind = now;
-                out.push((tracked.event.clone(), now.unwrap_or_default()));
+            let Some(now) = behind.of_name(&name) else {
+                continue;
+            };
+            match tracked.behind.replace(now) {
+                Some(was) if was != now => out.push((tracked.event.clone(), now)),
+                // No figure published yet (read at start before the inventory was in
+                // place): this one is the baseline, not news.
+                _ => {}
             }
         }
         out.sort_by_key(|(e, _)| e.alert.id);
