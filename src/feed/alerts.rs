@@ -90,6 +90,9 @@ pub fn watch(hub: Arc<Hub>, state: State, health: &StoreHealth, db: Arc<Db>) {
                 },
                 Some(recount) = next_batch(&mut events) => recount,
             };
+            if recount == Recount::Nothing || open.is_empty() {
+                continue;
+            }
             // After the transitions that changed the figures, as an alert follows its own.
             hub.caught_up(state.snapshot().version).await;
             let snapshot = state.snapshot();

@@ -83,6 +83,10 @@ impl OpenDown {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.by_device.is_empty()
+    }
+
     /// The alerts of `recount` whose figure in `snapshot` differs from the one last
     /// published, with the new figure (now the published one), by alert id.
     pub fn changed(&mut self, snapshot: &Snapshot, recount: &Recount) -> Vec<(AlertEvent, usize)> {
