@@ -93,7 +93,12 @@ impl Context {
     /// applied so that the feed sees every version.
     pub fn start(mut self, feed: FeedConfig) -> Arc<Context> {
         self.hub = Hub::start(&self.state, self.web.max_event_streams, feed);
-        feed::alerts::watch(self.hub.clone(), self.state.clone(), &self.store.health);
+        feed::alerts::watch(
+            self.hub.clone(),
+            self.state.clone(),
+            &self.store.health,
+            self.store.db.clone(),
+        );
         self.history = History::start(&self.state);
         let ctx = Arc::new(self);
         prepare_orders(Arc::downgrade(&ctx));

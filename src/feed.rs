@@ -1,11 +1,13 @@
 //! The live event feed behind `GET /api/v1/events` and the pages' live updates.
 //!
 //! One task ([`publish`]) turns the state's events into pre-rendered SSE frames
-//! ([`item`]), another ([`alerts`]) the store's committed alert changes; the [`hub`] keeps
+//! ([`item`]), another ([`alerts`]) the store's committed alert changes and the changes
+//! of the unreachable counts behind open alerts ([`behind`]); the [`hub`] keeps
 //! a backlog of them for resumes and fans them out; [`stream`] is one client's stream.
 //! The route itself is the API's (`crate::api::events`).
 
 pub mod alerts;
+pub mod behind;
 pub mod hub;
 pub mod item;
 pub mod publish;

@@ -162,17 +162,19 @@ impl Reloader {
     pub async fn warm(&self) {
         let _one_at_a_time = self.inner.running.lock().await;
         let inner = self.inner.clone();
-        let running_hash = inner.book.lock().running.hash.clone();
+        let running = inner.book.lock().running.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let candidate = read::read(&inner.dir, inner.settings.allow_empty);
-            if let (Ok(sources), true) = (candidate.sources, candidate.hash == running_hash) {
+            if let (Ok(sources), true) = (candidate.sources, candidate.hash == running.hash) {
                 let mut cache = inner.cache.lock();
+                // Built of the running devices themselves: the cache holds no second copy.
                 let _ = read::validate(
                     &inner.dir,
                     &sources,
                     &inner.defaults,
                     inner.settings.allow_empty,
                     &mut cache,
+                    Some(&running),
                 );
             }
         })
@@ -213,6 +215,7 @@ impl Reloader {
                     &inner.defaults,
                     s.allow_empty,
                     &mut cache,
+                    Some(&running),
                 )
             });
             match validated {

@@ -8,6 +8,9 @@
   var live = document.getElementById("live");
   var versionEl = document.getElementById("state-version");
   var RECENT_MS = 10 * 60 * 1000;
+  // The server's clock as of the page's rendering, against this browser's: a window's
+  // end is the server's time, and a browser a minute fast must not drop a badge early.
+  var skew = (Date.parse(body.dataset.now) - Date.now()) || 0;
 
   // Same format as the server (src/web/templates.rs, `duration`).
   function fmtDuration(s) {
@@ -38,6 +41,15 @@
       var tag = el.querySelector(".tag");
       if (recent && !tag) { el.querySelector(".st").insertAdjacentElement("afterend", mk("span", "tag", "NEW")); }
       if (!recent && tag) tag.remove();
+    });
+    // A maintenance badge ends with its window, not at the device's next transition:
+    // on the wall it goes in place; another page is re-rendered, as the server now
+    // says what follows (the device page's maintenance line, the alert it may open).
+    var serverNow = now + skew;
+    document.querySelectorAll(".tag-maint[data-until]").forEach(function (el) {
+      var until = Date.parse(el.dataset.until);
+      if (isNaN(until) || serverNow < until) return;
+      if (page === "monitor") el.remove(); else { el.removeAttribute("data-until"); refreshSoon(); }
     });
   }
   document.querySelectorAll(".dur").forEach(function (el) {
@@ -121,6 +133,7 @@
     if (maint) maint.remove();
     if (ev.in_maintenance) {
       var b = mk("span", "tag tag-maint", "⚒ MAINTENANCE");
+      if (ev.maintenance_ends_at) b.dataset.until = ev.maintenance_ends_at;
       b.title = "in maintenance until " + (ev.maintenance_ends_at || "") +
         ": no alert opens for an outage that begins now until then";
       el.querySelector(".st").insertAdjacentElement("afterend", b);
@@ -208,6 +221,21 @@
     }, 1000);
   }
 
+  // ---- alerts: the devices unreachable behind an open one (same words as the server's
+  // templates/macros.html, `behind`) --------------------------------------------------
+  function onAlertUpdated(ev) {
+    document.querySelectorAll(".behind-of[data-alert]").forEach(function (el) {
+      if (el.dataset.alert !== String(ev.id)) return;
+      el.textContent = "";
+      if (!ev.unreachable_behind) return;
+      var a = mk("a", "behind n-unreachable", "⊘ " + ev.unreachable_behind + " unreachable behind it");
+      a.href = "/monitor?status=unreachable";
+      a.title = "devices unreachable behind " + ev.device;
+      el.appendChild(document.createTextNode(" "));
+      el.appendChild(a);
+    });
+  }
+
   // ---- the feed -----------------------------------------------------------------------
   var source = null;
   function connect() {
@@ -237,6 +265,8 @@
     ["alert_opened", "alert_resolved"].forEach(function (name) {
       source.addEventListener(name, function (e) { seen(e); if (page !== "monitor") refreshSoon(); });
     });
+    // The count behind an open alert changed: applied in place where the page shows it.
+    source.addEventListener("alert_updated", function (e) { onAlertUpdated(seen(e)); });
     source.addEventListener("inventory", function (e) { seen(e); location.reload(); });
     // Too far behind to catch up from the backlog: the page itself is stale.
     source.addEventListener("reset", function () { source.close(); location.reload(); });

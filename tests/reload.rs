@@ -720,3 +720,57 @@ async fn a_file_that_made_the_parser_panic_is_reported_with_its_place() {
     rig.within_a_second("the fix", |r| r.names().len() == 3)
         .await;
 }
+
+/// What a reload of a few changes costs downstream hangs on this: every device it did
+/// not change is the running one itself (the same `Arc`, so the diff and the state see
+/// it at a pointer's cost and its memory is not held twice) — on the first reload after
+/// the cache's warm-up parse as well, with parents named across files, and in the
+/// changed file as in the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_reload_after_warming_keeps_the_running_devices_themselves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let with_parent = |text: String, parent: &str| {
+        text.replace("kind: atm,", &format!("kind: atm, parents: [{parent}],"))
+    };
+    write(&dir.join("a.yaml"), &yaml(0, 50, "x"));
+    // b's devices name a's first device: a parent in another file.
+    let b = with_parent(yaml(50, 50, "x").replace("name: r\n", "name: r2\n"), "d0");
+    write(&dir.join("b.yaml"), &b);
+    let initial = Arc::new(load::load_inventory(&dir, &ProbeSettings::default()).unwrap());
+    let (tx, mut rx) = mpsc::channel::<Arc<Inventory>>(4);
+    let reloader = Reloader::new(
+        dir.clone(),
+        ProbeSettings::default(),
+        ReloadSettings::default(),
+        initial.clone(),
+        tx,
+        Arc::new(ReloadMetrics::default()),
+    );
+    reloader.warm().await;
+    // One device relabelled in b; a is untouched.
+    write(&dir.join("b.yaml"), &b.replacen("tag: x", "tag: y", 1));
+    let outcome = reloader.reload(Trigger::Signal).await;
+    assert_eq!(
+        outcome.result,
+        ReloadResult::Success,
+        "{:?}",
+        outcome.errors
+    );
+    let diff = outcome.diff.unwrap();
+    assert_eq!((diff.modified, diff.unchanged), (1, 99), "{diff:?}");
+    let new = rx.recv().await.unwrap();
+    let mut same = 0;
+    for device in &new.devices {
+        let old = initial.device(&device.name).unwrap();
+        if Arc::ptr_eq(old, device) {
+            same += 1;
+        } else {
+            assert_eq!(&*device.name, "d50", "only the relabelled device is new");
+        }
+    }
+    assert_eq!(same, 99);
+    // And the graph of the whole is there, across the files.
+    let d0 = new.index_of("d0").unwrap();
+    assert_eq!(new.children(d0).len(), 50);
+}

@@ -332,3 +332,169 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
     );
     web.quit().await.unwrap();
 }
+
+/// A branch in maintenance until `ends` (from an hour before), and a branch behind its
+/// gateway.
+fn live_inventory(ends: chrono::DateTime<chrono::Utc>) -> String {
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let start = at(chrono::Utc::now() - chrono::Duration::hours(1));
+    format!(
+        r#"
+regions:
+  - name: tbilisi
+    branches:
+      - name: works
+        maintenance:
+          - {{ start: {start}, end: {}, reason: firmware }}
+        devices:
+          - {{ name: works-atm, address: 127.77.9.1, kind: atm }}
+      - name: dark
+        parents: [dark-gw]
+        devices:
+          - {{ name: dark-gw, address: 127.77.9.2, kind: router }}
+          - {{ name: dark-atm-1, address: 127.77.9.3, kind: atm }}
+          - {{ name: dark-atm-2, address: 127.77.9.4, kind: atm }}
+"#,
+        at(ends)
+    )
+}
+
+async fn same_load(web: &WebDriver) -> bool {
+    web.execute("return window.__sameLoad === true", vec![])
+        .await
+        .unwrap()
+        .convert::<bool>()
+        .unwrap()
+}
+
+async fn live(web: &WebDriver) {
+    eventually(
+        Duration::from_secs(10),
+        "the live feed connected",
+        || async {
+            (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
+        },
+    )
+    .await;
+}
+
+/// Two things the pages learn from no transition: the wall's maintenance badge goes at
+/// the window's end (the device stays up all along: nothing is sent), and the count of
+/// devices unreachable behind an open alert follows the feed's `alert_updated` in place
+/// (the page's re-fetch is disabled, so only the event can change it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_badge_ends_with_its_window_and_the_count_behind_an_alert_follows_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::create_dir(dir.path().join("inventory")).unwrap();
+    // Whole seconds, as the inventory writes it.
+    let ends = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 25, 0).unwrap();
+    std::fs::write(
+        dir.path().join("inventory/georgia.yaml"),
+        live_inventory(ends),
+    )
+    .unwrap();
+    let app = tokio::task::block_in_place(|| Appliance::start(dir.path()));
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(&driver, profile.path()).await;
+    web.set_window_rect(0, 0, 1280, 720).await.unwrap();
+
+    web.goto(app.url("/monitor?view=table")).await.unwrap();
+    eventually(Duration::from_secs(20), "every device up", || async {
+        let r = rows(&web).await;
+        (r.len() == 4 && r.iter().all(|(_, s)| s == "up")).then_some(())
+    })
+    .await;
+    live(&web).await;
+    let badge = "return document.querySelectorAll(\"[data-device='works-atm'] .tag-maint\").length";
+    let badges = || async {
+        web.execute(badge, vec![])
+            .await
+            .unwrap()
+            .convert::<u64>()
+            .unwrap()
+    };
+    assert!(
+        chrono::Utc::now() < ends,
+        "the machine was too slow to see the window"
+    );
+    assert_eq!(badges().await, 1, "in maintenance until {ends}");
+    web.execute("window.__sameLoad = true;", vec![])
+        .await
+        .unwrap();
+    let wait = (ends - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(5);
+    eventually(wait, "the badge gone at the window's end", || async {
+        (badges().await == 0).then_some(())
+    })
+    .await;
+    assert!(
+        chrono::Utc::now() >= ends,
+        "the badge went before the window's end"
+    );
+    assert!(same_load(&web).await, "the page was reloaded");
+    let transitions =
+        tokio::task::block_in_place(|| app.get_json("/api/v1/devices/works-atm/transitions"));
+    let n = transitions["transitions"].as_array().map_or(0, |t| t.len());
+    assert!(
+        n <= 1,
+        "only its first decision, no change since: {transitions}"
+    );
+
+    // The gateway goes dark alone: its alert opens with nothing behind it.
+    let gateway = Blackhole::new("webgw", &["127.77.9.2"]);
+    eventually(Duration::from_secs(20), "dark-gw's alert open", || async {
+        let body: serde_json::Value = reqwest::get(app.url("/api/v1/alerts?status=active"))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        body["alerts"]
+            .as_array()?
+            .iter()
+            .any(|a| a["device"] == "dark-gw")
+            .then_some(())
+    })
+    .await;
+    web.goto(app.url("/alerts")).await.unwrap();
+    live(&web).await;
+    let row = "return Array.from(document.querySelectorAll('tr')).filter(r => r.textContent.includes('dark-gw')).map(r => r.textContent).join('|')";
+    let text = || async {
+        web.execute(row, vec![])
+            .await
+            .unwrap()
+            .convert::<String>()
+            .unwrap()
+    };
+    assert!(!text().await.contains("behind it"), "{}", text().await);
+    // From here the page cannot re-fetch itself: only the events can change it.
+    web.execute(
+        "window.fetch = function () { return new Promise(function () {}); }; window.__sameLoad = true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let children = Blackhole::new("webkids", &["127.77.9.3", "127.77.9.4"]);
+    eventually(
+        Duration::from_secs(20),
+        "two unreachable behind the gateway's alert",
+        || async {
+            text()
+                .await
+                .contains("⊘ 2 unreachable behind it")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(same_load(&web).await, "the page was reloaded");
+    drop(children);
+    eventually(
+        Duration::from_secs(20),
+        "none behind it once they answer",
+        || async { (!text().await.contains("unreachable behind it")).then_some(()) },
+    )
+    .await;
+    drop(gateway);
+    web.quit().await.unwrap();
+}

@@ -190,6 +190,8 @@ regions:
     probe: { down_after: 1, up_after: 1 }
     branches:
       - name: e1
+        lat: 41.7
+        lon: 44.8
         parents: [e1-gw]
         devices:
           - { name: e1-gw, address: 127.77.8.1, kind: router }
@@ -199,6 +201,8 @@ regions:
     probe: { down_after: 1, up_after: 1 }
     branches:
       - name: w1
+        lat: 41.6
+        lon: 41.6
         devices:
           - { name: w1-router, address: 127.77.8.4, kind: router }
 "#;
@@ -322,6 +326,10 @@ async fn the_dashboard_and_infrastructure_count_unreachable_and_the_alert_counts
         html.contains("⊘ 2 unreachable behind it"),
         "the gateway's alert counts the devices behind it"
     );
+    assert!(
+        html.contains(r#"<span class="behind-of" data-alert="1">"#),
+        "where the live feed's alert_updated writes the new count"
+    );
 
     let (_, infra) = body(infrastructure::render(&web, &state.snapshot(), t(0))).await;
     assert!(
@@ -332,6 +340,12 @@ async fn the_dashboard_and_infrastructure_count_unreachable_and_the_alert_counts
         infra.find(">east<").unwrap() < infra.find(">west<").unwrap(),
         "the dark region first"
     );
+    // The map's pin counts the branch's unreachable devices too, apart from the down one.
+    assert!(
+        infra.contains("▼ e1 (1 down, 2 unreachable/3)"),
+        "the dark branch's pin: {infra}"
+    );
+    assert!(infra.contains("e1: 1 down, 2 unreachable of 3"), "{infra}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -766,11 +766,20 @@ async fn unreachable_transitions_and_the_count_behind_an_alert_reach_the_feed() 
         d["down_since"], d["at"],
         "its outage began with this failed probe"
     );
+    // The core's alert now has one behind it (see the next test).
+    assert_eq!(
+        all.expect("alert_updated").await.data["unreachable_behind"],
+        1
+    );
     server.probe("atm", false);
     let atm = all.expect("transition").await;
     assert_eq!(
         (&atm.data["device"], &atm.data["status"]),
         (&"atm".into(), &"unreachable".into())
+    );
+    assert_eq!(
+        all.expect("alert_updated").await.data["unreachable_behind"],
+        2
     );
 
     // The core answers again; the gateway still does not: its outage is its own now.
@@ -802,6 +811,147 @@ async fn unreachable_transitions_and_the_count_behind_an_alert_reach_the_feed() 
         "the atm is unreachable behind it"
     );
     assert_eq!(d["opened_at"], down.data["at"]);
+}
+
+/// The count behind an open `device_down` alert is kept current on the feed: each
+/// device behind it turning unreachable, or answering again, is followed by an
+/// `alert_updated` of that alert (same id) with the new figure — also on a stream
+/// scoped to the alert's device (routers here), which never sees the ATM's transitions.
+/// A transition that changes no figure sends none.
+#[tokio::test]
+async fn the_count_behind_an_open_alert_is_updated_on_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = store_options("sqlite://wardops.db".into(), dir.path());
+    let store = start(options, Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let server = Server::build_with(CHAIN, 100, FeedConfig::default(), Some(&store)).await;
+    for name in ["core", "gw", "atm"] {
+        server.probe(name, true);
+    }
+    let mut all = Reader::open(&server.url("/api/v1/events"), None).await;
+    let mut routers = Reader::open(&server.url("/api/v1/events?kind=router"), None).await;
+    all.expect("hello").await;
+    routers.expect("hello").await;
+
+    server.probe("core", false);
+    all.expect("transition").await;
+    let opened = all.expect("alert_opened").await;
+    assert_eq!(opened.data["unreachable_behind"], 0);
+    routers.expect("transition").await;
+    routers.expect("alert_opened").await;
+
+    server.probe("gw", false);
+    assert_eq!(all.expect("transition").await.data["status"], "unreachable");
+    let updated = all.expect("alert_updated").await;
+    assert_eq!(
+        (
+            &updated.data["id"],
+            &updated.data["device"],
+            &updated.data["unreachable_behind"]
+        ),
+        (&opened.data["id"], &"core".into(), &1.into())
+    );
+    assert_eq!(updated.data["condition"], "device_down");
+    assert!(event_key(&updated) > event_key(&opened));
+    routers.expect("transition").await;
+    assert_eq!(
+        routers.expect("alert_updated").await.data["unreachable_behind"],
+        1
+    );
+
+    server.probe("atm", false);
+    assert_eq!(all.expect("transition").await.data["device"], "atm");
+    assert_eq!(
+        all.expect("alert_updated").await.data["unreachable_behind"],
+        2
+    );
+    // The router-scoped stream gets no ATM transition, but the update of the core's alert.
+    let update = routers.expect("alert_updated").await;
+    assert_eq!(update.data["unreachable_behind"], 2);
+
+    // A failure of an unreachable device changes nothing: no event at all.
+    server.probe("atm", false);
+    // The ATM answers again: one fewer behind the core.
+    server.probe("atm", true);
+    let up = all.expect("transition").await;
+    assert_eq!(
+        (&up.data["device"], &up.data["status"]),
+        (&"atm".into(), &"up".into())
+    );
+    assert_eq!(
+        all.expect("alert_updated").await.data["unreachable_behind"],
+        1
+    );
+    assert_eq!(
+        routers.expect("alert_updated").await.data["unreachable_behind"],
+        1
+    );
+
+    // Resolved: no more updates for it, even as the gateway's status changes.
+    server.probe("core", true);
+    all.expect("transition").await;
+    assert_eq!(
+        all.expect("alert_resolved").await.data["id"],
+        opened.data["id"]
+    );
+    // The gateway answers (unreachable → up): the resolved alert gets no update, so
+    // the next event after its transition is the core's next outage and new alert.
+    server.probe("gw", true);
+    assert_eq!(all.expect("transition").await.data["device"], "gw");
+    server.probe("core", false);
+    assert_eq!(all.expect("transition").await.data["device"], "core");
+    let next = all.expect("alert_opened").await;
+    assert_ne!(next.data["id"], opened.data["id"]);
+    assert_eq!(next.data["unreachable_behind"], 0);
+}
+
+/// An alert opened before this process started (read back from the store) is kept
+/// current too: a second appliance over the same database, whose feed never saw the
+/// `alert_opened`, sends `alert_updated` for it when a device behind it turns
+/// unreachable.
+#[tokio::test]
+async fn an_alert_open_before_the_start_is_updated_on_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = |spool: &str| StartOptions {
+        data_dir: dir.path().join(spool),
+        ..store_options("sqlite://wardops.db".into(), dir.path())
+    };
+    let first_store = start(options("a"), Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let first = Server::build_with(CHAIN, 100, FeedConfig::default(), Some(&first_store)).await;
+    for name in ["core", "gw", "atm"] {
+        first.probe(name, true);
+    }
+    let mut feed = Reader::open(&first.url("/api/v1/events"), None).await;
+    feed.expect("hello").await;
+    first.probe("core", false);
+    feed.expect("transition").await;
+    let opened = feed.expect("alert_opened").await;
+
+    let second_store = start(options("b"), Arc::new(SystemClock))
+        .await
+        .expect("store starts");
+    let second = Server::build_with(CHAIN, 100, FeedConfig::default(), Some(&second_store)).await;
+    for name in ["core", "gw", "atm"] {
+        second.probe(name, true);
+    }
+    let mut feed = Reader::open(&second.url("/api/v1/events"), None).await;
+    feed.expect("hello").await;
+    // Down again here: the store keeps the one open alert (no second is opened).
+    second.probe("core", false);
+    assert_eq!(feed.expect("transition").await.data["device"], "core");
+    second.probe("gw", false);
+    assert_eq!(
+        feed.expect("transition").await.data["status"],
+        "unreachable"
+    );
+    let updated = feed.expect("alert_updated").await;
+    assert_eq!(
+        (&updated.data["id"], &updated.data["unreachable_behind"]),
+        (&opened.data["id"], &1.into())
+    );
 }
 
 /// A branch in maintenance around the probes' times (2027-01-15T08:00Z on), one without.

@@ -43,11 +43,22 @@ impl Graph {
         let mut edges = Vec::new();
         let mut unresolved = 0;
         let mut children_count = vec![0u32; devices.len()];
+        // The devices of a branch share their parents' names (one `Arc` each), so runs of
+        // the same name are looked up once: a pointer compare instead of a hash.
+        let mut last: Option<(&Arc<str>, Option<usize>)> = None;
         for device in devices {
             start.push(edges.len() as u32);
             let first = edges.len();
             for name in &device.parents {
-                match index_of(name) {
+                let found = match last {
+                    Some((n, found)) if Arc::ptr_eq(n, name) => found,
+                    _ => {
+                        let found = index_of(name);
+                        last = Some((name, found));
+                        found
+                    }
+                };
+                match found {
                     Some(p) if !edges[first..].contains(&(p as u32)) => {
                         edges.push(p as u32);
                         children_count[p] += 1;
@@ -198,6 +209,28 @@ mod tests {
         assert_eq!(g.parents(99), [] as [u32; 0], "out of range is empty");
         assert_eq!(g.unresolved(), 0);
         assert!(g.cycles().is_empty());
+    }
+
+    #[test]
+    fn a_name_shared_by_consecutive_devices_is_looked_up_once() {
+        // A branch: its router, then devices that all hold the same `Arc` of its name
+        // (as the loader gives them an inherited list); then one naming it on its own.
+        let router: Arc<str> = Arc::from("d0");
+        let mut devices = devices(&[&[], &[], &[], &[], &["d0"]]);
+        for d in &mut devices[1..4] {
+            Arc::get_mut(d).unwrap().parents = vec![router.clone()].into();
+        }
+        let lookups = std::cell::Cell::new(0);
+        let g = Graph::build(&devices, |name| {
+            lookups.set(lookups.get() + 1);
+            (name == "d0").then_some(0)
+        });
+        assert_eq!(g.children(0), [1, 2, 3, 4]);
+        assert_eq!(
+            lookups.get(),
+            2,
+            "one for the shared name, one for the other copy"
+        );
     }
 
     #[test]

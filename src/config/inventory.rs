@@ -115,18 +115,27 @@ pub struct Inventory {
 
 impl Inventory {
     pub fn new(devices: Vec<Arc<Device>>, regions: Vec<Region>, hash: String) -> Self {
+        let part = Self::part(devices, regions, hash);
+        let graph = Graph::build(&part.devices, |name| part.by_name.get(name).copied());
+        Self { graph, ..part }
+    }
+
+    /// A piece of an inventory (one file of several, on a reload): devices, regions and
+    /// names, but no dependency graph (its parents may be in the other pieces), so
+    /// [`Self::parents`] and [`Self::children`] are empty. Only [`Self::new`] over the
+    /// whole makes an inventory to run.
+    pub fn part(devices: Vec<Arc<Device>>, regions: Vec<Region>, hash: String) -> Self {
         let by_name = devices
             .iter()
             .enumerate()
             .map(|(i, d)| (d.name.clone(), i))
             .collect::<HashMap<_, _, FastHash>>();
-        let graph = Graph::build(&devices, |name| by_name.get(name).copied());
         Self {
             devices,
             regions,
             hash,
             by_name,
-            graph,
+            graph: Graph::default(),
         }
     }
 

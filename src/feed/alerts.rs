@@ -14,19 +14,26 @@
 //!
 //! An `alert_opened` of a `device_down` alert carries `unreachable_behind`, the devices
 //! unreachable behind its device in the snapshot current when it is published (as the
-//! API's alert JSON does; later changes of that figure arrive as the transitions of the
-//! devices behind it).
+//! API's alert JSON does). When that figure changes while the alert is open, an
+//! `alert_updated` event repeats the alert with the new figure, after the transitions
+//! that changed it and under the alert's own scope, so a wall scoped to the alert's
+//! branch hears of devices behind it elsewhere ([`super::behind`] keeps the figures).
 
 use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use super::behind::{OpenDown, Recount, counts_behind};
 use super::hub::Hub;
 use super::item::Scope;
 use crate::read_model::{Rfc3339, UnreachableBehind};
-use crate::state::State;
-use crate::store::{AlertChange, AlertEvent, StoreHealth};
+use crate::state::{Event, State};
+use crate::store::{AlertChange, AlertEvent, Db, Store, StoreHealth};
+
+/// State events taken in one go before the figures are recounted: a mass outage's
+/// transitions cost one recount per batch, not one each.
+const BATCH: usize = 4_096;
 
 #[derive(Serialize)]
 struct AlertData<'a> {
@@ -43,43 +50,133 @@ struct AlertData<'a> {
     resolved_at: Option<Rfc3339>,
     /// `recovered`, `stable` (flapping ended) or `removed` (left the inventory).
     resolution: Option<&'a str>,
-    /// Set on the `alert_opened` of a `device_down` alert.
+    /// Set on the `alert_opened` and `alert_updated` of a `device_down` alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     unreachable_behind: Option<usize>,
 }
 
-/// Starts the task; it ends when the store's writer is gone.
-pub fn watch(hub: Arc<Hub>, state: State, health: &StoreHealth) {
+/// Starts the task; it ends when the store's writer is gone. `db` is read once, for
+/// the `device_down` alerts already open (opened before this process started).
+pub fn watch(hub: Arc<Hub>, state: State, health: &StoreHealth, db: Arc<Db>) {
     let mut reports = health.subscribe_alerts();
+    let mut events = Some(state.subscribe());
     tokio::spawn(async move {
+        let mut open = OpenDown::default();
+        read_open(&db, &state, &mut open).await;
         loop {
-            match reports.recv().await {
-                Ok(report) => {
-                    hub.caught_up(state.snapshot().version).await;
-                    let snapshot = state.snapshot();
-                    let mut behind = UnreachableBehind::new(&snapshot);
-                    for event in report.iter() {
-                        publish(&hub, event, &mut behind);
+            let recount = tokio::select! {
+                report = reports.recv() => match report {
+                    Ok(report) => {
+                        hub.caught_up(state.snapshot().version).await;
+                        let snapshot = state.snapshot();
+                        let mut behind = UnreachableBehind::new(&snapshot);
+                        for event in report.iter() {
+                            let count = publish(&hub, event, &mut behind);
+                            open.note(event, count);
+                        }
+                        continue;
                     }
-                }
-                // Reports were lost (the hub fell a whole outage behind): resume points
-                // before now could miss alerts, so clients reset and reload.
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(
-                        reports = n,
-                        "alert feed fell behind the store; clients reset"
-                    );
-                    hub.discontinuity();
-                }
-                Err(RecvError::Closed) => return,
+                    // Reports were lost (the hub fell a whole outage behind): resume
+                    // points before now could miss alerts, so clients reset and reload.
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            reports = n,
+                            "alert feed fell behind the store; clients reset"
+                        );
+                        hub.discontinuity();
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                Some(recount) = next_batch(&mut events) => recount,
+            };
+            if recount == Recount::Nothing || open.is_empty() {
+                continue;
+            }
+            // After the transitions that changed the figures, as an alert follows its own.
+            hub.caught_up(state.snapshot().version).await;
+            let snapshot = state.snapshot();
+            for (event, count) in open.changed(&snapshot, &recount) {
+                publish_updated(&hub, &event, count);
             }
         }
     });
 }
 
-fn publish(hub: &Hub, event: &AlertEvent, behind: &mut UnreachableBehind) {
+/// The next batch of state events as what it asks to recount; None when the state is
+/// gone (the events are then no longer listened to).
+async fn next_batch(
+    events: &mut Option<tokio::sync::broadcast::Receiver<Arc<Event>>>,
+) -> Option<Recount> {
+    let rx = events.as_mut()?;
+    let mut recount = Recount::default();
+    match rx.recv().await {
+        Ok(event) => recount.add(&event),
+        Err(RecvError::Lagged(_)) => recount = Recount::All,
+        Err(RecvError::Closed) => {
+            *events = None;
+            return None;
+        }
+    }
+    for _ in 0..BATCH {
+        match rx.try_recv() {
+            Ok(event) => recount.add(&event),
+            Err(TryRecvError::Lagged(_)) => recount = Recount::All,
+            Err(_) => break,
+        }
+    }
+    Some(recount)
+}
+
+/// The `device_down` alerts open before the feed started, with their figures as of
+/// now (the pages rendered since show the same). Best effort: a database that cannot be
+/// read leaves them untracked, and the feed goes on.
+async fn read_open(db: &Db, state: &State, open: &mut OpenDown) {
+    let ids: Vec<i64> = match db.open_alert_ids().await {
+        Ok(ids) => ids.into_iter().map(|(id, _)| id).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open alerts; their unreachable counts are not followed live");
+            return;
+        }
+    };
+    if ids.is_empty() {
+        return;
+    }
+    match db.alert_events(&ids).await {
+        Ok(events) => {
+            let snapshot = state.snapshot();
+            let mut behind = UnreachableBehind::new(&snapshot);
+            for event in events.iter().filter(|e| e.change == AlertChange::Opened) {
+                open.note(event, behind.of_name(&event.alert.device));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open alerts; their unreachable counts are not followed live")
+        }
+    }
+}
+
+/// Publishes one alert change; returns the `unreachable_behind` it carried.
+fn publish(hub: &Hub, event: &AlertEvent, behind: &mut UnreachableBehind) -> Option<usize> {
+    let opened_down = event.change == AlertChange::Opened && counts_behind(event);
+    let count = opened_down
+        .then(|| behind.of_name(&event.alert.device))
+        .flatten();
+    let name = match event.change {
+        AlertChange::Opened => "alert_opened",
+        AlertChange::Resolved => "alert_resolved",
+    };
+    send(hub, name, event, count);
+    count
+}
+
+/// An open alert again, with its new `unreachable_behind`.
+fn publish_updated(hub: &Hub, event: &AlertEvent, count: usize) {
+    send(hub, "alert_updated", event, Some(count));
+}
+
+fn send(hub: &Hub, name: &'static str, event: &AlertEvent, unreachable_behind: Option<usize>) {
     let a = &event.alert;
-    let opened_down = event.change == AlertChange::Opened && a.condition == "device_down";
     let scope = event.scope.as_ref();
     let data = AlertData {
         id: a.id,
@@ -93,11 +190,7 @@ fn publish(hub: &Hub, event: &AlertEvent, behind: &mut UnreachableBehind) {
         opened_at: Rfc3339(a.opened_at),
         resolved_at: a.resolved_at.map(Rfc3339),
         resolution: a.resolution.as_deref(),
-        unreachable_behind: opened_down.then(|| behind.of_name(&a.device)).flatten(),
-    };
-    let name = match event.change {
-        AlertChange::Opened => "alert_opened",
-        AlertChange::Resolved => "alert_resolved",
+        unreachable_behind,
     };
     // None (a device the store never had): relevant to every filter.
     let scope = scope.map(|s| Scope {

@@ -32,18 +32,20 @@ pub struct FileCache {
 impl FileCache {
     /// The inventory of `sources`, or None if a file is invalid, the files conflict, or
     /// (without `allow_empty`) there are no devices. Unchanged files are not re-parsed;
-    /// changed ones are parsed in parallel.
+    /// changed ones are parsed in parallel, each reusing the unchanged devices of
+    /// `running` (the inventory the candidate will be compared with and replace).
     pub fn build(
         &mut self,
         sources: &[Source],
         defaults: &ProbeSettings,
         allow_empty: bool,
+        running: Option<&Inventory>,
     ) -> Option<Inventory> {
         let stale: Vec<&Source> = sources
             .iter()
             .filter(|s| self.files.get(&s.path).is_none_or(|c| c.text != s.text))
             .collect();
-        let parsed = parse_all(&stale, defaults, &self.files);
+        let parsed = parse_all(&stale, defaults, &self.files, running);
         let keep: HashSet<&PathBuf> = sources.iter().map(|s| &s.path).collect();
         self.files.retain(|path, _| keep.contains(path));
         let mut valid = true;
@@ -75,14 +77,18 @@ impl FileCache {
 }
 
 /// Builds each file on its own, spread over the available cores, reusing the unchanged
-/// devices of the file's last build.
+/// devices of the running inventory, or else of the file's last build. The running
+/// ones first: a device that is the running one (the same `Arc`) is known unchanged by
+/// the diff at a pointer's cost, and its memory is not held twice — also after the
+/// cache's first fill, a parse of its own.
 fn parse_all(
     sources: &[&Source],
     defaults: &ProbeSettings,
     cached: &HashMap<PathBuf, Cached>,
+    running: Option<&Inventory>,
 ) -> Vec<Option<Inventory>> {
     let build = |s: &Source| {
-        let previous = cached.get(&s.path).map(|c| &*c.inventory);
+        let previous = running.or_else(|| cached.get(&s.path).map(|c| &*c.inventory));
         load::build_file(s, defaults, previous).ok()
     };
     let threads = std::thread::available_parallelism()

@@ -34,15 +34,17 @@ pub fn read(dir: &Path, allow_empty: bool) -> Candidate {
 }
 
 /// Parses and validates the candidate, re-parsing only files that changed since the
-/// last call (see [`FileCache`]). Without `allow_empty`, no files, an empty file or an
-/// inventory without devices are errors: a half-finished `git checkout` or a wiped
-/// mount must never read as "remove every device".
+/// last call (see [`FileCache`]) and reusing the unchanged devices of `running`.
+/// Without `allow_empty`, no files, an empty file or an inventory without devices are
+/// errors: a half-finished `git checkout` or a wiped mount must never read as "remove
+/// every device".
 pub fn validate(
     dir: &Path,
     sources: &[Source],
     defaults: &ProbeSettings,
     allow_empty: bool,
     cache: &mut FileCache,
+    running: Option<&Inventory>,
 ) -> Result<Inventory, ConfigErrors> {
     let hash = load::content_hash(sources);
     if allow_empty {
@@ -57,7 +59,7 @@ pub fn validate(
         if kept.is_empty() {
             return Ok(Inventory::new(Vec::new(), Vec::new(), hash));
         }
-        let inventory = match cache.build(&kept, defaults, true) {
+        let inventory = match cache.build(&kept, defaults, true, running) {
             Some(inventory) => inventory,
             None => load::build_inventory_with(&kept, defaults, true)?,
         };
@@ -70,7 +72,7 @@ pub fn validate(
             "no inventory files (*.yaml) found; refusing to remove every device (set reload.allow_empty to allow it)",
         )]));
     }
-    match cache.build(sources, defaults, false) {
+    match cache.build(sources, defaults, false, running) {
         Some(inventory) => Ok(inventory),
         // The full build reports every error exactly as at start-up.
         None => load::build_inventory(sources, defaults),

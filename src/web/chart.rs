@@ -123,11 +123,16 @@ pub struct Pin<'a> {
     pub lat: f64,
     pub lon: f64,
     pub down: usize,
+    /// Not answering because their parents are out: counted apart from `down`, as
+    /// much out of service as a down device on the ground.
+    pub unreachable: usize,
     pub total: usize,
 }
 
 /// Branches with coordinates on an equirectangular projection fitted to their bounding
-/// box: no tiles, no internet. A branch with a device down is a larger, labelled ▼.
+/// box: no tiles, no internet. A branch with a device down is a larger, labelled ▼; one
+/// whose devices are only unreachable (its gateway behind a down core) a labelled ⊘, so
+/// a dark branch never reads as "all up".
 pub fn map(pins: &[Pin]) -> Option<String> {
     if pins.is_empty() {
         return None;
@@ -146,8 +151,8 @@ pub fn map(pins: &[Pin]) -> Option<String> {
         r#"<svg class="map" viewBox="0 0 {mw} {mh}" role="img" aria-label="branches by location"><title>Branches by location</title><rect class="map-bg" width="{mw}" height="{mh}"/>"#
     );
     let mut sorted: Vec<&Pin> = pins.iter().collect();
-    // Down branches drawn last, on top.
-    sorted.sort_by_key(|p| p.down > 0);
+    // Branches not answering drawn last, on top; down above unreachable.
+    sorted.sort_by_key(|p| (p.down > 0, p.unreachable > 0));
     for p in sorted {
         let x = pad + (p.lon - lon0) * k * scale + (mw - 2.0 * pad - span_x * scale) / 2.0;
         let y = pad + (lat1 - p.lat) * scale + (mh - 2.0 * pad - span_y * scale) / 2.0;
@@ -157,24 +162,46 @@ pub fn map(pins: &[Pin]) -> Option<String> {
             escape(&form_urlencoded::byte_serialize(p.region.as_bytes()).collect::<String>()),
             escape(&form_urlencoded::byte_serialize(p.branch.as_bytes()).collect::<String>())
         );
-        if p.down > 0 {
+        if p.down > 0 || p.unreachable > 0 {
             // Labels on the right half go to the left of their pin, so none is clipped.
             let (lx, anchor) = if x > mw * 0.6 {
                 (x - 10.0, "end")
             } else {
                 (x + 10.0, "start")
             };
+            let (shape, symbol) = if p.down > 0 {
+                (
+                    format!(
+                        r#"<path class="pin pin-down" d="M{x:.1},{:.1} l7,-12 h-14 z"/>"#,
+                        y + 6.0
+                    ),
+                    "▼",
+                )
+            } else {
+                (
+                    format!(
+                        r#"<circle class="pin pin-unreachable" cx="{x:.1}" cy="{y:.1}" r="6"/>"#
+                    ),
+                    "⊘",
+                )
+            };
+            let counts = match (p.down, p.unreachable) {
+                (d, 0) => format!("{d}/{}", p.total),
+                (0, u) => format!("{u} unreachable/{}", p.total),
+                (d, u) => format!("{d} down, {u} unreachable/{}", p.total),
+            };
             let _ = write!(
                 svg,
-                r#"<a href="{href}"><path class="pin pin-down" d="M{:.1},{:.1} l7,-12 h-14 z"/><text class="pin-label" x="{:.1}" y="{:.1}" text-anchor="{anchor}">▼ {} ({}/{})</text><title>{name}: {} of {} down</title></a>"#,
-                x,
-                y + 6.0,
-                lx,
+                r#"<a href="{href}">{shape}<text class="pin-label{}" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}">{symbol} {} ({counts})</text><title>{name}: {} down, {} unreachable of {}</title></a>"#,
+                if p.down > 0 {
+                    ""
+                } else {
+                    " pin-label-unreachable"
+                },
                 y + 4.0,
                 escape(p.branch),
                 p.down,
-                p.total,
-                p.down,
+                p.unreachable,
                 p.total
             );
         } else {
@@ -202,6 +229,7 @@ mod tests {
                 lat: 41.7,
                 lon: 44.8,
                 down: 1,
+                unreachable: 0,
                 total: 3,
             },
             Pin {
@@ -210,12 +238,39 @@ mod tests {
                 lat: 41.6,
                 lon: 41.6,
                 down: 0,
+                unreachable: 0,
                 total: 2,
             },
         ];
         let svg = map(&pins).unwrap();
         assert!(svg.contains("▼ &lt;b&gt; (1/3)"), "{svg}");
         assert!(!svg.contains("<b>"));
+    }
+
+    #[test]
+    fn map_counts_unreachable_devices_as_not_answering() {
+        let pin = |branch, down, unreachable| Pin {
+            region: "r",
+            branch,
+            lat: 41.7,
+            lon: 44.8,
+            down,
+            unreachable,
+            total: 8,
+        };
+        // A dark branch: its gateway down, the rest unreachable behind it.
+        let svg = map(&[pin("dark", 1, 7)]).unwrap();
+        assert!(svg.contains("pin-down"), "{svg}");
+        assert!(svg.contains("▼ dark (1 down, 7 unreachable/8)"), "{svg}");
+        assert!(svg.contains("dark: 1 down, 7 unreachable of 8"), "{svg}");
+        // Behind a down core, with nothing down of its own: not "all up".
+        let svg = map(&[pin("behind", 0, 8)]).unwrap();
+        assert!(svg.contains("pin-unreachable"), "{svg}");
+        assert!(svg.contains("⊘ behind (8 unreachable/8)"), "{svg}");
+        assert!(
+            !svg.contains("pin-up") && !svg.contains("all 8 up"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `GET /infrastructure`: regions → branches with up/down counts, worst first, the down
-//! devices of each branch named, and the branches with coordinates on a map.
+//! devices of each branch named, and the branches with coordinates on a map (a branch
+//! pin counts its down and its unreachable devices apart).
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -77,6 +78,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                             lat,
                             lon,
                             down: counts.down,
+                            unreachable: counts.unreachable,
                             total: counts.total,
                         });
                     }

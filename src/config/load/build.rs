@@ -42,10 +42,11 @@ pub fn build_inventory_with(
 }
 
 /// One file on its own (empty allowed), for a reload: every device that is the same as
-/// in `previous`, the last build of this file, is that device (the same `Arc`), so that
-/// an unchanged device costs neither memory nor work downstream. Parents may be in other
-/// files, so they are checked only when the files are put together (an inventory built
-/// here may name parents it does not hold).
+/// in `previous` (the last build of this file, or the running inventory) is that device
+/// (the same `Arc`), so that an unchanged device costs neither memory nor work
+/// downstream. Parents may be in other files, so they are checked only when the files
+/// are put together: the inventory built here has no dependency graph
+/// ([`Inventory::part`]).
 pub fn build_file(
     source: &Source,
     defaults: &ProbeSettings,
@@ -96,7 +97,14 @@ fn build(
         ));
     }
     if b.errors.is_empty() {
-        Ok(Inventory::new(b.devices, b.regions, content_hash(sources)))
+        let hash = content_hash(sources);
+        Ok(if whole {
+            Inventory::new(b.devices, b.regions, hash)
+        } else {
+            // One file of several: its parents may be in the others, so its graph
+            // would be partial; the merge of all files builds the real one.
+            Inventory::part(b.devices, b.regions, hash)
+        })
     } else {
         Err(ConfigErrors::sorted(b.errors))
     }
@@ -135,6 +143,8 @@ struct Builder<'p> {
     /// Beside `devices`: where each of a device's parents is named (its own list's
     /// place, or its branch's or region's), for the checks across files.
     parent_places: Vec<parents::Level>,
+    /// The empty list every device without parents shares.
+    no_parents: parents::Level,
     regions: Vec<Region>,
     errors: Vec<ConfigError>,
     region_places: HashMap<String, Place>,

@@ -100,7 +100,12 @@ impl Builder<'_> {
         };
         let kind = raw.kind.value.trim();
         let kind_place = self.place(file, raw.kind.at);
-        self.check_text(&format!("device {name:?}: kind"), kind, &kind_place, false);
+        self.check_text(
+            format_args!("device {name:?}: kind"),
+            kind,
+            &kind_place,
+            false,
+        );
         self.check_labels(file, &name, &raw.labels);
         let probe = raw.probe.apply(inherited, file, &mut self.errors);
         raw.probe.check_consistent(&probe, file, &mut self.errors);
@@ -120,7 +125,7 @@ impl Builder<'_> {
                 && p.parents.len() == parent_places.len()
                 && p.parents
                     .iter()
-                    .zip(&parent_places)
+                    .zip(parent_places.iter())
                     .all(|(a, (b, _))| a == b)
                 && p.maintenance == windows
                 && p.labels.len() == raw.labels.len()
@@ -187,11 +192,12 @@ impl Builder<'_> {
         let mut exported: Vec<(String, &str)> = Vec::with_capacity(labels.len());
         for (key, value) in labels {
             let key_place = self.place(file, key.at);
-            let what = format!("device {name:?}: label key");
-            self.check_text(&what, &key.value, &key_place, false);
-            let what = format!("device {name:?}: label {:?}", key.value);
+            // The subject is written out only for an error (most devices have none).
+            let what = format_args!("device {name:?}: label key");
+            self.check_text(what, &key.value, &key_place, false);
+            let what = format_args!("device {name:?}: label {:?}", key.value);
             let value_place = self.place(file, value.at);
-            self.check_text(&what, &value.value, &value_place, true);
+            self.check_text(what, &value.value, &value_place, true);
             let metric = metric_label_name(&key.value);
             if let Some((_, first)) = exported.iter().find(|(m, _)| *m == metric) {
                 let message = format!(
@@ -207,12 +213,19 @@ impl Builder<'_> {
 
     /// A kind, label key or value: visible, not too long, and unless `may_be_empty`
     /// (a label value) not empty.
-    fn check_text(&mut self, what: &str, text: &str, place: &Place, may_be_empty: bool) {
+    fn check_text(
+        &mut self,
+        what: std::fmt::Arguments<'_>,
+        text: &str,
+        place: &Place,
+        may_be_empty: bool,
+    ) {
         let problem = if text.trim().is_empty() && !may_be_empty {
             Some("is empty".to_string())
         } else if text.chars().any(char::is_control) {
             Some(format!("{text:?} contains control characters"))
-        } else if text.chars().count() > MAX_TEXT {
+        } else if text.len() > MAX_TEXT && text.chars().count() > MAX_TEXT {
+            // Bytes bound chars from above: counting only when it may matter.
             Some(format!("is longer than {MAX_TEXT} characters"))
         } else {
             None

@@ -14,15 +14,17 @@ use crate::config::graph::Graph;
 use crate::config::inventory::FastHash;
 use crate::config::raw::Parents;
 
-/// One level's `parents:` list: names trimmed and shared, each with its place.
-pub(super) type Level = Vec<(Arc<str>, Place)>;
+/// One level's `parents:` list: names trimmed, each with its place. Shared (an `Arc`)
+/// because every device of a branch that inherits it holds it: a clone per device is
+/// a count, not a copy.
+pub(super) type Level = Arc<[(Arc<str>, Place)]>;
 
 impl Builder<'_> {
     /// The list written at one level (None where `parents:` is absent), its names
     /// checked like device names and none twice.
     pub(super) fn parent_level(&mut self, file: &Path, raw: &Parents<'_>) -> Option<Level> {
         let raw = raw.as_ref()?;
-        let mut level: Level = Vec::with_capacity(raw.len());
+        let mut level: Vec<(Arc<str>, Place)> = Vec::with_capacity(raw.len());
         for name in raw {
             let place = self.place(file, name.at);
             let trimmed = name.value.trim();
@@ -32,10 +34,11 @@ impl Builder<'_> {
                 self.errors.push(ConfigError::new(place, message));
                 continue;
             }
-            let shared = self.intern(trimmed);
-            level.push((shared, place));
+            // Not interned: a parent's name is mostly written once (a branch names its
+            // own router), and the devices that inherit the list share it already.
+            level.push((Arc::from(trimmed), place));
         }
-        Some(level)
+        Some(level.into())
     }
 
     /// The parents of the device called `name`: the first of its own, its branch's and
@@ -61,8 +64,8 @@ impl Builder<'_> {
             .into_iter()
             .flatten()
             .find(|level| level.iter().all(|(n, _)| &**n != name))
-            .cloned()
-            .unwrap_or_default()
+            .unwrap_or(&self.no_parents)
+            .clone()
     }
 
     /// The checks across files, once all are read: each parent is a device written
