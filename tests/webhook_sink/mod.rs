@@ -98,6 +98,12 @@ impl Sink {
         self.down.store(down, Ordering::SeqCst);
     }
 
+    /// Every answer waits this long (a slow receiver).
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis().min(60_000) as u16, Ordering::SeqCst);
+    }
+
     /// Every request answered 2xx so far, in arrival order.
     pub fn delivered(&self) -> Vec<Received> {
         self.received
