@@ -24,6 +24,7 @@ to be down) records when each message arrives. The inventory: `--branches` branc
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -83,8 +84,9 @@ class Receiver:
 
 def config(receiver, branches, per, interval, route):
     out = Path(tempfile.mkdtemp(prefix="wardops-bench-notify-"))
-    import atexit
-    atexit.register(shutil.rmtree, out, True)
+    if not os.environ.get("WARDOPS_BENCH_KEEP"):
+        import atexit
+        atexit.register(shutil.rmtree, out, True)
     (out / "inventory").mkdir()
     lines = ["regions:", "  - name: bench", "    branches:"]
     addresses = []
@@ -175,6 +177,9 @@ def main():
     msgs, n = run(receiver, a, route, sample, 60)
     lat = [t - when(x["opened_at"]) for t, x in notices(msgs)]
     p99 = common.percentile(lat, .99) if lat else float("inf")
+    if lat:
+        slow = sorted(lat)[-5:]
+        r.note("group_wait 0: the five slowest " + ", ".join(common.fmt_ms(x) for x in slow))
     r.figure(f"transition → webhook receipt, group_wait 0 ({len(lat)}/{n} devices)",
              f"p50 {common.fmt_ms(common.percentile(lat, .5))}, p99 {common.fmt_ms(p99)}" if lat else "none",
              "p99 <= 200 ms", len(lat) == n and p99 <= 0.2)

@@ -1,5 +1,6 @@
 //! The SQLite side of [`NotifyStore`]: the outbox's rows and the senders' cursors and
-//! messages; times as UTC microseconds.
+//! messages; times as UTC microseconds. Its transactions begin `IMMEDIATE`, as the
+//! writer's do: two writers in one file must queue for the lock, not fail on it.
 
 use chrono::{DateTime, Utc};
 
@@ -79,7 +80,7 @@ impl NotifyStore for SqliteStore {
         cursor: i64,
         messages: &[NewMessage],
     ) -> Result<Vec<i64>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let ids = insert_messages(&mut tx, receiver, messages).await?;
         sqlx::query(
             "INSERT INTO notify_cursors (receiver, outbox_id) VALUES (?1, ?2)
@@ -146,7 +147,7 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn delivered(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         for id in ids {
             sqlx::query(
                 "UPDATE notify_messages SET status = 'delivered', attempts = attempts + 1,
@@ -168,7 +169,7 @@ impl NotifyStore for SqliteStore {
         old: &[i64],
         summaries: &[NewMessage],
     ) -> Result<Vec<i64>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let now = micros(Utc::now());
         for id in old {
             sqlx::query(

@@ -13,8 +13,12 @@ use crate::store::{AlertRow, DeviceRow, DeviceScope, Result};
 pub(super) struct SqliteWrite(Transaction<'static, Sqlite>);
 
 impl SqliteWrite {
+    /// `BEGIN IMMEDIATE`: the write lock is taken at once, waiting out another writer
+    /// (the notification engine's) under the busy timeout. A deferred transaction reads
+    /// first and fails at once with `database is locked` when it then writes after another
+    /// connection committed — which the writer took for an outage (250 ms of backoff).
     pub(super) async fn begin(pool: &SqlitePool) -> Result<SqliteWrite> {
-        Ok(SqliteWrite(pool.begin().await?))
+        Ok(SqliteWrite(pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 }
 
