@@ -22,6 +22,9 @@ pub fn check(path: &Path) -> ExitCode {
                     n.routes.len()
                 );
             }
+            for warning in crate::notify::route::unmatched(n, &config.inventory) {
+                println!("warning: {warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

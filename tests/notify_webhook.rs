@@ -380,3 +380,32 @@ async fn a_webhook_over_tls_with_an_untrusted_certificate_is_not_sent() {
         other => panic!("delivered over an untrusted certificate: {other:?}"),
     }
 }
+
+#[test]
+fn check_warns_of_a_matcher_no_device_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    write(
+        dir.path(),
+        &settings(
+            &sink,
+            "      match: { region: easst, labels: { tier: gold } }\n",
+        ),
+        7,
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wardops"))
+        .args(["check", "-c"])
+        .arg(dir.path().join("wardops.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "a warning, not an error");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: notifications.routes[0].match.region: \"easst\" matches no device of the inventory (did you mean \"east\"?)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("labels.tier"),
+        "gold is a tier of the inventory: {text}"
+    );
+}

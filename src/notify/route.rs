@@ -168,6 +168,54 @@ pub fn matches(m: &Matcher, n: &Notice) -> bool {
         })
 }
 
+/// What `wardops check` warns of: matcher values that no device of `inventory` has (a
+/// typo, or a region not there yet). Warnings, not errors: the inventory changes by
+/// reload, the settings do not.
+pub fn unmatched(settings: &NotifySettings, inventory: &crate::config::Inventory) -> Vec<String> {
+    use std::collections::BTreeSet;
+    let mut known: [BTreeSet<&str>; 4] = Default::default();
+    let mut labels: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for d in &inventory.devices {
+        known[0].insert(&d.region);
+        known[1].insert(&d.branch);
+        known[2].insert(&d.kind);
+        known[3].insert(&d.name);
+        for (k, v) in d.labels.iter() {
+            labels.entry(k).or_default().insert(v);
+        }
+    }
+    let mut out = Vec::new();
+    let mut check = |at: String, want: &[String], have: &BTreeSet<&str>| {
+        let have: Vec<&str> = have.iter().copied().collect();
+        for w in want {
+            if !have.contains(&w.as_str()) {
+                let hint = crate::config::error::closest(w, &have)
+                    .map_or(String::new(), |c| format!(" (did you mean {c:?}?)"));
+                out.push(format!(
+                    "{at}: {w:?} matches no device of the inventory{hint}"
+                ));
+            }
+        }
+    };
+    for (i, r) in settings.routes.iter().enumerate() {
+        let m = &r.matcher;
+        let at = |f: &str| format!("notifications.routes[{i}].match.{f}");
+        check(at("region"), &m.region, &known[0]);
+        check(at("branch"), &m.branch, &known[1]);
+        check(at("kind"), &m.kind, &known[2]);
+        check(at("device"), &m.device, &known[3]);
+        let none = BTreeSet::new();
+        for (label, want) in &m.labels {
+            check(
+                at(&format!("labels.{label}")),
+                want,
+                labels.get(label.as_str()).unwrap_or(&none),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -691,6 +691,10 @@ impl raw::RawMatch {
             labels: BTreeMap::new(),
         };
         for (name, list) in &self.labels {
+            if name.value.trim().is_empty() {
+                c.error(name.at, format!("{at}.labels: a label name is empty"));
+                continue;
+            }
             let key = format!("labels.{}", name.value);
             let v = values(c, &key, list, &[]);
             m.labels.insert(name.value.clone(), v);
