@@ -5,8 +5,9 @@
 //! down through several retry cycles while 100 devices go down and come back — once it is
 //! back, everything arrives, in order.
 //!
-//! Addresses: 127.118.20.0/24 and 127.118.30.0/24 (each test its own).
+//! Addresses: 127.118.20.0/24, .30, .31 and .40 (each test its own).
 
+mod pgdb;
 mod support;
 mod webhook_sink;
 
@@ -170,18 +171,32 @@ fn kill_9_between_the_alert_commit_and_its_delivery_loses_nothing_twenty_times()
 
 #[test]
 fn a_receiver_down_through_retries_gets_everything_in_order_once_back() {
+    receiver_down_through_retries(None, 30);
+}
+
+/// The same on PostgreSQL (the engine's queries and transactions on the other backend).
+#[test]
+fn a_receiver_down_through_retries_gets_everything_in_order_once_back_on_postgres() {
+    let db = pgdb::TestDb::create("notify_down");
+    receiver_down_through_retries(Some(db.url()), 31);
+}
+
+fn receiver_down_through_retries(database_url: Option<String>, net: u8) {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start();
     sink.set_down(true);
     let route = "      group_wait: 1s\n      group_interval: 1s\n";
-    let addresses = write(dir.path(), &settings(&sink, route), 30, 10, 10);
+    let addresses = write(dir.path(), &settings(&sink, route), net, 10, 10);
     let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
-    let app = Appliance::start(dir.path());
+    let app = match &database_url {
+        Some(url) => Appliance::start_with(dir.path(), &[("WARDOPS_DATABASE_URL", url)]),
+        None => Appliance::start(dir.path()),
+    };
     wait_for(Duration::from_secs(20), "every device up", || {
         let page = app.get_json("/api/v1/status");
         (page["devices"]["up"] == 100).then_some(())
     });
-    let dark = Blackhole::new("notify_down", &addresses);
+    let dark = Blackhole::new(&format!("notify_down{net}"), &addresses);
     wait_for(Duration::from_secs(30), "100 alerts open", || {
         (expected(&app).len() >= 100).then_some(())
     });
