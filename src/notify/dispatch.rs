@@ -57,18 +57,25 @@ impl Dispatcher {
             match self.start().await {
                 Ok(lanes) => break lanes,
                 Err(e) => {
-                    tracing::warn!(error = %e, "notifications: cannot read the outbox yet; retrying");
+                    tracing::debug!(error = %e, "notifications: cannot read the outbox yet; retrying");
                     tokio::time::sleep(STORE_RETRY).await;
                 }
             }
         };
         let mut read = lanes.iter().map(|l| l.cursor).min().unwrap_or(0);
         let mut open = true;
+        // Said once per outage of the store (the writer says the rest).
+        let mut failing = false;
         loop {
             let more = match self.read(&mut lanes, &mut read).await {
-                Ok(more) => more,
+                Ok(more) => {
+                    failing = false;
+                    more
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "notifications: cannot read the outbox; retrying");
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(error = %e, "notifications: cannot read the outbox; retrying");
+                    }
                     tokio::time::sleep(STORE_RETRY).await;
                     continue;
                 }

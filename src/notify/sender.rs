@@ -123,11 +123,18 @@ impl Sender {
     pub async fn run(self) {
         let name = self.status.name.clone();
         let mut backoff = Backoff::new(self.max_backoff);
+        // Said once per outage of the store (the writer says the rest).
+        let mut store_failing = false;
         loop {
             let chunk = match self.store.pending(&name, CHUNK).await {
-                Ok(chunk) => chunk,
+                Ok(chunk) => {
+                    store_failing = false;
+                    chunk
+                }
                 Err(e) => {
-                    tracing::warn!(receiver = %name, error = %e, "cannot read the messages to send; retrying");
+                    if !std::mem::replace(&mut store_failing, true) {
+                        tracing::warn!(receiver = %name, error = %e, "cannot read the messages to send; retrying");
+                    }
                     tokio::time::sleep(STORE_RETRY).await;
                     continue;
                 }
@@ -197,6 +204,9 @@ impl Sender {
         match outcome {
             Ok(()) => {
                 backoff.reset();
+                if self.status.is_failing() {
+                    tracing::info!(receiver = %name, "the receiver takes messages again");
+                }
                 self.status.succeeded(now, &self.metrics);
                 let latency = (now - stored.since).to_std().unwrap_or_default();
                 self.metrics
@@ -208,7 +218,12 @@ impl Sender {
             Err(DeliveryError::Retry(e)) => {
                 self.record(stored.id, &Attempt::Retry(e.clone())).await;
                 let pause = backoff.failed();
-                tracing::warn!(receiver = %name, message = stored.id, error = %e, retry_in = ?pause, "delivery failed; retrying");
+                // Said when the receiver starts failing; each retry after that is debug.
+                if self.status.is_failing() {
+                    tracing::debug!(receiver = %name, message = stored.id, error = %e, retry_in = ?pause, "delivery failed again; retrying");
+                } else {
+                    tracing::warn!(receiver = %name, message = stored.id, error = %e, retry_in = ?pause, "delivery failed; retrying with backoff until it is taken");
+                }
                 self.status.failed(now, e, true, &self.metrics);
                 Sent::Retry(pause)
             }
