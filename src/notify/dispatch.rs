@@ -7,6 +7,12 @@
 //! cursor that no stored message carries are read again and grouped again, and the
 //! alerts still firing that it was told of are restored to their groups for the repeats.
 //! A receiver new to the store starts at the end of the outbox (it is not sent history).
+//!
+//! Reading "everything above the last id read" is exact only because outbox ids commit in
+//! order: the store writer is the outbox's one writer and commits one transaction at a
+//! time (a PostgreSQL sequence hands out ids at insert, so two concurrent writers could
+//! commit 10 before 9, and 9 would be skipped). Anything else that writes alert changes
+//! must go through the writer.
 
 use std::collections::HashSet;
 use std::sync::Arc;
