@@ -1,5 +1,6 @@
 //! Grouping for one receiver: notices wait in their group for `group_wait` (a new group)
-//! or until `group_interval` has passed since its last message (a group that has sent),
+//! or until `group_interval` has passed since its last message (a group that has sent;
+//! never less than `group_wait` from the change),
 //! then go as one message, in outbox order; a group whose alerts still fire and that has
 //! nothing new sends them again every `repeat_interval`. A group is forgotten once none
 //! of its alerts fires and nothing waits: the next outage is a new group (and waits
@@ -55,9 +56,12 @@ impl Groups {
             last_sent: None,
         });
         if g.flush_at.is_none() {
+            // A group that has sent waits for group_interval since then, and in any case
+            // for group_wait from now: after a long quiet the first change (one device of
+            // a branch back) waits for the rest as a new group's first alert does.
             g.flush_at = Some(match g.last_sent {
                 None => now + policy.group_wait,
-                Some(sent) => (sent + policy.group_interval).max(now),
+                Some(sent) => (sent + policy.group_interval).max(now + policy.group_wait),
             });
         }
         g.pending.push(notice);
@@ -311,15 +315,49 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn restored_alerts_repeat_and_a_change_goes_out_at_once() {
+    async fn restored_alerts_repeat_and_a_change_goes_out_after_group_wait() {
         let p = policy();
         let mut g = Groups::default();
-        let now = Instant::now() + Duration::from_secs(100);
+        let now = sleep(100).await;
         g.restore(1, &p, notice(1, "a", "e-01", NoticeState::Firing), now);
         assert!(g.flush_due(now, |_| p.clone()).is_empty());
+        assert_eq!(
+            g.next_due(|_| p.clone()),
+            Some(now - Duration::from_secs(60) + Duration::from_secs(3600)),
+            "repeats as if sent a group_interval ago"
+        );
         g.push(1, &p, notice(2, "a", "e-01", NoticeState::Resolved), now);
+        let now = sleep(5).await;
         assert_eq!(devices(&g.flush_due(now, |_| p.clone())), [vec!["a"]]);
         assert_eq!(g.next_due(|_| p.clone()), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_long_quiet_the_first_change_waits_group_wait_for_the_rest() {
+        let p = policy();
+        let mut g = Groups::default();
+        g.push(
+            1,
+            &p,
+            notice(1, "a", "e-01", NoticeState::Firing),
+            Instant::now(),
+        );
+        g.push(
+            1,
+            &p,
+            notice(2, "b", "e-01", NoticeState::Firing),
+            Instant::now(),
+        );
+        let now = sleep(5).await;
+        assert_eq!(g.flush_due(now, |_| p.clone()).len(), 1);
+        // An hour later both come back, a second apart: one message, not two.
+        let now = sleep(3600).await;
+        g.push(1, &p, notice(3, "a", "e-01", NoticeState::Resolved), now);
+        let now = sleep(1).await;
+        g.push(1, &p, notice(4, "b", "e-01", NoticeState::Resolved), now);
+        assert!(g.flush_due(now, |_| p.clone()).is_empty());
+        let now = sleep(4).await;
+        assert_eq!(devices(&g.flush_due(now, |_| p.clone())), [vec!["a", "b"]]);
     }
 
     #[tokio::test(start_paused = true)]

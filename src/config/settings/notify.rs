@@ -514,10 +514,9 @@ impl raw::RawEmail {
             );
             ok = false;
         }
-        let address = |a: &str| {
-            let a = a.trim();
-            a.contains('@') && !a.chars().any(|ch| ch.is_control())
-        };
+        // As the e-mail receiver reads them (lettre's mailbox: `a@b` or `Name <a@b>`), so
+        // that nothing `check` accepts makes `serve` fail.
+        let address = |a: &str| a.trim().parse::<lettre::message::Mailbox>().is_ok();
         let from = self.from.as_ref().map(|f| f.value.trim().to_string());
         match (&from, &self.from) {
             (Some(f), Some(_)) if address(f) => {}

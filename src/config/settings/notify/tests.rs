@@ -182,3 +182,17 @@ fn routes_do_not_name_alertmanager_receivers() {
         "{errors}"
     );
 }
+
+#[test]
+fn mail_addresses_are_read_as_the_mail_receiver_reads_them() {
+    let text = |to: &str| {
+        format!(
+            "notifications:\n  receivers:\n    - name: m\n      email: {{ smtp: {{ host: localhost, tls: none }}, from: 'wardops <w@bank.example>', to: {to} }}\n"
+        )
+    };
+    assert!(parse(&text("[noc@bank.example, 'NOC <noc2@bank.example>']")).is_ok());
+    for bad in ["a@b@c", "'Name <x'"] {
+        let errors = parse(&text(bad)).unwrap_err();
+        assert!(errors.contains("is not a mail address"), "{bad}: {errors}");
+    }
+}
