@@ -5,7 +5,7 @@
 //! down through several retry cycles while 100 devices go down and come back — once it is
 //! back, everything arrives, in order.
 //!
-//! Addresses: 127.118.20.0/24, .30, .31 and .40 (each test its own).
+//! Addresses: 127.118.20.0/24, .30, .31, .40 and .41 (each test its own).
 
 mod pgdb;
 mod support;
@@ -290,4 +290,43 @@ fn a_backlog_older_than_max_replay_age_is_summarised_per_group() {
         .map(|m| m["status"].as_str().unwrap())
         .collect();
     assert!(statuses.contains("summarised"), "{page}");
+}
+
+#[test]
+fn alerts_still_firing_keep_repeating_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    let route = "      group_wait: 0s\n      group_interval: 1s\n      repeat_interval: 4s\n";
+    let addresses = write(dir.path(), &settings(&sink, route), 41, 1, 1);
+    let app = Appliance::start(dir.path());
+    wait_status(&app, "w00-atm-0", "up");
+    let dark = Blackhole::new("notify_restart", &[addresses[0].as_str()]);
+    let first = wait_for(Duration::from_secs(20), "the first message", || {
+        sink.delivered().first().cloned()
+    });
+    drop(app);
+    let app = Appliance::start(dir.path());
+    wait_status(&app, "w00-atm-0", "down");
+    // Told before the restart, still firing: repeated by the new process, under a new key.
+    let repeat = wait_for(
+        Duration::from_secs(20),
+        "the repeat after the restart",
+        || sink.delivered().get(1).cloned(),
+    );
+    assert_ne!(repeat.key(), first.key());
+    assert_eq!(
+        notices(&repeat)[0]["alert_id"],
+        notices(&first)[0]["alert_id"]
+    );
+    assert_eq!(notices(&repeat)[0]["state"], "firing");
+    drop(dark);
+    let resolved = wait_for(Duration::from_secs(20), "the resolution", || {
+        sink.delivered()
+            .into_iter()
+            .find(|r| r.json()["status"] == "resolved")
+    });
+    assert_eq!(
+        notices(&resolved)[0]["alert_id"],
+        notices(&first)[0]["alert_id"]
+    );
 }

@@ -118,7 +118,10 @@ impl Dispatcher {
     async fn start(&self) -> Result<Vec<Lane>, StoreError> {
         let last = self.store.outbox_last().await?;
         let mut lanes = Vec::new();
+        let mut fresh = Vec::new();
         for r in &self.receivers {
+            // A receiver new to the store was told nothing: no alert of it repeats.
+            fresh.push(self.store.cursor(&r.name).await?.is_none());
             let cursor = self.store.init_cursor(&r.name, last).await?;
             let claimed: HashSet<i64> = self
                 .store
@@ -142,7 +145,8 @@ impl Dispatcher {
             let notice = builder.notice(row);
             for t in self.router.targets(&notice) {
                 let lane = &mut lanes[t.receiver];
-                if row.id <= lane.cursor || lane.claimed.contains(&row.id) {
+                let told = row.id <= lane.cursor || lane.claimed.contains(&row.id);
+                if told && !fresh[t.receiver] {
                     let policy = self.router.policy(t.policy);
                     lane.groups.restore(t.policy, policy, notice.clone(), now);
                 }
