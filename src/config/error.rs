@@ -103,7 +103,7 @@ pub(crate) fn unknown_key(section: Option<&str>, key: &str, known: &[&str]) -> S
 
 /// The known key a misspelt one most likely meant: one is a prefix of the other
 /// (`database` → `database_url`), or they are a couple of edits apart (`adress`).
-fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
     let prefix = |k: &&&str| k.len() > 1 && (k.starts_with(field) || field.starts_with(**k));
     if let Some(k) = known.iter().find(prefix) {
         return Some(k);

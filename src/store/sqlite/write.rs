@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::micros;
-use crate::store::apply::{Change, NewAlert, Sql};
+use crate::store::apply::{Change, NewAlert, OutboxEntry, Sql};
 use crate::store::rows::{self, alert_columns, scope_columns};
 use crate::store::{AlertRow, DeviceRow, DeviceScope, Result};
 
@@ -13,8 +13,12 @@ use crate::store::{AlertRow, DeviceRow, DeviceScope, Result};
 pub(super) struct SqliteWrite(Transaction<'static, Sqlite>);
 
 impl SqliteWrite {
+    /// `BEGIN IMMEDIATE`: the write lock is taken at once, waiting out another writer
+    /// (the notification engine's) under the busy timeout. A deferred transaction reads
+    /// first and fails at once with `database is locked` when it then writes after another
+    /// connection committed — which the writer took for an outage (250 ms of backoff).
     pub(super) async fn begin(pool: &SqlitePool) -> Result<SqliteWrite> {
-        Ok(SqliteWrite(pool.begin().await?))
+        Ok(SqliteWrite(pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 }
 
@@ -226,6 +230,22 @@ impl Sql for SqliteWrite {
             }
         }
         Ok(scopes)
+    }
+
+    async fn write_outbox(&mut self, rows: &[OutboxEntry]) -> Result<()> {
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO notify_outbox (alert_id, change, at, down_since)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(r.alert_id)
+            .bind(r.change)
+            .bind(micros(r.at))
+            .bind(r.down_since.map(micros))
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
     }
 
     async fn commit(self) -> Result<()> {
