@@ -9,7 +9,14 @@
 //!
 //! - [`message`]: what a receiver is given ([`Notice`], [`Message`]) and the one
 //!   interface every receiver implements ([`Deliver`]).
+//! - [`open`]: the alerts open now ([`OpenNotices`]), for receivers that re-send them.
+//! - [`alertmanager`]: posts alerts to Alertmanager's API v2, and re-posts the firing ones.
+//! - [`email`]: one mail per message over SMTP (plain and HTML parts).
 
+pub mod alertmanager;
+pub mod email;
 pub mod message;
+pub mod open;
 
 pub use message::{Deliver, DeliveryError, Message, Notice, Secret};
+pub use open::OpenNotices;

@@ -17,6 +17,7 @@ use super::walk::{Walk, Walker};
 use super::yaml::Event;
 
 mod maintenance;
+pub mod notify;
 mod reload;
 mod store;
 mod web;
