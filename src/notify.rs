@@ -15,6 +15,8 @@
 
 pub mod alertmanager;
 pub mod email;
+#[cfg(test)]
+mod fixture;
 pub mod message;
 pub mod open;
 

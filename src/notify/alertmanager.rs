@@ -206,9 +206,8 @@ impl Alertmanager {
             }
         }
         if let Err(DeliveryError::Retry(_)) = &result {
-            let now = Utc::now();
             let mut kept = target.missed.lock().unwrap();
-            let resolved = all.into_iter().filter(|a| a.ends_at.0 <= now);
+            let resolved = all.into_iter().filter(|a| a.resolved);
             for alert in resolved {
                 kept.insert(alert.labels.clone(), alert.clone());
             }

@@ -38,6 +38,9 @@ pub struct PostableAlert {
     pub ends_at: Rfc3339,
     #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
     pub generator_url: Option<String>,
+    /// Whether it tells of a resolve (kept for an Alertmanager that missed it).
+    #[serde(skip)]
+    pub resolved: bool,
 }
 
 impl PostableAlert {
@@ -56,6 +59,7 @@ impl PostableAlert {
             // stepped back between the two): such an alert ends as it starts.
             ends_at: Rfc3339(ends_at.max(starts_at)),
             generator_url: notice.url.clone(),
+            resolved: notice.state == NoticeState::Resolved,
         }
     }
 
@@ -76,6 +80,7 @@ impl PostableAlert {
             starts_at: Rfc3339(now),
             ends_at: Rfc3339(now + TimeDelta::minutes(5)),
             generator_url: url,
+            resolved: false,
         }
     }
 }
@@ -173,40 +178,9 @@ pub fn describe(n: &Notice) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub fn t(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
-
-    pub fn notice(state: NoticeState) -> Notice {
-        Notice {
-            outbox_id: 7,
-            state,
-            alert_id: 3,
-            condition: "device_down".into(),
-            severity: "critical".into(),
-            device: "e-01-r1".into(),
-            address: "127.77.0.5".into(),
-            region: "east".into(),
-            branch: "e-01".into(),
-            kind: "router".into(),
-            labels: BTreeMap::from([
-                ("tier".to_string(), "gold".to_string()),
-                ("app.kubernetes.io/part-of".to_string(), "atm".to_string()),
-                ("severity".to_string(), "low".to_string()),
-                ("9lives".to_string(), "cat".to_string()),
-                ("empty".to_string(), String::new()),
-            ]),
-            summary: "e-01-r1 is down".into(),
-            opened_at: t("2026-12-02T06:49:30Z"),
-            resolved_at: (state == NoticeState::Resolved).then(|| t("2026-12-02T07:00:00Z")),
-            down_since: Some(t("2026-12-02T06:49:22Z")),
-            unreachable_behind: 7,
-            url: Some("https://wardops.bank.example/devices/e-01-r1".into()),
-        }
-    }
+    use crate::notify::fixture::{notice, t};
 
     #[test]
     fn a_firing_alert_is_shaped_as_prometheus_sends_it() {

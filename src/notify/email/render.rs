@@ -21,6 +21,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let syntax = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
+        .keep_trailing_newline(true)
         .build()
         .expect("the default delimiters are valid");
     env.set_syntax(syntax);
