@@ -21,6 +21,15 @@ pub struct Alertmanager {
 
 impl Alertmanager {
     pub fn start() -> Alertmanager {
+        Alertmanager::launch(None)
+    }
+
+    /// On `port` (an Alertmanager that comes back where it was).
+    pub fn start_on(port: u16) -> Alertmanager {
+        Alertmanager::launch(Some(port))
+    }
+
+    fn launch(port: Option<u16>) -> Alertmanager {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is missing: apt-get install prometheus-alertmanager"
@@ -29,7 +38,7 @@ impl Alertmanager {
         std::fs::write(dir.path().join("alertmanager.yml"), CONFIG).unwrap();
         // A free port can be taken between the probe and the bind: try a few.
         for _ in 0..5 {
-            let port = free_port();
+            let port = port.unwrap_or_else(free_port);
             let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
             let mut child = Command::new(BINARY)
                 .arg(format!(
