@@ -17,12 +17,15 @@
 //! - `error`: which failures are an outage, which a rejected record, which an unknown
 //!   commit outcome.
 //! - [`writer`]: the one task that applies records in order, exactly once.
+//! - [`notify`]: the notification outbox (written by `apply` with each alert change) and
+//!   the senders' durable cursors and messages.
 //! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
 //! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
 
 mod apply;
 mod error;
 pub mod health;
+pub mod notify;
 pub mod postgres;
 pub mod record;
 mod rows;
@@ -41,6 +44,7 @@ use chrono::{DateTime, Utc};
 
 pub use error::StoreError;
 pub use health::StoreHealth;
+pub use notify::NotifyStore;
 pub use record::{
     AlertChange, AlertEvent, AlertQuery, AlertRow, DeviceRow, DeviceScope, Loaded, Record,
     RecordKind, StoredStatus, TransitionRow,
@@ -226,4 +230,60 @@ pub(crate) fn flapping_message(device: &str, transitions: i64, window: Duration)
         "device {device} changed status at least {transitions} times in {}",
         crate::config::duration::format(window)
     )
+}
+
+impl NotifyStore for Db {
+    async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<notify::OutboxRow>> {
+        dispatch!(self, s => s.outbox_after(after, limit).await)
+    }
+    async fn outbox_last(&self) -> Result<i64> {
+        dispatch!(self, s => s.outbox_last().await)
+    }
+    async fn outbox_open(&self) -> Result<Vec<notify::OutboxRow>> {
+        dispatch!(self, s => s.outbox_open().await)
+    }
+    async fn cursor(&self, receiver: &str) -> Result<Option<i64>> {
+        dispatch!(self, s => s.cursor(receiver).await)
+    }
+    async fn init_cursor(&self, receiver: &str, outbox_id: i64) -> Result<i64> {
+        dispatch!(self, s => s.init_cursor(receiver, outbox_id).await)
+    }
+    async fn claimed(&self, receiver: &str, after: i64) -> Result<Vec<i64>> {
+        dispatch!(self, s => s.claimed(receiver, after).await)
+    }
+    async fn enqueue(
+        &self,
+        receiver: &str,
+        cursor: i64,
+        messages: &[notify::NewMessage],
+    ) -> Result<Vec<i64>> {
+        dispatch!(self, s => s.enqueue(receiver, cursor, messages).await)
+    }
+    async fn pending(&self, receiver: &str, limit: i64) -> Result<Vec<notify::PendingMessage>> {
+        dispatch!(self, s => s.pending(receiver, limit).await)
+    }
+    async fn pending_counts(&self) -> Result<Vec<(String, i64)>> {
+        dispatch!(self, s => s.pending_counts().await)
+    }
+    async fn attempted(&self, id: i64, at: DateTime<Utc>, attempt: &notify::Attempt) -> Result<()> {
+        dispatch!(self, s => s.attempted(id, at, attempt).await)
+    }
+    async fn summarise(
+        &self,
+        receiver: &str,
+        old: &[i64],
+        summaries: &[notify::NewMessage],
+    ) -> Result<Vec<i64>> {
+        dispatch!(self, s => s.summarise(receiver, old, summaries).await)
+    }
+    async fn messages(
+        &self,
+        receiver: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<notify::MessageRow>> {
+        dispatch!(self, s => s.messages(receiver, limit).await)
+    }
+    async fn prune_notify(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
+        dispatch!(self, s => s.prune_notify(cutoff, batch).await)
+    }
 }

@@ -23,6 +23,7 @@ mod store;
 mod web;
 
 pub use maintenance::MaintenanceSettings;
+pub use notify::NotifySettings;
 pub use reload::ReloadSettings;
 pub use store::StoreSettings;
 pub use web::{HttpSettings, WebSettings};
@@ -48,6 +49,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// The default zone of maintenance windows (see `crate::maintenance`).
     pub maintenance: MaintenanceSettings,
+    /// Receivers, routes and grouping of notifications (see `crate::notify`).
+    pub notifications: NotifySettings,
 }
 
 /// The top-level keys, in the order the hints list them.
@@ -63,6 +66,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "alerts",
     "web",
     "maintenance",
+    "notifications",
 ];
 
 /// The settings file as written; every key optional.
@@ -77,6 +81,7 @@ struct RawSettings {
     store: store::RawStore,
     web: web::RawWeb,
     maintenance: maintenance::RawMaintenance,
+    notifications: notify::RawNotify,
 }
 
 impl RawSettings {
@@ -99,6 +104,7 @@ impl RawSettings {
                 7 => raw.store.retention = w.optional_string(name)?,
                 8 => raw.store.alerts = store::RawAlerts::read(w)?,
                 10 => raw.maintenance = maintenance::RawMaintenance::read(w)?,
+                11 => raw.notifications = notify::RawNotify::read(w)?,
                 _ => raw.web = web::RawWeb::read(w)?,
             }
             Ok(())
@@ -165,6 +171,7 @@ impl Settings {
         let store = raw.store.resolve(base, path, &mut errors);
         let web = raw.web.resolve(path, &mut errors);
         let maintenance = raw.maintenance.resolve(path, &mut errors);
+        let notifications = raw.notifications.resolve(base, path, &mut errors);
         let database_url = match (&env.database_url, raw.database_url) {
             (Some(v), _) => check_database_url(
                 v,
@@ -199,6 +206,7 @@ impl Settings {
             store,
             web,
             maintenance,
+            notifications,
         })
     }
 

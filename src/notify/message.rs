@@ -10,10 +10,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Whether a notice tells of an alert that opened (firing) or one that resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeState {
     Firing,
@@ -21,7 +21,7 @@ pub enum NoticeState {
 }
 
 /// One alert change, as every receiver sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     /// The outbox row that decided it: the order of notices, and part of every key.
     pub outbox_id: i64,
@@ -52,7 +52,7 @@ pub struct Notice {
 }
 
 /// One message to one receiver: the notices of one group, in outbox order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub receiver: String,
     /// The same for every delivery of this message, different for every other message:

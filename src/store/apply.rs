@@ -43,6 +43,14 @@ pub(super) struct NewAlert {
     pub at: DateTime<Utc>,
 }
 
+/// One row of the notification outbox: an alert change to tell receivers of.
+pub(super) struct OutboxEntry {
+    pub alert_id: i64,
+    pub change: &'static str,
+    pub at: DateTime<Utc>,
+    pub down_since: Option<DateTime<Utc>>,
+}
+
 /// One write transaction of a backend. Every method is one decision's SQL, applied to
 /// all the rows it is given; none decides anything itself.
 pub(super) trait Sql: Send {
@@ -80,6 +88,8 @@ pub(super) trait Sql: Send {
     async fn remove_devices(&mut self, at: DateTime<Utc>, names: &[String]) -> Result<()>;
     /// Region, branch and kind of each named device the store has a row for.
     async fn scopes(&mut self, names: &[&str]) -> Result<Vec<(String, DeviceScope)>>;
+    /// Appends the notification outbox's rows, in order (their ids are that order).
+    async fn write_outbox(&mut self, rows: &[OutboxEntry]) -> Result<()>;
     async fn commit(self) -> Result<()>;
 }
 
@@ -95,6 +105,8 @@ pub(super) async fn apply<S: Sql>(
     let mut events = Vec::new();
     let mut run: Vec<Change> = Vec::new();
     let mut in_run: HashSet<&str> = HashSet::new();
+    // The outage start of each `device_down` alert opened, for its outbox row.
+    let mut downs: HashMap<i64, DateTime<Utc>> = HashMap::new();
     for r in records {
         if !progress.contains_key(r.boot.as_str()) {
             let stored = sql.last_seq(&r.boot).await?;
@@ -117,7 +129,7 @@ pub(super) async fn apply<S: Sql>(
                 alert_held,
             } => {
                 if !in_run.insert(device) {
-                    transitions(&mut sql, rules, &run, &mut events).await?;
+                    transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
                     run.clear();
                     in_run.clear();
                     in_run.insert(device);
@@ -142,7 +154,7 @@ pub(super) async fn apply<S: Sql>(
             } => {
                 // After the device's earlier transitions, which may have opened it already
                 // (the one-open-alert rule then makes this a no-op).
-                transitions(&mut sql, rules, &run, &mut events).await?;
+                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
                 let alert = NewAlert {
@@ -153,6 +165,9 @@ pub(super) async fn apply<S: Sql>(
                     at: r.at,
                 };
                 let opened = sql.open_alerts(&[alert]).await?;
+                if let Some(since) = down_since {
+                    downs.extend(opened.iter().map(|a| (a.id, *since)));
+                }
                 events.extend(opened.into_iter().map(|alert| AlertEvent {
                     change: AlertChange::Opened,
                     alert,
@@ -160,7 +175,7 @@ pub(super) async fn apply<S: Sql>(
                 }));
             }
             RecordKind::Devices { upsert, removed } => {
-                transitions(&mut sql, rules, &run, &mut events).await?;
+                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
                 sql.upsert_devices(r.at, upsert).await?;
@@ -174,12 +189,13 @@ pub(super) async fn apply<S: Sql>(
             }
         }
     }
-    transitions(&mut sql, rules, &run, &mut events).await?;
+    transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
     for (boot, (stored, applied)) in progress {
         if applied > stored {
             sql.set_last_seq(boot, applied).await?;
         }
     }
+    write_outbox(&mut sql, &events, &downs).await?;
     add_scopes(&mut sql, &mut events).await?;
     // A lost answer to COMMIT is told apart: the writer then re-reads the open alerts.
     sql.commit().await.map_err(StoreError::of_commit)?;
@@ -197,6 +213,7 @@ pub(super) async fn resolve_stable_flapping<S: Sql>(
     let resolved = sql.resolve_quiet_flapping(now, since).await?;
     let mut events: Vec<_> = resolved.into_iter().map(resolved_event).collect();
     events.sort_by_key(|e| e.alert.id);
+    write_outbox(&mut sql, &events, &HashMap::new()).await?;
     add_scopes(&mut sql, &mut events).await?;
     sql.commit().await.map_err(StoreError::of_commit)?;
     Ok(events)
@@ -208,6 +225,7 @@ async fn transitions<S: Sql>(
     rules: &AlertRules,
     run: &[Change<'_>],
     events: &mut Vec<AlertEvent>,
+    downs: &mut HashMap<i64, DateTime<Utc>>,
 ) -> Result<()> {
     if run.is_empty() {
         return Ok(());
@@ -272,6 +290,15 @@ async fn transitions<S: Sql>(
     }
     if !open.is_empty() {
         let opened = sql.open_alerts(&open).await?;
+        let since: HashMap<&str, DateTime<Utc>> = run
+            .iter()
+            .filter_map(|c| Some((c.device, c.down_since?)))
+            .collect();
+        for a in opened.iter().filter(|a| a.condition == "device_down") {
+            if let Some(t) = since.get(a.device.as_str()) {
+                downs.insert(a.id, *t);
+            }
+        }
         done.extend(opened.into_iter().map(|alert| AlertEvent {
             change: AlertChange::Opened,
             alert,
@@ -302,6 +329,38 @@ fn counts_as_flap(c: &Change) -> bool {
 /// do not count its changes either).
 fn may_open_flapping(c: &Change) -> bool {
     counts_as_flap(c) && !c.in_maintenance
+}
+
+/// The outbox rows of a commit's alert changes, in their order: the decision to notify
+/// commits with the change or not at all. Every change is written, whether or not any
+/// receiver is configured: routing is the sender's (it needs the inventory's labels), and
+/// a receiver added later starts after the rows that were there before it.
+async fn write_outbox<S: Sql>(
+    sql: &mut S,
+    events: &[AlertEvent],
+    downs: &HashMap<i64, DateTime<Utc>>,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<OutboxEntry> = events
+        .iter()
+        .map(|e| match e.change {
+            AlertChange::Opened => OutboxEntry {
+                alert_id: e.alert.id,
+                change: "opened",
+                at: e.alert.opened_at,
+                down_since: downs.get(&e.alert.id).copied(),
+            },
+            AlertChange::Resolved => OutboxEntry {
+                alert_id: e.alert.id,
+                change: "resolved",
+                at: e.alert.resolved_at.unwrap_or(e.alert.opened_at),
+                down_since: None,
+            },
+        })
+        .collect();
+    sql.write_outbox(&rows).await
 }
 
 async fn add_scopes<S: Sql>(sql: &mut S, events: &mut [AlertEvent]) -> Result<()> {

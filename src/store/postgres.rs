@@ -2,6 +2,7 @@
 //! `migrations/postgres/` and includes the runbooks' `standalone_devices` view. Reads are
 //! here; the write primitives [`apply`](super::apply) drives are in [`write`].
 
+mod notify;
 mod write;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
+use super::notify::NotifyStore as _;
 use super::rows::{self, Columns, alert_columns, alert_event_from, transition_columns};
 use super::{
     AlertEvent, AlertQuery, AlertRow, AlertRules, Loaded, Record, Result, StoreError,
@@ -86,6 +88,8 @@ impl PgStore {
                 .await?;
             pruned += done.rows_affected();
         }
+        // Notifications as old: their outbox rows, and the messages that are done.
+        pruned += self.prune_notify(cutoff, batch).await?;
         Ok(pruned)
     }
 

@@ -3,6 +3,7 @@
 //! timestamps with varying precision would not). Schema in `migrations/sqlite/`. Reads
 //! are here; the write primitives [`apply`](super::apply) drives are in [`write`].
 
+mod notify;
 mod write;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use super::notify::NotifyStore as _;
 use super::rows::{self, Columns, alert_columns, alert_event_from, transition_columns};
 use super::{
     AlertEvent, AlertQuery, AlertRow, AlertRules, Loaded, Record, Result, StoreError,
@@ -126,6 +128,8 @@ impl SqliteStore {
                 .await?;
             pruned += done.rows_affected();
         }
+        // Notifications as old: their outbox rows, and the messages that are done.
+        pruned += self.prune_notify(cutoff, batch).await?;
         Ok(pruned)
     }
 

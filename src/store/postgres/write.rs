@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::store::apply::{Change, NewAlert, Sql};
+use crate::store::apply::{Change, NewAlert, OutboxEntry, Sql};
 use crate::store::rows::{self, alert_columns, scope_columns};
 use crate::store::{AlertRow, DeviceRow, DeviceScope, Result};
 
@@ -230,6 +230,24 @@ impl Sql for PgWrite {
         .fetch_all(&mut *self.0)
         .await?;
         rows.iter().map(rows::scope).collect()
+    }
+
+    async fn write_outbox(&mut self, rows: &[OutboxEntry]) -> Result<()> {
+        let at: Vec<DateTime<Utc>> = rows.iter().map(|r| r.at).collect();
+        let down: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.down_since).collect();
+        sqlx::query(
+            "INSERT INTO notify_outbox (alert_id, change, at, down_since)
+             SELECT a, c, t, d FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[],
+                                           $4::timestamptz[]) WITH ORDINALITY AS u(a, c, t, d, i)
+             ORDER BY i",
+        )
+        .bind(rows.iter().map(|r| r.alert_id).collect::<Vec<i64>>())
+        .bind(column(rows, |r| r.change))
+        .bind(at)
+        .bind(down)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
     }
 
     async fn commit(self) -> Result<()> {

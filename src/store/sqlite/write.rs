@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::micros;
-use crate::store::apply::{Change, NewAlert, Sql};
+use crate::store::apply::{Change, NewAlert, OutboxEntry, Sql};
 use crate::store::rows::{self, alert_columns, scope_columns};
 use crate::store::{AlertRow, DeviceRow, DeviceScope, Result};
 
@@ -226,6 +226,22 @@ impl Sql for SqliteWrite {
             }
         }
         Ok(scopes)
+    }
+
+    async fn write_outbox(&mut self, rows: &[OutboxEntry]) -> Result<()> {
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO notify_outbox (alert_id, change, at, down_since)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(r.alert_id)
+            .bind(r.change)
+            .bind(micros(r.at))
+            .bind(r.down_since.map(micros))
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
     }
 
     async fn commit(self) -> Result<()> {
