@@ -39,20 +39,16 @@ pub struct Email {
 
 impl Email {
     pub fn new(name: &str, config: &EmailReceiver) -> anyhow::Result<Email> {
-        let from: Mailbox = config
-            .from
-            .parse()
+        let from = mailbox(&config.from)
             .with_context(|| format!("receiver {name:?}: from {:?}", config.from))?;
         let to = config
             .to
             .iter()
-            .map(|a| {
-                a.parse::<Mailbox>()
-                    .with_context(|| format!("receiver {name:?}: to {a:?}"))
-            })
+            .map(|a| mailbox(a).with_context(|| format!("receiver {name:?}: to {a:?}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         anyhow::ensure!(!to.is_empty(), "receiver {name:?}: no address in `to`");
-        let host = config.host.as_str();
+        // `[::1]` as written in YAML is `::1` to the resolver (and to the certificate).
+        let host = config.host.trim_matches(['[', ']']);
         let builder = match config.tls {
             SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
@@ -115,6 +111,14 @@ impl Deliver for Email {
             }
         })
     }
+}
+
+/// A mail address as `from`/`to` take it (`noc@bank.example`, `NOC <noc@bank.example>`),
+/// parsed as the receiver will: for `wardops check`, so it refuses what serving would.
+pub fn mailbox(text: &str) -> anyhow::Result<Mailbox> {
+    text.trim()
+        .parse::<Mailbox>()
+        .map_err(|e| anyhow::anyhow!("not a mail address: {e}"))
 }
 
 /// `<wardops-noc-mail-42@bank.example>`: the key (only the characters a message id
