@@ -38,6 +38,7 @@ pub mod devices;
 pub mod events;
 pub mod health;
 pub mod maintenance;
+pub mod notifications;
 pub mod status;
 pub mod transitions;
 
@@ -60,6 +61,7 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/api/v1/dashboard").sync(Run::Blocking, ctx, dashboard::get),
         Route::exact("/api/v1/status").sync(Run::Blocking, ctx, status::get),
         Route::exact("/api/v1/maintenance").sync(Run::Blocking, ctx, maintenance::get),
+        Route::exact("/api/v1/notifications").task(Wait::Io, ctx, notifications::route),
         Route::exact("/api/v1/events")
             .no_head()
             .task(Wait::Streaming, ctx, events::get),

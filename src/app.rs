@@ -82,6 +82,27 @@ pub async fn run<P: Pinger>(
             not_ready_reasons(pinger.is_healthy(), &prober, interval)
         })
     };
+    // Notifications: receivers built (or the start fails, as a bad setting would), the
+    // engine started over the store's outbox. A failing receiver is not a readiness
+    // reason: the appliance still watches, and what it could not tell waits stored.
+    let notify_metrics = Arc::new(crate::notify::metrics::NotifyMetrics::default());
+    notify_metrics.register(&mut registry);
+    let open: Arc<dyn crate::notify::OpenNotices> =
+        Arc::new(crate::notify::open::StoreOpenNotices {
+            store: store.db.clone(),
+            state: state.clone(),
+            external_url: config.settings.notifications.external_url.clone(),
+        });
+    let built = crate::notify::build::build_all(&config.settings.notifications, &open)
+        .context("building the notification receivers")?;
+    let notifier = crate::notify::Notifier::start(
+        store.db.clone(),
+        state.clone(),
+        &config.settings.notifications,
+        built,
+        &store.health,
+        notify_metrics,
+    );
     let store_handle = StoreHandle {
         db: store.db,
         health: store.health,
@@ -92,6 +113,7 @@ pub async fn run<P: Pinger>(
     ctx.readiness = readiness;
     ctx.web = config.settings.web.clone();
     ctx.maintenance = config.settings.maintenance;
+    ctx.notifier = notifier.clone();
     state.set_maintenance_zone(config.settings.maintenance.zone);
     // Started before the first inventory is applied so the feed sees every version.
     let ctx = ctx.start(FeedConfig::default());
@@ -124,6 +146,7 @@ pub async fn run<P: Pinger>(
     reload_triggers.abort();
     supervisor.abort();
     held_alerts.abort();
+    notifier.stop();
     drop(inventories);
     served.context("HTTP server failed")
 }
@@ -229,6 +252,7 @@ mod tests {
                 "GET, HEAD /api/v1/dashboard",
                 "GET, HEAD /api/v1/status",
                 "GET, HEAD /api/v1/maintenance",
+                "GET, HEAD /api/v1/notifications",
                 "GET /api/v1/events",
                 "GET, HEAD /healthz",
                 "GET, HEAD /readyz",

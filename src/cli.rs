@@ -14,6 +14,14 @@ pub fn check(path: &Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
             println!("{}: ok, {}", path.display(), config.inventory.summary());
+            let n = &config.settings.notifications;
+            if !n.receivers.is_empty() {
+                println!(
+                    "notifications: {} receiver(s), {} route(s)",
+                    n.receivers.len(),
+                    n.routes.len()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -23,6 +31,75 @@ pub fn check(path: &Path) -> ExitCode {
             eprintln!("{} error(s)", errors.0.len());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `wardops notify-test RECEIVER`: sends the receiver a test message (no alert behind
+/// it, `test: true`) and says what it answered; exit 0 delivered, 1 not.
+pub fn notify_test(path: &Path, receiver: &str) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            eprintln!("{} error(s)", errors.0.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = &config.settings.notifications;
+    let Some(r) = settings.receivers.iter().find(|r| r.name == receiver) else {
+        let names: Vec<&str> = settings.receivers.iter().map(|r| r.name.as_str()).collect();
+        eprintln!(
+            "no receiver named {receiver:?} in {} (receivers: {})",
+            path.display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+        return ExitCode::FAILURE;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
+    let outcome = runtime.block_on(async {
+        // A test message needs no open alerts.
+        let open: Arc<dyn crate::notify::OpenNotices> = Arc::new(NoOpenNotices);
+        let built = crate::notify::build::build(r, settings, &open)?;
+        let message = crate::notify::Message {
+            receiver: r.name.clone(),
+            idempotency_key: format!(
+                "wardops-{}-test-{}",
+                r.name,
+                chrono::Utc::now().timestamp_millis()
+            ),
+            group: Default::default(),
+            notices: Vec::new(),
+            summarised: 0,
+            test: true,
+        };
+        built.deliver.deliver(&message).await?;
+        anyhow::Ok(message.idempotency_key)
+    });
+    match outcome {
+        Ok(key) => {
+            println!("{receiver}: test message delivered (Idempotency-Key {key})");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{receiver}: not delivered: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct NoOpenNotices;
+
+impl crate::notify::OpenNotices for NoOpenNotices {
+    fn open_notices(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, anyhow::Result<Vec<crate::notify::Notice>>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Context {
     /// The device list's order per state version, shared by `GET /api/v1/devices`, the
     /// wall and the dashboard.
     pub order: OrderCache,
+    /// The notification engine's receivers (none unless configured).
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Context {
@@ -84,6 +86,7 @@ impl Context {
             readiness: Box::new(Vec::new),
             web,
             maintenance: MaintenanceSettings::default(),
+            notifier: crate::notify::Notifier::none(),
         }
     }
 

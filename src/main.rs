@@ -29,6 +29,14 @@ enum Command {
         #[arg(short, long, default_value = "config/wardops.yaml")]
         config: PathBuf,
     },
+    /// Send a test message to one notification receiver of the settings and say whether
+    /// it was delivered (exit 0) or not (exit 1, with the receiver's answer).
+    NotifyTest {
+        /// The receiver's name, as `notifications.receivers` writes it.
+        receiver: String,
+        #[arg(short, long, default_value = "config/wardops.yaml")]
+        config: PathBuf,
+    },
     /// Apply the store's database migrations (also done at every start) and exit.
     Migrate {
         #[arg(short, long, default_value = "config/wardops.yaml")]
@@ -73,6 +81,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => wardops::cli::serve(&config),
         Command::Check { config } => wardops::cli::check(&config),
         Command::Migrate { config } => wardops::cli::migrate(&config),
+        Command::NotifyTest { receiver, config } => wardops::cli::notify_test(&config, &receiver),
         Command::Probe {
             addresses,
             packets,

@@ -9,16 +9,144 @@
 //!
 //! - [`message`]: what a receiver is given ([`Notice`], [`Message`]) and the one
 //!   interface every receiver implements ([`Deliver`]).
-//! - [`open`]: the alerts open now ([`OpenNotices`]), for receivers that re-send them.
-//! - [`alertmanager`]: posts alerts to Alertmanager's API v2, and re-posts the firing ones.
-//! - [`email`]: one mail per message over SMTP (plain and HTML parts).
+//! - [`outbox`]: outbox rows → notices (labels and unreachable counts from the state).
+//! - [`route`]: which receivers get a notice, by which policy; [`group`]: the grouping
+//!   timers (pure, on tokio's clock).
+//! - [`dispatch`]: outbox → groups → stored messages and cursors; [`sender`]: one task
+//!   per receiver delivering its stored messages in order, with backoff; summaries of a
+//!   backlog older than `max_replay_age`.
+//! - [`webhook`]: the signed JSON webhook; [`alertmanager`]: Alertmanager's API v2, and
+//!   the resends of the firing alerts; [`email`]: one mail per message over SMTP (plain
+//!   and HTML parts); [`build`]: receivers from the settings.
+//! - [`open`]: the open alerts as notices (Alertmanager resends); [`status`] and
+//!   [`metrics`]: what each receiver is doing, for the API and `/metrics`.
 
 pub mod alertmanager;
+pub mod build;
+pub mod dispatch;
 pub mod email;
 #[cfg(test)]
 mod fixture;
+pub mod group;
 pub mod message;
+pub mod metrics;
 pub mod open;
+pub mod outbox;
+pub mod route;
+pub mod sender;
+pub mod status;
+pub mod webhook;
 
-pub use message::{Deliver, DeliveryError, Message, Notice, Secret};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+
+pub use message::{Deliver, DeliveryError, Message, Notice, NoticeState, Secret};
 pub use open::OpenNotices;
+
+use crate::config::settings::NotifySettings;
+use crate::state::State;
+use crate::store::{Db, StoreHealth};
+use metrics::NotifyMetrics;
+use status::ReceiverStatus;
+
+/// The running notification engine: the dispatcher, a sender per receiver, and what
+/// runs beside them (Alertmanager resends).
+pub struct Notifier {
+    pub receivers: Vec<Arc<ReceiverStatus>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Notifier {
+    /// Starts the engine over the built receivers (in the settings' order). Nothing is
+    /// started without receivers.
+    pub fn start(
+        store: Arc<Db>,
+        state: State,
+        settings: &NotifySettings,
+        built: Vec<build::Built>,
+        health: &StoreHealth,
+        metrics: Arc<NotifyMetrics>,
+    ) -> Arc<Notifier> {
+        let receivers: Vec<Arc<ReceiverStatus>> = settings
+            .receivers
+            .iter()
+            .map(|r| Arc::new(ReceiverStatus::new(&r.name, r.kind.as_str())))
+            .collect();
+        let mut tasks = Vec::new();
+        if !receivers.is_empty() {
+            for r in &receivers {
+                metrics.init(&r.name);
+            }
+            let dispatcher = dispatch::Dispatcher {
+                store: store.clone(),
+                state,
+                router: route::Router::new(settings),
+                external_url: settings.external_url.clone(),
+                receivers: receivers.clone(),
+                metrics: metrics.clone(),
+            };
+            tasks.push(tokio::spawn(dispatcher.run(health.subscribe_alerts())));
+            for (b, status) in built.into_iter().zip(&receivers) {
+                let sender = sender::Sender {
+                    store: store.clone(),
+                    receiver: b.deliver,
+                    status: status.clone(),
+                    metrics: metrics.clone(),
+                    max_replay_age: settings.max_replay_age,
+                    max_backoff: settings.max_backoff,
+                };
+                tasks.push(tokio::spawn(sender.run()));
+                if let Some(background) = b.background {
+                    tasks.push(tokio::spawn(background));
+                }
+            }
+        }
+        Arc::new(Notifier {
+            receivers,
+            tasks: Mutex::new(tasks),
+        })
+    }
+
+    /// No receivers: what a context without notifications holds.
+    pub fn none() -> Arc<Notifier> {
+        Arc::new(Notifier {
+            receivers: Vec::new(),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Stops every task (at shutdown; what was not delivered stays stored).
+    pub fn stop(&self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// A notice of device `device` at outbox row `outbox_id`, firing: what the unit tests
+/// start from.
+#[cfg(test)]
+pub(crate) fn test_notice(outbox_id: i64, device: &str) -> Notice {
+    let opened = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    Notice {
+        outbox_id,
+        state: NoticeState::Firing,
+        alert_id: device.bytes().map(i64::from).sum::<i64>() * 100 + device.len() as i64,
+        condition: "device_down".into(),
+        severity: "critical".into(),
+        device: device.into(),
+        address: "127.0.0.1".into(),
+        region: "east".into(),
+        branch: "e-01".into(),
+        kind: "atm".into(),
+        labels: Default::default(),
+        summary: format!("device {device} is down"),
+        opened_at: opened,
+        resolved_at: None,
+        down_since: Some(opened),
+        unreachable_behind: 0,
+        url: None,
+    }
+}

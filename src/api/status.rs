@@ -55,6 +55,47 @@ struct StatusBody {
     devices: DeviceCounts,
     /// The running inventory and the last reload.
     inventory: ReloadStatus,
+    /// The notification receivers in one line each: queued, failing, last success.
+    notifications: Notifications,
+}
+
+#[derive(Serialize)]
+struct Notifications {
+    receivers: usize,
+    /// Messages waiting for delivery plus notices waiting in their groups, all receivers.
+    queued: i64,
+    /// Receivers whose last delivery attempt failed (retried with backoff).
+    failing: Vec<String>,
+    summary: String,
+    each: Vec<crate::notify::status::ReceiverView>,
+}
+
+fn notifications(ctx: &Context) -> Notifications {
+    let each: Vec<_> = ctx.notifier.receivers.iter().map(|r| r.view()).collect();
+    let queued = ctx.notifier.receivers.iter().map(|r| r.queued()).sum();
+    let failing: Vec<String> = each
+        .iter()
+        .filter(|r| r.failing)
+        .map(|r| r.name.clone())
+        .collect();
+    let summary = if each.is_empty() {
+        "no receivers configured".to_string()
+    } else if failing.is_empty() {
+        format!("{} receiver(s) delivering, {queued} queued", each.len())
+    } else {
+        format!(
+            "{} receiver(s), failing: {}; {queued} queued (retried with backoff)",
+            each.len(),
+            failing.join(", ")
+        )
+    };
+    Notifications {
+        receivers: each.len(),
+        queued,
+        failing,
+        summary,
+        each,
+    }
 }
 
 /// `GET /api/v1/status`
@@ -75,6 +116,7 @@ pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
             state_version: snapshot.version,
             devices: devices.into(),
             inventory: ctx.reloader.status(),
+            notifications: notifications(ctx),
         },
     )
 }
