@@ -46,6 +46,7 @@ pub struct Alertmanager {
     targets: Vec<Target>,
     resend_interval: Duration,
     client: reqwest::Client,
+    /// Linked by a test alert (a notice carries its device's page itself).
     external_url: Option<Url>,
     /// Held for a whole delivery and a whole resend (see the module doc); a tokio lock
     /// because it is held across the posts.
@@ -137,24 +138,8 @@ impl Alertmanager {
         message
             .notices
             .iter()
-            .map(|n| {
-                let mut alert = PostableAlert::from_notice(n, now, self.resend_interval);
-                if alert.generator_url.is_none() {
-                    alert.generator_url = self.device_page(&n.device);
-                }
-                alert
-            })
+            .map(|n| PostableAlert::from_notice(n, now, self.resend_interval))
             .collect()
-    }
-
-    /// The device's page under the external URL, for a notice that came without one.
-    fn device_page(&self, device: &str) -> Option<String> {
-        let mut url = self.external_url.clone()?;
-        url.path_segments_mut()
-            .ok()?
-            .pop_if_empty()
-            .extend(["devices", device]);
-        Some(url.to_string())
     }
 
     /// `alerts` to every Alertmanager at once; Ok if at least one took them.

@@ -324,25 +324,6 @@ async fn a_test_message_posts_an_alert_that_ends_by_itself() {
 }
 
 #[test]
-fn a_notice_without_a_url_links_the_device_page_under_the_external_url() {
-    let config = AlertmanagerReceiver {
-        urls: vec!["http://127.0.0.1:9093".parse().unwrap()],
-        resend_interval: Duration::from_secs(60),
-        timeout: Duration::from_secs(5),
-    };
-    let external: Url = "https://noc.example/wardops".parse().unwrap();
-    let am = Alertmanager::new("noc-am", &config, Some(&external)).unwrap();
-    let mut n = firing();
-    n.url = None;
-    n.device = "atm 1/é".into();
-    let alerts = am.alerts(&message(1, vec![n]), Utc::now());
-    assert_eq!(
-        alerts[0].generator_url.as_deref(),
-        Some("https://noc.example/wardops/devices/atm%201%2F%C3%A9")
-    );
-}
-
-#[test]
 fn endpoints_keep_a_path_prefix_and_refuse_other_schemes() {
     let e = |s: &str| endpoint(&s.parse().unwrap()).map(|u| u.to_string());
     assert_eq!(

@@ -1,0 +1,239 @@
+//! The Alertmanager and e-mail receivers end to end (issue #13): the real binary probing
+//! loopback devices with real ICMP, an nftables blackhole taking them down, and real peers
+//! — two Alertmanagers (`prometheus-alertmanager`) read back through their own
+//! `GET /api/v2/alerts`, and an SMTP server (aiosmtpd).
+//!
+//! Addresses: 127.119.10.0/24 (Alertmanager) and 127.119.20.0/24 (e-mail).
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::alertmanager::Alertmanager;
+use support::smtp::Smtp;
+use support::{Appliance, Blackhole, wait_for, wait_status};
+
+const PROBE: &str = "\
+probe:
+  interval: 1s
+  timeout: 300ms
+  packets: 1
+  down_after: 2
+  up_after: 1
+  retry_interval: 300ms
+alerts:
+  flapping_transitions: 1000
+";
+
+fn write(dir: &Path, notifications: &str, inventory: &str) {
+    std::fs::write(dir.join("wardops.yaml"), format!("{PROBE}{notifications}")).unwrap();
+    std::fs::create_dir_all(dir.join("inventory")).unwrap();
+    std::fs::write(dir.join("inventory/east.yaml"), inventory).unwrap();
+}
+
+#[test]
+fn a_blackholed_device_fires_in_both_alertmanagers_stays_firing_and_resolves() {
+    let (a, b) = (Alertmanager::start(), Alertmanager::start());
+    let dir = tempfile::tempdir().unwrap();
+    let notifications = format!(
+        "\
+notifications:
+  external_url: http://wardops.test/
+  max_backoff: 1s
+  receivers:
+    - name: noc-am
+      alertmanager:
+        urls: [{}, {}]
+        resend_interval: 2s
+",
+        a.url, b.url
+    );
+    // A branch router with a camera behind it: the router is the one alert, the camera
+    // unreachable behind it.
+    let inventory = "\
+regions:
+  - name: east
+    branches:
+      - name: e-01
+        parents: [e01-router]
+        devices:
+          - { name: e01-router, address: 127.119.10.1, kind: router, labels: { tier: gold } }
+          - { name: e01-cam, address: 127.119.10.2, kind: camera }
+";
+    write(dir.path(), &notifications, inventory);
+    let app = Appliance::start(dir.path());
+    wait_status(&app, "e01-router", "up");
+    wait_status(&app, "e01-cam", "up");
+    assert!(a.alerts().is_empty() && b.alerts().is_empty());
+
+    let dark = Blackhole::new("notify_am", &["127.119.10.1", "127.119.10.2"]);
+    let down_since = wait_status(&app, "e01-router", "down").expect("down_since");
+    wait_status(&app, "e01-cam", "unreachable");
+    for am in [&a, &b] {
+        let alert = wait_for(Duration::from_secs(10), "the alert in Alertmanager", || {
+            am.alert("device_down", "e01-router")
+                .filter(|a| a["annotations"]["unreachable_behind"] == "1")
+        });
+        let labels = &alert["labels"];
+        assert_eq!(
+            *labels,
+            serde_json::json!({
+                "alertname": "device_down", "device": "e01-router", "region": "east",
+                "branch": "e-01", "kind": "router", "severity": labels["severity"],
+                "tier": "gold",
+            })
+        );
+        assert!(labels["severity"].is_string(), "{labels}");
+        let since: chrono::DateTime<chrono::Utc> = alert["annotations"]["down_since"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let api_since: chrono::DateTime<chrono::Utc> = down_since.parse().unwrap();
+        assert!((since - api_since).num_milliseconds().abs() < 1, "{alert}");
+        assert!(
+            alert["annotations"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("e01-router")
+        );
+        // The device's page, its name encoded as the pages link it.
+        assert_eq!(
+            alert["generatorURL"],
+            "http://wardops.test/devices/e01%2Drouter"
+        );
+        assert_eq!(alert["status"]["state"], "active");
+        // The camera behind it has no alert of its own.
+        assert!(am.alert("device_down", "e01-cam").is_none());
+    }
+
+    // Valid for 8 s per post: still firing 12 s later only because it is resent.
+    let first_end = a.alert("device_down", "e01-router").unwrap()["endsAt"].clone();
+    std::thread::sleep(Duration::from_secs(12));
+    for am in [&a, &b] {
+        let alert = am
+            .alert("device_down", "e01-router")
+            .expect("still firing while down");
+        assert_ne!(alert["endsAt"], first_end, "resent with a later endsAt");
+    }
+
+    drop(dark);
+    wait_status(&app, "e01-router", "up");
+    let up_at = Instant::now();
+    for am in [&a, &b] {
+        wait_for(Duration::from_secs(10), "the alert to resolve", || {
+            am.alert("device_down", "e01-router")
+                .is_none()
+                .then_some(())
+        });
+    }
+    // Long before the 8 s a firing post is valid for: resolved, not expired.
+    assert!(
+        up_at.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        up_at.elapsed()
+    );
+    // And resends do not bring it back.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(a.alerts().is_empty() && b.alerts().is_empty());
+    let status = app.get_json("/api/v1/notifications");
+    assert!(status.to_string().contains("noc-am"), "{status}");
+}
+
+#[test]
+fn a_branch_outage_is_one_mail_and_its_end_another() {
+    let smtp = Smtp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let notifications = format!(
+        "\
+notifications:
+  external_url: http://wardops.test
+  max_backoff: 1s
+  receivers:
+    - name: noc-mail
+      email:
+        smtp: {{ host: 127.0.0.1, port: {}, tls: none }}
+        from: wardops <wardops@bank.example>
+        to: [noc@bank.example]
+  routes:
+    - receivers: [noc-mail]
+      group_wait: 3s
+      group_interval: 3s
+",
+        smtp.port
+    );
+    let inventory = "\
+regions:
+  - name: east
+    branches:
+      - name: e-02
+        devices:
+          - { name: e02-atm-1, address: 127.119.20.1, kind: atm }
+          - { name: e02-atm-2, address: 127.119.20.2, kind: atm }
+          - { name: e02-atm-3, address: 127.119.20.3, kind: atm }
+";
+    write(dir.path(), &notifications, inventory);
+    let app = Appliance::start(dir.path());
+    for d in ["e02-atm-1", "e02-atm-2", "e02-atm-3"] {
+        wait_status(&app, d, "up");
+    }
+    let dark = Blackhole::new(
+        "notify_mail",
+        &["127.119.20.1", "127.119.20.2", "127.119.20.3"],
+    );
+    for d in ["e02-atm-1", "e02-atm-2", "e02-atm-3"] {
+        wait_status(&app, d, "down");
+    }
+    let mails = smtp.wait_mails(1, Duration::from_secs(15));
+    let down = &mails[0];
+    assert_eq!(
+        down.header("Subject"),
+        Some("[wardops] east/e-02: 3 devices down"),
+        "{}",
+        app.log()
+    );
+    assert_eq!(down.header("From"), Some("wardops <wardops@bank.example>"));
+    assert_eq!(down.header("To"), Some("noc@bank.example"));
+    let key = down
+        .header("X-Wardops-Idempotency-Key")
+        .unwrap()
+        .to_string();
+    assert!(key.starts_with("wardops-noc-mail-"), "{key}");
+    assert_eq!(
+        down.header("Message-ID").unwrap(),
+        format!("<{key}@bank.example>")
+    );
+    assert_eq!(down.content_type, "multipart/alternative");
+    let (plain, html) = (
+        down.part("text/plain").unwrap(),
+        down.part("text/html").unwrap(),
+    );
+    for n in 1..=3 {
+        let d = format!("e02-atm-{n}");
+        assert!(
+            plain.contains(&format!("* {d} (atm, 127.119.20.{n})")),
+            "{plain}"
+        );
+        let link = format!(
+            "<a href=\"http:&#x2f;&#x2f;wardops.test&#x2f;devices&#x2f;e02%2Datm%2D{n}\">{d}</a>"
+        );
+        assert!(html.contains(&link), "{html}");
+    }
+
+    drop(dark);
+    for d in ["e02-atm-1", "e02-atm-2", "e02-atm-3"] {
+        wait_status(&app, d, "up");
+    }
+    let mails = smtp.wait_mails(2, Duration::from_secs(15));
+    let up = &mails[1];
+    assert_eq!(
+        up.header("Subject"),
+        Some("[wardops] east/e-02: resolved, 3 devices up again")
+    );
+    assert_ne!(up.header("X-Wardops-Idempotency-Key").unwrap(), key);
+    assert!(up.part("text/plain").unwrap().contains("RESOLVED (3)"));
+    // One mail each, no more.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(smtp.mails().len(), 2, "{:#?}", smtp.mails());
+}
