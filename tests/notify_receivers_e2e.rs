@@ -3,7 +3,8 @@
 //! — two Alertmanagers (`prometheus-alertmanager`) read back through their own
 //! `GET /api/v2/alerts`, and an SMTP server (aiosmtpd).
 //!
-//! Addresses: 127.119.10.0/24 (Alertmanager) and 127.119.20.0/24 (e-mail).
+//! Addresses: 127.119.10.0/24 (Alertmanager), 127.119.20.0/24 (e-mail), 127.119.30.0/24
+//! (never probed: `notify-test`).
 
 mod support;
 
@@ -236,4 +237,69 @@ regions:
     // One mail each, no more.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(smtp.mails().len(), 2, "{:#?}", smtp.mails());
+}
+
+#[test]
+fn notify_test_reaches_both_alertmanagers_and_the_mailbox() {
+    let (a, b) = (Alertmanager::start(), Alertmanager::start());
+    let smtp = Smtp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let notifications = format!(
+        "\
+notifications:
+  receivers:
+    - name: noc-am
+      alertmanager:
+        urls: [{}, {}]
+    - name: noc-mail
+      email:
+        smtp: {{ host: 127.0.0.1, port: {}, tls: none }}
+        from: wardops@bank.example
+        to: [noc@bank.example]
+  routes:
+    - receivers: [noc-mail]
+",
+        a.url, b.url, smtp.port
+    );
+    let inventory = "regions:\n  - name: east\n    branches:\n      - name: e-03\n        devices:\n          - { name: e03-atm, address: 127.119.30.1, kind: atm }\n";
+    write(dir.path(), &notifications, inventory);
+    let run = |receiver: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wardops"))
+            .args(["notify-test", receiver, "-c"])
+            .arg(dir.path().join("wardops.yaml"))
+            .output()
+            .unwrap()
+    };
+    let out = run("noc-am");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("noc-am: test message delivered"), "{said}");
+    for am in [&a, &b] {
+        let alert = am
+            .alerts()
+            .into_iter()
+            .find(|x| x["labels"]["alertname"] == "WardopsTest");
+        let alert = alert.expect("the test alert in both");
+        assert_eq!(alert["labels"]["receiver"], "noc-am");
+    }
+    let out = run("noc-mail");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mails = smtp.wait_mails(1, Duration::from_secs(10));
+    assert_eq!(
+        mails[0].header("Subject"),
+        Some("[wardops] test message to receiver noc-mail")
+    );
+    // A receiver that is not there says so and fails.
+    drop(smtp);
+    let out = run("noc-mail");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("noc-mail: not delivered"));
 }

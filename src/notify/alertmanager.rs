@@ -17,12 +17,13 @@
 //! come with the next resend anyway.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use futures_util::future::{BoxFuture, join_all};
+use parking_lot::Mutex;
 use reqwest::{StatusCode, Url};
 
 use super::message::NoticeState;
@@ -57,7 +58,7 @@ pub struct Alertmanager {
 struct Target {
     endpoint: Url,
     /// Resolves that did not reach it, by labels (a later one for the same alert wins).
-    /// A std lock: never held across an `.await`.
+    /// A plain lock: never held across an `.await`.
     missed: Mutex<BTreeMap<BTreeMap<String, String>, PostableAlert>>,
 }
 
@@ -179,7 +180,7 @@ impl Alertmanager {
         alerts: &[PostableAlert],
         key: Option<&str>,
     ) -> Result<(), DeliveryError> {
-        let missed: Vec<PostableAlert> = std::mem::take(&mut *target.missed.lock().unwrap())
+        let missed: Vec<PostableAlert> = std::mem::take(&mut *target.missed.lock())
             .into_values()
             .collect();
         let all: Vec<&PostableAlert> = missed.iter().chain(alerts).collect();
@@ -191,7 +192,7 @@ impl Alertmanager {
             }
         }
         if let Err(DeliveryError::Retry(_)) = &result {
-            let mut kept = target.missed.lock().unwrap();
+            let mut kept = target.missed.lock();
             let resolved = all.into_iter().filter(|a| a.resolved);
             for alert in resolved {
                 kept.insert(alert.labels.clone(), alert.clone());
