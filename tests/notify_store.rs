@@ -236,6 +236,53 @@ async fn pruning_removes_old_outbox_rows_and_finished_messages(store: &Db) {
     assert_eq!(left, [ids[1]], "a pending message is never pruned");
 }
 
+async fn suppressed_alerts_write_no_outbox_row_and_a_held_one_does_at_its_opening(store: &Db) {
+    store.apply(&[devices(&["gw", "atm"])]).await.unwrap();
+    let mut unreachable = transition(2, 10, "atm", "up", "unreachable");
+    let mut held = transition(3, 10, "gw", "up", "down");
+    if let RecordKind::Transition {
+        in_maintenance,
+        alert_held,
+        ..
+    } = &mut held.kind
+    {
+        *in_maintenance = true;
+        *alert_held = true;
+    }
+    if let RecordKind::Transition { down_since, .. } = &mut unreachable.kind {
+        *down_since = Some(t(7));
+    }
+    store.apply(&[unreachable, held]).await.unwrap();
+    assert!(
+        store.outbox_after(0, 10).await.unwrap().is_empty(),
+        "an unreachable device and a held alert tell nobody"
+    );
+    // The window ends with the gateway still down: its alert opens, and is told of, with
+    // the outage's true start.
+    let end = Record {
+        boot: "b".into(),
+        seq: 4,
+        at: t(600),
+        kind: RecordKind::HeldAlert {
+            device: "gw".into(),
+            address: "127.78.0.1".into(),
+            down_since: Some(t(7)),
+        },
+    };
+    store.apply(&[end]).await.unwrap();
+    let rows = store.outbox_after(0, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].alert.device.as_str(),
+            rows[0].change.as_str(),
+            rows[0].at,
+            rows[0].down_since
+        ),
+        ("gw", "opened", t(600), Some(t(7)))
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -270,4 +317,5 @@ contract!(
     messages_are_stored_with_the_cursor_and_delivered_in_order,
     old_messages_are_summarised_in_one_transaction,
     pruning_removes_old_outbox_rows_and_finished_messages,
+    suppressed_alerts_write_no_outbox_row_and_a_held_one_does_at_its_opening,
 );

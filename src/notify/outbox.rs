@@ -76,10 +76,16 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// What a device name keeps unescaped in a URL path: RFC 3986's unreserved characters.
+const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// The device's page under `base` (`https://wardops.example/devices/<name>`).
 pub fn device_url(base: &reqwest::Url, device: &str) -> String {
-    let name: String =
-        percent_encoding::utf8_percent_encode(device, percent_encoding::NON_ALPHANUMERIC).collect();
+    let name: String = percent_encoding::utf8_percent_encode(device, PATH).collect();
     format!("{}/devices/{name}", base.as_str().trim_end_matches('/'))
 }
 
@@ -89,8 +95,8 @@ mod tests {
     fn device_urls_are_under_the_external_url_and_escaped() {
         let base = reqwest::Url::parse("https://w.example/ops/").unwrap();
         assert_eq!(
-            super::device_url(&base, "atm 1/a"),
-            "https://w.example/ops/devices/atm%201%2Fa"
+            super::device_url(&base, "atm-1 1/a"),
+            "https://w.example/ops/devices/atm-1%201%2Fa"
         );
     }
 }

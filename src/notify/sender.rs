@@ -239,12 +239,15 @@ impl Sender {
     }
 }
 
+/// One group's summary as it is built: the latest notice per alert, how many were left
+/// out, and the earliest change told of.
+type Summary = (BTreeMap<i64, Notice>, u32, chrono::DateTime<Utc>);
+
 /// The ids of `backlog` and what replaces them: per group (in the order groups first
 /// appear), the latest notice of each alert, in outbox order, and how many were left out.
 pub fn summaries(name: &str, backlog: &[PendingMessage]) -> (Vec<i64>, Vec<NewMessage>) {
     let mut order: Vec<BTreeMap<String, String>> = Vec::new();
-    let mut groups: BTreeMap<BTreeMap<String, String>, (BTreeMap<i64, Notice>, u32, _)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<BTreeMap<String, String>, Summary> = BTreeMap::new();
     let mut ids = Vec::new();
     for stored in backlog {
         ids.push(stored.id);
@@ -260,8 +263,7 @@ pub fn summaries(name: &str, backlog: &[PendingMessage]) -> (Vec<i64>, Vec<NewMe
         entry.2 = entry.2.min(stored.since);
         entry.1 += m.summarised;
         for n in m.notices {
-            if let Some(old) = entry.0.insert(n.alert_id, n) {
-                let _ = old;
+            if entry.0.insert(n.alert_id, n).is_some() {
                 entry.1 += 1;
             }
         }

@@ -95,7 +95,8 @@ impl NotifyStore for PgStore {
     }
 
     async fn pending(&self, receiver: &str, limit: i64) -> Result<Vec<PendingMessage>> {
-        let rows: Vec<(i64, DateTime<Utc>, DateTime<Utc>, i64, i64, String)> = sqlx::query_as(
+        type Row = (i64, DateTime<Utc>, DateTime<Utc>, i64, i64, String);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, created_at, since, attempts, notices, body FROM notify_messages
              WHERE receiver = $1 AND status = 'pending' ORDER BY id LIMIT $2",
         )

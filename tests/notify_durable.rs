@@ -1,0 +1,224 @@
+//! Notifications survive what an appliance goes through (issue #13), end to end with the
+//! real binary, real ICMP on loopback and nftables: a `kill -9` between an alert's commit
+//! and its delivery, twenty times over — every notification arrives, and one delivered
+//! twice carries the same idempotency key (and body) both times; and a receiver that is
+//! down through several retry cycles while 100 devices go down and come back — once it is
+//! back, everything arrives, in order.
+//!
+//! Addresses: 127.118.20.0/24 and 127.118.30.0/24 (each test its own).
+
+mod support;
+mod webhook_sink;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Appliance, Blackhole, wait_for, wait_status};
+use webhook_sink::{Received, Sink};
+
+fn settings(sink: &Sink, route: &str) -> String {
+    format!(
+        "\
+inventory: inventory
+probe:
+  interval: 1s
+  timeout: 300ms
+  packets: 1
+  down_after: 2
+  up_after: 1
+  retry_interval: 300ms
+alerts:
+  flapping_transitions: 1000
+notifications:
+  max_backoff: 2s
+  receivers:
+    - name: hook
+      webhook:
+        url: {}
+        timeout: 5s
+  routes:
+    - receivers: [hook]
+{route}",
+        sink.url()
+    )
+}
+
+/// `branches` branches of `per` devices at 127.118.<net>.<n>.
+fn write(dir: &Path, settings: &str, net: u8, branches: usize, per: usize) -> Vec<String> {
+    std::fs::write(dir.join("wardops.yaml"), settings).unwrap();
+    std::fs::create_dir_all(dir.join("inventory")).unwrap();
+    let mut text = String::from("regions:\n  - name: west\n    branches:\n");
+    let mut addresses = Vec::new();
+    for b in 0..branches {
+        text += &format!("      - name: w-{b:02}\n        devices:\n");
+        for d in 0..per {
+            let n = b * per + d + 1;
+            text += &format!(
+                "          - {{ name: w{b:02}-atm-{d}, address: 127.118.{net}.{n}, kind: atm }}\n"
+            );
+            addresses.push(format!("127.118.{net}.{n}"));
+        }
+    }
+    std::fs::write(dir.join("inventory/west.yaml"), text).unwrap();
+    addresses
+}
+
+/// Every (alert id, state) the store has: each opening and each resolution.
+fn expected(app: &Appliance) -> BTreeSet<(i64, String)> {
+    let page = app.get_json("/api/v1/alerts?limit=1000");
+    let mut out = BTreeSet::new();
+    for a in page["alerts"].as_array().unwrap() {
+        let id = a["id"].as_i64().unwrap();
+        out.insert((id, "firing".to_string()));
+        if a["resolved_at"].is_string() {
+            out.insert((id, "resolved".to_string()));
+        }
+    }
+    out
+}
+
+fn notices(r: &Received) -> Vec<Value> {
+    r.json()["notices"].as_array().unwrap().clone()
+}
+
+fn told(delivered: &[Received]) -> BTreeSet<(i64, String)> {
+    delivered
+        .iter()
+        .flat_map(notices)
+        .map(|n| {
+            (
+                n["alert_id"].as_i64().unwrap(),
+                n["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_between_the_alert_commit_and_its_delivery_loses_nothing_twenty_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    // A slow receiver: a kill often lands while a delivery is in flight.
+    sink.set_delay(Duration::from_millis(300));
+    let route = "      group_by: [device]\n      group_wait: 0s\n      group_interval: 0s\n";
+    let addresses = write(dir.path(), &settings(&sink, route), 20, 1, 2);
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let mut dark: Option<Blackhole> = None;
+    let mut changes = 0;
+    for round in 0..20u64 {
+        let app = Appliance::start(dir.path());
+        let want = if dark.is_some() { "down" } else { "up" };
+        wait_status(&app, "w00-atm-1", want);
+        let before = expected(&app).len();
+        dark = match dark.take() {
+            Some(_) => None,
+            None => Some(Blackhole::new("notify_kill", &addresses)),
+        };
+        // Both devices' alert changes committed (opened, or resolved)...
+        wait_for(
+            Duration::from_secs(20),
+            "the alert changes committed",
+            || (expected(&app).len() >= before + 2).then_some(()),
+        );
+        changes += 2;
+        // ...then killed at once or a little later, before or during their delivery.
+        std::thread::sleep(Duration::from_millis((round * 37) % 400));
+        app.kill9();
+    }
+    assert!(
+        dark.is_none(),
+        "an even number of rounds ends with the devices back"
+    );
+    let app = Appliance::start(dir.path());
+    wait_status(&app, "w00-atm-1", "up");
+    wait_status(&app, "w00-atm-0", "up");
+    let want = expected(&app);
+    assert_eq!(
+        want.len(),
+        changes,
+        "every change committed before its kill"
+    );
+    let got = wait_for(Duration::from_secs(60), "every notification", || {
+        let delivered = sink.delivered();
+        (told(&delivered) == want).then_some(delivered)
+    });
+    // Duplicates only under the same key, with the same body.
+    let mut by_outbox: HashMap<i64, BTreeSet<&str>> = HashMap::new();
+    let mut bodies: HashMap<&str, &[u8]> = HashMap::new();
+    for r in &got {
+        for n in notices(r) {
+            by_outbox
+                .entry(n["outbox_id"].as_i64().unwrap())
+                .or_default()
+                .insert(r.key());
+        }
+        let first = bodies.entry(r.key()).or_insert(&r.body);
+        assert_eq!(*first, &r.body[..], "a redelivery is the same message");
+    }
+    for (outbox, keys) in &by_outbox {
+        assert_eq!(keys.len(), 1, "outbox row {outbox} told under {keys:?}");
+    }
+    eprintln!(
+        "{} notifications, {} requests delivered ({} redeliveries)",
+        want.len(),
+        got.len(),
+        got.len() - bodies.len()
+    );
+}
+
+#[test]
+fn a_receiver_down_through_retries_gets_everything_in_order_once_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    sink.set_down(true);
+    let route = "      group_wait: 1s\n      group_interval: 1s\n";
+    let addresses = write(dir.path(), &settings(&sink, route), 30, 10, 10);
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let app = Appliance::start(dir.path());
+    wait_for(Duration::from_secs(20), "every device up", || {
+        let page = app.get_json("/api/v1/status");
+        (page["devices"]["up"] == 100).then_some(())
+    });
+    let dark = Blackhole::new("notify_down", &addresses);
+    wait_for(Duration::from_secs(30), "100 alerts open", || {
+        (expected(&app).len() >= 100).then_some(())
+    });
+    drop(dark);
+    wait_for(Duration::from_secs(30), "100 alerts resolved", || {
+        (expected(&app).len() >= 200).then_some(())
+    });
+    // Refused again and again, with backoff.
+    wait_for(Duration::from_secs(30), "several retry cycles", || {
+        (sink.all().len() >= 4).then_some(())
+    });
+    let page = app.get_json("/api/v1/notifications");
+    assert_eq!(page["receivers"][0]["failing"], true, "{page}");
+    assert!(sink.delivered().is_empty());
+    sink.set_down(false);
+    let want = expected(&app);
+    let got = wait_for(Duration::from_secs(60), "the backlog", || {
+        let delivered = sink.delivered();
+        (told(&delivered) == want).then_some(delivered)
+    });
+    // In order: messages as they were decided, each device down before it is back, and
+    // nothing twice.
+    let ids: Vec<i64> = got.iter().map(Received::id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in got.iter().flat_map(notices) {
+        seen.entry(n["device"].as_str().unwrap().to_string())
+            .or_default()
+            .push(n["state"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 100);
+    for (device, states) in &seen {
+        assert_eq!(states, &["firing", "resolved"], "{device}");
+    }
+    // Grouped by branch while it waited: tens of messages, not hundreds.
+    assert!(got.len() <= 40, "{} messages", got.len());
+    let page = app.get_json("/api/v1/notifications");
+    assert_eq!(page["receivers"][0]["failing"], false, "{page}");
+    assert_eq!(page["receivers"][0]["pending_messages"], 0, "{page}");
+}
