@@ -9,7 +9,10 @@
 //! - [`Alertmanager::resend_loop`]: reads the open alerts and posts them firing. It holds
 //!   the lock from the read to the post, so a resolve (which the engine can only deliver
 //!   after the store committed it) is either seen by the read or posted after the resend,
-//!   never overtaken by a stale "firing".
+//!   never overtaken by a stale "firing". When the store cannot be read (a database
+//!   outage), it posts the open alerts it read last, kept current by the deliveries
+//!   since: Alertmanager must not let an alert that still fires expire because wardops'
+//!   database is away.
 //!
 //! A message counts as delivered when one Alertmanager took it (Prometheus does the
 //! same): a dead member of a pair does not hold back the other. The resolves a member
@@ -27,7 +30,7 @@ use parking_lot::Mutex;
 use reqwest::{StatusCode, Url};
 
 use super::message::NoticeState;
-use super::{Deliver, DeliveryError, Message, OpenNotices};
+use super::{Deliver, DeliveryError, Message, Notice, OpenNotices};
 use crate::config::settings::notify::AlertmanagerReceiver;
 
 mod alert;
@@ -52,6 +55,11 @@ pub struct Alertmanager {
     /// Held for a whole delivery and a whole resend (see the module doc); a tokio lock
     /// because it is held across the posts.
     posting: tokio::sync::Mutex<()>,
+    /// The open alerts as last read, by alert id, kept current by every delivery since:
+    /// what a resend posts when the store cannot be read, so that a database outage does
+    /// not let Alertmanager expire (and "resolve") alerts that still fire. Updated under
+    /// `posting`, so a delivered resolve is never re-fired from it.
+    last_open: Mutex<Option<BTreeMap<i64, Notice>>>,
 }
 
 /// One Alertmanager of the receiver.
@@ -95,6 +103,7 @@ impl Alertmanager {
             client,
             external_url: external_url.cloned(),
             posting: tokio::sync::Mutex::new(()),
+            last_open: Mutex::new(None),
         })
     }
 
@@ -112,13 +121,29 @@ impl Alertmanager {
     }
 
     /// One resend: the open alerts posted firing to every Alertmanager, with the resolves
-    /// each one missed. Fails only if none took them.
+    /// each one missed. If the open alerts cannot be read, the last ones read (updated by
+    /// the deliveries since) are posted. Fails if there are none such, or if no
+    /// Alertmanager took them.
     pub async fn resend(&self, open: &dyn OpenNotices) -> anyhow::Result<()> {
         let _posting = self.posting.lock().await;
-        let notices = open
-            .open_notices()
-            .await
-            .context("reading the open alerts")?;
+        let notices = match open.open_notices().await {
+            Ok(notices) => {
+                let by_id = notices.iter().map(|n| (n.alert_id, n.clone())).collect();
+                *self.last_open.lock() = Some(by_id);
+                notices
+            }
+            Err(e) => {
+                let Some(known) = self.last_open.lock().clone() else {
+                    return Err(e.context("reading the open alerts"));
+                };
+                tracing::warn!(
+                    receiver = %self.name, error = %e,
+                    alerts = known.len(),
+                    "cannot read the open alerts; resending the last known ones"
+                );
+                known.into_values().collect()
+            }
+        };
         let now = Utc::now();
         let alerts: Vec<PostableAlert> = notices
             .iter()
@@ -128,6 +153,21 @@ impl Alertmanager {
         self.post_everywhere(&alerts, None)
             .await
             .map_err(anyhow::Error::new)
+    }
+
+    /// Keeps the last known open alerts current with `message` (a redelivery changes
+    /// nothing): what it opened is open, what it resolved is not.
+    fn remember(&self, message: &Message) {
+        let mut last = self.last_open.lock();
+        let Some(open) = last.as_mut() else {
+            return;
+        };
+        for n in &message.notices {
+            match n.state {
+                NoticeState::Firing => open.insert(n.alert_id, n.clone()),
+                NoticeState::Resolved => open.remove(&n.alert_id),
+            };
+        }
     }
 
     /// The alerts of `message` as posted at `now`.
@@ -243,6 +283,7 @@ impl Deliver for Alertmanager {
     fn deliver<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let _posting = self.posting.lock().await;
+            self.remember(message);
             let alerts = self.alerts(message, Utc::now());
             self.post_everywhere(&alerts, Some(&message.idempotency_key))
                 .await

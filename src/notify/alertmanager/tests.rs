@@ -342,3 +342,48 @@ fn endpoints_keep_a_path_prefix_and_refuse_other_schemes() {
     };
     assert!(Alertmanager::new("noc-am", &config, None).is_err());
 }
+
+/// Open alerts read from a script: each read takes the next answer, an error once it is
+/// used up (the store is down).
+struct Script(parking_lot::Mutex<std::collections::VecDeque<Vec<Notice>>>);
+
+impl OpenNotices for Script {
+    fn open_notices(&self) -> BoxFuture<'_, anyhow::Result<Vec<Notice>>> {
+        let next = self.0.lock().pop_front();
+        Box::pin(async move { next.ok_or_else(|| anyhow::anyhow!("the database is down")) })
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_resends_the_last_known_alerts_but_never_one_resolved_since() {
+    let a = Fake::start("").await;
+    let am = receiver(&[&a]);
+    let never_read = Script(parking_lot::Mutex::new(Default::default()));
+    assert!(
+        am.resend(&never_read).await.is_err(),
+        "nothing known: an error"
+    );
+    assert!(a.seen().is_empty());
+
+    let mut other = firing();
+    other.alert_id = 4;
+    other.device = "e-01-sw1".into();
+    let open = Script(parking_lot::Mutex::new([vec![firing(), other]].into()));
+    am.resend(&open).await.unwrap();
+    assert_eq!(a.seen()[0].alerts.len(), 2);
+    // The store cannot be read: the same two stay firing.
+    am.resend(&open).await.unwrap();
+    let devices = |seen: &Seen| -> Vec<String> {
+        seen.alerts
+            .iter()
+            .map(|x| x["labels"]["device"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(devices(&a.seen()[1]), ["e-01-r1", "e-01-sw1"]);
+    // One resolves (delivered from the outbox); the next blind resend leaves it resolved.
+    am.deliver(&message(5, vec![resolved()])).await.unwrap();
+    am.resend(&open).await.unwrap();
+    let seen = a.seen();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(devices(&seen[3]), ["e-01-sw1"]);
+}
