@@ -238,3 +238,33 @@ fn receiver_at(port: u16) -> EmailReceiver {
         timeout: Duration::from_secs(10),
     }
 }
+
+#[tokio::test]
+async fn names_in_any_script_reach_the_reader_as_written() {
+    let smtp = Smtp::start();
+    let email = Email::new("noc-mail", &receiver(&smtp)).unwrap();
+    let mut m = branch(2, NoticeState::Firing, "wardops-noc-mail-7");
+    for (i, n) in m.notices.iter_mut().enumerate() {
+        n.region = "თბილისი".into();
+        n.branch = "ვაკე".into();
+        n.device = format!("ვაკე-ბანკომატი-{i}");
+        n.summary = format!(
+            "{} არ პასუხობს — a very long line of text that goes on and on well past the seventy-eight characters a mail line should have",
+            n.device
+        );
+    }
+    email.deliver(&m).await.unwrap();
+    let mails = smtp.wait_mails(1, Duration::from_secs(10));
+    assert_eq!(
+        mails[0].header("Subject"),
+        Some("[wardops] თბილისი/ვაკე: 2 devices down")
+    );
+    let plain = mails[0].part("text/plain").unwrap();
+    assert!(plain.contains("* ვაკე-ბანკომატი-1 (atm, 127.77.0.2) in თბილისი/ვაკე: ვაკე-ბანკომატი-1 არ პასუხობს — a very long line"), "{plain}");
+    assert!(
+        mails[0]
+            .part("text/html")
+            .unwrap()
+            .contains(">ვაკე-ბანკომატი-0</a>")
+    );
+}
