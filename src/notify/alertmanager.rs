@@ -40,8 +40,8 @@ pub use alert::{PostableAlert, VALID_RESENDS, describe, label_name};
 /// At most this many alerts in one POST: a resend of ten thousand open alerts is ten
 /// requests of a few hundred kilobytes, not one of megabytes.
 const CHUNK: usize = 1000;
-/// Resolves kept for one Alertmanager that missed them; beyond this the oldest go (they
-/// still expire there at their `endsAt`).
+/// Resolves kept for one Alertmanager that missed them; beyond this some are dropped
+/// (those still expire there at their `endsAt`, a few resend intervals later).
 const MAX_MISSED: usize = 10_000;
 
 /// One configured Alertmanager receiver (all its URLs).
@@ -230,6 +230,10 @@ impl Alertmanager {
             if result.is_err() {
                 break;
             }
+        }
+        if let Err(e) = &result {
+            // The message may count as delivered by the other member: say it here.
+            tracing::warn!(receiver = %self.name, error = %e, "an Alertmanager did not take the alerts");
         }
         if let Err(DeliveryError::Retry(_)) = &result {
             let mut kept = target.missed.lock();
