@@ -7,7 +7,9 @@ to be down) records when each message arrives. The inventory: `--branches` branc
 `--interval`. Four measurements, each on a fresh appliance and store:
 
 1. `group_wait: 0` (group_by [device]): `--sample` devices blackholed at once; for each,
-   transition (the notice's `opened_at`, when the state decided it) → receipt.
+   transition (the notice's `opened_at`: when the deciding probe started; the echo
+   requests are dropped on output, so that probe fails at once and its start is the
+   decision) → receipt.
    Target p99 <= 200 ms.
 2. The default grouping (group_by [region, branch], group_wait 5s): the same devices;
    for each message, its first notice's transition → receipt. Target <= group_wait + 200 ms.
@@ -143,7 +145,7 @@ def run(receiver, a, route, victims_of, settle):
     receiver.down = False
     cfg, addresses = config(receiver, a.branches, a.per_branch, a.interval, route)
     victims = victims_of(addresses)
-    with common.Appliance(cfg) as app, common.Nft(TABLE, drop="replies") as nft:
+    with common.Appliance(cfg) as app, common.Nft(TABLE) as nft:
         total = len(addresses)
         wait("every device up", lambda: app.json("/api/v1/status")["devices"]["up"] == total, 120)
         nft.block(victims)
@@ -200,7 +202,7 @@ def main():
     receiver.clear()
     route = "      group_by: [device]\n      group_wait: 0s\n      group_interval: 0s\n"
     cfg, addresses = config(receiver, a.branches, a.per_branch, a.interval, route)
-    with common.Appliance(cfg) as app, common.Nft(TABLE, drop="replies") as nft:
+    with common.Appliance(cfg) as app, common.Nft(TABLE) as nft:
         wait("every device up", lambda: app.json("/api/v1/status")["devices"]["up"] == len(addresses), 120)
         receiver.down = True
         nft.block(addresses)

@@ -268,6 +268,9 @@ impl NotifyStore for Db {
     async fn attempted(&self, id: i64, at: DateTime<Utc>, attempt: &notify::Attempt) -> Result<()> {
         dispatch!(self, s => s.attempted(id, at, attempt).await)
     }
+    async fn delivered(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()> {
+        dispatch!(self, s => s.delivered(ids, at).await)
+    }
     async fn summarise(
         &self,
         receiver: &str,

@@ -222,3 +222,57 @@ fn a_receiver_down_through_retries_gets_everything_in_order_once_back() {
     assert_eq!(page["receivers"][0]["failing"], false, "{page}");
     assert_eq!(page["receivers"][0]["pending_messages"], 0, "{page}");
 }
+
+#[test]
+fn a_backlog_older_than_max_replay_age_is_summarised_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+    sink.set_down(true);
+    let route = "      group_wait: 0s\n      group_interval: 0s\n";
+    let text = settings(&sink, route).replace(
+        "  max_backoff: 2s\n",
+        "  max_backoff: 2s\n  max_replay_age: 2s\n",
+    );
+    let addresses = write(dir.path(), &text, 40, 2, 2);
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let app = Appliance::start(dir.path());
+    wait_for(Duration::from_secs(20), "every device up", || {
+        (app.get_json("/api/v1/status")["devices"]["up"] == 4).then_some(())
+    });
+    let dark = Blackhole::new("notify_summary", &addresses);
+    wait_for(Duration::from_secs(30), "4 alerts open", || {
+        (expected(&app).len() >= 4).then_some(())
+    });
+    drop(dark);
+    wait_for(Duration::from_secs(30), "4 alerts resolved", || {
+        (expected(&app).len() >= 8).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    sink.set_down(false);
+    wait_for(Duration::from_secs(30), "the summaries", || {
+        (sink.delivered().len() >= 2).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let got: Vec<Value> = sink.delivered().iter().map(Received::json).collect();
+    assert_eq!(got.len(), 2, "one per branch: {got:?}");
+    for m in &got {
+        // Each device's latest change only, and the opening left out counted.
+        let states: Vec<&str> = m["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["resolved", "resolved"], "{m}");
+        assert_eq!(m["summarised"], 2, "{m}");
+        assert_eq!(m["status"], "resolved");
+    }
+    let page = app.get_json("/api/v1/notifications");
+    let statuses: BTreeSet<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains("summarised"), "{page}");
+}

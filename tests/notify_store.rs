@@ -152,10 +152,7 @@ async fn messages_are_stored_with_the_cursor_and_delivered_in_order(store: &Db) 
         .unwrap();
     let pending = store.pending("hook", 10).await.unwrap();
     assert_eq!((pending[0].id, pending[0].attempts), (ids[0], 1));
-    store
-        .attempted(ids[0], t(4), &Attempt::Delivered)
-        .await
-        .unwrap();
+    store.delivered(&[ids[0]], t(4)).await.unwrap();
     store
         .attempted(ids[1], t(5), &Attempt::Failed("410 Gone".into()))
         .await

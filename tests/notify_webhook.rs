@@ -308,3 +308,75 @@ fn check_names_the_place_of_a_bad_route() {
         "{text}"
     );
 }
+
+/// TLS is verified: a receiver whose certificate no trusted authority signed (here a
+/// self-signed one, served by `openssl s_server`) gets nothing, and the failure says why.
+#[tokio::test]
+async fn a_webhook_over_tls_with_an_untrusted_certificate_is_not_sent() {
+    use wardops::config::settings::notify::WebhookReceiver;
+    use wardops::notify::{Deliver, DeliveryError, Message, webhook::Webhook};
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = support::free_port();
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &port.to_string()])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), "the TLS server", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let hook = Webhook::new(
+        "tls",
+        &WebhookReceiver {
+            url: format!("https://127.0.0.1:{port}/hook").parse().unwrap(),
+            secret: None,
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .unwrap();
+    let message = Message {
+        receiver: "tls".into(),
+        idempotency_key: "wardops-tls-1".into(),
+        group: Default::default(),
+        notices: vec![],
+        summarised: 0,
+        test: true,
+    };
+    let outcome = hook.deliver(&message).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    match outcome {
+        Err(DeliveryError::Retry(e)) => {
+            let e = e.to_lowercase();
+            assert!(e.contains("certificate"), "{e}");
+        }
+        other => panic!("delivered over an untrusted certificate: {other:?}"),
+    }
+}

@@ -1023,6 +1023,20 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
         }
     };
     exec(lend).await.unwrap();
+    // Likewise the notification outbox (0003), which every write with an alert change
+    // fills: lent as a bare table, dropped before migrating.
+    exec(match store {
+        Db::Postgres(_) => {
+            "CREATE TABLE notify_outbox (id bigserial PRIMARY KEY, alert_id bigint, change text, \
+             at timestamptz, down_since timestamptz)"
+        }
+        Db::Sqlite(_) => {
+            "CREATE TABLE notify_outbox (id INTEGER PRIMARY KEY, alert_id INTEGER, change TEXT, \
+             at INTEGER, down_since INTEGER)"
+        }
+    })
+    .await
+    .unwrap();
     let mut log = Log::new("b1");
     store
         .apply(&[
@@ -1055,6 +1069,7 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
     exec("ALTER TABLE transitions DROP COLUMN in_maintenance")
         .await
         .unwrap();
+    exec("DROP TABLE notify_outbox").await.unwrap();
 
     store.migrate().await.unwrap();
 

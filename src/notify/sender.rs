@@ -101,6 +101,15 @@ pub fn encode(
     }
 }
 
+/// What one attempt came to.
+enum Sent {
+    Delivered,
+    /// Refused for good (recorded).
+    Refused,
+    /// Failed (recorded): try again after the pause.
+    Retry(Duration),
+}
+
 pub struct Sender {
     pub store: Arc<Db>,
     pub receiver: Arc<dyn Deliver>,
@@ -137,16 +146,41 @@ impl Sender {
                 self.summarise(&name).await;
                 continue;
             }
+            // Deliveries are recorded a run at a time (one transaction each): a crash
+            // before the record delivers them again, under their keys.
+            let mut delivered = Vec::new();
+            let mut pause = None;
             for stored in &chunk {
-                if !self.send(&name, stored, &mut backoff).await {
-                    break; // retried from the top: the chunk is read again
+                match self.send(&name, stored, &mut backoff).await {
+                    Sent::Delivered => delivered.push(stored.id),
+                    Sent::Refused => {}
+                    Sent::Retry(p) => {
+                        pause = Some(p);
+                        break; // retried from the top: the chunk is read again
+                    }
                 }
+            }
+            self.record_delivered(&delivered).await;
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
             }
         }
     }
 
-    /// Delivers one message; false when it failed and is to be retried (after the pause).
-    async fn send(&self, name: &str, stored: &PendingMessage, backoff: &mut Backoff) -> bool {
+    /// Records deliveries, waiting out a store outage (as [`Self::record`]).
+    async fn record_delivered(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let at = Utc::now();
+        while let Err(e) = self.store.delivered(ids, at).await {
+            tracing::warn!(messages = ids.len(), error = %e, "cannot record deliveries; retrying");
+            tokio::time::sleep(STORE_RETRY).await;
+        }
+    }
+
+    /// Delivers one message; a failure is recorded at once, a delivery by the caller.
+    async fn send(&self, name: &str, stored: &PendingMessage, backoff: &mut Backoff) -> Sent {
         let outcome = match decode(name, stored) {
             Ok(message) => {
                 match tokio::time::timeout(HARD_TIMEOUT, self.receiver.deliver(&message)).await {
@@ -160,12 +194,6 @@ impl Sender {
             Err(e) => Err(DeliveryError::Permanent(e)),
         };
         let now = Utc::now();
-        let (attempt, done) = match &outcome {
-            Ok(()) => (Attempt::Delivered, true),
-            Err(DeliveryError::Retry(e)) => (Attempt::Retry(e.clone()), false),
-            Err(DeliveryError::Permanent(e)) => (Attempt::Failed(e.clone()), true),
-        };
-        self.record(stored.id, &attempt).await;
         match outcome {
             Ok(()) => {
                 backoff.reset();
@@ -175,19 +203,22 @@ impl Sender {
                     .latency
                     .get_or_create(&NotifyMetrics::label(name))
                     .observe(latency.as_secs_f64());
+                Sent::Delivered
             }
             Err(DeliveryError::Retry(e)) => {
+                self.record(stored.id, &Attempt::Retry(e.clone())).await;
                 let pause = backoff.failed();
                 tracing::warn!(receiver = %name, message = stored.id, error = %e, retry_in = ?pause, "delivery failed; retrying");
                 self.status.failed(now, e, true, &self.metrics);
-                tokio::time::sleep(pause).await;
+                Sent::Retry(pause)
             }
             Err(DeliveryError::Permanent(e)) => {
+                self.record(stored.id, &Attempt::Failed(e.clone())).await;
                 tracing::error!(receiver = %name, message = stored.id, error = %e, "the receiver refused the message; not retried");
                 self.status.failed(now, e, false, &self.metrics);
+                Sent::Refused
             }
         }
-        done
     }
 
     /// Records an attempt, waiting out a store outage: delivering again before it is

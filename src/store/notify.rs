@@ -125,6 +125,9 @@ pub trait NotifyStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         attempt: &Attempt,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Records the deliveries of messages `ids` at `at`, in one transaction (a sender
+    /// records a run of fast deliveries at once).
+    fn delivered(&self, ids: &[i64], at: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     /// Marks the pending messages `old` summarised and stores `summaries` in their place,
     /// in one transaction; returns the summaries' ids.
     fn summarise(

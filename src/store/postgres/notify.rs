@@ -146,6 +146,19 @@ impl NotifyStore for PgStore {
         Ok(())
     }
 
+    async fn delivered(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE notify_messages SET status = 'delivered', attempts = attempts + 1,
+                 last_attempt_at = $2, last_error = NULL, done_at = $2
+             WHERE id = ANY($1) AND status = 'pending'",
+        )
+        .bind(ids)
+        .bind(at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     async fn summarise(
         &self,
         receiver: &str,

@@ -145,6 +145,23 @@ impl NotifyStore for SqliteStore {
         Ok(())
     }
 
+    async fn delivered(&self, ids: &[i64], at: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE notify_messages SET status = 'delivered', attempts = attempts + 1,
+                     last_attempt_at = ?2, last_error = NULL, done_at = ?2
+                 WHERE id = ?1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn summarise(
         &self,
         receiver: &str,
