@@ -15,12 +15,18 @@
 //! - [`dispatch`]: outbox → groups → stored messages and cursors; [`sender`]: one task
 //!   per receiver delivering its stored messages in order, with backoff; summaries of a
 //!   backlog older than `max_replay_age`.
-//! - [`webhook`]: the signed JSON webhook; [`build`]: receivers from the settings.
+//! - [`webhook`]: the signed JSON webhook; [`alertmanager`]: Alertmanager's API v2, and
+//!   the resends of the firing alerts; [`email`]: one mail per message over SMTP (plain
+//!   and HTML parts); [`build`]: receivers from the settings.
 //! - [`open`]: the open alerts as notices (Alertmanager resends); [`status`] and
 //!   [`metrics`]: what each receiver is doing, for the API and `/metrics`.
 
+pub mod alertmanager;
 pub mod build;
 pub mod dispatch;
+pub mod email;
+#[cfg(test)]
+mod fixture;
 pub mod group;
 pub mod message;
 pub mod metrics;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::Deliver;
+use super::alertmanager::Alertmanager;
+use super::email::Email;
 use super::open::OpenNotices;
 use super::webhook::Webhook;
 use crate::config::settings::notify::{NotifySettings, Receiver, ReceiverKind};
@@ -23,19 +25,23 @@ pub fn build(
     settings: &NotifySettings,
     open: &Arc<dyn OpenNotices>,
 ) -> anyhow::Result<Built> {
-    let _ = (settings, open);
     match &receiver.kind {
         ReceiverKind::Webhook(config) => Ok(Built {
             deliver: Arc::new(Webhook::new(&receiver.name, config)?),
             background: None,
         }),
-        // Written by the receivers' branch (notify-recv): alertmanager::Alertmanager and
-        // email::Email plug in here.
-        other => anyhow::bail!(
-            "receiver {}: {} receivers are not built into this binary",
-            receiver.name,
-            other.as_str()
-        ),
+        ReceiverKind::Alertmanager(config) => {
+            let external = settings.external_url.as_ref();
+            let am = Arc::new(Alertmanager::new(&receiver.name, config, external)?);
+            Ok(Built {
+                background: Some(Box::pin(am.clone().resend_loop(open.clone()))),
+                deliver: am,
+            })
+        }
+        ReceiverKind::Email(config) => Ok(Built {
+            deliver: Arc::new(Email::new(&receiver.name, config)?),
+            background: None,
+        }),
     }
 }
 

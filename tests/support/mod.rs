@@ -2,6 +2,9 @@
 //! for loopback addresses, and waiting for an observable condition with a deadline.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod alertmanager;
+pub mod smtp;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
