@@ -12,6 +12,8 @@
 //! - [`dependencies`]: why a device is unreachable, how many are unreachable behind one.
 //! - [`history`]: the bounded last hour of each device's RTT and loss.
 //! - [`maintenance`]: when each device's maintenance ends ([`Ends`]).
+//! - [`outages`]: the devices out, grouped region → branch → the down device they are
+//!   behind ([`Outages`]).
 //! - [`time`]: how a time is written (RFC 3339, UTC, milliseconds, `Z`).
 
 pub mod counts;
@@ -20,6 +22,7 @@ pub mod dependencies;
 pub mod history;
 pub mod maintenance;
 pub mod order;
+pub mod outages;
 pub mod paging;
 pub mod query;
 pub mod time;
@@ -31,6 +34,7 @@ pub use dependencies::{UnreachableBehind, unreachable_because};
 pub use history::History;
 pub use maintenance::Ends;
 pub use order::{OrderCache, Selection, select};
+pub use outages::Outages;
 pub use query::{ListQuery, ParamError};
 pub use time::{Rfc3339, TimeWriter};
 

@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use chrono_tz::Tz;
+
 use crate::config::error::{ConfigError, Place, Spanned};
+use crate::config::maintenance::parse_zone;
 use crate::config::walk::{Walk, Walker};
 
 /// Limits on the HTTP server.
@@ -46,6 +49,12 @@ pub struct WebSettings {
     /// Base URL of a VictoriaMetrics (vmui) that scrapes this appliance; device pages
     /// link to their series there when set.
     pub victoriametrics_url: Option<String>,
+    /// The IANA zone the pages write times in (with its offset; UTC on hover). JSON
+    /// stays UTC. Default UTC; the shipped config sets Asia/Tbilisi.
+    pub display_zone: Tz,
+    /// A label key whose value, when a device has it, the pages show as its name (the
+    /// inventory name stays its identity, in links and the API).
+    pub display_name_label: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -53,12 +62,19 @@ impl Default for WebSettings {
         Self {
             max_event_streams: 1000,
             victoriametrics_url: None,
+            display_zone: Tz::UTC,
+            display_name_label: None,
         }
     }
 }
 
 const HTTP_KEYS: &[&str] = &["max_connections", "max_connections_per_client"];
-const WEB_KEYS: &[&str] = &["max_event_streams", "victoriametrics_url"];
+const WEB_KEYS: &[&str] = &[
+    "max_event_streams",
+    "victoriametrics_url",
+    "display_zone",
+    "display_name_label",
+];
 
 /// `http.max_connections`, `http.max_connections_per_client` and `web.max_event_streams`: at least one, and few enough that
 /// every one can have its task and buffers (tokio's semaphore refuses more than
@@ -106,6 +122,8 @@ impl RawHttp {
 pub(super) struct RawWeb {
     max_event_streams: Option<Spanned<usize>>,
     victoriametrics_url: Option<Spanned<String>>,
+    display_zone: Option<Spanned<String>>,
+    display_name_label: Option<Spanned<String>>,
 }
 
 impl RawWeb {
@@ -114,7 +132,9 @@ impl RawWeb {
         w.section("web", WEB_KEYS, |w, key, name| {
             match key {
                 0 => raw.max_event_streams = w.number(name, "a whole number")?,
-                _ => raw.victoriametrics_url = w.optional_string(name)?,
+                1 => raw.victoriametrics_url = w.optional_string(name)?,
+                2 => raw.display_zone = w.optional_string(name)?,
+                _ => raw.display_name_label = w.optional_string(name)?,
             }
             Ok(())
         })?;
@@ -141,9 +161,23 @@ impl RawWeb {
                     None
                 }
             });
+        let display_zone = match &self.display_zone {
+            None => defaults.display_zone,
+            Some(zone) => parse_zone(&zone.value).unwrap_or_else(|message| {
+                let message = format!("web.display_zone: {message}");
+                errors.push(ConfigError::new(Place::at(path, zone.at), message));
+                defaults.display_zone
+            }),
+        };
+        let display_name_label = self
+            .display_name_label
+            .map(|l| l.value.trim().to_string())
+            .filter(|l| !l.is_empty());
         WebSettings {
             max_event_streams: streams.unwrap_or(defaults.max_event_streams),
             victoriametrics_url: url,
+            display_zone,
+            display_name_label,
         }
     }
 }
@@ -178,5 +212,32 @@ fn url_problem(url: &str) -> Option<&'static str> {
         }
         Some(_) if url.len() > MAX_URL => Some("is longer than 2048 characters"),
         Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::settings::tests::parse;
+
+    #[test]
+    fn the_display_zone_and_name_label_are_read_and_a_bad_zone_is_refused() {
+        let s = parse("web:\n  display_zone: Asia/Tbilisi\n  display_name_label: ' nick '\n");
+        let web = s.unwrap().web;
+        assert_eq!(web.display_zone, chrono_tz::Asia::Tbilisi);
+        assert_eq!(web.display_name_label.as_deref(), Some("nick"));
+        let err = parse("web:\n  display_zone: asia/tbilisi\n").unwrap_err();
+        assert!(
+            err.contains(":2:17: web.display_zone: unknown time zone"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean \"Asia/Tbilisi\"?"), "{err}");
+        assert_eq!(
+            parse("web:\n  display_name_label: ''\n")
+                .unwrap()
+                .web
+                .display_name_label,
+            None
+        );
     }
 }
