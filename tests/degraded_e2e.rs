@@ -12,12 +12,11 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Appliance, wait_for, wait_status};
+use support::{Appliance, Blackhole, wait_for, wait_status};
 
 const LOSSY: &str = "127.121.1.1";
 
@@ -49,55 +48,6 @@ regions:
           - { name: z-atm-lossy, address: 127.121.1.1, kind: atm }
           - { name: z-atm-clean, address: 127.121.1.2, kind: atm }
 ";
-
-/// An nftables table of this test's own dropping a share of the echo requests to one
-/// address; deleted when dropped, also on a panic.
-struct Lossy {
-    table: String,
-}
-
-impl Lossy {
-    fn new(address: &str, percent_of_ten: u32) -> Lossy {
-        let table = format!("wardops_degraded_{}", std::process::id());
-        nft(&["add", "table", "inet", &table]);
-        let guard = Lossy { table };
-        nft(&[
-            "add",
-            "chain",
-            "inet",
-            &guard.table,
-            "out",
-            "{ type filter hook output priority 0; }",
-        ]);
-        let rule = format!(
-            "ip daddr {address} icmp type echo-request numgen random mod 10 < {percent_of_ten} drop"
-        );
-        let mut args = vec!["add", "rule", "inet", &guard.table, "out"];
-        args.extend(rule.split(' '));
-        nft(&args);
-        guard
-    }
-}
-
-impl Drop for Lossy {
-    fn drop(&mut self) {
-        let _ = Command::new("nft")
-            .args(["delete", "table", "inet", &self.table])
-            .status();
-    }
-}
-
-fn nft(args: &[&str]) {
-    let out = Command::new("nft")
-        .args(args)
-        .output()
-        .expect("nft is installed");
-    assert!(
-        out.status.success(),
-        "nft {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn device(app: &Appliance, name: &str) -> Value {
     app.get_json(&format!("/api/v1/devices/{name}"))
@@ -173,7 +123,12 @@ fn loss_on_one_address_raises_degraded_and_lifting_it_resolves_the_warning() {
         "the thresholds from the settings"
     );
 
-    let lossy = Lossy::new(LOSSY, 3);
+    let lossy = Blackhole::with_matches(
+        "degraded",
+        &[format!(
+            "ip daddr {LOSSY} icmp type echo-request numgen random mod 10 < 3"
+        )],
+    );
     let started = Instant::now();
     let d = wait_for(Duration::from_secs(40), "z-atm-lossy degraded", || {
         let d = device(&app, "z-atm-lossy");

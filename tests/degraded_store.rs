@@ -4,12 +4,8 @@
 
 mod pgdb;
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
-use wardops::store::{
-    AlertEvent, AlertQuery, AlertRules, Db, DeviceRow, Record, RecordKind, Store,
-};
+use wardops::store::{AlertEvent, AlertQuery, Db, DeviceRow, Record, RecordKind, Store};
 
 fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 250_000_000).unwrap()
@@ -215,36 +211,8 @@ async fn degraded_and_down_are_separate_conditions(store: &Db) {
     assert_eq!(events[0].alert.resolution.as_deref(), Some("removed"));
 }
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            use wardops::store::Store as _;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = super::pgdb::TestDb::create(stringify!($name));
-                    let store = super::Db::open(&db.url(), super::Path::new("."), super::AlertRules::default()).unwrap();
-                    store.migrate().await.unwrap();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-        mod sqlite {
-            use wardops::store::Store as _;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = super::Db::open("sqlite://wardops.db", dir.path(), super::AlertRules::default()).unwrap();
-                    store.migrate().await.unwrap();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+on_both_backends!(
+    rules: wardops::store::AlertRules::default();
     a_degraded_warning_opens_once_and_resolves_with_its_reason,
     a_batch_keeps_each_devices_order,
     degraded_and_down_are_separate_conditions,

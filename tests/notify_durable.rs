@@ -16,21 +16,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Appliance, Blackhole, wait_for, wait_status};
+use support::{Appliance, Blackhole, FAST_PROBE, wait_for, wait_status};
 use webhook_sink::{Received, Sink};
 
 fn settings(sink: &Sink, route: &str) -> String {
     format!(
         "\
 inventory: inventory
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 1
-  down_after: 2
-  up_after: 1
-  retry_interval: 300ms
-alerts:
+{FAST_PROBE}alerts:
   flapping_transitions: 1000
 notifications:
   max_backoff: 2s

@@ -13,22 +13,16 @@ use std::time::{Duration, Instant};
 
 use support::alertmanager::Alertmanager;
 use support::smtp::Smtp;
-use support::{Appliance, Blackhole, wait_for, wait_status};
+use support::{Appliance, Blackhole, FAST_PROBE, wait_for, wait_status};
 
-const PROBE: &str = "\
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 1
-  down_after: 2
-  up_after: 1
-  retry_interval: 300ms
-alerts:
-  flapping_transitions: 1000
-";
+const NO_FLAPPING: &str = "alerts:\n  flapping_transitions: 1000\n";
 
 fn write(dir: &Path, notifications: &str, inventory: &str) {
-    std::fs::write(dir.join("wardops.yaml"), format!("{PROBE}{notifications}")).unwrap();
+    std::fs::write(
+        dir.join("wardops.yaml"),
+        format!("{FAST_PROBE}{NO_FLAPPING}{notifications}"),
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.join("inventory")).unwrap();
     std::fs::write(dir.join("inventory/east.yaml"), inventory).unwrap();
 }

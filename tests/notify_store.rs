@@ -3,11 +3,9 @@
 
 mod pgdb;
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use wardops::store::notify::{Attempt, NewMessage, NotifyStore};
-use wardops::store::{AlertRules, Db, DeviceRow, Record, RecordKind, Store};
+use wardops::store::{Db, DeviceRow, Record, RecordKind, Store};
 
 fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
@@ -280,36 +278,8 @@ async fn suppressed_alerts_write_no_outbox_row_and_a_held_one_does_at_its_openin
     );
 }
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            use wardops::store::Store as _;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = super::pgdb::TestDb::create(stringify!($name));
-                    let store = super::Db::open(&db.url(), super::Path::new("."), super::AlertRules::default()).unwrap();
-                    store.migrate().await.unwrap();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-        mod sqlite {
-            use wardops::store::Store as _;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = super::Db::open("sqlite://data/wardops.db", dir.path(), super::AlertRules::default()).unwrap();
-                    store.migrate().await.unwrap();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+on_both_backends!(
+    rules: wardops::store::AlertRules::default();
     every_alert_change_writes_one_outbox_row_in_its_transaction,
     messages_are_stored_with_the_cursor_and_delivered_in_order,
     old_messages_are_summarised_in_one_transaction,

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Appliance, Blackhole, wait_for, wait_status};
+use support::{Appliance, Blackhole, FAST_PROBE, wait_for, wait_status};
 use webhook_sink::{Received, Sink};
 
 const SECRET: &str = "correct horse battery staple";
@@ -22,14 +22,7 @@ fn settings(sink: &Sink, route: &str) -> String {
     format!(
         "\
 inventory: inventory
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 1
-  down_after: 2
-  up_after: 1
-  retry_interval: 300ms
-notifications:
+{FAST_PROBE}notifications:
   external_url: https://wardops.bank.example
   receivers:
     - name: hook

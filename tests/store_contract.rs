@@ -893,37 +893,8 @@ async fn changes_in_maintenance_open_no_flapping_alert(store: &Db) {
     );
 }
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            use wardops::store::Store as _;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = super::pgdb::TestDb::create(stringify!($name));
-                    let store = super::Db::open(&db.url(), super::Path::new("."), super::rules()).unwrap();
-                    store.migrate().await.unwrap();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-        mod sqlite {
-            use wardops::store::Store as _;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = super::Db::open("sqlite://data/wardops.db", dir.path(), super::rules()).unwrap();
-                    store.migrate().await.unwrap();
-                    super::$name(&store).await;
-                    assert!(dir.path().join("data/wardops.db").exists());
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+on_both_backends!(
+    rules: super::rules();
     migrations_are_idempotent,
     devices_are_upserted_and_removed,
     an_outage_opens_and_recovery_resolves_one_alert,

@@ -65,3 +65,39 @@ fn run(cmd: &mut Command, sql: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Runs each named `async fn(&Db)` of the calling test file twice, once per backend: on
+/// a PostgreSQL database of its own, and on SQLite at `data/wardops.db` in a temporary
+/// directory; each store migrated first, with the alert rules `$rules`.
+#[macro_export]
+macro_rules! on_both_backends {
+    (rules: $rules:expr; $($name:ident),* $(,)?) => {
+        mod postgres {
+            use wardops::store::Store as _;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::pgdb::TestDb::create(stringify!($name));
+                    let path = std::path::Path::new(".");
+                    let store = wardops::store::Db::open(&db.url(), path, $rules).unwrap();
+                    store.migrate().await.unwrap();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod sqlite {
+            use wardops::store::Store as _;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = "sqlite://data/wardops.db";
+                    let store = wardops::store::Db::open(url, dir.path(), $rules).unwrap();
+                    store.migrate().await.unwrap();
+                    super::$name(&store).await;
+                    assert!(dir.path().join("data/wardops.db").exists());
+                }
+            )*
+        }
+    };
+}

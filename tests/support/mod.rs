@@ -19,7 +19,24 @@ pub struct Blackhole {
 }
 
 impl Blackhole {
+    /// Drops every echo request to `addresses`.
     pub fn new(tag: &str, addresses: &[&str]) -> Blackhole {
+        let rules: Vec<String> = addresses
+            .iter()
+            .map(|a| {
+                if a.contains(':') {
+                    format!("ip6 daddr {a} icmpv6 type echo-request")
+                } else {
+                    format!("ip daddr {a} icmp type echo-request")
+                }
+            })
+            .collect();
+        Blackhole::with_matches(tag, &rules)
+    }
+
+    /// Drops what each nftables match expression matches on the output hook, e.g.
+    /// `ip daddr 127.1.2.3 icmp type echo-request numgen random mod 10 < 3` for 30 % loss.
+    pub fn with_matches(tag: &str, matches: &[String]) -> Blackhole {
         let table = format!("wardops_{tag}_{}", std::process::id());
         nft(&["add", "table", "inet", &table]);
         let guard = Blackhole { table };
@@ -31,14 +48,10 @@ impl Blackhole {
             "out",
             "{ type filter hook output priority 0; }",
         ]);
-        for a in addresses {
-            let rule = if a.contains(':') {
-                format!("ip6 daddr {a} icmpv6 type echo-request drop")
-            } else {
-                format!("ip daddr {a} icmp type echo-request drop")
-            };
+        for m in matches {
             let mut args = vec!["add", "rule", "inet", &guard.table, "out"];
-            args.extend(rule.split(' '));
+            args.extend(m.split(' '));
+            args.push("drop");
             nft(&args);
         }
         guard
@@ -64,6 +77,18 @@ fn nft(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A `probe:` section that decides within about two seconds: down after two lost
+/// probes a second apart, up after one answer.
+pub const FAST_PROBE: &str = "\
+probe:
+  interval: 1s
+  timeout: 300ms
+  packets: 1
+  down_after: 2
+  up_after: 1
+  retry_interval: 300ms
+";
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -234,8 +259,7 @@ pub fn routes(ctx: &std::sync::Arc<wardops::context::Context>) -> Vec<wardops::h
 /// Writes a config of fast probing (1 s, down after 2 failed probes 300 ms apart) over
 /// `devices` (name, address) in one branch `{region}1` of `region`.
 pub fn write_fast_config(dir: &Path, region: &str, devices: &[(&str, &str)]) {
-    let settings = "probe:\n  interval: 1s\n  timeout: 300ms\n  packets: 1\n  down_after: 2\n  up_after: 1\n  retry_interval: 300ms\n";
-    std::fs::write(dir.join("wardops.yaml"), settings).unwrap();
+    std::fs::write(dir.join("wardops.yaml"), FAST_PROBE).unwrap();
     let mut inventory = format!(
         "regions:\n  - name: {region}\n    branches:\n      - name: {region}1\n        devices:\n"
     );
