@@ -122,6 +122,7 @@ async fn pages(n: usize) -> (State, Arc<Pages>, (tempfile::TempDir, Started)) {
     ctx.web = WebSettings {
         max_event_streams: 2000,
         victoriametrics_url: None,
+        ..Default::default()
     };
     let web = Arc::new(Pages::new(ctx.start(Default::default())));
     state.replace_inventory(Arc::new(inv), |_| None);

@@ -263,8 +263,10 @@ mod tests {
                 "GET, HEAD /devices/…",
                 "GET, HEAD /alerts",
                 "GET, HEAD /infrastructure",
+                "GET, HEAD /wall",
                 "GET, HEAD /static/app.js",
                 "GET, HEAD /static/app.css",
+                "GET, HEAD /static/wall.js",
             ]
         );
         // What a monitoring system needs of a busy appliance, and nothing else.

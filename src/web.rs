@@ -12,7 +12,9 @@
 //!   alerts from the store, VictoriaMetrics link.
 //! - `/alerts` — open and recently resolved alerts; filters `severity`, `device`.
 //! - `/infrastructure` — regions → branches with counts, worst first; a map from lat/lon.
-//! - `/static/app.js`, `/static/app.css` — the script and the style sheet.
+//! - `/wall` — the 4K wall: headline counts, the outage summary, every device as a
+//!   small tile grouped by region and branch, a clock in `web.display_zone`.
+//! - `/static/app.js`, `/static/app.css`, `/static/wall.js` — the scripts and the style sheet.
 //!
 //! Layout: [`templates`] the environment, [`view`] what pages share, one file per page,
 //! [`chart`] the SVG drawings, [`assets`] the static files.
@@ -26,6 +28,7 @@ pub mod infrastructure;
 pub mod monitor;
 pub mod templates;
 pub mod view;
+pub mod wall;
 
 use std::sync::Arc;
 
@@ -56,7 +59,9 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::prefix(device::PREFIX).sync(Run::Blocking, &pages, device::get),
         Route::exact("/alerts").sync(Run::Blocking, &pages, alerts::get),
         Route::exact("/infrastructure").sync(Run::Blocking, &pages, infrastructure::get),
+        Route::exact("/wall").sync(Run::Blocking, &pages, wall::get),
         Route::exact("/static/app.js").sync(Run::Inline, &pages, assets::app_js),
         Route::exact("/static/app.css").sync(Run::Inline, &pages, assets::app_css),
+        Route::exact("/static/wall.js").sync(Run::Inline, &pages, assets::wall_js),
     ]
 }

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use wardops::config::load::{Source, build_inventory};
 use wardops::probe::ProbeOutcome;
 use wardops::state::{State, SystemClock};
-use wardops::web::{Pages, dashboard, infrastructure, monitor};
+use wardops::web::{Pages, dashboard, infrastructure, monitor, wall};
 
 mod support;
 
@@ -372,4 +372,39 @@ async fn a_device_page_says_what_it_is_behind() {
     );
     assert!(gw.contains("⊘ 2 unreachable"), "how many are behind it");
     drop(store);
+}
+
+/// The 4K wall: headline counts from the snapshot, the outage summary worst branch
+/// first, every device one tile (name and status in its title), names escaped, and the
+/// clock in the display time zone with its offset.
+#[tokio::test]
+async fn the_wall_shows_counts_outages_every_device_and_a_local_clock() {
+    let state = fixed_state();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, _started) = support::local_context(&state, dir.path()).await;
+    ctx.web.display_zone = chrono_tz::Asia::Tbilisi;
+    let web = Pages::new(Arc::new(ctx));
+    let (headers, html) = body(wall::render(&web, &state.snapshot(), t(0))).await;
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert!(html.contains("id=\"wall-down\">2<"), "{html}");
+    assert!(html.contains("id=\"wall-up\">2<") && html.contains("id=\"wall-total\">4<"));
+    assert!(html.contains("id=\"wall-unreachable\">0<"));
+    // One branch out, named with its down devices, longest down first.
+    assert!(html.contains("(1 branch)"));
+    let row = &html[html.find("class=\"wall-out\"").unwrap()..];
+    assert!(row.contains("<b>n1</b>") && row.contains("n1-old-down, &lt;script&gt;"));
+    // Every device is a tile; its status is in its class and its title.
+    assert_eq!(html.matches("class=\"dot ").count(), 4);
+    // (minijinja escapes `/` in attributes too.)
+    assert!(html.contains("class=\"dot s-down\" href=\"&#x2f;devices&#x2f;n1%2Dold%2Ddown\""));
+    assert!(!html.contains("<script>alert"));
+    // 1_800_000_000 is 08:00:00 UTC: 12:00:00 in Tbilisi (UTC+04:00).
+    assert!(html.contains("data-zone=\"Asia&#x2f;Tbilisi\">12:00:00<"));
+    assert!(html.contains("UTC+04:00"));
+    assert!(html.contains("/static/wall.js?v="));
 }

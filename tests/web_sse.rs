@@ -84,6 +84,7 @@ impl Server {
         let settings = WebSettings {
             max_event_streams: max_streams,
             victoriametrics_url: None,
+            ..Default::default()
         };
         let mut own_store = None;
         let handle = match store {

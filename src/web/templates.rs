@@ -15,6 +15,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("monitor.html", include_str!("../../templates/monitor.html")),
     ("device.html", include_str!("../../templates/device.html")),
     ("alerts.html", include_str!("../../templates/alerts.html")),
+    ("wall.html", include_str!("../../templates/wall.html")),
     (
         "infrastructure.html",
         include_str!("../../templates/infrastructure.html"),

@@ -217,7 +217,6 @@ fn url_problem(url: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::config::settings::tests::parse;
 
     #[test]
