@@ -16,7 +16,8 @@
 //!   small tile grouped by region and branch, a clock in `web.display_zone`.
 //! - `/static/app.js`, `/static/app.css`, `/static/wall.js` — the scripts and the style sheet.
 //!
-//! Layout: [`templates`] the environment, [`view`] what pages share, one file per page,
+//! Layout: [`templates`] the environment, [`view`] what pages share, [`outage`] the
+//! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
 //! [`chart`] the SVG drawings, [`assets`] the static files.
 
 pub mod alerts;
@@ -26,6 +27,7 @@ pub mod dashboard;
 pub mod device;
 pub mod infrastructure;
 pub mod monitor;
+pub mod outage;
 pub mod templates;
 pub mod view;
 pub mod wall;
