@@ -408,3 +408,51 @@ async fn the_wall_shows_counts_outages_every_device_and_a_local_clock() {
     assert!(html.contains("UTC+04:00"));
     assert!(html.contains("/static/wall.js?v="));
 }
+
+/// The wall lists a device that recovered in the last 30 minutes, with how long it was
+/// out, from the recently-recovered list the context keeps from the state's transitions.
+#[tokio::test]
+async fn the_wall_lists_recent_recoveries_with_their_duration() {
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: INVENTORY.into(),
+    };
+    let inventory = build_inventory(&[source], &Default::default()).unwrap();
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, _started) = support::local_context(&state, dir.path()).await;
+    ctx.recovered = wardops::read_model::Recovered::start(&state);
+    let now = Utc::now();
+    let probe = |ok: bool, at| {
+        let s = state.snapshot();
+        let (d, _, rt) = s.device("s1-router").unwrap();
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: u32::from(ok),
+            rtt: ok.then_some(Duration::from_micros(1200)),
+        };
+        state.record_probe(d, rt, &outcome, at);
+    };
+    probe(true, now - chrono::TimeDelta::seconds(400));
+    probe(false, now - chrono::TimeDelta::seconds(367));
+    probe(true, now - chrono::TimeDelta::seconds(60));
+    let web = Pages::new(Arc::new(ctx));
+    let mut html = String::new();
+    for _ in 0..50 {
+        html = body(wall::render(&web, &state.snapshot(), now)).await.1;
+        if html.contains("<b>s1-router</b>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rec = &html[html
+        .find("id=\"wall-recovered\"")
+        .expect("the recovered list")..];
+    assert!(rec.contains("(last 30 min: 1)"), "{rec}");
+    assert!(rec.contains("<b>s1-router</b> · south / s1"), "{rec}");
+    assert!(
+        rec.contains("out 5m 07s") && rec.contains("1m 00s"),
+        "{rec}"
+    );
+}

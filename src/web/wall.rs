@@ -2,7 +2,8 @@
 //! that grows with the screen, the headline counts, the outage summary
 //! ([`Outages::of`]) and every device of the inventory as one small tile, grouped by
 //! region and branch, so that 875 devices fit one 3840×2160 screen. A clock in the
-//! display time zone (`web.display_zone`).
+//! display time zone (`web.display_zone`) and the devices recovered in the last 30 minutes
+//! ([`crate::read_model::recovered`]).
 //!
 //! Everything on it comes from one snapshot, as the JSON API's figures do; the script
 //! keeps it live the way it keeps the other pages (it re-fetches the page's `<main>` on
@@ -24,6 +25,21 @@ use crate::state::{Snapshot, Status};
 /// Outage summary rows shown before "and N more branches": a region outage of 40
 /// branches still fits beside the grid.
 pub const OUTAGE_ROWS: usize = 60;
+
+/// Recoveries listed on the wall (newest first) before "and N more".
+pub const RECOVERED_ROWS: usize = 20;
+
+/// One recently recovered device: where it is, how long it was out, when it came back.
+#[derive(Serialize)]
+struct RecoveredRow {
+    device: String,
+    url: String,
+    region: String,
+    branch: String,
+    recovered_at: String,
+    /// `5m 07s`.
+    out_for: String,
+}
 
 /// One device tile: as small as a status square with its name on hover.
 #[derive(Serialize)]
@@ -132,6 +148,20 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             }
         })
         .collect();
+    let recent = web.ctx.recovered.recent(now);
+    let more_recovered = recent.len().saturating_sub(RECOVERED_ROWS);
+    let recovered: Vec<RecoveredRow> = recent
+        .iter()
+        .take(RECOVERED_ROWS)
+        .map(|r| RecoveredRow {
+            device: r.device.to_string(),
+            url: device_url(&r.device),
+            region: r.region.to_string(),
+            branch: r.branch.to_string(),
+            recovered_at: Rfc3339(r.recovered_at).to_string(),
+            out_for: super::templates::duration(r.duration().num_seconds()),
+        })
+        .collect();
     let zone = web.ctx.web.display_zone;
     let local = now.with_timezone(&zone);
     view::page(
@@ -146,6 +176,8 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             outage_branches => outages.branches,
             more_outages => more,
             regions => view::v(regions),
+            recovered => view::v(recovered),
+            more_recovered => more_recovered,
             zone => zone.name(),
             clock => local.format("%H:%M:%S").to_string(),
             clock_date => local.format("%a %Y-%m-%d").to_string(),
