@@ -456,3 +456,45 @@ async fn the_wall_lists_recent_recoveries_with_their_duration() {
         "{rec}"
     );
 }
+
+/// Above `wall::DEVICE_TILES` devices the wall draws one square a branch, coloured by
+/// its worst device, so that a 100,000-device page stays small.
+#[tokio::test]
+async fn a_wall_of_more_devices_than_tiles_draws_one_square_a_branch() {
+    let n = wall::DEVICE_TILES + 8;
+    let mut text = String::from(
+        "regions:\n  - name: big\n    probe: { down_after: 1, up_after: 1 }\n    branches:\n",
+    );
+    for i in 0..n {
+        if i % 8 == 0 {
+            text += &format!("      - name: b{}\n        devices:\n", i / 8);
+        }
+        text += &format!(
+            "          - {{ name: d{i}, address: 127.134.{}.{}, kind: atm }}\n",
+            i / 256,
+            i % 256
+        );
+    }
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text,
+    };
+    let inventory = build_inventory(&[source], &Default::default()).unwrap();
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let s = state.snapshot();
+    let (d, _, rt) = s.device("d9").unwrap();
+    let down = ProbeOutcome {
+        sent: 1,
+        received: 0,
+        rtt: None,
+    };
+    state.record_probe(d, rt, &down, t(0));
+    let (web, _store) = pages(&state).await;
+    let (_, html) = body(wall::render(&web, &state.snapshot(), t(0))).await;
+    assert!(html.contains("one square a branch"));
+    assert_eq!(html.matches("class=\"dot ").count(), n / 8);
+    assert_eq!(html.matches("class=\"dot s-down\"").count(), 1);
+    assert!(!html.contains("data-device="));
+    assert!(html.contains("id=\"wall-down\">1<"));
+}

@@ -26,6 +26,11 @@ use crate::state::{Snapshot, Status};
 /// branches still fits beside the grid.
 pub const OUTAGE_ROWS: usize = 60;
 
+/// Up to this many devices the wall draws one tile a device; above it, one tile a
+/// branch (coloured by its worst device, counts in its title), so that the page of a
+/// 100,000-device inventory stays a page a browser lays out in a moment.
+pub const DEVICE_TILES: usize = 12_000;
+
 /// Recoveries listed on the wall (newest first) before "and N more".
 pub const RECOVERED_ROWS: usize = 20;
 
@@ -56,6 +61,9 @@ struct Tile<'a> {
 struct BranchTiles<'a> {
     name: &'a str,
     counts: Counts,
+    /// The worst status of its devices (the branch tile's colour).
+    worst: &'static str,
+    /// Empty when the wall draws one tile a branch.
     tiles: Vec<Tile<'a>>,
 }
 
@@ -113,6 +121,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
     }
     let more = rows.len().saturating_sub(OUTAGE_ROWS);
     rows.truncate(OUTAGE_ROWS);
+    let per_device = inventory.devices.len() <= DEVICE_TILES;
     let regions: Vec<RegionTiles> = inventory
         .regions
         .iter()
@@ -131,11 +140,12 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                             let s = snapshot.status.get(i)?;
                             bc.add_device(s);
                             counts.add_device(s);
-                            Some(tile(d, s))
+                            per_device.then(|| tile(d, s))
                         })
                         .collect();
                     BranchTiles {
                         name: &b.name,
+                        worst: worst(&bc),
                         counts: bc,
                         tiles,
                     }
@@ -176,6 +186,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             outage_branches => outages.branches,
             more_outages => more,
             regions => view::v(regions),
+            per_device => per_device,
             recovered => view::v(recovered),
             more_recovered => more_recovered,
             zone => zone.name(),
@@ -184,6 +195,18 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             clock_offset => local.format("%:z").to_string(),
         },
     )
+}
+
+fn worst(c: &Counts) -> &'static str {
+    if c.down > 0 {
+        "down"
+    } else if c.unreachable > 0 {
+        "unreachable"
+    } else if c.unknown > 0 {
+        "unknown"
+    } else {
+        "up"
+    }
 }
 
 fn tile<'a>(d: &'a crate::config::Device, s: &crate::state::DeviceStatus) -> Tile<'a> {
