@@ -151,6 +151,7 @@ async fn pages(n: usize) -> (State, Arc<Pages>, (tempfile::TempDir, Started)) {
         let alerts = dashboard::AlertsBlock {
             open: Vec::new(),
             more: false,
+            total: 0,
             error: None,
         };
         let r = dashboard::render(&web, &state.snapshot(), Utc::now(), prober, alerts);

@@ -155,6 +155,7 @@ async fn the_dashboard_counts_and_lists_down_devices() {
     let alerts = dashboard::AlertsBlock {
         open: Vec::new(),
         more: false,
+        total: 0,
         error: Some("no store configured".into()),
     };
     let (_, html) = body(dashboard::render(
@@ -309,6 +310,7 @@ async fn the_dashboard_and_infrastructure_count_unreachable_and_the_alert_counts
     let alerts = dashboard::AlertsBlock {
         open: vec![wardops::web::alerts::AlertView::from(alert)],
         more: false,
+        total: 0,
         error: None,
     };
     let (_, html) = body(dashboard::render(

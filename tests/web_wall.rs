@@ -196,6 +196,23 @@ async fn the_wall_follows_an_outage_and_its_recovery_without_a_reload() {
         out.contains("east-b0") && out.contains("east-b1") && out.contains("west-b0"),
         "every branch out in the summary: {out}"
     );
+    // The dashboard's open-alert count and the alerts page's are the same figure, the
+    // API's number of open alerts.
+    tokio::task::block_in_place(|| {
+        support::wait_for(
+            Duration::from_secs(10),
+            "3 open alerts on both pages",
+            || {
+                let api = app.get_json("/api/v1/alerts?status=active&limit=1000")["alerts"]
+                    .as_array()
+                    .map(|a| a.len())?;
+                let dash = app.try_get("/")?;
+                let alerts = app.try_get("/alerts")?;
+                let want = format!("id=\"open-alerts\">({api})<");
+                (api == 3 && dash.contains(&want) && alerts.contains(&want)).then_some(())
+            },
+        )
+    });
     drop(blackhole);
     until_counts(&web, &app, Duration::from_secs(20), "all up again", |c| {
         c == (0, 0, 24, 24, 0)
