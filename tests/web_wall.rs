@@ -236,5 +236,47 @@ async fn the_wall_follows_an_outage_and_its_recovery_without_a_reload() {
             .unwrap(),
         "the page was reloaded"
     );
+
+    // Filters apply on change, without an Apply button, and come back on a bare URL.
+    web.goto(app.url("/monitor")).await.unwrap();
+    let apply = web.find_all(By::Css("form.filters button")).await.unwrap();
+    for b in apply {
+        assert!(
+            !b.is_displayed().await.unwrap(),
+            "the Apply button is for no-JS only"
+        );
+    }
+    web.execute(
+        "var s = document.querySelector('select[name=status]'); s.value = 'down'; s.dispatchEvent(new Event('change', { bubbles: true }));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let on_change = Instant::now() + Duration::from_secs(5);
+    while !web
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("status=down")
+    {
+        assert!(Instant::now() < on_change, "the filter applied on change");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    web.goto(app.url("/monitor")).await.unwrap();
+    let back = Instant::now() + Duration::from_secs(5);
+    while !web
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("/monitor?status=down")
+    {
+        assert!(
+            Instant::now() < back,
+            "the filter came back on a bare /monitor"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     web.quit().await.unwrap();
 }
