@@ -267,6 +267,7 @@ mod tests {
                 "GET, HEAD /static/app.js",
                 "GET, HEAD /static/app.css",
                 "GET, HEAD /static/wall.js",
+                "GET, HEAD /static/filters.js",
             ]
         );
         // What a monitoring system needs of a busy appliance, and nothing else.

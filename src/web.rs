@@ -14,7 +14,8 @@
 //! - `/infrastructure` — regions → branches with counts, worst first; a map from lat/lon.
 //! - `/wall` — the 4K wall: headline counts, the outage summary, every device as a
 //!   small tile grouped by region and branch, a clock in `web.display_zone`.
-//! - `/static/app.js`, `/static/app.css`, `/static/wall.js` — the scripts and the style sheet.
+//! - `/static/app.js`, `/static/app.css`, `/static/wall.js`, `/static/filters.js` — the scripts
+//!   and the style sheet.
 //!
 //! Layout: [`templates`] the environment, [`view`] what pages share, [`outage`] the
 //! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
@@ -65,5 +66,6 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/static/app.js").sync(Run::Inline, &pages, assets::app_js),
         Route::exact("/static/app.css").sync(Run::Inline, &pages, assets::app_css),
         Route::exact("/static/wall.js").sync(Run::Inline, &pages, assets::wall_js),
+        Route::exact("/static/filters.js").sync(Run::Inline, &pages, assets::filters_js),
     ]
 }

@@ -201,7 +201,8 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
             .unwrap()
             .convert::<u64>()
             .unwrap()
-            == 1
+            == 2,
+        "app.js and filters.js, nothing else"
     );
     // Marks this page load: a reload would lose it.
     web.execute("window.__sameLoad = true;", vec![])

@@ -142,6 +142,7 @@ async fn a_region_outage_of_40_branches_is_40_summary_rows_on_every_view() {
     let alerts = dashboard::AlertsBlock {
         open: Vec::new(),
         more: false,
+        total: 0,
         error: None,
     };
     let html = body(dashboard::render(&web, &s, t(0), prober, alerts)).await;

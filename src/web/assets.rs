@@ -11,6 +11,7 @@ use crate::http::response::{self, Body};
 pub const APP_JS: &str = include_str!("../../static/app.js");
 pub const APP_CSS: &str = include_str!("../../static/app.css");
 pub const WALL_JS: &str = include_str!("../../static/wall.js");
+pub const FILTERS_JS: &str = include_str!("../../static/filters.js");
 
 /// A short content hash of both assets, for `?v=` cache busting: XXH3-64, as the
 /// inventory's revision hash, fixed by its specification across builds and platforms.
@@ -19,6 +20,7 @@ pub fn version() -> String {
     h.update(APP_JS.as_bytes());
     h.update(APP_CSS.as_bytes());
     h.update(WALL_JS.as_bytes());
+    h.update(FILTERS_JS.as_bytes());
     format!("{:08x}", h.digest() as u32)
 }
 
@@ -48,4 +50,9 @@ pub fn app_css(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
 /// `GET /static/wall.js`
 pub fn wall_js(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
     asset("text/javascript; charset=utf-8", WALL_JS)
+}
+
+/// `GET /static/filters.js`
+pub fn filters_js(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
+    asset("text/javascript; charset=utf-8", FILTERS_JS)
 }

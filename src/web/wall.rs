@@ -2,7 +2,8 @@
 //! that grows with the screen, the headline counts, the outage summary
 //! ([`Outages::of`]) and every device of the inventory as one small tile, grouped by
 //! region and branch, so that 875 devices fit one 3840×2160 screen. A clock in the
-//! display time zone (`web.display_zone`).
+//! display time zone (`web.display_zone`) and the devices recovered in the last 30 minutes
+//! ([`crate::read_model::recovered`]).
 //!
 //! Everything on it comes from one snapshot, as the JSON API's figures do; the script
 //! keeps it live the way it keeps the other pages (it re-fetches the page's `<main>` on
@@ -25,6 +26,26 @@ use crate::state::{Snapshot, Status};
 /// branches still fits beside the grid.
 pub const OUTAGE_ROWS: usize = 60;
 
+/// Up to this many devices the wall draws one tile a device; above it, one tile a
+/// branch (coloured by its worst device, counts in its title), so that the page of a
+/// 100,000-device inventory stays a page a browser lays out in a moment.
+pub const DEVICE_TILES: usize = 12_000;
+
+/// Recoveries listed on the wall (newest first) before "and N more".
+pub const RECOVERED_ROWS: usize = 20;
+
+/// One recently recovered device: where it is, how long it was out, when it came back.
+#[derive(Serialize)]
+struct RecoveredRow {
+    device: String,
+    url: String,
+    region: String,
+    branch: String,
+    recovered_at: String,
+    /// `5m 07s`.
+    out_for: String,
+}
+
 /// One device tile: as small as a status square with its name on hover.
 #[derive(Serialize)]
 struct Tile<'a> {
@@ -40,6 +61,9 @@ struct Tile<'a> {
 struct BranchTiles<'a> {
     name: &'a str,
     counts: Counts,
+    /// The worst status of its devices (the branch tile's colour).
+    worst: &'static str,
+    /// Empty when the wall draws one tile a branch.
     tiles: Vec<Tile<'a>>,
 }
 
@@ -97,6 +121,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
     }
     let more = rows.len().saturating_sub(OUTAGE_ROWS);
     rows.truncate(OUTAGE_ROWS);
+    let per_device = inventory.devices.len() <= DEVICE_TILES;
     let regions: Vec<RegionTiles> = inventory
         .regions
         .iter()
@@ -115,11 +140,12 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                             let s = snapshot.status.get(i)?;
                             bc.add_device(s);
                             counts.add_device(s);
-                            Some(tile(d, s))
+                            per_device.then(|| tile(d, s))
                         })
                         .collect();
                     BranchTiles {
                         name: &b.name,
+                        worst: worst(&bc),
                         counts: bc,
                         tiles,
                     }
@@ -130,6 +156,20 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                 counts,
                 branches,
             }
+        })
+        .collect();
+    let recent = web.ctx.recovered.recent(now);
+    let more_recovered = recent.len().saturating_sub(RECOVERED_ROWS);
+    let recovered: Vec<RecoveredRow> = recent
+        .iter()
+        .take(RECOVERED_ROWS)
+        .map(|r| RecoveredRow {
+            device: r.device.to_string(),
+            url: device_url(&r.device),
+            region: r.region.to_string(),
+            branch: r.branch.to_string(),
+            recovered_at: Rfc3339(r.recovered_at).to_string(),
+            out_for: super::templates::duration(r.duration().num_seconds()),
         })
         .collect();
     let zone = web.ctx.web.display_zone;
@@ -146,12 +186,27 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             outage_branches => outages.branches,
             more_outages => more,
             regions => view::v(regions),
+            per_device => per_device,
+            recovered => view::v(recovered),
+            more_recovered => more_recovered,
             zone => zone.name(),
             clock => local.format("%H:%M:%S").to_string(),
             clock_date => local.format("%a %Y-%m-%d").to_string(),
             clock_offset => local.format("%:z").to_string(),
         },
     )
+}
+
+fn worst(c: &Counts) -> &'static str {
+    if c.down > 0 {
+        "down"
+    } else if c.unreachable > 0 {
+        "unreachable"
+    } else if c.unknown > 0 {
+        "unknown"
+    } else {
+        "up"
+    }
 }
 
 fn tile<'a>(d: &'a crate::config::Device, s: &crate::state::DeviceStatus) -> Tile<'a> {
