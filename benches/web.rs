@@ -1,6 +1,6 @@
 //! Web benchmarks: `cargo bench --bench web`.
 //!
-//! 1. `/`, `/monitor` and the `GET /api/v1/devices` body at 10,000 and 100,000 devices
+//! 1. `/`, `/monitor`, `/wall` and the `GET /api/v1/devices` body at 10,000 and 100,000 devices
 //!    (in-process, the handlers' own render functions; median and p99 of 100 runs each),
 //!    both on one snapshot (the list order cached for its version) and with a new state
 //!    version before every run (the order rebuilt).
@@ -122,6 +122,7 @@ async fn pages(n: usize) -> (State, Arc<Pages>, (tempfile::TempDir, Started)) {
     ctx.web = WebSettings {
         max_event_streams: 2000,
         victoriametrics_url: None,
+        ..Default::default()
     };
     let web = Arc::new(Pages::new(ctx.start(Default::default())));
     state.replace_inventory(Arc::new(inv), |_| None);
@@ -150,6 +151,7 @@ async fn pages(n: usize) -> (State, Arc<Pages>, (tempfile::TempDir, Started)) {
         let alerts = dashboard::AlertsBlock {
             open: Vec::new(),
             more: false,
+            total: 0,
             error: None,
         };
         let r = dashboard::render(&web, &state.snapshot(), Utc::now(), prober, alerts);
@@ -157,6 +159,15 @@ async fn pages(n: usize) -> (State, Arc<Pages>, (tempfile::TempDir, Started)) {
     };
     report("/ (warm)", time(RUNS, |_| {}, dashboard));
     report("/ (new version)", time(RUNS, flip, dashboard));
+    let wall = || {
+        body_len(wardops::web::wall::render(
+            &web,
+            &state.snapshot(),
+            Utc::now(),
+        ))
+    };
+    report("/wall (warm)", time(RUNS, |_| {}, wall));
+    report("/wall (new version)", time(RUNS, flip, wall));
     for (name, query) in [
         ("/api/v1/devices?limit=100", "limit=100"),
         ("/api/v1/devices?status=down", "status=down"),

@@ -263,8 +263,11 @@ mod tests {
                 "GET, HEAD /devices/…",
                 "GET, HEAD /alerts",
                 "GET, HEAD /infrastructure",
+                "GET, HEAD /wall",
                 "GET, HEAD /static/app.js",
                 "GET, HEAD /static/app.css",
+                "GET, HEAD /static/wall.js",
+                "GET, HEAD /static/filters.js",
             ]
         );
         // What a monitoring system needs of a busy appliance, and nothing else.

@@ -9,7 +9,7 @@ use prometheus_client::registry::Registry;
 
 use crate::config::settings::{MaintenanceSettings, WebSettings};
 use crate::feed::{self, FeedConfig, Hub};
-use crate::read_model::{History, OrderCache};
+use crate::read_model::{History, OrderCache, Recovered};
 use crate::reload::Reloader;
 use crate::schedule::ProberMetrics;
 use crate::state::{Event, State};
@@ -56,6 +56,8 @@ pub struct Context {
     pub hub: Arc<Hub>,
     /// The last hour of RTT and loss per device.
     pub history: Arc<History>,
+    /// The devices that recovered in the last 30 minutes, for the monitor and the wall.
+    pub recovered: Arc<Recovered>,
     /// The device list's order per state version, shared by `GET /api/v1/devices`, the
     /// wall and the dashboard.
     pub order: OrderCache,
@@ -77,6 +79,7 @@ impl Context {
                 FeedConfig::default(),
             ),
             history: Arc::new(History::default()),
+            recovered: Arc::new(Recovered::default()),
             order: OrderCache::default(),
             state,
             store,
@@ -103,6 +106,7 @@ impl Context {
             self.store.db.clone(),
         );
         self.history = History::start(&self.state);
+        self.recovered = Recovered::start(&self.state);
         let ctx = Arc::new(self);
         prepare_orders(Arc::downgrade(&ctx));
         ctx

@@ -14,6 +14,7 @@
 //! - [`maintenance`]: when each device's maintenance ends ([`Ends`]).
 //! - [`outages`]: the devices out, grouped region → branch → the down device they are
 //!   behind ([`Outages`]).
+//! - [`recovered`]: the devices that came back in the last 30 minutes ([`Recovered`]).
 //! - [`time`]: how a time is written (RFC 3339, UTC, milliseconds, `Z`).
 
 pub mod counts;
@@ -25,6 +26,7 @@ pub mod order;
 pub mod outages;
 pub mod paging;
 pub mod query;
+pub mod recovered;
 pub mod time;
 
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub use maintenance::Ends;
 pub use order::{OrderCache, Selection, select};
 pub use outages::Outages;
 pub use query::{ListQuery, ParamError};
+pub use recovered::Recovered;
 pub use time::{Rfc3339, TimeWriter};
 
 use crate::config::Device;

@@ -12,9 +12,13 @@
 //!   alerts from the store, VictoriaMetrics link.
 //! - `/alerts` — open and recently resolved alerts; filters `severity`, `device`.
 //! - `/infrastructure` — regions → branches with counts, worst first; a map from lat/lon.
-//! - `/static/app.js`, `/static/app.css` — the script and the style sheet.
+//! - `/wall` — the 4K wall: headline counts, the outage summary, every device as a
+//!   small tile grouped by region and branch, a clock in `web.display_zone`.
+//! - `/static/app.js`, `/static/app.css`, `/static/wall.js`, `/static/filters.js` — the scripts
+//!   and the style sheet.
 //!
-//! Layout: [`templates`] the environment, [`view`] what pages share, one file per page,
+//! Layout: [`templates`] the environment, [`view`] what pages share, [`outage`] the
+//! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
 //! [`chart`] the SVG drawings, [`assets`] the static files.
 
 pub mod alerts;
@@ -24,8 +28,10 @@ pub mod dashboard;
 pub mod device;
 pub mod infrastructure;
 pub mod monitor;
+pub mod outage;
 pub mod templates;
 pub mod view;
+pub mod wall;
 
 use std::sync::Arc;
 
@@ -56,7 +62,10 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::prefix(device::PREFIX).sync(Run::Blocking, &pages, device::get),
         Route::exact("/alerts").sync(Run::Blocking, &pages, alerts::get),
         Route::exact("/infrastructure").sync(Run::Blocking, &pages, infrastructure::get),
+        Route::exact("/wall").sync(Run::Blocking, &pages, wall::get),
         Route::exact("/static/app.js").sync(Run::Inline, &pages, assets::app_js),
         Route::exact("/static/app.css").sync(Run::Inline, &pages, assets::app_css),
+        Route::exact("/static/wall.js").sync(Run::Inline, &pages, assets::wall_js),
+        Route::exact("/static/filters.js").sync(Run::Inline, &pages, assets::filters_js),
     ]
 }

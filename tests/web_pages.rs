@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use wardops::config::load::{Source, build_inventory};
 use wardops::probe::ProbeOutcome;
 use wardops::state::{State, SystemClock};
-use wardops::web::{Pages, dashboard, infrastructure, monitor};
+use wardops::web::{Pages, dashboard, infrastructure, monitor, wall};
 
 mod support;
 
@@ -98,8 +98,13 @@ async fn the_wall_lists_down_first_longest_first_with_words_and_escapes_names() 
         html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
             || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
     );
-    // Only the page's own script tag, loaded from /static.
-    assert_eq!(html.matches("<script").count(), 1);
+    // Only the page's own scripts (app.js, filters.js), loaded from /static.
+    assert_eq!(html.matches("<script").count(), 2);
+    assert_eq!(
+        html.matches("<script src=\"&#x2f;static&#x2f;").count()
+            + html.matches("<script src=\"/static/").count(),
+        2
+    );
     let old = html.find("data-device=\"n1-old-down\"").unwrap();
     let recent = html.find("data-device=\"&lt;script&gt;").unwrap();
     let up = html.find("data-device=\"n1-router\"").unwrap();
@@ -155,6 +160,7 @@ async fn the_dashboard_counts_and_lists_down_devices() {
     let alerts = dashboard::AlertsBlock {
         open: Vec::new(),
         more: false,
+        total: 0,
         error: Some("no store configured".into()),
     };
     let (_, html) = body(dashboard::render(
@@ -309,6 +315,7 @@ async fn the_dashboard_and_infrastructure_count_unreachable_and_the_alert_counts
     let alerts = dashboard::AlertsBlock {
         open: vec![wardops::web::alerts::AlertView::from(alert)],
         more: false,
+        total: 0,
         error: None,
     };
     let (_, html) = body(dashboard::render(
@@ -372,4 +379,129 @@ async fn a_device_page_says_what_it_is_behind() {
     );
     assert!(gw.contains("⊘ 2 unreachable"), "how many are behind it");
     drop(store);
+}
+
+/// The 4K wall: headline counts from the snapshot, the outage summary worst branch
+/// first, every device one tile (name and status in its title), names escaped, and the
+/// clock in the display time zone with its offset.
+#[tokio::test]
+async fn the_wall_shows_counts_outages_every_device_and_a_local_clock() {
+    let state = fixed_state();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, _started) = support::local_context(&state, dir.path()).await;
+    ctx.web.display_zone = chrono_tz::Asia::Tbilisi;
+    let web = Pages::new(Arc::new(ctx));
+    let (headers, html) = body(wall::render(&web, &state.snapshot(), t(0))).await;
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert!(html.contains("id=\"wall-down\">2<"), "{html}");
+    assert!(html.contains("id=\"wall-up\">2<") && html.contains("id=\"wall-total\">4<"));
+    assert!(html.contains("id=\"wall-unreachable\">0<"));
+    // One branch out, named with its down devices, longest down first.
+    assert!(html.contains("(1 branch)"));
+    let row = &html[html.find("class=\"wall-out\"").unwrap()..];
+    assert!(row.contains("<b>n1</b>") && row.contains("n1-old-down, &lt;script&gt;"));
+    // Every device is a tile; its status is in its class and its title.
+    assert_eq!(html.matches("class=\"dot ").count(), 4);
+    // (minijinja escapes `/` in attributes too.)
+    assert!(html.contains("class=\"dot s-down\" href=\"&#x2f;devices&#x2f;n1%2Dold%2Ddown\""));
+    assert!(!html.contains("<script>alert"));
+    // 1_800_000_000 is 08:00:00 UTC: 12:00:00 in Tbilisi (UTC+04:00).
+    assert!(html.contains("data-zone=\"Asia&#x2f;Tbilisi\">12:00:00<"));
+    assert!(html.contains("UTC+04:00"));
+    assert!(html.contains("/static/wall.js?v="));
+}
+
+/// The wall lists a device that recovered in the last 30 minutes, with how long it was
+/// out, from the recently-recovered list the context keeps from the state's transitions.
+#[tokio::test]
+async fn the_wall_lists_recent_recoveries_with_their_duration() {
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: INVENTORY.into(),
+    };
+    let inventory = build_inventory(&[source], &Default::default()).unwrap();
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, _started) = support::local_context(&state, dir.path()).await;
+    ctx.recovered = wardops::read_model::Recovered::start(&state);
+    let now = Utc::now();
+    let probe = |ok: bool, at| {
+        let s = state.snapshot();
+        let (d, _, rt) = s.device("s1-router").unwrap();
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: u32::from(ok),
+            rtt: ok.then_some(Duration::from_micros(1200)),
+        };
+        state.record_probe(d, rt, &outcome, at);
+    };
+    probe(true, now - chrono::TimeDelta::seconds(400));
+    probe(false, now - chrono::TimeDelta::seconds(367));
+    probe(true, now - chrono::TimeDelta::seconds(60));
+    let web = Pages::new(Arc::new(ctx));
+    let mut html = String::new();
+    for _ in 0..50 {
+        html = body(wall::render(&web, &state.snapshot(), now)).await.1;
+        if html.contains("<b>s1-router</b>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rec = &html[html
+        .find("id=\"wall-recovered\"")
+        .expect("the recovered list")..];
+    assert!(rec.contains("(last 30 min: 1)"), "{rec}");
+    assert!(rec.contains("<b>s1-router</b> · south / s1"), "{rec}");
+    assert!(
+        rec.contains("out 5m 07s") && rec.contains("1m 00s"),
+        "{rec}"
+    );
+}
+
+/// Above `wall::DEVICE_TILES` devices the wall draws one square a branch, coloured by
+/// its worst device, so that a 100,000-device page stays small.
+#[tokio::test]
+async fn a_wall_of_more_devices_than_tiles_draws_one_square_a_branch() {
+    let n = wall::DEVICE_TILES + 8;
+    let mut text = String::from(
+        "regions:\n  - name: big\n    probe: { down_after: 1, up_after: 1 }\n    branches:\n",
+    );
+    for i in 0..n {
+        if i % 8 == 0 {
+            text += &format!("      - name: b{}\n        devices:\n", i / 8);
+        }
+        text += &format!(
+            "          - {{ name: d{i}, address: 127.134.{}.{}, kind: atm }}\n",
+            i / 256,
+            i % 256
+        );
+    }
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text,
+    };
+    let inventory = build_inventory(&[source], &Default::default()).unwrap();
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let s = state.snapshot();
+    let (d, _, rt) = s.device("d9").unwrap();
+    let down = ProbeOutcome {
+        sent: 1,
+        received: 0,
+        rtt: None,
+    };
+    state.record_probe(d, rt, &down, t(0));
+    let (web, _store) = pages(&state).await;
+    let (_, html) = body(wall::render(&web, &state.snapshot(), t(0))).await;
+    assert!(html.contains("one square a branch"));
+    assert_eq!(html.matches("class=\"dot ").count(), n / 8);
+    assert_eq!(html.matches("class=\"dot s-down\"").count(), 1);
+    assert!(!html.contains("data-device="));
+    assert!(html.contains("id=\"wall-down\">1<"));
 }

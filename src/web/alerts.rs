@@ -63,14 +63,19 @@ pub fn count_behind(alerts: &mut [AlertView], snapshot: &Snapshot) {
     }
 }
 
-/// Up to `limit` open alerts, and whether there are more.
-pub fn open_alerts(web: &Pages, limit: i64) -> Result<(Vec<AlertView>, bool), String> {
+/// Up to `limit` open alerts, whether there are more, and how many are open: the
+/// count both the dashboard and this page show, read from the store in the same read
+/// (a `count(*)` of the open ones, not the length of a capped list, which is why the
+/// two pages once disagreed during an outage).
+pub fn open_alerts(web: &Pages, limit: i64) -> Result<(Vec<AlertView>, bool, usize), String> {
     let q = AlertQuery {
         active: Some(true),
         limit: limit + 1,
         ..AlertQuery::default()
     };
-    let rows = view::store_read(web, async |db| db.alerts(&q).await)?;
+    let (rows, total) = view::store_read(web, async |db| {
+        Ok((db.alerts(&q).await?, open_total(db).await?))
+    })?;
     let more = rows.len() as i64 > limit;
     Ok((
         rows.into_iter()
@@ -78,7 +83,18 @@ pub fn open_alerts(web: &Pages, limit: i64) -> Result<(Vec<AlertView>, bool), St
             .map(AlertView::from)
             .collect(),
         more,
+        total,
     ))
+}
+
+/// How many alerts are open, over every device.
+async fn open_total(db: &crate::store::Db) -> crate::store::Result<usize> {
+    Ok(db
+        .open_alert_counts()
+        .await?
+        .values()
+        .map(|&n| n as usize)
+        .sum())
 }
 
 /// `GET /alerts`
@@ -110,11 +126,15 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         ..base
     };
     let read = view::store_read(web, async |db| {
-        Ok((db.alerts(&open_q).await?, db.alerts(&resolved_q).await?))
+        Ok((
+            db.alerts(&open_q).await?,
+            db.alerts(&resolved_q).await?,
+            open_total(db).await?,
+        ))
     });
-    let (open, resolved, error) = match read {
-        Ok((o, r)) => (o, r, None),
-        Err(e) => (Vec::new(), Vec::new(), Some(e)),
+    let (open, resolved, open_total, error) = match read {
+        Ok((o, r, n)) => (o, r, n, None),
+        Err(e) => (Vec::new(), Vec::new(), 0, Some(e)),
     };
     let snapshot = ctx.state.snapshot();
     let now = ctx.state.clock().now();
@@ -128,6 +148,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         view::events_url(None, None, None),
         context! {
             open => view::v(open),
+            open_total,
             resolved => view::v(resolved.into_iter().map(AlertView::from).collect::<Vec<_>>()),
             error,
             filter => context! { severity, device },

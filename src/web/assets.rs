@@ -1,4 +1,4 @@
-//! The script and the style sheet, built into the binary. URLs carry a hash of the
+//! The scripts (the pages' and the wall's clock) and the style sheet, built into the binary. URLs carry a hash of the
 //! content so a browser may cache them for a day and still never run a stale script.
 
 use bytes::Bytes;
@@ -10,6 +10,8 @@ use crate::http::response::{self, Body};
 
 pub const APP_JS: &str = include_str!("../../static/app.js");
 pub const APP_CSS: &str = include_str!("../../static/app.css");
+pub const WALL_JS: &str = include_str!("../../static/wall.js");
+pub const FILTERS_JS: &str = include_str!("../../static/filters.js");
 
 /// A short content hash of both assets, for `?v=` cache busting: XXH3-64, as the
 /// inventory's revision hash, fixed by its specification across builds and platforms.
@@ -17,6 +19,8 @@ pub fn version() -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(APP_JS.as_bytes());
     h.update(APP_CSS.as_bytes());
+    h.update(WALL_JS.as_bytes());
+    h.update(FILTERS_JS.as_bytes());
     format!("{:08x}", h.digest() as u32)
 }
 
@@ -41,4 +45,14 @@ pub fn app_js(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
 /// `GET /static/app.css`
 pub fn app_css(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
     asset("text/css; charset=utf-8", APP_CSS)
+}
+
+/// `GET /static/wall.js`
+pub fn wall_js(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
+    asset("text/javascript; charset=utf-8", WALL_JS)
+}
+
+/// `GET /static/filters.js`
+pub fn filters_js(_: &Pages, _: &Request<Bytes>) -> Response<Body> {
+    asset("text/javascript; charset=utf-8", FILTERS_JS)
 }

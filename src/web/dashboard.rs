@@ -59,6 +59,8 @@ impl ProberView {
 pub struct AlertsBlock {
     pub open: Vec<AlertView>,
     pub more: bool,
+    /// Open alerts in all: the figure the alerts page shows ([`super::alerts::open_alerts`]).
+    pub total: usize,
     pub error: Option<String>,
 }
 
@@ -78,14 +80,16 @@ pub fn get(web: &Pages, _req: &Request<Bytes>) -> Response<Body> {
     let now = ctx.state.clock().now();
     let prober = ProberView::of(&ctx.prober, (ctx.readiness)());
     let alerts = match open_alerts(web, 50) {
-        Ok((open, more)) => AlertsBlock {
+        Ok((open, more, total)) => AlertsBlock {
             open,
             more,
+            total,
             error: None,
         },
         Err(e) => AlertsBlock {
             open: Vec::new(),
             more: false,
+            total: 0,
             error: Some(e),
         },
     };
@@ -129,6 +133,7 @@ pub fn render(
             by_kind => view::v(by_kind), prober => view::v(prober), alerts => view::v(alerts),
             inventory => view::v(web.ctx.hub.last_inventory()),
             streams => web.ctx.hub.open_streams(),
+            outages => view::v(super::outage::summary(snapshot)),
         },
     )
 }

@@ -129,7 +129,11 @@ impl Appliance {
     }
 
     pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Appliance {
-        let port = free_port();
+        Self::start_on(dir, free_port(), env)
+    }
+
+    /// [`Appliance::start_with`] on `port` (to start it again where a page expects it).
+    pub fn start_on(dir: &Path, port: u16, env: &[(&str, &str)]) -> Appliance {
         let log = dir.join("wardops.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardops"));
         cmd.args(["serve", "-c"])

@@ -1,0 +1,102 @@
+//! Headless Chromium over WebDriver for the browser tests (Debian's chromium and
+//! chromium-driver; nothing downloaded): the driver process, a session, and polling.
+//! Shared by `web_live.rs`; `web_browser.rs` and `web_wall.rs` still carry their own copy
+//! (the same code) and can switch to `mod browser;`.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use thirtyfour::prelude::*;
+
+use crate::support;
+
+/// chromedriver on a free port; killed when dropped.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+}
+
+impl Driver {
+    pub fn start() -> Driver {
+        let port = support::free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (apt-get install chromium-driver)");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        support::wait_for(Duration::from_secs(20), "chromedriver to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session with its own profile directory.
+pub async fn browser(driver: &Driver, profile: &std::path::Path) -> WebDriver {
+    browser_with(driver, profile, &[]).await
+}
+
+/// [`browser`] with more Chromium switches (`--force-dark-mode`: pages see
+/// `prefers-color-scheme: dark`; a headless browser prefers light).
+pub async fn browser_with(driver: &Driver, profile: &std::path::Path, extra: &[&str]) -> WebDriver {
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary("/usr/bin/chromium").unwrap();
+    for arg in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        // Several windows of one session stay live side by side: no timer throttling of
+        // the ones not in front.
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+        "--disable-backgrounding-occluded-windows",
+        &format!("--user-data-dir={}", profile.display()),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    {
+        caps.add_arg(arg).unwrap();
+    }
+    WebDriver::new(&driver.url, caps)
+        .await
+        .expect("start a Chromium session")
+}
+
+/// Polls `check` until it returns Some, for up to `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
