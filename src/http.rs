@@ -11,10 +11,12 @@
 //! `limits.header_timeout` to read a request head of at most [`MAX_HEADER_BYTES`];
 //! `limits.body_timeout` to read its body (at most [`router::MAX_BODY_BYTES`]; 408
 //! after it, on every route); `limits.request_timeout` per response (503 after it)
-//! except for streaming routes. Errors are JSON `{"error": ...}`; every response
+//! except for streaming routes. Errors are JSON `{"error": ...}`, or an HTML page for a
+//! browser outside the API ([`error_page`]); every response
 //! carries the security headers of [`response::add_security_headers`].
 
 pub mod admission;
+pub mod error_page;
 pub mod response;
 pub mod route;
 pub mod router;

@@ -17,7 +17,8 @@
 //! - `/static/app.js`, `/static/app.css`, `/static/wall.js`, `/static/filters.js` — the scripts
 //!   and the style sheet.
 //!
-//! Layout: [`templates`] the environment, [`view`] what pages share, one file per page,
+//! Layout: [`templates`] the environment, [`view`] what pages share, [`outage`] the
+//! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
 //! [`chart`] the SVG drawings, [`assets`] the static files.
 
 pub mod alerts;
@@ -27,6 +28,7 @@ pub mod dashboard;
 pub mod device;
 pub mod infrastructure;
 pub mod monitor;
+pub mod outage;
 pub mod templates;
 pub mod view;
 pub mod wall;

@@ -1,16 +1,36 @@
 // wardops: keeps a server-rendered page live from /api/v1/events. No framework, no
 // build step; loaded with `defer` from the page's own origin (the CSP allows nothing
 // else). Without it every page still works; it only stops updating by itself.
+//
+// Exact counts: the script does no arithmetic on what the page shows. On a feed event it
+// re-fetches the page's own URL and swaps its live region (<main id="live-main">, which
+// carries the state version it shows), so every count is the server's for one version.
+// Fetches are coalesced: an event schedules one after REFRESH_MS, at most one is in
+// flight and at most one more queued behind it. The swap keeps the scroll position, the
+// open <details>, the filter forms (what is being typed, and focus) and a focused link.
+//
+// A dead feed looks dead: when the feed has been down for STALE_MS the page dims, says
+// "data as of HH:MM:SS — reconnecting" and stops its ticking durations; when the feed is
+// back it re-fetches the region and comes alive again by itself.
 "use strict";
 (function () {
   var body = document.body;
-  var page = body.dataset.page;
   var live = document.getElementById("live");
   var versionEl = document.getElementById("state-version");
+  var clockEl = document.getElementById("clock");
+  var staleEl = document.getElementById("stale");
+  var staleAtEl = document.getElementById("stale-at");
+  var zone = body.dataset.zone || "UTC";
   var RECENT_MS = 10 * 60 * 1000;
+  var REFRESH_MS = 200;
+  var STALE_MS = 4000;
+  // An open feed that has said nothing for this long (the server's heartbeats are not
+  // visible to a script) is checked with a request: a hung server looks dead too.
+  var QUIET_MS = 20000;
   // The server's clock as of the page's rendering, against this browser's: a window's
   // end is the server's time, and a browser a minute fast must not drop a badge early.
   var skew = (Date.parse(body.dataset.now) - Date.now()) || 0;
+  function serverNow() { return Date.now() + skew; }
 
   // Same format as the server (src/web/templates.rs, `duration`).
   function fmtDuration(s) {
@@ -22,258 +42,253 @@
     return Math.floor(s / 86400) + "d " + p(Math.floor(s % 86400 / 3600)) + "h";
   }
 
+  // ---- time in the display zone (same format as the server's `hms`: "14:05:09 +04") --
+  var partsFmt = null;
+  try {
+    partsFmt = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit"
+    });
+  } catch (e) {
+    zone = "UTC";
+    partsFmt = new Intl.DateTimeFormat("en-GB", {
+      timeZone: "UTC", hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit"
+    });
+  }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function hms(ms) {
+    var p = {};
+    partsFmt.formatToParts(new Date(ms)).forEach(function (x) { p[x.type] = x.value; });
+    var h = +p.hour % 24;
+    // The zone's offset at that instant: its wall time read as UTC, minus the instant.
+    var wall = Date.UTC(+p.year, +p.month - 1, +p.day, h, +p.minute, +p.second);
+    var off = Math.round((wall - Math.floor(ms / 1000) * 1000) / 60000);
+    var sign = off < 0 ? "-" : "+";
+    off = Math.abs(off);
+    var o = sign + pad(Math.floor(off / 60)) + (off % 60 ? ":" + pad(off % 60) : "");
+    return pad(h) + ":" + p.minute + ":" + p.second + " " + o;
+  }
+  function utc(ms) { return new Date(ms).toISOString().slice(0, 19).replace("T", " ") + " UTC"; }
+
   function setLive(state, text) {
     live.dataset.state = state;
     live.textContent = text;
   }
 
-  // Ticking "down for" counters and the 10-minute "recent" mark.
+  // Times the server wrote without a UTC title get one (hover shows UTC).
+  function annotate(root) {
+    root.querySelectorAll("time[datetime]:not([title])").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(t)) el.title = utc(t);
+    });
+  }
+
+  // Ticking "down for" counters, the 10-minute "recent" mark, maintenance that ends, the
+  // clock. A dead page keeps only its clock: its durations would claim what it no
+  // longer knows.
   function tick() {
-    var now = Date.now();
+    if (clockEl) clockEl.textContent = hms(serverNow());
+    if (dead) return;
     document.querySelectorAll(".dur[data-since]").forEach(function (el) {
       var t = Date.parse(el.dataset.since);
-      if (!isNaN(t)) el.textContent = (el.dataset.label || "") + fmtDuration((now - t) / 1000);
+      if (el.dataset.label == null) {
+        var m = /^((?:down|unreachable) for )/.exec(el.textContent);
+        el.dataset.label = m ? m[1] : "";
+      }
+      if (!isNaN(t)) el.textContent = el.dataset.label + fmtDuration((serverNow() - t) / 1000);
     });
     document.querySelectorAll("[data-device][data-status=down]").forEach(function (el) {
       var t = Date.parse(el.dataset.since);
-      var recent = !isNaN(t) && now - t < RECENT_MS;
+      var recent = !isNaN(t) && serverNow() - t < RECENT_MS;
       el.classList.toggle("recent", recent);
-      var tag = el.querySelector(".tag");
-      if (recent && !tag) { el.querySelector(".st").insertAdjacentElement("afterend", mk("span", "tag", "NEW")); }
+      var tag = el.querySelector(".tag:not(.tag-maint):not(.tag-degraded)");
+      var st = el.querySelector(".st");
+      if (recent && !tag && st) {
+        var b = document.createElement("span");
+        b.className = "tag";
+        b.textContent = "NEW";
+        st.insertAdjacentElement("afterend", b);
+      }
       if (!recent && tag) tag.remove();
     });
     // A maintenance badge ends with its window, not at the device's next transition:
-    // on the wall it goes in place; another page is re-rendered, as the server now
-    // says what follows (the device page's maintenance line, the alert it may open).
-    var serverNow = now + skew;
+    // the page is re-rendered, as the server now says what follows.
     document.querySelectorAll(".tag-maint[data-until]").forEach(function (el) {
       var until = Date.parse(el.dataset.until);
-      if (isNaN(until) || serverNow < until) return;
-      if (page === "monitor") el.remove(); else { el.removeAttribute("data-until"); refreshSoon(); }
+      if (isNaN(until) || serverNow() < until) return;
+      el.removeAttribute("data-until");
+      refreshSoon();
     });
   }
-  document.querySelectorAll(".dur").forEach(function (el) {
-    var m = /^((?:down|unreachable) for )/.exec(el.textContent);
-    if (m) el.dataset.label = m[1];
-  });
 
-  function mk(tag, cls, text) {
-    var el = document.createElement(tag);
-    if (cls) el.className = cls;
-    if (text != null) el.textContent = text;
-    return el;
+  // ---- the live region: re-fetch and swap ---------------------------------------------
+  var timer = null, inFlight = false, queued = false;
+  // The newest state version an event announced; a swap older than it asks again.
+  var wanted = 0;
+  function shown() { var m = document.getElementById("live-main"); return m ? +m.dataset.version || 0 : 0; }
+  function refreshSoon() {
+    if (timer) return;
+    timer = setTimeout(function () { timer = null; refresh(); }, REFRESH_MS);
   }
-  // Same words and symbols as the server (templates/macros.html, `status`).
-  var STATUS_TEXT = { down: "▼ DOWN", up: "▲ UP", unreachable: "⊘ UNREACHABLE", unknown: "? UNKNOWN" };
-  function statusEl(s) {
-    return mk("span", "st st-" + s, STATUS_TEXT[s] || STATUS_TEXT.unknown);
+  function refresh(then) {
+    if (inFlight) { queued = true; return; }
+    inFlight = true;
+    fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store", credentials: "same-origin" })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
+      .then(function (html) { swap(html); if (then) then(); })
+      .catch(function () {})
+      .then(function () {
+        inFlight = false;
+        if (queued || shown() < wanted) { queued = false; refreshSoon(); }
+      });
   }
-  // Down and unreachable devices carry the start of their outage.
-  function isOut(s) { return s === "down" || s === "unreachable"; }
-  function deviceUrl(name) { return "/devices/" + encodeURIComponent(name); }
+  window.wardopsRefresh = refreshSoon;
 
-  // ---- the wall -------------------------------------------------------------------
-  var list = document.getElementById("devices");
-  var summary = document.getElementById("summary");
-
-  function matchesWall(ev) {
-    var want = summary.dataset.status;
-    if (want && want.split(",").indexOf(ev.status) < 0) return false;
-    var q = (summary.dataset.q || "").toLowerCase();
-    return !q || ev.device.toLowerCase().indexOf(q) >= 0 || ev.address.indexOf(q) >= 0;
-  }
-
-  function buildItem(ev) {
-    var grid = list.dataset.view === "grid";
-    var el, since = mk("span", "dur");
-    if (grid) {
-      el = mk("a", "tile");
-      el.href = deviceUrl(ev.device);
-      el.appendChild(mk("span", "name", ev.device));
-      el.appendChild(statusEl(ev.status));
-      el.appendChild(mk("span", "where", ev.region + " / " + ev.branch + " · " + ev.kind));
-      var df = mk("span", "down-for");
-      since.dataset.label = "down for ";
-      df.appendChild(since);
-      el.appendChild(df);
-    } else {
-      el = mk("tr");
-      var td = mk("td"); td.appendChild(statusEl(ev.status)); el.appendChild(td);
-      td = mk("td"); var a = mk("a", null, ev.device); a.href = deviceUrl(ev.device); td.appendChild(a); el.appendChild(td);
-      el.appendChild(mk("td", null, ev.address));
-      el.appendChild(mk("td", null, ev.region + " / " + ev.branch));
-      el.appendChild(mk("td", null, ev.kind));
-      td = mk("td", "down-for"); td.appendChild(since); el.appendChild(td);
-      el.appendChild(mk("td", null, "—"));
-    }
-    el.dataset.device = ev.device;
-    return el;
-  }
-
-  function applyToItem(el, ev) {
-    var was = el.dataset.status;
-    el.dataset.status = ev.status;
-    el.dataset.since = ev.down_since || "";
-    el.classList.remove("st-row-up", "st-row-down", "st-row-unknown", "st-row-unreachable");
-    el.classList.add("st-row-" + ev.status);
-    var st = el.querySelector(".st");
-    st.replaceWith(statusEl(ev.status));
-    var dur = el.querySelector(".down-for");
-    dur.textContent = "";
-    if (isOut(ev.status) && ev.down_since) {
-      var d = mk("span", "dur");
-      d.dataset.since = ev.down_since;
-      if (list.dataset.view === "grid") d.dataset.label = ev.status + " for ";
-      dur.appendChild(d);
-    }
-    var tag = el.querySelector(".tag:not(.tag-maint)");
-    if (tag) tag.remove();
-    // The maintenance badge as of this transition (the page's own until then).
-    var maint = el.querySelector(".tag-maint");
-    if (maint) maint.remove();
-    if (ev.in_maintenance) {
-      var b = mk("span", "tag tag-maint", "⚒ MAINTENANCE");
-      if (ev.maintenance_ends_at) b.dataset.until = ev.maintenance_ends_at;
-      b.title = "in maintenance until " + (ev.maintenance_ends_at || "") +
-        ": no alert opens for an outage that begins now until then";
-      el.querySelector(".st").insertAdjacentElement("afterend", b);
-    }
-    if (isOut(was) && ev.status === "up") {
-      // A brief highlight, with words, so the recovery is seen and not only by colour.
-      el.classList.add("recovered");
-      var r = mk("span", "tag tag-ok", "RECOVERED");
-      el.querySelector(".st").insertAdjacentElement("afterend", r);
-      setTimeout(function () { el.classList.remove("recovered"); r.remove(); }, 8000);
-    }
-  }
-
-  // Down first, longest down first; then unreachable, longest first; then by name: the
-  // server's order (src/read_model/order.rs).
-  function sortKey(el) {
-    var s = el.dataset.status;
-    var group = s === "down" ? 0 : s === "unreachable" ? 1 : 2;
-    var t = Date.parse(el.dataset.since);
-    return [group, group < 2 ? (isNaN(t) ? Infinity : t) : 0, el.dataset.device];
-  }
-  function resort() {
-    var parent = list.tBodies ? list.tBodies[0] : list;
-    var items = Array.prototype.slice.call(parent.querySelectorAll("[data-device]"));
-    items.sort(function (a, b) {
-      var x = sortKey(a), y = sortKey(b);
-      for (var i = 0; i < 3; i++) { if (x[i] < y[i]) return -1; if (x[i] > y[i]) return 1; }
-      return 0;
+  function swap(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var fresh = doc.getElementById("live-main");
+    var cur = document.getElementById("live-main");
+    if (!fresh || !cur) return;
+    // One request answered after a newer one cannot happen (one in flight), but a
+    // cached or reordered answer must never take the page back.
+    var boot = function (id) { return String(id || "").split("-")[0]; };
+    if ((+fresh.dataset.version || 0) < shown() && boot(doc.body.dataset.version) === boot(body.dataset.version)) return;
+    var open = {};
+    cur.querySelectorAll("details[data-key]").forEach(function (d) { open[d.dataset.key] = d.open; });
+    fresh.querySelectorAll("details[data-key]").forEach(function (d) {
+      if (Object.prototype.hasOwnProperty.call(open, d.dataset.key)) d.open = open[d.dataset.key];
     });
-    items.forEach(function (el) { parent.appendChild(el); });
-  }
-  function bumpCount(status, delta) {
-    var el = document.getElementById("count-" + status);
-    if (el) el.textContent = Math.max(0, parseInt(el.textContent, 10) + delta);
-  }
-
-  function onWallTransition(ev) {
-    var parent = list.tBodies ? list.tBodies[0] : list;
-    var el = null;
-    parent.querySelectorAll("[data-device]").forEach(function (e) { if (e.dataset.device === ev.device) el = e; });
-    var keep = matchesWall(ev);
-    if (el && el.dataset.status !== ev.status) { bumpCount(el.dataset.status, -1); }
-    if (keep && (!el || el.dataset.status !== ev.status)) bumpCount(ev.status, 1);
-    if (!keep) { if (el) el.remove(); return; }
-    if (!el) {
-      // Only the first page takes in newcomers: they belong at the top.
-      if (summary.dataset.offset !== "0" && isOut(ev.status)) return;
-      el = buildItem(ev);
-      el.dataset.status = "";
-      parent.appendChild(el);
+    cur.querySelectorAll("form[id]").forEach(function (f) {
+      var g = fresh.querySelector("#" + CSS.escape(f.id));
+      if (g) g.replaceWith(f);
+    });
+    var active = document.activeElement;
+    var focusHref = active && cur.contains(active) && active.tagName === "A" ? active.getAttribute("href") : null;
+    var x = window.scrollX, y = window.scrollY;
+    cur.replaceWith(fresh);
+    window.scrollTo(x, y);
+    if (focusHref) {
+      var again = fresh.querySelector('a[href="' + CSS.escape(focusHref) + '"]');
+      if (again) again.focus({ preventScroll: true });
     }
-    applyToItem(el, ev);
-    resort();
+    versionEl.textContent = fresh.dataset.version;
+    var rv = document.getElementById("rendered-version");
+    if (rv) rv.textContent = fresh.dataset.version;
+    var ra = document.getElementById("rendered-at");
+    if (ra && fresh.dataset.rendered) {
+      var t = Date.parse(fresh.dataset.rendered);
+      if (!isNaN(t)) { ra.textContent = hms(t); ra.title = utc(t); }
+    }
+    if (doc.title) document.title = doc.title;
+    // A page of another process (after a restart): resume its feed, not the old one's.
+    if (doc.body.dataset.version) body.dataset.fresh = doc.body.dataset.version;
+    if (fresh.dataset.rendered) lastFresh = Math.max(lastFresh, Date.parse(fresh.dataset.rendered) - skew || 0);
+    annotate(fresh);
     tick();
   }
 
-  // A degraded condition raised or cleared: the wall puts or takes its badge in place
-  // (same words as templates/macros.html, `degraded`); its status is not touched.
-  function onWallDegraded(ev) {
-    var el = null;
-    document.querySelectorAll("[data-device]").forEach(function (e) { if (e.dataset.device === ev.device) el = e; });
-    if (!el) return;
-    var tag = el.querySelector(".tag-degraded");
-    if (!ev.degraded) { if (tag) tag.remove(); return; }
-    if (tag) return;
-    var st = el.querySelector(".st");
-    if (!st) return;
-    var badge = mk("span", "tag tag-degraded", "◐ DEGRADED");
-    badge.title = "degraded since " + ev.degraded_since + " (a warning; the device answers)";
-    st.parentNode.appendChild(document.createTextNode(" "));
-    st.parentNode.appendChild(badge);
+  // ---- liveness ---------------------------------------------------------------------
+  var dead = false, staleTimer = null;
+  // When the page last knew its data was current (browser clock).
+  var lastFresh = Date.now();
+  function fresh() {
+    lastFresh = Date.now();
+    if (staleTimer) { clearTimeout(staleTimer); staleTimer = null; }
   }
-
-  // ---- other pages: re-fetch and swap <main> (a debounced, in-place refresh) ----------
-  var refreshTimer = null;
-  function refreshSoon() {
-    if (refreshTimer) return;
-    refreshTimer = setTimeout(function () {
-      refreshTimer = null;
-      fetch(location.href, { headers: { Accept: "text/html" } }).then(function (r) { return r.text(); }).then(function (html) {
-        var doc = new DOMParser().parseFromString(html, "text/html");
-        var fresh = doc.querySelector("main");
-        if (fresh) { document.querySelector("main").replaceWith(fresh); tick(); }
-      }).catch(function () {});
-    }, 1000);
+  function goingDown() {
+    if (!staleTimer && !dead) staleTimer = setTimeout(goDead, STALE_MS);
   }
-
-  // ---- alerts: the devices unreachable behind an open one (same words as the server's
-  // templates/macros.html, `behind`) --------------------------------------------------
-  function onAlertUpdated(ev) {
-    document.querySelectorAll(".behind-of[data-alert]").forEach(function (el) {
-      if (el.dataset.alert !== String(ev.id)) return;
-      el.textContent = "";
-      if (!ev.unreachable_behind) return;
-      var a = mk("a", "behind n-unreachable", "⊘ " + ev.unreachable_behind + " unreachable behind it");
-      a.href = "/monitor?status=unreachable";
-      a.title = "devices unreachable behind " + ev.device;
-      el.appendChild(document.createTextNode(" "));
-      el.appendChild(a);
-    });
+  function goDead() {
+    staleTimer = null;
+    dead = true;
+    body.classList.add("stale");
+    if (staleAtEl) { staleAtEl.textContent = hms(lastFresh + skew); staleAtEl.title = utc(lastFresh + skew); }
+    if (staleEl) staleEl.hidden = false;
+  }
+  function comeAlive() {
+    fresh();
+    if (!dead) return;
+    dead = false;
+    body.classList.remove("stale");
+    if (staleEl) staleEl.hidden = true;
+    refresh();
   }
 
   // ---- the feed -----------------------------------------------------------------------
-  var source = null;
+  var source = null, lastEvent = Date.now(), retry = null;
   function connect() {
     var url = body.dataset.events;
     if (!url || !window.EventSource) return;
     var since = body.dataset.version;
     url += (url.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since);
-    source = new EventSource(url);
+    if (source) source.close();
+    var es = source = new EventSource(url);
     setLive("connecting", "live feed: connecting…");
-    source.onopen = function () { setLive("on", "● live"); };
-    source.onerror = function () { setLive("off", "○ live feed lost — reconnecting"); };
+    es.onopen = function () { lastEvent = Date.now(); setLive("on", "● live"); comeAlive(); };
+    es.onerror = function () {
+      if (es !== source) return;
+      if (live.dataset.state === "on") lastFresh = Date.now();
+      setLive("off", "○ live feed lost — reconnecting");
+      goingDown();
+      // A refused answer (not 200) closes the EventSource for good: try again ourselves.
+      if (es.readyState === EventSource.CLOSED) reconnectSoon();
+    };
     function seen(e) {
+      lastEvent = Date.now();
+      fresh();
       if (e.lastEventId) body.dataset.version = e.lastEventId;
-      var d = JSON.parse(e.data);
-      if (d.state_version != null) versionEl.textContent = d.state_version;
+      var d = {};
+      try { d = JSON.parse(e.data); } catch (x) { d = {}; }
+      if (d.state_version != null) {
+        wanted = Math.max(wanted, +d.state_version);
+        versionEl.textContent = Math.max(+versionEl.textContent || 0, +d.state_version);
+      }
       return d;
     }
-    source.addEventListener("hello", function () { setLive("on", "● live"); });
-    source.addEventListener("transition", function (e) {
-      var ev = seen(e);
-      if (page === "monitor") onWallTransition(ev); else refreshSoon();
+    es.addEventListener("hello", function () { lastEvent = Date.now(); setLive("on", "● live"); comeAlive(); });
+    ["transition", "degraded", "alert_opened", "alert_resolved", "alert_updated"].forEach(function (name) {
+      es.addEventListener(name, function (e) { seen(e); refreshSoon(); });
     });
-    source.addEventListener("degraded", function (e) {
-      var ev = seen(e);
-      if (page === "monitor") onWallDegraded(ev); else refreshSoon();
+    es.addEventListener("inventory", function (e) { seen(e); location.reload(); });
+    // Too far behind to catch up from the backlog, or another process: re-read the
+    // page, then follow the feed from the version it shows.
+    es.addEventListener("reset", function () {
+      es.close();
+      // Versions start over with a new process.
+      wanted = 0;
+      refresh(function () {
+        if (body.dataset.fresh) body.dataset.version = body.dataset.fresh;
+        connect();
+      });
     });
-    ["alert_opened", "alert_resolved"].forEach(function (name) {
-      source.addEventListener(name, function (e) { seen(e); if (page !== "monitor") refreshSoon(); });
-    });
-    // The count behind an open alert changed: applied in place where the page shows it.
-    source.addEventListener("alert_updated", function (e) { onAlertUpdated(seen(e)); });
-    source.addEventListener("inventory", function (e) { seen(e); location.reload(); });
-    // Too far behind to catch up from the backlog: the page itself is stale.
-    source.addEventListener("reset", function () { source.close(); location.reload(); });
-    source.addEventListener("dropped", function () { setLive("off", "○ live feed dropped — reconnecting"); });
-    source.addEventListener("shutdown", function () { setLive("off", "○ server restarting — reconnecting"); });
+    es.addEventListener("dropped", function () { setLive("off", "○ live feed dropped — reconnecting"); goingDown(); });
+    es.addEventListener("shutdown", function () { lastFresh = Date.now(); setLive("off", "○ server restarting — reconnecting"); goingDown(); });
   }
+  function reconnectSoon() {
+    if (retry) return;
+    retry = setTimeout(function () {
+      retry = null;
+      wanted = 0;
+      // The page of a restarted process names its own feed position.
+      refresh(function () { if (body.dataset.fresh) body.dataset.version = body.dataset.fresh; });
+      connect();
+    }, 2000);
+  }
+  // An open feed that has been quiet long: ask the server whether it is there at all.
+  setInterval(function () {
+    if (!source || source.readyState !== EventSource.OPEN || Date.now() - lastEvent < QUIET_MS) return;
+    var ctl = window.AbortController ? new AbortController() : null;
+    var t = setTimeout(function () { if (ctl) ctl.abort(); }, STALE_MS);
+    fetch("/healthz", { cache: "no-store", signal: ctl ? ctl.signal : undefined })
+      .then(function () { clearTimeout(t); lastEvent = Date.now(); fresh(); })
+      .catch(function () { clearTimeout(t); goingDown(); source.close(); reconnectSoon(); });
+  }, 5000);
 
+  annotate(document);
   tick();
   setInterval(tick, 1000);
   connect();

@@ -56,13 +56,18 @@ impl Router {
     }
 
     /// hyper's service entry point for a connection on `lane`: never fails, every error
-    /// is a JSON response.
+    /// is a JSON response (an HTML page for a browser outside the API).
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         lane: Lane,
     ) -> Result<Response<Body>, std::convert::Infallible> {
+        let html = super::error_page::wants_html(req.headers(), req.uri().path())
+            .then(|| req.uri().path().to_owned());
         let mut response = self.dispatch(req, lane).await;
+        if let Some(path) = html {
+            response = super::error_page::as_html(response, &path).await;
+        }
         response::add_security_headers(response.headers_mut());
         Ok(response)
     }

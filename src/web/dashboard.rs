@@ -133,6 +133,7 @@ pub fn render(
             by_kind => view::v(by_kind), prober => view::v(prober), alerts => view::v(alerts),
             inventory => view::v(web.ctx.hub.last_inventory()),
             streams => web.ctx.hub.open_streams(),
+            outages => view::v(super::outage::summary(snapshot)),
         },
     )
 }

@@ -190,6 +190,10 @@ pub fn render(
             inventory_total => inv.devices.len(),
             page_no => page, pages,
             offset => (page - 1) * PAGE_SIZE,
+            outages => view::v(super::outage::summary_where(snapshot, &query.list)),
+            recovered => view::v(super::outage::recovered(
+                &web.ctx.recovered, now, super::outage::RECOVERED_LISTED,
+            )),
         },
     )
 }

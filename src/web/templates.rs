@@ -1,8 +1,11 @@
 //! The minijinja environment: every template from `templates/` compiled into the
-//! binary, autoescaped (the `.html` names turn HTML escaping on), plus two helpers that
-//! format times from the RFC 3339 strings the views carry.
+//! binary, autoescaped (the `.html` names turn HTML escaping on), plus the helpers that
+//! format times from the RFC 3339 strings the views carry: `time` in the display zone
+//! (`web.display_zone`, the page's `zone`) with its offset, `utc` for the hover text,
+//! `ago` for durations.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
 use minijinja::{Environment, Value};
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -40,6 +43,8 @@ impl Templates {
                 .unwrap_or_else(|e| panic!("template {name}: {e:#}"));
         }
         env.add_function("time", time);
+        env.add_function("hms", hms);
+        env.add_function("utc", utc);
         env.add_function("ago", ago);
         Templates { env }
     }
@@ -56,12 +61,70 @@ fn parse(t: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// `2026-03-01 14:05:09 UTC`: the page is rendered in UTC; the script shows local time.
-fn time(t: Option<String>) -> String {
+/// The page's display zone (`zone` in its context, as [`super::view::Common`] sets it);
+/// UTC when it has none or an unknown one.
+fn zone(state: &minijinja::State) -> Tz {
+    state
+        .lookup("zone")
+        .and_then(|v| v.as_str().and_then(|z| z.parse::<Tz>().ok()))
+        .unwrap_or(Tz::UTC)
+}
+
+/// `2026-03-01 14:05:09 +04`: in the page's display zone, with its offset.
+fn time(state: &minijinja::State, t: Option<String>) -> String {
+    match t.as_deref().and_then(parse) {
+        Some(t) => local_time(t, zone(state)),
+        None => "—".into(),
+    }
+}
+
+/// `14:05:09 +04`: the time of day only (the header clock, "data as of").
+fn hms(state: &minijinja::State, t: Option<String>) -> String {
+    match t.as_deref().and_then(parse) {
+        Some(t) => local_clock(t, zone(state)),
+        None => "—".into(),
+    }
+}
+
+/// `2026-03-01 10:05:09 UTC`: the same instant in UTC (the title on hover).
+fn utc(t: Option<String>) -> String {
     match t.as_deref().and_then(parse) {
         Some(t) => t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         None => "—".into(),
     }
+}
+
+/// `+04`, `+05:30`, `-03`, `+00`: a zone's offset at one instant, as short as it reads.
+pub fn offset(t: DateTime<Utc>, zone: Tz) -> String {
+    let secs = zone
+        .offset_from_utc_datetime(&t.naive_utc())
+        .fix()
+        .local_minus_utc();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let m = secs.unsigned_abs() / 60;
+    if m.is_multiple_of(60) {
+        format!("{sign}{:02}", m / 60)
+    } else {
+        format!("{sign}{:02}:{:02}", m / 60, m % 60)
+    }
+}
+
+/// `2026-03-01 14:05:09 +04`.
+pub fn local_time(t: DateTime<Utc>, zone: Tz) -> String {
+    format!(
+        "{} {}",
+        t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S"),
+        offset(t, zone)
+    )
+}
+
+/// `14:05:09 +04`.
+pub fn local_clock(t: DateTime<Utc>, zone: Tz) -> String {
+    format!(
+        "{} {}",
+        t.with_timezone(&zone).format("%H:%M:%S"),
+        offset(t, zone)
+    )
 }
 
 /// How long ago `t` was, as of the page's `now`: `1h 03m`.
@@ -99,6 +162,59 @@ mod tests {
         assert_eq!(duration(307), "5m 07s");
         assert_eq!(duration(3780), "1h 03m");
         assert_eq!(duration(2 * 86_400 + 4 * 3600 + 5), "2d 04h");
+    }
+
+    #[test]
+    fn times_read_in_the_display_zone_with_their_offset() {
+        let t = DateTime::parse_from_rfc3339("2026-03-01T10:05:09.123Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(local_time(t, Tz::Asia__Tbilisi), "2026-03-01 14:05:09 +04");
+        assert_eq!(local_clock(t, Tz::Asia__Tbilisi), "14:05:09 +04");
+        assert_eq!(local_time(t, Tz::UTC), "2026-03-01 10:05:09 +00");
+        assert_eq!(local_clock(t, Tz::Asia__Kolkata), "15:35:09 +05:30");
+        assert_eq!(local_clock(t, Tz::America__Sao_Paulo), "07:05:09 -03");
+        // Across midnight the date is the zone's.
+        let late = DateTime::parse_from_rfc3339("2026-03-01T22:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            local_time(late, Tz::Asia__Tbilisi),
+            "2026-03-02 02:30:00 +04"
+        );
+        // Summer time: the offset is the one of that instant.
+        let summer = DateTime::parse_from_rfc3339("2026-07-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(local_clock(summer, Tz::Europe__Berlin), "14:00:00 +02");
+        assert_eq!(local_clock(t, Tz::Europe__Berlin), "11:05:09 +01");
+    }
+
+    #[test]
+    fn template_times_use_the_page_zone_and_utc_on_hover() {
+        let t = Templates::new();
+        let mut env = t.env.clone();
+        env.add_template(
+            "t.html",
+            "{{ time(x) }}|{{ hms(x) }}|{{ utc(x) }}|{{ time(bad) }}",
+        )
+        .unwrap();
+        let out = env
+            .get_template("t.html")
+            .unwrap()
+            .render(minijinja::context! { zone => "Asia/Tbilisi", x => "2026-03-01T10:05:09Z", bad => "nope" })
+            .unwrap();
+        assert_eq!(
+            out,
+            "2026-03-01 14:05:09 +04|14:05:09 +04|2026-03-01 10:05:09 UTC|—"
+        );
+        // No zone, or one that does not exist: UTC.
+        let out = env
+            .get_template("t.html")
+            .unwrap()
+            .render(minijinja::context! { zone => "Mars/Olympus", x => "2026-03-01T10:05:09Z" })
+            .unwrap();
+        assert!(out.starts_with("2026-03-01 10:05:09 +00|"), "{out}");
     }
 
     #[test]

@@ -137,6 +137,9 @@ pub struct Common {
     pub asset_version: String,
     pub now: String,
     pub rendered_at: String,
+    /// The display time zone (`web.display_zone`): the templates' `time` writes in it,
+    /// the script's clock and "data as of" too.
+    pub zone: &'static str,
 }
 
 impl Common {
@@ -163,6 +166,7 @@ impl Common {
             asset_version: super::assets::version(),
             now: Rfc3339(now).to_string(),
             rendered_at: Rfc3339(now).to_string(),
+            zone: web.ctx.web.display_zone.name(),
         }
     }
 }

@@ -1,0 +1,226 @@
+//! What the dashboard and the monitor show first: the outage summary
+//! ([`crate::read_model::Outages`]) as rows, region → branch, each branch expandable to
+//! its down devices and what is unreachable behind them; and the recently-recovered list
+//! ([`crate::read_model::Recovered`]).
+//!
+//! A region outage of 40 branches is thus 40 short rows (laid out in columns by the
+//! style sheet), not hundreds of identical tiles; the device grid comes after it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::view::device_url;
+use crate::read_model::recovered::Recovery;
+use crate::read_model::{Counts, ListQuery, Outages, Rfc3339};
+use crate::state::Snapshot;
+
+/// A branch lists at most this many devices when expanded; the rest are a link to the
+/// monitor filtered on the branch (a branch of thousands must not make the page huge).
+pub const DEVICES_LISTED: usize = 50;
+/// The monitor's recently-recovered list shows at most this many rows (its count is
+/// exact): the device grid follows it.
+pub const RECOVERED_LISTED: usize = 20;
+
+#[derive(Debug, Serialize)]
+pub struct SummaryView<'a> {
+    pub down: usize,
+    pub unreachable: usize,
+    pub branches: usize,
+    pub regions: Vec<RegionRow<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RegionRow<'a> {
+    pub name: &'a str,
+    pub url: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub since: Option<String>,
+    pub branches: Vec<BranchRow<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BranchRow<'a> {
+    pub name: &'a str,
+    /// `region/branch`: keeps a `<details>` open across the script's re-render.
+    pub key: String,
+    pub url: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub since: Option<String>,
+    pub groups: Vec<GroupRow<'a>>,
+    /// Devices out in the branch not listed (past [`DEVICES_LISTED`]).
+    pub more: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupRow<'a> {
+    /// The down device; None for the devices behind devices of other branches.
+    pub parent: Option<DeviceRef<'a>>,
+    pub behind: Vec<DeviceRef<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceRef<'a> {
+    pub name: &'a str,
+    pub url: String,
+    pub status: &'static str,
+    pub down_since: Option<String>,
+}
+
+fn monitor_url(pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    format!("/monitor?{}", q.finish())
+}
+
+fn time(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| Rfc3339(t).to_string())
+}
+
+/// The summary rows of `snapshot`.
+pub fn summary(snapshot: &Snapshot) -> SummaryView<'_> {
+    summary_where(snapshot, &ListQuery::default())
+}
+
+/// The summary rows of `snapshot` for the branches `query`'s `region` and `branch`
+/// filters keep (its status, kind and name filters narrow the device list, not the
+/// summary: a down-only view still shows what is unreachable behind the down devices).
+/// The totals are those of the rows kept.
+pub fn summary_where<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> SummaryView<'a> {
+    let place = ListQuery {
+        region: query.region.clone(),
+        branch: query.branch.clone(),
+        ..ListQuery::default()
+    };
+    let mut scratch = String::new();
+    let mut outages = Outages::of(snapshot);
+    for r in &mut outages.regions {
+        r.branches.retain(|b| {
+            // Every device of a branch has the branch's region and name: any one of
+            // those listed tells whether the filters keep the branch.
+            let any = b
+                .groups
+                .iter()
+                .find_map(|g| g.parent.or_else(|| g.behind.first().copied()));
+            any.is_some_and(|i| {
+                let d = &snapshot.inventory.devices[i];
+                place.matches(d, snapshot.status[i].status, &mut scratch)
+            })
+        });
+    }
+    outages.regions.retain(|r| !r.branches.is_empty());
+    let (mut down, mut unreachable, mut branches) = (0, 0, 0);
+    for b in outages.regions.iter().flat_map(|r| &r.branches) {
+        down += b.counts.down;
+        unreachable += b.counts.unreachable;
+        branches += 1;
+    }
+    let inv = &snapshot.inventory;
+    let device = |i: usize| {
+        let d = &inv.devices[i];
+        let s = &snapshot.status[i];
+        DeviceRef {
+            name: &d.name,
+            url: device_url(&d.name),
+            status: s.status.as_str(),
+            down_since: time(s.down_since),
+        }
+    };
+    let regions = outages
+        .regions
+        .into_iter()
+        .map(|r| RegionRow {
+            name: r.name,
+            url: monitor_url(&[("region", r.name)]),
+            counts: r.counts,
+            since: time(r.since),
+            branches: r
+                .branches
+                .into_iter()
+                .map(|b| {
+                    let mut budget = DEVICES_LISTED;
+                    let mut more = 0;
+                    let groups = b
+                        .groups
+                        .iter()
+                        .map(|g| {
+                            let parent = g.parent.map(|p| {
+                                budget = budget.saturating_sub(1);
+                                device(p)
+                            });
+                            let take = g.behind.len().min(budget);
+                            budget -= take;
+                            more += g.behind.len() - take;
+                            GroupRow {
+                                parent,
+                                behind: g.behind[..take].iter().map(|&i| device(i)).collect(),
+                            }
+                        })
+                        .collect();
+                    BranchRow {
+                        name: b.name,
+                        key: format!("{}/{}", r.name, b.name),
+                        url: monitor_url(&[("region", r.name), ("branch", b.name)]),
+                        counts: b.counts,
+                        since: time(b.since),
+                        groups,
+                        more,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    SummaryView {
+        down,
+        unreachable,
+        branches,
+        regions,
+    }
+}
+
+/// One recovery as the list shows it.
+#[derive(Debug, Serialize)]
+pub struct RecoveredRow {
+    pub device: String,
+    pub url: String,
+    pub region: String,
+    pub branch: String,
+    pub down_since: String,
+    pub recovered_at: String,
+    pub duration: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecoveredView {
+    /// Every recovery of the window (the rows are the newest `limit`).
+    pub total: usize,
+    pub rows: Vec<RecoveredRow>,
+}
+
+/// The recently-recovered list as of `now`, its newest `limit` rows.
+pub fn recovered(
+    list: &crate::read_model::Recovered,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> RecoveredView {
+    let all: Vec<Recovery> = list.recent(now);
+    RecoveredView {
+        total: all.len(),
+        rows: all
+            .iter()
+            .take(limit)
+            .map(|r| RecoveredRow {
+                device: r.device.to_string(),
+                url: device_url(&r.device),
+                region: r.region.to_string(),
+                branch: r.branch.to_string(),
+                down_since: Rfc3339(r.down_since).to_string(),
+                recovered_at: Rfc3339(r.recovered_at).to_string(),
+                duration: super::templates::duration(r.duration().num_seconds()),
+            })
+            .collect(),
+    }
+}
