@@ -191,6 +191,23 @@
     tick();
   }
 
+  // ---- alerts: the devices unreachable behind an open one (same words as the server's
+  // templates/macros.html, `behind`) --------------------------------------------------
+  function onAlertUpdated(ev) {
+    document.querySelectorAll(".behind-of[data-alert]").forEach(function (el) {
+      if (el.dataset.alert !== String(ev.id)) return;
+      el.textContent = "";
+      if (!ev.unreachable_behind) return;
+      var a = document.createElement("a");
+      a.className = "behind n-unreachable";
+      a.textContent = "⊘ " + ev.unreachable_behind + " unreachable behind it";
+      a.href = "/monitor?status=unreachable";
+      a.title = "devices unreachable behind " + ev.device;
+      el.appendChild(document.createTextNode(" "));
+      el.appendChild(a);
+    });
+  }
+
   // ---- liveness ---------------------------------------------------------------------
   var dead = false, staleTimer = null;
   // When the page last knew its data was current (browser clock).
@@ -250,9 +267,12 @@
       return d;
     }
     es.addEventListener("hello", function () { lastEvent = Date.now(); setLive("on", "● live"); comeAlive(); });
-    ["transition", "degraded", "alert_opened", "alert_resolved", "alert_updated"].forEach(function (name) {
+    ["transition", "degraded", "alert_opened", "alert_resolved"].forEach(function (name) {
       es.addEventListener(name, function (e) { seen(e); refreshSoon(); });
     });
+    // The count behind an open alert changed: the server's figure goes in place at once
+    // (no arithmetic: the event carries it), and the page is re-read as for any event.
+    es.addEventListener("alert_updated", function (e) { onAlertUpdated(seen(e)); refreshSoon(); });
     es.addEventListener("inventory", function (e) { seen(e); location.reload(); });
     // Too far behind to catch up from the backlog, or another process: re-read the
     // page, then follow the feed from the version it shows.
