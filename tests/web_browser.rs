@@ -4,13 +4,14 @@
 //! without a page reload, then recover when the rule is lifted. Along the way every
 //! page is saved as a screenshot at wall size and phone size under `docs/screenshots/`.
 
+mod browser;
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Appliance, Blackhole, free_port};
+use browser::{Driver, eventually};
+use support::{Appliance, Blackhole};
 use thirtyfour::prelude::*;
 
 const SETTINGS: &str = "\
@@ -54,80 +55,10 @@ regions:
           - { name: old-town-atm-1, address: 127.77.6.8, kind: atm }
 "#;
 
-/// chromedriver on a free port; killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is installed (apt-get install chromium-driver)");
-        let driver = Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        support::wait_for(Duration::from_secs(20), "chromedriver to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        driver
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A Chromium session in the dark theme (the wall's, in the screenshots): headless
+/// prefers light.
 async fn browser(driver: &Driver, profile: &std::path::Path) -> WebDriver {
-    let mut caps = DesiredCapabilities::chrome();
-    caps.set_binary("/usr/bin/chromium").unwrap();
-    for arg in [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        // The pages' dark theme (the wall's) in the screenshots: headless prefers light.
-        "--force-dark-mode",
-        &format!("--user-data-dir={}", profile.display()),
-    ] {
-        caps.add_arg(arg).unwrap();
-    }
-    WebDriver::new(&driver.url, caps)
-        .await
-        .expect("start a Chromium session")
-}
-
-/// Polls `check` until it returns Some, for up to `timeout`.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    browser::browser_with(driver, profile, &["--force-dark-mode"]).await
 }
 
 /// `(device, status)` of the wall's rows, top to bottom.

@@ -4,12 +4,13 @@
 //! JSON API without a reload; when they answer again the counts follow back and the
 //! devices are listed as recently recovered.
 
+mod browser;
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Appliance, Blackhole, free_port};
+use browser::{Driver, browser};
+use support::{Appliance, Blackhole};
 use thirtyfour::prelude::*;
 
 const SETTINGS: &str = "\
@@ -43,59 +44,6 @@ fn inventory() -> String {
         }
     }
     s
-}
-
-/// chromedriver on a free port; killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is installed (apt-get install chromium-driver)");
-        support::wait_for(Duration::from_secs(20), "chromedriver to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &std::path::Path) -> WebDriver {
-    let mut caps = DesiredCapabilities::chrome();
-    caps.set_binary("/usr/bin/chromium").unwrap();
-    for arg in [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        &format!("--user-data-dir={}", profile.display()),
-    ] {
-        caps.add_arg(arg).unwrap();
-    }
-    WebDriver::new(&driver.url, caps)
-        .await
-        .expect("start a Chromium session")
 }
 
 /// The wall's headline counts and its tiles' statuses, read from the page.

@@ -1,7 +1,6 @@
 //! Headless Chromium over WebDriver for the browser tests (Debian's chromium and
 //! chromium-driver; nothing downloaded): the driver process, a session, and polling.
-//! Shared by `web_live.rs`; `web_browser.rs` and `web_wall.rs` still carry their own copy
-//! (the same code) and can switch to `mod browser;`.
+//! Shared by `web_live.rs`, `web_browser.rs` and `web_wall.rs`.
 
 #![allow(dead_code)]
 
