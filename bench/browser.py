@@ -31,7 +31,8 @@ import common
 TABLE = "wardops_bench_browser"
 PAGES = ["/", "/monitor", "/wall"]
 
-# Stamps every change of the page's counts: [wall-clock ms, down, up, outage down, version].
+# Stamps every change of the page's counts:
+# [wall-clock ms, down, unreachable, up, outage summary's down + unreachable, version].
 WATCH = r"""
 window.__bench = [];
 function n(id) { var e = document.getElementById(id); if (!e) return null;
@@ -40,13 +41,15 @@ function first(ids) { for (var i = 0; i < ids.length; i++) { var v = n(ids[i]); 
 function read() {
   var main = document.getElementById('live-main');
   var down = first(['total-down', 'count-down', 'wall-down']);
+  var unreachable = first(['total-unreachable', 'count-unreachable', 'wall-unreachable']);
   var up = first(['total-up', 'count-up', 'wall-up']);
-  var outage = n('outage-down');
+  var outage = n('outage-down') === null ? null : n('outage-down') + n('outage-unreachable');
   if (outage === null && document.getElementById('outage-none')) outage = 0;
   var v = main ? +main.dataset.version : null;
+  var now = [down, unreachable, up, outage, v];
   var last = window.__bench[window.__bench.length - 1];
-  if (!last || last[1] !== down || last[2] !== up || last[3] !== outage || last[4] !== v)
-    window.__bench.push([Date.now(), down, up, outage, v]);
+  if (!last || now.some(function (x, i) { return x !== last[i + 1]; }))
+    window.__bench.push([Date.now()].concat(now));
 }
 read();
 new MutationObserver(read).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
@@ -115,20 +118,24 @@ async def one_direction(app, browser, sse, nft, victims, down, total, summary):
     names = set(victims)
     seen = len(sse.events())
     (nft.block if down else nft.unblock)(list(victims.values()))
-    want_down = len(victims) if down else 0
+    # Out: down, or unreachable behind a victim that is a parent of another.
+    want_out = len(victims) if down else 0
     deadline = time.time() + 60
-    while app.json("/api/v1/status")["devices"]["down"] != want_down:
+    while True:
+        dash = app.json("/api/v1/dashboard")
+        by = dash["by_status"]
+        if by["down"] + by["unreachable"] == want_out and by["up"] == total - want_out:
+            break
         if time.time() > deadline:
-            raise RuntimeError(f"devices.down never reached {want_down}")
+            raise RuntimeError(f"devices out never reached {want_out}: {by}")
         await asyncio.sleep(0.05)
-    status = "down" if down else "up"
+    status = {"down", "unreachable"} if down else {"up"}
     # The page's own watcher: wait until its counts are the final ones.
-    await asyncio.sleep(0)
-    want = [want_down, total - want_down, want_down if summary else None]
+    want = [by["down"], by["unreachable"], by["up"], want_out if summary else None]
     deadline = time.time() + 30
     while True:
         log = browser.js("return window.__bench;")
-        if log and log[-1][1:4] == want:
+        if log and log[-1][1:5] == want:
             break
         if time.time() > deadline:
             outages = browser.js("var e = document.getElementById('outages'); return e && e.outerHTML.slice(0, 400);")
@@ -137,7 +144,7 @@ async def one_direction(app, browser, sse, nft, victims, down, total, summary):
     await asyncio.sleep(1.5)  # anything late would change the counts again
     log = browser.js("return window.__bench;")
     events = [(t, d) for t, name, d in sse.events()[seen:]
-              if name == "transition" and d["device"] in names and d["status"] == status]
+              if name == "transition" and d["device"] in names and d["status"] in status]
     if len(events) < len(victims):
         raise RuntimeError(f"{len(events)} of {len(victims)} {status} transitions seen on the feed")
     last_pub = max(t for t, _ in events)
@@ -145,15 +152,15 @@ async def one_direction(app, browser, sse, nft, victims, down, total, summary):
     # The first moment after which the page's counts stayed right.
     right_at = None
     for stamp, *counts in log:
-        if counts[0:3] != want:
+        if counts[0:4] != want:
             right_at = None
         elif right_at is None:
             right_at = stamp / 1000
     dash = app.json("/api/v1/dashboard")
-    api = [dash["by_status"]["down"], dash["by_status"]["up"]]
+    api = [dash["by_status"][k] for k in ("down", "unreachable", "up")]
     return {"lag": right_at - last_pub if right_at else None, "spread": max(ats) - min(ats),
-            "changes": len(log), "api_version": dash["state_version"], "page_version": log[-1][4],
-            "final": log[-1][1:3], "api": api}
+            "changes": len(log), "api_version": dash["state_version"], "page_version": log[-1][5],
+            "final": log[-1][1:4], "api": api}
 
 
 async def measure(devices, blackhole, interval, pages):
@@ -215,7 +222,7 @@ def main():
                      "never" if lag is None else f"{lag * 1000:.0f} ms", "< 1 s", lag is not None and lag < 1)
             # The version of a quiet appliance does not move, so both are read at one version.
             same = f["page_version"] == f["api_version"]
-            r.figure("… the page's down/up then, against `/api/v1/dashboard`",
+            r.figure("… the page's down/unreachable/up then, against `/api/v1/dashboard`",
                      f"{f['final']} at v{f['page_version']}, API {f['api']} at v{f['api_version']}",
                      "equal, same version", same and f["final"] == f["api"])
     r.save()
