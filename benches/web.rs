@@ -232,7 +232,12 @@ fn main() {
                     while let Some(end) = text.find("\n\n") {
                         let frame: String = text.drain(..end + 2).collect();
                         if let Some(id) = frame.lines().find_map(|l| l.strip_prefix("id: ")) {
-                            seen.push((id.parse::<u64>().unwrap(), at));
+                            // A transition's id is `<boot>-<version>`; other events
+                            // of the version (`.<n>`) are not timed.
+                            let id = wardops::feed::parse_id(id).expect("an event id");
+                            if id.key.1 == 0 {
+                                seen.push((id.key.0, at));
+                            }
                         }
                     }
                 }

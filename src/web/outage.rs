@@ -17,6 +17,10 @@ use crate::state::Snapshot;
 /// A branch lists at most this many devices when expanded; the rest are a link to the
 /// monitor filtered on the branch (a branch of thousands must not make the page huge).
 pub const DEVICES_LISTED: usize = 50;
+/// The summary lists at most this many branch rows, worst first (a region outage of 40
+/// branches is 40 rows); past them each region says how many more it has, with a link,
+/// so a nationwide outage of thousands of branches keeps the page small and fast.
+pub const BRANCHES_LISTED: usize = 200;
 /// The monitor's recently-recovered list shows at most this many rows (its count is
 /// exact): the device grid follows it.
 pub const RECOVERED_LISTED: usize = 20;
@@ -37,6 +41,8 @@ pub struct RegionRow<'a> {
     pub counts: Counts,
     pub since: Option<String>,
     pub branches: Vec<BranchRow<'a>>,
+    /// Branches out in the region not listed (past [`BRANCHES_LISTED`]).
+    pub more: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,48 +135,55 @@ pub fn summary_where<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> SummaryVi
             down_since: time(s.down_since),
         }
     };
+    let mut rows_left = BRANCHES_LISTED;
     let regions = outages
         .regions
         .into_iter()
-        .map(|r| RegionRow {
-            name: r.name,
-            url: monitor_url(&[("region", r.name)]),
-            counts: r.counts,
-            since: time(r.since),
-            branches: r
-                .branches
-                .into_iter()
-                .map(|b| {
-                    let mut budget = DEVICES_LISTED;
-                    let mut more = 0;
-                    let groups = b
-                        .groups
-                        .iter()
-                        .map(|g| {
-                            let parent = g.parent.map(|p| {
-                                budget = budget.saturating_sub(1);
-                                device(p)
-                            });
-                            let take = g.behind.len().min(budget);
-                            budget -= take;
-                            more += g.behind.len() - take;
-                            GroupRow {
-                                parent,
-                                behind: g.behind[..take].iter().map(|&i| device(i)).collect(),
-                            }
-                        })
-                        .collect();
-                    BranchRow {
-                        name: b.name,
-                        key: format!("{}/{}", r.name, b.name),
-                        url: monitor_url(&[("region", r.name), ("branch", b.name)]),
-                        counts: b.counts,
-                        since: time(b.since),
-                        groups,
-                        more,
-                    }
-                })
-                .collect(),
+        .map(|r| {
+            let listed = r.branches.len().min(rows_left);
+            rows_left -= listed;
+            RegionRow {
+                name: r.name,
+                url: monitor_url(&[("region", r.name)]),
+                counts: r.counts,
+                since: time(r.since),
+                more: r.branches.len() - listed,
+                branches: r
+                    .branches
+                    .into_iter()
+                    .take(listed)
+                    .map(|b| {
+                        let mut budget = DEVICES_LISTED;
+                        let mut more = 0;
+                        let groups = b
+                            .groups
+                            .iter()
+                            .map(|g| {
+                                let parent = g.parent.map(|p| {
+                                    budget = budget.saturating_sub(1);
+                                    device(p)
+                                });
+                                let take = g.behind.len().min(budget);
+                                budget -= take;
+                                more += g.behind.len() - take;
+                                GroupRow {
+                                    parent,
+                                    behind: g.behind[..take].iter().map(|&i| device(i)).collect(),
+                                }
+                            })
+                            .collect();
+                        BranchRow {
+                            name: b.name,
+                            key: format!("{}/{}", r.name, b.name),
+                            url: monitor_url(&[("region", r.name), ("branch", b.name)]),
+                            counts: b.counts,
+                            since: time(b.since),
+                            groups,
+                            more,
+                        }
+                    })
+                    .collect(),
+            }
         })
         .collect();
     SummaryView {
@@ -222,5 +235,54 @@ pub fn recovered(
                 duration: super::templates::duration(r.duration().num_seconds()),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::load::inventory_of;
+    use crate::state::{Machine, State, Status, SystemClock};
+
+    /// `regions` regions of `branches` one-device branches each, every device down.
+    fn all_down(regions: usize, branches: usize) -> Arc<Snapshot> {
+        let mut text = String::from("regions:\n");
+        for r in 0..regions {
+            text += &format!("  - name: r{r}\n    branches:\n");
+            for b in 0..branches {
+                text += &format!(
+                    "      - name: r{r}-b{b}\n        devices:\n          - {{ name: d{r}-{b}, address: 127.73.{r}.{}, kind: atm }}\n",
+                    b + 1
+                );
+            }
+        }
+        let state = State::new(Arc::new(SystemClock));
+        state.replace_inventory(Arc::new(inventory_of(&text)), |_| {
+            Some(Machine::restored(Status::Down, Some(Utc::now())))
+        });
+        state.snapshot()
+    }
+
+    #[test]
+    fn a_region_outage_lists_every_branch() {
+        let s = all_down(1, 40);
+        let v = summary(&s);
+        assert_eq!(v.regions[0].branches.len(), 40);
+        assert_eq!(v.regions[0].more, 0);
+    }
+
+    #[test]
+    fn a_nationwide_outage_lists_the_first_branches_and_counts_the_rest() {
+        let s = all_down(3, 90);
+        let v = summary(&s);
+        let listed: Vec<usize> = v.regions.iter().map(|r| r.branches.len()).collect();
+        let more: Vec<usize> = v.regions.iter().map(|r| r.more).collect();
+        assert_eq!(listed, [90, 90, 20]);
+        assert_eq!(more, [0, 0, 70]);
+        // The counts stay those of every branch, listed or not.
+        assert_eq!((v.down, v.branches), (270, 270));
+        assert_eq!(v.regions[2].counts.down, 90);
     }
 }
