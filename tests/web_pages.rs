@@ -505,3 +505,266 @@ async fn a_wall_of_more_devices_than_tiles_draws_one_square_a_branch() {
     assert!(!html.contains("data-device="));
     assert!(html.contains("id=\"wall-down\">1<"));
 }
+
+/// Two branches whose names share `vake`, devices with Georgian display names (one in
+/// Mtavruli, the capitals), one down.
+const NAMED: &str = r#"
+regions:
+  - name: tbilisi
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: Vake
+        devices:
+          - { name: vake-router-1, address: 127.77.8.1, kind: router, labels: { display_name: "ვაკე როუტერი" } }
+          - { name: vake-atm-1, address: 127.77.8.2, kind: atm, labels: { display_name: "ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ" } }
+      - name: vake-2
+        devices:
+          - { name: vake2-atm-1, address: 127.77.8.3, kind: atm }
+      - name: saburtalo
+        devices:
+          - { name: sab-atm-1, address: 127.77.8.4, kind: atm, labels: { display_name: "<b>საბურთალო</b>" } }
+"#;
+
+fn named_state() -> State {
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: NAMED.into(),
+    };
+    let inventory = build_inventory(&[source], &Default::default()).unwrap();
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    for (name, ok, at) in [
+        ("vake-router-1", true, 0),
+        ("vake2-atm-1", true, 0),
+        ("sab-atm-1", true, 0),
+        ("vake-atm-1", false, -600),
+    ] {
+        let s = state.snapshot();
+        let (d, _, rt) = s.device(name).unwrap();
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: u32::from(ok),
+            rtt: ok.then_some(Duration::from_micros(900)),
+        };
+        state.record_probe(d, rt, &outcome, t(at));
+    }
+    state
+}
+
+/// Pages over `state` with `web.display_name_label: display_name`.
+async fn named_pages(
+    state: &State,
+) -> (Pages, (tempfile::TempDir, wardops::store::startup::Started)) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, started) = support::local_context(state, dir.path()).await;
+    ctx.web.display_name_label = Some("display_name".into());
+    (Pages::new(Arc::new(ctx)), (dir, started))
+}
+
+/// The devices a page lists, in order, and its "shown" count.
+fn listed(html: &str) -> (Vec<String>, usize) {
+    let names = html
+        .split("data-device=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect();
+    let shown = html
+        .split("id=\"count-shown\">")
+        .nth(1)
+        .and_then(|s| s[..s.find('<').unwrap()].parse().ok())
+        .expect("a shown count");
+    (names, shown)
+}
+
+/// The JSON API's names and total for the same query.
+fn api_listed(state: &State, query: &str) -> (Vec<String>, usize) {
+    let q = wardops::read_model::ListQuery::parse(Some(query)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&wardops::api::devices::devices_json(&state.snapshot(), &q))
+            .unwrap();
+    let names = json["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
+    (names, json["total"].as_u64().unwrap() as usize)
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// Branch and search filters on /monitor match as the JSON API does (same names, same
+/// totals), case-folded and by substring, with quotes for one exact branch.
+#[tokio::test]
+async fn monitor_filters_match_by_substring_and_fold_case_like_the_api() {
+    let state = named_state();
+    let (web, _store) = named_pages(&state).await;
+    for (query, want) in [
+        (
+            "branch=VAKE",
+            &["vake-atm-1", "vake-router-1", "vake2-atm-1"][..],
+        ),
+        ("branch=%22Vake%22", &["vake-atm-1", "vake-router-1"][..]),
+        ("branch=ake-", &["vake2-atm-1"][..]),
+        // Mkhedruli (lower case) finds a display name written in Mtavruli.
+        ("q=თბილისი", &["vake-atm-1"][..]),
+        ("q=ᲕᲐᲙᲔ", &["vake-router-1"][..]),
+        ("q=127.77.8.4", &["sab-atm-1"][..]),
+        ("q=nothing-like-it", &[][..]),
+    ] {
+        let q = monitor::MonitorQuery::parse(Some(&format!("view=table&{query}"))).unwrap();
+        let (_, html) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+        let (page, shown) = listed(&html);
+        let (api, total) = api_listed(&state, query);
+        assert_eq!(page, want, "{query}: the page");
+        assert_eq!(
+            (&api, total),
+            (&page, shown),
+            "{query}: the API says the same"
+        );
+    }
+    // The feed follows the branch filter as written; the nav carries the place along.
+    let q = monitor::MonitorQuery::parse(Some("region=tbilisi&branch=vake")).unwrap();
+    let (_, html) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+    let html = unescape(&html);
+    assert!(
+        html.contains("data-events=\"/api/v1/events?region=tbilisi&branch=vake\""),
+        "the feed is scoped by the same branch filter"
+    );
+    assert!(html.contains("href=\"/alerts?region=tbilisi&branch=vake\" data-nav=\"/alerts\""));
+    assert!(html.contains("href=\"/monitor?region=tbilisi&branch=vake\" data-nav=\"/monitor\""));
+}
+
+/// A display name label is shown as the name (escaped), the inventory name beside it;
+/// links and `data-device` stay the inventory name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn display_names_are_shown_with_the_inventory_name_beside_them() {
+    let state = named_state();
+    let (web, store) = named_pages(&state).await;
+    let q = monitor::MonitorQuery::parse(None).unwrap();
+    let (_, grid) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+    assert!(grid.contains(
+        "<span class=\"name\">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</span><span class=\"inv-name\">vake-atm-1</span>"
+    ));
+    assert!(grid.contains("&lt;b&gt;საბურთალო&lt;&#x2f;b&gt;") && !grid.contains("<b>საბ"));
+    assert!(
+        grid.contains("<span class=\"name\">vake2-atm-1</span>\n"),
+        "no label, no second name"
+    );
+    let q = monitor::MonitorQuery::parse(Some("view=table")).unwrap();
+    let (_, table) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+    assert!(table.contains(">ვაკე როუტერი</a> <span class=\"inv-name\">vake-router-1</span>"));
+    let (_, dash) = body(dashboard::render(
+        &web,
+        &state.snapshot(),
+        t(0),
+        dashboard::ProberView::of(&Default::default(), Vec::new()),
+        dashboard::AlertsBlock {
+            open: Vec::new(),
+            more: false,
+            total: 0,
+            error: None,
+        },
+    ))
+    .await;
+    assert!(dash.contains(">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</a> <span class=\"inv-name\">vake-atm-1</span>"));
+    let web = Arc::new(web);
+    let device = tokio::task::spawn_blocking(move || {
+        let req = hyper::Request::get("/devices/vake-atm-1")
+            .body(bytes::Bytes::new())
+            .unwrap();
+        wardops::web::device::get(&web, &req)
+    })
+    .await
+    .unwrap();
+    let (_, page) = body(device).await;
+    assert!(page.contains("<title>ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ · wardops</title>"));
+    assert!(page.contains("<small class=\"inv-name\">vake-atm-1</small>"));
+    drop(store);
+}
+
+/// The table's column headers sort server-side: a link per sortable column that
+/// toggles the direction, `aria-sort` on the sorted one, ties by name, the filters and
+/// the order kept in the pager, the form and the API alike; an unknown column is a 400.
+#[tokio::test]
+async fn table_columns_sort_with_links_that_toggle_and_aria_sort() {
+    let state = named_state();
+    let (web, _store) = named_pages(&state).await;
+    let render = |query: &str| {
+        let q = monitor::MonitorQuery::parse(Some(query)).unwrap();
+        monitor::render(&web, &state.snapshot(), t(0), &q)
+    };
+    let (_, html) = body(render("view=table")).await;
+    let html = unescape(&html);
+    assert!(html.contains("<th aria-sort=\"ascending\"><a class=\"sort\" href=\"/monitor?sort=status&dir=desc&view=table\""));
+    assert!(html.contains("<a class=\"sort\" href=\"/monitor?sort=name&view=table\""));
+    assert!(html.contains("<th>RTT</th>"), "RTT does not sort");
+    for (query, want) in [
+        (
+            "sort=name",
+            &["sab-atm-1", "vake-atm-1", "vake-router-1", "vake2-atm-1"][..],
+        ),
+        (
+            "sort=name&dir=desc",
+            &["vake2-atm-1", "vake-router-1", "vake-atm-1", "sab-atm-1"][..],
+        ),
+        // Kind ties (three ATMs) are by name in both directions.
+        (
+            "sort=kind&dir=desc",
+            &["vake-router-1", "sab-atm-1", "vake-atm-1", "vake2-atm-1"][..],
+        ),
+        (
+            "sort=region&branch=vake",
+            &["vake-atm-1", "vake-router-1", "vake2-atm-1"][..],
+        ),
+    ] {
+        let (_, html) = body(render(&format!("view=table&{query}"))).await;
+        let (page, shown) = listed(&html);
+        assert_eq!(page, want, "{query}");
+        assert_eq!(api_listed(&state, query), (page, shown), "{query}: the API");
+    }
+    let (_, html) = body(render("view=table&sort=name&status=up")).await;
+    let html = unescape(&html);
+    assert!(html.contains("<th aria-sort=\"ascending\"><a class=\"sort\" href=\"/monitor?status=up&sort=name&dir=desc&view=table\""));
+    assert!(html.contains("<input type=\"hidden\" name=\"sort\" value=\"name\">"));
+    let (_, html) = body(render("view=table&sort=name&dir=desc")).await;
+    let html = unescape(&html);
+    assert!(html.contains(
+        "<th aria-sort=\"descending\"><a class=\"sort\" href=\"/monitor?sort=name&view=table\""
+    ));
+    assert_eq!(html.matches("aria-sort=").count(), 1, "one sorted column");
+
+    let req = hyper::Request::get("/monitor?sort=rtt")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let r = monitor::get(&web, &req);
+    assert_eq!(r.status(), 400);
+    let (_, html) = body(r).await;
+    assert!(
+        html.contains(
+            "sort &quot;rtt&quot; is not one of status, name, address, region, kind, since"
+        ),
+        "{html}"
+    );
+}
+
+/// Links to one branch (device page, infrastructure, wall, outage summary) match it
+/// exactly: `vake` does not also list `vake-2`.
+#[tokio::test]
+async fn links_to_one_branch_are_exact() {
+    let state = named_state();
+    let (web, _store) = named_pages(&state).await;
+    let (_, html) = body(infrastructure::render(&web, &state.snapshot(), t(0))).await;
+    let html = unescape(&html);
+    assert!(
+        html.contains("/monitor?region=tbilisi&branch=%22Vake%22"),
+        "{html}"
+    );
+    let (_, html) = body(wall::render(&web, &state.snapshot(), t(0))).await;
+    assert!(unescape(&html).contains("/monitor?region=tbilisi&branch=%22Vake%22"));
+}

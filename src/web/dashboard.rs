@@ -120,7 +120,10 @@ pub fn render(
         crate::read_model::select(snapshot, &down_query, Some(&web.ctx.order), 0, DOWN_LISTED)
             .rows
             .into_iter()
-            .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
+            .map(|(d, s, r)| {
+                DeviceView::new(d, s, &r.measurements(), now)
+                    .named(web.ctx.web.display_name_label.as_deref())
+            })
             .collect();
     view::page(
         web,
