@@ -234,7 +234,11 @@ fn shipped_example_is_valid() {
     // The example shows Georgian display names (web.display_name_label).
     let label = config.settings.web.display_name_label.as_deref();
     assert_eq!(label, Some("display_name"));
-    let vake = inv.devices.iter().find(|d| &*d.name == "vake-atm-1").unwrap();
+    let vake = inv
+        .devices
+        .iter()
+        .find(|d| &*d.name == "vake-atm-1")
+        .unwrap();
     assert_eq!(vake.labels.get("display_name"), Some("ვაკე — ბანკომატი 1"));
 }
 
