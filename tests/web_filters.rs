@@ -195,7 +195,7 @@ async fn filters_follow_the_operator_across_pages_and_headers_sort() {
     web.goto(app.url("/monitor?view=table")).await.unwrap();
     lists(&web, "view=table", &all).await;
     let header = "#devices thead th:nth-child(2)";
-    web.find(By::Css(&format!("{header} a")))
+    web.find(By::Css(format!("{header} a")))
         .await
         .unwrap()
         .click()
@@ -210,7 +210,7 @@ async fn filters_follow_the_operator_across_pages_and_headers_sort() {
         attr(&web, header, "aria-sort").await.as_deref(),
         Some("ascending")
     );
-    web.find(By::Css(&format!("{header} a")))
+    web.find(By::Css(format!("{header} a")))
         .await
         .unwrap()
         .click()
