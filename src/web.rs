@@ -21,6 +21,7 @@
 //! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
 //! [`chart`] the SVG drawings, [`assets`] the static files.
 
+pub mod alert_groups;
 pub mod alerts;
 pub mod assets;
 pub mod chart;
