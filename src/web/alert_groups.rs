@@ -85,7 +85,7 @@ pub struct Place {
 }
 
 impl Place {
-    fn keeps(&self, region: &str, branch: &str) -> bool {
+    pub fn keeps(&self, region: &str, branch: &str) -> bool {
         self.region.as_deref().is_none_or(|r| r == region)
             && self.branch.as_ref().is_none_or(|b| b.matches(branch))
     }
@@ -95,21 +95,25 @@ impl Place {
     }
 }
 
-/// `alerts` kept by `place`, grouped by the branch `snapshot` places each device in,
-/// in `order` (ties by region and branch, so the order is the same on every read).
+/// Where `snapshot` places device `name`: its (region, branch), or [`REMOVED`].
+pub fn place_of<'a>(snapshot: &'a Snapshot, name: &str) -> (&'a str, &'a str) {
+    snapshot
+        .device(name)
+        .map_or(REMOVED, |(d, _, _)| (&*d.region, &*d.branch))
+}
+
+/// `alerts` kept by `place`, grouped by the branch `place_of` gives each device, in
+/// `order` (ties by region and branch, so the order is the same on every read).
 pub fn group(
     alerts: Vec<AlertView>,
-    snapshot: &Snapshot,
+    place_of: impl Fn(&str) -> (String, String),
     place: &Place,
     order: GroupOrder,
 ) -> Vec<AlertGroup> {
     let mut by_place: std::collections::BTreeMap<(String, String), Vec<AlertView>> =
         Default::default();
     for a in alerts {
-        let (region, branch) = match snapshot.device(&a.device) {
-            Some((d, _, _)) => (d.region.to_string(), d.branch.to_string()),
-            None => (REMOVED.0.to_string(), REMOVED.1.to_string()),
-        };
+        let (region, branch) = place_of(&a.device);
         if place.keeps(&region, &branch) {
             by_place.entry((region, branch)).or_default().push(a);
         }
@@ -168,6 +172,84 @@ pub fn page(mut groups: Vec<AlertGroup>, page: usize) -> (Vec<AlertGroup>, usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::AlertRow;
+
+    fn alert(id: i64, device: &str, severity: &str, opened: i64) -> AlertView {
+        AlertView::from(AlertRow {
+            id,
+            device: device.into(),
+            condition: if severity == "critical" {
+                "device_down"
+            } else {
+                "degraded"
+            }
+            .into(),
+            severity: severity.into(),
+            message: String::new(),
+            opened_at: chrono::DateTime::from_timestamp(1_800_000_000 + opened, 0).unwrap(),
+            resolved_at: None,
+            resolution: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+        })
+    }
+
+    /// Devices are named `region.branch.device`.
+    fn where_is(name: &str) -> (String, String) {
+        let mut parts = name.splitn(3, '.');
+        let (r, b) = match (parts.next(), parts.next()) {
+            (Some(r), Some(b)) => (r, b),
+            _ => REMOVED,
+        };
+        (r.into(), b.into())
+    }
+
+    fn alerts() -> Vec<AlertView> {
+        vec![
+            alert(1, "r.a.x", "warning", 0),
+            alert(2, "r.b.x", "critical", 50),
+            alert(3, "r.b.y", "warning", 10),
+            alert(4, "r.c.x", "critical", 20),
+            alert(5, "s.a.x", "warning", 5),
+            alert(6, "s.a.y", "warning", 6),
+            alert(7, "gone", "critical", 30),
+        ]
+    }
+
+    fn keys(groups: &[AlertGroup]) -> Vec<&str> {
+        groups.iter().map(|g| &*g.key).collect()
+    }
+
+    #[test]
+    fn groups_order_worst_longest_most_or_by_place() {
+        let all = Place::default();
+        let g = group(alerts(), where_is, &all, GroupOrder::Worst);
+        // One critical each (r/b, r/c, removed): longest open first; then the rest.
+        assert_eq!(
+            keys(&g),
+            ["r/b", "r/c", "—/(not in the inventory)", "r/a", "s/a"]
+        );
+        let b = &g[0];
+        assert_eq!((b.critical, b.alerts.len()), (1, 2));
+        assert_eq!(b.alerts[0].id, 2, "critical before the older warning");
+        assert_eq!(b.oldest, "2027-01-15T08:00:10.000Z", "the warning is older");
+        let g = group(alerts(), where_is, &all, GroupOrder::Longest);
+        assert_eq!(keys(&g)[..3], ["r/a", "s/a", "r/b"]);
+        let g = group(alerts(), where_is, &all, GroupOrder::Most);
+        assert_eq!(keys(&g)[..2], ["r/b", "s/a"], "two each, ties by place");
+        let g = group(alerts(), where_is, &all, GroupOrder::Place);
+        assert_eq!(keys(&g)[0], "r/a");
+        let only = Place {
+            region: Some("r".into()),
+            branch: TextFilter::parse("B"),
+        };
+        let g = group(alerts(), where_is, &only, GroupOrder::Worst);
+        assert_eq!(
+            keys(&g),
+            ["r/b"],
+            "the place filters, the branch case-folded"
+        );
+    }
 
     #[test]
     fn unknown_orders_are_refused_with_the_known_ones() {

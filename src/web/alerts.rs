@@ -13,7 +13,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::Pages;
-use super::alert_groups::{GroupOrder, Place, REMOVED, group, page};
+use super::alert_groups::{GroupOrder, Place, group, page, place_of};
 use super::view::{self, device_url};
 use crate::http::Body;
 use crate::read_model::paging::{Cursor, paginate};
@@ -253,7 +253,15 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     };
     let mut open: Vec<AlertView> = open.into_iter().map(named).collect();
     count_behind(&mut open, &snapshot);
-    let groups = group(open, &snapshot, &query.place, query.order);
+    let groups = group(
+        open,
+        |name| {
+            let (r, b) = place_of(&snapshot, name);
+            (r.to_string(), b.to_string())
+        },
+        &query.place,
+        query.order,
+    );
     let matching: usize = groups.iter().map(|g| g.alerts.len()).sum();
     let groups_total = groups.len();
     let (groups, page_no, pages) = page(groups, query.page);
@@ -263,13 +271,8 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     let resolved: Vec<AlertView> = resolved
         .into_iter()
         .filter(|a| {
-            query.place.is_empty() || {
-                let (r, b) = snapshot
-                    .device(&a.device)
-                    .map_or(REMOVED, |(d, _, _)| (&*d.region, &*d.branch));
-                query.place.region.as_deref().is_none_or(|x| x == r)
-                    && query.place.branch.as_ref().is_none_or(|x| x.matches(b))
-            }
+            let (region, branch) = place_of(&snapshot, &a.device);
+            query.place.keeps(region, branch)
         })
         .map(named)
         .collect();
