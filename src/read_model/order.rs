@@ -10,6 +10,8 @@
 //! statuses plus a sort of the down and unreachable devices, not a sort of the whole
 //! inventory.
 //!
+//! Another `sort` or `dir=desc` sorts the matches per request instead (`sorted`).
+//!
 //! A [`ListOrder`] names the snapshot it was built from (version and inventory); the
 //! cache hands out an order only for that exact snapshot, so a response built from one
 //! snapshot never mixes in another version's order.
@@ -21,6 +23,8 @@ use parking_lot::Mutex;
 
 use super::Row;
 use super::query::{ListQuery, SortKey};
+
+mod sorted;
 use crate::config::Inventory;
 use crate::state::{Snapshot, Status};
 
@@ -153,66 +157,6 @@ impl ListOrder {
     }
 }
 
-impl ListOrder {
-    /// [`ListOrder::select`] for another `sort` or `dir`: every match is collected
-    /// (along the name order, or the list order for `status`), sorted stably by the key,
-    /// and windowed. Costs a sort of the matches per request, which a table view can
-    /// afford; the default order stays the cached one.
-    fn select_sorted<'a>(
-        &self,
-        snapshot: &'a Snapshot,
-        query: &ListQuery,
-        offset: usize,
-        limit: usize,
-    ) -> Selection<'a> {
-        let devices = &snapshot.inventory.devices;
-        let along = if query.sort == SortKey::Status {
-            &self.indexes
-        } else {
-            &self.by_name
-        };
-        let mut counts = [0; 4];
-        let mut scratch = String::new();
-        let mut matched: Vec<u32> = Vec::new();
-        for &i in along.iter() {
-            let s = self.status[i as usize];
-            if query.matches(&devices[i as usize], s, &mut scratch) {
-                counts[slot(s)] += 1;
-                matched.push(i);
-            }
-        }
-        match query.sort {
-            SortKey::Status | SortKey::Name if query.desc => matched.reverse(),
-            SortKey::Status | SortKey::Name => {}
-            key => matched.sort_by(|&a, &b| {
-                let (a, b) = (a as usize, b as usize);
-                key.compare(
-                    query.desc,
-                    (&devices[a], &snapshot.status[a]),
-                    (&devices[b], &snapshot.status[b]),
-                )
-            }),
-        }
-        let rows = matched
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|&i| {
-                let i = i as usize;
-                (&devices[i], &snapshot.status[i], &snapshot.runtime[i])
-            })
-            .collect();
-        Selection {
-            rows,
-            total: counts.iter().sum(),
-            up: counts[0],
-            down: counts[1],
-            unknown: counts[2],
-            unreachable: counts[3],
-        }
-    }
-}
-
 /// One window of the devices that pass a query, with the totals of all of them.
 pub struct Selection<'a> {
     /// The window, in list order.
@@ -312,7 +256,7 @@ mod tests {
     use crate::probe::ProbeOutcome;
     use crate::state::{State, SystemClock};
 
-    fn state(n: usize) -> State {
+    pub(super) fn state(n: usize) -> State {
         let mut text = String::from(
             "regions:\n  - name: r\n    probe: { down_after: 1, up_after: 1 }\n    branches:\n      - name: b\n        devices:\n",
         );
@@ -336,7 +280,7 @@ mod tests {
         state
     }
 
-    fn probe(state: &State, name: &str, ok: bool, at: i64) {
+    pub(super) fn probe(state: &State, name: &str, ok: bool, at: i64) {
         let snapshot = state.snapshot();
         let (d, _, rt) = snapshot.device(name).unwrap();
         let outcome = ProbeOutcome {
@@ -352,7 +296,7 @@ mod tests {
         );
     }
 
-    fn names(s: &Selection) -> Vec<String> {
+    pub(super) fn names(s: &Selection) -> Vec<String> {
         s.rows.iter().map(|(d, _, _)| d.name.to_string()).collect()
     }
 
@@ -420,56 +364,6 @@ mod tests {
             unknown: s.unknown,
             unreachable: s.unreachable,
         }
-    }
-
-    #[test]
-    fn other_sorts_are_stable_with_ties_by_name_and_keep_the_totals() {
-        let state = state(12);
-        for i in 1..12 {
-            probe(&state, &format!("d{i:02}"), true, 0);
-        }
-        for (name, at) in [("d05", 30), ("d02", 10), ("d08", 20), ("d04", 20)] {
-            probe(&state, name, false, at);
-        }
-        let snapshot = state.snapshot();
-        let cache = OrderCache::default();
-        let run = |q: &str, offset, limit| {
-            let q = ListQuery::parse(Some(q)).unwrap();
-            let s = select(&snapshot, &q, Some(&cache), offset, limit);
-            (names(&s), s.total, s.down)
-        };
-        let (by_name, total, down) = run("sort=name", 0, 3);
-        assert_eq!(
-            (by_name, total, down),
-            (vec!["d00".into(), "d01".into(), "d02".into()], 12, 4)
-        );
-        assert_eq!(run("sort=name&dir=desc", 0, 2).0, ["d11", "d10"]);
-        // Kind: atm (d00, d03, d06, d09) before router, each in name order; reversed,
-        // the routers first and still in name order within a kind.
-        assert_eq!(
-            run("sort=kind", 0, 5).0,
-            ["d00", "d03", "d06", "d09", "d01"]
-        );
-        assert_eq!(run("sort=kind&dir=desc", 0, 3).0, ["d01", "d02", "d04"]);
-        // Addresses are 127.66.0.(i+1): numeric, not text (d09 .10 after d08 .9).
-        assert_eq!(run("sort=address", 8, 2).0, ["d08", "d09"]);
-        // Since: oldest outage first, d04/d08 tied at 20 by name; devices without one
-        // last in both directions.
-        assert_eq!(
-            run("sort=since", 0, 5).0,
-            ["d02", "d04", "d08", "d05", "d00"]
-        );
-        assert_eq!(
-            run("sort=since&dir=desc", 0, 5).0,
-            ["d05", "d04", "d08", "d02", "d00"]
-        );
-        // The default order reversed; a window of a filtered sort keeps its totals.
-        assert_eq!(run("dir=desc", 0, 1).0, ["d11"]);
-        let (rows, total, down) = run("status=down&sort=name", 1, 2);
-        assert_eq!(
-            (rows, total, down),
-            (vec!["d04".into(), "d05".into()], 4, 4)
-        );
     }
 
     #[test]
