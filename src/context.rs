@@ -143,7 +143,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::load::{Source, build_inventory};
+    use crate::config::load::inventory_of;
     use crate::state::SystemClock;
     use crate::store::startup::{StartOptions, start};
 
@@ -167,11 +167,7 @@ mod tests {
                     i + 1
                 );
             }
-            let source = Source {
-                path: "t.yaml".into(),
-                text,
-            };
-            Arc::new(build_inventory(&[source], &Default::default()).unwrap())
+            Arc::new(inventory_of(&text))
         };
         for (round, n) in [3, 5].into_iter().enumerate() {
             state.replace_inventory(inventory(n), |_| None);

@@ -8,20 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use support::{Appliance, Blackhole, wait_for};
-
-const SETTINGS: &str = "\
-listen: 127.0.0.1:5001
-database_url: sqlite://wardops.db
-inventory: inventory
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 2
-  packet_spacing: 100ms
-  down_after: 2
-  retry_interval: 500ms
-";
+use support::{Appliance, Blackhole, TWO_PACKET_PROBE, wait_for};
 
 const INVENTORY: &str = "\
 regions:
@@ -43,7 +30,7 @@ regions:
 
 fn write_config() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::write(dir.path().join("wardops.yaml"), TWO_PACKET_PROBE).unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
     std::fs::write(dir.path().join("inventory/georgia.yaml"), INVENTORY).unwrap();
     dir

@@ -13,20 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use support::{Appliance, Blackhole, wait_for, wait_status};
-
-const SETTINGS: &str = "\
-listen: 127.0.0.1:5001
-database_url: sqlite://wardops.db
-inventory: inventory
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 1
-  down_after: 2
-  up_after: 1
-  retry_interval: 300ms
-";
+use support::{Appliance, Blackhole, FAST_PROBE, wait_for, wait_status};
 
 /// A window on branch `works` from an hour ago to `ends` (UTC, the default zone), one
 /// more on device `w-atm-2` (to `device_ends`), and a branch `plain` without any.
@@ -102,7 +89,7 @@ fn an_outage_in_a_window_is_alerted_at_its_end_and_not_before() {
     let ends = DateTime::from_timestamp(now.timestamp() + 25, 0).unwrap();
     let device_ends = now + chrono::Duration::hours(1);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::write(dir.path().join("wardops.yaml"), FAST_PROBE).unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
     let file = dir.path().join("inventory/imereti.yaml");
     std::fs::write(&file, inventory(ends, Some(device_ends))).unwrap();

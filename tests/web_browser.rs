@@ -10,22 +10,9 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use browser::{Driver, eventually};
-use support::{Appliance, Blackhole};
+use browser::{Driver, eventually, mark_load, same_load};
+use support::{Appliance, Blackhole, TWO_PACKET_PROBE};
 use thirtyfour::prelude::*;
-
-const SETTINGS: &str = "\
-listen: 127.0.0.1:5001
-database_url: sqlite://wardops.db
-inventory: inventory
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 2
-  packet_spacing: 100ms
-  down_after: 2
-  retry_interval: 500ms
-";
 
 const INVENTORY: &str = r#"
 regions:
@@ -95,7 +82,7 @@ async fn screenshots(web: &WebDriver, app: &Appliance, pages: &[(&str, &str)], s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::write(dir.path().join("wardops.yaml"), TWO_PACKET_PROBE).unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
     std::fs::write(dir.path().join("inventory/georgia.yaml"), INVENTORY).unwrap();
     let app = tokio::task::block_in_place(|| Appliance::start(dir.path()));
@@ -138,9 +125,7 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
         "app.js and filters.js, nothing else"
     );
     // Marks this page load: a reload would lose it.
-    web.execute("window.__sameLoad = true;", vec![])
-        .await
-        .unwrap();
+    mark_load(&web).await;
 
     let blackhole = Blackhole::new("web", &["127.77.6.3"]);
     eventually(
@@ -174,14 +159,7 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
     })
     .await;
     assert!(sec.chars().next().unwrap().is_ascii_digit(), "{sec}");
-    assert!(
-        web.execute("return window.__sameLoad === true", vec![])
-            .await
-            .unwrap()
-            .convert::<bool>()
-            .unwrap(),
-        "the page was reloaded"
-    );
+    assert!(same_load(&web).await, "the page was reloaded");
 
     // The store opens the alert in the transaction that records the outage: wait for it,
     // so that the screenshots show the open alert next to the down device.
@@ -236,9 +214,7 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
         },
     )
     .await;
-    web.execute("window.__sameLoad = true;", vec![])
-        .await
-        .unwrap();
+    mark_load(&web).await;
     drop(blackhole);
     eventually(Duration::from_secs(15), "vake-atm-2 recovered", || async {
         let r = rows(&web).await;
@@ -278,14 +254,7 @@ async fn a_blackholed_device_goes_down_on_the_wall_without_a_reload() {
             .contains("recent"),
         "no outage mark left on a recovered device"
     );
-    assert!(
-        web.execute("return window.__sameLoad === true", vec![])
-            .await
-            .unwrap()
-            .convert::<bool>()
-            .unwrap(),
-        "the page was reloaded"
-    );
+    assert!(same_load(&web).await, "the page was reloaded");
     web.quit().await.unwrap();
 }
 
@@ -315,14 +284,6 @@ regions:
     )
 }
 
-async fn same_load(web: &WebDriver) -> bool {
-    web.execute("return window.__sameLoad === true", vec![])
-        .await
-        .unwrap()
-        .convert::<bool>()
-        .unwrap()
-}
-
 async fn live(web: &WebDriver) {
     eventually(
         Duration::from_secs(10),
@@ -341,7 +302,7 @@ async fn live(web: &WebDriver) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_badge_ends_with_its_window_and_the_count_behind_an_alert_follows_the_feed() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::write(dir.path().join("wardops.yaml"), TWO_PACKET_PROBE).unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
     // Whole seconds, as the inventory writes it.
     let ends = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 25, 0).unwrap();
@@ -376,9 +337,7 @@ async fn the_badge_ends_with_its_window_and_the_count_behind_an_alert_follows_th
         "the machine was too slow to see the window"
     );
     assert_eq!(badges().await, 1, "in maintenance until {ends}");
-    web.execute("window.__sameLoad = true;", vec![])
-        .await
-        .unwrap();
+    mark_load(&web).await;
     let wait = (ends - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(5);
     eventually(wait, "the badge gone at the window's end", || async {
         (badges().await == 0).then_some(())

@@ -20,25 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser::{Driver, browser, eventually};
+use browser::{Driver, browser, eventually, mark_load, same_load};
 use serde_json::Value;
-use support::{Appliance, free_port};
+use support::{Appliance, TWO_PACKET_PROBE, free_port};
 use thirtyfour::prelude::*;
 
-const SETTINGS: &str = "\
-listen: 127.0.0.1:5001
-database_url: sqlite://wardops.db
-inventory: inventory
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 2
-  packet_spacing: 100ms
-  down_after: 2
-  retry_interval: 500ms
-web:
-  display_zone: Asia/Tbilisi
-";
+const ZONE: &str = "web:\n  display_zone: Asia/Tbilisi\n";
 
 /// An nftables table of this test dropping echo requests to the addresses of a set,
 /// whose members are replaced at once; deleted when dropped.
@@ -103,7 +90,11 @@ fn nft_script(script: &str) {
 }
 
 fn write_config(dir: &Path, inventory: &str) {
-    std::fs::write(dir.join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::write(
+        dir.join("wardops.yaml"),
+        format!("{TWO_PACKET_PROBE}{ZONE}"),
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.join("inventory")).unwrap();
     std::fs::write(dir.join("inventory/live.yaml"), inventory).unwrap();
 }
@@ -273,9 +264,7 @@ async fn counts_stay_exact_over_bursts_of_300_devices_going_down_and_up() {
             (web.find(By::Id("live")).await.ok()?.text().await.ok()? == "● live").then_some(())
         })
         .await;
-        web.execute("window.__sameLoad = true;", vec![])
-            .await
-            .unwrap();
+        mark_load(&web).await;
         windows.push(handle);
     }
 
@@ -343,14 +332,7 @@ async fn counts_stay_exact_over_bursts_of_300_devices_going_down_and_up() {
     }
     for w in &windows {
         web.switch_to_window(w.clone()).await.unwrap();
-        assert!(
-            web.execute("return window.__sameLoad === true", vec![])
-                .await
-                .unwrap()
-                .convert::<bool>()
-                .unwrap(),
-            "a page was reloaded"
-        );
+        assert!(same_load(&web).await, "a page was reloaded");
     }
     eprintln!(
         "{bursts} bursts, {checks} page checks, {} mismatches, {:?}",

@@ -9,25 +9,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use browser::{Driver, browser};
-use support::{Appliance, Blackhole};
+use browser::{Driver, browser, mark_load, same_load};
+use support::{Appliance, Blackhole, TWO_PACKET_PROBE};
 use thirtyfour::prelude::*;
 
-const SETTINGS: &str = "\
-listen: 127.0.0.1:5001
-database_url: sqlite://wardops.db
-inventory: inventory
-web:
-  display_zone: Asia/Tbilisi
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 2
-  packet_spacing: 100ms
-  down_after: 2
-  up_after: 1
-  retry_interval: 500ms
-";
+const ZONE: &str = "web:\n  display_zone: Asia/Tbilisi\n";
 
 fn inventory() -> String {
     let mut s = String::from("regions:\n");
@@ -93,7 +79,11 @@ async fn until_counts(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wall_follows_an_outage_and_its_recovery_without_a_reload() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::write(
+        dir.path().join("wardops.yaml"),
+        format!("{TWO_PACKET_PROBE}{ZONE}"),
+    )
+    .unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
     std::fs::write(dir.path().join("inventory/wall.yaml"), inventory()).unwrap();
     let app = tokio::task::block_in_place(|| Appliance::start(dir.path()));
@@ -124,9 +114,7 @@ async fn the_wall_follows_an_outage_and_its_recovery_without_a_reload() {
         clock.attr("data-zone").await.unwrap().as_deref(),
         Some("Asia/Tbilisi")
     );
-    web.execute("window.__sameLoad = true;", vec![])
-        .await
-        .unwrap();
+    mark_load(&web).await;
 
     let blackhole = Blackhole::new("wall", &["127.133.0.1", "127.133.0.6", "127.133.0.16"]);
     until_counts(&web, &app, Duration::from_secs(20), "3 down", |c| {
@@ -176,14 +164,7 @@ async fn the_wall_follows_an_outage_and_its_recovery_without_a_reload() {
     for d in ["east-b0-d0", "east-b1-d1", "west-b0-d3"] {
         assert!(rec.contains(d), "{d} listed as recovered: {rec}");
     }
-    assert!(
-        web.execute("return window.__sameLoad === true", vec![])
-            .await
-            .unwrap()
-            .convert::<bool>()
-            .unwrap(),
-        "the page was reloaded"
-    );
+    assert!(same_load(&web).await, "the page was reloaded");
 
     // Filters apply on change, without an Apply button, and come back on a bare URL.
     web.goto(app.url("/monitor")).await.unwrap();

@@ -24,6 +24,17 @@ pub struct Source {
     pub text: String,
 }
 
+/// The inventory of one YAML text, as if it were the file `inventory/t.yaml`: for unit
+/// tests, which build small inventories inline.
+#[cfg(test)]
+pub fn inventory_of(text: &str) -> Inventory {
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: text.into(),
+    };
+    build_inventory(&[source], &Default::default()).expect("a valid test inventory")
+}
+
 /// Reads every inventory file under `dir` (see [`files`] and [`read`] for what is
 /// refused: loops, links out of the directory, anything but regular files, files past
 /// [`MAX_FILE_BYTES`], text that is not UTF-8).

@@ -95,13 +95,12 @@ impl<'a> UnreachableBehind<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
     use std::sync::Arc;
 
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::config::load::{Source, build_inventory};
+    use crate::config::load::inventory_of;
     use crate::state::{Machine, State, SystemClock};
 
     /// core → gw1 → {a, b}; core → gw2 → c; d has two parents (gw1, gw2); e stands alone.
@@ -121,11 +120,7 @@ regions:
           - { name: d, address: 127.70.0.7, kind: atm, parents: [gw1, gw2] }
           - { name: e, address: 127.70.0.8, kind: atm }
 "#;
-        let source = Source {
-            path: PathBuf::from("inventory/t.yaml"),
-            text: text.into(),
-        };
-        let inventory = build_inventory(&[source], &Default::default()).unwrap();
+        let inventory = inventory_of(text);
         let state = State::new(Arc::new(SystemClock));
         let since = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
         state.replace_inventory(Arc::new(inventory), |d| {

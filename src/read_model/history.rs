@@ -269,7 +269,7 @@ mod tests {
     use parking_lot::Mutex as PlMutex;
 
     use super::*;
-    use crate::config::load::{Source, build_inventory};
+    use crate::config::load::inventory_of;
     use crate::state::Clock;
 
     /// A wall clock the test sets.
@@ -286,12 +286,8 @@ mod tests {
         let start = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
         let clock = Arc::new(Settable(PlMutex::new(start)));
         let state = State::new(clock.clone());
-        let source = Source {
-            path: "t.yaml".into(),
-            text: "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n          - { name: d, address: 127.68.0.1, kind: atm }\n".into(),
-        };
         state.replace_inventory(
-            Arc::new(build_inventory(&[source], &Default::default()).unwrap()),
+            Arc::new(inventory_of("regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n          - { name: d, address: 127.68.0.1, kind: atm }\n")),
             |_| None,
         );
         let history = History::default();

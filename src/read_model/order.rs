@@ -246,13 +246,12 @@ pub fn select<'a>(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
     use std::time::Duration;
 
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::config::load::{Source, build_inventory};
+    use crate::config::load::inventory_of;
     use crate::probe::ProbeOutcome;
     use crate::state::{State, SystemClock};
 
@@ -268,15 +267,8 @@ mod tests {
                 i + 1
             ));
         }
-        let source = Source {
-            path: PathBuf::from("inventory/t.yaml"),
-            text,
-        };
         let state = State::new(Arc::new(SystemClock));
-        state.replace_inventory(
-            Arc::new(build_inventory(&[source], &Default::default()).unwrap()),
-            |_| None,
-        );
+        state.replace_inventory(Arc::new(inventory_of(&text)), |_| None);
         state
     }
 

@@ -172,13 +172,12 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
     use std::sync::Arc;
 
     use chrono::TimeZone;
 
     use super::*;
-    use crate::config::load::{Source, build_inventory};
+    use crate::config::load::inventory_of;
     use crate::state::{Machine, State, SystemClock};
 
     /// Region `core` holds the router every branch of region `east` hangs from; branch
@@ -209,11 +208,7 @@ regions:
         devices:
           - { name: w1, address: 127.71.3.1, kind: atm }
 "#;
-        let source = Source {
-            path: PathBuf::from("inventory/t.yaml"),
-            text: text.into(),
-        };
-        let inventory = build_inventory(&[source], &Default::default()).unwrap();
+        let inventory = inventory_of(text);
         let state = State::new(Arc::new(SystemClock));
         state.replace_inventory(Arc::new(inventory), |d| {
             let (status, at) = statuses

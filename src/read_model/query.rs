@@ -271,19 +271,14 @@ fn contains_folded(haystack: &str, needle: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::config::Inventory;
-    use crate::config::load::{Source, build_inventory};
+    use crate::config::load::inventory_of;
 
     fn inventory() -> Inventory {
-        let text = "regions:\n  - name: tbilisi\n    branches:\n      - name: Vake-Central\n        devices:\n          - { name: vake-atm-1, address: 127.66.0.1, kind: atm, labels: { display_name: \"ვაკე ბანკომატი\" } }\n      - name: old-town\n        devices:\n          - { name: old-router-1, address: 127.66.0.2, kind: router, labels: { display_name: \"ᲗᲑᲘᲚᲘᲡᲘ ΟΔΟΣ\", street: Straße } }\n";
-        let source = Source {
-            path: PathBuf::from("inventory/t.yaml"),
-            text: text.into(),
-        };
-        build_inventory(&[source], &Default::default()).unwrap()
+        inventory_of(
+            "regions:\n  - name: tbilisi\n    branches:\n      - name: Vake-Central\n        devices:\n          - { name: vake-atm-1, address: 127.66.0.1, kind: atm, labels: { display_name: \"ვაკე ბანკომატი\" } }\n      - name: old-town\n        devices:\n          - { name: old-router-1, address: 127.66.0.2, kind: router, labels: { display_name: \"ᲗᲑᲘᲚᲘᲡᲘ ΟΔΟΣ\", street: Straße } }\n",
+        )
     }
 
     fn kept(query: &str) -> Vec<String> {

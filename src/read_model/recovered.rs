@@ -170,18 +170,13 @@ mod tests {
 
     /// A device named `name` (built once from a one-device inventory, then renamed).
     fn device(name: &str) -> Arc<crate::config::inventory::Device> {
-        use std::path::PathBuf;
         use std::sync::OnceLock;
 
-        use crate::config::load::{Source, build_inventory};
+        use crate::config::load::inventory_of;
         static ONE: OnceLock<crate::config::inventory::Device> = OnceLock::new();
         let one = ONE.get_or_init(|| {
             let text = "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n          - { name: x, address: 127.72.0.1, kind: atm }\n";
-            let source = Source {
-                path: PathBuf::from("inventory/t.yaml"),
-                text: text.into(),
-            };
-            let inventory = build_inventory(&[source], &Default::default()).unwrap();
+            let inventory = inventory_of(text);
             (*inventory.devices[0]).clone()
         });
         let mut d = one.clone();

@@ -99,3 +99,19 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Marks the page now loaded, so that [`same_load`] tells whether it was reloaded since.
+pub async fn mark_load(web: &WebDriver) {
+    web.execute("window.__sameLoad = true;", vec![])
+        .await
+        .expect("mark the page load");
+}
+
+/// Whether the page is still the load [`mark_load`] marked (no reload, no navigation).
+pub async fn same_load(web: &WebDriver) -> bool {
+    web.execute("return window.__sameLoad === true", vec![])
+        .await
+        .expect("read the page-load mark")
+        .convert::<bool>()
+        .expect("a boolean")
+}

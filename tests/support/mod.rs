@@ -90,6 +90,19 @@ probe:
   retry_interval: 300ms
 ";
 
+/// The `probe:` section of the page and end-to-end tests: two requests 100 ms apart per
+/// probe, down after two failed probes (the second a retry 500 ms later), so a
+/// blackholed device is down within about two seconds and one lost reply changes nothing.
+pub const TWO_PACKET_PROBE: &str = "\
+probe:
+  interval: 1s
+  timeout: 300ms
+  packets: 2
+  packet_spacing: 100ms
+  down_after: 2
+  retry_interval: 500ms
+";
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
