@@ -665,14 +665,31 @@ async fn display_names_are_shown_with_the_inventory_name_beside_them() {
         t(0),
         dashboard::ProberView::of(&Default::default(), Vec::new()),
         dashboard::AlertsBlock {
-            open: Vec::new(),
+            open: vec![wardops::web::alerts::AlertView::from(
+                wardops::store::AlertRow {
+                    id: 1,
+                    device: "vake-atm-1".into(),
+                    condition: "device_down".into(),
+                    severity: "critical".into(),
+                    message: String::new(),
+                    opened_at: t(-600),
+                    resolved_at: None,
+                    resolution: None,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                },
+            )],
             more: false,
-            total: 0,
+            total: 1,
             error: None,
         },
     ))
     .await;
     assert!(dash.contains(">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</a> <span class=\"inv-name\">vake-atm-1</span>"));
+    assert!(
+        dash.contains(">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</a> device_down"),
+        "the open alerts name it too"
+    );
     let web = Arc::new(web);
     let device = tokio::task::spawn_blocking(move || {
         let req = hyper::Request::get("/devices/vake-atm-1")

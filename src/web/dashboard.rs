@@ -105,6 +105,13 @@ pub fn render(
     mut alerts: AlertsBlock,
 ) -> Response<Body> {
     super::alerts::count_behind(&mut alerts.open, snapshot);
+    let label = web.ctx.web.display_name_label.as_deref();
+    for a in &mut alerts.open {
+        a.display_name = snapshot
+            .device(&a.device)
+            .and_then(|(d, _, _)| view::display_name(d, label))
+            .map(str::to_string);
+    }
     let all = Totals::of(snapshot);
     let (totals, by_region, by_kind) = (
         all.all,
