@@ -37,7 +37,7 @@ pub use history::History;
 pub use maintenance::Ends;
 pub use order::{OrderCache, Selection, select};
 pub use outages::Outages;
-pub use query::{ListQuery, ParamError};
+pub use query::{ListQuery, ParamError, SortKey, TextFilter};
 pub use recovered::Recovered;
 pub use time::{Rfc3339, TimeWriter};
 

@@ -7,10 +7,13 @@
 //! - `/` — dashboard: totals, devices down now, by region and kind, open alerts, prober
 //!   health, last inventory reload.
 //! - `/monitor` — the NOC wall: down first, longest down first; filters `status`, `region`,
-//!   `branch`, `kind`, `q`; `view=grid|table`; `page` (of [`monitor::PAGE_SIZE`]).
+//!   `branch`, `kind`, `q` ([`crate::read_model::ListQuery`]); `sort`, `dir` (the table's
+//!   headers); `view=grid|table`; `page` (of [`monitor::PAGE_SIZE`]).
 //! - `/devices/{name}` — one device: hierarchy, labels, last hour chart, transitions and
 //!   alerts from the store, VictoriaMetrics link.
-//! - `/alerts` — open and recently resolved alerts; filters `severity`, `device`.
+//! - `/alerts` — open alerts grouped by branch ([`alert_groups`]), 50 branches a page,
+//!   and resolved ones paged by cursor; filters `severity`, `device`, `region`, `branch`;
+//!   `sort` (`worst`, `longest`, `most`, `place`), `page`, `before`.
 //! - `/infrastructure` — regions → branches with counts, worst first; a map from lat/lon.
 //! - `/wall` — the 4K wall: headline counts, the outage summary, every device as a
 //!   small tile grouped by region and branch, a clock in `web.display_zone`.
@@ -21,6 +24,7 @@
 //! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
 //! [`chart`] the SVG drawings, [`assets`] the static files.
 
+pub mod alert_groups;
 pub mod alerts;
 pub mod assets;
 pub mod chart;

@@ -1,8 +1,11 @@
 // wardops: filter forms (form.filters) apply as they change, without an Apply button
 // (the button stays inside <noscript> for a browser without JavaScript), and are
 // remembered per page in localStorage: coming back to a page without a query string
-// brings its last filters back. The server parses and checks every parameter; this
-// only builds URLs.
+// brings its last filters back. The place (region, branch) follows the operator between
+// the pages that filter by it: a nav link (a[data-nav]) opens its page with that page's
+// own remembered filters and this page's region and branch (the link's href carries
+// the place alone, for a browser without JavaScript). The server parses and checks
+// every parameter; this only builds URLs.
 (function () {
   "use strict";
   var KEY = "wardops.filters." + location.pathname;
@@ -21,6 +24,24 @@
     });
     return p.toString();
   }
+  var PLACE = ["region", "branch"];
+  function navigate(e) {
+    var a = e.target.closest && e.target.closest("a[data-nav]");
+    if (!a || !ls || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    var target = a.dataset.nav;
+    var p = new URLSearchParams(ls.getItem("wardops.filters." + target) || "");
+    var here = new URLSearchParams(location.search);
+    PLACE.forEach(function (k) {
+      var v = here.get(k);
+      if (v) p.set(k, v); else p.delete(k);
+    });
+    var q = p.toString();
+    // An empty query would bring the target's old filters back on arrival.
+    if (!q) ls.removeItem("wardops.filters." + target);
+    e.preventDefault();
+    location.assign(target + (q ? "?" + q : ""));
+  }
+  document.addEventListener("click", navigate);
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form.filters").forEach(function (form) {
       if (ls) {

@@ -223,6 +223,21 @@ async fn filters_combine_and_total_counts_before_paging() {
         ("q=127.10.0.4", &["s1-router"]),
         ("q=%3Cscript", &["a/b <script>"]),
         ("region=nowhere", &[]),
+        // A branch is a case-folded substring, or exact in quotes.
+        ("branch=N", &["n1-atm", "a/b <script>", "n1-router"]),
+        ("branch=%22n1%22&kind=atm", &["n1-atm"]),
+        ("branch=%22N1%22", &[]),
+        // q searches label values too.
+        ("q=ACME", &["n1-router"]),
+        // Another order; ties (none here) by name.
+        (
+            "kind=atm&sort=name&dir=desc",
+            &["q\"uote\\back", "n1-atm", "S1-ATM"],
+        ),
+        (
+            "sort=address&region=north",
+            &["n1-router", "n1-atm", "a/b <script>"],
+        ),
     ];
     for (query, expected) in cases {
         let (status, body) = s.get(&format!("/api/v1/devices?{query}")).await;
@@ -248,6 +263,8 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ("status=up,sideways", "status"),
         ("limit=-1", "limit"),
         ("offset=ten", "offset"),
+        ("sort=rtt", "sort"),
+        ("dir=down", "dir"),
     ] {
         let (status, body) = s.get(&format!("/api/v1/devices?{query}")).await;
         assert_eq!(status, 400, "{query}");

@@ -231,6 +231,15 @@ fn shipped_example_is_valid() {
     }
     assert_eq!(config.settings.database_url, "sqlite://data/wardops.db");
     assert_eq!(config.settings.listen.to_string(), "127.0.0.1:5001");
+    // The example shows Georgian display names (web.display_name_label).
+    let label = config.settings.web.display_name_label.as_deref();
+    assert_eq!(label, Some("display_name"));
+    let vake = inv
+        .devices
+        .iter()
+        .find(|d| &*d.name == "vake-atm-1")
+        .unwrap();
+    assert_eq!(vake.labels.get("display_name"), Some("ვაკე — ბანკომატი 1"));
 }
 
 /// Runs `f` on its own thread and fails the test if it takes longer than `limit`: a

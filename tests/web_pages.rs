@@ -505,3 +505,472 @@ async fn a_wall_of_more_devices_than_tiles_draws_one_square_a_branch() {
     assert!(!html.contains("data-device="));
     assert!(html.contains("id=\"wall-down\">1<"));
 }
+
+/// Two branches whose names share `vake`, devices with Georgian display names (one in
+/// Mtavruli, the capitals), one down.
+const NAMED: &str = r#"
+regions:
+  - name: tbilisi
+    probe: { down_after: 1, up_after: 1 }
+    branches:
+      - name: Vake
+        devices:
+          - { name: vake-router-1, address: 127.77.8.1, kind: router, labels: { display_name: "ვაკე როუტერი" } }
+          - { name: vake-atm-1, address: 127.77.8.2, kind: atm, labels: { display_name: "ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ" } }
+      - name: vake-2
+        devices:
+          - { name: vake2-atm-1, address: 127.77.8.3, kind: atm }
+      - name: saburtalo
+        devices:
+          - { name: sab-atm-1, address: 127.77.8.4, kind: atm, labels: { display_name: "<b>საბურთალო</b>" } }
+"#;
+
+fn named_state() -> State {
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: NAMED.into(),
+    };
+    let inventory = build_inventory(&[source], &Default::default()).unwrap();
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    for (name, ok, at) in [
+        ("vake-router-1", true, 0),
+        ("vake2-atm-1", true, 0),
+        ("sab-atm-1", true, 0),
+        ("vake-atm-1", false, -600),
+    ] {
+        let s = state.snapshot();
+        let (d, _, rt) = s.device(name).unwrap();
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: u32::from(ok),
+            rtt: ok.then_some(Duration::from_micros(900)),
+        };
+        state.record_probe(d, rt, &outcome, t(at));
+    }
+    state
+}
+
+/// Pages over `state` with `web.display_name_label: display_name`.
+async fn named_pages(
+    state: &State,
+) -> (Pages, (tempfile::TempDir, wardops::store::startup::Started)) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, started) = support::local_context(state, dir.path()).await;
+    ctx.web.display_name_label = Some("display_name".into());
+    (Pages::new(Arc::new(ctx)), (dir, started))
+}
+
+/// The devices a page lists, in order, and its "shown" count.
+fn listed(html: &str) -> (Vec<String>, usize) {
+    let names = html
+        .split("data-device=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect();
+    let shown = html
+        .split("id=\"count-shown\">")
+        .nth(1)
+        .and_then(|s| s[..s.find('<').unwrap()].parse().ok())
+        .expect("a shown count");
+    (names, shown)
+}
+
+/// The JSON API's names and total for the same query.
+fn api_listed(state: &State, query: &str) -> (Vec<String>, usize) {
+    let q = wardops::read_model::ListQuery::parse(Some(query)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&wardops::api::devices::devices_json(&state.snapshot(), &q))
+            .unwrap();
+    let names = json["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
+    (names, json["total"].as_u64().unwrap() as usize)
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// Branch and search filters on /monitor match as the JSON API does (same names, same
+/// totals), case-folded and by substring, with quotes for one exact branch.
+#[tokio::test]
+async fn monitor_filters_match_by_substring_and_fold_case_like_the_api() {
+    let state = named_state();
+    let (web, _store) = named_pages(&state).await;
+    for (query, want) in [
+        (
+            "branch=VAKE",
+            &["vake-atm-1", "vake-router-1", "vake2-atm-1"][..],
+        ),
+        ("branch=%22Vake%22", &["vake-atm-1", "vake-router-1"][..]),
+        ("branch=ake-", &["vake2-atm-1"][..]),
+        // Mkhedruli (lower case) finds a display name written in Mtavruli.
+        ("q=თბილისი", &["vake-atm-1"][..]),
+        ("q=ᲕᲐᲙᲔ", &["vake-router-1"][..]),
+        ("q=127.77.8.4", &["sab-atm-1"][..]),
+        ("q=nothing-like-it", &[][..]),
+    ] {
+        let q = monitor::MonitorQuery::parse(Some(&format!("view=table&{query}"))).unwrap();
+        let (_, html) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+        let (page, shown) = listed(&html);
+        let (api, total) = api_listed(&state, query);
+        assert_eq!(page, want, "{query}: the page");
+        assert_eq!(
+            (&api, total),
+            (&page, shown),
+            "{query}: the API says the same"
+        );
+    }
+    // The feed follows the branch filter as written; the nav carries the place along.
+    let q = monitor::MonitorQuery::parse(Some("region=tbilisi&branch=vake")).unwrap();
+    let (_, html) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+    let html = unescape(&html);
+    assert!(
+        html.contains("data-events=\"/api/v1/events?region=tbilisi&branch=vake\""),
+        "the feed is scoped by the same branch filter"
+    );
+    assert!(html.contains("href=\"/alerts?region=tbilisi&branch=vake\" data-nav=\"/alerts\""));
+    assert!(html.contains("href=\"/monitor?region=tbilisi&branch=vake\" data-nav=\"/monitor\""));
+}
+
+/// A display name label is shown as the name (escaped), the inventory name beside it;
+/// links and `data-device` stay the inventory name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn display_names_are_shown_with_the_inventory_name_beside_them() {
+    let state = named_state();
+    let (web, store) = named_pages(&state).await;
+    let q = monitor::MonitorQuery::parse(None).unwrap();
+    let (_, grid) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+    assert!(grid.contains(
+        "<span class=\"name\">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</span><span class=\"inv-name\">vake-atm-1</span>"
+    ));
+    assert!(grid.contains("&lt;b&gt;საბურთალო&lt;&#x2f;b&gt;") && !grid.contains("<b>საბ"));
+    assert!(
+        grid.contains("<span class=\"name\">vake2-atm-1</span>\n"),
+        "no label, no second name"
+    );
+    let q = monitor::MonitorQuery::parse(Some("view=table")).unwrap();
+    let (_, table) = body(monitor::render(&web, &state.snapshot(), t(0), &q)).await;
+    assert!(table.contains(">ვაკე როუტერი</a> <span class=\"inv-name\">vake-router-1</span>"));
+    let (_, dash) = body(dashboard::render(
+        &web,
+        &state.snapshot(),
+        t(0),
+        dashboard::ProberView::of(&Default::default(), Vec::new()),
+        dashboard::AlertsBlock {
+            open: vec![wardops::web::alerts::AlertView::from(
+                wardops::store::AlertRow {
+                    id: 1,
+                    device: "vake-atm-1".into(),
+                    condition: "device_down".into(),
+                    severity: "critical".into(),
+                    message: String::new(),
+                    opened_at: t(-600),
+                    resolved_at: None,
+                    resolution: None,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                },
+            )],
+            more: false,
+            total: 1,
+            error: None,
+        },
+    ))
+    .await;
+    assert!(dash.contains(">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</a> <span class=\"inv-name\">vake-atm-1</span>"));
+    assert!(
+        dash.contains(">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</a> device_down"),
+        "the open alerts name it too"
+    );
+    let web = Arc::new(web);
+    let device = tokio::task::spawn_blocking(move || {
+        let req = hyper::Request::get("/devices/vake-atm-1")
+            .body(bytes::Bytes::new())
+            .unwrap();
+        wardops::web::device::get(&web, &req)
+    })
+    .await
+    .unwrap();
+    let (_, page) = body(device).await;
+    assert!(page.contains("<title>ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ · wardops</title>"));
+    assert!(page.contains("<small class=\"inv-name\">vake-atm-1</small>"));
+    drop(store);
+}
+
+/// The table's column headers sort server-side: a link per sortable column that
+/// toggles the direction, `aria-sort` on the sorted one, ties by name, the filters and
+/// the order kept in the pager, the form and the API alike; an unknown column is a 400.
+#[tokio::test]
+async fn table_columns_sort_with_links_that_toggle_and_aria_sort() {
+    let state = named_state();
+    let (web, _store) = named_pages(&state).await;
+    let render = |query: &str| {
+        let q = monitor::MonitorQuery::parse(Some(query)).unwrap();
+        monitor::render(&web, &state.snapshot(), t(0), &q)
+    };
+    let (_, html) = body(render("view=table")).await;
+    let html = unescape(&html);
+    assert!(html.contains("<th aria-sort=\"ascending\"><a class=\"sort\" href=\"/monitor?sort=status&dir=desc&view=table\""));
+    assert!(html.contains("<a class=\"sort\" href=\"/monitor?sort=name&view=table\""));
+    assert!(html.contains("<th>RTT</th>"), "RTT does not sort");
+    for (query, want) in [
+        (
+            "sort=name",
+            &["sab-atm-1", "vake-atm-1", "vake-router-1", "vake2-atm-1"][..],
+        ),
+        (
+            "sort=name&dir=desc",
+            &["vake2-atm-1", "vake-router-1", "vake-atm-1", "sab-atm-1"][..],
+        ),
+        // Kind ties (three ATMs) are by name in both directions.
+        (
+            "sort=kind&dir=desc",
+            &["vake-router-1", "sab-atm-1", "vake-atm-1", "vake2-atm-1"][..],
+        ),
+        (
+            "sort=region&branch=vake",
+            &["vake-atm-1", "vake-router-1", "vake2-atm-1"][..],
+        ),
+    ] {
+        let (_, html) = body(render(&format!("view=table&{query}"))).await;
+        let (page, shown) = listed(&html);
+        assert_eq!(page, want, "{query}");
+        assert_eq!(api_listed(&state, query), (page, shown), "{query}: the API");
+    }
+    let (_, html) = body(render("view=table&sort=name&status=up")).await;
+    let html = unescape(&html);
+    assert!(html.contains("<th aria-sort=\"ascending\"><a class=\"sort\" href=\"/monitor?status=up&sort=name&dir=desc&view=table\""));
+    assert!(html.contains("<input type=\"hidden\" name=\"sort\" value=\"name\">"));
+    let (_, html) = body(render("view=table&sort=name&dir=desc")).await;
+    let html = unescape(&html);
+    assert!(html.contains(
+        "<th aria-sort=\"descending\"><a class=\"sort\" href=\"/monitor?sort=name&view=table\""
+    ));
+    assert_eq!(html.matches("aria-sort=").count(), 1, "one sorted column");
+
+    let req = hyper::Request::get("/monitor?sort=rtt")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let r = monitor::get(&web, &req);
+    assert_eq!(r.status(), 400);
+    let (_, html) = body(r).await;
+    assert!(
+        html.contains(
+            "sort &quot;rtt&quot; is not one of status, name, address, region, kind, since"
+        ),
+        "{html}"
+    );
+}
+
+/// Links to one branch (device page, infrastructure, wall, outage summary) match it
+/// exactly: `vake` does not also list `vake-2`.
+#[tokio::test]
+async fn links_to_one_branch_are_exact() {
+    let state = named_state();
+    let (web, _store) = named_pages(&state).await;
+    let (_, html) = body(infrastructure::render(&web, &state.snapshot(), t(0))).await;
+    let html = unescape(&html);
+    assert!(
+        html.contains("/monitor?region=tbilisi&branch=%22Vake%22"),
+        "{html}"
+    );
+    let (_, html) = body(wall::render(&web, &state.snapshot(), t(0))).await;
+    assert!(unescape(&html).contains("/monitor?region=tbilisi&branch=%22Vake%22"));
+}
+
+/// Every text between `before` and the next `after` in `html`.
+fn all_between<'a>(html: &'a str, before: &str, after: &str) -> Vec<&'a str> {
+    html.split(before)
+        .skip(1)
+        .filter_map(|s| s.find(after).map(|i| &s[..i]))
+        .collect()
+}
+
+/// The href (unescaped) of the link whose text is `text`, if the page has one.
+fn link(html: &str, text: &str) -> Option<String> {
+    let end = html.find(&format!("\">{text}"))?;
+    let start = html[..end].rfind("href=\"")? + "href=\"".len();
+    Some(unescape(&html[start..end]))
+}
+
+fn one_between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
+    all_between(html, before, after)
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no {before}…{after} in the page"))
+}
+
+/// Open alerts of the JSON API, every page of it (`next_before`).
+fn api_alerts(app: &support::Appliance, status: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut before = String::new();
+    loop {
+        let page = app.get_json(&format!(
+            "/api/v1/alerts?status={status}&limit=1000{before}"
+        ));
+        out.extend(page["alerts"].as_array().unwrap().iter().cloned());
+        match page["next_before"].as_str() {
+            Some(b) => before = format!("&before={b}"),
+            None => return out,
+        }
+    }
+}
+
+/// 120 devices in 60 branches of two regions go down (the real binary, nftables): the
+/// alerts page is 60 branch groups of 2, 50 to a page, worst (then longest) first, each
+/// with its count and durations; its open count is the dashboard's and the API's; the
+/// place filters narrow it as the device list's do. After recovery the resolved list
+/// pages by the history cursor with how long each lasted, nothing skipped or repeated.
+#[test]
+fn many_open_alerts_are_grouped_by_branch_and_paged_with_counts_equal_to_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wardops.yaml"), support::FAST_PROBE).unwrap();
+    std::fs::create_dir(dir.path().join("inventory")).unwrap();
+    let mut inv = String::from("regions:\n");
+    for r in 0..2 {
+        inv.push_str(&format!("  - name: r{r}\n    branches:\n"));
+        for b in 0..30 {
+            inv.push_str(&format!("      - name: b{b:02}\n        devices:\n"));
+            for d in 0..2 {
+                let n = r * 60 + b * 2 + d + 1;
+                inv.push_str(&format!(
+                    "          - {{ name: r{r}-b{b:02}-atm-{d}, address: 127.77.10.{n}, kind: atm }}\n"
+                ));
+            }
+        }
+    }
+    std::fs::write(dir.path().join("inventory/many.yaml"), inv).unwrap();
+    let app = support::Appliance::start(dir.path());
+    let all_up = || app.get_json("/api/v1/devices?status=up")["total"].as_u64() == Some(120);
+    support::wait_for(Duration::from_secs(20), "120 devices up", || {
+        all_up().then_some(())
+    });
+
+    let dark = support::Blackhole::with_matches(
+        "alertpages",
+        &["ip daddr 127.77.10.0/24 icmp type echo-request".to_string()],
+    );
+    support::wait_for(Duration::from_secs(30), "120 open alerts", || {
+        (api_alerts(&app, "active").len() == 120).then_some(())
+    });
+    let page1 = app.try_get("/alerts").unwrap();
+    let page2 = app
+        .try_get(&link(&page1, "next branches →").expect("a next page"))
+        .unwrap();
+    // The count is the dashboard's, the API's, and the groups' sum over the pages.
+    assert_eq!(one_between(&page1, "id=\"open-alerts\">(", ")"), "120");
+    let dashboard = app.try_get("/").unwrap();
+    assert_eq!(one_between(&dashboard, "id=\"open-alerts\">(", ")"), "120");
+    assert_eq!(one_between(&page1, "id=\"alerts-groups\">", "<"), "60");
+    let counts = |html: &str| -> Vec<usize> {
+        all_between(html, "class=\"a-group a-critical\"", ">")
+            .iter()
+            .map(|attrs| one_between(attrs, "data-count=\"", "\"").parse().unwrap())
+            .collect()
+    };
+    assert_eq!(counts(&page1).len(), 50, "50 branches a page");
+    assert_eq!(counts(&page2).len(), 10);
+    assert!(
+        counts(&page1)
+            .iter()
+            .chain(&counts(&page2))
+            .all(|&n| n == 2)
+    );
+    assert!(page1.contains("page 1 of 2") && page2.contains("page 2 of 2"));
+    // Every group says since when, and every alert too, as ticking durations.
+    assert_eq!(
+        page1
+            .matches("oldest open for <span class=\"dur\" data-since=")
+            .count(),
+        50
+    );
+    assert!(page1.matches("class=\"dur\" data-since=").count() >= 150);
+    // Both pages together: every open alert of the API exactly once.
+    let mut ids: Vec<String> = all_between(&page1, "<tr class=\"st-row-down\" data-alert=\"", "\"")
+        .into_iter()
+        .chain(all_between(
+            &page2,
+            "<tr class=\"st-row-down\" data-alert=\"",
+            "\"",
+        ))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    let mut api_ids: Vec<String> = api_alerts(&app, "active")
+        .iter()
+        .map(|a| a["id"].to_string())
+        .collect();
+    api_ids.sort();
+    assert_eq!(ids, api_ids);
+    // Worst first is the longest open first among equals: the first group's oldest is
+    // no younger than the last's.
+    let oldest = |html: &str| {
+        all_between(
+            html,
+            "oldest open for <span class=\"dur\" data-since=\"",
+            "\"",
+        )
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let order: Vec<String> = oldest(&page1).into_iter().chain(oldest(&page2)).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(
+        order, sorted,
+        "worst (all critical) then longest open first"
+    );
+    // By place, a region and a branch substring: as the device list filters.
+    let place = app
+        .try_get("/alerts?sort=place&region=r1&branch=B0")
+        .unwrap();
+    let keys = all_between(&place, "data-key=\"", "\"");
+    assert_eq!(keys.len(), 10);
+    assert_eq!(keys[0], "r1&#x2f;b00");
+    assert_eq!(one_between(&place, "id=\"alerts-matching\">", "<"), "20");
+    assert_eq!(
+        app.get_json("/api/v1/devices?region=r1&branch=B0&status=down")["total"],
+        20
+    );
+    let bad = reqwest::blocking::get(app.url("/alerts?sort=size")).unwrap();
+    assert_eq!(bad.status(), 400);
+
+    drop(dark);
+    support::wait_for(Duration::from_secs(30), "every alert resolved", || {
+        api_alerts(&app, "active").is_empty().then_some(())
+    });
+    let mut seen = Vec::new();
+    let mut url = "/alerts".to_string();
+    loop {
+        let html = app.try_get(&url).unwrap();
+        let table = one_between(&html, "<table class=\"list\" id=\"resolved\">", "</table>");
+        let rows = table.matches("<tr><td>").count();
+        assert!(rows <= 50);
+        seen.extend(
+            all_between(table, "<a href=\"", "\"")
+                .into_iter()
+                .map(str::to_string),
+        );
+        assert!(
+            table.contains("s</td></tr>"),
+            "each says how long it lasted"
+        );
+        match link(&html, "older →") {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 120, "every resolved alert, over three pages");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 120, "none twice");
+}

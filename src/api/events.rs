@@ -1,6 +1,6 @@
 //! `GET /api/v1/events`: the live feed ([`crate::feed`]) as Server-Sent Events.
 //!
-//! Query: `region`, `branch`, `kind` (exact, like the device list) keep only the events
+//! Query: `region`, `branch`, `kind` (matched like the device list's) keep only the events
 //! of that scope; `since` is `Last-Event-ID` for the first connection of a page (an
 //! `EventSource` cannot set headers), so the feed continues exactly where the page was
 //! rendered. The header wins when both are given. An id of another process (before a
@@ -15,6 +15,7 @@ use crate::context::Context;
 use crate::feed::{self, Filter, parse_id};
 use crate::http::BoxFuture;
 use crate::http::response;
+use crate::read_model::TextFilter;
 
 /// `GET /api/v1/events` (a streaming route: no request timeout).
 pub fn get(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
@@ -25,7 +26,7 @@ pub fn get(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
             let value = Some(value.into_owned()).filter(|v| !v.is_empty());
             match &*key {
                 "region" => filter.region = value,
-                "branch" => filter.branch = value,
+                "branch" => filter.branch = value.as_deref().and_then(TextFilter::parse),
                 "kind" => filter.kind = value,
                 "since" => match value.as_deref().map(parse_id) {
                     Some(Some(id)) => since = Some(id),

@@ -1,5 +1,6 @@
 //! One client's Server-Sent Events stream of the hub's feed, kept to the client's
-//! [`Filter`] (`region`, `branch`, `kind`: exact, like the device list).
+//! [`Filter`] (`region`, `branch`, `kind`, matched as the device list matches them:
+//! `branch` a case-folded substring or an exact value in quotes).
 //!
 //! The stream opens with `retry:` and a `hello` event (current id), then replays what
 //! the client missed, then goes live; a `: heartbeat` comment every 15 s
@@ -22,11 +23,12 @@ use tokio::sync::{broadcast, watch};
 use super::hub::{Hub, StreamSlot};
 use super::item::{self, EventId, Item};
 use crate::http::response::{self, Body, BoxError};
+use crate::read_model::TextFilter;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Filter {
     pub region: Option<String>,
-    pub branch: Option<String>,
+    pub branch: Option<TextFilter>,
     pub kind: Option<String>,
 }
 
@@ -37,7 +39,10 @@ impl Filter {
         };
         let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         same(&self.region, &scope.region)
-            && same(&self.branch, &scope.branch)
+            && self
+                .branch
+                .as_ref()
+                .is_none_or(|b| b.matches(&scope.branch))
             && same(&self.kind, &scope.kind)
     }
 }

@@ -10,6 +10,8 @@
 //! statuses plus a sort of the down and unreachable devices, not a sort of the whole
 //! inventory.
 //!
+//! Another `sort` or `dir=desc` sorts the matches per request instead (`sorted`).
+//!
 //! A [`ListOrder`] names the snapshot it was built from (version and inventory); the
 //! cache hands out an order only for that exact snapshot, so a response built from one
 //! snapshot never mixes in another version's order.
@@ -20,7 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::Row;
-use super::query::ListQuery;
+use super::query::{ListQuery, SortKey};
+
+mod sorted;
 use crate::config::Inventory;
 use crate::state::{Snapshot, Status};
 
@@ -32,6 +36,9 @@ pub struct ListOrder {
     inventory: Arc<Inventory>,
     /// Inventory indexes in list order.
     pub indexes: Arc<[u32]>,
+    /// Inventory indexes in name order: what another `sort` sorts along, so that its
+    /// ties are in name order.
+    by_name: Arc<[u32]>,
     /// Status by inventory index, flat: the snapshot's persistent vector is slower to
     /// index, and a filter pass reads every entry.
     status: Box<[Status]>,
@@ -50,7 +57,7 @@ fn slot(s: Status) -> usize {
 
 impl ListOrder {
     /// The order of `snapshot`, given its inventory's name order `by_name`.
-    fn build(snapshot: &Snapshot, by_name: &[u32]) -> ListOrder {
+    fn build(snapshot: &Snapshot, by_name: &Arc<[u32]>) -> ListOrder {
         let status: Box<[Status]> = snapshot.status.iter().map(|s| s.status).collect();
         let mut counts = [0; 4];
         for &s in &*status {
@@ -82,6 +89,7 @@ impl ListOrder {
             version: snapshot.version,
             inventory: snapshot.inventory.clone(),
             indexes: indexes.into(),
+            by_name: by_name.clone(),
             status,
             counts,
         }
@@ -106,10 +114,10 @@ impl ListOrder {
         let devices = &snapshot.inventory.devices;
         let end = offset.saturating_add(limit);
         let wanted = |s: Status| query.statuses.is_empty() || query.statuses.contains(&s);
-        let status_only = query.region.is_none()
-            && query.branch.is_none()
-            && query.kind.is_none()
-            && query.q.is_none();
+        let status_only = query.status_only();
+        if query.sort != SortKey::Status || query.desc {
+            return self.select_sorted(snapshot, query, offset, limit);
+        }
         let mut counts = [0; 4];
         if status_only {
             for s in Status::ALL {
@@ -247,7 +255,7 @@ mod tests {
     use crate::probe::ProbeOutcome;
     use crate::state::{State, SystemClock};
 
-    fn state(n: usize) -> State {
+    pub(super) fn state(n: usize) -> State {
         let mut text = String::from(
             "regions:\n  - name: r\n    probe: { down_after: 1, up_after: 1 }\n    branches:\n      - name: b\n        devices:\n",
         );
@@ -264,7 +272,7 @@ mod tests {
         state
     }
 
-    fn probe(state: &State, name: &str, ok: bool, at: i64) {
+    pub(super) fn probe(state: &State, name: &str, ok: bool, at: i64) {
         let snapshot = state.snapshot();
         let (d, _, rt) = snapshot.device(name).unwrap();
         let outcome = ProbeOutcome {
@@ -280,7 +288,7 @@ mod tests {
         );
     }
 
-    fn names(s: &Selection) -> Vec<String> {
+    pub(super) fn names(s: &Selection) -> Vec<String> {
         s.rows.iter().map(|(d, _, _)| d.name.to_string()).collect()
     }
 

@@ -160,7 +160,14 @@ pub fn map(pins: &[Pin]) -> Option<String> {
         let href = format!(
             "/monitor?region={}&amp;branch={}",
             escape(&form_urlencoded::byte_serialize(p.region.as_bytes()).collect::<String>()),
-            escape(&form_urlencoded::byte_serialize(p.branch.as_bytes()).collect::<String>())
+            escape(
+                &form_urlencoded::byte_serialize(
+                    crate::read_model::TextFilter::exact(p.branch)
+                        .written
+                        .as_bytes()
+                )
+                .collect::<String>()
+            )
         );
         if p.down > 0 || p.unreachable > 0 {
             // Labels on the right half go to the left of their pin, so none is clipped.

@@ -105,6 +105,13 @@ pub fn render(
     mut alerts: AlertsBlock,
 ) -> Response<Body> {
     super::alerts::count_behind(&mut alerts.open, snapshot);
+    let label = web.ctx.web.display_name_label.as_deref();
+    for a in &mut alerts.open {
+        a.display_name = snapshot
+            .device(&a.device)
+            .and_then(|(d, _, _)| view::display_name(d, label))
+            .map(str::to_string);
+    }
     let all = Totals::of(snapshot);
     let (totals, by_region, by_kind) = (
         all.all,
@@ -120,7 +127,10 @@ pub fn render(
         crate::read_model::select(snapshot, &down_query, Some(&web.ctx.order), 0, DOWN_LISTED)
             .rows
             .into_iter()
-            .map(|(d, s, r)| DeviceView::new(d, s, &r.measurements(), now))
+            .map(|(d, s, r)| {
+                DeviceView::new(d, s, &r.measurements(), now)
+                    .named(web.ctx.web.display_name_label.as_deref())
+            })
             .collect();
     view::page(
         web,

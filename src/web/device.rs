@@ -137,6 +137,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             d => context! {
                 ..view::v(
                     DeviceView::new(device, status, &m, now)
+                        .named(web.ctx.web.display_name_label.as_deref())
                         .with_maintenance(&mut Ends::new(now, web.ctx.maintenance.zone))
                 ),
                 ..context! {

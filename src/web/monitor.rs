@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::Pages;
 use super::view::{self, Counts, DeviceView};
 use crate::http::Body;
-use crate::read_model::ListQuery;
 use crate::read_model::select;
+use crate::read_model::{ListQuery, SortKey};
 use crate::state::Snapshot;
 
 /// Devices per page: a wall screen's worth of tiles, a fast page at any inventory size.
@@ -47,7 +47,7 @@ impl MonitorQuery {
                         .map_err(|_| format!("page {v:?} is not a number"))?
                         .max(1)
                 }
-                "status" | "region" | "branch" | "kind" | "q" if !v.is_empty() => {
+                "status" | "region" | "branch" | "kind" | "q" | "sort" | "dir" if !v.is_empty() => {
                     out.raw.push((k.into_owned(), v.into_owned()))
                 }
                 _ => {}
@@ -58,9 +58,25 @@ impl MonitorQuery {
 
     /// This view's URL with `view` and `page` replaced.
     fn url(&self, grid: bool, page: usize) -> String {
+        self.url_with(grid, page, None)
+    }
+
+    /// This view's URL with `view` and `page` replaced, and the order too if `sort` is
+    /// given (the default order is written as no `sort` at all).
+    fn url_with(&self, grid: bool, page: usize, sort: Option<(SortKey, bool)>) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &self.raw {
-            q.append_pair(k, v);
+            if sort.is_none() || (k != "sort" && k != "dir") {
+                q.append_pair(k, v);
+            }
+        }
+        if let Some((key, desc)) = sort {
+            if key != SortKey::Status || desc {
+                q.append_pair("sort", key.as_str());
+            }
+            if desc {
+                q.append_pair("dir", "desc");
+            }
         }
         if !grid {
             q.append_pair("view", "table");
@@ -84,6 +100,62 @@ struct FilterView<'a> {
     branch: Option<&'a str>,
     kind: Option<&'a str>,
     q: Option<&'a str>,
+    /// The order, when not the default (the form carries it along).
+    sort: Option<&'static str>,
+    dir: Option<&'static str>,
+}
+
+/// A sortable column header of the table view.
+#[derive(Serialize)]
+struct Column {
+    label: &'static str,
+    /// The view sorted by this column: ascending, or descending if it is sorted
+    /// ascending now. None for a column that does not sort.
+    url: Option<String>,
+    /// `aria-sort` of the column the view is sorted by.
+    aria_sort: Option<&'static str>,
+}
+
+/// The table's columns: a header and the sort key it stands for (`None`: not sortable).
+const COLUMNS: [(&str, Option<SortKey>); 7] = [
+    ("Status", Some(SortKey::Status)),
+    ("Device", Some(SortKey::Name)),
+    ("Address", Some(SortKey::Address)),
+    ("Region / branch", Some(SortKey::Region)),
+    ("Kind", Some(SortKey::Kind)),
+    ("Down for", Some(SortKey::Since)),
+    // Measurements change between versions: an order by them would not hold still.
+    ("RTT", None),
+];
+
+impl MonitorQuery {
+    fn columns(&self) -> Vec<Column> {
+        let (sort, desc) = (self.list.sort, self.list.desc);
+        COLUMNS
+            .iter()
+            .map(|&(label, key)| {
+                let current = key == Some(sort);
+                Column {
+                    label,
+                    url: key.map(|k| self.url_with(false, 1, Some((k, current && !desc)))),
+                    aria_sort: current.then_some(if desc { "descending" } else { "ascending" }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The query string (with its `?`) that carries a page's place (region, branch) to
+/// the other pages that filter by it; empty without one.
+pub fn nav_scope(region: Option<&str>, branch: Option<&str>) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [("region", region), ("branch", branch)] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    let q = q.finish();
+    if q.is_empty() { q } else { format!("?{q}") }
 }
 
 /// `GET /monitor`
@@ -146,6 +218,7 @@ pub fn render(
         .iter()
         .map(|(d, s, r)| {
             DeviceView::new(d, s, &r.measurements(), now)
+                .named(web.ctx.web.display_name_label.as_deref())
                 .in_snapshot(snapshot)
                 .with_maintenance(&mut ends)
         })
@@ -167,11 +240,15 @@ pub fn render(
         // The form offers one status; a bookmarked `status=down,unknown` still filters.
         status: (l.statuses.len() == 1).then(|| l.statuses[0].as_str()),
         region: l.region.as_deref(),
-        branch: l.branch.as_deref(),
+        branch: l.branch.as_ref().map(|b| &*b.written),
         kind: l.kind.as_deref(),
-        q: l.q.as_deref(),
+        q: l.q.as_ref().map(|q| &*q.written),
+        sort: (l.sort != SortKey::Status || l.desc).then_some(l.sort.as_str()),
+        dir: l.desc.then_some("desc"),
     };
-    let events = view::events_url(l.region.as_deref(), l.branch.as_deref(), l.kind.as_deref());
+    // The feed is scoped as the list is: the same branch filter, matched the same way.
+    let events = view::events_url(l.region.as_deref(), filter.branch, l.kind.as_deref());
+    let nav = nav_scope(filter.region, filter.branch);
     view::page(
         web,
         "monitor",
@@ -182,6 +259,8 @@ pub fn render(
             devices => view::v(devices), counts => view::v(counts), filter => view::v(filter),
             regions => view::v(regions), kinds => view::v(kinds), branches => view::v(branches),
             view => if query.grid { "grid" } else { "table" },
+            columns => view::v(query.columns()),
+            nav_scope => nav,
             grid_url => query.url(true, 1),
             table_url => query.url(false, 1),
             prev_url => (page > 1).then(|| query.url(query.grid, page - 1)),

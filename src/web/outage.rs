@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::view::device_url;
 use crate::read_model::recovered::Recovery;
-use crate::read_model::{Counts, ListQuery, Outages, Rfc3339};
+use crate::read_model::{Counts, ListQuery, Outages, Rfc3339, TextFilter};
 use crate::state::Snapshot;
 
 /// A branch lists at most this many devices when expanded; the rest are a link to the
@@ -175,7 +175,10 @@ pub fn summary_where<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> SummaryVi
                         BranchRow {
                             name: b.name,
                             key: format!("{}/{}", r.name, b.name),
-                            url: monitor_url(&[("region", r.name), ("branch", b.name)]),
+                            url: monitor_url(&[
+                                ("region", r.name),
+                                ("branch", &TextFilter::exact(b.name).written),
+                            ]),
                             counts: b.counts,
                             since: time(b.since),
                             groups,

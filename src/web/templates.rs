@@ -46,6 +46,11 @@ impl Templates {
         env.add_function("hms", hms);
         env.add_function("utc", utc);
         env.add_function("ago", ago);
+        // `branch={{ b.name|exact|urlencode }}`: a link to one branch matches it exactly
+        // (a bare value is a substring: `vake` would also list `vake-2`).
+        env.add_filter("exact", |s: String| {
+            crate::read_model::TextFilter::exact(&s).written
+        });
         Templates { env }
     }
 

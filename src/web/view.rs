@@ -29,7 +29,11 @@ pub const STORE_DEADLINE: Duration = Duration::from_secs(2);
 /// One device as the pages show it.
 #[derive(Debug, Serialize)]
 pub struct DeviceView<'a> {
+    /// The inventory name: the device's identity (links, the API, the feed).
     pub name: &'a str,
+    /// The value of its `web.display_name_label` label, once [`DeviceView::named`] has
+    /// looked: shown as its name, with the inventory name beside it.
+    pub display_name: Option<&'a str>,
     pub url: String,
     pub address: String,
     pub region: &'a str,
@@ -65,6 +69,7 @@ impl<'a> DeviceView<'a> {
         };
         DeviceView {
             name: &d.name,
+            display_name: None,
             url: device_url(&d.name),
             address: d.address.to_string(),
             region: &d.region,
@@ -91,6 +96,13 @@ impl<'a> DeviceView<'a> {
         }
     }
 
+    /// Adds its display name: the value of label `label` (`web.display_name_label`),
+    /// if set and the device has it.
+    pub fn named(mut self, label: Option<&str>) -> Self {
+        self.display_name = display_name(self.device, label);
+        self
+    }
+
     /// Adds when the device's maintenance ends, if it is in maintenance as `ends` sees
     /// it (the pages' badge).
     pub fn with_maintenance(mut self, ends: &mut Ends) -> Self {
@@ -108,6 +120,14 @@ impl<'a> DeviceView<'a> {
         }
         self
     }
+}
+
+/// `device`'s display name under `label` (`web.display_name_label`): its value of that
+/// label, unless unset or blank.
+pub fn display_name<'a>(device: &'a Device, label: Option<&str>) -> Option<&'a str> {
+    label
+        .and_then(|l| device.labels.get(l))
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// A `degraded` condition as the badge shows it.

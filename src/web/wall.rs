@@ -122,6 +122,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
     let more = rows.len().saturating_sub(OUTAGE_ROWS);
     rows.truncate(OUTAGE_ROWS);
     let per_device = inventory.devices.len() <= DEVICE_TILES;
+    let label = web.ctx.web.display_name_label.as_deref();
     let regions: Vec<RegionTiles> = inventory
         .regions
         .iter()
@@ -140,7 +141,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                             let s = snapshot.status.get(i)?;
                             bc.add_device(s);
                             counts.add_device(s);
-                            per_device.then(|| tile(d, s))
+                            per_device.then(|| tile(d, s, label))
                         })
                         .collect();
                     BranchTiles {
@@ -209,7 +210,11 @@ fn worst(c: &Counts) -> &'static str {
     }
 }
 
-fn tile<'a>(d: &'a crate::config::Device, s: &crate::state::DeviceStatus) -> Tile<'a> {
+fn tile<'a>(
+    d: &'a crate::config::Device,
+    s: &crate::state::DeviceStatus,
+    label: Option<&str>,
+) -> Tile<'a> {
     let since = match s.status {
         Status::Down | Status::Unreachable => s
             .down_since
@@ -223,7 +228,11 @@ fn tile<'a>(d: &'a crate::config::Device, s: &crate::state::DeviceStatus) -> Til
         status: s.status.as_str(),
         degraded: s.degraded.is_some(),
         title: format!(
-            "{} · {} · {} · {}{}{}",
+            "{}{} · {} · {} · {}{}{}",
+            // The display name first, where there is one: a tile is too small for text.
+            super::view::display_name(d, label)
+                .map(|n| format!("{n} · "))
+                .unwrap_or_default(),
             d.name,
             d.address,
             d.kind,
