@@ -8,8 +8,9 @@
 //!   health, last inventory reload.
 //! - `/monitor` — the NOC wall: down first, longest down first; filters `status`, `region`,
 //!   `branch`, `kind`, `q`; `view=grid|table`; `page` (of [`monitor::PAGE_SIZE`]).
-//! - `/devices/{name}` — one device: hierarchy, labels, last hour chart, transitions and
-//!   alerts from the store, VictoriaMetrics link.
+//! - `/devices/{name}` — one device: hierarchy, labels, history over `range`
+//!   (`1h`, `6h`, `24h`, `7d`, `30d`: RTT and loss from VictoriaMetrics or the hour in
+//!   memory, outages and availability), transitions and alerts from the store, vmui link.
 //! - `/alerts` — open and recently resolved alerts; filters `severity`, `device`.
 //! - `/infrastructure` — regions → branches with counts, worst first; a map from lat/lon.
 //! - `/wall` — the 4K wall: headline counts, the outage summary, every device as a
@@ -19,13 +20,15 @@
 //!
 //! Layout: [`templates`] the environment, [`view`] what pages share, [`outage`] the
 //! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
-//! [`chart`] the SVG drawings, [`assets`] the static files.
+//! [`chart`] the SVG drawings, [`history`] the device page's history panel, [`assets`] the
+//! static files.
 
 pub mod alerts;
 pub mod assets;
 pub mod chart;
 pub mod dashboard;
 pub mod device;
+pub mod history;
 pub mod infrastructure;
 pub mod monitor;
 pub mod outage;

@@ -175,7 +175,7 @@ mod tests {
         );
         assert_eq!(
             parse("victoriametrics:\n  timeout: 5\n").unwrap_err(),
-            "w.yaml:2:12: victoriametrics.timeout: duration \"5\" has no unit (write 5s, 5m, …)"
+            "w.yaml:2:12: victoriametrics.timeout: duration \"5\" needs a unit (ms, s, m or h)"
         );
         let err = parse("victoriametrics:\n  uri: http://vm\n").unwrap_err();
         assert!(err.starts_with("w.yaml:2:3: "), "{err}");
