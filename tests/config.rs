@@ -553,8 +553,14 @@ fn victoriametrics_url_is_read_under_its_old_name_too() {
     .unwrap();
     let path = dir.path().join("wardops.yaml");
     for (text, url) in [
-        ("web:\n  victoriametrics_url: http://127.0.0.1:8428/\n", "http://127.0.0.1:8428"),
-        ("victoriametrics:\n  url: http://127.0.0.1:8428\n", "http://127.0.0.1:8428"),
+        (
+            "web:\n  victoriametrics_url: http://127.0.0.1:8428/\n",
+            "http://127.0.0.1:8428",
+        ),
+        (
+            "victoriametrics:\n  url: http://127.0.0.1:8428\n",
+            "http://127.0.0.1:8428",
+        ),
         (
             "victoriametrics:\n  url: http://127.0.0.1:8428\nweb:\n  victoriametrics_url: http://127.0.0.1:8428\n",
             "http://127.0.0.1:8428",

@@ -271,8 +271,16 @@ mod tests {
         // 150 minutes out of 30 days, but not a second after the change at the end.
         let a = Timeline::of(
             &[
-                Change { at: t(50), from: Up, to: Down },
-                Change { at: t(50) + TimeDelta::seconds(1), from: Down, to: Up },
+                Change {
+                    at: t(50),
+                    from: Up,
+                    to: Down,
+                },
+                Change {
+                    at: t(50) + TimeDelta::seconds(1),
+                    from: Down,
+                    to: Up,
+                },
                 c(99_999, Up, Down),
             ],
             Down,

@@ -40,6 +40,9 @@ pub struct Panel {
     outages: usize,
     /// Time down or unreachable in the range, `4m 10s`.
     out_for: String,
+    /// When part of the range has no known status (before the device was first
+    /// decided): how much of it has one, `41s`; the availability is of that part.
+    known_for: Option<String>,
     /// The store did not answer: no bands, no availability.
     store_error: Option<String>,
     /// More transitions than were read: the oldest part of the range is a guess.
@@ -106,6 +109,9 @@ pub fn panel(
         panel.availability = a.text();
         panel.outages = tl.outages().count();
         panel.out_for = duration(a.out.num_seconds());
+        if a.unknown > TimeDelta::zero() {
+            panel.known_for = Some(duration((a.up + a.out).num_seconds()));
+        }
     }
     let outages: Vec<_> = timeline
         .iter()
@@ -136,7 +142,12 @@ pub fn panel(
             return None;
         }
         panel.source = "memory";
-        Some(drawing("memory", TimeDelta::minutes(1), range.tick(), &series))
+        Some(drawing(
+            "memory",
+            TimeDelta::minutes(1),
+            range.tick(),
+            &series,
+        ))
     };
     let chart = match &web.ctx.victoriametrics {
         Some(vm) => {
@@ -146,7 +157,12 @@ pub fn panel(
             match read {
                 Ok(series) if series.points() > 0 => {
                     panel.source = "victoriametrics";
-                    Some(drawing("victoriametrics", range.step(), range.tick(), &series))
+                    Some(drawing(
+                        "victoriametrics",
+                        range.step(),
+                        range.tick(),
+                        &series,
+                    ))
                 }
                 Ok(_) => {
                     panel.notes.push(format!(
@@ -158,7 +174,8 @@ pub fn panel(
                     None
                 }
                 Err(e) => {
-                    let mut error = format!("VictoriaMetrics at {} did not answer: {e}.", vm.base());
+                    let mut error =
+                        format!("VictoriaMetrics at {} did not answer: {e}.", vm.base());
                     if range == Range::H1 {
                         error.push_str(" Below: the last hour in memory.");
                     }

@@ -109,21 +109,27 @@ fn checked(
 ) -> Option<(String, crate::config::error::Location)> {
     let v = value.filter(|u| !u.value.trim().is_empty())?;
     let url = v.value.trim();
-    let problem = super::web::url_problem(url).map(str::to_string).or_else(|| {
-        match reqwest::Url::parse(url) {
-            Err(e) => Some(format!("is not a URL: {e}")),
-            // The settings file lives in git: no password in it, not even in a URL.
-            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-                Some("must not hold a user name or password".into())
+    let problem = super::web::url_problem(url)
+        .map(str::to_string)
+        .or_else(|| {
+            match reqwest::Url::parse(url) {
+                Err(e) => Some(format!("is not a URL: {e}")),
+                // The settings file lives in git: no password in it, not even in a URL.
+                Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                    Some("must not hold a user name or password".into())
+                }
+                Ok(_) => None,
             }
-            Ok(_) => None,
-        }
-    });
+        });
     match problem {
         None => Some((url.trim_end_matches('/').to_string(), v.at)),
         Some(problem) => {
             // Not the URL itself when it holds a password.
-            let shown = if problem.contains("password") { "…".into() } else { format!("{:?}", v.value) };
+            let shown = if problem.contains("password") {
+                "…".into()
+            } else {
+                format!("{:?}", v.value)
+            };
             let message = format!("{key} {shown} {problem}");
             errors.push(ConfigError::new(Place::at(path, v.at), message));
             None
@@ -159,7 +165,13 @@ mod tests {
              \"http://other:8428\" differ: set victoriametrics.url only \
              (web.victoriametrics_url is its old name)"
         );
-        assert_eq!(parse("victoriametrics:\n  url: ''\n").unwrap().victoriametrics.url, None);
+        assert_eq!(
+            parse("victoriametrics:\n  url: ''\n")
+                .unwrap()
+                .victoriametrics
+                .url,
+            None
+        );
     }
 
     #[test]

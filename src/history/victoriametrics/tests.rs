@@ -41,7 +41,10 @@ fn a_matrix_reads_as_points_and_nan_is_a_gap() {
         {"metric":{},"values":[[1700000000,"1.5"],[1700000015.5,"NaN"],[1700000030,"+Inf"],[1700000045,"2"]]}]}}"#;
     let points = parse(200, body).unwrap();
     let t = |s| DateTime::from_timestamp(s, 0).unwrap();
-    assert_eq!(points, vec![(t(1_700_000_000), 1.5), (t(1_700_000_045), 2.0)]);
+    assert_eq!(
+        points,
+        vec![(t(1_700_000_000), 1.5), (t(1_700_000_045), 2.0)]
+    );
     let none = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
     assert_eq!(parse(200, none).unwrap(), vec![]);
 }
@@ -86,7 +89,11 @@ fn every_kind_of_bad_answer_is_a_sentence() {
     ];
     for (status, body, want) in cases {
         let err = parse(*status, body).unwrap_err();
-        assert!(err.starts_with(want), "{status} {:?}: {err}", String::from_utf8_lossy(body));
+        assert!(
+            err.starts_with(want),
+            "{status} {:?}: {err}",
+            String::from_utf8_lossy(body)
+        );
     }
     let long = format!(r#"{{"status":"error","error":"{}"}}"#, "x".repeat(5000));
     assert!(parse(400, long.as_bytes()).unwrap_err().len() < 300);
@@ -98,7 +105,9 @@ async fn server(answer: Vec<u8>, delay: Duration) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
@@ -126,28 +135,41 @@ async fn a_slow_huge_refusing_or_failing_server_ends_in_an_error_within_the_time
     let end = Utc::now();
     let timeout = Duration::from_millis(400);
     let ok = br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"0.5"]]}]}}"#;
-    let good = VictoriaMetrics::new(&server(http("200 OK", ok), Duration::ZERO).await, timeout)
-        .unwrap();
+    let good =
+        VictoriaMetrics::new(&server(http("200 OK", ok), Duration::ZERO).await, timeout).unwrap();
     let series = good.device("d", Range::H1, end).await.unwrap();
     assert_eq!(series.points(), 2);
 
     let huge = http("200 OK", &vec![b' '; MAX_ANSWER + 10]);
     let slow = http("200 OK", ok);
-    let failing = http("503 Service Unavailable", br#"{"status":"error","error":"overloaded"}"#);
+    let failing = http(
+        "503 Service Unavailable",
+        br#"{"status":"error","error":"overloaded"}"#,
+    );
     let refused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
     for (url, want) in [
-        (server(huge, Duration::ZERO).await, "answered more than 1024 KiB"),
+        (
+            server(huge, Duration::ZERO).await,
+            "answered more than 1024 KiB",
+        ),
         (server(slow, Duration::from_secs(5)).await, "timed out"),
-        (server(failing, Duration::ZERO).await, "answered HTTP 503: overloaded"),
+        (
+            server(failing, Duration::ZERO).await,
+            "answered HTTP 503: overloaded",
+        ),
         (refused, "error sending request"),
     ] {
         let vm = VictoriaMetrics::new(&url, timeout).unwrap();
         let started = Instant::now();
         let err = vm.device("d", Range::H24, end).await.unwrap_err();
         assert!(err.contains(want), "{url}: {err}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{url}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{url}: {:?}",
+            started.elapsed()
+        );
     }
 }

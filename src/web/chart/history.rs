@@ -244,8 +244,14 @@ mod tests {
         assert!(svg.contains(r#"data-source="victoriametrics""#), "{svg}");
         assert!(svg.contains(r#"data-points="5""#), "{svg}");
         assert!(svg.contains(r#"data-outages="1""#), "{svg}");
-        assert!(svg.contains("axis-rtt") && svg.contains(">5.0 ms<"), "{svg}");
-        assert!(svg.contains("axis-loss") && svg.contains(">100 %<"), "{svg}");
+        assert!(
+            svg.contains("axis-rtt") && svg.contains(">5.0 ms<"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("axis-loss") && svg.contains(">100 %<"),
+            "{svg}"
+        );
         assert!(svg.contains(r#"class="band band-down""#), "{svg}");
         // The 15 s neighbours are joined; the one 825 s later starts a new line.
         let path = svg.split(r#"class="rtt" d=""#).nth(1).unwrap();
