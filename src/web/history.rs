@@ -68,6 +68,8 @@ pub fn panel(
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "range")
             .map(|(_, v)| v.into_owned())
+            // `?range=` left empty is the default, not a mistake to point out.
+            .filter(|v| !v.is_empty())
     });
     let mut panel = Panel::default();
     let range = match asked.as_deref().map(|a| (a, Range::parse(a))) {
