@@ -4,7 +4,8 @@
 //! healthy one 100 %), a device name with `"` and `\` finds its own series; with
 //! VictoriaMetrics frozen or gone the page still answers, within the timeout, saying so;
 //! without `victoriametrics.url` the page says it shows the hour in memory. Along the
-//! way the 24 h page is saved as `docs/screenshots/device-history-24h-1920x1080.png`.
+//! way the 24 h page is saved as `docs/screenshots/device-history-24h-{size}.png` at
+//! 1920×1080, 1280×720, 3840×2160 and 390×844.
 
 mod browser;
 mod support;
@@ -118,17 +119,20 @@ fn synthetic_day(device: &str, now_ms: i64) -> String {
     out
 }
 
-async fn screenshot(app: &Appliance, path: &str, file: &str) {
+/// The page at `path` saved as `docs/screenshots/{name}-{w}x{h}.png` at each size.
+async fn screenshots(app: &Appliance, path: &str, name: &str, sizes: &[(u32, u32)]) {
     let driver = browser::Driver::start();
     let profile = tempfile::tempdir().unwrap();
     let web = browser::browser_with(&driver, profile.path(), &["--force-dark-mode"]).await;
-    web.set_window_rect(0, 0, 1920, 1080).await.unwrap();
-    web.goto(app.url(path)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let png = web.screenshot_as_png().await.unwrap();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(file), png).unwrap();
+    for &(w, h) in sizes {
+        web.set_window_rect(0, 0, w, h).await.unwrap();
+        web.goto(app.url(path)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let png = web.screenshot_as_png().await.unwrap();
+        std::fs::write(dir.join(format!("{name}-{w}x{h}.png")), png).unwrap();
+    }
     web.quit().await.unwrap();
 }
 
@@ -259,11 +263,15 @@ fn device_history_comes_from_a_victoriametrics_that_scraped_the_appliance() {
     );
     let (_, html, _) = fetch(&app, &page_url("hv-flaky", "range=24h"));
     assert!(points(&html) > 400, "{}", points(&html));
-    tokio::runtime::Runtime::new().unwrap().block_on(screenshot(
-        &app,
-        &page_url("hv-flaky", "range=24h"),
-        "device-history-24h-1920x1080.png",
-    ));
+    let sizes = [(1920, 1080), (1280, 720), (3840, 2160), (390, 844)];
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(screenshots(
+            &app,
+            &page_url("hv-flaky", "range=24h"),
+            "device-history-24h",
+            &sizes,
+        ));
 
     // Frozen: the port takes the connection and answers nothing. The page still answers,
     // within the 2 s timeout, with the rest of it.
