@@ -114,6 +114,12 @@ pub async fn run<P: Pinger>(
     ctx.web = config.settings.web.clone();
     ctx.maintenance = config.settings.maintenance;
     ctx.notifier = notifier.clone();
+    let vm = &config.settings.victoriametrics;
+    if let Some(url) = &vm.url {
+        let client = crate::history::VictoriaMetrics::new(url, vm.timeout)
+            .context("building the VictoriaMetrics client")?;
+        ctx.victoriametrics = Some(Arc::new(client));
+    }
     state.set_maintenance_zone(config.settings.maintenance.zone);
     // Started before the first inventory is applied so the feed sees every version.
     let ctx = ctx.start(FeedConfig::default());

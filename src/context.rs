@@ -63,6 +63,9 @@ pub struct Context {
     pub order: OrderCache,
     /// The notification engine's receivers (none unless configured).
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Where device pages read history beyond the last hour (`victoriametrics.url`);
+    /// None: the hour in memory only.
+    pub victoriametrics: Option<Arc<crate::history::VictoriaMetrics>>,
 }
 
 impl Context {
@@ -90,6 +93,7 @@ impl Context {
             web,
             maintenance: MaintenanceSettings::default(),
             notifier: crate::notify::Notifier::none(),
+            victoriametrics: None,
         }
     }
 

@@ -11,6 +11,8 @@
 //! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
 //! - [`read_model`]: what every surface derives from a snapshot: the list order and its
 //!   selection, filters and paging, counts, the RTT history, how times are written.
+//! - [`history`]: a device's history over a range: RTT and loss read back from
+//!   VictoriaMetrics, outages and availability from the store's transitions.
 //! - [`http`]: the transport: accept loop, limits, the route table type, responses. No routes.
 //! - [`feed`]: the live event feed (state and alert events, backlog, one stream per client).
 //! - [`notify`]: notifications (outbox, routes and groups, Alertmanager, webhook, e-mail).
@@ -29,6 +31,7 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod feed;
+pub mod history;
 pub mod http;
 pub mod maintenance;
 pub mod metrics;

@@ -9,8 +9,9 @@
 //! - `/monitor` — the NOC wall: down first, longest down first; filters `status`, `region`,
 //!   `branch`, `kind`, `q` ([`crate::read_model::ListQuery`]); `sort`, `dir` (the table's
 //!   headers); `view=grid|table`; `page` (of [`monitor::PAGE_SIZE`]).
-//! - `/devices/{name}` — one device: hierarchy, labels, last hour chart, transitions and
-//!   alerts from the store, VictoriaMetrics link.
+//! - `/devices/{name}` — one device: hierarchy, labels, history over `range`
+//!   (`1h`, `6h`, `24h`, `7d`, `30d`: RTT and loss from VictoriaMetrics or the hour in
+//!   memory, outages and availability), transitions and alerts from the store, vmui link.
 //! - `/alerts` — open alerts grouped by branch ([`alert_groups`]), 50 branches a page,
 //!   and resolved ones paged by cursor; filters `severity`, `device`, `region`, `branch`;
 //!   `sort` (`worst`, `longest`, `most`, `place`), `page`, `before`.
@@ -22,7 +23,8 @@
 //!
 //! Layout: [`templates`] the environment, [`view`] what pages share, [`outage`] the
 //! outage summary and the recently-recovered list (dashboard and monitor), one file per page,
-//! [`chart`] the SVG drawings, [`assets`] the static files.
+//! [`chart`] the SVG drawings, [`history`] the device page's history panel, [`assets`] the
+//! static files.
 
 pub mod alert_groups;
 pub mod alerts;
@@ -30,6 +32,7 @@ pub mod assets;
 pub mod chart;
 pub mod dashboard;
 pub mod device;
+pub mod history;
 pub mod infrastructure;
 pub mod monitor;
 pub mod outage;

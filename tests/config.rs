@@ -550,3 +550,37 @@ async fn a_reload_rebuilds_the_parents_across_files_and_refuses_a_removed_parent
     assert_eq!(parent_names(&running, "atm-0"), ["core"]);
     assert_eq!(running.children(running.index_of("core").unwrap()).len(), 4);
 }
+
+#[test]
+fn victoriametrics_url_is_read_under_its_old_name_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("inventory")).unwrap();
+    std::fs::copy(
+        testdata().join("invalid/victoriametrics/inventory/lo.yaml"),
+        dir.path().join("inventory/lo.yaml"),
+    )
+    .unwrap();
+    let path = dir.path().join("wardops.yaml");
+    for (text, url) in [
+        (
+            "web:\n  victoriametrics_url: http://127.0.0.1:8428/\n",
+            "http://127.0.0.1:8428",
+        ),
+        (
+            "victoriametrics:\n  url: http://127.0.0.1:8428\n",
+            "http://127.0.0.1:8428",
+        ),
+        (
+            "victoriametrics:\n  url: http://127.0.0.1:8428\nweb:\n  victoriametrics_url: http://127.0.0.1:8428\n",
+            "http://127.0.0.1:8428",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let s = Config::load_with_env(&path, &no_env())
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .settings;
+        assert_eq!(s.victoriametrics.url.as_deref(), Some(url), "{text}");
+        assert_eq!(s.web.victoriametrics_url.as_deref(), Some(url), "{text}");
+        assert_eq!(s.victoriametrics.timeout, std::time::Duration::from_secs(5));
+    }
+}

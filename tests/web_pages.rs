@@ -974,3 +974,58 @@ fn many_open_alerts_are_grouped_by_branch_and_paged_with_counts_equal_to_the_api
     seen.dedup();
     assert_eq!(seen.len(), 120, "none twice");
 }
+
+/// The device page's history panel: its range from the query (an unknown one said so),
+/// the fallback without VictoriaMetrics, and a VictoriaMetrics that refuses costing the
+/// chart only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_panel_picks_its_range_and_a_dead_victoriametrics_costs_only_the_chart() {
+    let state = fixed_state();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ctx, _started) = support::local_context(&state, dir.path()).await;
+    let plain = Arc::new(Pages::new(Arc::new(support::context_over(
+        &state,
+        ctx.store.clone(),
+    ))));
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    ctx.victoriametrics = Some(Arc::new(
+        wardops::history::VictoriaMetrics::new(&refused, Duration::from_secs(1)).unwrap(),
+    ));
+    let with_vm = Arc::new(Pages::new(Arc::new(ctx)));
+    let get = |web: &Arc<Pages>, path: &str| {
+        let web = web.clone();
+        let req = hyper::Request::get(path).body(bytes::Bytes::new()).unwrap();
+        tokio::task::spawn_blocking(move || wardops::web::device::get(&web, &req))
+    };
+    let (_, html) = body(get(&plain, "/devices/n1-router?range=7d").await.unwrap()).await;
+    assert!(html.contains("No RTT or loss for 7 d"), "{html}");
+    assert!(html.contains(r#"data-range="7d""#), "{html}");
+    assert!(html.contains(r#"href="?range=7d#history" aria-current="page""#));
+    let (_, html) = body(get(&plain, "/devices/n1-router?range=1y").await.unwrap()).await;
+    assert!(
+        html.contains("Unknown range &quot;1y&quot;: showing 1 h"),
+        "{html}"
+    );
+    let (_, html) = body(get(&plain, "/devices/n1-router?range=").await.unwrap()).await;
+    assert!(!html.contains("Unknown range"), "{html}");
+    assert!(html.contains("Only the last hour, kept in memory, is shown"));
+
+    let started = std::time::Instant::now();
+    let r = get(&with_vm, "/devices/n1-router?range=30d").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, html) = body(r).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let said = format!(
+        "VictoriaMetrics at {} did not answer: ",
+        refused.replace('/', "&#x2f;")
+    );
+    assert!(html.contains(&said), "{html}");
+    assert!(
+        html.contains("<h2>Transitions</h2>"),
+        "the rest of the page"
+    );
+    assert!(!html.contains("chart history"), "no chart");
+}

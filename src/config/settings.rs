@@ -20,12 +20,14 @@ mod maintenance;
 pub mod notify;
 mod reload;
 mod store;
+mod victoriametrics;
 mod web;
 
 pub use maintenance::MaintenanceSettings;
 pub use notify::NotifySettings;
 pub use reload::ReloadSettings;
 pub use store::StoreSettings;
+pub use victoriametrics::VictoriaMetricsSettings;
 pub use web::{HttpSettings, WebSettings};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5001";
@@ -51,6 +53,8 @@ pub struct Settings {
     pub maintenance: MaintenanceSettings,
     /// Receivers, routes and grouping of notifications (see `crate::notify`).
     pub notifications: NotifySettings,
+    /// Where device pages read their RTT and loss history (see `crate::history`).
+    pub victoriametrics: VictoriaMetricsSettings,
 }
 
 /// The top-level keys, in the order the hints list them.
@@ -67,6 +71,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "web",
     "maintenance",
     "notifications",
+    "victoriametrics",
 ];
 
 /// The settings file as written; every key optional.
@@ -82,6 +87,7 @@ struct RawSettings {
     web: web::RawWeb,
     maintenance: maintenance::RawMaintenance,
     notifications: notify::RawNotify,
+    victoriametrics: victoriametrics::RawVictoriaMetrics,
 }
 
 impl RawSettings {
@@ -105,6 +111,7 @@ impl RawSettings {
                 8 => raw.store.alerts = store::RawAlerts::read(w)?,
                 10 => raw.maintenance = maintenance::RawMaintenance::read(w)?,
                 11 => raw.notifications = notify::RawNotify::read(w)?,
+                12 => raw.victoriametrics = victoriametrics::RawVictoriaMetrics::read(w)?,
                 _ => raw.web = web::RawWeb::read(w)?,
             }
             Ok(())
@@ -169,7 +176,11 @@ impl Settings {
         let reload = raw.reload.apply(path, &mut errors);
         let base = path.parent().unwrap_or(Path::new("."));
         let store = raw.store.resolve(base, path, &mut errors);
-        let web = raw.web.resolve(path, &mut errors);
+        let victoriametrics =
+            raw.victoriametrics
+                .resolve(raw.web.victoriametrics_url.as_ref(), path, &mut errors);
+        let mut web = raw.web.resolve(path, &mut errors);
+        web.victoriametrics_url = victoriametrics.url.clone();
         let maintenance = raw.maintenance.resolve(path, &mut errors);
         let notifications = raw.notifications.resolve(base, path, &mut errors);
         let database_url = match (&env.database_url, raw.database_url) {
@@ -207,6 +218,7 @@ impl Settings {
             web,
             maintenance,
             notifications,
+            victoriametrics,
         })
     }
 

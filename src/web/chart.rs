@@ -1,104 +1,14 @@
-//! Server-drawn SVG: a device's last hour (RTT line over loss bars) and the branch map.
+//! Server-drawn SVG: the branch map here, a device's history chart in [`history`].
 //! Every text that reaches the markup is escaped here, since the result is inserted into
 //! templates as safe HTML.
 
+pub mod history;
+
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
-
 use super::view::escape;
-use crate::read_model::history::Point;
 
-const W: f64 = 720.0;
-const H: f64 = 180.0;
-const PAD_L: f64 = 48.0;
-const PAD_B: f64 = 22.0;
-
-/// RTT (line, left axis in ms) and loss (bars, 0–100 %) per minute of the last hour.
-pub fn device_chart(series: &[(DateTime<Utc>, Point)], now: DateTime<Utc>) -> String {
-    let rtts: Vec<f64> = series.iter().filter_map(|(_, p)| p.rtt_ms()).collect();
-    if series.is_empty()
-        || (rtts.is_empty() && series.iter().all(|(_, p)| p.loss_percent().is_none()))
-    {
-        // A sentence, not an empty frame the size of a chart.
-        return r#"<p class="no-chart">No measurements yet: the chart gains one point per minute of probing.</p>"#.into();
-    }
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="RTT and loss, last hour, per minute"><title>RTT (line) and loss (bars), last hour</title>"#
-    );
-    let max_rtt = rtts.iter().cloned().fold(0.0_f64, f64::max).max(1.0);
-    // A round axis top: 1, 2, 5 × 10^n ms.
-    let top = nice(max_rtt);
-    let plot_w = W - PAD_L - 8.0;
-    let plot_h = H - PAD_B - 8.0;
-    let start = now - chrono::TimeDelta::minutes(60);
-    let x = |t: DateTime<Utc>| {
-        PAD_L + ((t - start).num_seconds() as f64 / 3600.0).clamp(0.0, 1.0) * plot_w
-    };
-    let y = |ms: f64| 8.0 + plot_h * (1.0 - ms / top);
-    for frac in [0.0, 0.5, 1.0] {
-        let yy = y(top * frac);
-        let _ = write!(
-            svg,
-            r#"<line class="grid" x1="{PAD_L}" x2="{}" y1="{yy:.1}" y2="{yy:.1}"/><text class="axis" x="{}" y="{:.1}" text-anchor="end">{} ms</text>"#,
-            W - 8.0,
-            PAD_L - 4.0,
-            yy + 4.0,
-            fmt_ms(top * frac)
-        );
-    }
-    let bar_w = plot_w / 60.0;
-    for (t, p) in series {
-        if let Some(loss) = p.loss_percent().filter(|l| *l > 0) {
-            let hgt = plot_h * f64::from(loss) / 100.0;
-            let _ = write!(
-                svg,
-                r#"<rect class="loss" x="{:.1}" y="{:.1}" width="{:.1}" height="{hgt:.1}"><title>{} loss {loss}%</title></rect>"#,
-                x(*t),
-                8.0 + plot_h - hgt,
-                (bar_w - 1.0).max(1.0),
-                t.format("%H:%M")
-            );
-        }
-    }
-    let mut path = String::new();
-    for (t, p) in series {
-        match p.rtt_ms() {
-            Some(ms) => {
-                let cmd = if path.is_empty() || path.ends_with(' ') {
-                    'M'
-                } else {
-                    'L'
-                };
-                let _ = write!(path, "{cmd}{:.1},{:.1}", x(*t) + bar_w / 2.0, y(ms));
-            }
-            // A gap in the data is a gap in the line.
-            None if !path.is_empty() && !path.ends_with(' ') => path.push(' '),
-            None => {}
-        }
-    }
-    if !path.is_empty() {
-        let _ = write!(svg, r#"<path class="rtt" d="{}"/>"#, path.trim());
-    }
-    for (label, t) in [
-        ("−60 min", start),
-        ("−30 min", now - chrono::TimeDelta::minutes(30)),
-        ("now", now),
-    ] {
-        let anchor = if label == "now" { "end" } else { "start" };
-        let _ = write!(
-            svg,
-            r#"<text class="axis" x="{:.1}" y="{}" text-anchor="{anchor}">{label}</text>"#,
-            x(t),
-            H - 6.0
-        );
-    }
-    svg.push_str(r#"<text class="legend" x="60" y="20">— RTT   ▮ loss %</text></svg>"#);
-    svg
-}
-
+/// A round axis top at or above `v`: 1, 2, 5 × 10^n.
 fn nice(v: f64) -> f64 {
     let p = 10f64.powf(v.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
@@ -106,14 +16,6 @@ fn nice(v: f64) -> f64 {
         .map(|m| m * p)
         .find(|&c| c >= v)
         .unwrap_or(10.0 * p)
-}
-
-fn fmt_ms(v: f64) -> String {
-    if v >= 10.0 || v == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
 }
 
 /// One branch on the map.
@@ -281,8 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn chart_without_data_says_so() {
-        assert!(device_chart(&[], Utc::now()).contains("No measurements yet"));
+    fn axis_tops_are_round() {
         assert_eq!(nice(3.2), 5.0);
         assert_eq!(nice(0.7), 1.0);
     }

@@ -1,7 +1,9 @@
 //! `GET /devices/{name}`: one device — status and `down_since`, its place in the
 //! hierarchy, the parents it depends on (with their status: an unreachable device names
-//! the ones that are out) and how many devices are unreachable behind it, labels, the last hour's RTT and loss, its transitions and alerts from the
-//! store, and a VictoriaMetrics link when `web.victoriametrics_url` is set.
+//! the ones that are out) and how many devices are unreachable behind it, labels, its
+//! history over `?range=` ([`super::history`]: RTT and loss from VictoriaMetrics or the
+//! hour in memory, outages and availability), its transitions and alerts from the
+//! store, and a vmui link when `victoriametrics.url` is set.
 
 use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -91,14 +93,8 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     };
     let alerts = view::store_read(web, async |db| db.alerts(&q).await)
         .map(|rows| rows.into_iter().map(AlertView::from).collect());
-    let chart = super::chart::device_chart(
-        web.ctx
-            .history
-            .series(&device.name)
-            .as_deref()
-            .unwrap_or(&[]),
-        now,
-    );
+    let (history, chart) =
+        super::history::panel(web, &device.name, status.status, req.uri().query(), now);
     let vm_url = web.ctx.web.victoriametrics_url.as_deref().map(|base| {
         let expr = format!(
             "{{device=\"{}\"}}",
@@ -106,7 +102,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         );
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("g0.expr", &format!("wardops_device_rtt_seconds{expr}"));
-        q.append_pair("g0.range_input", "1h");
+        q.append_pair("g0.range_input", history.range());
         format!("{}/vmui/#/?{}", base.trim_end_matches('/'), q.finish())
     });
     let parents: Vec<ParentView> = device
@@ -148,7 +144,8 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             },
             parents => view::v(parents),
             behind,
-            chart => minijinja::Value::from_safe_string(chart),
+            history => view::v(&history),
+            chart => chart.map(minijinja::Value::from_safe_string),
             transitions => view::v(Block::of(transitions)),
             alerts => view::v(Block::of(alerts)),
             vm_url,

@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod smtp;
+pub mod victoriametrics;
 
 use std::io::Read;
 use std::net::TcpListener;

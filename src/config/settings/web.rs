@@ -47,7 +47,8 @@ pub struct WebSettings {
     /// Concurrent `GET /api/v1/events` streams; one more gets a 503.
     pub max_event_streams: usize,
     /// Base URL of a VictoriaMetrics (vmui) that scrapes this appliance; device pages
-    /// link to their series there when set.
+    /// link to their series there when set. Always `victoriametrics.url`: this key is
+    /// its old name, read and checked in `settings/victoriametrics.rs`.
     pub victoriametrics_url: Option<String>,
     /// The IANA zone the pages write times in (with its offset; UTC on hover). JSON
     /// stays UTC. Default UTC; the shipped config sets Asia/Tbilisi.
@@ -121,7 +122,8 @@ impl RawHttp {
 #[derive(Debug, Default)]
 pub(super) struct RawWeb {
     max_event_streams: Option<Spanned<usize>>,
-    victoriametrics_url: Option<Spanned<String>>,
+    /// The old name of `victoriametrics.url`, resolved with it.
+    pub(super) victoriametrics_url: Option<Spanned<String>>,
     display_zone: Option<Spanned<String>>,
     display_name_label: Option<Spanned<String>>,
 }
@@ -141,7 +143,7 @@ impl RawWeb {
         Ok(raw)
     }
 
-    /// A blank URL is none.
+    /// `victoriametrics_url` is left for the `victoriametrics:` section to resolve.
     pub(super) fn resolve(self, path: &Path, errors: &mut Vec<ConfigError>) -> WebSettings {
         let defaults = WebSettings::default();
         let streams = count(
@@ -150,17 +152,6 @@ impl RawWeb {
             path,
             errors,
         );
-        let url = self
-            .victoriametrics_url
-            .filter(|u| !u.value.trim().is_empty())
-            .and_then(|u| match url_problem(u.value.trim()) {
-                None => Some(u.value.trim().to_string()),
-                Some(problem) => {
-                    let message = format!("web.victoriametrics_url {:?} {problem}", u.value);
-                    errors.push(ConfigError::new(Place::at(path, u.at), message));
-                    None
-                }
-            });
         let display_zone = match &self.display_zone {
             None => defaults.display_zone,
             Some(zone) => parse_zone(&zone.value).unwrap_or_else(|message| {
@@ -175,7 +166,7 @@ impl RawWeb {
             .filter(|l| !l.is_empty());
         WebSettings {
             max_event_streams: streams.unwrap_or(defaults.max_event_streams),
-            victoriametrics_url: url,
+            victoriametrics_url: None,
             display_zone,
             display_name_label,
         }
@@ -200,7 +191,7 @@ fn count(
 }
 
 /// What is wrong with a base URL that pages link to, if anything.
-fn url_problem(url: &str) -> Option<&'static str> {
+pub(super) fn url_problem(url: &str) -> Option<&'static str> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
