@@ -690,6 +690,11 @@ async fn display_names_are_shown_with_the_inventory_name_beside_them() {
         dash.contains(">ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</a> device_down"),
         "the open alerts name it too"
     );
+    let summary = one_between(&dash, "id=\"outages\"", "</section>");
+    assert!(
+        summary.contains("title=\"vake-atm-1\">▼ ᲗᲑᲘᲚᲘᲡᲘ ᲑᲐᲜᲙᲝᲛᲐᲢᲘ</a>"),
+        "the outage summary names it too: {summary}"
+    );
     let web = Arc::new(web);
     let device = tokio::task::spawn_blocking(move || {
         let req = hyper::Request::get("/devices/vake-atm-1")

@@ -143,7 +143,10 @@ pub fn render(
             by_kind => view::v(by_kind), prober => view::v(prober), alerts => view::v(alerts),
             inventory => view::v(web.ctx.hub.last_inventory()),
             streams => web.ctx.hub.open_streams(),
-            outages => view::v(super::outage::summary(snapshot)),
+            outages => view::v(super::outage::summary(
+                snapshot,
+                web.ctx.web.display_name_label.as_deref(),
+            )),
         },
     )
 }

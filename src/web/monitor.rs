@@ -269,7 +269,11 @@ pub fn render(
             inventory_total => inv.devices.len(),
             page_no => page, pages,
             offset => (page - 1) * PAGE_SIZE,
-            outages => view::v(super::outage::summary_where(snapshot, &query.list)),
+            outages => view::v(super::outage::summary_where(
+                snapshot,
+                &query.list,
+                web.ctx.web.display_name_label.as_deref(),
+            )),
             recovered => view::v(super::outage::recovered(
                 &web.ctx.recovered, now, super::outage::RECOVERED_LISTED,
             )),

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::view::device_url;
+use super::view::{device_url, display_name};
 use crate::read_model::recovered::Recovery;
 use crate::read_model::{Counts, ListQuery, Outages, Rfc3339, TextFilter};
 use crate::state::Snapshot;
@@ -69,6 +69,8 @@ pub struct GroupRow<'a> {
 #[derive(Debug, Serialize)]
 pub struct DeviceRef<'a> {
     pub name: &'a str,
+    /// Its `web.display_name_label` value, shown in place of the name when set.
+    pub display_name: Option<&'a str>,
     pub url: String,
     pub status: &'static str,
     pub down_since: Option<String>,
@@ -86,16 +88,20 @@ fn time(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| Rfc3339(t).to_string())
 }
 
-/// The summary rows of `snapshot`.
-pub fn summary(snapshot: &Snapshot) -> SummaryView<'_> {
-    summary_where(snapshot, &ListQuery::default())
+/// The summary rows of `snapshot`; `label` is `web.display_name_label`.
+pub fn summary<'a>(snapshot: &'a Snapshot, label: Option<&str>) -> SummaryView<'a> {
+    summary_where(snapshot, &ListQuery::default(), label)
 }
 
 /// The summary rows of `snapshot` for the branches `query`'s `region` and `branch`
 /// filters keep (its status, kind and name filters narrow the device list, not the
 /// summary: a down-only view still shows what is unreachable behind the down devices).
 /// The totals are those of the rows kept.
-pub fn summary_where<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> SummaryView<'a> {
+pub fn summary_where<'a>(
+    snapshot: &'a Snapshot,
+    query: &ListQuery,
+    label: Option<&str>,
+) -> SummaryView<'a> {
     let place = ListQuery {
         region: query.region.clone(),
         branch: query.branch.clone(),
@@ -130,6 +136,7 @@ pub fn summary_where<'a>(snapshot: &'a Snapshot, query: &ListQuery) -> SummaryVi
         let s = &snapshot.status[i];
         DeviceRef {
             name: &d.name,
+            display_name: display_name(d, label),
             url: device_url(&d.name),
             status: s.status.as_str(),
             down_since: time(s.down_since),
@@ -271,7 +278,7 @@ mod tests {
     #[test]
     fn a_region_outage_lists_every_branch() {
         let s = all_down(1, 40);
-        let v = summary(&s);
+        let v = summary(&s, None);
         assert_eq!(v.regions[0].branches.len(), 40);
         assert_eq!(v.regions[0].more, 0);
     }
@@ -279,7 +286,7 @@ mod tests {
     #[test]
     fn a_nationwide_outage_lists_the_first_branches_and_counts_the_rest() {
         let s = all_down(3, 90);
-        let v = summary(&s);
+        let v = summary(&s, None);
         let listed: Vec<usize> = v.regions.iter().map(|r| r.branches.len()).collect();
         let more: Vec<usize> = v.regions.iter().map(|r| r.more).collect();
         assert_eq!(listed, [90, 90, 20]);
