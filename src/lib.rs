@@ -36,6 +36,7 @@ pub mod http;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;
+pub mod outbound;
 pub mod probe;
 pub mod read_model;
 pub mod reload;

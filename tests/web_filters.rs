@@ -12,22 +12,10 @@ mod support;
 use std::time::Duration;
 
 use browser::{Driver, eventually};
-use support::Appliance;
+use support::{Appliance, FAST_PROBE};
 use thirtyfour::prelude::*;
 
-const SETTINGS: &str = "\
-listen: 127.0.0.1:5001
-database_url: sqlite://wardops.db
-inventory: inventory
-probe:
-  interval: 1s
-  timeout: 300ms
-  packets: 1
-  down_after: 2
-  retry_interval: 500ms
-web:
-  display_name_label: display_name
-";
+const DISPLAY_NAMES: &str = "web:\n  display_name_label: display_name\n";
 
 const INVENTORY: &str = r#"
 regions:
@@ -96,7 +84,11 @@ async fn attr(web: &WebDriver, css: &str, name: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_follow_the_operator_across_pages_and_headers_sort() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wardops.yaml"), SETTINGS).unwrap();
+    std::fs::write(
+        dir.path().join("wardops.yaml"),
+        format!("{FAST_PROBE}{DISPLAY_NAMES}"),
+    )
+    .unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
     std::fs::write(dir.path().join("inventory/georgia.yaml"), INVENTORY).unwrap();
     let app = tokio::task::block_in_place(|| Appliance::start(dir.path()));

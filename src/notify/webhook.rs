@@ -109,7 +109,7 @@ impl Webhook {
             .body(body)
             .send()
             .await
-            .map_err(|e| DeliveryError::Retry(chain(e)))?;
+            .map_err(|e| DeliveryError::Retry(crate::outbound::error_text(e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -129,22 +129,6 @@ impl Webhook {
             None => url.host_str().unwrap_or("").to_string(),
         }
     }
-}
-
-/// The error with its causes (`error sending request: … invalid peer certificate: …`),
-/// without the URL: its query may carry a token.
-fn chain(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl Deliver for Webhook {
