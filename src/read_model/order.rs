@@ -146,14 +146,7 @@ impl ListOrder {
             }
             matched += 1;
         }
-        Selection {
-            rows,
-            total: counts.iter().sum(),
-            up: counts[0],
-            down: counts[1],
-            unknown: counts[2],
-            unreachable: counts[3],
-        }
+        Selection::of(rows, counts)
     }
 }
 
@@ -167,6 +160,20 @@ pub struct Selection<'a> {
     pub down: usize,
     pub unknown: usize,
     pub unreachable: usize,
+}
+
+impl<'a> Selection<'a> {
+    /// A window and the matches by status, counted in [`slot`] order.
+    fn of(rows: Vec<Row<'a>>, counts: [usize; 4]) -> Selection<'a> {
+        Selection {
+            rows,
+            total: counts.iter().sum(),
+            up: counts[0],
+            down: counts[1],
+            unknown: counts[2],
+            unreachable: counts[3],
+        }
+    }
 }
 
 /// An inventory and its device indexes sorted by name.

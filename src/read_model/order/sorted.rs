@@ -57,14 +57,7 @@ impl ListOrder {
                 (&devices[i], &snapshot.status[i], &snapshot.runtime[i])
             })
             .collect();
-        Selection {
-            rows,
-            total: counts.iter().sum(),
-            up: counts[0],
-            down: counts[1],
-            unknown: counts[2],
-            unreachable: counts[3],
-        }
+        Selection::of(rows, counts)
     }
 }
 
