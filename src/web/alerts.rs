@@ -179,12 +179,7 @@ impl AlertsQuery {
         if let Some(b) = before {
             q.append_pair("before", b);
         }
-        let q = q.finish();
-        if q.is_empty() {
-            "/alerts".into()
-        } else {
-            format!("/alerts?{q}")
-        }
+        view::with_query("/alerts", &q.finish())
     }
 }
 

@@ -84,12 +84,7 @@ impl MonitorQuery {
         if page > 1 {
             q.append_pair("page", &page.to_string());
         }
-        let q = q.finish();
-        if q.is_empty() {
-            "/monitor".into()
-        } else {
-            format!("/monitor?{q}")
-        }
+        view::with_query("/monitor", &q.finish())
     }
 }
 

@@ -264,11 +264,15 @@ pub fn events_url(region: Option<&str>, branch: Option<&str>, kind: Option<&str>
             q.append_pair(k, v);
         }
     }
-    let q = q.finish();
-    if q.is_empty() {
-        "/api/v1/events".into()
+    with_query("/api/v1/events", &q.finish())
+}
+
+/// `path`, with `?query` when there is one.
+pub fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.into()
     } else {
-        format!("/api/v1/events?{q}")
+        format!("{path}?{query}")
     }
 }
 
