@@ -11,6 +11,7 @@
 
 pub mod availability;
 pub mod range;
+pub mod recent;
 pub mod victoriametrics;
 
 pub use availability::{Availability, Span, Timeline};

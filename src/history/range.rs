@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 
 /// One of the device page's ranges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Range {
     H1,
     H6,

@@ -13,7 +13,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
+use tokio::time::Instant;
+
 use super::Range;
+use super::recent::Recent;
 
 /// More than this in one answer is not a chart of a few hundred points: it is refused
 /// unread (`query_range` of one series over our steps is about 20 kB).
@@ -41,6 +44,8 @@ pub struct VictoriaMetrics {
     endpoint: reqwest::Url,
     timeout: Duration,
     client: reqwest::Client,
+    /// The answers of the last few seconds ([`super::recent`]).
+    recent: parking_lot::Mutex<Recent>,
 }
 
 impl VictoriaMetrics {
@@ -61,6 +66,7 @@ impl VictoriaMetrics {
             endpoint,
             timeout,
             client,
+            recent: Default::default(),
         })
     }
 
@@ -70,13 +76,25 @@ impl VictoriaMetrics {
     }
 
     /// `device`'s RTT and loss over `range` up to `end`: both queries at once, together
-    /// bounded by the timeout.
+    /// bounded by the timeout; an answer (or failure) of the last
+    /// [`super::recent::FRESH_FOR`] for the same device and range is used again.
     pub async fn device(
         &self,
         device: &str,
         range: Range,
         end: DateTime<Utc>,
     ) -> Result<Series, String> {
+        if let Some(answer) = self.recent.lock().get(device, range, Instant::now()) {
+            return answer;
+        }
+        let answer = self.ask(device, range, end).await;
+        self.recent
+            .lock()
+            .put(device, range, answer.clone(), Instant::now());
+        answer
+    }
+
+    async fn ask(&self, device: &str, range: Range, end: DateTime<Utc>) -> Result<Series, String> {
         let start = end - range.length();
         let [rtt, loss] = queries(device, range);
         let both = async {

@@ -101,6 +101,15 @@ fn every_kind_of_bad_answer_is_a_sentence() {
 
 /// A loopback HTTP server that answers every request with `answer` after `delay`.
 async fn server(answer: Vec<u8>, delay: Duration) -> String {
+    counting_server(answer, delay, Default::default()).await
+}
+
+/// [`server`], counting the connections it takes in `taken`.
+async fn counting_server(
+    answer: Vec<u8>,
+    delay: Duration,
+    taken: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -108,6 +117,7 @@ async fn server(answer: Vec<u8>, delay: Duration) -> String {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
+            taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
@@ -172,4 +182,21 @@ async fn a_slow_huge_refusing_or_failing_server_ends_in_an_error_within_the_time
             started.elapsed()
         );
     }
+}
+
+#[tokio::test]
+async fn a_page_read_again_within_seconds_asks_nothing_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let ok = br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"0.5"]]}]}}"#;
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = counting_server(http("200 OK", ok), Duration::ZERO, taken.clone()).await;
+    let vm = VictoriaMetrics::new(&url, Duration::from_secs(2)).unwrap();
+    let end = Utc::now();
+    let first = vm.device("d", Range::H1, end).await.unwrap();
+    assert_eq!(taken.load(SeqCst), 2, "RTT and loss");
+    assert_eq!(vm.device("d", Range::H1, end).await.unwrap(), first);
+    assert_eq!(taken.load(SeqCst), 2, "the same answer again");
+    vm.device("d", Range::H24, end).await.unwrap();
+    vm.device("e", Range::H1, end).await.unwrap();
+    assert_eq!(taken.load(SeqCst), 6, "another range, another device");
 }
