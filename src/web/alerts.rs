@@ -8,7 +8,7 @@
 //! it); `sort` (`worst`, `longest`, `most`, `place`), `page`, `before`.
 
 use bytes::Bytes;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use minijinja::context;
 use serde::Serialize;
 
@@ -195,15 +195,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     let ctx = &web.ctx;
     let query = match AlertsQuery::parse(req.uri().query()) {
         Ok(q) => q,
-        Err(e) => {
-            return view::html(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "<!doctype html><title>bad request</title><p>{}</p>",
-                    view::escape(&e)
-                ),
-            );
-        }
+        Err(e) => return view::bad_request(&e, req.uri().path()),
     };
     let base = AlertQuery {
         device: query.device.clone(),

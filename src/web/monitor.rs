@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use minijinja::context;
 use serde::Serialize;
 
@@ -158,15 +158,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     let ctx = &web.ctx;
     let query = match MonitorQuery::parse(req.uri().query()) {
         Ok(q) => q,
-        Err(e) => {
-            return view::html(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "<!doctype html><title>bad request</title><p>{}</p>",
-                    view::escape(&e)
-                ),
-            );
-        }
+        Err(e) => return view::bad_request(&e, req.uri().path()),
     };
     render(web, &ctx.state.snapshot(), ctx.state.clock().now(), &query)
 }

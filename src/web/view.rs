@@ -211,6 +211,15 @@ where
     })
 }
 
+/// A 400 for a page's query that does not parse: the appliance's HTML error page
+/// (`http::error_page`) with `why`, escaped there.
+pub fn bad_request(why: &str, path: &str) -> Response<Body> {
+    html(
+        StatusCode::BAD_REQUEST,
+        crate::http::error_page::page(StatusCode::BAD_REQUEST, why, path),
+    )
+}
+
 /// An HTML page with the page security headers.
 pub fn html(status: StatusCode, body: String) -> Response<Body> {
     let mut r = response::bytes(status, "text/html; charset=utf-8", body);
