@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use browser::{Driver, eventually};
+use browser::{Driver, choose, eventually};
 use support::{Appliance, FAST_PROBE};
 use thirtyfour::prelude::*;
 
@@ -102,12 +102,7 @@ async fn filters_follow_the_operator_across_pages_and_headers_sort() {
     lists(&web, "/monitor", &all).await;
 
     // A region picked from the select and a branch typed: each applies by itself.
-    web.execute(
-        "const s = document.querySelector('#filters select[name=region]'); s.value = 'tbilisi'; s.dispatchEvent(new Event('change', {bubbles: true}));",
-        vec![],
-    )
-    .await
-    .unwrap();
+    choose(&web, "#filters select[name=region]", "tbilisi").await;
     let want = tokio::task::block_in_place(|| api(&app, "region=tbilisi"));
     lists(&web, "region=tbilisi", &want).await;
     let branch = web
@@ -215,12 +210,7 @@ async fn filters_follow_the_operator_across_pages_and_headers_sort() {
         Some("descending")
     );
     // A filter chosen now keeps the order.
-    web.execute(
-        "const s = document.querySelector('#filters select[name=kind]'); s.value = 'atm'; s.dispatchEvent(new Event('change', {bubbles: true}));",
-        vec![],
-    )
-    .await
-    .unwrap();
+    choose(&web, "#filters select[name=kind]", "atm").await;
     let atms = tokio::task::block_in_place(|| api(&app, "kind=atm&sort=name&dir=desc"));
     assert_eq!(atms, ["vake2-atm-1", "vake-atm-1", "batumi-atm-1"]);
     lists(&web, "kind=atm", &atms).await;

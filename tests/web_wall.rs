@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use browser::{Driver, browser, mark_load, same_load};
+use browser::{Driver, browser, choose, mark_load, same_load};
 use support::{Appliance, Blackhole, TWO_PACKET_PROBE};
 use thirtyfour::prelude::*;
 
@@ -175,12 +175,7 @@ async fn the_wall_follows_an_outage_and_its_recovery_without_a_reload() {
             "the Apply button is for no-JS only"
         );
     }
-    web.execute(
-        "var s = document.querySelector('select[name=status]'); s.value = 'down'; s.dispatchEvent(new Event('change', { bubbles: true }));",
-        vec![],
-    )
-    .await
-    .unwrap();
+    choose(&web, "select[name=status]", "down").await;
     let on_change = Instant::now() + Duration::from_secs(5);
     while !web
         .current_url()

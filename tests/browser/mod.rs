@@ -115,3 +115,14 @@ pub async fn same_load(web: &WebDriver) -> bool {
         .convert::<bool>()
         .expect("a boolean")
 }
+
+/// Picks `value` in the `<select>` at `css` as a user would: set, then a bubbling
+/// `change` event (what the filter forms listen to).
+pub async fn choose(web: &WebDriver, css: &str, value: &str) {
+    web.execute(
+        "const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![serde_json::json!(css), serde_json::json!(value)],
+    )
+    .await
+    .expect("choose an option");
+}
