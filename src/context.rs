@@ -116,6 +116,12 @@ impl Context {
         ctx
     }
 
+    /// Records a write in the audit log: who (`by`, with their address), what `action`
+    /// (`ack`, `silence`, `probe`, `login`, `reload`…), on what `target`, with `detail`.
+    pub fn audit(&self, by: &crate::access::Principal, action: &str, target: &str, detail: &str) {
+        tracing::info!(user = %by.name, address = %by.address, action, target, detail, "audit");
+    }
+
     /// Ends every live stream with a `shutdown` event (call when the server stops).
     pub fn close(&self) {
         self.hub.close();

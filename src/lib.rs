@@ -4,6 +4,7 @@
 //! Data flows top to bottom; a module imports only from the modules above it.
 //! - [`maintenance`]: maintenance windows and when they are on, exact across DST (pure).
 //! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
+//! - [`access`]: who is asking: roles, region scope, the principal on every request.
 //! - [`probe`]: the ICMP pinger (one shared socket per address family).
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
 //! - [`schedule`]: runs each device's probes at a stable phase of its interval.
@@ -24,6 +25,7 @@
 //! - [`app`]: composes the route tables and runs everything until shutdown.
 //! - [`cli`]: the commands; [`demo`]: example inventories of loopback devices.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cli;

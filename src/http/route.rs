@@ -23,6 +23,7 @@ use bytes::Bytes;
 use hyper::{Request, Response};
 
 use super::response::Body;
+use crate::access::Role;
 
 pub type BoxFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
@@ -61,11 +62,22 @@ impl Path {
     }
 }
 
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone, before authentication: health, the login page, static files.
+    Nobody,
+    /// A principal with at least this role (the anonymous viewer counts for `Viewer`
+    /// when anonymous access is on; anything above needs an authenticated user).
+    Role(Role),
+}
+
 /// A path and whether HEAD is served on it, waiting for its handler.
 pub struct RoutePath {
     path: Path,
     head: bool,
     reserved: bool,
+    need: Option<Need>,
 }
 
 /// One entry of a route table.
@@ -77,6 +89,8 @@ pub struct Route {
     pub(super) head: bool,
     /// Served on reserve connections too.
     pub(super) reserved: bool,
+    /// Who may call it.
+    pub(super) need: Need,
     pub(super) handler: Handler,
 }
 
@@ -87,6 +101,7 @@ impl Route {
             path: Path::Exact(path),
             head: true,
             reserved: false,
+            need: None,
         }
     }
 
@@ -96,11 +111,17 @@ impl Route {
             path: Path::Prefix(prefix),
             head: true,
             reserved: false,
+            need: None,
         }
     }
 
     pub fn path(&self) -> Path {
         self.path
+    }
+
+    /// Who may call the route.
+    pub fn need(&self) -> Need {
+        self.need
     }
 
     /// Whether the route is served on reserve connections too.
@@ -164,11 +185,30 @@ impl RoutePath {
         }
     }
 
+    /// Open to anyone, before authentication (health, login, static files).
+    pub fn public(mut self) -> Self {
+        self.need = Some(Need::Nobody);
+        self
+    }
+
+    /// Needs a principal with at least `role`.
+    pub fn needs(mut self, role: Role) -> Self {
+        self.need = Some(Need::Role(role));
+        self
+    }
+
     fn with(self, handler: Handler) -> Route {
+        // Unless the table says otherwise: reading needs a viewer, a write an admin (a
+        // route that forgets to say gets the narrowest door, not the widest).
+        let need = self.need.unwrap_or(match handler {
+            Handler::Post(_) => Need::Role(Role::Admin),
+            _ => Need::Role(Role::Viewer),
+        });
         Route {
             path: self.path,
             head: self.head,
             reserved: self.reserved,
+            need,
             handler,
         }
     }
