@@ -129,6 +129,11 @@ impl Route {
         self.reserved
     }
 
+    /// True for an action (`POST`).
+    pub fn is_post(&self) -> bool {
+        matches!(self.handler, Handler::Post(_))
+    }
+
     /// The methods this route answers, as an `Allow` header lists them.
     pub fn methods(&self) -> &'static str {
         match (&self.handler, self.head) {
