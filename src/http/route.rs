@@ -54,7 +54,8 @@ pub enum Path {
 }
 
 impl Path {
-    pub(super) fn matches(self, path: &str) -> bool {
+    /// True if a request for `path` is this route's.
+    pub fn matches(self, path: &str) -> bool {
         match self {
             Path::Exact(p) => p == path,
             Path::Prefix(p) => path.len() > p.len() && path.starts_with(p),
