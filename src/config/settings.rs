@@ -195,7 +195,8 @@ impl Settings {
         web.victoriametrics_url = victoriametrics.url.clone();
         let maintenance = raw.maintenance.resolve(path, &mut errors);
         let notifications = raw.notifications.resolve(base, path, &mut errors);
-        let loopback = listen.is_some_and(|a| a.ip().is_loopback());
+        // An unreadable `listen` is reported already: its defaults are the loopback ones.
+        let loopback = listen.is_none_or(|a| a.ip().is_loopback());
         let access =
             raw.access
                 .resolve(loopback, base, env.users_file.as_deref(), path, &mut errors);
