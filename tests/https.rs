@@ -178,7 +178,12 @@ struct Server {
 async fn start(tls: Tls, limits: HttpSettings) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let routes = vec![Route::exact("/hello").sync(Run::Inline, &Arc::new(()), hello)];
+    // Reserved: served on whichever lane a slot frees on (see the silent-client test).
+    let routes = vec![
+        Route::exact("/hello")
+            .reserved()
+            .sync(Run::Inline, &Arc::new(()), hello),
+    ];
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(serve_with(
         listener,
@@ -253,8 +258,14 @@ async fn https_serves_marks_requests_secure_and_follows_a_rotation() {
     // A bad replacement: a certificate that is not PEM, then one's certificate over
     // two's key. Two stays served throughout, and the gauge says the reload failed.
     std::fs::write(pki.path("server.crt"), "not a certificate\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(!metrics.metrics().last_successful());
+    let deadline = Instant::now() + GUARD;
+    while metrics.metrics().last_successful() {
+        assert!(
+            Instant::now() < deadline,
+            "the bad certificate was not looked at"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(served(&pki, &server).await, pki.der("two"));
     std::fs::copy(pki.path("one.crt"), pki.path("server.crt")).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -272,7 +283,9 @@ async fn a_silent_client_is_cut_at_the_header_timeout_and_frees_its_slot() {
     let pki = Pki::new();
     pki.issue("one");
     pki.install("one");
-    // One public slot and one reserve slot: two silent clients take both.
+    // One public slot and one reserve slot: two silent clients take both. Their
+    // deadlines end together and either may free its slot first, hence a reserved
+    // route for the request that waits.
     let limits = HttpSettings {
         max_connections: 1,
         max_connections_per_client: Some(3),
@@ -346,6 +359,32 @@ async fn plain_http_to_the_https_port_gets_a_clear_400_and_old_protocols_are_ref
         .unwrap();
     assert!(get(&old, &server).await.is_err());
     assert_eq!(get(&pki.client(), &server).await.unwrap().0, "secure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_stays_the_default_and_is_not_marked_secure() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let routes = vec![Route::exact("/hello").sync(Run::Inline, &Arc::new(()), hello)];
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(wardops::http::serve(
+        listener,
+        routes,
+        HttpSettings::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let body = reqwest::Client::new()
+        .get(format!("http://{addr}/hello"))
+        .timeout(GUARD)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "plain");
 }
 
 /// The real binary serving HTTPS from `<dir>/wardops.yaml`; killed when dropped.
@@ -452,13 +491,20 @@ fn the_appliance_refuses_to_start_on_a_bad_pair() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "tls_server_config: the key in {} does not match the certificate in {}",
-            pki.path("two.key").display(),
-            pki.path("one.crt").display()
-        )),
-        "{stderr}"
+    let mismatch = format!(
+        "tls_server_config: the key in {} does not match the certificate in {}",
+        pki.path("two.key").display(),
+        pki.path("one.crt").display()
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&mismatch), "{stderr}");
+    // `check` reads the same files, so what it accepts `serve` does not refuse.
+    let check = Command::new(env!("CARGO_BIN_EXE_wardops"))
+        .args(["check", "-c"])
+        .arg(d.join("wardops.yaml"))
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(stdout.contains(&mismatch), "{stdout}");
 }
