@@ -28,6 +28,8 @@ pub use prober_thread::ProberThread;
 pub struct StoreParts {
     pub db: Arc<crate::store::Db>,
     pub health: Arc<crate::store::StoreHealth>,
+    /// What handlers write through the writer (acknowledgements, the audit log).
+    pub actions: crate::store::Actions,
     /// Status each device starts from (loaded at start-up); used for the first inventory
     /// only, later ones add devices as `unknown`.
     pub restore: HashMap<String, crate::store::StoredStatus>,
@@ -106,6 +108,7 @@ pub async fn run<P: Pinger>(
     let store_handle = StoreHandle {
         db: store.db,
         health: store.health,
+        actions: store.actions,
     };
     let mut ctx = Context::new(state.clone(), store_handle, reloader.clone());
     ctx.prober = prober.clone();

@@ -6,6 +6,8 @@
 //! read back once at start-up ([`startup`]) so that a device that was down stays down with
 //! its original `down_since`.
 //!
+//! - [`actions`]: how a handler writes (acknowledgements, the audit log): through the
+//!   writer like everything else.
 //! - [`record`]: what the writer applies (a spooled, sequenced record) and what it reads.
 //! - `apply`: what applying records means (replays skipped, alerts opened and resolved,
 //!   flapping), once for both backends, over each backend's SQL primitives.
@@ -22,6 +24,7 @@
 //! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
 //! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
 
+pub mod actions;
 mod apply;
 mod error;
 pub mod health;
@@ -42,12 +45,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use actions::Actions;
 pub use error::StoreError;
 pub use health::StoreHealth;
 pub use notify::NotifyStore;
 pub use record::{
-    AlertChange, AlertEvent, AlertQuery, AlertRow, DeviceRow, DeviceScope, Loaded, Record,
-    RecordKind, StoredStatus, TransitionRow,
+    AlertChange, AlertEvent, AlertQuery, AlertRow, AuditEntry, AuditQuery, AuditRow, DeviceRow,
+    DeviceScope, Loaded, Record, RecordKind, StoredStatus, TransitionRow,
 };
 
 /// Alert rules the store applies inside each write transaction.
@@ -86,9 +90,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
-    /// Deletes up to `batch` transitions and resolved alerts older than `cutoff`.
+    /// Deletes up to `batch` transitions, resolved alerts and audit entries older than
+    /// `cutoff` (each).
     fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> impl Future<Output = Result<u64>> + Send;
     fn alerts(&self, query: &AlertQuery) -> impl Future<Output = Result<Vec<AlertRow>>> + Send;
+    /// The audit log, newest first (by `at`, then id).
+    fn audit(&self, query: &AuditQuery) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
     /// Newest first.
     fn transitions(
         &self,
@@ -174,6 +181,9 @@ impl Store for Db {
     }
     async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
         dispatch!(self, s => s.alerts(query).await)
+    }
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>> {
+        dispatch!(self, s => s.audit(query).await)
     }
     async fn transitions(
         &self,

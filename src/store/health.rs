@@ -232,6 +232,7 @@ impl StoreHealth {
                         }
                     }
                 }
+                AlertChange::Updated => {}
             }
         }
         self.open_alerts.store(Arc::new(counts));

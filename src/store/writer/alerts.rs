@@ -57,6 +57,7 @@ impl OpenAlerts {
                         AlertChange::Resolved => {
                             ids.remove(&e.alert.id);
                         }
+                        AlertChange::Updated => {}
                     }
                 }
                 health.count_alerts(&events);
