@@ -258,6 +258,8 @@ mod tests {
                 "GET, HEAD /api/v1/devices",
                 "GET, HEAD /api/v1/devices/…",
                 "GET, HEAD /api/v1/alerts",
+                "POST /api/v1/alerts/…",
+                "GET, HEAD /api/v1/audit",
                 "GET, HEAD /api/v1/dashboard",
                 "GET, HEAD /api/v1/status",
                 "GET, HEAD /api/v1/maintenance",
