@@ -116,7 +116,10 @@ fn all() -> AlertQuery {
 /// The open `device_down` alert of `a`, opened by the log's first writes.
 async fn one_open_alert(store: &Db, log: &mut Log) -> i64 {
     let events = store
-        .apply(&[log.devices(0, &["a", "b"]), log.transition(10, "a", "unknown", "down")])
+        .apply(&[
+            log.devices(0, &["a", "b"]),
+            log.transition(10, "a", "unknown", "down"),
+        ])
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
@@ -203,7 +206,10 @@ async fn an_acknowledgement_of_a_resolved_or_unknown_alert_never_sticks(store: &
     assert_ne!(reopened.id, id);
     assert_eq!(reopened.acknowledged_at, None);
     // Acknowledged while open, then resolved: the resolution carries who acknowledged it.
-    store.apply(&[log.ack(31, reopened.id, "ana", "")]).await.unwrap();
+    store
+        .apply(&[log.ack(31, reopened.id, "ana", "")])
+        .await
+        .unwrap();
     let events = store
         .apply(&[log.transition(40, "a", "down", "up")])
         .await
@@ -246,7 +252,14 @@ async fn audit_entries_page_newest_first_and_filter(store: &Db) {
     let targets: Vec<_> = rows.iter().map(|r| r.entry.target.as_str()).collect();
     assert_eq!(
         targets,
-        ["inventory", "alert 4", "alert 3", "alert 2", "alert 1", "alert 0"]
+        [
+            "inventory",
+            "alert 4",
+            "alert 3",
+            "alert 2",
+            "alert 1",
+            "alert 0"
+        ]
     );
     assert_eq!(rows[0].at, t(40));
     assert_eq!(rows[0].entry.via, "session");
@@ -259,7 +272,10 @@ async fn audit_entries_page_newest_first_and_filter(store: &Db) {
         .unwrap();
     assert_eq!(rest.len(), 5);
     assert_eq!(rest[0].entry.target, "alert 4");
-    let ana = store.audit(&page(Some("ana"), None, 100, None)).await.unwrap();
+    let ana = store
+        .audit(&page(Some("ana"), None, 100, None))
+        .await
+        .unwrap();
     assert_eq!(ana.len(), 4);
     let acks_of_ana = store
         .audit(&page(Some("ana"), Some("ack"), 100, None))

@@ -139,7 +139,10 @@ async fn handle(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     if let Err(e) = ctx.store.actions.send(at, kind) {
         return response::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
     }
-    let target = format!("alert {id} ({} {})", event.alert.condition, event.alert.device);
+    let target = format!(
+        "alert {id} ({} {})",
+        event.alert.condition, event.alert.device
+    );
     ctx.audit(&by, act.action(), &target, &form.comment);
     if let Some(back) = form.back {
         return see_other(&back);
@@ -202,8 +205,9 @@ fn parse_body(req: &Request<Bytes>) -> Result<Form, String> {
     let mut form = match content_type.as_str() {
         _ if body.is_empty() => Form::default(),
         "application/json" => {
-            let json: JsonBody = serde_json::from_slice(body)
-                .map_err(|e| format!("the body is not the JSON expected ({{\"comment\": \"…\"}}): {e}"))?;
+            let json: JsonBody = serde_json::from_slice(body).map_err(|e| {
+                format!("the body is not the JSON expected ({{\"comment\": \"…\"}}): {e}")
+            })?;
             Form {
                 comment: json.comment,
                 back: None,
@@ -314,11 +318,19 @@ mod tests {
     fn bad_bodies_are_refused_with_a_reason() {
         let long = format!("comment={}", "x".repeat(MAX_COMMENT + 1));
         for (ct, body, says) in [
-            ("application/x-www-form-urlencoded", long.as_str(), "at most 500"),
+            (
+                "application/x-www-form-urlencoded",
+                long.as_str(),
+                "at most 500",
+            ),
             ("application/json", r#"{"comment": 5}"#, "not the JSON"),
             ("application/json", r#"{"coment": "x"}"#, "not the JSON"),
             ("text/plain", "hello", "unsupported content type"),
-            ("application/x-www-form-urlencoded", "comment=a%00b", "control"),
+            (
+                "application/x-www-form-urlencoded",
+                "comment=a%00b",
+                "control",
+            ),
         ] {
             let e = parse_body(&req(ct, body)).unwrap_err();
             assert!(e.contains(says), "{body}: {e}");

@@ -13,10 +13,12 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::notify::NotifyStore as _;
-use super::rows::{self, Columns, alert_columns, alert_event_from, audit_columns, transition_columns};
+use super::rows::{
+    self, Columns, alert_columns, alert_event_from, audit_columns, transition_columns,
+};
 use super::{
-    AlertEvent, AlertQuery, AlertRow, AlertRules, AuditQuery, AuditRow, Loaded, Record, Result, StoreError,
-    TransitionRow, apply,
+    AlertEvent, AlertQuery, AlertRow, AlertRules, AuditQuery, AuditRow, Loaded, Record, Result,
+    StoreError, TransitionRow, apply,
 };
 use write::PgWrite;
 

@@ -43,6 +43,10 @@ pub struct AlertView {
     pub display_name: Option<String>,
     /// Open `device_down` alerts: devices unreachable behind this one now.
     pub unreachable_behind: Option<usize>,
+    /// Who acknowledged it, when, saying what (all None while nobody has).
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub acknowledged_comment: Option<String>,
     #[serde(skip)]
     resolved: bool,
 }
@@ -64,8 +68,24 @@ impl From<AlertRow> for AlertView {
             display_name: None,
             resolved_at: a.resolved_at.map(|t| Rfc3339(t).to_string()),
             unreachable_behind: None,
+            acknowledged_by: a.acknowledged_by,
+            acknowledged_at: a.acknowledged_at.map(|t| Rfc3339(t).to_string()),
+            acknowledged_comment: a.acknowledged_comment,
         }
     }
+}
+
+/// True if the asker may acknowledge alerts: the pages show the buttons to them only
+/// (the route checks again).
+pub fn can_act(req: &Request<Bytes>) -> bool {
+    crate::access::Principal::of(req).may(crate::access::Role::Operator)
+}
+
+/// Where a page's forms come back to (the page itself, with its query).
+pub fn back(req: &Request<Bytes>) -> String {
+    req.uri()
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string())
 }
 
 /// Sets `unreachable_behind` on the open `device_down` alerts among `alerts`, counted in
@@ -309,6 +329,8 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             regions => view::v(regions),
             filter => context! { severity => query.severity, device => query.device, region, branch },
             nav_scope => super::monitor::nav_scope(region, branch),
+            can_act => can_act(req),
+            back => back(req),
         },
     )
 }
