@@ -205,11 +205,12 @@ fn parse_body(req: &Request<Bytes>) -> Result<Form, String> {
     let mut form = match content_type.as_str() {
         _ if body.is_empty() => Form::default(),
         "application/json" => {
-            let json: JsonBody = serde_json::from_slice(body).map_err(|e| {
+            // `null` is an empty body, as some clients send for "no fields".
+            let json: Option<JsonBody> = serde_json::from_slice(body).map_err(|e| {
                 format!("the body is not the JSON expected ({{\"comment\": \"…\"}}): {e}")
             })?;
             Form {
-                comment: json.comment,
+                comment: json.map(|j| j.comment).unwrap_or_default(),
                 back: None,
             }
         }
@@ -304,6 +305,12 @@ mod tests {
     fn json_and_form_bodies_carry_the_comment() {
         let f = parse_body(&req("application/json", r#"{"comment":" on it "}"#)).unwrap();
         assert_eq!(f.comment, "on it");
+        for empty in ["{}", "null"] {
+            assert_eq!(
+                parse_body(&req("application/json", empty)).unwrap(),
+                Form::default()
+            );
+        }
         let f = parse_body(&req(
             "application/x-www-form-urlencoded; charset=UTF-8",
             "comment=line+down%3C%2Fb%3E&back=%2Falerts%3Fstatus%3Dactive&csrf=x",
