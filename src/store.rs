@@ -6,6 +6,7 @@
 //! read back once at start-up ([`startup`]) so that a device that was down stays down with
 //! its original `down_since`.
 //!
+//! - [`acks`]: the acknowledged open alerts, kept in memory for device JSON and the wall.
 //! - [`actions`]: how a handler writes (acknowledgements, the audit log): through the
 //!   writer like everything else.
 //! - [`record`]: what the writer applies (a spooled, sequenced record) and what it reads.
@@ -24,6 +25,7 @@
 //! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
 //! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
 
+pub mod acks;
 pub mod actions;
 mod apply;
 mod error;
@@ -116,6 +118,8 @@ pub trait Store: Send + Sync + 'static {
     fn open_alert_counts(&self) -> impl Future<Output = Result<HashMap<String, u32>>> + Send;
     /// Id and device of every open alert.
     fn open_alert_ids(&self) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
+    /// The open alerts someone acknowledged.
+    fn acknowledged_alerts(&self) -> impl Future<Output = Result<Vec<AlertRow>>> + Send;
     /// The alerts with these ids as they are now, each as the change it last went through
     /// (`opened` while open, `resolved` once resolved), with its device's scope; by id.
     fn alert_events(&self, ids: &[i64]) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
@@ -211,6 +215,9 @@ impl Store for Db {
     }
     async fn open_alert_ids(&self) -> Result<Vec<(i64, String)>> {
         dispatch!(self, s => s.open_alert_ids().await)
+    }
+    async fn acknowledged_alerts(&self) -> Result<Vec<AlertRow>> {
+        dispatch!(self, s => s.acknowledged_alerts().await)
     }
     async fn alert_events(&self, ids: &[i64]) -> Result<Vec<AlertEvent>> {
         dispatch!(self, s => s.alert_events(ids).await)

@@ -126,6 +126,15 @@ impl Fixture {
         (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
+    async fn device_json(&self, name: &str) -> serde_json::Value {
+        let req = Request::get(format!("/api/v1/devices/{name}"))
+            .body(Bytes::new())
+            .unwrap();
+        let r = wardops::api::devices::device(self.ctx.clone(), req).await;
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
     /// A page as `by` sees it (rendered on the blocking pool, as the router runs it).
     async fn page(&self, by: Option<Principal>, path: &str) -> String {
         let web = Arc::new(Pages::new(self.ctx.clone()));
@@ -137,6 +146,8 @@ impl Fixture {
         let r = tokio::task::spawn_blocking(move || {
             if path.starts_with("/devices/") {
                 wardops::web::device::get(&web, &req)
+            } else if path.starts_with("/wall") {
+                wardops::web::wall::get(&web, &req)
             } else if path.starts_with("/alerts") {
                 wardops::web::alerts::get(&web, &req)
             } else {
@@ -189,6 +200,30 @@ async fn an_acknowledgement_is_committed_reported_shown_and_audited() {
         assert!(html.contains(&escaped), "{path}: comment not shown escaped");
         assert!(!html.contains("<b>42</b>"), "{path}: comment not escaped");
     }
+    // Device JSON and the wall, from the writer's memory of the acknowledgements.
+    let json = f.device_json("n1-atm").await;
+    assert_eq!(json["acknowledged"][0]["alert"], id);
+    assert_eq!(json["acknowledged"][0]["by"], "ana");
+    assert_eq!(json["acknowledged"][0]["comment"], comment);
+    assert_eq!(json["acknowledged"][0]["condition"], "device_down");
+    assert_eq!(
+        f.device_json("n1-gw").await["acknowledged"],
+        serde_json::json!([])
+    );
+    let wall = f.page(None, "/wall").await;
+    let tile = |html: &str, name: &str| {
+        let end = html
+            .find(&format!(r#"data-device="{name}""#))
+            .expect("a tile");
+        let start = html[..end].rfind("<a ").unwrap();
+        html[start..end].to_string()
+    };
+    assert!(
+        tile(&wall, "n1-atm").contains(" acked\""),
+        "the wall hatches the acknowledged device: {}",
+        tile(&wall, "n1-atm")
+    );
+    assert!(!tile(&wall, "n1-gw").contains("acked"), "and only it");
     let q = wardops::store::AuditQuery {
         limit: 10,
         ..Default::default()
@@ -225,6 +260,11 @@ async fn an_acknowledgement_is_committed_reported_shown_and_audited() {
     assert_eq!((a.acknowledged_at, a.acknowledged_comment), (None, None));
     let html = f.page(Some(operator("ben")), "/alerts").await;
     assert!(!html.contains("✔ ACK"));
+    assert_eq!(
+        f.device_json("n1-atm").await["acknowledged"],
+        serde_json::json!([])
+    );
+    assert!(!f.page(None, "/wall").await.contains(" acked\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! What the rest of the appliance may know about the store without touching it: whether
 //! it is degraded and why (`/readyz`: the database failing, the spool failing so that
 //! records are held in memory only, the in-memory queue full), how many records are
-//! pending and where (metrics), how many alerts each device has open (device JSON), and
+//! pending and where (metrics), how many alerts each device has open and which of them are
+//! acknowledged (device JSON, the wall), and
 //! the alerts each commit opened and resolved (the live feed). All of it is updated by the
 //! writer and read without waiting on it.
 
@@ -51,6 +52,8 @@ pub struct StoreHealth {
     /// Records lost because neither the spool nor the full in-memory queue could take them.
     pub dropped: Counter,
     open_alerts: ArcSwap<HashMap<String, u32>>,
+    /// The acknowledged open alerts as of the last commit.
+    pub acknowledged: super::acks::Acknowledged,
     /// Each commit's alert changes, sent after the commit; nothing is kept when nobody
     /// listens.
     alerts: broadcast::Sender<AlertReport>,
@@ -74,6 +77,7 @@ impl StoreHealth {
             dead_lettered: Counter::default(),
             dropped: Counter::default(),
             open_alerts: ArcSwap::from_pointee(HashMap::new()),
+            acknowledged: Default::default(),
             alerts: broadcast::Sender::new(ALERT_REPORTS),
         })
     }

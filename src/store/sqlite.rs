@@ -217,6 +217,17 @@ impl SqliteStore {
         rows.iter().map(rows::open_alert_count).collect()
     }
 
+    pub async fn acknowledged_alerts(&self) -> Result<Vec<AlertRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE resolved_at IS NULL AND acknowledged_at IS NOT NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::alert).collect()
+    }
+
     pub async fn open_alert_ids(&self) -> Result<Vec<(i64, String)>> {
         let rows = sqlx::query(rows::OPEN_ALERT_IDS)
             .fetch_all(&self.pool)

@@ -61,6 +61,7 @@ impl OpenAlerts {
                     }
                 }
                 health.count_alerts(&events);
+                health.acknowledged.follow(&events);
             }
             None => self.read(store, health).await,
         }
@@ -111,6 +112,7 @@ impl OpenAlerts {
                 "alert changes of a commit whose answer was lost, reported from the database"
             );
         }
+        read_acks(store, health).await;
         health.set_open_alerts(counts(&now));
         self.ids = Some(now);
         self.resync = false;
@@ -121,11 +123,21 @@ impl OpenAlerts {
         match store.open_alert_ids().await {
             Ok(ids) => {
                 let ids: HashMap<i64, String> = ids.into_iter().collect();
+                read_acks(store, health).await;
                 health.set_open_alerts(counts(&ids));
                 self.ids = Some(ids);
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the open alerts"),
         }
+    }
+}
+
+/// The acknowledged open alerts, read whenever the open alerts are (best effort: a
+/// failed read keeps the ones known; the next commits' reports update them anyway).
+async fn read_acks<S: Store>(store: &S, health: &StoreHealth) {
+    match store.acknowledged_alerts().await {
+        Ok(rows) => health.acknowledged.set(&rows),
+        Err(e) => tracing::debug!(error = %e, "cannot read the acknowledged alerts"),
     }
 }
 
