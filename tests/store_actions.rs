@@ -222,7 +222,10 @@ async fn an_acknowledgement_replayed_is_a_no_op(store: &Db) {
     let mut log = Log { seq: 0 };
     let id = one_open_alert(store, &mut log).await;
     let ack = log.ack(20, id, "ana", "x");
-    assert_eq!(store.apply(std::slice::from_ref(&ack)).await.unwrap().len(), 1);
+    assert_eq!(
+        store.apply(std::slice::from_ref(&ack)).await.unwrap().len(),
+        1
+    );
     let unack = log.unack(30, id);
     store.apply(&[unack]).await.unwrap();
     assert!(
