@@ -362,6 +362,38 @@ mod tests {
     }
 
     #[test]
+    fn actions_round_trip_through_json() {
+        for kind in [
+            RecordKind::Acknowledge {
+                alert: 7,
+                by: "ana".into(),
+                comment: "ISP ticket \"42\" <b>".into(),
+            },
+            RecordKind::Unacknowledge {
+                alert: 7,
+                by: "ben".into(),
+            },
+            RecordKind::Audit(AuditEntry {
+                user: "ana".into(),
+                via: "session".into(),
+                address: "127.0.0.1".into(),
+                action: "ack".into(),
+                target: "alert 7".into(),
+                detail: "x".into(),
+            }),
+        ] {
+            let r = Record {
+                boot: "b".into(),
+                seq: 10,
+                at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                kind,
+            };
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r, "{text}");
+        }
+    }
+
+    #[test]
     fn a_held_alert_round_trips_through_json() {
         let r = Record {
             boot: "b".into(),
