@@ -6,9 +6,11 @@
 //! and tab. A form that also sends `back` (a path of this appliance, e.g. `/alerts`) is
 //! answered with a 303 to it, as a page's button wants; everything else with JSON.
 //!
-//! The handler checks that the alert exists and is open (404 for an unknown id, 409 for a
-//! resolved one), then hands the acknowledgement to the store writer, which applies it in
-//! order with everything else (and keeps it in its spool while the database is away).
+//! The handler checks that the alert is open — in the writer's memory of the open alerts,
+//! as of its last commit; the database only for one it does not know open (404 for an
+//! unknown id, 409 for a resolved one) — then hands the acknowledgement to the store
+//! writer, which applies it in order with everything else (and keeps it in its spool
+//! while the database is away: an open alert can be acknowledged during an outage).
 //! The answer is `202 Accepted`: the writer commits it a moment later and the live feed
 //! then carries it to every open page as `alert_updated`. If the alert resolves between
 //! the check and the commit, the acknowledgement is a no-op there: it never sticks to a
@@ -98,27 +100,21 @@ async fn handle(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
         );
     }
     let by = Principal::of(req);
-    // Is it there and open? (The writer checks again when it applies the record.)
-    let event = match ctx.store.db.alert_events(&[id]).await {
-        Ok(events) => events.into_iter().next(),
-        Err(e) => return store_error(e),
+    let device = match open_alert(ctx, id, act).await {
+        Ok(device) => device,
+        Err(response) => return response,
     };
-    let Some(event) = event.filter(|e| by_scope(&by, e)) else {
+    if !visible(ctx, &by, &device) {
         return response::error(StatusCode::NOT_FOUND, &format!("no alert {id}"));
-    };
-    if event.change == AlertChange::Resolved {
-        return response::error(
-            StatusCode::CONFLICT,
-            &format!(
-                "alert {id} is resolved: only an open alert can be {}",
-                match act {
-                    Act::Ack => "acknowledged",
-                    Act::Unack => "un-acknowledged",
-                }
-            ),
-        );
     }
-    if act == Act::Unack && event.alert.acknowledged_at.is_none() {
+    let acknowledged = ctx
+        .store
+        .health
+        .acknowledged
+        .of_device(&device)
+        .iter()
+        .any(|a| a.alert == id);
+    if act == Act::Unack && !acknowledged {
         return response::error(
             StatusCode::CONFLICT,
             &format!("alert {id} is not acknowledged"),
@@ -139,10 +135,7 @@ async fn handle(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     if let Err(e) = ctx.store.actions.send(at, kind) {
         return response::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
     }
-    let target = format!(
-        "alert {id} ({} {})",
-        event.alert.condition, event.alert.device
-    );
+    let target = format!("alert {id} ({device})");
     ctx.audit(&by, act.action(), &target, &form.comment);
     if let Some(back) = form.back {
         return see_other(&back);
@@ -161,14 +154,48 @@ async fn handle(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     )
 }
 
-/// A principal limited to some regions acts only on their alerts; others' are "not
-/// found", as their devices are.
-fn by_scope(by: &Principal, event: &crate::store::AlertEvent) -> bool {
+/// The device of open alert `id`, or the answer that says why there is none. The
+/// writer's memory of the open alerts answers first, without a query (so an alert can
+/// be acknowledged while the database is away: the record waits in the spool); the
+/// database is asked only for an alert the writer does not know open, to tell an
+/// unknown alert (404) from a resolved one (409).
+async fn open_alert(ctx: &Context, id: i64, act: Act) -> Result<String, Response<Body>> {
+    if let Some(device) = ctx.store.health.open_alert_device(id) {
+        return Ok(device);
+    }
+    let event = match ctx.store.db.alert_events(&[id]).await {
+        Ok(events) => events.into_iter().next(),
+        Err(e) => return Err(store_error(e)),
+    };
+    match event {
+        None => Err(response::error(
+            StatusCode::NOT_FOUND,
+            &format!("no alert {id}"),
+        )),
+        Some(e) if e.change == AlertChange::Resolved => Err(response::error(
+            StatusCode::CONFLICT,
+            &format!(
+                "alert {id} is resolved: only an open alert can be {}",
+                match act {
+                    Act::Ack => "acknowledged",
+                    Act::Unack => "un-acknowledged",
+                }
+            ),
+        )),
+        // Open, committed after the writer last told (a moment ago).
+        Some(e) => Ok(e.alert.device),
+    }
+}
+
+/// A principal limited to some regions acts only on their devices' alerts; others' are
+/// "not found", as their devices are.
+fn visible(ctx: &Context, by: &Principal, device: &str) -> bool {
     by.scope.is_all()
-        || event
-            .scope
-            .as_ref()
-            .is_some_and(|s| by.scope.allows(&s.region))
+        || ctx
+            .state
+            .snapshot()
+            .device(device)
+            .is_some_and(|(d, _, _)| by.scope.allows(&d.region))
 }
 
 /// `/api/v1/alerts/17/ack` → (17, ack).

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -52,6 +52,9 @@ pub struct StoreHealth {
     /// Records lost because neither the spool nor the full in-memory queue could take them.
     pub dropped: Counter,
     open_alerts: ArcSwap<HashMap<String, u32>>,
+    /// Id → device of every open alert as of the last commit; None until the writer has
+    /// read them (the acknowledge route checks an alert here without a query).
+    open_ids: ArcSwapOption<HashMap<i64, String>>,
     /// The acknowledged open alerts as of the last commit.
     pub acknowledged: super::acks::Acknowledged,
     /// Each commit's alert changes, sent after the commit; nothing is kept when nobody
@@ -77,6 +80,7 @@ impl StoreHealth {
             dead_lettered: Counter::default(),
             dropped: Counter::default(),
             open_alerts: ArcSwap::from_pointee(HashMap::new()),
+            open_ids: ArcSwapOption::empty(),
             acknowledged: Default::default(),
             alerts: broadcast::Sender::new(ALERT_REPORTS),
         })
@@ -213,6 +217,16 @@ impl StoreHealth {
     /// devices: one load, so that all of them read the same commit.
     pub fn open_alert_counts(&self) -> Arc<HashMap<String, u32>> {
         self.open_alerts.load_full()
+    }
+
+    /// The device of alert `id` if it is open as of the last commit; None if it is not,
+    /// or if the writer has not read the open alerts yet.
+    pub fn open_alert_device(&self, id: i64) -> Option<String> {
+        self.open_ids.load().as_ref()?.get(&id).cloned()
+    }
+
+    pub(super) fn set_open_ids(&self, ids: &HashMap<i64, String>) {
+        self.open_ids.store(Some(Arc::new(ids.clone())));
     }
 
     pub(super) fn set_open_alerts(&self, counts: HashMap<String, u32>) {

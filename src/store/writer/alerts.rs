@@ -24,6 +24,7 @@ impl OpenAlerts {
     pub fn new(preset: Option<HashMap<i64, String>>, health: &StoreHealth) -> OpenAlerts {
         if let Some(ids) = &preset {
             health.set_open_alerts(counts(ids));
+            health.set_open_ids(ids);
         }
         OpenAlerts {
             resync: preset.is_some(),
@@ -61,6 +62,9 @@ impl OpenAlerts {
                     }
                 }
                 health.count_alerts(&events);
+                if events.iter().any(|e| e.change != AlertChange::Updated) {
+                    health.set_open_ids(ids);
+                }
                 health.acknowledged.follow(&events);
             }
             None => self.read(store, health).await,
@@ -114,6 +118,7 @@ impl OpenAlerts {
         }
         read_acks(store, health).await;
         health.set_open_alerts(counts(&now));
+        health.set_open_ids(&now);
         self.ids = Some(now);
         self.resync = false;
         health.publish_alerts(events);
@@ -125,6 +130,7 @@ impl OpenAlerts {
                 let ids: HashMap<i64, String> = ids.into_iter().collect();
                 read_acks(store, health).await;
                 health.set_open_alerts(counts(&ids));
+                health.set_open_ids(&ids);
                 self.ids = Some(ids);
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the open alerts"),
