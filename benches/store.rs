@@ -38,6 +38,7 @@ fn main() {
             &Env {
                 listen: None,
                 database_url: None,
+                users_file: None,
             },
         )
         .unwrap();

@@ -7,6 +7,17 @@
 //! an authenticated user. A principal limited to some regions sees only those
 //! regions' devices, alerts, counts, transitions and events on every surface
 //! ([`Scope`]).
+//!
+//! - [`users`]: the users file (exporter-toolkit's web config with roles, regions and
+//!   API tokens); [`watch`] re-reads it when it changes.
+//! - [`gate`]: who a request is (token, basic auth, session, nobody), same-origin and
+//!   CSRF checks; [`sessions`]: page sessions; [`attempts`]: the login rate limit.
+
+pub mod attempts;
+pub mod gate;
+pub mod sessions;
+pub mod users;
+pub mod watch;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

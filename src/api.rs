@@ -82,10 +82,12 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
             .task(Wait::Streaming, ctx, events::get),
         // Reserved: a load balancer must see a busy appliance as alive, not as gone.
         Route::exact("/healthz")
+            .public()
             .reserved()
             .sync(Run::Inline, ctx, health::healthz),
         // The readiness check is the app's closure, of unknown cost: keep it off the runtime.
         Route::exact("/readyz")
+            .public()
             .reserved()
             .sync(Run::Blocking, ctx, health::readyz),
         Route::exact("/-/reload").task(Wait::Post, ctx, status::post),

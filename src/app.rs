@@ -110,7 +110,9 @@ pub async fn run<P: Pinger>(
         health: store.health,
         actions: store.actions,
     };
+    let gate = gate(&config, &mut registry)?;
     let mut ctx = Context::new(state.clone(), store_handle, reloader.clone());
+    ctx.gate = gate.clone();
     ctx.prober = prober.clone();
     ctx.registry = registry;
     ctx.readiness = readiness;
@@ -151,13 +153,51 @@ pub async fn run<P: Pinger>(
             ctx.close();
         }
     };
-    let served = http::serve(listener, routes(&ctx), config.settings.http, shutdown).await;
+    let served =
+        http::serve_with(listener, routes(&ctx), gate, config.settings.http, shutdown).await;
     reload_triggers.abort();
     supervisor.abort();
     held_alerts.abort();
     notifier.stop();
     drop(inventories);
     served.context("HTTP server failed")
+}
+
+/// The gate of `config`'s access settings: its users file read (or the start fails, as
+/// a bad setting would) and watched for changes.
+fn gate(
+    config: &Config,
+    registry: &mut Registry,
+) -> anyhow::Result<Arc<crate::access::gate::Gate>> {
+    use crate::access::{gate::Gate, users::Users, watch};
+    let access = &config.settings.access;
+    let users = match &access.users_file {
+        Some(path) => Users::load(path)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("reading the users file {}", path.display()))?,
+        None => Users::default(),
+    };
+    for (who, region) in users.regions() {
+        if !config.inventory.regions.iter().any(|r| &*r.name == region) {
+            tracing::warn!(
+                user = who,
+                region,
+                "users file: no such region in the inventory; that user sees nothing of it"
+            );
+        }
+    }
+    tracing::info!(
+        anonymous = access.anonymous.map_or("off", |r| r.as_str()),
+        users_file = ?access.users_file,
+        "access"
+    );
+    let gate = Arc::new(Gate::new(access, users));
+    if let Some(path) = &access.users_file {
+        let metrics = Arc::new(watch::AccessMetrics::default());
+        metrics.register(registry);
+        watch::spawn(path.clone(), &gate, metrics);
+    }
+    Ok(gate)
 }
 
 /// Owns the scheduler: applies each inventory it is sent, in order.
@@ -249,36 +289,43 @@ mod tests {
                     http::route::Path::Exact(p) => p.to_string(),
                     http::route::Path::Prefix(p) => format!("{p}…"),
                 };
-                format!("{} {path}", r.methods())
+                let who = match r.need() {
+                    http::route::Need::Nobody => "anyone",
+                    http::route::Need::Role(role) => role.as_str(),
+                };
+                format!("{} {path}: {who}", r.methods())
             })
             .collect();
         assert_eq!(
             table,
             [
-                "GET, HEAD /api/v1/devices",
-                "GET, HEAD /api/v1/devices/…",
-                "GET, HEAD /api/v1/alerts",
-                "POST /api/v1/alerts/…",
-                "GET, HEAD /api/v1/audit",
-                "GET, HEAD /api/v1/dashboard",
-                "GET, HEAD /api/v1/status",
-                "GET, HEAD /api/v1/maintenance",
-                "GET, HEAD /api/v1/notifications",
-                "GET /api/v1/events",
-                "GET, HEAD /healthz",
-                "GET, HEAD /readyz",
-                "POST /-/reload",
-                "GET /metrics",
-                "GET, HEAD /",
-                "GET, HEAD /monitor",
-                "GET, HEAD /devices/…",
-                "GET, HEAD /alerts",
-                "GET, HEAD /infrastructure",
-                "GET, HEAD /wall",
-                "GET, HEAD /static/app.js",
-                "GET, HEAD /static/app.css",
-                "GET, HEAD /static/wall.js",
-                "GET, HEAD /static/filters.js",
+                "GET, HEAD /api/v1/devices: viewer",
+                "GET, HEAD /api/v1/devices/…: viewer",
+                "GET, HEAD /api/v1/alerts: viewer",
+                "POST /api/v1/alerts/…: operator",
+                "GET, HEAD /api/v1/audit: admin",
+                "GET, HEAD /api/v1/dashboard: viewer",
+                "GET, HEAD /api/v1/status: viewer",
+                "GET, HEAD /api/v1/maintenance: viewer",
+                "GET, HEAD /api/v1/notifications: viewer",
+                "GET /api/v1/events: viewer",
+                "GET, HEAD /healthz: anyone",
+                "GET, HEAD /readyz: anyone",
+                "POST /-/reload: admin",
+                "GET /metrics: viewer",
+                "GET, HEAD /: viewer",
+                "GET, HEAD /monitor: viewer",
+                "GET, HEAD /devices/…: viewer",
+                "GET, HEAD /alerts: viewer",
+                "GET, HEAD /infrastructure: viewer",
+                "GET, HEAD /wall: viewer",
+                "GET, HEAD /login: anyone",
+                "POST /login: anyone",
+                "POST /logout: anyone",
+                "GET, HEAD /static/app.js: anyone",
+                "GET, HEAD /static/app.css: anyone",
+                "GET, HEAD /static/wall.js: anyone",
+                "GET, HEAD /static/filters.js: anyone",
             ]
         );
         // What a monitoring system needs of a busy appliance, and nothing else.

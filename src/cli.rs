@@ -1,5 +1,7 @@
 //! What each subcommand does, kept out of `main.rs` so tests can reach it.
 
+pub mod access;
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;

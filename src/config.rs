@@ -34,8 +34,8 @@ mod maintenance;
 pub mod probe;
 mod raw;
 pub mod settings;
-mod walk;
-mod yaml;
+pub(crate) mod walk;
+pub(crate) mod yaml;
 
 use std::path::Path;
 use std::sync::Arc;

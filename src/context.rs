@@ -69,6 +69,8 @@ pub struct Context {
     /// Where device pages read history beyond the last hour (`victoriametrics.url`);
     /// None: the hour in memory only.
     pub victoriametrics: Option<Arc<crate::history::VictoriaMetrics>>,
+    /// Who may read and act: the users file, page sessions, the login rate limit.
+    pub gate: Arc<crate::access::gate::Gate>,
 }
 
 impl Context {
@@ -97,6 +99,7 @@ impl Context {
             maintenance: MaintenanceSettings::default(),
             notifier: crate::notify::Notifier::none(),
             victoriametrics: None,
+            gate: Arc::new(crate::access::gate::Gate::open()),
         }
     }
 

@@ -239,6 +239,7 @@ fn write_demo(
     let none = Env {
         listen: None,
         database_url: None,
+        users_file: None,
     };
     Settings::parse(&settings_path, &settings, &none).map_err(|e| invalid(e.to_string()))?;
 

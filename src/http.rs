@@ -17,6 +17,7 @@
 
 pub mod admission;
 pub mod error_page;
+pub mod guard;
 pub mod response;
 pub mod route;
 pub mod router;
@@ -25,4 +26,14 @@ mod server;
 pub use response::Body;
 pub use route::{BoxFuture, Route, Run, Wait};
 pub use router::Router;
-pub use server::{GRACE, MAX_HEADER_BYTES, serve};
+pub use server::{GRACE, MAX_HEADER_BYTES, serve, serve_with};
+
+/// Marks a request that came over TLS (set by the server in its extensions), for what
+/// only HTTPS may carry: `Secure` cookies.
+#[derive(Clone, Copy, Debug)]
+pub struct Secure;
+
+/// True if `req` came over TLS.
+pub fn is_secure<B>(req: &hyper::Request<B>) -> bool {
+    req.extensions().get::<Secure>().is_some()
+}

@@ -56,6 +56,25 @@ enum Command {
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         timeout: Duration,
     },
+    /// Print the bcrypt hash of a password for the users file's `basic_auth_users`
+    /// (asked twice on a terminal, else read from the first line of standard input).
+    HashPassword {
+        /// bcrypt cost: each step doubles the time a check takes (12: about 0.25 s).
+        #[arg(long, default_value_t = 12)]
+        cost: u32,
+    },
+    /// Make an API token: prints the token (once) and the users file entry with its
+    /// SHA-256 digest.
+    NewToken {
+        /// The token's name, as the audit log shows it (e.g. vmscrape).
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Limit it to these regions (comma-separated); every region when left out.
+        #[arg(long, value_delimiter = ',')]
+        regions: Vec<String>,
+    },
     /// Write a complete example configuration of N loopback devices (deterministic: a
     /// smaller N is a subset of a larger one).
     Demo {
@@ -87,6 +106,12 @@ fn main() -> ExitCode {
             packets,
             timeout,
         } => wardops::cli::probe(&addresses, packets, timeout),
+        Command::HashPassword { cost } => wardops::cli::access::hash_password(cost),
+        Command::NewToken {
+            name,
+            role,
+            regions,
+        } => wardops::cli::access::new_token(&name, &role, &regions),
         Command::Demo {
             devices,
             interval,

@@ -34,6 +34,7 @@ pub mod dashboard;
 pub mod device;
 pub mod history;
 pub mod infrastructure;
+pub mod login;
 pub mod monitor;
 pub mod outage;
 pub mod templates;
@@ -43,7 +44,7 @@ pub mod wall;
 use std::sync::Arc;
 
 use crate::context::Context;
-use crate::http::route::{Route, Run};
+use crate::http::route::{Route, Run, Wait};
 
 /// What the pages read: the appliance's context and the compiled templates.
 pub struct Pages {
@@ -70,9 +71,26 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/alerts").sync(Run::Blocking, &pages, alerts::get),
         Route::exact("/infrastructure").sync(Run::Blocking, &pages, infrastructure::get),
         Route::exact("/wall").sync(Run::Blocking, &pages, wall::get),
-        Route::exact("/static/app.js").sync(Run::Inline, &pages, assets::app_js),
-        Route::exact("/static/app.css").sync(Run::Inline, &pages, assets::app_css),
-        Route::exact("/static/wall.js").sync(Run::Inline, &pages, assets::wall_js),
-        Route::exact("/static/filters.js").sync(Run::Inline, &pages, assets::filters_js),
+        Route::exact("/login")
+            .public()
+            .sync(Run::Inline, &pages, login::get),
+        Route::exact("/login")
+            .public()
+            .task(Wait::Post, &pages, login::post),
+        Route::exact("/logout")
+            .public()
+            .task(Wait::Post, &pages, login::logout),
+        Route::exact("/static/app.js")
+            .public()
+            .sync(Run::Inline, &pages, assets::app_js),
+        Route::exact("/static/app.css")
+            .public()
+            .sync(Run::Inline, &pages, assets::app_css),
+        Route::exact("/static/wall.js")
+            .public()
+            .sync(Run::Inline, &pages, assets::wall_js),
+        Route::exact("/static/filters.js")
+            .public()
+            .sync(Run::Inline, &pages, assets::filters_js),
     ]
 }

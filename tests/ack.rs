@@ -39,7 +39,7 @@ fn operator(name: &str) -> Principal {
         name: name.into(),
         role: Role::Operator,
         scope: Scope::all(),
-        via: Via::Session,
+        via: Via::Basic,
         address: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)),
     }
 }
@@ -137,12 +137,27 @@ impl Fixture {
 
     /// A page as `by` sees it (rendered on the blocking pool, as the router runs it).
     async fn page(&self, by: Option<Principal>, path: &str) -> String {
-        let web = Arc::new(Pages::new(self.ctx.clone()));
         let mut req = Request::get(path).body(Bytes::new()).unwrap();
         if let Some(p) = by {
             req.extensions_mut().insert(p);
         }
-        let path = path.to_string();
+        self.render(req).await
+    }
+
+    /// A page as an operator signed in with a page session of CSRF token `csrf` sees it.
+    async fn session_page(&self, path: &str, csrf: &str) -> String {
+        let mut req = Request::get(path).body(Bytes::new()).unwrap();
+        let mut p = operator("ana");
+        p.via = Via::Session;
+        req.extensions_mut().insert(p);
+        req.extensions_mut()
+            .insert(wardops::access::gate::SessionToken { csrf: csrf.into() });
+        self.render(req).await
+    }
+
+    async fn render(&self, req: Request<Bytes>) -> String {
+        let web = Arc::new(Pages::new(self.ctx.clone()));
+        let path = req.uri().path().to_string();
         let r = tokio::task::spawn_blocking(move || {
             if path.starts_with("/devices/") {
                 wardops::web::device::get(&web, &req)
@@ -238,7 +253,7 @@ async fn an_acknowledgement_is_committed_reported_shown_and_audited() {
             e.address.as_str(),
             e.action.as_str()
         ),
-        ("ana", "session", "127.0.0.9", "ack")
+        ("ana", "basic", "127.0.0.9", "ack")
     );
     assert!(e.target.contains(&format!("alert {id}")) && e.target.contains("n1-atm"));
     assert_eq!(e.detail, comment);
@@ -363,5 +378,14 @@ async fn the_forms_are_shown_only_to_those_who_may_act() {
     assert!(
         !html.contains("ack-form"),
         "the dashboard shows, it has no buttons"
+    );
+    // A page session's forms carry its CSRF token (the router checks it on the POST).
+    let html = f.session_page("/alerts", "tok-123").await;
+    assert!(html.contains(r#"name="csrf_token" value="tok-123""#));
+    assert!(
+        !f.page(Some(operator("ana")), "/alerts")
+            .await
+            .contains("csrf_token"),
+        "basic auth needs none"
     );
 }

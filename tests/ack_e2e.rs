@@ -4,9 +4,9 @@
 //! opened before) carry who, when and the comment; the audit log has the write; an
 //! un-acknowledgement clears it everywhere; an ack of the alert once resolved is refused.
 //!
-//! Until the login issue lands the binary lets everyone in as the anonymous viewer and
-//! does not enforce roles, so the POSTs carry no credentials: [`as_operator`] is the one
-//! line that adds them, and [`OPERATOR`] the name the acknowledgement then carries.
+//! The appliance runs with the test users file (`support::write_users`: anonymous
+//! reading on, writes need a user): the operator acknowledges with basic auth, the
+//! admin reads the audit log; the anonymous viewer and a viewer are refused.
 //!
 //! Addresses: 127.141.0.0/16 (nftables rules hold for the whole machine).
 
@@ -20,12 +20,12 @@ use serde_json::Value;
 use support::{Appliance, Blackhole, wait_for, wait_status, write_fast_config};
 
 const ADDRESS: &str = "127.141.0.5";
-/// The name an acknowledgement carries: today everyone is `anonymous`.
-const OPERATOR: &str = "anonymous";
+/// The operator of the test users file, whose name an acknowledgement carries.
+const OPERATOR: &str = "operator";
 
-/// A request as an operator: add `.basic_auth("ops", Some("…"))` here once logins exist.
+/// A request as the operator.
 fn as_operator(r: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
-    r
+    r.basic_auth(OPERATOR, Some("secret"))
 }
 
 fn post(app: &Appliance, path: &str, body: Value) -> (u16, Value) {
@@ -94,6 +94,13 @@ fn alert(app: &Appliance, id: i64) -> Value {
 fn an_operator_acknowledges_a_dark_devices_alert_and_every_open_page_hears_of_it() {
     let dir = tempfile::tempdir().unwrap();
     write_fast_config(dir.path(), "guria", &[("g-atm-1", ADDRESS)]);
+    let settings = std::fs::read_to_string(dir.path().join("wardops.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("wardops.yaml"),
+        format!("{settings}{}", support::ACCESS),
+    )
+    .unwrap();
+    support::write_users(dir.path());
     let app = Appliance::start(dir.path());
     wait_status(&app, "g-atm-1", "up");
     let dark = Blackhole::new("ack", &[ADDRESS]);
@@ -108,6 +115,23 @@ fn an_operator_acknowledges_a_dark_devices_alert_and_every_open_page_hears_of_it
     });
     let a = alert(&app, id);
     assert!(a["acknowledged_by"].is_null() && a["acknowledged_comment"].is_null());
+
+    // Writing needs an operator: the anonymous viewer and a viewer are refused.
+    let ack_url = app.url(&format!("/api/v1/alerts/{id}/ack"));
+    let c = reqwest::blocking::Client::new();
+    let anonymous = c
+        .post(&ack_url)
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let viewer = c
+        .post(&ack_url)
+        .basic_auth("viewer", Some("secret"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(viewer.status().as_u16(), 403);
 
     // A page open before the acknowledgement: its stream hears of it.
     let feed = events(&app);
@@ -131,14 +155,23 @@ fn an_operator_acknowledges_a_dark_devices_alert_and_every_open_page_hears_of_it
     assert_eq!(a["acknowledged_at"], event["acknowledged_at"]);
 
     // The audit log (admin) has the write.
-    let audit =
-        as_operator(reqwest::blocking::Client::new().get(app.url("/api/v1/audit?action=ack")))
-            .send()
-            .unwrap()
-            .json::<Value>()
-            .unwrap();
+    let audit_url = app.url("/api/v1/audit?action=ack");
+    let refused = as_operator(c.get(&audit_url)).send().unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        403,
+        "the audit log is the admins'"
+    );
+    let audit: Value = c
+        .get(&audit_url)
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let entry = &audit["entries"][0];
     assert_eq!(entry["user"], OPERATOR);
+    assert_eq!(entry["via"], "basic");
     assert_eq!(entry["address"], "127.0.0.1");
     assert_eq!(entry["detail"], comment);
     assert!(

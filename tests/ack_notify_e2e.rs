@@ -21,10 +21,12 @@ fn an_acknowledged_alert_is_not_repeated_and_its_resolution_still_goes_out() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start();
     let settings = format!(
-        "inventory: inventory\n{FAST_PROBE}notifications:\n  receivers:\n    - name: hook\n      webhook:\n        url: {}\n        secret_file: hook.secret\n        timeout: 2s\n  routes:\n    - receivers: [hook]\n      group_wait: 0s\n      group_interval: 1s\n      repeat_interval: {}s\n",
+        "inventory: inventory\n{FAST_PROBE}{}notifications:\n  receivers:\n    - name: hook\n      webhook:\n        url: {}\n        secret_file: hook.secret\n        timeout: 2s\n  routes:\n    - receivers: [hook]\n      group_wait: 0s\n      group_interval: 1s\n      repeat_interval: {}s\n",
+        support::ACCESS,
         sink.url(),
         REPEAT.as_secs()
     );
+    support::write_users(dir.path());
     std::fs::write(dir.path().join("wardops.yaml"), settings).unwrap();
     std::fs::write(dir.path().join("hook.secret"), "s3cret\n").unwrap();
     std::fs::create_dir_all(dir.path().join("inventory")).unwrap();
@@ -47,9 +49,9 @@ fn an_acknowledged_alert_is_not_repeated_and_its_resolution_still_goes_out() {
     let id = app.get_json("/api/v1/alerts?status=active")["alerts"][0]["id"]
         .as_i64()
         .unwrap();
-    // Add the operator's credentials here once logins exist.
     let r = reqwest::blocking::Client::new()
         .post(app.url(&format!("/api/v1/alerts/{id}/ack")))
+        .basic_auth("operator", Some("secret"))
         .json(&serde_json::json!({ "comment": "on it" }))
         .send()
         .unwrap();

@@ -22,6 +22,7 @@ fn no_env() -> Env {
     Env {
         listen: None,
         database_url: None,
+        users_file: None,
     }
 }
 
@@ -194,6 +195,7 @@ fn environment_overrides_settings() {
     let env = Env {
         listen: Some("127.0.0.1:6001".into()),
         database_url: Some("postgres://wardops@localhost/wardops".into()),
+        users_file: None,
     };
     let config = Config::load_with_env(&path, &env).unwrap();
     assert_eq!(config.settings.listen.to_string(), "127.0.0.1:6001");
@@ -205,6 +207,7 @@ fn environment_overrides_settings() {
     let bad = Env {
         listen: Some("nowhere".into()),
         database_url: None,
+        users_file: None,
     };
     let errors = Config::load_with_env(&path, &bad).unwrap_err();
     assert_eq!(

@@ -376,6 +376,7 @@ fn run(text: &str) -> Result<(), String> {
         let env = Env {
             listen: None,
             database_url: None,
+            users_file: None,
         };
         let read = Settings::parse(&settings, text, &env);
         (built.err(), read.err())

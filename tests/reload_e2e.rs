@@ -39,9 +39,10 @@ fn setup(settings_extra: &str, files: &[(&str, String)]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("wardops.yaml"),
-        format!("{SETTINGS}{settings_extra}"),
+        format!("{SETTINGS}{}{settings_extra}", support::ACCESS),
     )
     .unwrap();
+    support::write_users(tmp.path());
     std::fs::create_dir(tmp.path().join("inventory")).unwrap();
     for (name, text) in files {
         std::fs::write(tmp.path().join("inventory").join(name), text).unwrap();
@@ -257,7 +258,11 @@ fn sighup_and_post_reload_apply_changes_no_event_announced() {
     let client = reqwest::blocking::Client::new();
     std::fs::write(outside.join("a.yaml"), yaml(4, 0, 4, "v3")).unwrap();
     let started = Instant::now();
-    let resp = client.post(app.url("/-/reload")).send().unwrap();
+    let resp = client
+        .post(app.url("/-/reload"))
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -267,7 +272,11 @@ fn sighup_and_post_reload_apply_changes_no_event_announced() {
     assert_eq!(names(&app).len(), 4, "applied by the time the answer came");
 
     std::fs::write(outside.join("a.yaml"), "regions: [ { name: broken\n").unwrap();
-    let resp = client.post(app.url("/-/reload")).send().unwrap();
+    let resp = client
+        .post(app.url("/-/reload"))
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 422);
     let body: Value = resp.json().unwrap();
     assert_eq!(body["result"], "failure");
@@ -277,7 +286,11 @@ fn sighup_and_post_reload_apply_changes_no_event_announced() {
     );
     assert_eq!(names(&app).len(), 4);
 
-    let resp = client.post(app.url("/-/reload")).send().unwrap();
+    let resp = client
+        .post(app.url("/-/reload"))
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .unwrap();
     assert_eq!(
         resp.status(),
         422,
@@ -295,6 +308,7 @@ fn post_reload_is_refused_unless_enabled() {
     let app = Appliance::start(tmp.path());
     let resp = reqwest::blocking::Client::new()
         .post(app.url("/-/reload"))
+        .basic_auth("admin", Some("secret"))
         .send()
         .unwrap();
     assert_eq!(resp.status(), 403);

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use wardops::config::settings::{HttpSettings, ReloadSettings};
 use wardops::config::{Inventory, ProbeSettings};
 use wardops::context::{Context, StoreHandle};
-use wardops::http::serve;
+use wardops::http::serve_with;
 use wardops::reload::{ReloadMetrics, Reloader};
 use wardops::state::{State, SystemClock};
 
@@ -63,14 +63,20 @@ async fn a_reload_whose_request_is_dropped_still_completes_and_is_recorded() {
         request_timeout: Duration::from_secs(2),
         ..HttpSettings::default()
     };
-    tokio::spawn(serve(
+    tokio::spawn(serve_with(
         listener,
         support::routes(&ctx),
+        support::gate(),
         limits,
         std::future::pending(),
     ));
 
-    let post = tokio::spawn(reqwest::Client::new().post(&url).send());
+    let post = tokio::spawn(
+        reqwest::Client::new()
+            .post(&url)
+            .basic_auth("admin", Some("secret"))
+            .send(),
+    );
     let sent = tokio::time::timeout(GUARD, queued.recv())
         .await
         .expect("the reload queues its inventory")
@@ -105,7 +111,12 @@ async fn a_reload_whose_request_is_dropped_still_completes_and_is_recorded() {
         applied.send_replace(3);
         next
     });
-    let answer = reqwest::Client::new().post(&url).send().await.unwrap();
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), 200);
     let outcome: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(outcome["result"], "success", "{outcome}");

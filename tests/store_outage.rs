@@ -107,6 +107,7 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
         &Env {
             listen: None,
             database_url: None,
+            users_file: None,
         },
     )
     .unwrap();

@@ -16,6 +16,7 @@ use super::probe::{ProbeOverrides, ProbeSettings, inconsistencies};
 use super::walk::{Walk, Walker};
 use super::yaml::Event;
 
+mod access;
 mod maintenance;
 pub mod notify;
 mod reload;
@@ -23,6 +24,7 @@ mod store;
 mod victoriametrics;
 mod web;
 
+pub use access::AccessSettings;
 pub use maintenance::MaintenanceSettings;
 pub use notify::NotifySettings;
 pub use reload::ReloadSettings;
@@ -55,6 +57,8 @@ pub struct Settings {
     pub notifications: NotifySettings,
     /// Where device pages read their RTT and loss history (see `crate::history`).
     pub victoriametrics: VictoriaMetricsSettings,
+    /// Who may read and act (see `crate::access`).
+    pub access: AccessSettings,
 }
 
 /// The top-level keys, in the order the hints list them.
@@ -72,6 +76,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "maintenance",
     "notifications",
     "victoriametrics",
+    "access",
 ];
 
 /// The settings file as written; every key optional.
@@ -88,6 +93,7 @@ struct RawSettings {
     maintenance: maintenance::RawMaintenance,
     notifications: notify::RawNotify,
     victoriametrics: victoriametrics::RawVictoriaMetrics,
+    access: access::RawAccess,
 }
 
 impl RawSettings {
@@ -112,6 +118,7 @@ impl RawSettings {
                 10 => raw.maintenance = maintenance::RawMaintenance::read(w)?,
                 11 => raw.notifications = notify::RawNotify::read(w)?,
                 12 => raw.victoriametrics = victoriametrics::RawVictoriaMetrics::read(w)?,
+                13 => raw.access = access::RawAccess::read(w)?,
                 _ => raw.web = web::RawWeb::read(w)?,
             }
             Ok(())
@@ -124,6 +131,8 @@ impl RawSettings {
 pub struct Env {
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    /// `WARDOPS_USERS_FILE`: the users file, outside the settings (e.g. a secret mount).
+    pub users_file: Option<String>,
 }
 
 impl Env {
@@ -133,6 +142,9 @@ impl Env {
                 .ok()
                 .filter(|v| !v.is_empty()),
             database_url: std::env::var("WARDOPS_DATABASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            users_file: std::env::var("WARDOPS_USERS_FILE")
                 .ok()
                 .filter(|v| !v.is_empty()),
         }
@@ -183,6 +195,11 @@ impl Settings {
         web.victoriametrics_url = victoriametrics.url.clone();
         let maintenance = raw.maintenance.resolve(path, &mut errors);
         let notifications = raw.notifications.resolve(base, path, &mut errors);
+        // An unreadable `listen` is reported already: its defaults are the loopback ones.
+        let loopback = listen.is_none_or(|a| a.ip().is_loopback());
+        let access =
+            raw.access
+                .resolve(loopback, base, env.users_file.as_deref(), path, &mut errors);
         let database_url = match (&env.database_url, raw.database_url) {
             (Some(v), _) => check_database_url(
                 v,
@@ -219,6 +236,7 @@ impl Settings {
             maintenance,
             notifications,
             victoriametrics,
+            access,
         })
     }
 
@@ -281,6 +299,7 @@ pub(crate) mod tests {
         let env = Env {
             listen: None,
             database_url: None,
+            users_file: None,
         };
         Settings::parse(Path::new("w.yaml"), text, &env).map_err(|e| e.to_string())
     }

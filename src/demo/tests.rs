@@ -10,6 +10,7 @@ fn load(dir: &Path) -> Config {
     let env = Env {
         listen: None,
         database_url: None,
+        users_file: None,
     };
     Config::load_with_env(&dir.join("wardops.yaml"), &env).unwrap_or_else(|e| panic!("{e}"))
 }

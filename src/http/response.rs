@@ -79,14 +79,15 @@ pub fn bad_parameter(parameter: &str, message: &str) -> Response<Body> {
 }
 
 /// 405 with the `Allow` header the RFC asks for.
-pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
+pub fn method_not_allowed(allow: &str) -> Response<Body> {
     let mut response = error(
         StatusCode::METHOD_NOT_ALLOWED,
         &format!("method not allowed; allowed: {allow}"),
     );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_str(allow).unwrap_or(HeaderValue::from_static("GET")),
+    );
     response
 }
 

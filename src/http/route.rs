@@ -54,7 +54,8 @@ pub enum Path {
 }
 
 impl Path {
-    pub(super) fn matches(self, path: &str) -> bool {
+    /// True if a request for `path` is this route's.
+    pub fn matches(self, path: &str) -> bool {
         match self {
             Path::Exact(p) => p == path,
             Path::Prefix(p) => path.len() > p.len() && path.starts_with(p),
@@ -127,6 +128,11 @@ impl Route {
     /// Whether the route is served on reserve connections too.
     pub fn is_reserved(&self) -> bool {
         self.reserved
+    }
+
+    /// True for an action (`POST`).
+    pub fn is_post(&self) -> bool {
+        matches!(self.handler, Handler::Post(_))
     }
 
     /// The methods this route answers, as an `Allow` header lists them.

@@ -8,6 +8,7 @@
 //! the handler alone, and not for streaming routes. A client that declares a body and
 //! never sends it thus gets a 408 and loses the connection, whichever route it named.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::admission::Lane;
 use super::response::{self, Body};
 use super::route::{Handler, Route};
+use crate::access::gate::Gate;
 
 /// Requests bodies are ignored by every current route, but are read (to keep the
 /// connection reusable) only up to this size.
@@ -28,20 +30,33 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The composed route table of a server, and its deadlines.
 pub struct Router {
     routes: Vec<Route>,
+    /// Who may call what (see [`super::guard`]).
+    gate: Arc<Gate>,
     body_timeout: Duration,
     request_timeout: Duration,
 }
 
 impl Router {
-    /// Panics when two routes claim one path: a table is code, and this is a bug in it.
-    pub fn new(routes: Vec<Route>, body_timeout: Duration, request_timeout: Duration) -> Router {
+    /// Panics when two routes claim one path for the same methods (a path may have a
+    /// reading route and a `POST` one): a table is code, and this is a bug in it.
+    pub fn new(
+        routes: Vec<Route>,
+        gate: Arc<Gate>,
+        body_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Router {
         for (i, a) in routes.iter().enumerate() {
             for b in &routes[i + 1..] {
-                assert!(a.path != b.path, "two routes for {:?}", a.path);
+                assert!(
+                    a.path != b.path || a.is_post() != b.is_post(),
+                    "two routes for {:?}",
+                    a.path
+                );
             }
         }
         Router {
             routes,
+            gate,
             body_timeout,
             request_timeout,
         }
@@ -51,20 +66,40 @@ impl Router {
         &self.routes
     }
 
+    #[cfg(test)]
     fn find(&self, path: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.path.matches(path))
     }
 
-    /// hyper's service entry point for a connection on `lane`: never fails, every error
-    /// is a JSON response (an HTML page for a browser outside the API).
+    /// The route for `path` that answers `method`; when none does, the methods the
+    /// path answers (empty: no route has the path).
+    fn route_for(&self, path: &str, method: &Method) -> Result<&Route, Vec<&'static str>> {
+        let mut allow = Vec::new();
+        for route in self.routes.iter().filter(|r| r.path.matches(path)) {
+            let answers = if route.is_post() {
+                method == Method::POST
+            } else {
+                method == Method::GET || (route.head && method == Method::HEAD)
+            };
+            if answers {
+                return Ok(route);
+            }
+            allow.push(route.methods());
+        }
+        Err(allow)
+    }
+
+    /// hyper's service entry point for a connection from `peer` on `lane`: never fails,
+    /// every error is a JSON response (an HTML page for a browser outside the API).
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         lane: Lane,
+        peer: IpAddr,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let html = super::error_page::wants_html(req.headers(), req.uri().path())
             .then(|| req.uri().path().to_owned());
-        let mut response = self.dispatch(req, lane).await;
+        let mut response = self.dispatch(req, lane, peer).await;
         if let Some(path) = html {
             response = super::error_page::as_html(response, &path).await;
         }
@@ -72,27 +107,24 @@ impl Router {
         Ok(response)
     }
 
-    async fn dispatch(&self, req: Request<Incoming>, lane: Lane) -> Response<Body> {
-        let Some(route) = self.find(req.uri().path()) else {
-            return response::error(
-                StatusCode::NOT_FOUND,
-                &format!("no route for {}", req.uri().path()),
-            );
+    async fn dispatch(&self, req: Request<Incoming>, lane: Lane, peer: IpAddr) -> Response<Body> {
+        let route = match self.route_for(req.uri().path(), req.method()) {
+            Ok(route) => route,
+            Err(allow) if allow.is_empty() => {
+                return response::error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no route for {}", req.uri().path()),
+                );
+            }
+            Err(allow) => return response::method_not_allowed(&allow.join(", ")),
         };
         if lane == Lane::Reserve && !route.reserved {
             return busy();
         }
-        let allowed = match route.handler {
-            Handler::Post(_) => req.method() == Method::POST,
-            _ => req.method() == Method::GET || (route.head && req.method() == Method::HEAD),
-        };
-        if !allowed {
-            return response::method_not_allowed(route.methods());
-        }
         if declared_length(&req).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return too_large();
         }
-        let req = match tokio::time::timeout(self.body_timeout, read_body(req)).await {
+        let mut req = match tokio::time::timeout(self.body_timeout, read_body(req)).await {
             Ok(Ok(req)) => req,
             Ok(Err(response)) => return response,
             Err(_) => {
@@ -102,6 +134,17 @@ impl Router {
                 ));
             }
         };
+        let write = route.is_post();
+        // Under the request timeout: a password check may wait its turn for bcrypt.
+        let admitted = tokio::time::timeout(
+            self.request_timeout,
+            super::guard::admit(&self.gate, route.need, write, &mut req, peer),
+        );
+        match admitted.await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => return refused,
+            Err(_) => return response::error(StatusCode::SERVICE_UNAVAILABLE, "request timed out"),
+        }
         let handler = route.handler.clone();
         match handler {
             Handler::Streaming(f) => f(req).await,
@@ -198,6 +241,7 @@ mod tests {
                 Route::exact("/api/v1/devices").sync(Run::Blocking, &ctx, ok),
                 Route::prefix("/api/v1/devices/").sync(Run::Inline, &ctx, ok),
             ],
+            Arc::new(Gate::open()),
             Duration::from_secs(1),
             Duration::from_secs(1),
         )
@@ -234,6 +278,7 @@ mod tests {
                 Route::exact("/x").sync(Run::Inline, &ctx, ok),
                 Route::exact("/x").sync(Run::Blocking, &ctx, ok),
             ],
+            Arc::new(Gate::open()),
             Duration::from_secs(1),
             Duration::from_secs(1),
         );

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use super::admission::{Admission, Lane, RESERVE_HEADER_TIMEOUT};
 use super::{Route, Router};
+use crate::access::gate::Gate;
 use crate::config::settings::HttpSettings;
 
 /// Largest request head (request line plus headers) read; beyond it hyper answers 431.
@@ -24,16 +25,30 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long in-flight requests may take to finish once shutdown begins.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// Serves `routes` on `listener` within `limits` until `shutdown` completes, then stops
-/// accepting, lets in-flight requests finish for up to [`GRACE`] and returns.
+/// Serves `routes` on `listener` within `limits` until `shutdown` completes, open to
+/// anyone for reading ([`Gate::open`]: the default on loopback); see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     routes: Vec<Route>,
     limits: HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, routes, Arc::new(Gate::open()), limits, shutdown).await
+}
+
+/// Serves `routes` behind `gate` on `listener` within `limits` until `shutdown`
+/// completes, then stops accepting, lets in-flight requests finish for up to [`GRACE`]
+/// and returns.
+pub async fn serve_with(
+    listener: TcpListener,
+    routes: Vec<Route>,
+    gate: Arc<Gate>,
+    limits: HttpSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let router = Arc::new(Router::new(
         routes,
+        gate,
         limits.body_timeout,
         limits.request_timeout,
     ));
@@ -88,7 +103,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let lane = ticket.lane;
         let router = router.clone();
-        let service = service_fn(move |req| router.clone().handle(req, lane));
+        let service = service_fn(move |req| router.clone().handle(req, lane, peer.ip()));
         let builder = match lane {
             Lane::Public => &public,
             Lane::Reserve => &reserve,

@@ -75,17 +75,30 @@ impl From<AlertRow> for AlertView {
     }
 }
 
-/// True if the asker may acknowledge alerts: the pages show the buttons to them only
-/// (the route checks again).
-pub fn can_act(req: &Request<Bytes>) -> bool {
-    crate::access::Principal::of(req).may(crate::access::Role::Operator)
+/// What a page's acknowledgement forms need (`act` in the templates' `ack` macro):
+/// whether the asker may act at all (the buttons are shown to operators only; the route
+/// checks again), the page to come back to, and the session's CSRF token.
+#[derive(Debug, Serialize)]
+pub struct Act {
+    pub can: bool,
+    pub back: String,
+    pub csrf: Option<String>,
 }
 
-/// Where a page's forms come back to (the page itself, with its query).
-pub fn back(req: &Request<Bytes>) -> String {
-    req.uri()
-        .path_and_query()
-        .map_or("/".to_string(), |p| p.as_str().to_string())
+impl Act {
+    pub fn of(req: &Request<Bytes>) -> Act {
+        Act {
+            can: crate::access::Principal::of(req).may(crate::access::Role::Operator),
+            back: req
+                .uri()
+                .path_and_query()
+                .map_or("/".to_string(), |p| p.as_str().to_string()),
+            csrf: req
+                .extensions()
+                .get::<crate::access::gate::SessionToken>()
+                .map(|s| s.csrf.to_string()),
+        }
+    }
 }
 
 /// Sets `unreachable_behind` on the open `device_down` alerts among `alerts`, counted in
@@ -329,8 +342,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             regions => view::v(regions),
             filter => context! { severity => query.severity, device => query.device, region, branch },
             nav_scope => super::monitor::nav_scope(region, branch),
-            can_act => can_act(req),
-            back => back(req),
+            act => view::v(Act::of(req)),
         },
     )
 }

@@ -149,8 +149,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             transitions => view::v(Block::of(transitions)),
             alerts => view::v(Block::of(alerts)),
             vm_url,
-            can_act => super::alerts::can_act(req),
-            back => super::alerts::back(req),
+            act => view::v(super::alerts::Act::of(req)),
         },
     )
 }

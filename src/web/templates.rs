@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("device.html", include_str!("../../templates/device.html")),
     ("alerts.html", include_str!("../../templates/alerts.html")),
     ("wall.html", include_str!("../../templates/wall.html")),
+    ("login.html", include_str!("../../templates/login.html")),
     (
         "infrastructure.html",
         include_str!("../../templates/infrastructure.html"),

@@ -23,6 +23,7 @@ pub fn inventory(dir: &Path, devices: usize) -> Config {
         &Env {
             listen: None,
             database_url: None,
+            users_file: None,
         },
     )
     .unwrap()

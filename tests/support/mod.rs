@@ -104,6 +104,33 @@ probe:
   retry_interval: 500ms
 ";
 
+/// `wardops hash-password --cost 4` of "secret" (cost 4: tests check many).
+pub const SECRET_HASH: &str = "$2b$04$/O/YdYaCmG9hTP.Q59421O3FbMRHvpTtwo3jJYdCtVjpSOf9MCnea";
+
+/// A users file of one user per role, each with the password "secret": `admin`,
+/// `operator`, `viewer`.
+pub fn users_file() -> String {
+    format!(
+        "basic_auth_users:\n  admin: {SECRET_HASH}\n  operator: {SECRET_HASH}\n  viewer: {SECRET_HASH}\nusers:\n  admin: {{ role: admin }}\n  operator: {{ role: operator }}\n"
+    )
+}
+
+/// The `access:` settings of [`write_users`]'s file (anonymous reading stays on).
+pub const ACCESS: &str = "access:\n  users_file: users.yml\n";
+
+/// Writes [`users_file`] as `dir/users.yml`, for settings with [`ACCESS`].
+pub fn write_users(dir: &Path) {
+    std::fs::write(dir.join("users.yml"), users_file()).unwrap();
+}
+
+/// A gate over [`users_file`] (anonymous reading on), for servers started in-process.
+pub fn gate() -> std::sync::Arc<wardops::access::gate::Gate> {
+    let users =
+        wardops::access::users::Users::parse(Path::new("users.yml"), &users_file()).unwrap();
+    let settings = wardops::config::settings::AccessSettings::defaults(true);
+    std::sync::Arc::new(wardops::access::gate::Gate::new(&settings, users))
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

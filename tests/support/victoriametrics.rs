@@ -19,6 +19,12 @@ impl VictoriaMetrics {
     /// Scrapes `http://{target}/metrics` for each of `targets` (`127.0.0.1:5001`) every
     /// second.
     pub fn start(targets: &[String]) -> VictoriaMetrics {
+        Self::start_scraping(targets, "")
+    }
+
+    /// [`VictoriaMetrics::start`] with `job` added to the scrape job's YAML (indented
+    /// four spaces: `    bearer_token: …\n`, `    basic_auth: …`).
+    pub fn start_scraping(targets: &[String], job: &str) -> VictoriaMetrics {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is missing: apt-get install victoria-metrics"
@@ -26,7 +32,7 @@ impl VictoriaMetrics {
         let dir = tempfile::tempdir().unwrap();
         let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
         let scrape = format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wardops\n    static_configs:\n      - targets: [{}]\n",
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wardops\n{job}    static_configs:\n      - targets: [{}]\n",
             list.join(", ")
         );
         std::fs::write(dir.path().join("scrape.yml"), scrape).unwrap();

@@ -51,6 +51,7 @@ notifications:
     let env = crate::config::Env {
         listen: None,
         database_url: None,
+        users_file: None,
     };
     let s = crate::config::Settings::parse(&path, text, &env)
         .unwrap()
