@@ -530,3 +530,77 @@ fn hash_password_and_new_token_print_what_the_users_file_takes() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// Reads `resp` (an event stream) into a shared buffer from a thread of its own.
+fn follow(mut resp: reqwest::blocking::Response) -> std::sync::Arc<parking_lot::Mutex<String>> {
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = resp.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    seen
+}
+
+#[test]
+fn a_region_scoped_stream_never_carries_another_regions_event() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let app = Appliance::start(dir.path());
+    wait_for(Duration::from_secs(20), "west-atm up", || {
+        let body = client()
+            .get(app.url("/api/v1/devices/west-atm"))
+            .basic_auth("ada", Some("secret"))
+            .send()
+            .ok()?
+            .text()
+            .ok()?;
+        body.contains("\"ping_status\":\"up\"").then_some(())
+    });
+    let streaming = Client::builder().build().unwrap();
+    let open = |user: &str| {
+        let r = streaming
+            .get(app.url("/api/v1/events"))
+            .basic_auth(user, Some("secret"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        follow(r)
+    };
+    let nino = open("nino");
+    let ada = open("ada");
+    // The west device flaps (down, up, down, up) while the east one goes down once.
+    let transitions = |s: &str| s.matches("event: transition").count();
+    for _ in 0..2 {
+        let before = transitions(&ada.lock());
+        let west = support::Blackhole::new("scope_west", &["127.71.0.2"]);
+        wait_for(
+            Duration::from_secs(20),
+            "west-atm down in ada's stream",
+            || (transitions(&ada.lock()) > before).then_some(()),
+        );
+        drop(west);
+        wait_for(Duration::from_secs(20), "west-atm up again", || {
+            (transitions(&ada.lock()) > before + 1).then_some(())
+        });
+    }
+    let east = support::Blackhole::new("scope_east", &["127.71.0.1"]);
+    wait_for(
+        Duration::from_secs(20),
+        "east-router in nino's stream",
+        || nino.lock().contains("\"east-router\"").then_some(()),
+    );
+    drop(east);
+    let ada_saw = ada.lock().matches("\"west-atm\"").count();
+    assert!(ada_saw >= 2, "the unscoped stream saw the flaps");
+    let seen = nino.lock().clone();
+    for secret in ["west-atm", "west1", "127.71.0.2", "\"west\""] {
+        assert!(!seen.contains(secret), "{secret} in nino's stream:\n{seen}");
+    }
+}
