@@ -102,8 +102,8 @@ fn notifications(ctx: &Context) -> Notifications {
 }
 
 /// `GET /api/v1/status`
-pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = ctx.state.snapshot();
+pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
+    let snapshot = ctx.view(req).snapshot;
     let mut devices = Counts::default();
     for status in snapshot.status.iter() {
         devices.add_device(status);
