@@ -35,7 +35,7 @@ pub struct Entry {
     /// The base index of each scoped device, in scoped order.
     indexes: Box<[u32]>,
     /// The scoped list's order per version (its inventory is this entry's).
-    order: OrderCache,
+    order: Arc<OrderCache>,
 }
 
 /// The scoped inventories built so far. One per state (the context owns it).
@@ -68,6 +68,16 @@ impl View {
 }
 
 impl ScopedViews {
+    /// The order cache of a scoped snapshot this made, or None for any other (the
+    /// global cache serves those): so a page handed a snapshot can find its order.
+    pub fn order_for(&self, snapshot: &Snapshot) -> Option<Arc<OrderCache>> {
+        self.entries
+            .lock()
+            .iter()
+            .find(|e| Arc::ptr_eq(&e.inventory, &snapshot.inventory))
+            .map(|e| e.order.clone())
+    }
+
     /// `snapshot` as `scope` sees it.
     pub fn view(&self, snapshot: Arc<Snapshot>, scope: &Scope) -> View {
         if scope.is_all() {
@@ -116,7 +126,7 @@ impl ScopedViews {
             scope: scope.clone(),
             inventory: Arc::new(inventory),
             indexes,
-            order: OrderCache::default(),
+            order: Arc::default(),
         });
         let mut entries = self.entries.lock();
         // Entries of a replaced inventory go first; then the oldest.

@@ -88,8 +88,8 @@ struct OutageRow<'a> {
 }
 
 /// `GET /wall`
-pub fn get(web: &Pages, _req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = web.ctx.state.snapshot();
+pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
+    let snapshot = web.ctx.view(req).snapshot;
     let now = web.ctx.state.clock().now();
     render(web, &snapshot, now)
 }
