@@ -233,7 +233,10 @@ mod tests {
         let names: Vec<_> = inv.devices.iter().map(|d| &*d.name).collect();
         assert_eq!(names, ["west-router", "west-atm"]);
         assert!(inv.device("west-router").unwrap().parents.is_empty());
-        assert_eq!(&*inv.device("west-atm").unwrap().parents, [Arc::from("west-router")]);
+        assert_eq!(
+            &*inv.device("west-atm").unwrap().parents,
+            [Arc::from("west-router")]
+        );
         assert_eq!(inv.regions.len(), 1);
         assert_eq!(inv.regions[0].branches[0].devices, [0, 1]);
         assert_eq!(view.snapshot.version, snap.version);

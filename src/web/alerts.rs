@@ -94,7 +94,11 @@ pub fn open_alerts(
     let q = AlertQuery {
         active: Some(true),
         // Scoped: read as many as the alerts page does, then keep the scope's.
-        limit: if scoped { OPEN_READ.max(limit) + 1 } else { limit + 1 },
+        limit: if scoped {
+            OPEN_READ.max(limit) + 1
+        } else {
+            limit + 1
+        },
         ..AlertQuery::default()
     };
     let inventory = scoped.then_some(&*snapshot.inventory);

@@ -160,7 +160,12 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         Ok(q) => q,
         Err(e) => return view::bad_request(&e, req.uri().path()),
     };
-    render(web, &ctx.view(req).snapshot, ctx.state.clock().now(), &query)
+    render(
+        web,
+        &ctx.view(req).snapshot,
+        ctx.state.clock().now(),
+        &query,
+    )
 }
 
 /// The wall for `query` from `snapshot` as of `now`. Public for the tests and the bench.
