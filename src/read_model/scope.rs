@@ -249,4 +249,50 @@ mod tests {
         let none = views.view(state.snapshot(), &Scope::regions(Vec::<String>::new()));
         assert!(none.snapshot.inventory.devices.is_empty());
     }
+
+    /// 10,000 devices in 10 regions: the first scoped view builds the narrowed
+    /// inventory, later ones of the same inventory only copy the scope's statuses.
+    /// Prints the figures (`--nocapture`); asserts only what cannot be flaky.
+    #[test]
+    fn a_scoped_view_of_ten_thousand_devices() {
+        let mut text = String::from("regions:\n");
+        for r in 0..10 {
+            text.push_str(&format!(
+                "  - name: r{r}\n    branches:\n      - name: b{r}\n        devices:\n"
+            ));
+            for d in 0..1000 {
+                text.push_str(&format!(
+                    "          - {{ name: d{r}-{d}, address: 127.72.{}.{}, kind: atm }}\n",
+                    r * 4 + d / 250,
+                    d % 250 + 1
+                ));
+            }
+        }
+        let state = State::new(Arc::new(SystemClock));
+        state.replace_inventory(Arc::new(inventory_of(&text)), |_| None);
+        let views = ScopedViews::default();
+        let scope = Scope::regions(["r3"]);
+        let t = std::time::Instant::now();
+        let first = views.view(state.snapshot(), &scope);
+        let built = t.elapsed();
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            let v = views.view(state.snapshot(), &scope);
+            assert!(Arc::ptr_eq(
+                &v.snapshot.inventory,
+                &first.snapshot.inventory
+            ));
+        }
+        let cached = t.elapsed() / 100;
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            let _ = views.view(state.snapshot(), &Scope::all());
+        }
+        let all = t.elapsed() / 100;
+        eprintln!(
+            "10k devices, 1k in scope: first view {built:?}, later views {cached:?}, all {all:?}"
+        );
+        assert_eq!(first.snapshot.inventory.devices.len(), 1000);
+        assert_eq!(views.entries.lock().len(), 1);
+    }
 }
