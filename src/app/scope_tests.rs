@@ -22,6 +22,7 @@ const INVENTORY: &str = "regions:
       - name: e1
         devices:
           - { name: east-core, address: 127.71.0.1, kind: router }
+          - { name: east-atm, address: 127.71.0.2, kind: atm }
   - name: west
     branches:
       - name: w1
@@ -32,6 +33,8 @@ const INVENTORY: &str = "regions:
 
 /// The name that must never reach a `west` principal.
 const HIDDEN: &str = "east-core";
+/// Another: down and back, so it is in the recently-recovered lists.
+const RECOVERED: &str = "east-atm";
 
 fn west() -> Principal {
     Principal {
@@ -72,6 +75,19 @@ async fn context(dir: &std::path::Path) -> (Arc<Context>, State) {
         probe(&state, "west-atm", true);
         probe(&state, "east-core", false);
         probe(&state, "west-router", false);
+        probe(&state, RECOVERED, false);
+    }
+    for _ in 0..3 {
+        probe(&state, RECOVERED, true);
+    }
+    // The recently-recovered list follows the transitions in a task of its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ctx.recovered.recent(Utc::now()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "east-atm never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     std::mem::forget(store); // kept open for the test's life; the dir cleans up
     (ctx, state)
@@ -178,6 +194,9 @@ async fn a_scoped_principal_reads_only_its_regions_on_every_route() {
             } else if body.contains(HIDDEN) {
                 failures.push(format!("{path}: body names {HIDDEN}: {body}"));
             }
+            if body.contains(RECOVERED) {
+                failures.push(format!("{path}: body names {RECOVERED}: {body}"));
+            }
             if let Some(name) = shows
                 && !body.contains(name)
             {
@@ -204,6 +223,13 @@ async fn unscoped_the_same_routes_name_every_region() {
         let (status, body) = get(&routes[route], path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(body.contains(HIDDEN), "{path}: {body}");
+    }
+    for (route, path) in [(13, "/monitor"), (17, "/wall")] {
+        let (_, body) = get(&routes[route], path, None).await;
+        assert!(
+            body.contains(RECOVERED),
+            "{path} lists the recovered device: {body}"
+        );
     }
 }
 

@@ -78,6 +78,15 @@ impl ScopedViews {
             .map(|e| e.order.clone())
     }
 
+    /// The scope a snapshot this made was narrowed to; all for any other.
+    pub fn scope_of(&self, snapshot: &Snapshot) -> Scope {
+        self.entries
+            .lock()
+            .iter()
+            .find(|e| Arc::ptr_eq(&e.inventory, &snapshot.inventory))
+            .map_or_else(Scope::all, |e| e.scope.clone())
+    }
+
     /// `snapshot` as `scope` sees it.
     pub fn view(&self, snapshot: Arc<Snapshot>, scope: &Scope) -> View {
         if scope.is_all() {

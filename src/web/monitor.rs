@@ -269,7 +269,8 @@ pub fn render(
                 web.ctx.web.display_name_label.as_deref(),
             )),
             recovered => view::v(super::outage::recovered(
-                &web.ctx.recovered, now, super::outage::RECOVERED_LISTED,
+                &web.ctx.recovered, &web.ctx.scoped.scope_of(snapshot), now,
+                super::outage::RECOVERED_LISTED,
             )),
         },
     )

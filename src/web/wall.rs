@@ -159,7 +159,9 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             }
         })
         .collect();
-    let recent = web.ctx.recovered.recent(now);
+    let scope = web.ctx.scoped.scope_of(snapshot);
+    let mut recent = web.ctx.recovered.recent(now);
+    recent.retain(|r| scope.allows(&r.region));
     let more_recovered = recent.len().saturating_sub(RECOVERED_ROWS);
     let recovered: Vec<RecoveredRow> = recent
         .iter()
