@@ -246,6 +246,10 @@ async fn a_scoped_stream_never_carries_another_regions_event() {
     let mut req = Request::get("/api/v1/events").body(Bytes::new()).unwrap();
     req.extensions_mut().insert(west());
     let mut body = events.call(req).await.into_body();
+    // Unscoped beside it: east's events are sent, so the scoped stream's lack of them
+    // is the filter's doing.
+    let everyone = Request::get("/api/v1/events").body(Bytes::new()).unwrap();
+    let mut control = events.call(everyone).await.into_body();
     // East flaps three times, then one west device goes down: its event is the proof
     // the stream was live while east's were not sent.
     for _ in 0..3 {
@@ -268,6 +272,21 @@ async fn a_scoped_stream_never_carries_another_regions_event() {
             text.push_str(&String::from_utf8_lossy(&data));
         }
     }
+    let mut seen = String::new();
+    while !seen.contains("\"device\":\"west-atm\"") {
+        let frame = tokio::time::timeout_at(deadline, control.frame())
+            .await
+            .expect("the unscoped stream gets west too")
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(
+        seen.contains(HIDDEN),
+        "the unscoped stream carried east: {seen}"
+    );
     assert!(text.contains("event: hello"), "{text}");
     assert!(
         !text.contains(HIDDEN) && !text.contains("\"east\""),
