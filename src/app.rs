@@ -22,6 +22,8 @@ use crate::schedule::{ProberMetrics, Scheduler};
 use crate::state::State;
 
 mod prober_thread;
+#[cfg(test)]
+mod scope_tests;
 pub use prober_thread::ProberThread;
 
 /// The durable store of a running appliance (see [`crate::store`]).

@@ -9,7 +9,7 @@ use prometheus_client::registry::Registry;
 
 use crate::config::settings::{MaintenanceSettings, WebSettings};
 use crate::feed::{self, FeedConfig, Hub};
-use crate::read_model::{History, OrderCache, Recovered};
+use crate::read_model::{History, OrderCache, Recovered, ScopedViews, View};
 use crate::reload::Reloader;
 use crate::schedule::ProberMetrics;
 use crate::state::{Event, State};
@@ -64,6 +64,8 @@ pub struct Context {
     /// The device list's order per state version, shared by `GET /api/v1/devices`, the
     /// wall and the dashboard.
     pub order: OrderCache,
+    /// What each region scope sees of the inventory ([`crate::read_model::scope`]).
+    pub scoped: ScopedViews,
     /// The notification engine's receivers (none unless configured).
     pub notifier: Arc<crate::notify::Notifier>,
     /// Where device pages read history beyond the last hour (`victoriametrics.url`);
@@ -89,6 +91,7 @@ impl Context {
             history: Arc::new(History::default()),
             recovered: Arc::new(Recovered::default()),
             order: OrderCache::default(),
+            scoped: ScopedViews::default(),
             state,
             store,
             reloader,
@@ -120,6 +123,12 @@ impl Context {
         let ctx = Arc::new(self);
         prepare_orders(Arc::downgrade(&ctx));
         ctx
+    }
+
+    /// The current snapshot as the asker of `req` sees it (only their regions).
+    pub fn view(&self, req: &hyper::Request<bytes::Bytes>) -> View {
+        let principal = crate::access::Principal::of(req);
+        self.scoped.view(self.state.snapshot(), &principal.scope)
     }
 
     /// Records a write in the audit log: who (`by`, with their address), what `action`

@@ -77,6 +77,14 @@ impl Exporter {
 
 /// `GET /metrics`
 pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
+    // The per-device families are one encoding shared by every scrape (single flight):
+    // a scrape is appliance-wide, so a region-scoped principal is refused, not cut.
+    if !crate::access::Principal::of(req).scope.is_all() {
+        return response::error(
+            StatusCode::FORBIDDEN,
+            "/metrics covers every region; a region-scoped user cannot scrape it",
+        );
+    }
     let header = |name| {
         req.headers()
             .get(name)

@@ -15,6 +15,7 @@
 //! - [`outages`]: the devices out, grouped region → branch → the down device they are
 //!   behind ([`Outages`]).
 //! - [`recovered`]: the devices that came back in the last 30 minutes ([`Recovered`]).
+//! - [`scope`]: a principal's region scope as a narrowed snapshot ([`View`]).
 //! - [`time`]: how a time is written (RFC 3339, UTC, milliseconds, `Z`).
 
 pub mod counts;
@@ -27,6 +28,7 @@ pub mod outages;
 pub mod paging;
 pub mod query;
 pub mod recovered;
+pub mod scope;
 pub mod time;
 
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub use order::{OrderCache, Selection, select};
 pub use outages::Outages;
 pub use query::{ListQuery, ParamError, SortKey, TextFilter};
 pub use recovered::Recovered;
+pub use scope::{ScopedViews, View};
 pub use time::{Rfc3339, TimeWriter};
 
 use crate::config::Device;

@@ -115,6 +115,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<TransitionRow>>> + Send;
     /// True if `name` was ever in the inventory (removed devices included).
     fn device_known(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// The region `name` was last in (removed devices included): what a region scope
+    /// decides a removed device's history by.
+    fn device_region(&self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
     fn open_alert_counts(&self) -> impl Future<Output = Result<HashMap<String, u32>>> + Send;
     /// Id and device of every open alert.
     fn open_alert_ids(&self) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
@@ -209,6 +212,9 @@ impl Store for Db {
     }
     async fn device_known(&self, name: &str) -> Result<bool> {
         dispatch!(self, s => s.device_known(name).await)
+    }
+    async fn device_region(&self, name: &str) -> Result<Option<String>> {
+        dispatch!(self, s => s.device_region(name).await)
     }
     async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
         dispatch!(self, s => s.open_alert_counts().await)

@@ -47,8 +47,18 @@ pub async fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
         Err(e) => return store_error(e),
     };
     let (rows, next_before) = paging::paginate(rows, limit, |a| (a.opened_at, a.id));
-    let snapshot = ctx.state.snapshot();
-    let mut behind = UnreachableBehind::new(&snapshot);
+    let view = ctx.view(req);
+    let snapshot = &view.snapshot;
+    // A scoped asker sees the alerts of its devices: those in its view of the inventory
+    // (an alert of a removed device is not shown to a scoped asker).
+    let rows: Vec<_> = if view.scope().is_all() {
+        rows
+    } else {
+        rows.into_iter()
+            .filter(|a| snapshot.inventory.device(&a.device).is_some())
+            .collect()
+    };
+    let mut behind = UnreachableBehind::new(snapshot);
     response::json(
         StatusCode::OK,
         &Page {

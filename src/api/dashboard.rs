@@ -38,8 +38,8 @@ struct Dashboard<'a> {
 }
 
 /// `GET /api/v1/dashboard`
-pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = ctx.state.snapshot();
+pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
+    let snapshot = ctx.view(req).snapshot;
     let totals = Totals::of(&snapshot);
     let group = |region, kind, counts| Group {
         region,

@@ -35,13 +35,14 @@ pub fn list(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
         Ok(q) => q,
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
-    let snapshot = ctx.state.snapshot();
-    let (order, alerts) = (Some(&ctx.order), Some(&*ctx.store.health));
+    let view = ctx.view(req);
+    let snapshot = &view.snapshot;
+    let (order, alerts) = (Some(view.order(&ctx.order)), Some(&*ctx.store.health));
     let ends = maintenance::ends(ctx);
     response::bytes(
         StatusCode::OK,
         response::JSON,
-        devices_json_in(&snapshot, &query, order, alerts, ends),
+        devices_json_in(snapshot, &query, order, alerts, ends),
     )
 }
 
@@ -195,9 +196,11 @@ pub fn device(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
         let response = response::error(StatusCode::NOT_FOUND, "no such device (name is not UTF-8)");
         return Box::pin(std::future::ready(response));
     };
-    let snapshot = ctx.state.snapshot();
+    // Outside the scope a device is as absent as an unknown one (404, not 403).
+    let view = ctx.view(&req);
+    let snapshot = &view.snapshot;
     if let Some(row) = snapshot.device(&name) {
-        return Box::pin(std::future::ready(detail(&ctx, &snapshot, row)));
+        return Box::pin(std::future::ready(detail(&ctx, snapshot, row)));
     }
     match name.strip_suffix(transitions::SUFFIX) {
         Some(device) if !device.is_empty() => {

@@ -20,7 +20,10 @@ use crate::read_model::TextFilter;
 /// `GET /api/v1/events` (a streaming route: no request timeout).
 pub fn get(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
     Box::pin(async move {
-        let mut filter = Filter::default();
+        let mut filter = Filter {
+            access: crate::access::Principal::of(&req).scope,
+            ..Filter::default()
+        };
         let mut since = None;
         for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
             let value = Some(value.into_owned()).filter(|v| !v.is_empty());

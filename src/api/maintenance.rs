@@ -62,8 +62,8 @@ struct Item<'a> {
 }
 
 /// `GET /api/v1/maintenance`
-pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = ctx.state.snapshot();
+pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
+    let snapshot = ctx.view(req).snapshot;
     let now = ctx.state.clock().now();
     let default = ctx.maintenance.zone;
     let until = now + AHEAD;

@@ -55,6 +55,14 @@ struct MessageJson {
 }
 
 pub async fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
+    // A message groups devices across regions and receivers are appliance-wide: it
+    // cannot be cut to a scope, so a scoped asker is refused rather than shown part.
+    if !crate::access::Principal::of(req).scope.is_all() {
+        return response::error(
+            StatusCode::FORBIDDEN,
+            "notifications span every region; a region-scoped user cannot read them",
+        );
+    }
     let mut receiver = None;
     let mut limit = paging::DEFAULT_LIMIT;
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {

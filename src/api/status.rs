@@ -102,8 +102,16 @@ fn notifications(ctx: &Context) -> Notifications {
 }
 
 /// `GET /api/v1/status`
-pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = ctx.state.snapshot();
+pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
+    let view = ctx.view(req);
+    let snapshot = &view.snapshot;
+    let mut inventory = ctx.reloader.status();
+    if !view.scope().is_all() {
+        // The whole inventory's count and a reload's errors and changes (which name
+        // devices of any region) are not a scoped asker's.
+        inventory.devices = snapshot.inventory.devices.len();
+        inventory.last_reload = None;
+    }
     let mut devices = Counts::default();
     for status in snapshot.status.iter() {
         devices.add_device(status);
@@ -118,7 +126,7 @@ pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
             uptime_seconds: uptime.as_secs_f64(),
             state_version: snapshot.version,
             devices: devices.into(),
-            inventory: ctx.reloader.status(),
+            inventory,
             notifications: notifications(ctx),
         },
     )

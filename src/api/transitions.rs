@@ -52,6 +52,23 @@ pub async fn get(ctx: &Context, device: &str, req: &Request<Bytes>) -> Response<
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
     };
     let store = &ctx.store;
+    let scope = crate::access::Principal::of(req).scope;
+    if !scope.is_all() {
+        // A device of another region, now or (removed) in the past, is not there.
+        let region = match ctx.state.snapshot().inventory.device(device) {
+            Some(d) => Some(d.region.to_string()),
+            None => match store.db.device_region(device).await {
+                Ok(r) => r,
+                Err(e) => return store_error(e),
+            },
+        };
+        if !region.is_some_and(|r| scope.allows(&r)) {
+            return response::error(
+                StatusCode::NOT_FOUND,
+                &format!("no device named {device:?}, now or in the past"),
+            );
+        }
+    }
     // A bare time excludes everything at that instant: id 0 is below every row's.
     let before = query.before.map(|c| (c.at, c.id.unwrap_or(0)));
     let rows = match store

@@ -30,13 +30,19 @@ pub struct Filter {
     pub region: Option<String>,
     pub branch: Option<TextFilter>,
     pub kind: Option<String>,
+    /// The asker's region scope: an item of another region, or of none (which may name
+    /// any device), never reaches a scoped client.
+    pub access: crate::access::Scope,
 }
 
 impl Filter {
     fn keeps(&self, item: &Item) -> bool {
         let Some(scope) = &item.scope else {
-            return true;
+            return self.access.is_all();
         };
+        if !self.access.allows(&scope.region) {
+            return false;
+        }
         let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         same(&self.region, &scope.region)
             && self

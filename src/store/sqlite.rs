@@ -210,6 +210,15 @@ impl SqliteStore {
         Ok(known)
     }
 
+    pub async fn device_region(&self, name: &str) -> Result<Option<String>> {
+        let region: Option<String> =
+            sqlx::query_scalar("SELECT region FROM devices WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(region)
+    }
+
     pub async fn open_alert_counts(&self) -> Result<HashMap<String, u32>> {
         let rows = sqlx::query(rows::OPEN_ALERT_COUNTS)
             .fetch_all(&self.pool)

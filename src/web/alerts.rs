@@ -116,15 +116,32 @@ pub fn count_behind(alerts: &mut [AlertView], snapshot: &Snapshot) {
 /// count both the dashboard and this page show, read from the store in the same read
 /// (a `count(*)` of the open ones, not the length of a capped list, which is why the
 /// two pages once disagreed during an outage).
-pub fn open_alerts(web: &Pages, limit: i64) -> Result<(Vec<AlertView>, bool, usize), String> {
+///
+/// Only the alerts of `snapshot`'s devices when it is a scoped view (`scoped`).
+pub fn open_alerts(
+    web: &Pages,
+    snapshot: &Snapshot,
+    scoped: bool,
+    limit: i64,
+) -> Result<(Vec<AlertView>, bool, usize), String> {
     let q = AlertQuery {
         active: Some(true),
-        limit: limit + 1,
+        // Scoped: read as many as the alerts page does, then keep the scope's.
+        limit: if scoped {
+            OPEN_READ.max(limit) + 1
+        } else {
+            limit + 1
+        },
         ..AlertQuery::default()
     };
+    let inventory = scoped.then_some(&*snapshot.inventory);
     let (rows, total) = view::store_read(web, async |db| {
-        Ok((db.alerts(&q).await?, open_total(db).await?))
+        Ok((db.alerts(&q).await?, open_total(db, inventory).await?))
     })?;
+    let rows: Vec<AlertRow> = rows
+        .into_iter()
+        .filter(|a| inventory.is_none_or(|inv| inv.device(&a.device).is_some()))
+        .collect();
     let more = rows.len() as i64 > limit;
     Ok((
         rows.into_iter()
@@ -137,12 +154,17 @@ pub fn open_alerts(web: &Pages, limit: i64) -> Result<(Vec<AlertView>, bool, usi
 }
 
 /// How many alerts are open, over every device.
-async fn open_total(db: &crate::store::Db) -> crate::store::Result<usize> {
+/// Of the devices of `scoped` only, when given.
+async fn open_total(
+    db: &crate::store::Db,
+    scoped: Option<&crate::config::Inventory>,
+) -> crate::store::Result<usize> {
     Ok(db
         .open_alert_counts()
         .await?
-        .values()
-        .map(|&n| n as usize)
+        .iter()
+        .filter(|(d, _)| scoped.is_none_or(|inv| inv.device(d).is_some()))
+        .map(|(_, &n)| n as usize)
         .sum())
 }
 
@@ -247,20 +269,27 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         before_id: query.before.and_then(|c| c.id),
         ..base
     };
+    let view_ = ctx.view(req);
+    let snapshot = view_.snapshot.clone();
+    let scoped = (!view_.scope().is_all()).then_some(&*snapshot.inventory);
     let read = view::store_read(web, async |db| {
         Ok((
             db.alerts(&open_q).await?,
             db.alerts(&resolved_q).await?,
-            open_total(db).await?,
+            open_total(db, scoped).await?,
         ))
     });
-    let (mut open, resolved, open_total, error) = match read {
+    let (mut open, mut resolved, open_total, error) = match read {
         Ok((o, r, n)) => (o, r, n, None),
         Err(e) => (Vec::new(), Vec::new(), 0, Some(e)),
     };
+    if let Some(inv) = scoped {
+        // A scoped asker sees only the alerts of its devices.
+        open.retain(|a| inv.device(&a.device).is_some());
+        resolved.retain(|a| inv.device(&a.device).is_some());
+    }
     let capped = open.len() as i64 > OPEN_READ;
     open.truncate(OPEN_READ as usize);
-    let snapshot = ctx.state.snapshot();
     let now = ctx.state.clock().now();
     let label = ctx.web.display_name_label.as_deref();
     let named = |a: AlertRow| {

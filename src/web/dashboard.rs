@@ -74,12 +74,13 @@ fn worst_first<'a>(groups: &[(&'a str, Counts)]) -> Vec<Group<'a>> {
 }
 
 /// `GET /`
-pub fn get(web: &Pages, _req: &Request<Bytes>) -> Response<Body> {
+pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     let ctx = &web.ctx;
-    let snapshot = ctx.state.snapshot();
+    let view = ctx.view(req);
+    let snapshot = view.snapshot.clone();
     let now = ctx.state.clock().now();
     let prober = ProberView::of(&ctx.prober, (ctx.readiness)());
-    let alerts = match open_alerts(web, 50) {
+    let alerts = match open_alerts(web, &snapshot, !view.scope().is_all(), 50) {
         Ok((open, more, total)) => AlertsBlock {
             open,
             more,
@@ -105,6 +106,8 @@ pub fn render(
     mut alerts: AlertsBlock,
 ) -> Response<Body> {
     super::alerts::count_behind(&mut alerts.open, snapshot);
+    let scoped = web.ctx.scoped.order_for(snapshot);
+    let order = scoped.as_deref().unwrap_or(&web.ctx.order);
     let label = web.ctx.web.display_name_label.as_deref();
     for a in &mut alerts.open {
         a.display_name = snapshot
@@ -124,7 +127,7 @@ pub fn render(
     };
     // Down devices lead the cached order: this reads only the first DOWN_LISTED.
     let down: Vec<DeviceView> =
-        crate::read_model::select(snapshot, &down_query, Some(&web.ctx.order), 0, DOWN_LISTED)
+        crate::read_model::select(snapshot, &down_query, Some(order), 0, DOWN_LISTED)
             .rows
             .into_iter()
             .map(|(d, s, r)| {

@@ -61,7 +61,8 @@ impl<T> Block<T> {
 pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     let ctx = &web.ctx;
     let raw = &req.uri().path()[PREFIX.len()..];
-    let snapshot = ctx.state.snapshot();
+    // Outside the scope a device is as absent as an unknown one: the 404 page.
+    let snapshot = ctx.view(req).snapshot;
     let now = ctx.state.clock().now();
     let found = percent_decode_str(raw)
         .decode_utf8()

@@ -39,9 +39,9 @@ struct RegionView<'a> {
 }
 
 /// `GET /infrastructure`
-pub fn get(web: &Pages, _req: &Request<Bytes>) -> Response<Body> {
+pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
     let state = &web.ctx.state;
-    render(web, &state.snapshot(), state.clock().now())
+    render(web, &web.ctx.view(req).snapshot, state.clock().now())
 }
 
 pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<Body> {

@@ -160,7 +160,12 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         Ok(q) => q,
         Err(e) => return view::bad_request(&e, req.uri().path()),
     };
-    render(web, &ctx.state.snapshot(), ctx.state.clock().now(), &query)
+    render(
+        web,
+        &ctx.view(req).snapshot,
+        ctx.state.clock().now(),
+        &query,
+    )
 }
 
 /// The wall for `query` from `snapshot` as of `now`. Public for the tests and the bench.
@@ -170,11 +175,13 @@ pub fn render(
     now: DateTime<Utc>,
     query: &MonitorQuery,
 ) -> Response<Body> {
+    let scoped = web.ctx.scoped.order_for(snapshot);
+    let order = scoped.as_deref().unwrap_or(&web.ctx.order);
     let mut page = query.page;
     let mut selected = select(
         snapshot,
         &query.list,
-        Some(&web.ctx.order),
+        Some(order),
         (page - 1) * PAGE_SIZE,
         PAGE_SIZE,
     );
@@ -185,7 +192,7 @@ pub fn render(
         selected = select(
             snapshot,
             &query.list,
-            Some(&web.ctx.order),
+            Some(order),
             (page - 1) * PAGE_SIZE,
             PAGE_SIZE,
         );
@@ -262,7 +269,8 @@ pub fn render(
                 web.ctx.web.display_name_label.as_deref(),
             )),
             recovered => view::v(super::outage::recovered(
-                &web.ctx.recovered, now, super::outage::RECOVERED_LISTED,
+                &web.ctx.recovered, &web.ctx.scoped.scope_of(snapshot), now,
+                super::outage::RECOVERED_LISTED,
             )),
         },
     )

@@ -226,10 +226,12 @@ pub struct RecoveredView {
 /// The recently-recovered list as of `now`, its newest `limit` rows.
 pub fn recovered(
     list: &crate::read_model::Recovered,
+    scope: &crate::access::Scope,
     now: DateTime<Utc>,
     limit: usize,
 ) -> RecoveredView {
-    let all: Vec<Recovery> = list.recent(now);
+    let mut all: Vec<Recovery> = list.recent(now);
+    all.retain(|r| scope.allows(&r.region));
     RecoveredView {
         total: all.len(),
         rows: all

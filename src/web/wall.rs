@@ -91,8 +91,8 @@ struct OutageRow<'a> {
 }
 
 /// `GET /wall`
-pub fn get(web: &Pages, _req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = web.ctx.state.snapshot();
+pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
+    let snapshot = web.ctx.view(req).snapshot;
     let now = web.ctx.state.clock().now();
     render(web, &snapshot, now)
 }
@@ -163,7 +163,9 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             }
         })
         .collect();
-    let recent = web.ctx.recovered.recent(now);
+    let scope = web.ctx.scoped.scope_of(snapshot);
+    let mut recent = web.ctx.recovered.recent(now);
+    recent.retain(|r| scope.allows(&r.region));
     let more_recovered = recent.len().saturating_sub(RECOVERED_ROWS);
     let recovered: Vec<RecoveredRow> = recent
         .iter()
