@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use browser::{Driver, browser, eventually, mark_load, same_load};
+use browser::{Driver, browser, eventually, mark_load, same_load, sign_in};
 use support::{Appliance, Blackhole, wait_for, wait_status, write_fast_config};
 use thirtyfour::prelude::*;
 
@@ -64,27 +64,7 @@ async fn an_acknowledgement_made_in_one_browser_appears_in_another_without_reloa
         .goto(app.url("/login?next=%2Falerts"))
         .await
         .unwrap();
-    operator
-        .find(By::Id("login-user"))
-        .await
-        .unwrap()
-        .send_keys("operator")
-        .await
-        .unwrap();
-    operator
-        .find(By::Id("login-password"))
-        .await
-        .unwrap()
-        .send_keys("secret")
-        .await
-        .unwrap();
-    operator
-        .find(By::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&operator, "operator", "secret").await;
     eventually(
         Duration::from_secs(10),
         "the operator on /alerts",
@@ -110,7 +90,7 @@ async fn an_acknowledgement_made_in_one_browser_appears_in_another_without_reloa
         .unwrap();
     // Back on /alerts (303): acknowledged, with the button to take it back.
     eventually(
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "the operator's page to show it",
         || async { operator.find(By::Css("button.unack")).await.ok() },
     )

@@ -107,24 +107,7 @@ async fn sign_in_is_required_a_cross_origin_form_is_refused_and_sign_out_ends_it
             .map(|_| ())
     })
     .await;
-    web.find(By::Id("login-user"))
-        .await
-        .unwrap()
-        .send_keys("operator")
-        .await
-        .unwrap();
-    web.find(By::Id("login-password"))
-        .await
-        .unwrap()
-        .send_keys("wrong")
-        .await
-        .unwrap();
-    web.find(By::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::sign_in(&web, "operator", "wrong").await;
     let problem = web
         .find(By::Id("login-problem"))
         .await
@@ -133,18 +116,7 @@ async fn sign_in_is_required_a_cross_origin_form_is_refused_and_sign_out_ends_it
         .await
         .unwrap();
     assert_eq!(problem, "Wrong user name or password.");
-    web.find(By::Id("login-password"))
-        .await
-        .unwrap()
-        .send_keys("secret")
-        .await
-        .unwrap();
-    web.find(By::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::sign_in(&web, "operator", "secret").await;
     // …and comes back where it was going.
     eventually(Duration::from_secs(10), "the monitor page", || async {
         let url = web.current_url().await.ok()?;

@@ -126,3 +126,18 @@ pub async fn choose(web: &WebDriver, css: &str, value: &str) {
     .await
     .expect("choose an option");
 }
+
+/// Fills the login form on the page `web` shows (`/login`) and sends it.
+pub async fn sign_in(web: &WebDriver, user: &str, password: &str) {
+    let field = |id: &'static str| web.find(By::Id(id));
+    let name = field("login-user").await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys(user).await.unwrap();
+    field("login-password")
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    field("login-submit").await.unwrap().click().await.unwrap();
+}
