@@ -24,7 +24,7 @@ mod store;
 mod victoriametrics;
 mod web;
 
-pub use access::AccessSettings;
+pub use access::{AccessSettings, OidcSettings};
 pub use maintenance::MaintenanceSettings;
 pub use notify::NotifySettings;
 pub use reload::ReloadSettings;

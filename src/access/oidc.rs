@@ -1,0 +1,559 @@
+//! Sign-in with an OpenID Connect provider (`access.oidc`): the authorization code flow
+//! with PKCE, through the `openidconnect` crate.
+//!
+//! - The provider's metadata and keys are discovered at start, retried in the
+//!   background until they are read, and read again on demand: a provider that is down
+//!   never stops the appliance from starting or from taking password logins.
+//! - `state`, `nonce` and the PKCE verifier of a sign-in in progress are kept here,
+//!   server-side, for [`PENDING_FOR`], at most [`MAX_PENDING`] of them, each used once;
+//!   the browser also carries `state` in a short-lived cookie, so a callback link made
+//!   by someone else (login CSRF) is refused.
+//! - The ID token is verified by the crate (signature, issuer, audience, expiry,
+//!   nonce); the user's name, role and regions come from its claims, or from the
+//!   userinfo endpoint when the ID token lacks them. A user whose claims give no role
+//!   is refused, never let in as a viewer.
+//! - The provider is reached by our own reqwest client: no redirects, timeouts, and a
+//!   bound on every body read.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
+    CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreTokenIntrospectionResponse, CoreTokenType,
+};
+use openidconnect::{
+    AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    StandardErrorResponse, StandardTokenResponse, TokenResponse as _, UserInfoClaims,
+};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{Role, Scope};
+use crate::config::settings::OidcSettings;
+
+/// How long a sign-in may take at the provider (login, consent) before its state is
+/// forgotten.
+pub const PENDING_FOR: Duration = Duration::from_secs(600);
+
+/// Most sign-ins in progress at once; past it the oldest is forgotten.
+pub const MAX_PENDING: usize = 1000;
+
+/// Longest answer read from the provider (metadata, keys, tokens, userinfo).
+const MAX_BODY: usize = 1 << 20;
+
+/// A request to the provider ends after this long.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The cookie carrying `state` from `/login/oidc` to its callback.
+pub const STATE_COOKIE: &str = "wardops_oidc";
+
+/// Every claim of a token beyond the standard ones, as JSON: the role, regions and
+/// name claims are configurable, so they are looked up by name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Claims(HashMap<String, Value>);
+impl AdditionalClaims for Claims {}
+
+type Fields = IdTokenFields<
+    Claims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
+type Provider = Client<
+    Claims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Why a sign-in did not succeed; each says what the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("the identity provider cannot be reached now: {0}")]
+    Unavailable(String),
+    #[error("the identity provider refused the sign-in: {0}")]
+    Provider(String),
+    #[error(
+        "this sign-in is unknown, already used or expired (it lasts {} minutes): start again",
+        PENDING_FOR.as_secs() / 60
+    )]
+    UnknownState,
+    #[error("the identity provider's answer did not check out: {0}")]
+    Invalid(String),
+    #[error("{0} has no role in wardops: none of its {1} values is mapped to a role")]
+    NoRole(String, String),
+    #[error("{0} has no {1} claim, which says the regions a user sees")]
+    NoRegions(String, String),
+}
+
+/// Someone the provider signed in, with what their claims give.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: String,
+    pub role: Role,
+    pub scope: Scope,
+    /// Where to go after: a local path (checked when the sign-in began).
+    pub next: String,
+}
+
+struct Pending {
+    nonce: Nonce,
+    verifier: PkceCodeVerifier,
+    next: String,
+    at: Instant,
+}
+
+pub struct Oidc {
+    settings: OidcSettings,
+    http: reqwest::Client,
+    provider: ArcSwapOption<Provider>,
+    pending: Mutex<(HashMap<String, Pending>, VecDeque<String>)>,
+}
+
+impl Oidc {
+    pub fn new(settings: OidcSettings) -> anyhow::Result<Oidc> {
+        let http = reqwest::Client::builder()
+            // The flow's redirects are the browser's; a back-channel one is refused
+            // (a token endpoint redirecting elsewhere would leak the code).
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(TIMEOUT)
+            .build()?;
+        Ok(Oidc {
+            settings,
+            http,
+            provider: ArcSwapOption::empty(),
+            pending: Mutex::new((HashMap::new(), VecDeque::new())),
+        })
+    }
+
+    /// What the login page calls the provider.
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// Reads the provider's metadata and keys in the background until it succeeds,
+    /// waiting 1 s, 2 s, … up to a minute between tries.
+    pub fn spawn_discovery(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_secs(1);
+            loop {
+                if this.provider.load().is_some() {
+                    return;
+                }
+                match this.discover().await {
+                    Ok(()) => {
+                        tracing::info!(issuer = %this.settings.issuer, "OpenID provider discovered");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(
+                        issuer = %this.settings.issuer,
+                        error = %e,
+                        retry_in = ?wait,
+                        "OpenID provider discovery failed; password logins still work"
+                    ),
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        })
+    }
+
+    async fn discover(&self) -> Result<(), OidcError> {
+        let issuer = IssuerUrl::new(self.settings.issuer.clone())
+            .map_err(|e| OidcError::Unavailable(e.to_string()))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &|r| send(self.http.clone(), r))
+            .await
+            .map_err(|e| OidcError::Unavailable(chain(&e)))?;
+        let redirect = RedirectUrl::new(self.settings.redirect_url.clone())
+            .map_err(|e| OidcError::Unavailable(e.to_string()))?;
+        let client = Provider::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            self.settings
+                .client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.expose().to_string())),
+        )
+        .set_redirect_uri(redirect);
+        self.provider.store(Some(Arc::new(client)));
+        Ok(())
+    }
+
+    async fn provider(&self) -> Result<Arc<Provider>, OidcError> {
+        if let Some(p) = self.provider.load_full() {
+            return Ok(p);
+        }
+        self.discover().await?;
+        self.provider
+            .load_full()
+            .ok_or_else(|| OidcError::Unavailable("no metadata".into()))
+    }
+
+    /// Begins a sign-in that returns to `next` (a local path): the provider's URL to
+    /// send the browser to, and the `state` for its cookie.
+    pub async fn begin(&self, next: String) -> Result<(String, String), OidcError> {
+        let provider = self.provider().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut auth = provider.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for scope in self.settings.scopes.iter().filter(|s| *s != "openid") {
+            auth = auth.add_scope(openidconnect::Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = auth.set_pkce_challenge(challenge).url();
+        let state = state.secret().clone();
+        let now = Instant::now();
+        let mut guard = self.pending.lock();
+        let (map, order) = &mut *guard;
+        while let Some(oldest) = order.front() {
+            let stale = map
+                .get(oldest)
+                .is_none_or(|p| now.duration_since(p.at) >= PENDING_FOR);
+            if !stale && map.len() < MAX_PENDING {
+                break;
+            }
+            map.remove(oldest);
+            order.pop_front();
+        }
+        map.insert(
+            state.clone(),
+            Pending {
+                nonce,
+                verifier,
+                next,
+                at: now,
+            },
+        );
+        order.push_back(state.clone());
+        Ok((url.to_string(), state))
+    }
+
+    /// Takes the sign-in `state` names (once), if it is live.
+    fn take(&self, state: &str) -> Option<Pending> {
+        let pending = self.pending.lock().0.remove(state)?;
+        (Instant::now().duration_since(pending.at) < PENDING_FOR).then_some(pending)
+    }
+
+    /// Finishes the sign-in `state` names with the provider's `code`: the user and what
+    /// their claims give, or why not. `cookie_state` is the state the browser's cookie
+    /// carries: it must be the same.
+    pub async fn finish(
+        &self,
+        code: &str,
+        state: &str,
+        cookie_state: Option<&str>,
+    ) -> Result<SignedIn, OidcError> {
+        let same = cookie_state.is_some_and(|c| {
+            use subtle::ConstantTimeEq;
+            bool::from(c.as_bytes().ct_eq(state.as_bytes()))
+        });
+        if !same {
+            return Err(OidcError::UnknownState);
+        }
+        let pending = self.take(state).ok_or(OidcError::UnknownState)?;
+        let provider = self.provider().await?;
+        let http = |r| send(self.http.clone(), r);
+        let tokens = provider
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| OidcError::Unavailable(e.to_string()))?
+            .set_pkce_verifier(pending.verifier)
+            .request_async(&http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::RequestTokenError::ServerResponse(r) => {
+                    OidcError::Provider(format!("{r}"))
+                }
+                other => OidcError::Unavailable(chain(&other)),
+            })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| OidcError::Invalid("no ID token in the answer".into()))?;
+        let verifier = provider.id_token_verifier();
+        let claims = match id_token.claims(&verifier, &pending.nonce) {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                if matches!(e, openidconnect::ClaimsVerificationError::SignatureVerification(_)) {
+                    // The provider may have rotated its keys: read them again for the
+                    // next sign-in.
+                    self.provider.store(None);
+                }
+                return Err(OidcError::Invalid(e.to_string()));
+            }
+        };
+        let mut found: HashMap<String, Value> = claims.additional_claims().0.clone();
+        let std_name = claims.preferred_username().map(|u| u.to_string());
+        if let Some(u) = &std_name {
+            found.entry("preferred_username".into()).or_insert(Value::String(u.clone()));
+        }
+        found.insert("sub".into(), Value::String(claims.subject().to_string()));
+        if let Some(e) = claims.email() {
+            found.entry("email".into()).or_insert(Value::String(e.to_string()));
+        }
+        let wanted = [
+            Some(&self.settings.username_claim),
+            Some(&self.settings.role_claim),
+            self.settings.regions_claim.as_ref(),
+        ];
+        if wanted.iter().flatten().any(|c| !found.contains_key(*c))
+            && let Ok(request) =
+                provider.user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+        {
+            let info: Result<UserInfoClaims<Claims, CoreGenderClaim>, _> =
+                request.request_async(&http).await;
+            match info {
+                Ok(info) => {
+                    for (k, v) in &info.additional_claims().0 {
+                        found.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                    if let Some(u) = info.preferred_username() {
+                        found
+                            .entry("preferred_username".into())
+                            .or_insert(Value::String(u.to_string()));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %chain(&e), "OpenID userinfo failed"),
+            }
+        }
+        let (user, role, scope) = self.map(&found)?;
+        Ok(SignedIn {
+            user,
+            role,
+            scope,
+            next: pending.next,
+        })
+    }
+
+    /// The user name, role and scope `claims` give under the settings.
+    fn map(&self, claims: &HashMap<String, Value>) -> Result<(String, Role, Scope), OidcError> {
+        let s = &self.settings;
+        let user = claims
+            .get(&s.username_claim)
+            .and_then(Value::as_str)
+            .or_else(|| claims.get("sub").and_then(Value::as_str))
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(128)
+            .collect::<String>();
+        if user.is_empty() {
+            return Err(OidcError::Invalid("the ID token names no user".into()));
+        }
+        let values = strings(claims.get(&s.role_claim));
+        // `roles` is sorted highest first: the first match is the highest role.
+        let role = s
+            .roles
+            .iter()
+            .find(|(_, wanted)| wanted.iter().any(|w| values.contains(w)))
+            .map(|(r, _)| *r)
+            .ok_or_else(|| OidcError::NoRole(user.clone(), s.role_claim.clone()))?;
+        let scope = match &s.regions_claim {
+            None => Scope::all(),
+            Some(name) => match claims.get(name) {
+                None | Some(Value::Null) => {
+                    return Err(OidcError::NoRegions(user, name.clone()));
+                }
+                Some(v) => {
+                    let regions = strings(Some(v));
+                    if regions.iter().any(|r| r == "*") {
+                        Scope::all()
+                    } else {
+                        Scope::regions(regions)
+                    }
+                }
+            },
+        };
+        Ok((user, role, scope))
+    }
+}
+
+/// A claim as a list of strings: a string is a list of one; anything else is none.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An error with its sources, for a log line or the login page.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Why a request to the provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    Request(#[from] reqwest::Error),
+    #[error("the answer is over {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("{0}")]
+    Http(#[from] openidconnect::http::Error),
+}
+
+/// Sends `req` to the provider with our client; reads at most [`MAX_BODY`] bytes.
+async fn send(
+    client: reqwest::Client,
+    req: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, HttpError> {
+    let (parts, body) = req.into_parts();
+    let mut resp = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(HttpError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let mut out = openidconnect::http::Response::builder()
+        .status(resp.status())
+        .body(buf)?;
+    *out.headers_mut() = resp.headers().clone();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oidc(regions_claim: Option<&str>) -> Oidc {
+        Oidc::new(OidcSettings {
+            name: "Test".into(),
+            issuer: "http://127.0.0.1:1/".into(),
+            client_id: "wardops".into(),
+            client_secret: None,
+            redirect_url: "http://127.0.0.1:2/login/oidc/callback".into(),
+            scopes: vec!["openid".into()],
+            username_claim: "preferred_username".into(),
+            role_claim: "groups".into(),
+            roles: vec![
+                (Role::Admin, vec!["noc-admins".into()]),
+                (Role::Operator, vec!["noc-operators".into()]),
+                (Role::Viewer, vec!["noc".into()]),
+            ],
+            regions_claim: regions_claim.map(Into::into),
+        })
+        .unwrap()
+    }
+
+    fn claims(v: Value) -> HashMap<String, Value> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_highest_matching_role_wins_and_no_match_is_refused() {
+        let o = oidc(None);
+        let (u, r, s) = o
+            .map(&claims(serde_json::json!({"sub": "1", "preferred_username": "nino", "groups": ["noc", "noc-operators"]})))
+            .unwrap();
+        assert_eq!((u.as_str(), r), ("nino", Role::Operator));
+        assert!(s.is_all());
+        let (u, r, _) = o
+            .map(&claims(serde_json::json!({"sub": "2", "groups": "noc-admins"})))
+            .unwrap();
+        assert_eq!((u.as_str(), r), ("2", Role::Admin), "sub when no username claim");
+        let e = o
+            .map(&claims(serde_json::json!({"sub": "3", "groups": ["sales"]})))
+            .unwrap_err();
+        assert!(matches!(e, OidcError::NoRole(..)), "{e}");
+        let e = o.map(&claims(serde_json::json!({"sub": "4"}))).unwrap_err();
+        assert!(matches!(e, OidcError::NoRole(..)), "{e}");
+    }
+
+    #[test]
+    fn regions_come_from_their_claim_and_its_absence_refuses() {
+        let o = oidc(Some("regions"));
+        let (_, _, s) = o
+            .map(&claims(serde_json::json!({"sub": "1", "groups": "noc", "regions": ["east"]})))
+            .unwrap();
+        assert!(s.allows("east") && !s.allows("west"));
+        let (_, _, s) = o
+            .map(&claims(serde_json::json!({"sub": "1", "groups": "noc", "regions": ["*"]})))
+            .unwrap();
+        assert!(s.is_all());
+        let e = o
+            .map(&claims(serde_json::json!({"sub": "1", "groups": "noc"})))
+            .unwrap_err();
+        assert!(matches!(e, OidcError::NoRegions(..)), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_state_is_used_once_and_expires() {
+        let o = oidc(None);
+        let now = Instant::now();
+        let put = |state: &str| {
+            let (_, verifier) = PkceCodeChallenge::new_random_sha256();
+            let mut g = o.pending.lock();
+            g.0.insert(
+                state.into(),
+                Pending {
+                    nonce: Nonce::new_random(),
+                    verifier,
+                    next: "/".into(),
+                    at: now,
+                },
+            );
+            g.1.push_back(state.into());
+        };
+        put("a");
+        put("b");
+        assert!(o.take("a").is_some());
+        assert!(o.take("a").is_none(), "replayed");
+        tokio::time::advance(PENDING_FOR).await;
+        assert!(o.take("b").is_none(), "expired");
+        let e = o.finish("code", "c", Some("d")).await.unwrap_err();
+        assert!(matches!(e, OidcError::UnknownState));
+        let e = o.finish("code", "c", None).await.unwrap_err();
+        assert!(matches!(e, OidcError::UnknownState));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_is_a_clear_error() {
+        let o = oidc(None);
+        let e = o.begin("/".into()).await.unwrap_err();
+        assert!(matches!(e, OidcError::Unavailable(_)), "{e}");
+    }
+}
