@@ -28,8 +28,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
     StandardErrorResponse, StandardTokenResponse, TokenResponse as _, UserInfoClaims,
 };
 use parking_lot::Mutex;
@@ -187,9 +187,10 @@ impl Oidc {
     async fn discover(&self) -> Result<(), OidcError> {
         let issuer = IssuerUrl::new(self.settings.issuer.clone())
             .map_err(|e| OidcError::Unavailable(e.to_string()))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &|r| send(self.http.clone(), r))
-            .await
-            .map_err(|e| OidcError::Unavailable(chain(&e)))?;
+        let metadata =
+            CoreProviderMetadata::discover_async(issuer, &|r| send(self.http.clone(), r))
+                .await
+                .map_err(|e| OidcError::Unavailable(chain(&e)))?;
         let redirect = RedirectUrl::new(self.settings.redirect_url.clone())
             .map_err(|e| OidcError::Unavailable(e.to_string()))?;
         let client = Provider::from_provider_metadata(
@@ -300,7 +301,10 @@ impl Oidc {
         let claims = match id_token.claims(&verifier, &pending.nonce) {
             Ok(c) => c.clone(),
             Err(e) => {
-                if matches!(e, openidconnect::ClaimsVerificationError::SignatureVerification(_)) {
+                if matches!(
+                    e,
+                    openidconnect::ClaimsVerificationError::SignatureVerification(_)
+                ) {
                     // The provider may have rotated its keys: read them again for the
                     // next sign-in.
                     self.provider.store(None);
@@ -311,11 +315,15 @@ impl Oidc {
         let mut found: HashMap<String, Value> = claims.additional_claims().0.clone();
         let std_name = claims.preferred_username().map(|u| u.to_string());
         if let Some(u) = &std_name {
-            found.entry("preferred_username".into()).or_insert(Value::String(u.clone()));
+            found
+                .entry("preferred_username".into())
+                .or_insert(Value::String(u.clone()));
         }
         found.insert("sub".into(), Value::String(claims.subject().to_string()));
         if let Some(e) = claims.email() {
-            found.entry("email".into()).or_insert(Value::String(e.to_string()));
+            found
+                .entry("email".into())
+                .or_insert(Value::String(e.to_string()));
         }
         let wanted = [
             Some(&self.settings.username_claim),
@@ -323,8 +331,10 @@ impl Oidc {
             self.settings.regions_claim.as_ref(),
         ];
         if wanted.iter().flatten().any(|c| !found.contains_key(*c))
-            && let Ok(request) =
-                provider.user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+            && let Ok(request) = provider.user_info(
+                tokens.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
         {
             let info: Result<UserInfoClaims<Claims, CoreGenderClaim>, _> =
                 request.request_async(&http).await;
@@ -492,11 +502,19 @@ mod tests {
         assert_eq!((u.as_str(), r), ("nino", Role::Operator));
         assert!(s.is_all());
         let (u, r, _) = o
-            .map(&claims(serde_json::json!({"sub": "2", "groups": "noc-admins"})))
+            .map(&claims(
+                serde_json::json!({"sub": "2", "groups": "noc-admins"}),
+            ))
             .unwrap();
-        assert_eq!((u.as_str(), r), ("2", Role::Admin), "sub when no username claim");
+        assert_eq!(
+            (u.as_str(), r),
+            ("2", Role::Admin),
+            "sub when no username claim"
+        );
         let e = o
-            .map(&claims(serde_json::json!({"sub": "3", "groups": ["sales"]})))
+            .map(&claims(
+                serde_json::json!({"sub": "3", "groups": ["sales"]}),
+            ))
             .unwrap_err();
         assert!(matches!(e, OidcError::NoRole(..)), "{e}");
         let e = o.map(&claims(serde_json::json!({"sub": "4"}))).unwrap_err();
@@ -507,11 +525,15 @@ mod tests {
     fn regions_come_from_their_claim_and_its_absence_refuses() {
         let o = oidc(Some("regions"));
         let (_, _, s) = o
-            .map(&claims(serde_json::json!({"sub": "1", "groups": "noc", "regions": ["east"]})))
+            .map(&claims(
+                serde_json::json!({"sub": "1", "groups": "noc", "regions": ["east"]}),
+            ))
             .unwrap();
         assert!(s.allows("east") && !s.allows("west"));
         let (_, _, s) = o
-            .map(&claims(serde_json::json!({"sub": "1", "groups": "noc", "regions": ["*"]})))
+            .map(&claims(
+                serde_json::json!({"sub": "1", "groups": "noc", "regions": ["*"]}),
+            ))
             .unwrap();
         assert!(s.is_all());
         let e = o

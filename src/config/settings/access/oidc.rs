@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use crate::access::Role;
+use crate::config::error::Location;
 use crate::config::error::{ConfigError, Place, Spanned};
 use crate::config::walk::{Walk, Walker};
-use crate::config::error::Location;
 use crate::config::yaml::Event;
 use crate::notify::Secret;
 
@@ -141,25 +141,39 @@ impl RawOidc {
     ) -> Option<OidcSettings> {
         let at = self.at?;
         let before = errors.len();
-        let mut err = |at: Location, m: String| errors.push(ConfigError::new(Place::at(path, at), m));
-        let url = |v: &Option<Spanned<String>>, key: &str, err: &mut dyn FnMut(Location, String)| {
-            let v = v.as_ref()?;
-            match openidconnect::url::Url::parse(v.value.trim()) {
-                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(v.value.trim().to_string()),
-                Ok(_) => {
-                    err(v.at, format!("access.oidc.{key} {:?} is not an http(s) URL", v.value));
-                    None
+        let mut err =
+            |at: Location, m: String| errors.push(ConfigError::new(Place::at(path, at), m));
+        let url =
+            |v: &Option<Spanned<String>>, key: &str, err: &mut dyn FnMut(Location, String)| {
+                let v = v.as_ref()?;
+                match openidconnect::url::Url::parse(v.value.trim()) {
+                    Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {
+                        Some(v.value.trim().to_string())
+                    }
+                    Ok(_) => {
+                        err(
+                            v.at,
+                            format!("access.oidc.{key} {:?} is not an http(s) URL", v.value),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        err(
+                            v.at,
+                            format!("access.oidc.{key} {:?} is not a URL: {e}", v.value),
+                        );
+                        None
+                    }
                 }
-                Err(e) => {
-                    err(v.at, format!("access.oidc.{key} {:?} is not a URL: {e}", v.value));
-                    None
-                }
-            }
-        };
+            };
         let issuer = url(&self.issuer, "issuer", &mut err);
         let redirect_url = url(&self.redirect_url, "redirect_url", &mut err);
         if let (Some(r), Some(v)) = (&redirect_url, &self.redirect_url)
-            && !r.split(['?', '#']).next().unwrap_or("").ends_with("/login/oidc/callback")
+            && !r
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("")
+                .ends_with("/login/oidc/callback")
         {
             err(
                 v.at,
@@ -169,21 +183,23 @@ impl RawOidc {
                 ),
             );
         }
-        let nonempty = |v: &Option<Spanned<String>>, key: &str, err: &mut dyn FnMut(Location, String)| {
-            let v = v.as_ref()?;
-            if v.value.trim().is_empty() {
-                err(v.at, format!("access.oidc.{key} is empty"));
-                return None;
-            }
-            Some(v.value.trim().to_string())
-        };
+        let nonempty =
+            |v: &Option<Spanned<String>>, key: &str, err: &mut dyn FnMut(Location, String)| {
+                let v = v.as_ref()?;
+                if v.value.trim().is_empty() {
+                    err(v.at, format!("access.oidc.{key} is empty"));
+                    return None;
+                }
+                Some(v.value.trim().to_string())
+            };
         let client_id = nonempty(&self.client_id, "client_id", &mut err);
         let username_claim = nonempty(&self.username_claim, "username_claim", &mut err)
             .unwrap_or_else(|| "preferred_username".into());
         let role_claim =
             nonempty(&self.role_claim, "role_claim", &mut err).unwrap_or_else(|| "groups".into());
         let regions_claim = nonempty(&self.regions_claim, "regions_claim", &mut err);
-        let name = nonempty(&self.name, "name", &mut err).unwrap_or_else(|| "OpenID Connect".into());
+        let name =
+            nonempty(&self.name, "name", &mut err).unwrap_or_else(|| "OpenID Connect".into());
         let client_secret = match (&self.secret_env, &self.secret_file) {
             (Some(_), Some(f)) => {
                 err(
@@ -212,13 +228,22 @@ impl RawOidc {
                         Some(Secret::new(v.trim_end_matches(['\r', '\n']).to_string()))
                     }
                     Ok(_) => {
-                        err(f.at, format!("access.oidc.client_secret_file: {} is empty", file.display()));
+                        err(
+                            f.at,
+                            format!(
+                                "access.oidc.client_secret_file: {} is empty",
+                                file.display()
+                            ),
+                        );
                         None
                     }
                     Err(e) => {
                         err(
                             f.at,
-                            format!("access.oidc.client_secret_file: cannot read {}: {e}", file.display()),
+                            format!(
+                                "access.oidc.client_secret_file: cannot read {}: {e}",
+                                file.display()
+                            ),
                         );
                         None
                     }
