@@ -264,7 +264,7 @@ impl RawOidc {
             .iter()
             .map(|(r, v)| (*r, v.iter().map(|s| s.value.trim().to_string()).collect()))
             .collect();
-        roles.sort_by(|a, b| b.0.cmp(&a.0));
+        roles.sort_by_key(|r| std::cmp::Reverse(r.0));
         if self.at.is_some() && !self.roles.is_empty() && roles.iter().all(|(_, v)| v.is_empty()) {
             err(
                 self.at.unwrap_or(at),
