@@ -27,36 +27,8 @@ use wardops::state::{State, SystemClock};
 use wardops::store::startup::{StartOptions, Started, start};
 use wardops::web::{Pages, dashboard, monitor};
 
-fn inventory(n: usize) -> String {
-    let mut s = String::from("regions:\n");
-    for r in 0..10 {
-        s.push_str(&format!(
-            "  - name: region-{r}\n    probe: {{ down_after: 1, up_after: 1 }}\n    branches:\n"
-        ));
-        for b in 0..100 {
-            s.push_str(&format!(
-                "      - name: r{r}-b{b}\n        lat: {}\n        lon: {}\n        devices:\n",
-                40.0 + r as f64 * 0.3,
-                40.0 + b as f64 * 0.05
-            ));
-            for d in 0..n / 1000 {
-                let i = r * (n / 10) + b * (n / 1000) + d;
-                s.push_str(&format!(
-                    "          - {{ name: dev-{i}, address: 127.{}.{}.{}, kind: k{} }}\n",
-                    80 + i / 65536,
-                    i / 256 % 256,
-                    i % 256,
-                    d % 6
-                ));
-            }
-        }
-    }
-    s
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
+mod support;
+use support::{inventory, percentile};
 
 fn probe(state: &State, name: &str, ok: bool) {
     let snapshot = state.snapshot();

@@ -55,9 +55,17 @@ pub async fn run<P: Pinger>(
     prober_runtime: &tokio::runtime::Handle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // HTTPS first: a bad certificate or key stops the start before anything runs.
+    let tls = match &config.settings.tls_server_config {
+        Some(c) => Some(http::Tls::load(c)?),
+        None => None,
+    };
     let prober = Arc::new(ProberMetrics::default());
     let (inventories, incoming) = mpsc::channel(4);
     let mut registry = Registry::default();
+    if let Some(tls) = &tls {
+        tls.metrics().register(&mut registry);
+    }
     prober.register(&mut registry);
     pinger.register(&mut registry);
     store.health.register(&mut registry);
@@ -151,7 +159,8 @@ pub async fn run<P: Pinger>(
         .context("starting the scheduler")?;
     reloader.confirm_with(applied);
     let reload_triggers = crate::reload::watch::spawn(reloader);
-    tracing::info!(listen = %listener.local_addr()?, devices = config.inventory.devices.len(), "serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %listener.local_addr()?, scheme, devices = config.inventory.devices.len(), "serving");
     // Live streams never end by themselves: end them first so the drain can finish.
     let shutdown = {
         let ctx = ctx.clone();
@@ -160,8 +169,15 @@ pub async fn run<P: Pinger>(
             ctx.close();
         }
     };
-    let served =
-        http::serve_with(listener, routes(&ctx), gate, config.settings.http, shutdown).await;
+    let served = http::serve_with(
+        listener,
+        routes(&ctx),
+        gate,
+        config.settings.http,
+        tls,
+        shutdown,
+    )
+    .await;
     reload_triggers.abort();
     supervisor.abort();
     held_alerts.abort();

@@ -27,6 +27,15 @@ pub fn check(path: &Path) -> ExitCode {
             for warning in crate::notify::route::unmatched(n, &config.inventory) {
                 println!("warning: {warning}");
             }
+            // The files `serve` would read at start, read now so a bad pair shows here.
+            if let Some(tls) = &config.settings.tls_server_config {
+                if let Err(e) = crate::http::Tls::load(tls) {
+                    println!("{e}");
+                    eprintln!("1 error(s)");
+                    return ExitCode::FAILURE;
+                }
+                println!("https: {} loaded", tls.cert_file.display());
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -14,6 +14,10 @@
 //! except for streaming routes. Errors are JSON `{"error": ...}`, or an HTML page for a
 //! browser outside the API ([`error_page`]); every response
 //! carries the security headers of [`response::add_security_headers`].
+//!
+//! Plain HTTP by default; HTTPS with a `tls_server_config` ([`tls`]: rustls, the
+//! certificate files reloaded on change, the handshake under `header_timeout`).
+//! A request that came over TLS carries the [`Secure`] extension ([`is_secure`]).
 
 pub mod admission;
 pub mod error_page;
@@ -22,18 +26,10 @@ pub mod response;
 pub mod route;
 pub mod router;
 mod server;
+pub mod tls;
 
 pub use response::Body;
 pub use route::{BoxFuture, Route, Run, Wait};
 pub use router::Router;
 pub use server::{GRACE, MAX_HEADER_BYTES, serve, serve_with};
-
-/// Marks a request that came over TLS (set by the server in its extensions), for what
-/// only HTTPS may carry: `Secure` cookies.
-#[derive(Clone, Copy, Debug)]
-pub struct Secure;
-
-/// True if `req` came over TLS.
-pub fn is_secure<B>(req: &hyper::Request<B>) -> bool {
-    req.extensions().get::<Secure>().is_some()
-}
+pub use tls::{Secure, Tls, TlsServerConfig, is_secure};

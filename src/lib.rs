@@ -14,7 +14,8 @@
 //!   selection, filters and paging, counts, the RTT history, how times are written.
 //! - [`history`]: a device's history over a range: RTT and loss read back from
 //!   VictoriaMetrics, outages and availability from the store's transitions.
-//! - [`http`]: the transport: accept loop, limits, the route table type, responses. No routes.
+//! - [`http`]: the transport: accept loop, limits, HTTPS (`http::tls`), the route table type,
+//!   responses. No routes.
 //! - [`feed`]: the live event feed (state and alert events, backlog, one stream per client).
 //! - [`notify`]: notifications (outbox, routes and groups, Alertmanager, webhook, e-mail).
 //! - [`context`]: the one context every surface reads, built once.

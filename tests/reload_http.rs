@@ -68,6 +68,7 @@ async fn a_reload_whose_request_is_dropped_still_completes_and_is_recorded() {
         support::routes(&ctx),
         support::gate(),
         limits,
+        None,
         std::future::pending(),
     ));
 

@@ -87,9 +87,12 @@ impl Users {
         let mut entries: Vec<(String, RawEntry, Location)> = Vec::new();
         let mut tokens: Vec<(String, RawEntry, Location)> = Vec::new();
         let _ = Walker::new(text, path, &mut errors).document(|w, first| {
-            if first == Event::End || w.open_mapping(None, first)?.is_none() {
+            if first == Event::End {
                 return Ok(());
             }
+            let Some(name_at) = w.open_mapping(None, first)? else {
+                return Ok(());
+            };
             w.mapping("users file", KEYS, |w, key| match key {
                 0 => named_values(w, "basic_auth_users", |w, name, at| {
                     if let Some(hash) = w.text(&format!("basic_auth_users.{name}"))? {
@@ -107,8 +110,16 @@ impl Users {
                     tokens.push((name, entry, at));
                     Ok(())
                 }),
-                // HTTPS is read by the server (`crate::http::tls`) from the same file.
-                _ => w.skip_value(),
+                // exporter-toolkit keeps HTTPS in this file; here it is a setting, so that
+                // HTTPS needs no users file.
+                _ => {
+                    w.error(
+                        name_at,
+                        "tls_server_config belongs in wardops.yaml, under http: (see \
+                         docs/configuration.md, HTTPS)",
+                    );
+                    w.skip_value()
+                }
             })?;
             Ok(())
         });

@@ -21,6 +21,7 @@ mod maintenance;
 pub mod notify;
 mod reload;
 mod store;
+pub mod tls;
 mod victoriametrics;
 mod web;
 
@@ -46,6 +47,9 @@ pub struct Settings {
     /// Probe defaults, the first level of the cascade.
     pub probe: ProbeSettings,
     pub http: HttpSettings,
+    /// `http.tls_server_config`: HTTPS when set (see `crate::http::tls`), paths under
+    /// the settings file's directory. None: plain HTTP, the default.
+    pub tls_server_config: Option<tls::TlsServerConfig>,
     pub reload: ReloadSettings,
     /// Where durable state goes besides the database (see `crate::store`).
     pub store: StoreSettings,
@@ -161,7 +165,7 @@ impl Settings {
 
     pub fn parse(path: &Path, text: &str, env: &Env) -> Result<Settings, ConfigErrors> {
         let mut errors = Vec::new();
-        let raw = match Walker::new(text, path, &mut errors).document(RawSettings::read) {
+        let mut raw = match Walker::new(text, path, &mut errors).document(RawSettings::read) {
             Ok(raw) if errors.is_empty() => raw,
             _ => return Err(ConfigErrors::sorted(errors)),
         };
@@ -187,6 +191,7 @@ impl Settings {
         let http = raw.http.resolve(path, &mut errors);
         let reload = raw.reload.apply(path, &mut errors);
         let base = path.parent().unwrap_or(Path::new("."));
+        let tls_server_config = std::mem::take(&mut raw.http.tls).resolve(base, path, &mut errors);
         let store = raw.store.resolve(base, path, &mut errors);
         let victoriametrics =
             raw.victoriametrics
@@ -230,6 +235,7 @@ impl Settings {
             inventory_dir: base.join(inventory),
             probe,
             http,
+            tls_server_config,
             reload,
             store,
             web,

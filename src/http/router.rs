@@ -71,9 +71,9 @@ impl Router {
         self.routes.iter().find(|r| r.path.matches(path))
     }
 
-    /// The route for `path` that answers `method`; when none does but some route has
-    /// the path, the 405 listing what the path answers.
-    fn route_for(&self, path: &str, method: &Method) -> Result<&Route, Response<Body>> {
+    /// The route for `path` that answers `method`; when none does, the methods the
+    /// path answers (empty: no route has the path).
+    fn route_for(&self, path: &str, method: &Method) -> Result<&Route, Vec<&'static str>> {
         let mut allow = Vec::new();
         for route in self.routes.iter().filter(|r| r.path.matches(path)) {
             let answers = if route.is_post() {
@@ -86,13 +86,7 @@ impl Router {
             }
             allow.push(route.methods());
         }
-        if allow.is_empty() {
-            return Err(response::error(
-                StatusCode::NOT_FOUND,
-                &format!("no route for {path}"),
-            ));
-        }
-        Err(response::method_not_allowed(&allow.join(", ")))
+        Err(allow)
     }
 
     /// hyper's service entry point for a connection from `peer` on `lane`: never fails,
@@ -116,7 +110,13 @@ impl Router {
     async fn dispatch(&self, req: Request<Incoming>, lane: Lane, peer: IpAddr) -> Response<Body> {
         let route = match self.route_for(req.uri().path(), req.method()) {
             Ok(route) => route,
-            Err(refused) => return refused,
+            Err(allow) if allow.is_empty() => {
+                return response::error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no route for {}", req.uri().path()),
+                );
+            }
+            Err(allow) => return response::method_not_allowed(&allow.join(", ")),
         };
         if lane == Lane::Reserve && !route.reserved {
             return busy();

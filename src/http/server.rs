@@ -1,19 +1,24 @@
 //! The accept loop: hyper HTTP/1 connections admitted by [`Admission`] (the hard cap,
 //! the per-client cap, the reserve lane), with a header read timeout and a header size
-//! cap, drained gracefully on shutdown.
+//! cap, drained gracefully on shutdown; over TLS when given a [`Tls`] (the handshake in
+//! the connection's task, under the header timeout, see [`super::tls::accept`]).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::admission::{Admission, Lane, RESERVE_HEADER_TIMEOUT};
+use super::tls::{self, Secure, Tls};
 use super::{Route, Router};
 use crate::access::gate::Gate;
 use crate::config::settings::HttpSettings;
@@ -25,27 +30,43 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long in-flight requests may take to finish once shutdown begins.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// Serves `routes` on `listener` within `limits` until `shutdown` completes, open to
-/// anyone for reading ([`Gate::open`]: the default on loopback); see [`serve_with`].
+/// Serves `routes` on `listener` in plain HTTP within `limits` until `shutdown`
+/// completes, open to anyone for reading ([`Gate::open`]: the default on loopback);
+/// see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     routes: Vec<Route>,
     limits: HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, routes, Arc::new(Gate::open()), limits, shutdown).await
+    serve_with(
+        listener,
+        routes,
+        Arc::new(Gate::open()),
+        limits,
+        None,
+        shutdown,
+    )
+    .await
 }
 
 /// Serves `routes` behind `gate` on `listener` within `limits` until `shutdown`
-/// completes, then stops accepting, lets in-flight requests finish for up to [`GRACE`]
-/// and returns.
+/// completes, over TLS when `tls` is given (its certificate files are looked at while
+/// the server runs, [`tls::reload`], and every request carries [`Secure`]); then stops
+/// accepting, lets in-flight requests finish for up to [`GRACE`] and returns.
 pub async fn serve_with(
     listener: TcpListener,
     routes: Vec<Route>,
     gate: Arc<Gate>,
     limits: HttpSettings,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The reload task lives as long as this server: aborted when it returns.
+    let _reload = tls
+        .as_ref()
+        .map(|t| AbortOnDrop(tokio::spawn(tls::reload::watch(t.keys().clone()))));
+    let acceptor = tls.map(|t| t.acceptor());
     let router = Arc::new(Router::new(
         routes,
         gate,
@@ -102,16 +123,28 @@ pub async fn serve_with(
         };
         let _ = stream.set_nodelay(true);
         let lane = ticket.lane;
-        let router = router.clone();
-        let service = service_fn(move |req| router.clone().handle(req, lane, peer.ip()));
-        let builder = match lane {
-            Lane::Public => &public,
-            Lane::Reserve => &reserve,
+        let (builder, head_timeout) = match lane {
+            Lane::Public => (&public, limits.header_timeout),
+            Lane::Reserve => (&reserve, limits.header_timeout.min(RESERVE_HEADER_TIMEOUT)),
         };
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let conn = Conn {
+            builder: builder.clone(),
+            // Taken now, before any handshake: a shutdown from here on reaches it.
+            watcher: graceful.watcher(),
+            router: router.clone(),
+            lane,
+            peer,
+        };
+        let acceptor = acceptor.clone();
         connections.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match acceptor {
+                None => conn.serve(stream, false).await,
+                Some(acceptor) => {
+                    let handshake = tls::accept::handshake(&acceptor, stream, head_timeout, peer);
+                    if let Some(stream) = handshake.await {
+                        conn.serve(stream, true).await;
+                    }
+                }
             }
             drop(ticket);
         });
@@ -129,4 +162,48 @@ pub async fn serve_with(
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// What one admitted connection is served with.
+struct Conn {
+    builder: http1::Builder,
+    watcher: Watcher,
+    router: Arc<Router>,
+    lane: Lane,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    /// HTTP/1 over `io` until the client or a shutdown ends it; `secure`: it is TLS.
+    async fn serve<I>(self, io: I, secure: bool)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            builder,
+            watcher,
+            router,
+            lane,
+            peer,
+        } = self;
+        let service = service_fn(move |mut req: hyper::Request<Incoming>| {
+            if secure {
+                req.extensions_mut().insert(Secure);
+            }
+            router.clone().handle(req, lane, peer.ip())
+        });
+        let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+        if let Err(e) = connection.await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -28,6 +28,22 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
 }
 
 pub(crate) fn read_text_limited(path: &Path, limit: u64) -> Result<String, ConfigError> {
+    let bytes = read_bytes_limited(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        // Safe to unwrap: the bytes before `valid_up_to` are UTF-8 by definition.
+        let before = std::str::from_utf8(valid).expect("valid up to here");
+        let at = place::of_byte(before, before.len());
+        ConfigError::new(
+            Place::at(path, at),
+            "not UTF-8 text (a configuration file must be UTF-8)",
+        )
+    })
+}
+
+/// The bytes of the file at `path`, read as [`read_text`] reads them (never blocking,
+/// at most `limit`), for files that need not be UTF-8 (TLS keys and certificates).
+pub(crate) fn read_bytes_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ConfigError> {
     let error = |message: String| ConfigError::new(Place::of_file(path), message);
     let file = OpenOptions::new()
         .read(true)
@@ -53,16 +69,7 @@ pub(crate) fn read_text_limited(path: &Path, limit: u64) -> Result<String, Confi
     if bytes.len() as u64 > limit {
         return Err(too_large());
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        // Safe to unwrap: the bytes before `valid_up_to` are UTF-8 by definition.
-        let before = std::str::from_utf8(valid).expect("valid up to here");
-        let at = place::of_byte(before, before.len());
-        ConfigError::new(
-            Place::at(path, at),
-            "not UTF-8 text (a configuration file must be UTF-8)",
-        )
-    })
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The `http:` and `web:` sections: limits of the HTTP server, and the web pages with
-//! their live event feed.
+//! The `http:` and `web:` sections: limits of the HTTP server (its HTTPS is
+//! `settings/tls.rs`), and the web pages with their live event feed.
 
 use std::path::Path;
 use std::time::Duration;
@@ -69,7 +69,11 @@ impl Default for WebSettings {
     }
 }
 
-const HTTP_KEYS: &[&str] = &["max_connections", "max_connections_per_client"];
+const HTTP_KEYS: &[&str] = &[
+    "max_connections",
+    "max_connections_per_client",
+    "tls_server_config",
+];
 const WEB_KEYS: &[&str] = &[
     "max_event_streams",
     "victoriametrics_url",
@@ -89,16 +93,19 @@ const MAX_URL: usize = 2048;
 pub(super) struct RawHttp {
     max_connections: Option<Spanned<usize>>,
     max_connections_per_client: Option<Spanned<usize>>,
+    /// HTTPS, resolved into `Settings::tls_server_config` (not [`HttpSettings`], which
+    /// is `Copy`).
+    pub(super) tls: super::tls::RawTls,
 }
 
 impl RawHttp {
     pub(super) fn read(w: &mut Walker<'_, '_>) -> Walk<Self> {
         let mut raw = Self::default();
         w.section("http", HTTP_KEYS, |w, key, name| {
-            let n = w.number(name, "a whole number")?;
             match key {
-                0 => raw.max_connections = n,
-                _ => raw.max_connections_per_client = n,
+                0 => raw.max_connections = w.number(name, "a whole number")?,
+                1 => raw.max_connections_per_client = w.number(name, "a whole number")?,
+                _ => raw.tls = super::tls::RawTls::read(w)?,
             }
             Ok(())
         })?;
