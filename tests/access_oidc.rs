@@ -45,9 +45,11 @@ struct Provider {
 }
 
 impl Provider {
-    /// Starts it on `port` (0: a free one) for the appliance's `redirect` URL.
-    fn start(redirect: &str, port: u16) -> Provider {
+    /// Starts it on `port` (0: a free one) for the appliance's `redirect` URL; with
+    /// `userinfo`, its ID tokens carry only `sub` and the rest is in userinfo.
+    fn start(redirect: &str, port: u16, userinfo: bool) -> Provider {
         let mut child = Command::new("node")
+            .env("USERINFO", if userinfo { "1" } else { "0" })
             .arg(provider_dir().join("provider.mjs"))
             .arg(redirect)
             .arg(port.to_string())
@@ -113,10 +115,14 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(false)
+}
+
+fn setup_with(userinfo: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let redirect = format!("http://127.0.0.1:{port}/login/oidc/callback");
-    let provider = Provider::start(&redirect, 0);
+    let provider = Provider::start(&redirect, 0, userinfo);
     write_config(dir.path(), &provider.issuer(), port);
     let app = Appliance::start_on(dir.path(), port, &[]);
     Setup {
@@ -318,6 +324,24 @@ fn a_region_claim_scopes_the_session() {
 }
 
 #[test]
+fn claims_the_id_token_lacks_are_read_from_userinfo() {
+    let s = setup_with(true);
+    let (r, _) = sign_in(&browser(), &s, "nino");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = plain()
+        .get(s.app.url("/login"))
+        .header(COOKIE, session_cookie(&r))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("<b id=\"signed-in-as\">nino</b> (operator), of the regions <span id=\"signed-in-regions\">east</span>"),
+        "{page}"
+    );
+}
+
+#[test]
 fn a_user_without_a_mapped_role_is_refused() {
     let s = setup();
     let (r, _) = sign_in(&browser(), &s, "sam");
@@ -417,7 +441,7 @@ fn password_logins_work_while_the_provider_is_down_and_it_is_found_later() {
         "{page}"
     );
     // The provider comes up: the next sign-in finds it.
-    let provider = Provider::start(&redirect, idp_port);
+    let provider = Provider::start(&redirect, idp_port, false);
     let s = Setup {
         _dir: dir,
         provider,

@@ -131,6 +131,9 @@ pub struct Oidc {
     settings: OidcSettings,
     http: reqwest::Client,
     provider: ArcSwapOption<Provider>,
+    /// One discovery at a time: a burst of sign-ins while the provider is down waits
+    /// for the one try in flight instead of each sending its own.
+    discovering: tokio::sync::Mutex<()>,
     pending: Mutex<(HashMap<String, Pending>, VecDeque<String>)>,
 }
 
@@ -147,6 +150,7 @@ impl Oidc {
             settings,
             http,
             provider: ArcSwapOption::empty(),
+            discovering: tokio::sync::Mutex::new(()),
             pending: Mutex::new((HashMap::new(), VecDeque::new())),
         })
     }
@@ -185,6 +189,10 @@ impl Oidc {
     }
 
     async fn discover(&self) -> Result<(), OidcError> {
+        let _one = self.discovering.lock().await;
+        if self.provider.load().is_some() {
+            return Ok(());
+        }
         let issuer = IssuerUrl::new(self.settings.issuer.clone())
             .map_err(|e| OidcError::Unavailable(e.to_string()))?;
         let metadata =
@@ -263,6 +271,14 @@ impl Oidc {
         (Instant::now().duration_since(pending.at) < PENDING_FOR).then_some(pending)
     }
 
+    /// Forgets the sign-in `state` names (the provider refused it), if the browser's
+    /// cookie carries the same state: nobody else can end someone's sign-in.
+    pub fn abandon(&self, state: &str, cookie_state: Option<&str>) {
+        if same_state(state, cookie_state) {
+            self.take(state);
+        }
+    }
+
     /// Finishes the sign-in `state` names with the provider's `code`: the user and what
     /// their claims give, or why not. `cookie_state` is the state the browser's cookie
     /// carries: it must be the same.
@@ -272,11 +288,7 @@ impl Oidc {
         state: &str,
         cookie_state: Option<&str>,
     ) -> Result<SignedIn, OidcError> {
-        let same = cookie_state.is_some_and(|c| {
-            use subtle::ConstantTimeEq;
-            bool::from(c.as_bytes().ct_eq(state.as_bytes()))
-        });
-        if !same {
+        if !same_state(state, cookie_state) {
             return Err(OidcError::UnknownState);
         }
         let pending = self.take(state).ok_or(OidcError::UnknownState)?;
@@ -402,6 +414,12 @@ impl Oidc {
         };
         Ok((user, role, scope))
     }
+}
+
+/// True if the browser's cookie carries `state` (compared in constant time).
+fn same_state(state: &str, cookie_state: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    cookie_state.is_some_and(|c| bool::from(c.as_bytes().ct_eq(state.as_bytes())))
 }
 
 /// A claim as a list of strings: a string is a list of one; anything else is none.
@@ -566,6 +584,15 @@ mod tests {
         assert!(o.take("a").is_none(), "replayed");
         tokio::time::advance(PENDING_FOR).await;
         assert!(o.take("b").is_none(), "expired");
+        put("e");
+        o.abandon("e", Some("other"));
+        o.abandon("e", None);
+        assert!(
+            o.pending.lock().0.contains_key("e"),
+            "only its own browser ends it"
+        );
+        o.abandon("e", Some("e"));
+        assert!(!o.pending.lock().0.contains_key("e"));
         let e = o.finish("code", "c", Some("d")).await.unwrap_err();
         assert!(matches!(e, OidcError::UnknownState));
         let e = o.finish("code", "c", None).await.unwrap_err();

@@ -65,7 +65,7 @@ pub fn callback(pages: Arc<Pages>, req: Request<Bytes>) -> BoxFuture {
         let cookie = state_cookie(&req);
         let result = if !error.is_empty() {
             // Forget the sign-in: its state is not to be tried again.
-            let _ = oidc.finish("", &state, None).await;
+            oidc.abandon(&state, cookie.as_deref());
             Err(OidcError::Provider(if description.is_empty() {
                 error
             } else {

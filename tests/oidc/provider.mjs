@@ -32,9 +32,9 @@ server.listen(listen, '127.0.0.1', () => {
       groups: ['groups', 'regions'],
     },
     scopes: ['openid', 'profile', 'groups', 'offline_access'],
-    // Claims in the ID token itself (the appliance reads userinfo only for what an ID
-    // token lacks; tests/access_oidc.rs covers the ID token path).
-    conformIdTokenClaims: false,
+    // USERINFO=1: the ID token carries only `sub` and the rest is read from userinfo
+    // (oidc-provider's default); else every claim is in the ID token itself.
+    conformIdTokenClaims: process.env.USERINFO === '1',
     cookies: { keys: ['wardops-test-cookie-key'] },
     async findAccount(ctx, id) {
       if (!accounts[id]) return undefined;
