@@ -358,6 +358,11 @@ fn a_user_without_a_mapped_role_is_refused() {
         page.contains("sam has no role in wardops") && page.contains("id=\"login-form\""),
         "the login page with why: {page}"
     );
+    let log = s.app.log();
+    assert!(
+        log.contains("refused: sam has no role in wardops"),
+        "the refusal is audited: {log}"
+    );
 }
 
 #[test]

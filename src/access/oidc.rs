@@ -599,6 +599,47 @@ mod tests {
         assert!(matches!(e, OidcError::UnknownState));
     }
 
+    /// A provider whose metadata never ends is cut off at [`MAX_BODY`], and one that
+    /// redirects is not followed.
+    #[tokio::test]
+    async fn answers_are_bounded_and_redirects_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for (head, endless) in [
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n",
+                true,
+            ),
+            (
+                "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n",
+                false,
+            ),
+        ] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                sock.write_all(head.as_bytes()).await.unwrap();
+                if endless {
+                    let chunk = vec![b' '; 64 * 1024];
+                    while sock.write_all(&chunk).await.is_ok() {}
+                }
+            });
+            let mut o = oidc(None);
+            o.settings.issuer = format!("http://127.0.0.1:{port}");
+            let e = o.begin("/".into()).await.unwrap_err().to_string();
+            if endless {
+                assert!(e.contains(&format!("over {MAX_BODY} bytes")), "{e}");
+            } else {
+                assert!(matches!(o.provider.load_full(), None), "{e}");
+                // Followed, it would be a refused connection to port 1 instead.
+                assert!(e.contains("cannot be reached") && e.contains("302"), "{e}");
+            }
+            server.abort();
+        }
+    }
+
     #[tokio::test]
     async fn an_unreachable_provider_is_a_clear_error() {
         let o = oidc(None);
