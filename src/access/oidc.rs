@@ -632,7 +632,7 @@ mod tests {
             if endless {
                 assert!(e.contains(&format!("over {MAX_BODY} bytes")), "{e}");
             } else {
-                assert!(matches!(o.provider.load_full(), None), "{e}");
+                assert!(o.provider.load_full().is_none(), "{e}");
                 // Followed, it would be a refused connection to port 1 instead.
                 assert!(e.contains("cannot be reached") && e.contains("302"), "{e}");
             }
