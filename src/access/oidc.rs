@@ -12,8 +12,8 @@
 //!   nonce); the user's name, role and regions come from its claims, or from the
 //!   userinfo endpoint when the ID token lacks them. A user whose claims give no role
 //!   is refused, never let in as a viewer.
-//! - The provider is reached by our own reqwest client: no redirects, timeouts, and a
-//!   bound on every body read.
+//! - The provider is reached by our own reqwest client (`oidc::http`): no redirects,
+//!   timeouts, and a bound on every body read. `oidc::claims` maps claims to a principal.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -40,6 +40,9 @@ use tokio::time::Instant;
 use super::{Role, Scope};
 use crate::config::settings::OidcSettings;
 
+mod claims;
+mod http;
+
 /// How long a sign-in may take at the provider (login, consent) before its state is
 /// forgotten.
 pub const PENDING_FOR: Duration = Duration::from_secs(600);
@@ -48,10 +51,10 @@ pub const PENDING_FOR: Duration = Duration::from_secs(600);
 pub const MAX_PENDING: usize = 1000;
 
 /// Longest answer read from the provider (metadata, keys, tokens, userinfo).
-const MAX_BODY: usize = 1 << 20;
+pub const MAX_BODY: usize = 1 << 20;
 
 /// A request to the provider ends after this long.
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The cookie carrying `state` from `/login/oidc` to its callback.
 pub const STATE_COOKIE: &str = "wardops_oidc";
@@ -59,7 +62,7 @@ pub const STATE_COOKIE: &str = "wardops_oidc";
 /// Every claim of a token beyond the standard ones, as JSON: the role, regions and
 /// name claims are configurable, so they are looked up by name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Claims(HashMap<String, Value>);
+struct Claims(pub(super) HashMap<String, Value>);
 impl AdditionalClaims for Claims {}
 
 type Fields = IdTokenFields<
@@ -139,13 +142,7 @@ pub struct Oidc {
 
 impl Oidc {
     pub fn new(settings: OidcSettings) -> anyhow::Result<Oidc> {
-        let http = reqwest::Client::builder()
-            // The flow's redirects are the browser's; a back-channel one is refused
-            // (a token endpoint redirecting elsewhere would leak the code).
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(TIMEOUT)
-            .build()?;
+        let http = http::client()?;
         Ok(Oidc {
             settings,
             http,
@@ -196,7 +193,7 @@ impl Oidc {
         let issuer = IssuerUrl::new(self.settings.issuer.clone())
             .map_err(|e| OidcError::Unavailable(e.to_string()))?;
         let metadata =
-            CoreProviderMetadata::discover_async(issuer, &|r| send(self.http.clone(), r))
+            CoreProviderMetadata::discover_async(issuer, &|r| http::send(self.http.clone(), r))
                 .await
                 .map_err(|e| OidcError::Unavailable(chain(&e)))?;
         let redirect = RedirectUrl::new(self.settings.redirect_url.clone())
@@ -293,7 +290,7 @@ impl Oidc {
         }
         let pending = self.take(state).ok_or(OidcError::UnknownState)?;
         let provider = self.provider().await?;
-        let http = |r| send(self.http.clone(), r);
+        let http = |r| http::send(self.http.clone(), r);
         let tokens = provider
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| OidcError::Unavailable(e.to_string()))?
@@ -364,7 +361,7 @@ impl Oidc {
                 Err(e) => tracing::warn!(error = %chain(&e), "OpenID userinfo failed"),
             }
         }
-        let (user, role, scope) = self.map(&found)?;
+        let (user, role, scope) = claims::map(&self.settings, &found)?;
         Ok(SignedIn {
             user,
             role,
@@ -372,66 +369,12 @@ impl Oidc {
             next: pending.next,
         })
     }
-
-    /// The user name, role and scope `claims` give under the settings.
-    fn map(&self, claims: &HashMap<String, Value>) -> Result<(String, Role, Scope), OidcError> {
-        let s = &self.settings;
-        let user = claims
-            .get(&s.username_claim)
-            .and_then(Value::as_str)
-            .or_else(|| claims.get("sub").and_then(Value::as_str))
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(128)
-            .collect::<String>();
-        if user.is_empty() {
-            return Err(OidcError::Invalid("the ID token names no user".into()));
-        }
-        let values = strings(claims.get(&s.role_claim));
-        // `roles` is sorted highest first: the first match is the highest role.
-        let role = s
-            .roles
-            .iter()
-            .find(|(_, wanted)| wanted.iter().any(|w| values.contains(w)))
-            .map(|(r, _)| *r)
-            .ok_or_else(|| OidcError::NoRole(user.clone(), s.role_claim.clone()))?;
-        let scope = match &s.regions_claim {
-            None => Scope::all(),
-            Some(name) => match claims.get(name) {
-                None | Some(Value::Null) => {
-                    return Err(OidcError::NoRegions(user, name.clone()));
-                }
-                Some(v) => {
-                    let regions = strings(Some(v));
-                    if regions.iter().any(|r| r == "*") {
-                        Scope::all()
-                    } else {
-                        Scope::regions(regions)
-                    }
-                }
-            },
-        };
-        Ok((user, role, scope))
-    }
 }
 
 /// True if the browser's cookie carries `state` (compared in constant time).
 fn same_state(state: &str, cookie_state: Option<&str>) -> bool {
     use subtle::ConstantTimeEq;
     cookie_state.is_some_and(|c| bool::from(c.as_bytes().ct_eq(state.as_bytes())))
-}
-
-/// A claim as a list of strings: a string is a list of one; anything else is none.
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// An error with its sources, for a log line or the login page.
@@ -446,49 +389,12 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Why a request to the provider failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    #[error("{0}")]
-    Request(#[from] reqwest::Error),
-    #[error("the answer is over {MAX_BODY} bytes")]
-    TooLarge,
-    #[error("{0}")]
-    Http(#[from] openidconnect::http::Error),
-}
-
-/// Sends `req` to the provider with our client; reads at most [`MAX_BODY`] bytes.
-async fn send(
-    client: reqwest::Client,
-    req: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, HttpError> {
-    let (parts, body) = req.into_parts();
-    let mut resp = client
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await?;
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if buf.len() + chunk.len() > MAX_BODY {
-            return Err(HttpError::TooLarge);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    let mut out = openidconnect::http::Response::builder()
-        .status(resp.status())
-        .body(buf)?;
-    *out.headers_mut() = resp.headers().clone();
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn oidc(regions_claim: Option<&str>) -> Oidc {
-        Oidc::new(OidcSettings {
+    pub(super) fn settings(regions_claim: Option<&str>) -> OidcSettings {
+        OidcSettings {
             name: "Test".into(),
             issuer: "http://127.0.0.1:1/".into(),
             client_id: "wardops".into(),
@@ -503,61 +409,11 @@ mod tests {
                 (Role::Viewer, vec!["noc".into()]),
             ],
             regions_claim: regions_claim.map(Into::into),
-        })
-        .unwrap()
+        }
     }
 
-    fn claims(v: Value) -> HashMap<String, Value> {
-        serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn the_highest_matching_role_wins_and_no_match_is_refused() {
-        let o = oidc(None);
-        let (u, r, s) = o
-            .map(&claims(serde_json::json!({"sub": "1", "preferred_username": "nino", "groups": ["noc", "noc-operators"]})))
-            .unwrap();
-        assert_eq!((u.as_str(), r), ("nino", Role::Operator));
-        assert!(s.is_all());
-        let (u, r, _) = o
-            .map(&claims(
-                serde_json::json!({"sub": "2", "groups": "noc-admins"}),
-            ))
-            .unwrap();
-        assert_eq!(
-            (u.as_str(), r),
-            ("2", Role::Admin),
-            "sub when no username claim"
-        );
-        let e = o
-            .map(&claims(
-                serde_json::json!({"sub": "3", "groups": ["sales"]}),
-            ))
-            .unwrap_err();
-        assert!(matches!(e, OidcError::NoRole(..)), "{e}");
-        let e = o.map(&claims(serde_json::json!({"sub": "4"}))).unwrap_err();
-        assert!(matches!(e, OidcError::NoRole(..)), "{e}");
-    }
-
-    #[test]
-    fn regions_come_from_their_claim_and_its_absence_refuses() {
-        let o = oidc(Some("regions"));
-        let (_, _, s) = o
-            .map(&claims(
-                serde_json::json!({"sub": "1", "groups": "noc", "regions": ["east"]}),
-            ))
-            .unwrap();
-        assert!(s.allows("east") && !s.allows("west"));
-        let (_, _, s) = o
-            .map(&claims(
-                serde_json::json!({"sub": "1", "groups": "noc", "regions": ["*"]}),
-            ))
-            .unwrap();
-        assert!(s.is_all());
-        let e = o
-            .map(&claims(serde_json::json!({"sub": "1", "groups": "noc"})))
-            .unwrap_err();
-        assert!(matches!(e, OidcError::NoRegions(..)), "{e}");
+    pub(super) fn oidc(regions_claim: Option<&str>) -> Oidc {
+        Oidc::new(settings(regions_claim)).unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -597,47 +453,6 @@ mod tests {
         assert!(matches!(e, OidcError::UnknownState));
         let e = o.finish("code", "c", None).await.unwrap_err();
         assert!(matches!(e, OidcError::UnknownState));
-    }
-
-    /// A provider whose metadata never ends is cut off at [`MAX_BODY`], and one that
-    /// redirects is not followed.
-    #[tokio::test]
-    async fn answers_are_bounded_and_redirects_not_followed() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        for (head, endless) in [
-            (
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n",
-                true,
-            ),
-            (
-                "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n",
-                false,
-            ),
-        ] {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let server = tokio::spawn(async move {
-                let (mut sock, _) = listener.accept().await.unwrap();
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                sock.write_all(head.as_bytes()).await.unwrap();
-                if endless {
-                    let chunk = vec![b' '; 64 * 1024];
-                    while sock.write_all(&chunk).await.is_ok() {}
-                }
-            });
-            let mut o = oidc(None);
-            o.settings.issuer = format!("http://127.0.0.1:{port}");
-            let e = o.begin("/".into()).await.unwrap_err().to_string();
-            if endless {
-                assert!(e.contains(&format!("over {MAX_BODY} bytes")), "{e}");
-            } else {
-                assert!(o.provider.load_full().is_none(), "{e}");
-                // Followed, it would be a refused connection to port 1 instead.
-                assert!(e.contains("cannot be reached") && e.contains("302"), "{e}");
-            }
-            server.abort();
-        }
     }
 
     #[tokio::test]
