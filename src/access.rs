@@ -102,6 +102,18 @@ pub enum Via {
     Token,
 }
 
+impl Via {
+    /// As the audit log names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Anonymous => "anonymous",
+            Via::Session => "session",
+            Via::Basic => "basic",
+            Via::Token => "token",
+        }
+    }
+}
+
 /// Who sent a request, with the role and scope they act with.
 #[derive(Debug, Clone)]
 pub struct Principal {

@@ -14,6 +14,11 @@
 //!   whole path is tried as a device name first (see [`devices::device`]).
 //! - `GET /api/v1/alerts` — stored alerts, newest first: `status` (active, resolved),
 //!   `device`, `severity`, paged with `limit`/`before` (cursor `next_before`).
+//! - `POST /api/v1/alerts/{id}/ack` (operator) — acknowledge an open alert, with a
+//!   `comment` (JSON or form); `POST /api/v1/alerts/{id}/unack` takes it back
+//!   ([`acknowledge`]). Alert JSON carries `acknowledged_by`, `_at`, `_comment`.
+//! - `GET /api/v1/audit` (admin) — the audit log, newest first: `user`, `action`, paged
+//!   with `limit`/`before` ([`audit`]).
 //! - `GET /api/v1/dashboard` — totals by status, by region and by kind; prober health.
 //! - `GET /api/v1/status` — version, uptime, inventory revision and hash, last reload
 //!   (time, result, errors), devices by status.
@@ -31,7 +36,9 @@
 //!
 //! Layout: one file per route group; [`device_json`] is the device's JSON shape.
 
+pub mod acknowledge;
 pub mod alerts;
+pub mod audit;
 pub mod dashboard;
 pub mod device_json;
 pub mod devices;
@@ -46,6 +53,7 @@ use std::sync::Arc;
 
 use hyper::{Response, StatusCode};
 
+use crate::access::Role;
 use crate::context::Context;
 use crate::http::response::{self, Body};
 use crate::http::route::{Route, Run, Wait};
@@ -58,6 +66,13 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         // A device from the snapshot, or its transitions from the store.
         Route::prefix(devices::DEVICE_PREFIX).task(Wait::Io, ctx, devices::device),
         Route::exact("/api/v1/alerts").task(Wait::Io, ctx, alerts::route),
+        // `{id}/ack` and `{id}/unack`.
+        Route::prefix(acknowledge::PREFIX)
+            .needs(Role::Operator)
+            .task(Wait::Post, ctx, acknowledge::post),
+        Route::exact("/api/v1/audit")
+            .needs(Role::Admin)
+            .task(Wait::Io, ctx, audit::route),
         Route::exact("/api/v1/dashboard").sync(Run::Blocking, ctx, dashboard::get),
         Route::exact("/api/v1/status").sync(Run::Blocking, ctx, status::get),
         Route::exact("/api/v1/maintenance").sync(Run::Blocking, ctx, maintenance::get),

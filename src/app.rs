@@ -28,6 +28,8 @@ pub use prober_thread::ProberThread;
 pub struct StoreParts {
     pub db: Arc<crate::store::Db>,
     pub health: Arc<crate::store::StoreHealth>,
+    /// What handlers write through the writer (acknowledgements, the audit log).
+    pub actions: crate::store::Actions,
     /// Status each device starts from (loaded at start-up); used for the first inventory
     /// only, later ones add devices as `unknown`.
     pub restore: HashMap<String, crate::store::StoredStatus>,
@@ -114,6 +116,7 @@ pub async fn run<P: Pinger>(
     let store_handle = StoreHandle {
         db: store.db,
         health: store.health,
+        actions: store.actions,
     };
     let gate = gate(&config, &mut registry)?;
     let mut ctx = Context::new(state.clone(), store_handle, reloader.clone());
@@ -325,6 +328,8 @@ mod tests {
                 "GET, HEAD /api/v1/devices: viewer",
                 "GET, HEAD /api/v1/devices/…: viewer",
                 "GET, HEAD /api/v1/alerts: viewer",
+                "POST /api/v1/alerts/…: operator",
+                "GET, HEAD /api/v1/audit: admin",
                 "GET, HEAD /api/v1/dashboard: viewer",
                 "GET, HEAD /api/v1/status: viewer",
                 "GET, HEAD /api/v1/maintenance: viewer",

@@ -181,10 +181,12 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn crate::state::Clock> = Arc::new(SystemClock);
     let options = crate::store::startup::StartOptions::from_settings(&config.settings);
     let started = crate::store::startup::start(options, clock.clone()).await?;
+    let actions = crate::store::Actions::new(started.sink.clone());
     let state = State::with_sink(clock, started.sink);
     let store = crate::app::StoreParts {
         db: started.store,
         health: started.health,
+        actions,
         restore: started.restore,
     };
     let served = crate::app::run(

@@ -13,7 +13,7 @@ use crate::read_model::{History, OrderCache, Recovered};
 use crate::reload::Reloader;
 use crate::schedule::ProberMetrics;
 use crate::state::{Event, State};
-use crate::store::{Db, StoreHealth};
+use crate::store::{Actions, AuditEntry, Db, RecordKind, StoreHealth};
 
 /// Reasons the appliance cannot do its job (prober stalled, socket dead); empty when it
 /// can. A degraded store is not one: `/readyz` reads that from the store's health.
@@ -26,6 +26,8 @@ pub type Readiness = Box<dyn Fn() -> Vec<String> + Send + Sync>;
 pub struct StoreHandle {
     pub db: Arc<Db>,
     pub health: Arc<StoreHealth>,
+    /// What handlers write (acknowledgements, the audit log), through the writer.
+    pub actions: Actions,
 }
 
 impl StoreHandle {
@@ -33,6 +35,7 @@ impl StoreHandle {
         StoreHandle {
             db: started.store.clone(),
             health: started.health.clone(),
+            actions: Actions::new(started.sink.clone()),
         }
     }
 }
@@ -124,8 +127,22 @@ impl Context {
 
     /// Records a write in the audit log: who (`by`, with their address), what `action`
     /// (`ack`, `silence`, `probe`, `login`, `reload`…), on what `target`, with `detail`.
+    /// Durable: the entry goes through the store writer (spooled while the database is
+    /// away) into the `audit` table, read by `GET /api/v1/audit`, pruned by the retention.
     pub fn audit(&self, by: &crate::access::Principal, action: &str, target: &str, detail: &str) {
         tracing::info!(user = %by.name, address = %by.address, action, target, detail, "audit");
+        let entry = AuditEntry {
+            user: by.name.to_string(),
+            via: by.via.as_str().into(),
+            address: by.address.to_string(),
+            action: action.into(),
+            target: target.into(),
+            detail: detail.into(),
+        };
+        let at = self.state.clock().now();
+        if let Err(e) = self.store.actions.send(at, RecordKind::Audit(entry)) {
+            tracing::error!(user = %by.name, action, target, error = %e, "audit entry lost");
+        }
     }
 
     /// Ends every live stream with a `shutdown` event (call when the server stops).

@@ -172,6 +172,13 @@ pub enum StoreEvent {
         device: Arc<Device>,
         alert: degraded::AlertChange,
     },
+    /// Something a user did that the store keeps (an acknowledgement, an audit entry),
+    /// sent by a handler through [`crate::store::Actions`], not by the state: it is
+    /// spooled and applied in order with everything else.
+    Action {
+        at: DateTime<Utc>,
+        kind: crate::store::RecordKind,
+    },
 }
 
 /// Capacity of the live event channel; a reader further behind than this misses events

@@ -6,6 +6,9 @@
 //! read back once at start-up ([`startup`]) so that a device that was down stays down with
 //! its original `down_since`.
 //!
+//! - [`acks`]: the acknowledged open alerts, kept in memory for device JSON and the wall.
+//! - [`actions`]: how a handler writes (acknowledgements, the audit log): through the
+//!   writer like everything else.
 //! - [`record`]: what the writer applies (a spooled, sequenced record) and what it reads.
 //! - `apply`: what applying records means (replays skipped, alerts opened and resolved,
 //!   flapping), once for both backends, over each backend's SQL primitives.
@@ -22,6 +25,8 @@
 //! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
 //! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
 
+pub mod acks;
+pub mod actions;
 mod apply;
 mod error;
 pub mod health;
@@ -42,12 +47,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use actions::Actions;
 pub use error::StoreError;
 pub use health::StoreHealth;
 pub use notify::NotifyStore;
 pub use record::{
-    AlertChange, AlertEvent, AlertQuery, AlertRow, DeviceRow, DeviceScope, Loaded, Record,
-    RecordKind, StoredStatus, TransitionRow,
+    AlertChange, AlertEvent, AlertQuery, AlertRow, AuditEntry, AuditQuery, AuditRow, DeviceRow,
+    DeviceScope, Loaded, Record, RecordKind, StoredStatus, TransitionRow,
 };
 
 /// Alert rules the store applies inside each write transaction.
@@ -86,9 +92,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
-    /// Deletes up to `batch` transitions and resolved alerts older than `cutoff`.
+    /// Deletes up to `batch` transitions, resolved alerts and audit entries older than
+    /// `cutoff` (each).
     fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> impl Future<Output = Result<u64>> + Send;
     fn alerts(&self, query: &AlertQuery) -> impl Future<Output = Result<Vec<AlertRow>>> + Send;
+    /// The audit log, newest first (by `at`, then id).
+    fn audit(&self, query: &AuditQuery) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
     /// Newest first.
     fn transitions(
         &self,
@@ -109,6 +118,8 @@ pub trait Store: Send + Sync + 'static {
     fn open_alert_counts(&self) -> impl Future<Output = Result<HashMap<String, u32>>> + Send;
     /// Id and device of every open alert.
     fn open_alert_ids(&self) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
+    /// The open alerts someone acknowledged.
+    fn acknowledged_alerts(&self) -> impl Future<Output = Result<Vec<AlertRow>>> + Send;
     /// The alerts with these ids as they are now, each as the change it last went through
     /// (`opened` while open, `resolved` once resolved), with its device's scope; by id.
     fn alert_events(&self, ids: &[i64]) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
@@ -175,6 +186,9 @@ impl Store for Db {
     async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRow>> {
         dispatch!(self, s => s.alerts(query).await)
     }
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>> {
+        dispatch!(self, s => s.audit(query).await)
+    }
     async fn transitions(
         &self,
         device: &str,
@@ -201,6 +215,9 @@ impl Store for Db {
     }
     async fn open_alert_ids(&self) -> Result<Vec<(i64, String)>> {
         dispatch!(self, s => s.open_alert_ids().await)
+    }
+    async fn acknowledged_alerts(&self) -> Result<Vec<AlertRow>> {
+        dispatch!(self, s => s.acknowledged_alerts().await)
     }
     async fn alert_events(&self, ids: &[i64]) -> Result<Vec<AlertEvent>> {
         dispatch!(self, s => s.alert_events(ids).await)

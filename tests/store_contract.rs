@@ -1008,6 +1008,10 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
     })
     .await
     .unwrap();
+    // And the acknowledgement's comment (0004), which every alert read returns.
+    exec("ALTER TABLE alerts ADD COLUMN acknowledged_comment text")
+        .await
+        .unwrap();
     let mut log = Log::new("b1");
     store
         .apply(&[
@@ -1041,6 +1045,9 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
         .await
         .unwrap();
     exec("DROP TABLE notify_outbox").await.unwrap();
+    exec("ALTER TABLE alerts DROP COLUMN acknowledged_comment")
+        .await
+        .unwrap();
 
     store.migrate().await.unwrap();
 

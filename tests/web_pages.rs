@@ -311,6 +311,7 @@ async fn the_dashboard_and_infrastructure_count_unreachable_and_the_alert_counts
         resolution: None,
         acknowledged_at: None,
         acknowledged_by: None,
+        acknowledged_comment: None,
     };
     let alerts = dashboard::AlertsBlock {
         open: vec![wardops::web::alerts::AlertView::from(alert)],
@@ -677,6 +678,7 @@ async fn display_names_are_shown_with_the_inventory_name_beside_them() {
                     resolution: None,
                     acknowledged_at: None,
                     acknowledged_by: None,
+                    acknowledged_comment: None,
                 },
             )],
             more: false,

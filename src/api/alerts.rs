@@ -132,6 +132,7 @@ struct AlertJson<'a> {
     resolution: Option<&'a str>,
     acknowledged_at: Option<Rfc3339>,
     acknowledged_by: Option<&'a str>,
+    acknowledged_comment: Option<&'a str>,
     /// Open `device_down` alerts only.
     #[serde(skip_serializing_if = "Option::is_none")]
     unreachable_behind: Option<usize>,
@@ -150,6 +151,7 @@ impl<'a> AlertJson<'a> {
             resolution: a.resolution.as_deref(),
             acknowledged_at: a.acknowledged_at.map(Rfc3339),
             acknowledged_by: a.acknowledged_by.as_deref(),
+            acknowledged_comment: a.acknowledged_comment.as_deref(),
             unreachable_behind,
         }
     }

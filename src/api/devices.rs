@@ -233,6 +233,13 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
             maintenance_ends_at: maintenance::ends(ctx).of_windows(&device.maintenance),
         },
     );
+    // The acknowledged ones among its open alerts (who, when, what they said).
+    out.extend_from_slice(br#","acknowledged":"#);
+    serde_json::to_writer(
+        &mut out,
+        &ctx.store.health.acknowledged.of_device(&device.name),
+    )
+    .expect("serialising to a Vec cannot fail");
     out.extend_from_slice(br#","probe":"#);
     serde_json::to_writer(&mut out, &ProbeJson::from(&device.probe))
         .expect("serialising to a Vec cannot fail");

@@ -126,7 +126,7 @@ pub fn get(ctx: &Context, _req: &Request<Bytes>) -> Response<Body> {
 
 /// `POST /-/reload`: 200 when applied or unchanged, 422 with the errors when the
 /// inventory on disk is invalid (the last good one keeps running), 403 when disabled.
-pub fn post(ctx: Arc<Context>, _req: Request<Bytes>) -> BoxFuture {
+pub fn post(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
     Box::pin(async move {
         let reloader = ctx.reloader.clone();
         if !reloader.settings().http_endpoint {
@@ -148,6 +148,15 @@ pub fn post(ctx: Arc<Context>, _req: Request<Bytes>) -> BoxFuture {
             ReloadResult::Failure => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::OK,
         };
+        let detail = format!(
+            "{}: revision {}, {} devices, {} errors",
+            outcome.result.as_str(),
+            outcome.revision,
+            outcome.devices,
+            outcome.errors.len()
+        );
+        let by = crate::access::Principal::of(&req);
+        ctx.audit(&by, "reload", "inventory", &detail);
         response::json(status, &outcome)
     })
 }

@@ -1,4 +1,6 @@
-//! Alert events for the live feed: `alert_opened` / `alert_resolved`.
+//! Alert events for the live feed: `alert_opened` / `alert_resolved`, and
+//! `alert_updated` when an open alert is acknowledged or un-acknowledged (it carries
+//! `acknowledged_by`, `acknowledged_at` and `acknowledged_comment`, null once withdrawn).
 //!
 //! The store's writer reports, after each commit, exactly which alerts that transaction
 //! opened and resolved ([`StoreHealth::subscribe_alerts`]); this task turns each report
@@ -50,6 +52,11 @@ struct AlertData<'a> {
     resolved_at: Option<Rfc3339>,
     /// `recovered`, `stable` (flapping ended) or `removed` (left the inventory).
     resolution: Option<&'a str>,
+    /// Who acknowledged the alert, when, saying what (null while it is not): an
+    /// acknowledgement or its withdrawal is an `alert_updated` event.
+    acknowledged_at: Option<Rfc3339>,
+    acknowledged_by: Option<&'a str>,
+    acknowledged_comment: Option<&'a str>,
     /// Set on the `alert_opened` and `alert_updated` of a `device_down` alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     unreachable_behind: Option<usize>,
@@ -158,13 +165,15 @@ async fn read_open(db: &Db, state: &State, open: &mut OpenDown) {
 
 /// Publishes one alert change; returns the `unreachable_behind` it carried.
 fn publish(hub: &Hub, event: &AlertEvent, behind: &mut UnreachableBehind) -> Option<usize> {
-    let opened_down = event.change == AlertChange::Opened && counts_behind(event);
+    let open = matches!(event.change, AlertChange::Opened | AlertChange::Updated);
+    let opened_down = open && counts_behind(event);
     let count = opened_down
         .then(|| behind.of_name(&event.alert.device))
         .flatten();
     let name = match event.change {
         AlertChange::Opened => "alert_opened",
         AlertChange::Resolved => "alert_resolved",
+        AlertChange::Updated => "alert_updated",
     };
     send(hub, name, event, count);
     count
@@ -190,6 +199,9 @@ fn send(hub: &Hub, name: &'static str, event: &AlertEvent, unreachable_behind: O
         opened_at: Rfc3339(a.opened_at),
         resolved_at: a.resolved_at.map(Rfc3339),
         resolution: a.resolution.as_deref(),
+        acknowledged_at: a.acknowledged_at.map(Rfc3339),
+        acknowledged_by: a.acknowledged_by.as_deref(),
+        acknowledged_comment: a.acknowledged_comment.as_deref(),
         unreachable_behind,
     };
     // None (a device the store never had): relevant to every filter.

@@ -82,6 +82,15 @@ impl OpenDown {
                     self.by_device.remove(&event.alert.device);
                 }
             }
+            // An acknowledgement: later `alert_updated` events repeat the alert as it is.
+            AlertChange::Updated => {
+                if let Some(t) = self.by_device.get_mut(&event.alert.device)
+                    && t.event.alert.id == event.alert.id
+                {
+                    t.event.alert = event.alert.clone();
+                    t.behind = behind.or(t.behind);
+                }
+            }
         }
     }
 

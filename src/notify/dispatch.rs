@@ -7,6 +7,8 @@
 //! cursor that no stored message carries are read again and grouped again, and the
 //! alerts still firing that it was told of are restored to their groups for the repeats.
 //! A receiver new to the store starts at the end of the outbox (it is not sent history).
+//! Acknowledgements reach the groups from the commits' reports (and, at start and after
+//! missed reports, from the open alerts): an acknowledged alert is not repeated.
 //!
 //! Reading "everything above the last id read" is exact only because outbox ids commit in
 //! order: the store writer is the outbox's one writer and commits one transaction at a
@@ -30,7 +32,7 @@ use super::status::ReceiverStatus;
 use crate::state::State;
 use crate::store::health::AlertReport;
 use crate::store::notify::NotifyStore;
-use crate::store::{Db, StoreError};
+use crate::store::{AlertChange, AlertEvent, Db, StoreError};
 
 /// Outbox rows read at once.
 const BATCH: i64 = 2_000;
@@ -105,11 +107,12 @@ impl Dispatcher {
                 wait
             };
             tokio::select! {
-                r = commits.recv(), if open => {
-                    if let Err(broadcast::error::RecvError::Closed) = r {
-                        open = false;
-                    }
-                }
+                r = commits.recv(), if open => match r {
+                    Ok(report) => acknowledgements(&mut lanes, &report),
+                    // Reports were missed, acknowledgements among them maybe: read them.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.reread_acks(&mut lanes).await,
+                    Err(broadcast::error::RecvError::Closed) => open = false,
+                },
                 _ = tokio::time::sleep_until(wait) => {}
             }
         }
@@ -141,6 +144,13 @@ impl Dispatcher {
         let snapshot = self.state.snapshot();
         let mut builder = Builder::new(&snapshot, self.external_url.as_ref());
         let now = Instant::now();
+        for row in &open {
+            if row.alert.acknowledged_at.is_some() {
+                for lane in &mut lanes {
+                    lane.groups.acknowledge(row.alert.id, true);
+                }
+            }
+        }
         for row in open.iter().filter(|r| r.id > 0) {
             let notice = builder.notice(row);
             for t in self.router.targets(&notice) {
@@ -153,6 +163,24 @@ impl Dispatcher {
             }
         }
         Ok(lanes)
+    }
+
+    /// The acknowledgements of the open alerts as the store has them, after reports were
+    /// missed. Best effort: a store that cannot be read leaves them as they were.
+    async fn reread_acks(&self, lanes: &mut [Lane]) {
+        let open = match self.store.outbox_open().await {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::warn!(error = %e, "notifications: cannot re-read acknowledgements");
+                return;
+            }
+        };
+        for lane in lanes.iter_mut() {
+            lane.groups.forget_acknowledgements();
+            for row in open.iter().filter(|r| r.alert.acknowledged_at.is_some()) {
+                lane.groups.acknowledge(row.alert.id, true);
+            }
+        }
     }
 
     /// Routes the next outbox rows into the groups; true if there may be more.
@@ -219,6 +247,22 @@ impl Dispatcher {
                     tracing::warn!(receiver = %status.name, error = %e, "notifications: cannot store messages; retrying");
                 }
             }
+        }
+    }
+}
+
+/// Follows a commit's acknowledgements: an acknowledged alert is not repeated. (Its
+/// openings and resolutions come from the outbox, in order; the report only wakes the
+/// dispatcher for them.)
+fn acknowledgements(lanes: &mut [Lane], report: &[AlertEvent]) {
+    for e in report {
+        let acknowledged = match e.change {
+            AlertChange::Updated => e.alert.acknowledged_at.is_some(),
+            AlertChange::Resolved => false,
+            AlertChange::Opened => continue,
+        };
+        for lane in lanes.iter_mut() {
+            lane.groups.acknowledge(e.alert.id, acknowledged);
         }
     }
 }

@@ -4,12 +4,13 @@
 //! then go as one message, in outbox order; a group whose alerts still fire and that has
 //! nothing new sends them again every `repeat_interval`. A group is forgotten once none
 //! of its alerts fires and nothing waits: the next outage is a new group (and waits
-//! `group_wait` again).
+//! `group_wait` again). An acknowledged alert is not repeated while it stays
+//! acknowledged (someone is on it); its resolution still goes out as any change does.
 //!
 //! Pure bookkeeping over instants the caller gives (`tokio::time::Instant`, so that the
 //! tests run it on paused time); nothing here waits or writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
@@ -43,6 +44,9 @@ pub struct Flush {
 #[derive(Debug, Default)]
 pub struct Groups {
     groups: HashMap<Key, Group>,
+    /// The open alerts someone acknowledged, by id: left out of repeats. Forgotten when
+    /// they resolve.
+    acknowledged: HashSet<i64>,
 }
 
 impl Groups {
@@ -82,6 +86,22 @@ impl Groups {
         g.firing.insert(notice.alert_id, notice);
     }
 
+    /// Marks alert `alert_id` acknowledged or not: an acknowledged alert is left out of
+    /// its group's repeats (and a group whose firing alerts are all acknowledged repeats
+    /// nothing) until it is un-acknowledged or resolves.
+    pub fn acknowledge(&mut self, alert_id: i64, acknowledged: bool) {
+        if acknowledged {
+            self.acknowledged.insert(alert_id);
+        } else {
+            self.acknowledged.remove(&alert_id);
+        }
+    }
+
+    /// Forgets every acknowledgement (before reading them all again).
+    pub fn forget_acknowledgements(&mut self) {
+        self.acknowledged.clear();
+    }
+
     /// The messages due at `now`, in a stable order (policy, group); the groups are left
     /// as if they were sent.
     pub fn flush_due(&mut self, now: Instant, policies: impl Fn(usize) -> Policy) -> Vec<Flush> {
@@ -98,6 +118,7 @@ impl Groups {
                         }
                         NoticeState::Resolved => {
                             g.firing.remove(&n.alert_id);
+                            self.acknowledged.remove(&n.alert_id);
                         }
                     }
                 }
@@ -119,8 +140,10 @@ impl Groups {
                 }
                 continue;
             }
+            let acknowledged = &self.acknowledged;
+            let unattended = |n: &&Notice| !acknowledged.contains(&n.alert_id);
             let repeat_due = g.flush_at.is_none()
-                && !g.firing.is_empty()
+                && g.firing.values().any(|n| unattended(&n))
                 && policy
                     .repeat_interval
                     .zip(g.last_sent)
@@ -131,7 +154,7 @@ impl Groups {
                     key.clone(),
                     Flush {
                         group: key.1.clone(),
-                        notices: g.firing.values().cloned().collect(),
+                        notices: g.firing.values().filter(unattended).cloned().collect(),
                         since: Utc::now(),
                         repeat: true,
                     },
@@ -154,7 +177,10 @@ impl Groups {
         self.groups
             .iter()
             .filter_map(|(key, g)| {
-                let repeat = (!g.firing.is_empty())
+                // A group whose firing alerts are all acknowledged has no repeat due (or
+                // the dispatcher would wake for it at once, again and again).
+                let unattended = g.firing.keys().any(|id| !self.acknowledged.contains(id));
+                let repeat = unattended
                     .then(|| policies(key.0).repeat_interval.zip(g.last_sent))
                     .flatten()
                     .map(|(every, sent)| sent + every);
@@ -312,6 +338,42 @@ mod tests {
         );
         let now = sleep(3600).await;
         assert_eq!(devices(&g.flush_due(now, |_| p.clone())), [vec!["b"]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_acknowledged_alert_is_not_repeated_but_its_resolution_goes_out() {
+        let p = policy();
+        let mut g = Groups::default();
+        let a = notice(1, "a", "e-01", NoticeState::Firing);
+        let b = notice(2, "b", "e-01", NoticeState::Firing);
+        let (a_id, b_id) = (a.alert_id, b.alert_id);
+        g.push(1, &p, a, Instant::now());
+        g.push(1, &p, b, Instant::now());
+        // Acknowledged while its opening still waits in the group: the opening goes out.
+        g.acknowledge(a_id, true);
+        let now = sleep(5).await;
+        assert_eq!(devices(&g.flush_due(now, |_| p.clone())), [vec!["a", "b"]]);
+        // The hourly repeat leaves the acknowledged alert out.
+        let now = sleep(3600).await;
+        let again = g.flush_due(now, |_| p.clone());
+        assert_eq!(devices(&again), [vec!["b"]]);
+        assert!(again[0].repeat);
+        // Both acknowledged: nothing repeats, and nothing is due (no busy wake-ups).
+        g.acknowledge(b_id, true);
+        assert_eq!(g.next_due(|_| p.clone()), None);
+        let now = sleep(3600 * 5).await;
+        assert!(g.flush_due(now, |_| p.clone()).is_empty());
+        // Un-acknowledged: its repeats resume.
+        g.acknowledge(b_id, false);
+        assert!(g.next_due(|_| p.clone()).is_some_and(|t| t <= now));
+        assert_eq!(devices(&g.flush_due(now, |_| p.clone())), [vec!["b"]]);
+        // The acknowledged alert's resolution goes out as any change does.
+        g.push(1, &p, notice(3, "a", "e-01", NoticeState::Resolved), now);
+        let now = sleep(60).await;
+        let sent = g.flush_due(now, |_| p.clone());
+        assert_eq!(devices(&sent), [vec!["a"]]);
+        assert_eq!(sent[0].notices[0].state, NoticeState::Resolved);
+        assert!(!g.acknowledged.contains(&a_id), "forgotten once resolved");
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,8 +18,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{
-    AlertChange, AlertEvent, AlertRow, AlertRules, DeviceRow, DeviceScope, Record, RecordKind,
-    Result, StoreError,
+    AlertChange, AlertEvent, AlertRow, AlertRules, AuditEntry, DeviceRow, DeviceScope, Record,
+    RecordKind, Result, StoreError,
 };
 
 /// One transition of a run, as the SQL writes it.
@@ -94,6 +94,19 @@ pub(super) trait Sql: Send {
     async fn scopes(&mut self, names: &[&str]) -> Result<Vec<(String, DeviceScope)>>;
     /// Appends the notification outbox's rows, in order (their ids are that order).
     async fn write_outbox(&mut self, rows: &[OutboxEntry]) -> Result<()>;
+    /// Sets the acknowledgement of alert `id` if it is open; returns it then.
+    async fn acknowledge(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<Option<AlertRow>>;
+    /// Clears the acknowledgement of alert `id` if it is open and acknowledged; returns
+    /// it then.
+    async fn unacknowledge(&mut self, id: i64) -> Result<Option<AlertRow>>;
+    /// Appends one entry to the audit log.
+    async fn write_audit(&mut self, at: DateTime<Utc>, entry: &AuditEntry) -> Result<()>;
     async fn commit(self) -> Result<()>;
 }
 
@@ -206,6 +219,33 @@ pub(super) async fn apply<S: Sql>(
                     events.extend(resolved.into_iter().map(resolved_event));
                 }
             }
+            RecordKind::Acknowledge { alert, by, comment } => {
+                // After the transitions before it: one that resolved the alert wins, and
+                // the acknowledgement is then a no-op.
+                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
+                run.clear();
+                in_run.clear();
+                degraded(&mut sql, &warnings, &mut events).await?;
+                warnings.clear();
+                in_warnings.clear();
+                let comment = Some(comment.as_str()).filter(|c| !c.is_empty());
+                if let Some(a) = sql.acknowledge(*alert, r.at, by, comment).await? {
+                    events.push(updated_event(a));
+                }
+            }
+            RecordKind::Unacknowledge { alert, .. } => {
+                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
+                run.clear();
+                in_run.clear();
+                degraded(&mut sql, &warnings, &mut events).await?;
+                warnings.clear();
+                in_warnings.clear();
+                if let Some(a) = sql.unacknowledge(*alert).await? {
+                    events.push(updated_event(a));
+                }
+            }
+            // Touches no alert: written where it comes, whatever the runs around it.
+            RecordKind::Audit(entry) => sql.write_audit(r.at, entry).await?,
         }
     }
     transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
@@ -425,23 +465,29 @@ async fn write_outbox<S: Sql>(
     if events.is_empty() {
         return Ok(());
     }
+    // An acknowledgement is not a change receivers are told of: it only stops the
+    // repeats, which the dispatcher decides from the commit's report.
     let rows: Vec<OutboxEntry> = events
         .iter()
-        .map(|e| match e.change {
-            AlertChange::Opened => OutboxEntry {
+        .filter_map(|e| match e.change {
+            AlertChange::Opened => Some(OutboxEntry {
                 alert_id: e.alert.id,
                 change: "opened",
                 at: e.alert.opened_at,
                 down_since: downs.get(&e.alert.id).copied(),
-            },
-            AlertChange::Resolved => OutboxEntry {
+            }),
+            AlertChange::Resolved => Some(OutboxEntry {
                 alert_id: e.alert.id,
                 change: "resolved",
                 at: e.alert.resolved_at.unwrap_or(e.alert.opened_at),
                 down_since: None,
-            },
+            }),
+            AlertChange::Updated => None,
         })
         .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
     sql.write_outbox(&rows).await
 }
 
@@ -456,6 +502,14 @@ async fn add_scopes<S: Sql>(sql: &mut S, events: &mut [AlertEvent]) -> Result<()
         e.scope = scopes.get(&e.alert.device).cloned();
     }
     Ok(())
+}
+
+fn updated_event(alert: AlertRow) -> AlertEvent {
+    AlertEvent {
+        change: AlertChange::Updated,
+        alert,
+        scope: None,
+    }
 }
 
 fn resolved_event(alert: AlertRow) -> AlertEvent {

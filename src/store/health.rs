@@ -1,7 +1,8 @@
 //! What the rest of the appliance may know about the store without touching it: whether
 //! it is degraded and why (`/readyz`: the database failing, the spool failing so that
 //! records are held in memory only, the in-memory queue full), how many records are
-//! pending and where (metrics), how many alerts each device has open (device JSON), and
+//! pending and where (metrics), how many alerts each device has open and which of them are
+//! acknowledged (device JSON, the wall), and
 //! the alerts each commit opened and resolved (the live feed). All of it is updated by the
 //! writer and read without waiting on it.
 
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -51,6 +52,11 @@ pub struct StoreHealth {
     /// Records lost because neither the spool nor the full in-memory queue could take them.
     pub dropped: Counter,
     open_alerts: ArcSwap<HashMap<String, u32>>,
+    /// Id → device of every open alert as of the last commit; None until the writer has
+    /// read them (the acknowledge route checks an alert here without a query).
+    open_ids: ArcSwapOption<HashMap<i64, String>>,
+    /// The acknowledged open alerts as of the last commit.
+    pub acknowledged: super::acks::Acknowledged,
     /// Each commit's alert changes, sent after the commit; nothing is kept when nobody
     /// listens.
     alerts: broadcast::Sender<AlertReport>,
@@ -74,6 +80,8 @@ impl StoreHealth {
             dead_lettered: Counter::default(),
             dropped: Counter::default(),
             open_alerts: ArcSwap::from_pointee(HashMap::new()),
+            open_ids: ArcSwapOption::empty(),
+            acknowledged: Default::default(),
             alerts: broadcast::Sender::new(ALERT_REPORTS),
         })
     }
@@ -211,6 +219,16 @@ impl StoreHealth {
         self.open_alerts.load_full()
     }
 
+    /// The device of alert `id` if it is open as of the last commit; None if it is not,
+    /// or if the writer has not read the open alerts yet.
+    pub fn open_alert_device(&self, id: i64) -> Option<String> {
+        self.open_ids.load().as_ref()?.get(&id).cloned()
+    }
+
+    pub(super) fn set_open_ids(&self, ids: &HashMap<i64, String>) {
+        self.open_ids.store(Some(Arc::new(ids.clone())));
+    }
+
     pub(super) fn set_open_alerts(&self, counts: HashMap<String, u32>) {
         self.open_alerts.store(Arc::new(counts));
     }
@@ -232,6 +250,7 @@ impl StoreHealth {
                         }
                     }
                 }
+                AlertChange::Updated => {}
             }
         }
         self.open_alerts.store(Arc::new(counts));

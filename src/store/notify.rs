@@ -156,7 +156,7 @@ pub trait NotifyStore: Send + Sync + 'static {
 macro_rules! outbox_columns {
     () => {
         "a.id, a.device, a.condition, a.severity, a.message, a.opened_at, a.resolved_at, \
-         a.resolution, a.acknowledged_at, a.acknowledged_by, \
+         a.resolution, a.acknowledged_at, a.acknowledged_by, a.acknowledged_comment, \
          COALESCE(o.id, 0), COALESCE(o.change, 'opened'), COALESCE(o.at, a.opened_at), \
          COALESCE(o.down_since, (SELECT p.down_since FROM notify_outbox p \
              WHERE p.alert_id = a.id AND p.change = 'opened' ORDER BY p.id DESC LIMIT 1)), \
@@ -192,7 +192,7 @@ pub(super) use {message_columns, open_outbox_query, outbox_columns};
 /// A row of [`outbox_columns`].
 pub(super) fn outbox_row(row: &impl super::rows::Columns) -> Result<OutboxRow> {
     let alert = super::rows::alert(row)?;
-    let scope = match (row.opt_text(15)?, row.opt_text(16)?, row.opt_text(17)?) {
+    let scope = match (row.opt_text(16)?, row.opt_text(17)?, row.opt_text(18)?) {
         (Some(region), Some(branch), Some(kind)) => Some(DeviceScope {
             region,
             branch,
@@ -201,11 +201,11 @@ pub(super) fn outbox_row(row: &impl super::rows::Columns) -> Result<OutboxRow> {
         _ => None,
     };
     Ok(OutboxRow {
-        id: row.int(10)?,
-        change: row.text(11)?,
-        at: row.time(12)?,
-        down_since: row.opt_time(13)?,
-        address: row.opt_text(14)?,
+        id: row.int(11)?,
+        change: row.text(12)?,
+        at: row.time(13)?,
+        down_since: row.opt_time(14)?,
+        address: row.opt_text(15)?,
         scope,
         alert,
     })

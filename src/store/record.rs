@@ -61,6 +61,53 @@ pub enum RecordKind {
         upsert: Vec<DeviceRow>,
         removed: Vec<String>,
     },
+    /// `by` acknowledged alert `alert` at the record's `at`, saying `comment`. A no-op
+    /// unless the alert is open when the record is applied: an acknowledgement of an
+    /// alert that resolved in the meantime never sticks (nor reaches a re-opened outage,
+    /// which is a new alert).
+    Acknowledge {
+        alert: i64,
+        by: String,
+        comment: String,
+    },
+    /// `by` took the acknowledgement of open alert `alert` back.
+    Unacknowledge { alert: i64, by: String },
+    /// One entry of the audit log: a write someone made, at the record's `at`.
+    Audit(AuditEntry),
+}
+
+/// A write someone made, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The user or token name (`anonymous` for nobody).
+    pub user: String,
+    /// How they proved it (`anonymous`, `session`, `basic`, `token`).
+    pub via: String,
+    pub address: String,
+    /// `ack`, `unack`, `silence`, `probe`, `login`, `reload`…
+    pub action: String,
+    /// What it was done to (an alert id, a device, a silence id…).
+    pub target: String,
+    pub detail: String,
+}
+
+/// One stored audit entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+/// Filters of `GET /api/v1/audit`: newest first, strictly before the cursor (`at`, `id`)
+/// of the last row of a previous page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    pub user: Option<String>,
+    pub action: Option<String>,
+    pub limit: i64,
+    pub before: Option<(DateTime<Utc>, i64)>,
 }
 
 impl RecordKind {
@@ -165,6 +212,8 @@ pub struct AlertRow {
     pub resolution: Option<String>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
+    /// What `acknowledged_by` said (empty: nothing).
+    pub acknowledged_comment: Option<String>,
 }
 
 /// What a committed write did to an alert.
@@ -173,6 +222,8 @@ pub struct AlertRow {
 pub enum AlertChange {
     Opened,
     Resolved,
+    /// Still open, acknowledged or un-acknowledged (the row says which).
+    Updated,
 }
 
 /// Where a device sits in the hierarchy, as the store last knew it (also for devices that
@@ -307,6 +358,38 @@ mod tests {
             let text = serde_json::to_string(&r).unwrap();
             assert!(text.contains(r#""type":"degraded_"#), "{text}");
             assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn actions_round_trip_through_json() {
+        for kind in [
+            RecordKind::Acknowledge {
+                alert: 7,
+                by: "ana".into(),
+                comment: "ISP ticket \"42\" <b>".into(),
+            },
+            RecordKind::Unacknowledge {
+                alert: 7,
+                by: "ben".into(),
+            },
+            RecordKind::Audit(AuditEntry {
+                user: "ana".into(),
+                via: "session".into(),
+                address: "127.0.0.1".into(),
+                action: "ack".into(),
+                target: "alert 7".into(),
+                detail: "x".into(),
+            }),
+        ] {
+            let r = Record {
+                boot: "b".into(),
+                seq: 10,
+                at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                kind,
+            };
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r, "{text}");
         }
     }
 

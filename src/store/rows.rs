@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::record::StoredStatus;
 use super::{
-    AlertChange, AlertEvent, AlertRow, DeviceRow, DeviceScope, Loaded, Result, TransitionRow,
+    AlertChange, AlertEvent, AlertRow, AuditEntry, AuditRow, DeviceRow, DeviceScope, Loaded,
+    Result, TransitionRow,
 };
 use crate::state::Status;
 
@@ -17,7 +18,7 @@ use crate::state::Status;
 macro_rules! alert_columns {
     () => {
         "id, device, condition, severity, message, opened_at, resolved_at, resolution, \
-         acknowledged_at, acknowledged_by"
+         acknowledged_at, acknowledged_by, acknowledged_comment"
     };
 }
 
@@ -56,7 +57,16 @@ macro_rules! alert_event_from {
 pub(super) const OPEN_ALERT_COUNTS: &str =
     "SELECT device, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY device";
 
-pub(super) use {alert_columns, alert_event_from, scope_columns, transition_columns};
+/// The columns [`audit`] reads, in its order.
+macro_rules! audit_columns {
+    () => {
+        "id, at, username, via, address, action, target, detail"
+    };
+}
+
+pub(super) use {
+    alert_columns, alert_event_from, audit_columns, scope_columns, transition_columns,
+};
 
 /// A result row as the shared mapping reads it.
 pub(super) trait Columns {
@@ -81,6 +91,23 @@ pub(super) fn alert(row: &impl Columns) -> Result<AlertRow> {
         resolution: row.opt_text(7)?,
         acknowledged_at: row.opt_time(8)?,
         acknowledged_by: row.opt_text(9)?,
+        acknowledged_comment: row.opt_text(10)?,
+    })
+}
+
+/// A row of [`audit_columns`].
+pub(super) fn audit(row: &impl Columns) -> Result<AuditRow> {
+    Ok(AuditRow {
+        id: row.int(0)?,
+        at: row.time(1)?,
+        entry: AuditEntry {
+            user: row.text(2)?,
+            via: row.text(3)?,
+            address: row.text(4)?,
+            action: row.text(5)?,
+            target: row.text(6)?,
+            detail: row.text(7)?,
+        },
     })
 }
 
@@ -131,7 +158,7 @@ pub(super) fn open_alert_id(row: &impl Columns) -> Result<(i64, String)> {
 /// went through, with its device's scope.
 pub(super) fn alert_event(row: &impl Columns) -> Result<AlertEvent> {
     let alert = alert(row)?;
-    let scope = match (row.opt_text(10)?, row.opt_text(11)?, row.opt_text(12)?) {
+    let scope = match (row.opt_text(11)?, row.opt_text(12)?, row.opt_text(13)?) {
         (Some(region), Some(branch), Some(kind)) => Some(DeviceScope {
             region,
             branch,

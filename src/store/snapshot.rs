@@ -69,6 +69,10 @@ impl Latest {
             RecordKind::HeldAlert { .. }
             | RecordKind::DegradedOpened { .. }
             | RecordKind::DegradedResolved { .. } => {}
+            // Touch alerts and the audit log only, not the state restored from here.
+            RecordKind::Acknowledge { .. }
+            | RecordKind::Unacknowledge { .. }
+            | RecordKind::Audit(_) => {}
             RecordKind::Devices { upsert, removed } => {
                 for name in removed {
                     self.devices.remove(name);

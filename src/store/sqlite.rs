@@ -18,10 +18,12 @@ use sqlx::sqlite::{
 };
 
 use super::notify::NotifyStore as _;
-use super::rows::{self, Columns, alert_columns, alert_event_from, transition_columns};
+use super::rows::{
+    self, Columns, alert_columns, alert_event_from, audit_columns, transition_columns,
+};
 use super::{
-    AlertEvent, AlertQuery, AlertRow, AlertRules, Loaded, Record, Result, StoreError,
-    TransitionRow, apply,
+    AlertEvent, AlertQuery, AlertRow, AlertRules, AuditQuery, AuditRow, Loaded, Record, Result,
+    StoreError, TransitionRow, apply,
 };
 use write::SqliteWrite;
 
@@ -115,9 +117,10 @@ impl SqliteStore {
 
     pub async fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
         // Old history in batches: transitions by time, alerts once resolved that long ago.
-        const PRUNE: [&str; 2] = [
+        const PRUNE: [&str; 3] = [
             "DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE at < ?1 ORDER BY id LIMIT ?2)",
             "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE resolved_at < ?1 ORDER BY id LIMIT ?2)",
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
         ];
         let mut pruned = 0;
         for sql in PRUNE {
@@ -132,6 +135,26 @@ impl SqliteStore {
         // counted: the count is of history, what the writer's rounds are judged by).
         self.prune_notify(cutoff, batch).await?;
         Ok(pruned)
+    }
+
+    pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit
+             WHERE (?1 IS NULL OR username = ?1)
+               AND (?2 IS NULL OR action = ?2)
+               AND (?3 IS NULL OR at < ?3 OR (at = ?3 AND id < ?4))
+             ORDER BY at DESC, id DESC LIMIT ?5"
+        ))
+        .bind(&q.user)
+        .bind(&q.action)
+        .bind(q.before.map(|(t, _)| micros(t)))
+        .bind(q.before.map(|(_, id)| id))
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::audit).collect()
     }
 
     pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRow>> {
@@ -192,6 +215,17 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::open_alert_count).collect()
+    }
+
+    pub async fn acknowledged_alerts(&self) -> Result<Vec<AlertRow>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE resolved_at IS NULL AND acknowledged_at IS NOT NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::alert).collect()
     }
 
     pub async fn open_alert_ids(&self) -> Result<Vec<(i64, String)>> {

@@ -247,6 +247,7 @@ impl Spooler {
             StoreEvent::Degraded { at, device, alert } => {
                 (at, RecordKind::degraded(&device, &alert))
             }
+            StoreEvent::Action { at, kind } => (at, kind),
             StoreEvent::Inventory { at, inventory, .. } => {
                 let known = &queue.latest.devices;
                 let mut upsert = Vec::new();

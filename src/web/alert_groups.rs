@@ -191,6 +191,7 @@ mod tests {
             resolution: None,
             acknowledged_at: None,
             acknowledged_by: None,
+            acknowledged_comment: None,
         })
     }
 

@@ -43,6 +43,10 @@ pub struct AlertView {
     pub display_name: Option<String>,
     /// Open `device_down` alerts: devices unreachable behind this one now.
     pub unreachable_behind: Option<usize>,
+    /// Who acknowledged it, when, saying what (all None while nobody has).
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub acknowledged_comment: Option<String>,
     #[serde(skip)]
     resolved: bool,
 }
@@ -64,6 +68,35 @@ impl From<AlertRow> for AlertView {
             display_name: None,
             resolved_at: a.resolved_at.map(|t| Rfc3339(t).to_string()),
             unreachable_behind: None,
+            acknowledged_by: a.acknowledged_by,
+            acknowledged_at: a.acknowledged_at.map(|t| Rfc3339(t).to_string()),
+            acknowledged_comment: a.acknowledged_comment,
+        }
+    }
+}
+
+/// What a page's acknowledgement forms need (`act` in the templates' `ack` macro):
+/// whether the asker may act at all (the buttons are shown to operators only; the route
+/// checks again), the page to come back to, and the session's CSRF token.
+#[derive(Debug, Serialize)]
+pub struct Act {
+    pub can: bool,
+    pub back: String,
+    pub csrf: Option<String>,
+}
+
+impl Act {
+    pub fn of(req: &Request<Bytes>) -> Act {
+        Act {
+            can: crate::access::Principal::of(req).may(crate::access::Role::Operator),
+            back: req
+                .uri()
+                .path_and_query()
+                .map_or("/".to_string(), |p| p.as_str().to_string()),
+            csrf: req
+                .extensions()
+                .get::<crate::access::gate::SessionToken>()
+                .map(|s| s.csrf.to_string()),
         }
     }
 }
@@ -309,6 +342,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             regions => view::v(regions),
             filter => context! { severity => query.severity, device => query.device, region, branch },
             nav_scope => super::monitor::nav_scope(region, branch),
+            act => view::v(Act::of(req)),
         },
     )
 }

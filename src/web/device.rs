@@ -149,6 +149,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
             transitions => view::v(Block::of(transitions)),
             alerts => view::v(Block::of(alerts)),
             vm_url,
+            act => view::v(super::alerts::Act::of(req)),
         },
     )
 }

@@ -3,7 +3,8 @@
 //! ([`Outages::of`]) and every device of the inventory as one small tile, grouped by
 //! region and branch, so that 875 devices fit one 3840×2160 screen. A clock in the
 //! display time zone (`web.display_zone`) and the devices recovered in the last 30 minutes
-//! ([`crate::read_model::recovered`]).
+//! ([`crate::read_model::recovered`]). A device whose alert someone acknowledged is
+//! hatched (the store's in-memory acknowledgements: no query).
 //!
 //! Everything on it comes from one snapshot, as the JSON API's figures do; the script
 //! keeps it live the way it keeps the other pages (it re-fetches the page's `<main>` on
@@ -53,6 +54,8 @@ struct Tile<'a> {
     url: String,
     status: &'static str,
     degraded: bool,
+    /// An open alert of it is acknowledged: someone is on it.
+    acked: bool,
     /// What the hover says: name, address, kind, status and since when.
     title: String,
 }
@@ -122,6 +125,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
     let more = rows.len().saturating_sub(OUTAGE_ROWS);
     rows.truncate(OUTAGE_ROWS);
     let per_device = inventory.devices.len() <= DEVICE_TILES;
+    let acked = web.ctx.store.health.acknowledged.devices();
     let label = web.ctx.web.display_name_label.as_deref();
     let regions: Vec<RegionTiles> = inventory
         .regions
@@ -141,7 +145,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                             let s = snapshot.status.get(i)?;
                             bc.add_device(s);
                             counts.add_device(s);
-                            per_device.then(|| tile(d, s, label))
+                            per_device.then(|| tile(d, s, label, acked.contains(&*d.name)))
                         })
                         .collect();
                     BranchTiles {
@@ -214,6 +218,7 @@ fn tile<'a>(
     d: &'a crate::config::Device,
     s: &crate::state::DeviceStatus,
     label: Option<&str>,
+    acked: bool,
 ) -> Tile<'a> {
     let since = match s.status {
         Status::Down | Status::Unreachable => s
@@ -227,8 +232,9 @@ fn tile<'a>(
         url: device_url(&d.name),
         status: s.status.as_str(),
         degraded: s.degraded.is_some(),
+        acked,
         title: format!(
-            "{}{} · {} · {} · {}{}{}",
+            "{}{} · {} · {} · {}{}{}{}",
             // The display name first, where there is one: a tile is too small for text.
             super::view::display_name(d, label)
                 .map(|n| format!("{n} · "))
@@ -242,7 +248,8 @@ fn tile<'a>(
             } else {
                 ""
             },
-            since
+            since,
+            if acked { " · acknowledged" } else { "" }
         ),
     }
 }

@@ -6,7 +6,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::store::apply::{Change, NewAlert, OutboxEntry, Sql};
 use crate::store::rows::{self, alert_columns, scope_columns};
-use crate::store::{AlertRow, DeviceRow, DeviceScope, Result};
+use crate::store::{AlertRow, AuditEntry, DeviceRow, DeviceScope, Result};
 
 /// Devices per `UNNEST` statement when the inventory is written.
 const DEVICE_CHUNK: usize = 5_000;
@@ -245,6 +245,60 @@ impl Sql for PgWrite {
         .bind(column(rows, |r| r.change))
         .bind(at)
         .bind(down)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn acknowledge(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<Option<AlertRow>> {
+        let row = sqlx::query(concat!(
+            "UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3,
+                 acknowledged_comment = $4
+             WHERE id = $1 AND resolved_at IS NULL
+             RETURNING ",
+            alert_columns!()
+        ))
+        .bind(id)
+        .bind(at)
+        .bind(by)
+        .bind(comment)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        row.as_ref().map(rows::alert).transpose()
+    }
+
+    async fn unacknowledge(&mut self, id: i64) -> Result<Option<AlertRow>> {
+        let row = sqlx::query(concat!(
+            "UPDATE alerts SET acknowledged_at = NULL, acknowledged_by = NULL,
+                 acknowledged_comment = NULL
+             WHERE id = $1 AND resolved_at IS NULL AND acknowledged_at IS NOT NULL
+             RETURNING ",
+            alert_columns!()
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        row.as_ref().map(rows::alert).transpose()
+    }
+
+    async fn write_audit(&mut self, at: DateTime<Utc>, e: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (at, username, via, address, action, target, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(at)
+        .bind(&e.user)
+        .bind(&e.via)
+        .bind(&e.address)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.detail)
         .execute(&mut *self.0)
         .await?;
         Ok(())

@@ -24,6 +24,7 @@ impl OpenAlerts {
     pub fn new(preset: Option<HashMap<i64, String>>, health: &StoreHealth) -> OpenAlerts {
         if let Some(ids) = &preset {
             health.set_open_alerts(counts(ids));
+            health.set_open_ids(ids);
         }
         OpenAlerts {
             resync: preset.is_some(),
@@ -57,9 +58,14 @@ impl OpenAlerts {
                         AlertChange::Resolved => {
                             ids.remove(&e.alert.id);
                         }
+                        AlertChange::Updated => {}
                     }
                 }
                 health.count_alerts(&events);
+                if events.iter().any(|e| e.change != AlertChange::Updated) {
+                    health.set_open_ids(ids);
+                }
+                health.acknowledged.follow(&events);
             }
             None => self.read(store, health).await,
         }
@@ -110,7 +116,9 @@ impl OpenAlerts {
                 "alert changes of a commit whose answer was lost, reported from the database"
             );
         }
+        read_acks(store, health).await;
         health.set_open_alerts(counts(&now));
+        health.set_open_ids(&now);
         self.ids = Some(now);
         self.resync = false;
         health.publish_alerts(events);
@@ -120,11 +128,22 @@ impl OpenAlerts {
         match store.open_alert_ids().await {
             Ok(ids) => {
                 let ids: HashMap<i64, String> = ids.into_iter().collect();
+                read_acks(store, health).await;
                 health.set_open_alerts(counts(&ids));
+                health.set_open_ids(&ids);
                 self.ids = Some(ids);
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the open alerts"),
         }
+    }
+}
+
+/// The acknowledged open alerts, read whenever the open alerts are (best effort: a
+/// failed read keeps the ones known; the next commits' reports update them anyway).
+async fn read_acks<S: Store>(store: &S, health: &StoreHealth) {
+    match store.acknowledged_alerts().await {
+        Ok(rows) => health.acknowledged.set(&rows),
+        Err(e) => tracing::debug!(error = %e, "cannot read the acknowledged alerts"),
     }
 }
 
