@@ -279,8 +279,27 @@ fn roles_come_from_the_group_claim() {
     // Regions claim "*": every region.
     let devices = device_names(&c, &s.app, &cookie);
     assert!(devices.contains("east-router") && devices.contains("west-atm"));
-    // An operator may not reload (admin's): the session is an operator's, not more.
+    // An operator acknowledges (past the door: the alert does not exist, 404) where a
+    // viewer of the provider may not (403).
     let token = csrf(&c, &s.app, &cookie);
+    let ack = |cookie: &str, token: &str| {
+        c.post(s.app.url("/api/v1/alerts/999999/ack"))
+            .header(COOKIE, cookie)
+            .header("x-csrf-token", token)
+            .header("content-type", "application/json")
+            .body(r#"{"comment":"looking"}"#)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(ack(&cookie, &token), StatusCode::NOT_FOUND);
+    let (r, _) = sign_in(&browser(), &s, "vic");
+    let viewer = session_cookie(&r);
+    assert_eq!(
+        ack(&viewer, &csrf(&c, &s.app, &viewer)),
+        StatusCode::FORBIDDEN
+    );
+    // Nor may it reload (admin's): the session is an operator's, not more.
     let reload = |cookie: &str, token: &str| {
         c.post(s.app.url("/-/reload"))
             .header(COOKIE, cookie)

@@ -16,7 +16,10 @@ use thirtyfour::prelude::*;
 fn write_config(dir: &std::path::Path) {
     std::fs::write(
         dir.join("wardops.yaml"),
-        format!("{FAST_PROBE}reload:\n  http_endpoint: true\n{}  anonymous: off\n", support::ACCESS),
+        format!(
+            "{FAST_PROBE}reload:\n  http_endpoint: true\n{}  anonymous: off\n",
+            support::ACCESS
+        ),
     )
     .unwrap();
     support::write_users(dir);
@@ -42,7 +45,14 @@ impl Elsewhere {
         std::fs::write(dir.path().join("index.html"), page).unwrap();
         let port = support::free_port();
         let child = std::process::Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
             .arg(dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -50,9 +60,15 @@ impl Elsewhere {
             .unwrap();
         let url = format!("http://127.0.0.1:{port}/");
         support::wait_for(Duration::from_secs(10), "the other site", || {
-            reqwest::blocking::get(&url).ok().filter(|r| r.status().is_success())
+            reqwest::blocking::get(&url)
+                .ok()
+                .filter(|r| r.status().is_success())
         });
-        Elsewhere { child, url, _dir: dir }
+        Elsewhere {
+            child,
+            url,
+            _dir: dir,
+        }
     }
 }
 
@@ -64,7 +80,12 @@ impl Drop for Elsewhere {
 }
 
 async fn text_of(web: &WebDriver) -> String {
-    web.find(By::Css("body")).await.unwrap().text().await.unwrap_or_default()
+    web.find(By::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,16 +100,51 @@ async fn sign_in_is_required_a_cross_origin_form_is_refused_and_sign_out_ends_it
     // Asked for a page, the browser is sent to sign in first.
     web.goto(app.url("/monitor?region=east")).await.unwrap();
     eventually(Duration::from_secs(10), "the login page", || async {
-        web.current_url().await.ok().filter(|u| u.path() == "/login").map(|_| ())
+        web.current_url()
+            .await
+            .ok()
+            .filter(|u| u.path() == "/login")
+            .map(|_| ())
     })
     .await;
-    web.find(By::Id("login-user")).await.unwrap().send_keys("operator").await.unwrap();
-    web.find(By::Id("login-password")).await.unwrap().send_keys("wrong").await.unwrap();
-    web.find(By::Id("login-submit")).await.unwrap().click().await.unwrap();
-    let problem = web.find(By::Id("login-problem")).await.unwrap().text().await.unwrap();
+    web.find(By::Id("login-user"))
+        .await
+        .unwrap()
+        .send_keys("operator")
+        .await
+        .unwrap();
+    web.find(By::Id("login-password"))
+        .await
+        .unwrap()
+        .send_keys("wrong")
+        .await
+        .unwrap();
+    web.find(By::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let problem = web
+        .find(By::Id("login-problem"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(problem, "Wrong user name or password.");
-    web.find(By::Id("login-password")).await.unwrap().send_keys("secret").await.unwrap();
-    web.find(By::Id("login-submit")).await.unwrap().click().await.unwrap();
+    web.find(By::Id("login-password"))
+        .await
+        .unwrap()
+        .send_keys("secret")
+        .await
+        .unwrap();
+    web.find(By::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     // …and comes back where it was going.
     eventually(Duration::from_secs(10), "the monitor page", || async {
         let url = web.current_url().await.ok()?;
@@ -97,7 +153,10 @@ async fn sign_in_is_required_a_cross_origin_form_is_refused_and_sign_out_ends_it
     .await;
     assert!(text_of(&web).await.contains("east-router"));
     let cookies = web.get_all_cookies().await.unwrap();
-    let session = cookies.iter().find(|c| c.name == "wardops_session").expect("a session cookie");
+    let session = cookies
+        .iter()
+        .find(|c| c.name == "wardops_session")
+        .expect("a session cookie");
     assert_eq!(session.http_only, Some(true));
 
     // Another site's form, posting to the appliance with the session's cookie.
@@ -114,14 +173,26 @@ async fn sign_in_is_required_a_cross_origin_form_is_refused_and_sign_out_ends_it
         text.contains("403").then_some(text)
     })
     .await;
-    assert!(refused.contains("cross-origin request refused"), "{refused}");
+    assert!(
+        refused.contains("cross-origin request refused"),
+        "{refused}"
+    );
 
     // Signing out ends the session: pages ask to sign in again.
     web.goto(app.url("/login")).await.unwrap();
-    web.find(By::Id("logout")).await.unwrap().click().await.unwrap();
+    web.find(By::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     web.goto(app.url("/alerts")).await.unwrap();
     eventually(Duration::from_secs(10), "the login page again", || async {
-        web.current_url().await.ok().filter(|u| u.path() == "/login").map(|_| ())
+        web.current_url()
+            .await
+            .ok()
+            .filter(|u| u.path() == "/login")
+            .map(|_| ())
     })
     .await;
     web.quit().await.unwrap();

@@ -12,6 +12,7 @@ const accounts = {
   oscar: { groups: ['noc', 'noc-operators'], regions: ['*'] },
   nino: { groups: ['noc-operators'], regions: ['east'] },
   ada: { groups: ['noc-admins'], regions: ['*'] },
+  vic: { groups: ['noc'], regions: ['*'] },
   sam: { groups: ['sales'], regions: ['*'] },
 };
 
