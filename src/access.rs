@@ -12,9 +12,11 @@
 //!   API tokens); [`watch`] re-reads it when it changes.
 //! - [`gate`]: who a request is (token, basic auth, session, nobody), same-origin and
 //!   CSRF checks; [`sessions`]: page sessions; [`attempts`]: the login rate limit.
+//! - [`oidc`]: sign-in with an OpenID Connect provider, role and regions from claims.
 
 pub mod attempts;
 pub mod gate;
+pub mod oidc;
 pub mod sessions;
 pub mod users;
 pub mod watch;

@@ -123,6 +123,16 @@ pub async fn run<P: Pinger>(
     let gate = gate(&config, &mut registry)?;
     let mut ctx = Context::new(state.clone(), store_handle, reloader.clone());
     ctx.gate = gate.clone();
+    if let Some(settings) = &config.settings.access.oidc {
+        // Discovered in the background: a provider that is down delays only its own
+        // sign-ins, never the start or the password logins.
+        let oidc = Arc::new(
+            crate::access::oidc::Oidc::new(settings.clone())
+                .context("building the OpenID Connect client")?,
+        );
+        oidc.spawn_discovery();
+        ctx.oidc = Some(oidc);
+    }
     ctx.prober = prober.clone();
     ctx.registry = registry;
     ctx.readiness = readiness;
@@ -339,6 +349,8 @@ mod tests {
                 "GET, HEAD /wall: viewer",
                 "GET, HEAD /login: anyone",
                 "POST /login: anyone",
+                "GET, HEAD /login/oidc: anyone",
+                "GET, HEAD /login/oidc/callback: anyone",
                 "POST /logout: anyone",
                 "GET, HEAD /static/app.js: anyone",
                 "GET, HEAD /static/app.css: anyone",

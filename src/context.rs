@@ -73,6 +73,8 @@ pub struct Context {
     pub victoriametrics: Option<Arc<crate::history::VictoriaMetrics>>,
     /// Who may read and act: the users file, page sessions, the login rate limit.
     pub gate: Arc<crate::access::gate::Gate>,
+    /// Sign-in with an OpenID Connect provider (`access.oidc`); None when not set up.
+    pub oidc: Option<Arc<crate::access::oidc::Oidc>>,
 }
 
 impl Context {
@@ -103,6 +105,7 @@ impl Context {
             notifier: crate::notify::Notifier::none(),
             victoriametrics: None,
             gate: Arc::new(crate::access::gate::Gate::open()),
+            oidc: None,
         }
     }
 

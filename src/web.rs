@@ -35,6 +35,7 @@ pub mod device;
 pub mod history;
 pub mod infrastructure;
 pub mod login;
+pub mod login_oidc;
 pub mod monitor;
 pub mod outage;
 pub mod templates;
@@ -77,6 +78,12 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/login")
             .public()
             .task(Wait::Post, &pages, login::post),
+        Route::exact("/login/oidc")
+            .public()
+            .task(Wait::Io, &pages, login_oidc::begin),
+        Route::exact("/login/oidc/callback")
+            .public()
+            .task(Wait::Io, &pages, login_oidc::callback),
         Route::exact("/logout")
             .public()
             .task(Wait::Post, &pages, login::logout),

@@ -25,7 +25,7 @@ pub mod tls;
 mod victoriametrics;
 mod web;
 
-pub use access::AccessSettings;
+pub use access::{AccessSettings, OidcSettings};
 pub use maintenance::MaintenanceSettings;
 pub use notify::NotifySettings;
 pub use reload::ReloadSettings;

@@ -211,7 +211,7 @@ impl<'a, 'e> Walker<'a, 'e> {
 }
 
 /// Where a node starts (an empty document "starts" at its top).
-fn start_of(event: &Event<'_>) -> Location {
+pub(crate) fn start_of(event: &Event<'_>) -> Location {
     match event {
         Event::MappingStart(at) | Event::SequenceStart(at) => *at,
         Event::Scalar(s) => s.at,

@@ -43,28 +43,14 @@ pub fn post(pages: Arc<Pages>, req: Request<Bytes>) -> BoxFuture {
         let asker = Principal::of(&req);
         let gate = &pages.ctx.gate;
         match gate.password(&user, &password, asker.address).await {
-            Ok(principal) => {
-                let (id, _) = gate
-                    .sessions
-                    .create(principal.name.clone(), Identity::Local);
-                pages
-                    .ctx
-                    .audit(&principal, "login", &principal.name, "signed in");
-                let mut r = see_other(&next);
-                let cookie = format!(
-                    "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                    gate.sessions.absolute().as_secs(),
-                    if crate::http::is_secure(&req) {
-                        "; Secure"
-                    } else {
-                        ""
-                    }
-                );
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    r.headers_mut().insert(header::SET_COOKIE, v);
-                }
-                r
-            }
+            Ok(principal) => signed_in(
+                &pages,
+                &req,
+                &principal,
+                Identity::Local,
+                &next,
+                "signed in",
+            ),
             Err(denied) => {
                 let (status, problem, detail) = match denied {
                     Denied::TooMany(wait) => (
@@ -111,7 +97,38 @@ pub fn logout(pages: Arc<Pages>, req: Request<Bytes>) -> BoxFuture {
     })
 }
 
-fn form(
+/// A page session for `principal` (who `identity` says), written to the audit log with
+/// `detail`: the cookie, and a 303 to `next` (a checked local path). Shared by the
+/// password login and OpenID Connect's callback.
+pub(super) fn signed_in(
+    pages: &Pages,
+    req: &Request<Bytes>,
+    principal: &Principal,
+    identity: Identity,
+    next: &str,
+    detail: &str,
+) -> Response<Body> {
+    let gate = &pages.ctx.gate;
+    let (id, _) = gate.sessions.create(principal.name.clone(), identity);
+    pages.ctx.audit(principal, "login", &principal.name, detail);
+    let mut r = see_other(next);
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        gate.sessions.absolute().as_secs(),
+        if crate::http::is_secure(req) {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The login page with `status`, and `problem` said above the form.
+pub(super) fn form(
     pages: &Pages,
     req: &Request<Bytes>,
     status: StatusCode,
@@ -124,6 +141,7 @@ fn form(
         minijinja::context! {
             name => &*principal.name,
             role => principal.role.as_str(),
+            regions => principal.scope.listed().map(|r| r.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
             csrf => &*s.csrf,
         }
     });
@@ -134,13 +152,14 @@ fn form(
         typed_user,
         problem,
         anonymous => pages.ctx.gate.anonymous().is_some(),
+        oidc => pages.ctx.oidc.as_ref().map(|o| o.name()),
     };
     let mut r = view::render(pages, "login.html", ctx);
     *r.status_mut() = status;
     r
 }
 
-fn see_other(location: &str) -> Response<Body> {
+pub(super) fn see_other(location: &str) -> Response<Body> {
     let mut r =
         crate::http::response::bytes(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
     if let Ok(v) = HeaderValue::from_str(location) {
@@ -149,7 +168,7 @@ fn see_other(location: &str) -> Response<Body> {
     r
 }
 
-fn next_of(query: &str) -> String {
+pub(super) fn next_of(query: &str) -> String {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "next")
         .map_or_else(|| "/".into(), |(_, v)| safe_next(&v))

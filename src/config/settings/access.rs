@@ -9,6 +9,9 @@ use crate::config::duration;
 use crate::config::error::{ConfigError, Place, Spanned};
 use crate::config::walk::{Walk, Walker};
 
+mod oidc;
+pub use oidc::OidcSettings;
+
 /// Who may read and act.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessSettings {
@@ -27,6 +30,8 @@ pub struct AccessSettings {
     pub login_failures_per_user: u32,
     pub login_failures_per_address: u32,
     pub login_window: Duration,
+    /// Sign-in with an OpenID Connect provider, beside the users file's passwords.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl AccessSettings {
@@ -40,6 +45,7 @@ impl AccessSettings {
             login_failures_per_user: 5,
             login_failures_per_address: 20,
             login_window: Duration::from_secs(300),
+            oidc: None,
         }
     }
 }
@@ -52,6 +58,7 @@ const KEYS: &[&str] = &[
     "login_failures_per_user",
     "login_failures_per_address",
     "login_window",
+    "oidc",
 ];
 
 /// `access:` as written.
@@ -64,6 +71,7 @@ pub(super) struct RawAccess {
     failures_per_user: Option<Spanned<u32>>,
     failures_per_address: Option<Spanned<u32>>,
     login_window: Option<Spanned<String>>,
+    oidc: oidc::RawOidc,
 }
 
 impl RawAccess {
@@ -77,7 +85,8 @@ impl RawAccess {
                 3 => raw.session_absolute = w.optional_string(name)?,
                 4 => raw.failures_per_user = w.number(name, "a whole number from 1 to 1000")?,
                 5 => raw.failures_per_address = w.number(name, "a whole number from 1 to 1000")?,
-                _ => raw.login_window = w.optional_string(name)?,
+                6 => raw.login_window = w.optional_string(name)?,
+                _ => raw.oidc = oidc::RawOidc::read(w)?,
             }
             Ok(())
         })?;
@@ -186,11 +195,12 @@ impl RawAccess {
                 "access.session_idle is longer than access.session_absolute",
             ));
         }
-        if s.anonymous.is_none() && s.users_file.is_none() {
+        s.oidc = self.oidc.resolve(base, path, errors);
+        if s.anonymous.is_none() && s.users_file.is_none() && s.oidc.is_none() {
             errors.push(ConfigError::new(
                 Place::of_file(path),
                 "access: anonymous access is off and there is no access.users_file: nobody \
-                 could read anything (set access.users_file, or access.anonymous: viewer)",
+                 could read anything (set access.users_file or access.oidc, or access.anonymous: viewer)",
             ));
         }
         s
