@@ -28,6 +28,14 @@ pub fn route(ctx: Arc<Context>, req: Request<Bytes>) -> BoxFuture {
 }
 
 pub async fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
+    // Entries name devices, alerts and users of every region: a scoped admin is refused
+    // rather than shown a part (as for notifications).
+    if !crate::access::Principal::of(req).scope.is_all() {
+        return response::error(
+            StatusCode::FORBIDDEN,
+            "the audit log spans every region; a region-scoped user cannot read it",
+        );
+    }
     let mut query = match parse(req.uri().query()) {
         Ok(q) => q,
         Err((parameter, message)) => return response::bad_parameter(parameter, &message),
