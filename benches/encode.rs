@@ -200,7 +200,7 @@ fn main() {
         measure("metrics, Prometheus text", runs, || {
             metrics::encode(
                 &state.snapshot(),
-                wardops::read_model::Ends::of(&state),
+                wardops::read_model::Ends::of(&state, chrono_tz::Tz::UTC),
                 &registry,
                 Format::Prometheus,
             )
@@ -209,7 +209,7 @@ fn main() {
         measure("metrics, OpenMetrics", runs, || {
             metrics::encode(
                 &state.snapshot(),
-                wardops::read_model::Ends::of(&state),
+                wardops::read_model::Ends::of(&state, chrono_tz::Tz::UTC),
                 &registry,
                 Format::OpenMetrics,
             )
@@ -218,7 +218,7 @@ fn main() {
         measure("metrics, Prometheus text + gzip", runs, || {
             metrics::gzip_bytes(&metrics::encode(
                 &state.snapshot(),
-                wardops::read_model::Ends::of(&state),
+                wardops::read_model::Ends::of(&state, chrono_tz::Tz::UTC),
                 &registry,
                 Format::Prometheus,
             ))

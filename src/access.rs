@@ -11,12 +11,14 @@
 //! - [`users`]: the users file (exporter-toolkit's web config with roles, regions and
 //!   API tokens); [`watch`] re-reads it when it changes.
 //! - [`gate`]: who a request is (token, basic auth, session, nobody), same-origin and
-//!   CSRF checks; [`sessions`]: page sessions; [`attempts`]: the login rate limit.
+//!   CSRF checks; [`sessions`]: page sessions; [`attempts`]: the login rate limit;
+//!   [`probe_limits`]: how often "probe now" may be asked for.
 //! - [`oidc`]: sign-in with an OpenID Connect provider, role and regions from claims.
 
 pub mod attempts;
 pub mod gate;
 pub mod oidc;
+pub mod probe_limits;
 pub mod sessions;
 pub mod users;
 pub mod watch;

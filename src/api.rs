@@ -14,6 +14,8 @@
 //!   whole path is tried as a device name first (see [`devices::device`]).
 //! - `GET /api/v1/alerts` — stored alerts, newest first: `status` (active, resolved),
 //!   `device`, `severity`, paged with `limit`/`before` (cursor `next_before`).
+//! - `POST /api/v1/devices/{name}/probe` (operator) — probe the device now, out of
+//!   phase, and answer with what the probe saw ([`probe_now`]; rate-limited).
 //! - `POST /api/v1/alerts/{id}/ack` (operator) — acknowledge an open alert, with a
 //!   `comment` (JSON or form); `POST /api/v1/alerts/{id}/unack` takes it back
 //!   ([`acknowledge`]). Alert JSON carries `acknowledged_by`, `_at`, `_comment`.
@@ -25,7 +27,12 @@
 //! - `GET /api/v1/maintenance` — maintenance windows going on and starting in the next
 //!   7 days, each with its scope, reason, start and end (UTC and local), zone and the
 //!   number of devices it covers ([`maintenance`]). Device JSON carries
-//!   `in_maintenance` and `maintenance_ends_at`.
+//!   `in_maintenance` and `maintenance_ends_at`. The operators' silences are listed
+//!   there too (`scope: silence`).
+//! - `GET /api/v1/silences` — silences pending or active; `POST /api/v1/silences`
+//!   (operator) makes one (matchers `region`, `branch`, `device`, `kind`; `starts_at`,
+//!   `duration` or `ends_at`, `comment`); `POST /api/v1/silences/{id}/expire`
+//!   (operator) ends one early ([`silences`]).
 //! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
@@ -43,9 +50,12 @@ pub mod dashboard;
 pub mod device_json;
 pub mod devices;
 pub mod events;
+pub mod form;
 pub mod health;
 pub mod maintenance;
 pub mod notifications;
+pub mod probe_now;
+pub mod silences;
 pub mod status;
 pub mod transitions;
 
@@ -65,6 +75,10 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/api/v1/devices").sync(Run::Blocking, ctx, devices::list),
         // A device from the snapshot, or its transitions from the store.
         Route::prefix(devices::DEVICE_PREFIX).task(Wait::Io, ctx, devices::device),
+        // `{name}/probe`.
+        Route::prefix(devices::DEVICE_PREFIX)
+            .needs(Role::Operator)
+            .task(Wait::Post, ctx, probe_now::post),
         Route::exact("/api/v1/alerts").task(Wait::Io, ctx, alerts::route),
         // `{id}/ack` and `{id}/unack`.
         Route::prefix(acknowledge::PREFIX)
@@ -76,6 +90,17 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/api/v1/dashboard").sync(Run::Blocking, ctx, dashboard::get),
         Route::exact("/api/v1/status").sync(Run::Blocking, ctx, status::get),
         Route::exact("/api/v1/maintenance").sync(Run::Blocking, ctx, maintenance::get),
+        // Counting the devices each covers is proportional to the inventory.
+        Route::exact(silences::PATH).sync(Run::Blocking, ctx, silences::list),
+        Route::exact(silences::PATH)
+            .needs(Role::Operator)
+            .task(Wait::Post, ctx, silences::post),
+        // `{id}/expire`.
+        Route::prefix(silences::PREFIX).needs(Role::Operator).task(
+            Wait::Post,
+            ctx,
+            silences::expire,
+        ),
         Route::exact("/api/v1/notifications").task(Wait::Io, ctx, notifications::route),
         Route::exact("/api/v1/events")
             .no_head()

@@ -183,6 +183,8 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let started = crate::store::startup::start(options, clock.clone()).await?;
     let actions = crate::store::Actions::new(started.sink.clone());
     let state = State::with_sink(clock, started.sink);
+    let now = state.clock().now();
+    state.set_silences(crate::maintenance::Silences::new(started.silences, now));
     let store = crate::app::StoreParts {
         db: started.store,
         health: started.health,

@@ -75,6 +75,8 @@ pub struct Context {
     pub gate: Arc<crate::access::gate::Gate>,
     /// Sign-in with an OpenID Connect provider (`access.oidc`); None when not set up.
     pub oidc: Option<Arc<crate::access::oidc::Oidc>>,
+    /// How often "probe now" may be asked for, per device and per user.
+    pub probe_limits: crate::access::probe_limits::ProbeLimits,
 }
 
 impl Context {
@@ -106,6 +108,7 @@ impl Context {
             victoriametrics: None,
             gate: Arc::new(crate::access::gate::Gate::open()),
             oidc: None,
+            probe_limits: Default::default(),
         }
     }
 

@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod probe;
+pub mod rate;
 pub mod read_model;
 pub mod reload;
 pub mod schedule;

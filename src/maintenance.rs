@@ -11,6 +11,9 @@
 //! not exist starts at the next instant that does, one that happens twice takes the
 //! first. Starts are inclusive, ends exclusive.
 //!
+//! An operator's ad-hoc [`silence`] is one more window, a span in UTC, added to those
+//! of the devices it covers.
+//!
 //! Nothing here reads a clock or the configuration: [`active_at`] and [`starts_in`] take
 //! the instant and the default zone, so the state machine, the API and the tests ask the
 //! same question the same way. This module imports nothing of the appliance.
@@ -22,8 +25,10 @@ use chrono_tz::Tz;
 
 pub mod local;
 mod rule;
+pub mod silence;
 
 pub use rule::{CronError, Days, Occurrence, Rule};
+pub use silence::{Matchers, Silence, Silences};
 
 /// One maintenance window, as the inventory states it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +58,10 @@ pub enum Scope {
         branch: Arc<str>,
         device: Arc<str>,
     },
+    /// Not in the inventory: an operator's ad-hoc silence ([`silence`]), by its id.
+    Silence {
+        id: Arc<str>,
+    },
 }
 
 impl Scope {
@@ -62,6 +71,7 @@ impl Scope {
             Scope::Region { .. } => "region",
             Scope::Branch { .. } => "branch",
             Scope::Device { .. } => "device",
+            Scope::Silence { .. } => "silence",
         }
     }
 
@@ -71,6 +81,7 @@ impl Scope {
             Scope::Region { region } => region,
             Scope::Branch { branch, .. } => branch,
             Scope::Device { device, .. } => device,
+            Scope::Silence { id } => id,
         }
     }
 }

@@ -95,7 +95,7 @@ pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
     let gzip = accepts_gzip(header(header::ACCEPT_ENCODING));
     let body = exporter.flights.get((format, gzip), || {
         let ctx = &exporter.ctx;
-        let ends = Ends::new(ctx.state.clock().now(), ctx.maintenance.zone);
+        let ends = Ends::of(&ctx.state, ctx.maintenance.zone);
         let text = encode(&ctx.state.snapshot(), ends, &ctx.registry, format);
         if gzip { gzip_bytes(&text) } else { text }
     });

@@ -39,7 +39,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use parking_lot::Mutex;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use depend::ParentView;
@@ -47,6 +47,7 @@ pub use machine::{Change, Machine, Status};
 pub use runtime::{DeviceRuntime, Measurements};
 
 use crate::config::{Device, Inventory};
+use crate::maintenance::silence::{Refused, Silence, Silences};
 use crate::probe::ProbeOutcome;
 
 /// Status of one device as of a snapshot's version.
@@ -203,6 +204,9 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// The zone of maintenance windows that name none (`maintenance.zone`).
     zone: Mutex<Tz>,
+    /// The operators' silences not ended: windows beside the inventory's. A watch, so
+    /// that [`held`] hears at once of one expired early.
+    silences: watch::Sender<Arc<Silences>>,
 }
 
 impl State {
@@ -231,6 +235,7 @@ impl State {
                 sink,
                 clock,
                 zone: Mutex::new(Tz::UTC),
+                silences: watch::Sender::new(Arc::default()),
             }),
         }
     }
@@ -247,6 +252,53 @@ impl State {
     /// Sets the settings' `maintenance.zone`, before the first inventory is applied.
     pub fn set_maintenance_zone(&self, zone: Tz) {
         *self.shared.zone.lock() = zone;
+    }
+
+    /// The silences not ended, as of the last change.
+    pub fn silences(&self) -> Arc<Silences> {
+        self.shared.silences.borrow().clone()
+    }
+
+    /// Told of every change of the silences.
+    pub fn watch_silences(&self) -> watch::Receiver<Arc<Silences>> {
+        self.shared.silences.subscribe()
+    }
+
+    /// Sets the silences the store restored, before the first inventory is applied.
+    pub fn set_silences(&self, silences: Silences) {
+        self.shared.silences.send_replace(Arc::new(silences));
+    }
+
+    /// Adds `silence`: it covers its devices from its start on.
+    pub fn add_silence(&self, silence: Silence) -> Result<(), Refused> {
+        let now = self.shared.clock.now();
+        self.change_silences(|s| s.with(silence, now))
+    }
+
+    /// Ends silence `id` at `at`, said by `by`.
+    pub fn expire_silence(&self, id: &str, at: DateTime<Utc>, by: &str) -> Result<(), Refused> {
+        self.change_silences(|s| s.expired(id, at, by))
+    }
+
+    /// One change at a time: two handlers at once cannot lose each other's.
+    fn change_silences(
+        &self,
+        change: impl FnOnce(&Silences) -> Result<Silences, Refused>,
+    ) -> Result<(), Refused> {
+        let mut result = Ok(());
+        self.shared
+            .silences
+            .send_if_modified(|current| match change(current) {
+                Ok(next) => {
+                    *current = Arc::new(next);
+                    true
+                }
+                Err(e) => {
+                    result = Err(e);
+                    false
+                }
+            });
+        result
     }
 
     /// The current version of everything.
@@ -376,7 +428,9 @@ impl State {
             let recovered = change.is_some_and(|c| c.to == Status::Up);
             wake_children(&snapshot, i, recovered, failing);
         }
-        self.publish(device, runtime, change?)
+        let transition = change.and_then(|c| self.publish(device, runtime, c));
+        runtime.mark_applied(started);
+        transition
     }
 
     fn publish(
@@ -386,12 +440,12 @@ impl State {
         change: Change,
     ) -> Option<Transition> {
         // Evaluated before the lock: a cron window's search is not in the writers' way.
-        let maintenance_ends_at = self.maintenance_ends(&device.maintenance, change.at);
+        let maintenance_ends_at = self.maintenance_ends(device, change.at);
         let alert_held = change.to == Status::Down
             && maintenance_ends_at.is_some()
             && change
                 .down_since
-                .is_some_and(|s| self.maintenance_ends(&device.maintenance, s).is_some());
+                .is_some_and(|s| self.maintenance_ends(device, s).is_some());
         let _writer = self.shared.writer.lock();
         let old = self.shared.snapshot.load_full();
         // The device may have been removed or re-addressed by a reload while it was probed.
@@ -435,16 +489,15 @@ impl State {
         Some(transition)
     }
 
-    /// When the maintenance going on at `t` under `windows` ends, if any is.
-    pub fn maintenance_ends(
-        &self,
-        windows: &[crate::maintenance::Window],
-        t: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    /// When the maintenance going on for `device` at `t` ends, if any is: under its
+    /// windows in the inventory and the silences that cover it.
+    pub fn maintenance_ends(&self, device: &Device, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let silences = self.shared.silences.borrow().clone();
+        let windows = silences.windows_for(&device.maintenance, device.silence_names());
         if windows.is_empty() {
             return None;
         }
-        crate::maintenance::active_at(windows, t, self.maintenance_zone())
+        crate::maintenance::active_at(&windows, t, self.maintenance_zone())
     }
 
     /// Opens the held `device_down` alert of `name` at `at`, if the device is still down

@@ -113,6 +113,18 @@ fn every_route_answers_each_role_as_its_need_says() {
             [401, 200, 200, 200, 200, 404],
         ),
         ("GET", "/devices/west-atm", [401, 200, 200, 200, 200, 404]),
+        // Probe now: the operator's probe runs; the admin's, right after, is the same
+        // device's second within 5 s (429); nino's is outside their regions (404).
+        (
+            "POST",
+            "/api/v1/devices/west-atm/probe",
+            [401, 403, 200, 429, 403, 404],
+        ),
+        (
+            "POST",
+            "/api/v1/devices/nobody/probe",
+            [401, 403, 404, 404, 403, 404],
+        ),
         ("GET", "/api/v1/alerts", [401, 200, 200, 200, 200, 200]),
         // No alert 1 is open: an operator gets as far as the handler's 404.
         (
@@ -124,6 +136,14 @@ fn every_route_answers_each_role_as_its_need_says() {
         ("GET", "/api/v1/dashboard", [401, 200, 200, 200, 200, 200]),
         ("GET", "/api/v1/status", [401, 200, 200, 200, 200, 200]),
         ("GET", "/api/v1/maintenance", [401, 200, 200, 200, 200, 200]),
+        ("GET", "/api/v1/silences", [401, 200, 200, 200, 200, 200]),
+        // An empty body says nothing of why: refused once the role is checked.
+        ("POST", "/api/v1/silences", [401, 403, 400, 400, 403, 400]),
+        (
+            "POST",
+            "/api/v1/silences/0/expire",
+            [401, 403, 404, 404, 403, 404],
+        ),
         (
             "GET",
             "/api/v1/notifications",

@@ -691,3 +691,30 @@ async fn a_branch_going_dark_at_once_is_one_down_whatever_the_phases() {
         drop(rig);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Probe now (issue #15): an operator's out-of-phase probe.
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_asked_for_runs_at_once_and_the_devices_slot_stands() {
+    let mut rig = rig();
+    rig.load(inventory(&devices_yaml(1, "{ interval: 10s }")));
+    sleep(Duration::from_secs(25)).await;
+    let before = rig.pinger.probe_times("127.9.0.1");
+    let last = *before.last().unwrap();
+    assert_eq!(before[1] - before[0], Duration::from_secs(10));
+    // Four seconds after a slot, between two.
+    tokio::time::sleep_until(last + Duration::from_secs(4)).await;
+    let asked = Instant::now();
+    let runtime = rig.state.snapshot().device("d0").unwrap().2.clone();
+    runtime.request_probe();
+    sleep(Duration::from_millis(50)).await;
+    let now = rig.pinger.probe_times("127.9.0.1");
+    assert_eq!(now.len(), before.len() + 1, "one probe, at once");
+    assert!(now[before.len()] - asked < Duration::from_millis(5));
+    // The next comes at the slot it came before, not 10 s after it.
+    tokio::time::sleep_until(last + Duration::from_millis(10_050)).await;
+    let after = rig.pinger.probe_times("127.9.0.1");
+    assert_eq!(after.len(), before.len() + 2);
+    assert_eq!(after[before.len() + 1], last + Duration::from_secs(10));
+}

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use wardops::maintenance::{Matchers, Silence};
 use wardops::state::Status;
 use wardops::store::{
     AlertEvent, AlertQuery, AlertRules, Db, DeviceRow, Record, RecordKind, Store, StoredStatus,
@@ -893,6 +894,53 @@ async fn changes_in_maintenance_open_no_flapping_alert(store: &Db) {
     );
 }
 
+/// A silence (issue #15) as an operator made it, on device `a`.
+fn silence(id: &str, start: i64, end: i64) -> Silence {
+    Silence {
+        id: id.into(),
+        matchers: Matchers {
+            device: Some("a".into()),
+            ..Matchers::default()
+        },
+        starts_at: t(start),
+        ends_at: t(end),
+        comment: "router swap".into(),
+        created_by: "oscar".into(),
+        created_at: t(start),
+        expired_at: None,
+        expired_by: None,
+    }
+}
+
+async fn silences_are_kept_until_ended_and_pruned_once_ended_long_ago(store: &Db) {
+    let mut log = Log::new("b1");
+    let made = [
+        log.next(t(10), RecordKind::Silence(silence("s1", 10, 1000))),
+        log.next(t(10), RecordKind::Silence(silence("s2", 10, 2000))),
+    ];
+    store.apply(&made).await.unwrap();
+    store.apply(&made).await.unwrap();
+    let mut loaded = store.load().await.unwrap().silences;
+    loaded.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(loaded, [silence("s1", 10, 1000), silence("s2", 10, 2000)]);
+
+    // Ended early: not loaded again (it covers nothing), kept as history until pruned.
+    let ended = log.next(
+        t(20),
+        RecordKind::SilenceExpired {
+            id: "s1".into(),
+            by: "nino".into(),
+        },
+    );
+    store.apply(std::slice::from_ref(&ended)).await.unwrap();
+    let loaded = store.load().await.unwrap().silences;
+    assert_eq!(loaded, [silence("s2", 10, 2000)]);
+    assert_eq!(store.prune(t(15), 100).await.unwrap(), 0, "ended after 15");
+    assert_eq!(store.prune(t(30), 100).await.unwrap(), 1, "s1 ended at 20");
+    assert_eq!(store.prune(t(1500), 100).await.unwrap(), 0, "s2 goes on");
+    assert_eq!(store.load().await.unwrap().silences.len(), 1);
+}
+
 on_both_backends!(
     rules: super::rules();
     migrations_are_idempotent,
@@ -913,6 +961,7 @@ on_both_backends!(
     a_transition_in_maintenance_is_stored_as_such_and_opens_no_alert,
     a_held_alert_opens_at_the_window_end_with_the_true_start,
     changes_in_maintenance_open_no_flapping_alert,
+    silences_are_kept_until_ended_and_pruned_once_ended_long_ago,
 );
 
 #[tokio::test]
@@ -1012,6 +1061,21 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
     exec("ALTER TABLE alerts ADD COLUMN acknowledged_comment text")
         .await
         .unwrap();
+    // And the silences (0005), which start-up loads.
+    exec(match store {
+        Db::Postgres(_) => {
+            "CREATE TABLE silences (id text, region text, branch text, device text, kind text, \
+             starts_at timestamptz, ends_at timestamptz, comment text, created_by text, \
+             created_at timestamptz, expired_at timestamptz, expired_by text)"
+        }
+        Db::Sqlite(_) => {
+            "CREATE TABLE silences (id TEXT, region TEXT, branch TEXT, device TEXT, kind TEXT, \
+             starts_at INTEGER, ends_at INTEGER, comment TEXT, created_by TEXT, \
+             created_at INTEGER, expired_at INTEGER, expired_by TEXT)"
+        }
+    })
+    .await
+    .unwrap();
     let mut log = Log::new("b1");
     store
         .apply(&[
@@ -1045,6 +1109,7 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
         .await
         .unwrap();
     exec("DROP TABLE notify_outbox").await.unwrap();
+    exec("DROP TABLE silences").await.unwrap();
     exec("ALTER TABLE alerts DROP COLUMN acknowledged_comment")
         .await
         .unwrap();

@@ -3,17 +3,12 @@
 //! window that holds the first failure has passed, whether the password is right or
 //! not, so guessing gains nothing by going on.
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use tokio::time::Instant;
 
-/// Most names or addresses remembered each; a flood of made-up names beyond it forgets
-/// the expired ones first, then starts over (the per-address limit still holds).
-pub const MAX_TRACKED: usize = 65_536;
+use crate::rate::Counter;
 
 #[derive(Debug)]
 pub struct Attempts {
@@ -51,50 +46,7 @@ impl Attempts {
     /// A good password clears its user's count (not the address's: one right password
     /// does not excuse a thousand wrong ones for others).
     pub fn succeeded(&self, user: &str) {
-        self.users.map.lock().remove(user);
-    }
-}
-
-#[derive(Debug)]
-struct Counter<K> {
-    map: Mutex<HashMap<K, (u32, Instant)>>,
-    limit: u32,
-    window: Duration,
-}
-
-impl<K: Hash + Eq + Clone> Counter<K> {
-    fn new(limit: u32, window: Duration) -> Self {
-        Counter {
-            map: Mutex::new(HashMap::new()),
-            limit,
-            window,
-        }
-    }
-
-    fn blocked<Q>(&self, key: &Q, now: Instant) -> Option<Duration>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let map = self.map.lock();
-        let &(count, since) = map.get(key)?;
-        let ends = since + self.window;
-        (count >= self.limit && now < ends).then(|| ends - now)
-    }
-
-    fn add(&self, key: K, now: Instant) {
-        let mut map = self.map.lock();
-        if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
-            map.retain(|_, (_, since)| now < *since + self.window);
-            if map.len() >= MAX_TRACKED {
-                map.clear();
-            }
-        }
-        let entry = map.entry(key).or_insert((0, now));
-        if now >= entry.1 + self.window {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
+        self.users.remove(user);
     }
 }
 

@@ -19,11 +19,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::store_error;
+use super::{form, store_error};
 use crate::access::Principal;
 use crate::context::Context;
 use crate::http::BoxFuture;
@@ -34,8 +33,7 @@ use crate::store::{AlertChange, RecordKind, Store as _};
 /// The routes' prefix; the rest is `{id}/ack` or `{id}/unack`.
 pub const PREFIX: &str = "/api/v1/alerts/";
 
-/// Characters a comment may have: a sentence or two for the next shift, not a report.
-pub const MAX_COMMENT: usize = 500;
+pub use super::form::MAX_COMMENT;
 
 /// What the path asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +136,7 @@ async fn handle(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     let target = format!("alert {id} ({device})");
     ctx.audit(&by, act.action(), &target, &form.comment);
     if let Some(back) = form.back {
-        return see_other(&back);
+        return form::see_other(&back);
     }
     let acked = act == Act::Ack;
     response::json(
@@ -219,19 +217,9 @@ fn parse_path(path: &str) -> Result<(i64, Act), String> {
 
 fn parse_body(req: &Request<Bytes>) -> Result<Form, String> {
     let body = req.body();
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let mut form = match content_type.as_str() {
-        _ if body.is_empty() => Form::default(),
-        "application/json" => {
+    let mut form = match form::kind(req)? {
+        form::Kind::Empty => Form::default(),
+        form::Kind::Json => {
             // `null` is an empty body, as some clients send for "no fields".
             let json: Option<JsonBody> = serde_json::from_slice(body).map_err(|e| {
                 format!("the body is not the JSON expected ({{\"comment\": \"…\"}}): {e}")
@@ -241,7 +229,7 @@ fn parse_body(req: &Request<Bytes>) -> Result<Form, String> {
                 back: None,
             }
         }
-        "application/x-www-form-urlencoded" => {
+        form::Kind::Form => {
             let mut form = Form::default();
             for (key, value) in form_urlencoded::parse(body) {
                 match &*key {
@@ -253,56 +241,16 @@ fn parse_body(req: &Request<Bytes>) -> Result<Form, String> {
             }
             form
         }
-        other => {
-            return Err(format!(
-                "unsupported content type {other:?}: send application/json or \
-                 application/x-www-form-urlencoded"
-            ));
-        }
     };
-    form.comment = check_comment(&form.comment)?;
-    form.back = form.back.filter(|b| is_local_path(b));
+    form.comment = form::check_comment(&form.comment)?;
+    form.back = form.back.filter(|b| form::is_local_path(b));
     Ok(form)
-}
-
-/// The comment trimmed, or why it is refused.
-fn check_comment(comment: &str) -> Result<String, String> {
-    let comment = comment.trim();
-    let chars = comment.chars().count();
-    if chars > MAX_COMMENT {
-        return Err(format!(
-            "the comment is {chars} characters long; at most {MAX_COMMENT} are kept"
-        ));
-    }
-    if comment
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        return Err("the comment has control characters".into());
-    }
-    Ok(comment.to_string())
-}
-
-/// Only a path of this appliance: `/alerts?x=1`, never `//evil.example` or `https://…`
-/// (an open redirect).
-fn is_local_path(back: &str) -> bool {
-    back.starts_with('/')
-        && !back.starts_with("//")
-        && !back.contains('\\')
-        && !back.chars().any(|c| c.is_control())
-        && back.len() <= 2048
-}
-
-fn see_other(to: &str) -> Response<Body> {
-    let mut r = response::bytes(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
-    if let Ok(v) = HeaderValue::from_str(to) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
 }
 
 #[cfg(test)]
 mod tests {
+    use hyper::header;
+
     use super::*;
 
     fn req(content_type: &str, body: &str) -> Request<Bytes> {
@@ -372,19 +320,5 @@ mod tests {
         // Exactly the limit, in characters (not bytes), is kept.
         let ok = format!("comment={}", "ä".repeat(MAX_COMMENT));
         assert!(parse_body(&req("application/x-www-form-urlencoded", &ok)).is_ok());
-    }
-
-    #[test]
-    fn only_local_paths_are_redirected_to() {
-        for (back, ok) in [
-            ("/alerts", true),
-            ("/devices/a%2Fb?x=1", true),
-            ("//evil.example/", false),
-            ("https://evil.example/", false),
-            ("/\\evil.example", false),
-            ("alerts", false),
-        ] {
-            assert_eq!(is_local_path(back), ok, "{back}");
-        }
     }
 }

@@ -61,7 +61,7 @@ pub fn devices_json_with_alerts(
     alerts: Option<&StoreHealth>,
 ) -> Vec<u8> {
     // Windows without a zone of their own are read in UTC here (no settings).
-    let ends = maintenance::Ends::new(chrono::Utc::now(), chrono_tz::Tz::UTC);
+    let ends = maintenance::Ends::new(chrono::Utc::now(), chrono_tz::Tz::UTC, Default::default());
     devices_json_in(snapshot, query, cache, alerts, ends)
 }
 
@@ -106,7 +106,7 @@ fn devices_json_in(
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
         let because = because(snapshot, device, status);
         out.push(b'{');
-        let until = ends.of_windows(&device.maintenance);
+        let until = ends.of_device(device);
         device_json::write_device_fields(
             &mut out,
             &mut times,
@@ -233,7 +233,7 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
         device_json::Extras {
             unreachable_because: because.as_deref(),
             open_alerts,
-            maintenance_ends_at: maintenance::ends(ctx).of_windows(&device.maintenance),
+            maintenance_ends_at: maintenance::ends(ctx).of_device(device),
         },
     );
     // The acknowledged ones among its open alerts (who, when, what they said).

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::http::response::{self, Body};
-use crate::maintenance::{Occurrence, Rule, Scope, Window, Windows};
+use crate::maintenance::{Occurrence, Rule, Scope, Silence, Window, Windows};
 use crate::read_model::Rfc3339;
 
 /// How far ahead upcoming windows are listed.
@@ -29,7 +29,7 @@ pub use crate::read_model::Ends;
 
 /// At the state's clock, in the settings' zone.
 pub fn ends(ctx: &Context) -> Ends {
-    Ends::new(ctx.state.clock().now(), ctx.maintenance.zone)
+    Ends::of(&ctx.state, ctx.maintenance.zone)
 }
 
 #[derive(Serialize)]
@@ -46,6 +46,9 @@ struct Answer<'a> {
 #[derive(Serialize)]
 struct Item<'a> {
     scope: &'static str,
+    /// A silence's id (`scope: silence`), to expire it by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
     region: &'a str,
     branch: Option<&'a str>,
     device: Option<&'a str>,
@@ -63,7 +66,8 @@ struct Item<'a> {
 
 /// `GET /api/v1/maintenance`
 pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = ctx.view(req).snapshot;
+    let view = ctx.view(req);
+    let snapshot = &view.snapshot;
     let now = ctx.state.clock().now();
     let default = ctx.maintenance.zone;
     let until = now + AHEAD;
@@ -81,6 +85,14 @@ pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
             .chain(upcoming.map(|o| (o, false)))
         {
             items.push(item(window, o, is_active, *devices, default));
+        }
+    }
+    let silences = ctx.state.silences();
+    let shown =
+        super::silences::visible(&silences, &snapshot.inventory, view.scope().is_all(), now);
+    for (s, devices) in shown {
+        if s.starts_at < until {
+            items.push(silence_item(s, now, devices, default));
         }
     }
     items.sort_by(|a, b| {
@@ -138,9 +150,12 @@ fn item(window: &Window, o: Occurrence, active: bool, devices: u32, default: Tz)
             branch,
             device,
         } => (&**region, Some(&**branch), Some(&**device)),
+        // Silences are not in the inventory's lists this walks (see `silence_item`).
+        Scope::Silence { .. } => ("", None, None),
     };
     Item {
         scope: window.scope.level(),
+        id: None,
         region,
         branch,
         device,
@@ -157,5 +172,31 @@ fn item(window: &Window, o: Occurrence, active: bool, devices: u32, default: Tz)
         end_local: local(o.end),
         zone: zone.name(),
         devices,
+    }
+}
+
+/// An operator's silence as an item of the list: its matchers for its scope, its
+/// comment for a reason, shown in the default zone.
+fn silence_item(s: &Silence, now: DateTime<Utc>, devices: usize, zone: Tz) -> Item<'_> {
+    let local = |t: DateTime<Utc>| {
+        t.with_timezone(&zone)
+            .to_rfc3339_opts(SecondsFormat::Millis, false)
+    };
+    let m = &s.matchers;
+    Item {
+        scope: "silence",
+        id: Some(&s.id),
+        region: m.region.as_deref().unwrap_or(""),
+        branch: m.branch.as_deref(),
+        device: m.device.as_deref(),
+        reason: Some(&s.comment),
+        kind: "silence",
+        active: s.starts_at <= now,
+        start: Rfc3339(s.starts_at),
+        end: Rfc3339(s.end()),
+        start_local: local(s.starts_at),
+        end_local: local(s.end()),
+        zone: zone.name(),
+        devices: devices as u32,
     }
 }

@@ -80,6 +80,26 @@ async fn context(dir: &std::path::Path) -> (Arc<Context>, State) {
     for _ in 0..3 {
         probe(&state, RECOVERED, true);
     }
+    // A silence of each region: the east one names the hidden device.
+    for (id, device) in [("s-east", HIDDEN), ("s-west", "west-atm")] {
+        let now = Utc::now();
+        state
+            .add_silence(crate::maintenance::Silence {
+                id: id.into(),
+                matchers: crate::maintenance::Matchers {
+                    device: Some(device.into()),
+                    ..Default::default()
+                },
+                starts_at: now,
+                ends_at: now + chrono::TimeDelta::hours(1),
+                comment: "works".into(),
+                created_by: "ana".into(),
+                created_at: now,
+                expired_at: None,
+                expired_by: None,
+            })
+            .unwrap();
+    }
     // The recently-recovered list follows the transitions in a task of its own.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while ctx.recovered.recent(Utc::now()).is_empty() {
@@ -135,17 +155,21 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         ],
         "/api/v1/dashboard" => vec![("/api/v1/dashboard", S::OK, Some("west"))],
         "/api/v1/status" => vec![("/api/v1/status", S::OK, None)],
-        "/api/v1/maintenance" => vec![("/api/v1/maintenance", S::OK, None)],
+        "/api/v1/maintenance" => vec![("/api/v1/maintenance", S::OK, Some("west-atm"))],
+        "/api/v1/silences" => vec![("/api/v1/silences", S::OK, Some("west-atm"))],
         "/api/v1/notifications" => vec![("/api/v1/notifications", S::FORBIDDEN, None)],
         "/api/v1/audit" => vec![("/api/v1/audit", S::FORBIDDEN, None)],
-        // Writes, each tested by its own tests (an alert of another region is a 404
-        // there); they name no device of their own.
-        "/api/v1/alerts/…" => vec![],
+        // Writes, each tested by its own tests (an alert, a silence or a device of another
+        // region is a 404 there); they name no device of their own.
+        "POST /api/v1/alerts/…"
+        | "POST /api/v1/silences"
+        | "POST /api/v1/silences/…"
+        | "POST /api/v1/devices/…" => vec![],
         "/api/v1/events" => vec![("/api/v1/events", S::OK, None)],
         "/healthz" => vec![("/healthz", S::OK, None)],
         "/readyz" => vec![("/readyz", S::OK, None)],
         // A write: its own helper's; it names no device.
-        "/-/reload" => vec![],
+        "POST /-/reload" => vec![],
         "/metrics" => vec![("/metrics", S::FORBIDDEN, None)],
         "/" => vec![("/", S::OK, Some("west-router"))],
         "/monitor" => vec![
@@ -160,7 +184,9 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         "/infrastructure" => vec![("/infrastructure", S::OK, Some("w1"))],
         "/wall" => vec![("/wall", S::OK, Some("west-atm"))],
         // The sign-in form and its POST: no device on them.
-        "/login" | "/logout" | "/login/oidc" | "/login/oidc/callback" => vec![],
+        "/login" | "POST /login" | "POST /logout" | "/login/oidc" | "/login/oidc/callback" => {
+            vec![]
+        }
         "/static/app.js" | "/static/app.css" | "/static/wall.js" | "/static/filters.js" => {
             vec![]
         }
@@ -178,6 +204,12 @@ async fn a_scoped_principal_reads_only_its_regions_on_every_route() {
         let name = match route.path() {
             http::route::Path::Exact(p) => p.to_string(),
             http::route::Path::Prefix(p) => format!("{p}…"),
+        };
+        // A path may have a GET and a POST route: the POST's cases are its own.
+        let name = if route.is_post() {
+            format!("POST {name}")
+        } else {
+            name
         };
         let Some(cases) = cases(&name) else {
             failures.push(format!("{name}: no scope case for this route"));
@@ -233,6 +265,8 @@ async fn unscoped_the_same_routes_name_every_region() {
         "/api/v1/devices",
         "/api/v1/devices/west-router",
         "/api/v1/devices/east-core",
+        "/api/v1/silences",
+        "/api/v1/maintenance",
         "/devices/east-core",
         "/wall",
     ] {

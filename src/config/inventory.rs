@@ -29,6 +29,18 @@ pub struct Device {
     pub maintenance: Windows,
 }
 
+impl Device {
+    /// The names a silence's matchers are compared with.
+    pub fn silence_names(&self) -> crate::maintenance::silence::Names<'_> {
+        crate::maintenance::silence::Names {
+            region: &self.region,
+            branch: &self.branch,
+            device: &self.name,
+            kind: &self.kind,
+        }
+    }
+}
+
 /// A device's labels, sorted by key. Compact on purpose: a `BTreeMap` costs ~1 KiB per
 /// device even for two labels, and the strings repeat across thousands of devices, so
 /// they are shared (interned when the inventory is built).

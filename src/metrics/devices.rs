@@ -49,7 +49,7 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
         rows.push(Row {
             status: *status,
             m: runtime.measurements(),
-            in_maintenance: ends.of_windows(&device.maintenance).is_some(),
+            in_maintenance: ends.of_device(device).is_some(),
             labels: (start, buf.len()),
         });
     }

@@ -40,6 +40,7 @@ struct Held {
 /// is applied, so that the start-up snapshot's devices are looked at.
 pub async fn release_at_window_ends(state: State) {
     let mut events = state.subscribe();
+    let mut silences = state.watch_silences();
     let mut held: HashMap<Arc<str>, Held> = HashMap::new();
     scan(&state, &mut held);
     loop {
@@ -70,6 +71,8 @@ pub async fn release_at_window_ends(state: State) {
                 Err(RecvError::Lagged(_)) => scan(&state, &mut held),
                 Err(RecvError::Closed) => return,
             },
+            // A silence expired early ends its maintenance now, not at its planned end.
+            _ = silences.changed() => {}
             () = sleep_or_forever(sleep) => {}
         }
     }
@@ -94,7 +97,7 @@ fn scan(state: &State, held: &mut HashMap<Arc<str>, Held>) {
         let Some(since) = status.down_since else {
             continue;
         };
-        if state.maintenance_ends(&device.maintenance, since).is_some() {
+        if state.maintenance_ends(device, since).is_some() {
             held.insert(
                 device.name.clone(),
                 Held {
@@ -119,7 +122,7 @@ fn release_due(state: &State, held: &mut HashMap<Arc<str>, Held>) -> Option<Date
         if status.status != Status::Down || status.down_since != h.down_since {
             return false;
         }
-        if let Some(end) = state.maintenance_ends(&device.maintenance, now) {
+        if let Some(end) = state.maintenance_ends(device, now) {
             h.ends_at = Some(end);
             next = Some(next.map_or(end, |n| n.min(end)));
             return true;

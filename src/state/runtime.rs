@@ -8,7 +8,7 @@
 //! beside its next slot: the state owner asks a stale parent for a fresh verdict
 //! before a child is decided, and a recovered parent's unreachable children for theirs.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -59,6 +59,9 @@ pub struct DeviceRuntime {
     probe_now: Notify,
     /// A child waits for this device's verdict: tell it once the verdict is in.
     watched: AtomicBool,
+    /// The start (Unix microseconds) of the last probe whose outcome is applied to the
+    /// status and published: "probe now" waits for it to pass the request.
+    applied: AtomicI64,
 }
 
 impl DeviceRuntime {
@@ -69,6 +72,7 @@ impl DeviceRuntime {
             degraded: Mutex::default(),
             probe_now: Notify::new(),
             watched: AtomicBool::new(false),
+            applied: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -81,6 +85,17 @@ impl DeviceRuntime {
     /// Resolves when a probe is requested ([`Self::request_probe`]).
     pub async fn probe_requested(&self) {
         self.probe_now.notified().await;
+    }
+
+    pub(super) fn mark_applied(&self, started: DateTime<Utc>) {
+        self.applied
+            .fetch_max(started.timestamp_micros(), Ordering::Release);
+    }
+
+    /// True once a probe that started at or after `t` has its outcome applied to the
+    /// device's status (and to its measurements).
+    pub fn applied_since(&self, t: DateTime<Utc>) -> bool {
+        self.applied.load(Ordering::Acquire) >= t.timestamp_micros()
     }
 
     /// The device as its children see it.

@@ -21,6 +21,7 @@ use super::{
     AlertChange, AlertEvent, AlertRow, AlertRules, AuditEntry, DeviceRow, DeviceScope, Record,
     RecordKind, Result, StoreError,
 };
+use crate::maintenance::Silence;
 
 /// One transition of a run, as the SQL writes it.
 pub(super) struct Change<'a> {
@@ -107,6 +108,10 @@ pub(super) trait Sql: Send {
     async fn unacknowledge(&mut self, id: i64) -> Result<Option<AlertRow>>;
     /// Appends one entry to the audit log.
     async fn write_audit(&mut self, at: DateTime<Utc>, entry: &AuditEntry) -> Result<()>;
+    /// Stores a silence, unless one with its id is stored.
+    async fn write_silence(&mut self, silence: &Silence) -> Result<()>;
+    /// Ends silence `id` at `at` if it has not ended by then.
+    async fn expire_silence(&mut self, id: &str, at: DateTime<Utc>, by: &str) -> Result<()>;
     async fn commit(self) -> Result<()>;
 }
 
@@ -246,6 +251,8 @@ pub(super) async fn apply<S: Sql>(
             }
             // Touches no alert: written where it comes, whatever the runs around it.
             RecordKind::Audit(entry) => sql.write_audit(r.at, entry).await?,
+            RecordKind::Silence(s) => sql.write_silence(s).await?,
+            RecordKind::SilenceExpired { id, by } => sql.expire_silence(id, r.at, by).await?,
         }
     }
     transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;

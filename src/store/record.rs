@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Device;
+use crate::maintenance::Silence;
 use crate::state::Status;
 
 /// One entry of the writer's log.
@@ -74,6 +75,11 @@ pub enum RecordKind {
     Unacknowledge { alert: i64, by: String },
     /// One entry of the audit log: a write someone made, at the record's `at`.
     Audit(AuditEntry),
+    /// An operator made a silence (kept whole: ids are the appliance's, so writing it
+    /// twice is a no-op).
+    Silence(Silence),
+    /// `by` ended silence `id` early, at the record's `at`; a no-op once it has ended.
+    SilenceExpired { id: String, by: String },
 }
 
 /// A write someone made, as the audit log keeps it.
@@ -198,6 +204,9 @@ pub struct Loaded {
     pub devices: Vec<DeviceRow>,
     /// Last status of live devices that have one.
     pub status: HashMap<String, StoredStatus>,
+    /// The silences not expired early, the latest-ending first (those ended are
+    /// dropped by whoever knows the time).
+    pub silences: Vec<Silence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -381,6 +390,25 @@ mod tests {
                 target: "alert 7".into(),
                 detail: "x".into(),
             }),
+            RecordKind::Silence(Silence {
+                id: "5f".into(),
+                matchers: crate::maintenance::Matchers {
+                    region: Some("west".into()),
+                    device: Some("atm-1".into()),
+                    ..Default::default()
+                },
+                starts_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                ends_at: DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
+                comment: "UPS swap".into(),
+                created_by: "ana".into(),
+                created_at: DateTime::from_timestamp(1_799_999_990, 0).unwrap(),
+                expired_at: None,
+                expired_by: None,
+            }),
+            RecordKind::SilenceExpired {
+                id: "5f".into(),
+                by: "ben".into(),
+            },
         ] {
             let r = Record {
                 boot: "b".into(),

@@ -12,6 +12,8 @@ use super::{
     AlertChange, AlertEvent, AlertRow, AuditEntry, AuditRow, DeviceRow, DeviceScope, Loaded,
     Result, TransitionRow,
 };
+use crate::maintenance::silence::MAX_CURRENT;
+use crate::maintenance::{Matchers, Silence};
 use crate::state::Status;
 
 /// The columns [`alert`] reads, in its order.
@@ -35,6 +37,24 @@ macro_rules! scope_columns {
         "name, region, branch, kind"
     };
 }
+
+/// The columns [`silence`] reads, in its order.
+macro_rules! silence_columns {
+    () => {
+        "id, region, branch, device, kind, starts_at, ends_at, comment, created_by, \
+         created_at, expired_at, expired_by"
+    };
+}
+
+/// The `SELECT` whose rows [`silence`] reads at start-up: those not expired early, the
+/// latest-ending first. At most [`MAX_CURRENT`] can still be going on, so that many of
+/// the latest-ending hold every one that is.
+pub(super) const LOAD_SILENCES: &str = concat!(
+    "SELECT ",
+    silence_columns!(),
+    " FROM silences WHERE expired_at IS NULL ORDER BY ends_at DESC LIMIT 1000"
+);
+const _: () = assert!(MAX_CURRENT == 1000, "LOAD_SILENCES's limit");
 
 /// The `SELECT` whose rows [`loaded`] reads: live devices with their last status.
 pub(super) const LOAD: &str =
@@ -142,6 +162,26 @@ pub(super) fn loaded(row: &impl Columns, loaded: &mut Loaded) -> Result<()> {
         kind: row.text(4)?,
     });
     Ok(())
+}
+
+/// A row of [`silence_columns`].
+pub(super) fn silence(row: &impl Columns) -> Result<Silence> {
+    Ok(Silence {
+        id: row.text(0)?,
+        matchers: Matchers {
+            region: row.opt_text(1)?,
+            branch: row.opt_text(2)?,
+            device: row.opt_text(3)?,
+            kind: row.opt_text(4)?,
+        },
+        starts_at: row.time(5)?,
+        ends_at: row.time(6)?,
+        comment: row.text(7)?,
+        created_by: row.text(8)?,
+        created_at: row.time(9)?,
+        expired_at: row.opt_time(10)?,
+        expired_by: row.opt_text(11)?,
+    })
 }
 
 /// A row of [`OPEN_ALERT_COUNTS`].

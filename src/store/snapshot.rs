@@ -1,5 +1,5 @@
 //! The state the writer's log leads to — each live device, its last status and
-//! `down_since`, and the open alerts — kept by the writer as it spools, and saved beside
+//! `down_since`, the open alerts and the operators' silences — kept by the writer as it spools, and saved beside
 //! the spool each time the spool is emptied.
 //!
 //! The spool only ever holds the log's records since it was last emptied, so this file
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::is_outage;
 use super::{DeviceRow, Loaded, Record, RecordKind, StoredStatus};
+use crate::maintenance::Silence;
 use crate::state::Status;
 
 /// The snapshot's file name inside the data directory.
@@ -31,6 +32,9 @@ const FORMAT: u32 = 1;
 pub struct Latest {
     pub devices: HashMap<String, DeviceRow>,
     pub status: HashMap<String, StoredStatus>,
+    /// The operators' silences, by id, not known to have ended (the state drops those
+    /// that have by the time it starts).
+    pub silences: HashMap<String, Silence>,
 }
 
 impl Latest {
@@ -42,6 +46,11 @@ impl Latest {
                 .map(|d| (d.name.clone(), d))
                 .collect(),
             status: loaded.status,
+            silences: loaded
+                .silences
+                .into_iter()
+                .map(|s| (s.id.clone(), s))
+                .collect(),
         }
     }
 
@@ -73,6 +82,20 @@ impl Latest {
             RecordKind::Acknowledge { .. }
             | RecordKind::Unacknowledge { .. }
             | RecordKind::Audit(_) => {}
+            RecordKind::Silence(s) => {
+                // Those ended by the time a new one is made are dropped: the file keeps
+                // what start-up needs, not the history.
+                self.silences.retain(|_, old| old.end() > r.at);
+                self.silences.insert(s.id.clone(), s.clone());
+            }
+            RecordKind::SilenceExpired { id, by } => {
+                if let Some(s) = self.silences.get_mut(id)
+                    && s.end() > r.at
+                {
+                    s.expired_at = Some(r.at);
+                    s.expired_by = Some(by.clone());
+                }
+            }
             RecordKind::Devices { upsert, removed } => {
                 for name in removed {
                     self.devices.remove(name);
@@ -99,6 +122,9 @@ struct File {
     format: u32,
     devices: Vec<Entry>,
     open_alerts: Option<Vec<(i64, String)>>,
+    /// Absent from files written before silences existed.
+    #[serde(default)]
+    silences: Vec<Silence>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -141,6 +167,9 @@ pub fn load(path: &Path) -> Option<Saved> {
         }
         latest.devices.insert(e.device.name.clone(), e.device);
     }
+    for s in file.silences {
+        latest.silences.insert(s.id.clone(), s);
+    }
     Some(Saved {
         latest,
         open_alerts: file.open_alerts.map(|v| v.into_iter().collect()),
@@ -171,10 +200,13 @@ pub fn save(
     if let Some(v) = &mut open {
         v.sort_unstable();
     }
+    let mut silences: Vec<Silence> = latest.silences.values().cloned().collect();
+    silences.sort_by(|a, b| a.id.cmp(&b.id));
     let bytes = serde_json::to_vec(&File {
         format: FORMAT,
         devices,
         open_alerts: open,
+        silences,
     })?;
     let aside = aside(path);
     let written = (|| -> std::io::Result<u64> {

@@ -98,9 +98,16 @@ impl SqliteStore {
         let mut loaded = Loaded {
             devices: Vec::with_capacity(rows.len()),
             status: HashMap::new(),
+            silences: Vec::new(),
         };
         for row in &rows {
             rows::loaded(row, &mut loaded)?;
+        }
+        for row in sqlx::query(rows::LOAD_SILENCES)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            loaded.silences.push(rows::silence(&row)?);
         }
         Ok(loaded)
     }
@@ -117,10 +124,11 @@ impl SqliteStore {
 
     pub async fn prune(&self, cutoff: DateTime<Utc>, batch: i64) -> Result<u64> {
         // Old history in batches: transitions by time, alerts once resolved that long ago.
-        const PRUNE: [&str; 3] = [
+        const PRUNE: [&str; 4] = [
             "DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE at < ?1 ORDER BY id LIMIT ?2)",
             "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE resolved_at < ?1 ORDER BY id LIMIT ?2)",
             "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+            "DELETE FROM silences WHERE id IN (SELECT id FROM silences WHERE coalesce(expired_at, ends_at) < ?1 ORDER BY ends_at LIMIT ?2)",
         ];
         let mut pruned = 0;
         for sql in PRUNE {

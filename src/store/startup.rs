@@ -84,6 +84,8 @@ pub struct Started {
     pub health: Arc<StoreHealth>,
     /// Last known status per device name.
     pub restore: HashMap<String, StoredStatus>,
+    /// The operators' silences not known to have ended (give them to `State`).
+    pub silences: Vec<crate::maintenance::Silence>,
     /// Give this to `State::with_sink`.
     pub sink: mpsc::UnboundedSender<StoreEvent>,
     pub writer: WriterHandle,
@@ -193,6 +195,7 @@ pub async fn start_with(
         tracing::info!(records = spooled, spool = %spool_path.display(), "found writes spooled by a previous run; applying them first");
     }
     let restore = latest.status.clone();
+    let silences = latest.silences.values().cloned().collect();
     tracing::info!(
         backend = store.backend(),
         devices,
@@ -226,6 +229,7 @@ pub async fn start_with(
         store,
         health,
         restore,
+        silences,
         sink,
         writer,
     })

@@ -3,7 +3,8 @@
 //! the ones that are out) and how many devices are unreachable behind it, labels, its
 //! history over `?range=` ([`super::history`]: RTT and loss from VictoriaMetrics or the
 //! hour in memory, outages and availability), its transitions and alerts from the
-//! store, and a vmui link when `victoriametrics.url` is set.
+//! store, the operators' silences that cover it (with the forms to make and end one,
+//! for operators), and a vmui link when `victoriametrics.url` is set.
 
 use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -29,6 +30,18 @@ struct TransitionView {
     to: String,
     down_since: Option<String>,
     in_maintenance: bool,
+}
+
+/// A silence that covers the device, as its page lists it.
+#[derive(Serialize)]
+struct SilenceView {
+    id: String,
+    covers: String,
+    starts_at: String,
+    ends_at: String,
+    active: bool,
+    created_by: String,
+    comment: String,
 }
 
 /// A parent of the device, as its page lists it.
@@ -122,6 +135,21 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
         .inventory
         .index_of(&device.name)
         .map_or(0, |i| UnreachableBehind::new(&snapshot).of(i));
+    let silences: Vec<SilenceView> = ctx
+        .state
+        .silences()
+        .covering(device.silence_names())
+        .filter(|s| s.phase(now) != crate::maintenance::silence::Phase::Ended)
+        .map(|s| SilenceView {
+            id: s.id.clone(),
+            covers: s.matchers.describe(),
+            starts_at: Rfc3339(s.starts_at).to_string(),
+            ends_at: Rfc3339(s.end()).to_string(),
+            active: s.starts_at <= now,
+            created_by: s.created_by.clone(),
+            comment: s.comment.clone(),
+        })
+        .collect();
     let m = runtime.measurements();
     let p = &device.probe;
     view::page(
@@ -135,7 +163,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
                 ..view::v(
                     DeviceView::new(device, status, &m, now)
                         .named(web.ctx.web.display_name_label.as_deref())
-                        .with_maintenance(&mut Ends::new(now, web.ctx.maintenance.zone))
+                        .with_maintenance(&mut Ends::new(now, web.ctx.maintenance.zone, web.ctx.state.silences()))
                 ),
                 ..context! {
                     interval => crate::config::duration::format(p.interval),
@@ -144,6 +172,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
                 }
             },
             parents => view::v(parents),
+            silences => view::v(silences),
             behind,
             history => view::v(&history),
             chart => chart.map(minijinja::Value::from_safe_string),

@@ -206,7 +206,8 @@ pub fn render(
         // Not counted over the selection (the wall's badge says it per device).
         degraded: 0,
     };
-    let mut ends = crate::read_model::Ends::new(now, web.ctx.maintenance.zone);
+    let mut ends =
+        crate::read_model::Ends::new(now, web.ctx.maintenance.zone, web.ctx.state.silences());
     let devices: Vec<DeviceView> = selected
         .rows
         .iter()

@@ -106,9 +106,7 @@ impl<'a> DeviceView<'a> {
     /// Adds when the device's maintenance ends, if it is in maintenance as `ends` sees
     /// it (the pages' badge).
     pub fn with_maintenance(mut self, ends: &mut Ends) -> Self {
-        self.maintenance_ends_at = ends
-            .of_windows(&self.device.maintenance)
-            .map(|t| Rfc3339(t).to_string());
+        self.maintenance_ends_at = ends.of_device(self.device).map(|t| Rfc3339(t).to_string());
         self
     }
 

@@ -109,7 +109,7 @@ impl State {
         d: &Degraded,
         now: DateTime<Utc>,
     ) -> bool {
-        if self.maintenance_ends(&device.maintenance, now).is_some() {
+        if self.maintenance_ends(device, now).is_some() {
             return true;
         }
         let parents = snapshot.inventory.parents(i);

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::micros;
+use crate::maintenance::Silence;
 use crate::store::apply::{Change, NewAlert, OutboxEntry, Sql};
 use crate::store::rows::{self, alert_columns, scope_columns};
 use crate::store::{AlertRow, AuditEntry, DeviceRow, DeviceScope, Result};
@@ -297,6 +298,43 @@ impl Sql for SqliteWrite {
         .bind(&e.action)
         .bind(&e.target)
         .bind(&e.detail)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_silence(&mut self, s: &Silence) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO silences (id, region, branch, device, kind, starts_at, ends_at,
+                                   comment, created_by, created_at, expired_at, expired_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&s.id)
+        .bind(&s.matchers.region)
+        .bind(&s.matchers.branch)
+        .bind(&s.matchers.device)
+        .bind(&s.matchers.kind)
+        .bind(micros(s.starts_at))
+        .bind(micros(s.ends_at))
+        .bind(&s.comment)
+        .bind(&s.created_by)
+        .bind(micros(s.created_at))
+        .bind(s.expired_at.map(micros))
+        .bind(&s.expired_by)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn expire_silence(&mut self, id: &str, at: DateTime<Utc>, by: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE silences SET expired_at = ?2, expired_by = ?3
+             WHERE id = ?1 AND expired_at IS NULL AND ends_at > ?2",
+        )
+        .bind(id)
+        .bind(micros(at))
+        .bind(by)
         .execute(&mut *self.0)
         .await?;
         Ok(())
