@@ -60,6 +60,12 @@ fn get(app: &Appliance, user: &str, path: &str) -> Value {
         .unwrap()
 }
 
+/// The device's JSON.
+fn device(app: &Appliance, name: &str) -> Value {
+    let d = get(app, "vera", &format!("/api/v1/devices/{name}"));
+    d.get("device").cloned().unwrap_or(d)
+}
+
 /// The ids of the silences `user` is shown.
 fn listed(app: &Appliance, user: &str) -> Vec<String> {
     get(app, user, "/api/v1/silences")["silences"]
@@ -150,9 +156,8 @@ fn a_silenced_device_goes_dark_without_an_alert_until_the_silence_is_ended() {
     );
 
     // Every maintenance surface says so.
-    let device = get(&app, "vera", "/api/v1/devices/e-atm-1");
-    let device = device.get("device").unwrap_or(&device);
-    assert!(device["maintenance_ends_at"].is_string(), "{device}");
+    let silenced = device(&app, "e-atm-1");
+    assert!(silenced["maintenance_ends_at"].is_string(), "{silenced}");
     let maintenance = get(&app, "vera", "/api/v1/maintenance");
     assert!(
         maintenance.to_string().contains("\"scope\":\"silence\""),
@@ -250,4 +255,58 @@ fn a_silenced_device_goes_dark_without_an_alert_until_the_silence_is_ended() {
             .contains(&id)
     );
     drop(dark);
+}
+
+#[test]
+fn the_device_pages_form_silences_its_branch_and_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let app = Appliance::start(dir.path());
+    let no_redirect = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |user: &str| {
+        as_user(Client::new().get(app.url("/devices/e-atm-2")), user)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert!(page("oscar").contains(r#"class="silence-form""#));
+    assert!(
+        !page("vera").contains(r#"class="silence-form""#),
+        "a viewer has no form"
+    );
+    assert!(page("vera").contains("No silence covers this device."));
+
+    // The form as the page sends it: the device it is on and what of it to cover.
+    let posted = as_user(no_redirect.post(app.url("/api/v1/silences")), "oscar")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("back=%2Fdevices%2Fe-atm-2&of=e-atm-2&cover=branch&duration=30m&comment=cabling+%3Cscript%3E")
+        .send()
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 303);
+    assert_eq!(posted.headers()["location"], "/devices/e-atm-2");
+    let shown = page("vera");
+    assert!(shown.contains("region=east branch=east1"), "{shown}");
+    assert!(shown.contains("cabling &lt;script&gt;"), "escaped");
+    // Its sibling is covered (the branch), the other region's device is not.
+    let listed = get(&app, "vera", "/api/v1/silences");
+    assert_eq!(listed["silences"][0]["devices"], 2, "{listed}");
+    assert!(device(&app, "e-atm-1")["maintenance_ends_at"].is_string());
+
+    // "End now" on the page.
+    let id = listed["silences"][0]["id"].as_str().unwrap().to_string();
+    assert!(page("oscar").contains(&format!("/api/v1/silences/{id}/expire")));
+    let ended = as_user(
+        no_redirect.post(app.url(&format!("/api/v1/silences/{id}/expire"))),
+        "oscar",
+    )
+    .header("content-type", "application/x-www-form-urlencoded")
+    .body("back=%2Fdevices%2Fe-atm-2")
+    .send()
+    .unwrap();
+    assert_eq!(ended.status().as_u16(), 303);
+    assert!(page("vera").contains("No silence covers this device."));
 }
