@@ -2,14 +2,19 @@
 """/metrics at scale: encode time (time to the last byte over loopback, 5 scrapes) and
 size, plain and gzip, for N devices; then a real VictoriaMetrics (Debian package
 victoria-metrics, on a loopback port with a temporary storage dir) scraping the
-appliance: scrape errors, samples per scrape, series created, `count(wardops_device_up)`.
+appliance with its default flags (only the storage path, the listen address and the
+scrape config): scrape errors, samples per scrape, series created,
+`count(wardops_device_up)`. Beyond 20,000 devices it scrapes `/metrics?shard=K/N` as N
+targets (docs/metrics.md, "Scraping a big fleet"); the sizes of the whole body and of
+the largest slice are reported beside each other.
 
     bench/metrics.py --devices 10000
-    bench/metrics.py --devices 100000 --vm-seconds 40
+    bench/metrics.py --devices 100000 --vm-seconds 180
 """
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -36,20 +41,24 @@ def vm_query(base, q):
     return [float(x["value"][1]) for x in res]
 
 
-def run_vm(app, seconds, interval, scrapes=3):
+def run_vm(app, seconds, interval, shards, scrapes=3):
     exe = common.need("victoria-metrics", "victoria-metrics")
     port = common.free_port()
     base = f"http://127.0.0.1:{port}"
     data = Path(tempfile.mkdtemp(prefix="wardops-bench-vm-"))
+    if shards == 1:
+        targets = f"  - targets: ['127.0.0.1:{app.port}']\n"
+    else:
+        targets = "".join(f"  - targets: ['127.0.0.1:{app.port}']\n"
+                          f"    labels: {{__param_shard: '{k}/{shards}', shard: '{k}'}}\n"
+                          for k in range(1, shards + 1))
     (data / "scrape.yml").write_text(
         f"scrape_configs:\n- job_name: wardops\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n"
-        f"  static_configs:\n  - targets: ['127.0.0.1:{app.port}']\n")
-    # The default -promscrape.maxScrapeSize (16 MiB) is below a 100,000-device exposition;
-    # the default -search.latencyOffset (30 s) hides the newest samples from queries.
+        f"  static_configs:\n{targets}")
+    # Default flags: the scrape size limit (16 MiB) is the point. Queries then see
+    # samples 30 s old at the newest (-search.latencyOffset): the counts are polled.
     proc = subprocess.Popen([exe, f"-storageDataPath={data / 'storage'}", f"-httpListenAddr=127.0.0.1:{port}",
-                             f"-promscrape.config={data / 'scrape.yml'}", "-promscrape.maxScrapeSize=512MiB",
-                             "-retentionPeriod=1d", "-loggerLevel=ERROR",
-                             "-search.latencyOffset=1s"],
+                             f"-promscrape.config={data / 'scrape.yml'}"],
                             stdout=subprocess.DEVNULL, stderr=open(data / "vm.log", "w"))
     def own():
         return common.parse_metrics(urllib.request.urlopen(f"{base}/metrics", timeout=60).read().decode())
@@ -61,12 +70,15 @@ def run_vm(app, seconds, interval, scrapes=3):
         while time.time() - started < seconds:
             time.sleep(2)
             try:
-                if common.metric(own(), "vm_promscrape_scrapes_total") >= scrapes:
+                if common.metric(own(), "vm_promscrape_scrapes_total") >= scrapes * shards:
                     break
             except OSError:
                 pass
         urllib.request.urlopen(f"{base}/internal/force_flush", timeout=60).read()
-        time.sleep(2)
+        # The newest samples show 30 s late (default -search.latencyOffset).
+        deadline = time.time() + 45
+        while time.time() < deadline and (vm_query(base, "count(wardops_device_up)") or [0])[0] < app.devices:
+            time.sleep(2)
         with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=60) as r:
             targets = json.load(r)["data"]["activeTargets"]
         vm = own()
@@ -80,8 +92,8 @@ def run_vm(app, seconds, interval, scrapes=3):
             "last_error": [t.get("lastError", "") for t in targets if t.get("lastError")],
             "scrapes": common.metric(vm, "vm_promscrape_scrapes_total"),
             "failed": common.metric(vm, "vm_promscrape_scrapes_failed_total"),
-            "samples": vm_query(base, 'scrape_samples_scraped{job="wardops"}'),
-            "duration": vm_query(base, 'scrape_duration_seconds{job="wardops"}'),
+            "samples": vm_query(base, 'sum(scrape_samples_scraped{job="wardops"})'),
+            "duration": vm_query(base, 'max(scrape_duration_seconds{job="wardops"})'),
             "series": common.metric(vm, "vm_new_timeseries_created_total"),
             "device_up": vm_query(base, "count(wardops_device_up)"),
             "rss_mib": common.rss_bytes(proc.pid) / 2**20,
@@ -99,6 +111,8 @@ def main():
     p.add_argument("--scrapes", type=int, default=5)
     p.add_argument("--vm-seconds", type=float, default=120, help="longest wait for 3 scrapes")
     p.add_argument("--vm-scrape-interval", default="10s")
+    p.add_argument("--shards", type=int, default=0,
+                   help="slices VictoriaMetrics scrapes (default: devices / 20,000, rounded up)")
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
     if not a.no_build:
@@ -118,13 +132,23 @@ def main():
             r.figure(f"/metrics {'gzip' if gz else 'plain'}: time to last byte (median / max of {a.scrapes}), size",
                      f"{median * 1000:.0f} ms / {times[-1] * 1000:.0f} ms, {runs[-1][1] / 2**20:.1f} MiB",
                      "< 300 ms" if big and not gz else "", (median < 0.300) if big and not gz else None)
+        shards = a.shards or max(1, math.ceil(a.devices / 20000))
+        if shards > 1:
+            slices = [timed_scrape(f"{app.base}/metrics?shard={k}/{shards}", False) for k in range(1, shards + 1)]
+            gz = [timed_scrape(f"{app.base}/metrics?shard={k}/{shards}", True) for k in range(1, shards + 1)]
+            r.figure(f"/metrics?shard=K/{shards}: largest slice plain / gzip, its time to last byte",
+                     f"{max(s for _, s in slices) / 2**20:.1f} MiB / {max(s for _, s in gz) / 2**20:.2f} MiB, "
+                     f"{max(t for t, _ in slices) * 1000:.0f} ms",
+                     "< 16 MiB plain", max(s for _, s in slices) < 16 * 2**20)
+        r.figure("bytes a device, whole body plain", f"{timed_scrape(app.base + '/metrics', False)[1] / a.devices:.0f}")
         c0 = app.cpu_seconds()
         for _ in range(3):
             app.get("/metrics")
         r.figure("appliance CPU per plain scrape", f"{(app.cpu_seconds() - c0) / 3 * 1000:.0f} ms")
-        vm = run_vm(app, a.vm_seconds, a.vm_scrape_interval)
+        app.devices = a.devices
+        vm = run_vm(app, a.vm_seconds, a.vm_scrape_interval, shards)
         clean = vm["failed"] == 0 and not vm["bad"] and not vm["last_error"] and all(h == "up" for h in vm["health"])
-        r.figure("VictoriaMetrics scrapes: done / failed, target health, last scrape duration",
+        r.figure(f"VictoriaMetrics, default flags, {shards} target(s): scrapes done / failed, target health, last scrape duration",
                  f"{vm['scrapes']:.0f} / {vm['failed']:.0f} in {vm['waited']:.0f} s, {','.join(vm['health'])}, "
                  f"{','.join(f'{d * 1000:.0f} ms' for d in vm['last_duration'] if d is not None)}"
                  + (f"; {vm['bad']}" if vm["bad"] else "")

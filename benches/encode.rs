@@ -203,6 +203,7 @@ fn main() {
                 wardops::read_model::Ends::of(&state, chrono_tz::Tz::UTC),
                 &registry,
                 Format::Prometheus,
+                None,
             )
             .len()
         });
@@ -212,6 +213,7 @@ fn main() {
                 wardops::read_model::Ends::of(&state, chrono_tz::Tz::UTC),
                 &registry,
                 Format::OpenMetrics,
+                None,
             )
             .len()
         });
@@ -221,6 +223,7 @@ fn main() {
                 wardops::read_model::Ends::of(&state, chrono_tz::Tz::UTC),
                 &registry,
                 Format::Prometheus,
+                None,
             ))
             .len()
         });

@@ -7,14 +7,19 @@
 //! blocking pool because 100k devices take tens of ms, and is `reserved`: it is served
 //! even while the public routes have every connection.
 //!
+//! `?shard=K/N` answers one of N slices of the per-device families ([`shard`]), for
+//! fleets too big for one scrape body.
+//!
 //! Layout: [`exposition`] writes the text formats, [`devices`] the per-device families,
-//! [`process`] the `process_*` families, [`shared`] the encodings in flight. Other
+//! [`shard`] their slices, [`process`] the `process_*` families, [`shared`] the
+//! encodings in flight. Other
 //! components register their own families in the context's registry
 //! (`XMetrics::register`).
 
 pub mod devices;
 pub mod exposition;
 pub mod process;
+pub mod shard;
 pub mod shared;
 
 use std::io::Write as _;
@@ -26,6 +31,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 pub use exposition::Format;
+pub use shard::Shard;
 
 use crate::context::Context;
 use crate::http::response::{self, Body};
@@ -43,8 +49,8 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
 /// `/metrics` over a context: its route and the encodings in flight.
 pub struct Exporter {
     ctx: Arc<Context>,
-    /// By (format, gzip).
-    flights: Flights<(Format, bool)>,
+    /// By (format, gzip, slice).
+    flights: Flights<(Format, bool, Option<Shard>)>,
 }
 
 impl Exporter {
@@ -91,12 +97,16 @@ pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
             .and_then(|v: &HeaderValue| v.to_str().ok())
             .unwrap_or("")
     };
+    let shard = match Shard::of_query(req.uri().query()) {
+        Ok(shard) => shard,
+        Err(message) => return response::bad_parameter("shard", &message),
+    };
     let format = negotiate(header(header::ACCEPT));
     let gzip = accepts_gzip(header(header::ACCEPT_ENCODING));
-    let body = exporter.flights.get((format, gzip), || {
+    let body = exporter.flights.get((format, gzip, shard), || {
         let ctx = &exporter.ctx;
         let ends = Ends::of(&ctx.state, ctx.maintenance.zone);
-        let text = encode(&ctx.state.snapshot(), ends, &ctx.registry, format);
+        let text = encode(&ctx.state.snapshot(), ends, &ctx.registry, format, shard);
         if gzip { gzip_bytes(&text) } else { text }
     });
     let mut response = response::bytes(StatusCode::OK, format.content_type(), body);
@@ -112,14 +122,23 @@ pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
     response
 }
 
-/// The whole exposition for `snapshot`, maintenance as `ends` has it. Public for the
-/// benchmark.
-pub fn encode(snapshot: &Snapshot, ends: Ends, registry: &Registry, format: Format) -> Vec<u8> {
-    let capacity = 4096 + snapshot.inventory.devices.len() * devices::BYTES_PER_DEVICE;
+/// The exposition for `snapshot` (the slice `shard` of it, None: all), maintenance as
+/// `ends` has it. Public for the benchmark.
+pub fn encode(
+    snapshot: &Snapshot,
+    ends: Ends,
+    registry: &Registry,
+    format: Format,
+    shard: Option<Shard>,
+) -> Vec<u8> {
+    let slices = shard.map_or(1, |s| s.count() as usize);
+    let capacity = 4096 + snapshot.inventory.devices.len() * devices::BYTES_PER_DEVICE / slices;
     let mut w = exposition::Writer::new(format, capacity);
-    devices::encode(&mut w, snapshot, ends);
-    w.registry(registry);
-    process::Process::read().encode(&mut w);
+    devices::encode(&mut w, snapshot, ends, shard);
+    if shard::has_totals(shard) {
+        w.registry(registry);
+        process::Process::read().encode(&mut w);
+    }
     w.finish()
 }
 

@@ -480,3 +480,135 @@ async fn concurrent_scrapes_share_one_encoding() {
     assert_eq!(exporter.encodings(), 2);
     assert_eq!(exporter.scrapes(), SCRAPERS + 1);
 }
+
+#[tokio::test]
+async fn per_device_families_carry_the_device_alone_and_info_the_rest() {
+    let (base, _) = start().await;
+    let (_, text) = scrape(&base, None).await;
+    let parsed = parse(&text, "prometheus");
+    let per_device = parsed.iter().filter(|s| {
+        let name = s["name"].as_str().unwrap();
+        name.starts_with("wardops_device_") && name != "wardops_device_info"
+    });
+    let mut n = 0;
+    for s in per_device {
+        let keys: Vec<&String> = s["labels"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["device"], "{s}");
+        n += 1;
+    }
+    assert!(n > 20, "{n} per-device samples");
+    // What a dashboard joins on `device` for the region.
+    let info = samples(&parsed, "wardops_device_info");
+    let down = info
+        .iter()
+        .find(|s| s["labels"]["device"] == "down-1")
+        .unwrap();
+    assert_eq!(down["labels"]["region"], "West \"Side\"");
+    assert_eq!(down["labels"]["kind"], "atm");
+}
+
+async fn scrape_query(base: &str, query: &str) -> (u16, String) {
+    let r = reqwest::get(format!("{base}/metrics?{query}"))
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn slices_split_the_devices_and_only_the_first_has_the_appliance() {
+    let (base, _) = start().await;
+    let (_, whole) = scrape(&base, None).await;
+    let whole = parse(&whole, "prometheus");
+    let device_samples = |parsed: &[Value]| -> Vec<String> {
+        let mut out: Vec<String> = parsed
+            .iter()
+            .filter(|s| s["labels"].get("device").is_some())
+            .map(|s| format!("{} {}", s["name"], s["labels"]["device"]))
+            .collect();
+        out.sort();
+        out
+    };
+    let mut union = Vec::new();
+    for k in 1..=3 {
+        let (status, text) = scrape_query(&base, &format!("shard={k}/3")).await;
+        assert_eq!(status, 200, "{text}");
+        let parsed = parse(&text, "prometheus");
+        let has = |name| !samples(&parsed, name).is_empty();
+        assert_eq!(
+            [
+                has("wardops_devices"),
+                has("wardops_probes_total"),
+                has("process_open_fds")
+            ],
+            [k == 1; 3],
+            "slice {k}: totals and the appliance's own families in the first alone"
+        );
+        if k == 1 {
+            let total: f64 = samples(&parsed, "wardops_devices")
+                .iter()
+                .map(|s| s["value"].as_f64().unwrap())
+                .sum();
+            assert_eq!(total, 4.0, "the totals count the whole fleet");
+        }
+        union.extend(device_samples(&parsed));
+    }
+    union.sort();
+    assert_eq!(
+        union,
+        device_samples(&whole),
+        "each device's series in one slice"
+    );
+    for bad in ["shard=0/3", "shard=4/3", "shard=x", "shard=1/65"] {
+        let (status, body) = scrape_query(&base, bad).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(body.contains("\"parameter\":\"shard\""), "{body}");
+    }
+}
+
+#[test]
+fn the_exposition_is_small_enough_per_device() {
+    // A bank's fleet: names like tbilisi-b0042-atm-03, all up and answering, one label.
+    let mut yaml = String::from("regions:\n  - name: tbilisi\n    branches:\n");
+    for b in 0..500 {
+        yaml.push_str(&format!(
+            "      - name: tbilisi-b{b:04}\n        devices:\n"
+        ));
+        for d in 0..4 {
+            yaml.push_str(&format!(
+                "          - {{ name: tbilisi-b{b:04}-atm-{d:02}, address: 127.12.{}.{}, kind: atm, labels: {{ isp: magti }} }}\n",
+                b / 2,
+                (b % 2) * 100 + d + 1
+            ));
+        }
+    }
+    let source = Source {
+        path: PathBuf::from("inventory/t.yaml"),
+        text: yaml,
+    };
+    let inventory = build_inventory(&[source], &Default::default()).expect("valid inventory");
+    let state = State::new(Arc::new(SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let snapshot = state.snapshot();
+    for (d, _, r) in snapshot.devices() {
+        let outcome = ProbeOutcome {
+            sent: 1,
+            received: 1,
+            rtt: Some(Duration::from_micros(1234)),
+        };
+        state.record_probe(d, r, &outcome, Utc::now());
+    }
+    let snapshot = state.snapshot();
+    let ends = wardops::read_model::Ends::of(&state, chrono_tz::Tz::UTC);
+    let body = wardops::metrics::encode(
+        &snapshot,
+        ends,
+        &Registry::default(),
+        wardops::metrics::Format::Prometheus,
+        None,
+    );
+    let per_device = body.len() / snapshot.inventory.devices.len();
+    eprintln!("{per_device} bytes a device");
+    // 730 bytes with four labels on every family; VictoriaMetrics' default 16 MiB body
+    // holds 26,000 devices at 640, a slice of 20,000 with room (docs/metrics.md).
+    assert!(per_device <= 640, "{per_device} bytes a device");
+}

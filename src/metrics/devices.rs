@@ -15,16 +15,24 @@
 //! `wardops_device_degraded` is 1 while the device's RTT or loss over its window is above
 //! its thresholds (a warning beside the status: the device is `up`), else 0; absent while
 //! unknown, like the other 0/1 families.
+//!
+//! Every per-device family is labelled with `device` alone; what else is known of the
+//! device (region, branch, kind, address, inventory labels) is on its
+//! `wardops_device_info` series, to join on `device` (the kube-state-metrics pattern).
+//! Repeating four labels on nine families made the exposition ~730 bytes a device,
+//! past VictoriaMetrics' default scrape size at ~23,000 devices; with one label it is
+//! ~630, and a bigger fleet is scraped in slices ([`super::shard`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::exposition::{Kind, Writer, label, label_name};
+use super::shard::{self, Shard};
 use crate::read_model::Ends;
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
 
 /// Rough bytes of exposition per device, to allocate once.
-pub const BYTES_PER_DEVICE: usize = 1000;
+pub const BYTES_PER_DEVICE: usize = 700;
 
 /// What one device contributes, copied once so that every family reads the same
 /// measurements and each measurement mutex is held for one copy only.
@@ -32,21 +40,26 @@ struct Row {
     status: DeviceStatus,
     m: Measurements,
     in_maintenance: bool,
-    /// `device,region,branch,kind` labels, escaped, in the shared label buffer.
+    /// The `device` label, escaped, in the shared label buffer.
     labels: (usize, usize),
+    /// Its index in the inventory.
+    index: usize,
 }
 
-pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
+/// The per-device families of the devices `shard` holds (None: all), and the fleet
+/// totals when it is the whole exposition or its first slice.
+pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends, shard: Option<Shard>) {
     let n = snapshot.inventory.devices.len();
-    let mut buf = Vec::with_capacity(n * 96);
+    let mut buf = Vec::with_capacity(n * 40);
     let mut rows = Vec::with_capacity(n);
-    for (device, status, runtime) in snapshot.devices() {
+    for (index, (device, status, runtime)) in snapshot.devices().enumerate() {
+        if !shard::holds(shard, &device.name) {
+            continue;
+        }
         let start = buf.len();
         label(&mut buf, true, "device", &device.name);
-        label(&mut buf, false, "region", &device.region);
-        label(&mut buf, false, "branch", &device.branch);
-        label(&mut buf, false, "kind", &device.kind);
         rows.push(Row {
+            index,
             status: *status,
             m: runtime.measurements(),
             in_maintenance: ends.of_device(device).is_some(),
@@ -169,9 +182,13 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
     let mut used: Vec<usize> = Vec::new();
-    for (device, row) in snapshot.inventory.devices.iter().zip(&rows) {
+    for row in &rows {
+        let device = &snapshot.inventory.devices[row.index];
         set.clear();
         set.extend_from_slice(labels(row));
+        label(&mut set, false, "region", &device.region);
+        label(&mut set, false, "branch", &device.branch);
+        label(&mut set, false, "kind", &device.kind);
         address.clear();
         let _ = write!(address, "{}", device.address);
         label(&mut set, false, "address", &address);
@@ -194,9 +211,13 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
         w.sample(info, &set, 1u64);
     }
 
+    if !shard::has_totals(shard) {
+        return;
+    }
+    // The totals count the whole fleet, whatever slice carries them.
     let mut counts = [0u64; 4];
-    for row in &rows {
-        counts[row.status.status as usize] += 1;
+    for status in &snapshot.status {
+        counts[status.status as usize] += 1;
     }
     let devices = "wardops_devices";
     w.family(devices, "Devices by status", Kind::Gauge);
@@ -211,7 +232,11 @@ pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends) {
         "Devices that are up and degraded (RTT or loss above their thresholds)",
         Kind::Gauge,
     );
-    let n = rows.iter().filter(|r| r.status.degraded.is_some()).count();
+    let n = snapshot
+        .status
+        .iter()
+        .filter(|s| s.degraded.is_some())
+        .count();
     w.sample(degraded, b"", n as u64);
     let version = "wardops_state_version";
     w.family(

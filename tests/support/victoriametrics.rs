@@ -25,15 +25,23 @@ impl VictoriaMetrics {
     /// [`VictoriaMetrics::start`] with `job` added to the scrape job's YAML (indented
     /// four spaces: `    bearer_token: …\n`, `    basic_auth: …`).
     pub fn start_scraping(targets: &[String], job: &str) -> VictoriaMetrics {
+        let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        Self::start_with(&format!(
+            "{job}    static_configs:\n      - targets: [{}]\n",
+            list.join(", ")
+        ))
+    }
+
+    /// Scrapes every second as the scrape job `wardops` whose YAML after `job_name` is
+    /// `job` (indented four spaces), with the default flags otherwise.
+    pub fn start_with(job: &str) -> VictoriaMetrics {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is missing: apt-get install victoria-metrics"
         );
         let dir = tempfile::tempdir().unwrap();
-        let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
         let scrape = format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wardops\n{job}    static_configs:\n      - targets: [{}]\n",
-            list.join(", ")
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wardops\n{job}"
         );
         std::fs::write(dir.path().join("scrape.yml"), scrape).unwrap();
         // A free port can be taken between the probe and the bind: try a few.
