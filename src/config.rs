@@ -33,6 +33,7 @@ pub mod load;
 mod maintenance;
 pub mod probe;
 mod raw;
+pub mod schema;
 pub mod settings;
 pub(crate) mod walk;
 pub(crate) mod yaml;

@@ -75,6 +75,12 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         regions: Vec<String>,
     },
+    /// Print the JSON Schema of an inventory file or of wardops.yaml, for editors that
+    /// validate YAML as it is typed (yaml-language-server); `schema/` holds the same.
+    Schema {
+        #[arg(value_enum)]
+        of: SchemaOf,
+    },
     /// Write a complete example configuration of N loopback devices (deterministic: a
     /// smaller N is a subset of a larger one).
     Demo {
@@ -88,6 +94,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaOf {
+    Inventory,
+    Settings,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -112,6 +124,16 @@ fn main() -> ExitCode {
             role,
             regions,
         } => wardops::cli::access::new_token(&name, &role, &regions),
+        Command::Schema { of } => {
+            let schema = match of {
+                SchemaOf::Inventory => wardops::config::schema::inventory(),
+                SchemaOf::Settings => wardops::config::schema::settings(),
+            };
+            let text = wardops::config::schema::to_text(&schema);
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+            ExitCode::SUCCESS
+        }
         Command::Demo {
             devices,
             interval,

@@ -108,7 +108,7 @@ pub struct DegradedOverrides {
     pub window: Option<Spanned<String>>,
 }
 
-const KEYS: &[&str] = &["rtt_above", "loss_above", "window"];
+pub(in crate::config) const KEYS: &[&str] = &["rtt_above", "loss_above", "window"];
 const RTT: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(60));
 const WINDOW: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
 

@@ -42,7 +42,7 @@ pub struct RawWindow<'a> {
     reason: Option<Spanned<Text<'a>>>,
 }
 
-const WINDOW_KEYS: &[&str] = &[
+pub(in crate::config) const WINDOW_KEYS: &[&str] = &[
     "start", "end", "days", "from", "to", "cron", "duration", "zone", "reason",
 ];
 /// The keys of each kind of window, by index into [`WINDOW_KEYS`].

@@ -75,7 +75,7 @@ pub struct ProbeOverrides {
 }
 
 /// The keys of a `probe:` section, in the order the hints list them.
-const PROBE_KEYS: &[&str] = &[
+pub(in crate::config) const PROBE_KEYS: &[&str] = &[
     "interval",
     "timeout",
     "packets",

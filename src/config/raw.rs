@@ -57,9 +57,10 @@ pub struct RawDevice<'a> {
 /// A label's key and value as written.
 pub type Label<'a> = (Spanned<Text<'a>>, Spanned<Text<'a>>);
 
-const FILE_KEYS: &[&str] = &["regions"];
-const REGION_KEYS: &[&str] = &["name", "probe", "branches", "parents", "maintenance"];
-const BRANCH_KEYS: &[&str] = &[
+pub(in crate::config) const FILE_KEYS: &[&str] = &["regions"];
+pub(in crate::config) const REGION_KEYS: &[&str] =
+    &["name", "probe", "branches", "parents", "maintenance"];
+pub(in crate::config) const BRANCH_KEYS: &[&str] = &[
     "name",
     "lat",
     "lon",
@@ -68,7 +69,7 @@ const BRANCH_KEYS: &[&str] = &[
     "parents",
     "maintenance",
 ];
-const DEVICE_KEYS: &[&str] = &[
+pub(in crate::config) const DEVICE_KEYS: &[&str] = &[
     "name",
     "address",
     "kind",

@@ -16,14 +16,14 @@ use super::probe::{ProbeOverrides, ProbeSettings, inconsistencies};
 use super::walk::{Walk, Walker};
 use super::yaml::Event;
 
-mod access;
-mod maintenance;
+pub(in crate::config) mod access;
+pub(in crate::config) mod maintenance;
 pub mod notify;
-mod reload;
-mod store;
+pub(in crate::config) mod reload;
+pub(in crate::config) mod store;
 pub mod tls;
-mod victoriametrics;
-mod web;
+pub(in crate::config) mod victoriametrics;
+pub(in crate::config) mod web;
 
 pub use access::{AccessSettings, OidcSettings};
 pub use maintenance::MaintenanceSettings;
@@ -66,7 +66,7 @@ pub struct Settings {
 }
 
 /// The top-level keys, in the order the hints list them.
-const SETTINGS_KEYS: &[&str] = &[
+pub(in crate::config) const SETTINGS_KEYS: &[&str] = &[
     "listen",
     "database_url",
     "inventory",

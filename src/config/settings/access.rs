@@ -9,7 +9,7 @@ use crate::config::duration;
 use crate::config::error::{ConfigError, Place, Spanned};
 use crate::config::walk::{Walk, Walker};
 
-mod oidc;
+pub(in crate::config) mod oidc;
 pub use oidc::OidcSettings;
 
 /// Who may read and act.
@@ -50,7 +50,7 @@ impl AccessSettings {
     }
 }
 
-const KEYS: &[&str] = &[
+pub(in crate::config) const KEYS: &[&str] = &[
     "users_file",
     "anonymous",
     "session_idle",

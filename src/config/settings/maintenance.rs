@@ -23,7 +23,7 @@ impl Default for MaintenanceSettings {
     }
 }
 
-const MAINTENANCE_KEYS: &[&str] = &["zone"];
+pub(in crate::config) const MAINTENANCE_KEYS: &[&str] = &["zone"];
 
 /// `maintenance:` as written.
 #[derive(Debug, Default)]

@@ -17,7 +17,7 @@ use crate::config::walk::{Walk, Walker};
 use crate::config::yaml::Event;
 use crate::notify::Secret;
 
-mod raw;
+pub(in crate::config) mod raw;
 mod receivers;
 
 pub use receivers::{AlertmanagerReceiver, EmailReceiver, SmtpTls, WebhookReceiver};

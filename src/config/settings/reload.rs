@@ -33,7 +33,7 @@ impl Default for ReloadSettings {
     }
 }
 
-const RELOAD_KEYS: &[&str] = &[
+pub(in crate::config) const RELOAD_KEYS: &[&str] = &[
     "check_interval",
     "http_endpoint",
     "allow_empty",

@@ -20,7 +20,7 @@ pub struct StoreSettings {
     pub flapping_window: Duration,
 }
 
-const ALERTS_KEYS: &[&str] = &["flapping_transitions", "flapping_window"];
+pub(in crate::config) const ALERTS_KEYS: &[&str] = &["flapping_transitions", "flapping_window"];
 
 /// `retention`: at least a day; at most 100 years, so that "now minus the retention"
 /// is a date (100000000d passed `check`, then the writer panicked on the date overflow).

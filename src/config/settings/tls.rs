@@ -80,7 +80,8 @@ impl TlsServerConfig {
     }
 }
 
-const TLS_KEYS: &[&str] = &["cert_file", "key_file", "min_version", "max_version"];
+pub(in crate::config) const TLS_KEYS: &[&str] =
+    &["cert_file", "key_file", "min_version", "max_version"];
 const NAME: &str = "http.tls_server_config";
 
 /// `tls_server_config:` as written; `at` is where its mapping starts, None if absent.

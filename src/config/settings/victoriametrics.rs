@@ -29,7 +29,7 @@ impl Default for VictoriaMetricsSettings {
     }
 }
 
-const KEYS: &[&str] = &["url", "timeout"];
+pub(in crate::config) const KEYS: &[&str] = &["url", "timeout"];
 
 /// Below 100 ms a healthy VictoriaMetrics 30 days back times out; above 20 s a page
 /// would wait on it longer than anyone waits for a page (and near `http` timeouts).

@@ -69,12 +69,12 @@ impl Default for WebSettings {
     }
 }
 
-const HTTP_KEYS: &[&str] = &[
+pub(in crate::config) const HTTP_KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_client",
     "tls_server_config",
 ];
-const WEB_KEYS: &[&str] = &[
+pub(in crate::config) const WEB_KEYS: &[&str] = &[
     "max_event_streams",
     "victoriametrics_url",
     "display_zone",

@@ -36,7 +36,7 @@ pub struct OidcSettings {
     pub regions_claim: Option<String>,
 }
 
-const KEYS: &[&str] = &[
+pub(in crate::config) const KEYS: &[&str] = &[
     "name",
     "issuer",
     "client_id",
@@ -49,7 +49,7 @@ const KEYS: &[&str] = &[
     "roles",
     "regions_claim",
 ];
-const REQUIRED: &[&str] = &["issuer", "client_id", "redirect_url", "roles"];
+pub(in crate::config) const REQUIRED: &[&str] = &["issuer", "client_id", "redirect_url", "roles"];
 const ROLES: &[&str] = &["admin", "operator", "viewer"];
 
 /// `access.oidc:` as written.

@@ -7,17 +7,18 @@ use crate::config::yaml::Event;
 
 use super::one_or_many;
 
-const NOTIFY_KEYS: &[&str] = &[
+pub(in crate::config) const NOTIFY_KEYS: &[&str] = &[
     "external_url",
     "max_replay_age",
     "max_backoff",
     "receivers",
     "routes",
 ];
-const RECEIVER_KEYS: &[&str] = &["name", "alertmanager", "webhook", "email"];
-const ALERTMANAGER_KEYS: &[&str] = &["urls", "resend_interval", "timeout"];
-const WEBHOOK_KEYS: &[&str] = &["url", "secret_env", "secret_file", "timeout"];
-const EMAIL_KEYS: &[&str] = &[
+pub(in crate::config) const RECEIVER_KEYS: &[&str] = &["name", "alertmanager", "webhook", "email"];
+pub(in crate::config) const ALERTMANAGER_KEYS: &[&str] = &["urls", "resend_interval", "timeout"];
+pub(in crate::config) const WEBHOOK_KEYS: &[&str] =
+    &["url", "secret_env", "secret_file", "timeout"];
+pub(in crate::config) const EMAIL_KEYS: &[&str] = &[
     "smtp",
     "username",
     "password_env",
@@ -26,8 +27,8 @@ const EMAIL_KEYS: &[&str] = &[
     "to",
     "timeout",
 ];
-const SMTP_KEYS: &[&str] = &["host", "port", "tls"];
-const ROUTE_KEYS: &[&str] = &[
+pub(in crate::config) const SMTP_KEYS: &[&str] = &["host", "port", "tls"];
+pub(in crate::config) const ROUTE_KEYS: &[&str] = &[
     "receivers",
     "match",
     "group_by",
@@ -37,7 +38,7 @@ const ROUTE_KEYS: &[&str] = &[
     "send_resolved",
     "continue",
 ];
-const MATCH_KEYS: &[&str] = &[
+pub(in crate::config) const MATCH_KEYS: &[&str] = &[
     "region",
     "branch",
     "kind",
