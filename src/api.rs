@@ -33,6 +33,8 @@
 //!   (operator) makes one (matchers `region`, `branch`, `device`, `kind`; `starts_at`,
 //!   `duration` or `ends_at`, `comment`); `POST /api/v1/silences/{id}/expire`
 //!   (operator) ends one early ([`silences`]).
+//! - `GET /api/v1/openapi.yaml` — the OpenAPI 3.1 description of these routes
+//!   ([`openapi`]).
 //! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
@@ -54,6 +56,7 @@ pub mod form;
 pub mod health;
 pub mod maintenance;
 pub mod notifications;
+pub mod openapi;
 pub mod probe_now;
 pub mod silences;
 pub mod status;
@@ -102,6 +105,7 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
             silences::expire,
         ),
         Route::exact("/api/v1/notifications").task(Wait::Io, ctx, notifications::route),
+        Route::exact(openapi::PATH).sync(Run::Inline, ctx, openapi::get),
         Route::exact("/api/v1/events")
             .no_head()
             .task(Wait::Streaming, ctx, events::get),

@@ -340,6 +340,7 @@ mod tests {
                 "POST /api/v1/silences: operator",
                 "POST /api/v1/silences/…: operator",
                 "GET, HEAD /api/v1/notifications: viewer",
+                "GET, HEAD /api/v1/openapi.yaml: viewer",
                 "GET /api/v1/events: viewer",
                 "GET, HEAD /healthz: anyone",
                 "GET, HEAD /readyz: anyone",

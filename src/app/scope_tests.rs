@@ -158,6 +158,8 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         "/api/v1/maintenance" => vec![("/api/v1/maintenance", S::OK, Some("west-atm"))],
         "/api/v1/silences" => vec![("/api/v1/silences", S::OK, Some("west-atm"))],
         "/api/v1/notifications" => vec![("/api/v1/notifications", S::FORBIDDEN, None)],
+        // The same text for everyone: no device in it.
+        "/api/v1/openapi.yaml" => vec![("/api/v1/openapi.yaml", S::OK, None)],
         "/api/v1/audit" => vec![("/api/v1/audit", S::FORBIDDEN, None)],
         // Writes, each tested by its own tests (an alert, a silence or a device of another
         // region is a 404 there); they name no device of their own.
