@@ -30,6 +30,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod demo;
