@@ -1,7 +1,8 @@
 //! The RPM as a Linux team would receive it: `scripts/package` builds it (here from the
 //! debug binary of this build, so the test does not wait for a release build; the spec and
 //! the files are the same), and the test reads it back with `rpm` — version, file list,
-//! config files, scriptlets —, checks its unit with `systemd-analyze verify`, installs it
+//! config files, scriptlets —, checks its unit with `systemd-analyze verify` and rates it
+//! with `systemd-analyze security` (exposure at most 2.0), installs it
 //! into a scratch root, makes the package's `wardops` user there from its sysusers entry
 //! (`systemd-sysusers --root`), and runs the installed binary against the installed
 //! settings as that user with only the unit's ambient CAP_NET_RAW (`setpriv`): it serves
@@ -204,6 +205,23 @@ fn the_installed_unit_passes_systemd_analyze_verify() {
         complaints.iter().any(|l| l.contains("bogus")),
         "{complaints:?}"
     );
+
+    std::fs::remove_dir_all(&dropin).unwrap();
+
+    // systemd's own rating of the sandbox: 2.0 or less ("OK" starts below 4.0, a bare
+    // service is 9.6). --threshold makes it fail above that.
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=20"])
+        .arg(format!("--root={}", root.path().display()))
+        .arg("/usr/lib/systemd/system/wardops.service")
+        .output()
+        .unwrap();
+    let rating = String::from_utf8_lossy(&out.stdout);
+    let overall = rating
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("{rating}"));
+    assert!(out.status.success(), "{overall}");
 
     // The man page is roff for wardops(1) with its subcommands.
     let gz = std::fs::read(root.path().join("usr/share/man/man1/wardops.1.gz")).unwrap();
