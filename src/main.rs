@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 use wardops::cli::LogFormat;
 
-/// wardops: pings every device in a YAML inventory, knows which are down and since when,
-/// and serves it as JSON, Prometheus metrics and web pages.
+/// Network monitoring appliance: pings every device in a YAML inventory, knows which are
+/// down and since when, and serves it as JSON, Prometheus metrics and web pages.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {

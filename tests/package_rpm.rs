@@ -106,6 +106,11 @@ fn the_package_holds_the_binary_the_unit_and_its_config() {
     ] {
         assert!(flags.lines().any(|l| l == config), "{config}: {flags}");
     }
+    let requires = query(&["-qpR"]);
+    assert!(
+        requires.lines().any(|l| l == "systemd >= 246"),
+        "{requires}"
+    );
     let scripts = query(&["-qp", "--scripts"]);
     for expected in [
         // %pre: the user from the packaged sysusers entry, before files naming it land.
