@@ -38,17 +38,22 @@ fn run(cmd: &mut Command) -> String {
 /// keeps each build to seconds).
 fn package() -> &'static Path {
     static RPM: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, rpm) = RPM.get_or_init(|| {
-        let out = tempfile::tempdir().unwrap();
-        let printed = run(Command::new("scripts/package")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["--fast", "--binary", env!("CARGO_BIN_EXE_wardops"), "--out"])
-            .arg(out.path()));
-        let rpm = PathBuf::from(printed.trim());
-        assert!(rpm.starts_with(out.path()), "{printed}");
-        (out, rpm)
-    });
+    let (_, rpm) = RPM.get_or_init(|| build("1"));
     rpm
+}
+
+/// `scripts/package` of this build's binary as release `release`, into a temporary
+/// directory (kept with it).
+fn build(release: &str) -> (tempfile::TempDir, PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    let printed = run(Command::new("scripts/package")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--fast", "--release", release])
+        .args(["--binary", env!("CARGO_BIN_EXE_wardops"), "--out"])
+        .arg(out.path()));
+    let rpm = PathBuf::from(printed.trim());
+    assert!(rpm.starts_with(out.path()), "{printed}");
+    (out, rpm)
 }
 
 fn query(args: &[&str]) -> String {
@@ -141,17 +146,49 @@ fn install() -> tempfile::TempDir {
         .arg("--root")
         .arg(root.path())
         .arg("--initdb"));
-    // Scriptlets need a shell and systemd inside the root, which a scratch root lacks:
-    // they are read above instead. Debian's rpm asks for --force-debian to install at all.
+    rpm_into(root.path(), "-i", package());
+    root
+}
+
+/// `rpm --root root MODE rpm` (`-i`, `-U`). Scriptlets need a shell and systemd inside the
+/// root, which a scratch root lacks: they are read instead. Debian's rpm asks for
+/// --force-debian to install at all.
+fn rpm_into(root: &Path, mode: &str, rpm: &Path) {
     let mut cmd = Command::new("rpm");
     cmd.arg("--root")
-        .arg(root.path())
-        .args(["--nodeps", "--noscripts", "-i"]);
+        .arg(root)
+        .args(["--nodeps", "--noscripts", mode]);
     if Path::new("/etc/debian_version").exists() {
         cmd.arg("--force-debian");
     }
-    run(cmd.arg(package()));
-    root
+    run(cmd.arg(rpm));
+}
+
+#[test]
+fn an_upgrade_keeps_the_settings_the_operator_changed() {
+    let root = install();
+    let settings = root.path().join("etc/wardops/wardops.yaml");
+    let changed = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("listen: 127.0.0.1:5001", "listen: 127.0.0.1:5002");
+    std::fs::write(&settings, &changed).unwrap();
+    let example = root.path().join("etc/wardops/inventory/example.yaml");
+    std::fs::remove_file(&example).unwrap();
+
+    let (_out, next) = build("2");
+    rpm_into(root.path(), "-U", &next);
+    let installed = run(Command::new("rpm").arg("--root").arg(root.path()).args([
+        "-q",
+        "--queryformat",
+        "%{VERSION}-%{RELEASE}",
+        "wardops",
+    ]));
+    assert_eq!(installed, format!("{}-2", env!("CARGO_PKG_VERSION")));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), changed);
+    // The example the operator removed stays removed (missingok; rpm restores a missing
+    // plain config file): their inventory decides the devices, not the package.
+    assert!(!example.exists());
+    assert!(root.path().join("usr/bin/wardops").exists());
 }
 
 /// The `wardops` account that the package's sysusers entry makes, made in `root` (as
