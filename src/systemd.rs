@@ -49,8 +49,10 @@ pub fn reloaded() {
 
 /// How often to feed the watchdog: half of `WATCHDOG_USEC`, as `sd_watchdog_enabled(3)`
 /// advises, so one late tick is not a restart. None when systemd set no watchdog for
-/// this process (`WATCHDOG_PID`, when set, names another process).
+/// this process (`WATCHDOG_PID`, when set, names another process), or no socket to
+/// feed it through.
 pub fn watchdog_period() -> Option<Duration> {
+    std::env::var_os("NOTIFY_SOCKET")?;
     let usec = std::env::var("WATCHDOG_USEC").ok()?;
     let pid = std::env::var("WATCHDOG_PID").ok();
     period(&usec, pid.as_deref(), std::process::id())

@@ -270,3 +270,14 @@ fn the_watchdog_is_fed_while_the_prober_is_healthy_and_only_then() {
     drop(app);
     notify.until("STOPPING=1", Duration::from_secs(5));
 }
+
+#[test]
+fn without_a_notify_socket_there_is_no_watchdog() {
+    // Started by hand or by a unit that is not Type=notify: nothing to tell, no task.
+    let dir = tempfile::tempdir().unwrap();
+    write_fast_config(dir.path(), "sdnone", &[("sd-atm-2", "127.151.0.2")]);
+    let app = Appliance::start_with(dir.path(), &[("WATCHDOG_USEC", "1000000")]);
+    wait_status(&app, "sd-atm-2", "up");
+    let log = app.log();
+    assert!(!log.contains("systemd watchdog"), "{log}");
+}
