@@ -39,6 +39,7 @@ fn main() {
                 listen: None,
                 database_url: None,
                 users_file: None,
+                data_dir: None,
             },
         )
         .unwrap();

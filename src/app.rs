@@ -85,14 +85,20 @@ pub async fn run<P: Pinger>(
         reload_metrics,
     );
     let longest_interval = Arc::new(AtomicU64::new(0));
-    let readiness = {
+    // What is wrong with the prober, if anything: `/readyz` says it, and the systemd
+    // watchdog is fed only while it is empty.
+    let prober_unhealthy = {
         let (prober, pinger, longest_interval) =
             (prober.clone(), pinger.clone(), longest_interval.clone());
-        Box::new(move || {
+        Arc::new(move || {
             let interval = Duration::from_millis(longest_interval.load(Ordering::Relaxed));
             // A degraded store is not among these: `/readyz` grades it from the store.
             not_ready_reasons(pinger.is_healthy(), &prober, interval)
         })
+    };
+    let readiness = {
+        let unhealthy = prober_unhealthy.clone();
+        Box::new(move || unhealthy())
     };
     // Notifications: receivers built (or the start fails, as a bad setting would), the
     // engine started over the store's outbox. A failing receiver is not a readiness
@@ -166,11 +172,23 @@ pub async fn run<P: Pinger>(
     let reload_triggers = crate::reload::watch::spawn(reloader);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(listen = %listener.local_addr()?, scheme, devices = config.inventory.devices.len(), "serving");
+    // The listener is bound, so a connection made from here on waits in its backlog.
+    crate::systemd::ready();
+    let watchdog = crate::systemd::watchdog_period().map(|period| {
+        tracing::info!(
+            every_seconds = period.as_secs_f64(),
+            "feeding the systemd watchdog while the prober is healthy"
+        );
+        tokio::spawn(crate::systemd::feed_watchdog(period, move || {
+            prober_unhealthy()
+        }))
+    });
     // Live streams never end by themselves: end them first so the drain can finish.
     let shutdown = {
         let ctx = ctx.clone();
         async move {
             shutdown.await;
+            crate::systemd::stopping();
             ctx.close();
         }
     };
@@ -184,6 +202,9 @@ pub async fn run<P: Pinger>(
     )
     .await;
     reload_triggers.abort();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     supervisor.abort();
     held_alerts.abort();
     notifier.stop();

@@ -135,10 +135,20 @@ pub fn demo(out: &Path, devices: usize, interval: Option<Duration>) -> ExitCode 
     }
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human text, coloured on a terminal.
+    Text,
+    /// One JSON object a line (timestamp, level, target, message and the event's fields
+    /// at the top level), for journald's or Loki's JSON parsers.
+    Json,
+}
+
 /// `wardops serve`.
-pub fn serve(path: &Path) -> ExitCode {
+pub fn serve(path: &Path, log: LogFormat) -> ExitCode {
     limit_malloc_arenas();
-    init_logging();
+    init_logging(log);
     let config = match Config::load(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -252,8 +262,8 @@ pub fn probe(addresses: &[std::net::IpAddr], packets: u32, timeout: Duration) ->
 }
 
 /// `wardops migrate`: applies the store's migrations and exits.
-pub fn migrate(path: &Path) -> ExitCode {
-    init_logging();
+pub fn migrate(path: &Path, log: LogFormat) -> ExitCode {
+    init_logging(log);
     let settings = match crate::config::Settings::load(path, &crate::config::Env::from_process()) {
         Ok(s) => s,
         Err(errors) => {
@@ -303,14 +313,19 @@ fn limit_malloc_arenas() {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only on a terminal: journald and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colours only on a terminal: journald and log files get plain text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Fields flattened beside `message`, so a query says `device="x"`, not
+        // `fields.device`.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }

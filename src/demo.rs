@@ -240,6 +240,7 @@ fn write_demo(
         listen: None,
         database_url: None,
         users_file: None,
+        data_dir: None,
     };
     Settings::parse(&settings_path, &settings, &none).map_err(|e| invalid(e.to_string()))?;
 

@@ -3,6 +3,7 @@
 //! # Layout
 //! Data flows top to bottom; a module imports only from the modules above it.
 //! - [`maintenance`]: maintenance windows and when they are on, exact across DST (pure).
+//! - [`systemd`]: what systemd is told (`READY=1`, the watchdog, `STOPPING=1`); a leaf.
 //! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
 //! - [`access`]: who is asking: roles, region scope, the principal on every request.
 //! - [`probe`]: the ICMP pinger (one shared socket per address family).
@@ -48,4 +49,5 @@ pub mod reload;
 pub mod schedule;
 pub mod state;
 pub mod store;
+pub mod systemd;
 pub mod web;

@@ -4,13 +4,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use wardops::cli::LogFormat;
 
-/// wardops: pings every device in a YAML inventory, knows which are down and since when,
-/// and serves it as JSON, Prometheus metrics and web pages.
+/// Network monitoring appliance: pings every device in a YAML inventory, knows which are
+/// down and since when, and serves it as JSON, Prometheus metrics and web pages.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
+    /// Log lines as human text or as one JSON object each (for journald or Loki).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WARDOPS_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -94,6 +98,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print the man page or a shell's completions, generated from these arguments (the
+    /// RPM ships both; see scripts/package).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// wardops(1) in roff.
+    Man,
+    /// Completions for a shell.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -108,10 +127,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log = cli.log_format;
     match cli.command {
-        Command::Serve { config } => wardops::cli::serve(&config),
+        Command::Serve { config } => wardops::cli::serve(&config, log),
         Command::Check { config } => wardops::cli::check(&config),
-        Command::Migrate { config } => wardops::cli::migrate(&config),
+        Command::Migrate { config } => wardops::cli::migrate(&config, log),
         Command::NotifyTest { receiver, config } => wardops::cli::notify_test(&config, &receiver),
         Command::Probe {
             addresses,
@@ -139,5 +159,24 @@ fn main() -> ExitCode {
             interval,
             out,
         } => wardops::cli::demo(&out, devices, interval),
+        Command::Generate { what } => generate(what),
+    }
+}
+
+fn generate(what: Generate) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let written = match what {
+        Generate::Man => clap_mangen::Man::new(Cli::command()).render(&mut out),
+        Generate::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "wardops", &mut out);
+            Ok(())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wardops generate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

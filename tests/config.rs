@@ -23,6 +23,7 @@ fn no_env() -> Env {
         listen: None,
         database_url: None,
         users_file: None,
+        data_dir: None,
     }
 }
 
@@ -196,9 +197,14 @@ fn environment_overrides_settings() {
         listen: Some("127.0.0.1:6001".into()),
         database_url: Some("postgres://wardops@localhost/wardops".into()),
         users_file: None,
+        data_dir: Some("/var/lib/wardops".into()),
     };
     let config = Config::load_with_env(&path, &env).unwrap();
     assert_eq!(config.settings.listen.to_string(), "127.0.0.1:6001");
+    assert_eq!(
+        config.settings.store.data_dir,
+        std::path::Path::new("/var/lib/wardops")
+    );
     assert_eq!(
         config.settings.database_url,
         "postgres://wardops@localhost/wardops"
@@ -208,6 +214,7 @@ fn environment_overrides_settings() {
         listen: Some("nowhere".into()),
         database_url: None,
         users_file: None,
+        data_dir: None,
     };
     let errors = Config::load_with_env(&path, &bad).unwrap_err();
     assert_eq!(

@@ -377,6 +377,7 @@ fn run(text: &str) -> Result<(), String> {
             listen: None,
             database_url: None,
             users_file: None,
+            data_dir: None,
         };
         let read = Settings::parse(&settings, text, &env);
         (built.err(), read.err())

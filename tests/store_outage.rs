@@ -108,6 +108,7 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
             listen: None,
             database_url: None,
             users_file: None,
+            data_dir: None,
         },
     )
     .unwrap();

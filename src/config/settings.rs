@@ -137,6 +137,9 @@ pub struct Env {
     pub database_url: Option<String>,
     /// `WARDOPS_USERS_FILE`: the users file, outside the settings (e.g. a secret mount).
     pub users_file: Option<String>,
+    /// `WARDOPS_DATA_DIR`: the spool's directory (a packaged appliance keeps the installed
+    /// settings and points this at its state directory).
+    pub data_dir: Option<String>,
 }
 
 impl Env {
@@ -149,6 +152,9 @@ impl Env {
                 .ok()
                 .filter(|v| !v.is_empty()),
             users_file: std::env::var("WARDOPS_USERS_FILE")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            data_dir: std::env::var("WARDOPS_DATA_DIR")
                 .ok()
                 .filter(|v| !v.is_empty()),
         }
@@ -192,7 +198,10 @@ impl Settings {
         let reload = raw.reload.apply(path, &mut errors);
         let base = path.parent().unwrap_or(Path::new("."));
         let tls_server_config = std::mem::take(&mut raw.http.tls).resolve(base, path, &mut errors);
-        let store = raw.store.resolve(base, path, &mut errors);
+        let mut store = raw.store.resolve(base, path, &mut errors);
+        if let Some(dir) = &env.data_dir {
+            store.data_dir = PathBuf::from(dir);
+        }
         let victoriametrics =
             raw.victoriametrics
                 .resolve(raw.web.victoriametrics_url.as_ref(), path, &mut errors);
@@ -306,6 +315,7 @@ pub(crate) mod tests {
             listen: None,
             database_url: None,
             users_file: None,
+            data_dir: None,
         };
         Settings::parse(Path::new("w.yaml"), text, &env).map_err(|e| e.to_string())
     }

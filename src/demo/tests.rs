@@ -11,6 +11,7 @@ fn load(dir: &Path) -> Config {
         listen: None,
         database_url: None,
         users_file: None,
+        data_dir: None,
     };
     Config::load_with_env(&dir.join("wardops.yaml"), &env).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -221,7 +221,10 @@ async fn hangup(reloader: Reloader) {
     };
     while hups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the inventory");
+        // `systemctl reload` waits between these two (ExecReload sends the SIGHUP).
+        crate::systemd::reloading();
         reloader.reload(Trigger::Signal).await;
+        crate::systemd::reloaded();
     }
 }
 

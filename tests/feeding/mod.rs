@@ -24,6 +24,7 @@ pub fn inventory(dir: &Path, devices: usize) -> Config {
             listen: None,
             database_url: None,
             users_file: None,
+            data_dir: None,
         },
     )
     .unwrap()

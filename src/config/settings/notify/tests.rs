@@ -52,6 +52,7 @@ notifications:
         listen: None,
         database_url: None,
         users_file: None,
+        data_dir: None,
     };
     let s = crate::config::Settings::parse(&path, text, &env)
         .unwrap()
