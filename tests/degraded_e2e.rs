@@ -67,7 +67,7 @@ fn degraded_alerts(app: &Appliance, name: &str) -> Vec<Value> {
 
 fn metric(app: &Appliance, family: &str, device: &str) -> Option<String> {
     let text = app.try_get("/metrics")?;
-    let prefix = format!("{family}{{device=\"{device}\",");
+    let prefix = format!("{family}{{device=\"{device}\"}} ");
     text.lines()
         .find(|l| l.starts_with(&prefix))
         .and_then(|l| l.rsplit(' ').next())
