@@ -4,7 +4,8 @@
 //! reply's round trip (and decides an unknown device up), then "no reply" once the
 //! device is dark; a second ask within 5 s is refused with `Retry-After`, as is the
 //! eleventh of one user within a minute; viewers and anonymous callers are refused;
-//! the device page's button posts back to it; each probe now is in the audit log.
+//! the device page's button posts back to it; each probe now is in the audit log. And
+//! with no prober running for the device, the ask ends in a 504, not a hang.
 //!
 //! Addresses: 127.143.0.0/16 (nftables rules hold for the whole machine).
 
@@ -193,4 +194,45 @@ fn an_operator_probes_a_device_now_and_sees_what_the_probe_saw() {
     assert!(entries.iter().any(|e| e["user"] == "operator"
         && e["target"] == "device k-atm-0"
         && e["detail"].as_str().unwrap().starts_with("answered in")));
+}
+
+/// No scheduler task runs for the device (a stalled prober): the ask is answered with a
+/// 504 once the probe's own longest duration and the slack have passed, not left hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_running_prober_the_answer_is_a_504_in_bounded_time() {
+    use std::sync::Arc;
+    use wardops::access::{Principal, Role, Scope, Via};
+
+    let inventory = wardops::config::load::build_inventory(
+        &[wardops::config::load::Source {
+            path: "inventory/s.yaml".into(),
+            text: "regions:\n  - name: r\n    branches:\n      - name: b\n        devices:\n          - { name: stuck, address: 127.143.9.1, kind: atm }\n".into(),
+        }],
+        &Default::default(),
+    )
+    .unwrap();
+    let state = wardops::state::State::new(Arc::new(wardops::state::SystemClock));
+    state.replace_inventory(Arc::new(inventory), |_| None);
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, _started) = support::local_context(&state, dir.path()).await;
+    let ctx = Arc::new(ctx);
+    let mut req = hyper::Request::post("/api/v1/devices/stuck/probe")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    req.extensions_mut().insert(Principal {
+        name: "oscar".into(),
+        role: Role::Operator,
+        scope: Scope::all(),
+        via: Via::Basic,
+        address: std::net::Ipv4Addr::LOCALHOST.into(),
+    });
+    let started = Instant::now();
+    let response = wardops::api::probe_now::post(ctx, req).await;
+    let took = started.elapsed();
+    assert_eq!(response.status().as_u16(), 504);
+    // The default probe: 2 packets 200 ms apart, 1 s timeout; 2 s of slack.
+    assert!(
+        took >= Duration::from_millis(3_200) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
 }
