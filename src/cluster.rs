@@ -1,6 +1,6 @@
-//! Several appliances, one truth (issue #18): the pure parts of the cluster design,
-//! docs/cluster.md. Nothing here talks to PostgreSQL or Redis, nor reads a clock of its
-//! own: the lease store and the members' loop build on these.
+//! Several appliances, one truth (issue #18): the parts of the cluster design
+//! (docs/cluster.md) built so far, not wired into the appliance yet. The pure ones read
+//! no clock of their own; [`leases`] is the lease table in PostgreSQL.
 //!
 //! - [`shard_of`]: a device's shard, fixed by its name (xxh3, stable across versions):
 //!   [`SHARDS`] of them, so that ownership moves in small steps.
@@ -13,6 +13,9 @@
 //!   (the lease cannot have been extended from any earlier instant) and stops a safety
 //!   margin before the TTL runs out. A member cut off from the database thus stops
 //!   before any other can take its shards over.
+//! - [`leases`]: members, and the shard leases with their epochs, in PostgreSQL.
+
+pub mod leases;
 
 use std::time::Duration;
 
