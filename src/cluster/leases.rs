@@ -147,7 +147,8 @@ impl Leases {
 
     /// Every lease row, by shard.
     pub async fn all(&self) -> sqlx::Result<Vec<Lease>> {
-        let rows: Vec<(i16, Option<String>, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        type Row = (i16, Option<String>, i64, Option<DateTime<Utc>>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT shard, owner, epoch, \
                  CASE WHEN isfinite(expires_at) THEN expires_at END \
              FROM shard_leases ORDER BY shard",
