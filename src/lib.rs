@@ -9,6 +9,8 @@
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
 //! - [`schedule`]: runs each device's probes at a stable phase of its interval.
 //! - [`store`]: durable state and alerts (PostgreSQL or SQLite), one ordered writer with a spool.
+//! - [`report`]: availability reports (availability, downtime, unmonitored time, MTTR,
+//!   MTBF, SLA), computed exactly from the stored transitions, runs and windows (pure).
 //! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
 //! - [`read_model`]: what every surface derives from a snapshot: the list order and its
 //!   selection, filters and paging, counts, the RTT history, how times are written.
@@ -44,6 +46,7 @@ pub mod probe;
 pub mod rate;
 pub mod read_model;
 pub mod reload;
+pub mod report;
 pub mod schedule;
 pub mod state;
 pub mod store;

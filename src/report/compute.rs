@@ -1,0 +1,147 @@
+//! One device's figures for a period, exactly: a sweep over the instants where anything
+//! changes (a transition, a span of presence, a run, a maintenance span), each stretch
+//! between two of them put whole into one category.
+//!
+//! The rules, in order, for each instant `t` of the period:
+//! 1. the device was not in the inventory at `t`, or the appliance was not running:
+//!    **unmonitored**;
+//! 2. a maintenance window or a silence covered the device: **maintenance**;
+//! 3. else by the status the device had at `t`: the last transition at or before `t`
+//!    since the device (last) entered the inventory — a device added (back) is `unknown`
+//!    until its first transition. `up`, `down`, `unreachable` count as such; `unknown`
+//!    (not decided yet) is **unmonitored**.
+//!
+//! An **outage** is a stretch in which the device is in the inventory and its status is
+//! `down` or `unreachable` (one outage across both, as the store keeps one `down_since`);
+//! it ends with any other status or the device's removal. A restart of the appliance or
+//! a maintenance window in the middle does not end it. Its duration is the time of it
+//! the report counts (rule 3: down or unreachable), so that the durations of a device's
+//! outages add up to its downtime plus unreachable time; an outage of which nothing
+//! counts (all in maintenance, say) is not one of the report's.
+
+use chrono::{DateTime, Utc};
+
+use super::{Change, DeviceHistory, Outage, Span, Totals};
+use crate::state::Status;
+
+/// What happened in `[from, to)`. `runs` are the appliance's, sorted and merged;
+/// `history`'s presence, transitions and maintenance are sorted (maintenance merged).
+pub fn device(from: DateTime<Utc>, to: DateTime<Utc>, runs: &[Span], h: &DeviceHistory) -> Figures {
+    let mut figures = Figures::default();
+    if from >= to {
+        return figures;
+    }
+    let mut cuts: Vec<DateTime<Utc>> = Vec::with_capacity(
+        2 + h.transitions.len() + 2 * (h.presence.len() + runs.len() + h.maintenance.len()),
+    );
+    cuts.push(from);
+    cuts.push(to);
+    let inside = |t: DateTime<Utc>| t > from && t < to;
+    cuts.extend(h.transitions.iter().map(|c| c.at).filter(|&t| inside(t)));
+    for s in h.presence.iter().chain(runs).chain(&h.maintenance) {
+        cuts.extend([s.start, s.end].into_iter().filter(|&t| inside(t)));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+
+    let mut presence = Cursor::new(&h.presence);
+    let mut running = Cursor::new(runs);
+    let mut maintenance = Cursor::new(&h.maintenance);
+    // Index of the first transition after the current instant.
+    let mut next = 0;
+    let mut open: Option<Outage> = None;
+    for pair in cuts.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let len = (b - a).num_microseconds().unwrap_or(i64::MAX);
+        while next < h.transitions.len() && h.transitions[next].at <= a {
+            next += 1;
+        }
+        let span = presence.at(a);
+        // The last transition since the device entered the inventory, if any.
+        let last: Option<&Change> = next
+            .checked_sub(1)
+            .map(|i| &h.transitions[i])
+            .filter(|c| span.is_some_and(|s| c.at >= s.start));
+        let status = last.map_or(Status::Unknown, |c| c.to);
+        let outage_status = span.is_some() && matches!(status, Status::Down | Status::Unreachable);
+        // The outage's own stretch: it starts and ends by status alone.
+        match (&mut open, outage_status) {
+            (None, true) => {
+                let c = last.expect("an outage status comes from a transition");
+                open = Some(Outage {
+                    started_at: c.down_since.unwrap_or(c.at).min(c.at),
+                    ended_at: None,
+                    counted: 0,
+                });
+            }
+            (Some(_), false) => {
+                let mut o = open.take().expect("matched Some");
+                o.ended_at = Some(a);
+                figures.close(o);
+            }
+            _ => {}
+        }
+        let monitored = span.is_some() && running.at(a).is_some();
+        let totals = &mut figures.totals;
+        if !monitored {
+            totals.unmonitored += len;
+        } else if maintenance.at(a).is_some() {
+            totals.maintenance += len;
+        } else {
+            match status {
+                Status::Up => totals.up += len,
+                Status::Down => totals.down += len,
+                Status::Unreachable => totals.unreachable += len,
+                Status::Unknown => totals.unmonitored += len,
+            }
+            if let Some(o) = &mut open
+                && matches!(status, Status::Down | Status::Unreachable)
+            {
+                o.counted += len;
+            }
+        }
+    }
+    if let Some(o) = open {
+        // Going on at the period's end: counted up to it (a report up to now counts the
+        // open outage up to now).
+        figures.close(o);
+    }
+    figures
+}
+
+/// One device's figures: the totals and the outages that count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub totals: Totals,
+    pub outages: Vec<Outage>,
+}
+
+impl Figures {
+    fn close(&mut self, o: Outage) {
+        if o.counted > 0 {
+            self.totals.outages += 1;
+            self.totals.longest_outage = self.totals.longest_outage.max(o.counted);
+            self.outages.push(o);
+        }
+    }
+}
+
+/// Walks sorted, disjoint spans with instants that only grow.
+struct Cursor<'a> {
+    spans: &'a [Span],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(spans: &'a [Span]) -> Self {
+        Cursor { spans, i: 0 }
+    }
+
+    /// The span holding `t`, if any.
+    fn at(&mut self, t: DateTime<Utc>) -> Option<&'a Span> {
+        while self.i < self.spans.len() && self.spans[self.i].end <= t {
+            self.i += 1;
+        }
+        self.spans.get(self.i).filter(|s| s.start <= t)
+    }
+}
