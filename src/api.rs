@@ -33,6 +33,9 @@
 //!   (operator) makes one (matchers `region`, `branch`, `device`, `kind`; `starts_at`,
 //!   `duration` or `ends_at`, `comment`); `POST /api/v1/silences/{id}/expire`
 //!   (operator) ends one early ([`silences`]).
+//! - `GET /api/v1/reports/availability` — availability, downtime, unreachable,
+//!   maintenance and unmonitored time, outages, MTTR, MTBF and SLA per device, branch,
+//!   region, kind or label over a period, JSON or CSV ([`reports`]).
 //! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
@@ -55,6 +58,7 @@ pub mod health;
 pub mod maintenance;
 pub mod notifications;
 pub mod probe_now;
+pub mod reports;
 pub mod silences;
 pub mod status;
 pub mod transitions;
@@ -102,6 +106,8 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
             silences::expire,
         ),
         Route::exact("/api/v1/notifications").task(Wait::Io, ctx, notifications::route),
+        // A store read, then the figures off the runtime (`report::run`).
+        Route::exact(reports::PATH).task(Wait::Io, ctx, reports::route),
         Route::exact("/api/v1/events")
             .no_head()
             .task(Wait::Streaming, ctx, events::get),

@@ -139,6 +139,7 @@ pub async fn run<P: Pinger>(
     ctx.web = config.settings.web.clone();
     ctx.maintenance = config.settings.maintenance;
     ctx.notifier = notifier.clone();
+    ctx.reports = crate::report::run::Reports::new(config.settings.reports.clone());
     let vm = &config.settings.victoriametrics;
     if let Some(url) = &vm.url {
         let client = crate::history::VictoriaMetrics::new(url, vm.timeout)
@@ -340,6 +341,7 @@ mod tests {
                 "POST /api/v1/silences: operator",
                 "POST /api/v1/silences/…: operator",
                 "GET, HEAD /api/v1/notifications: viewer",
+                "GET, HEAD /api/v1/reports/availability: viewer",
                 "GET /api/v1/events: viewer",
                 "GET, HEAD /healthz: anyone",
                 "GET, HEAD /readyz: anyone",

@@ -77,6 +77,8 @@ pub struct Context {
     pub oidc: Option<Arc<crate::access::oidc::Oidc>>,
     /// How often "probe now" may be asked for, per device and per user.
     pub probe_limits: crate::access::probe_limits::ProbeLimits,
+    /// Availability reports: their SLA targets, and how many run at once.
+    pub reports: crate::report::run::Reports,
 }
 
 impl Context {
@@ -109,6 +111,7 @@ impl Context {
             gate: Arc::new(crate::access::gate::Gate::open()),
             oidc: None,
             probe_limits: Default::default(),
+            reports: Default::default(),
         }
     }
 

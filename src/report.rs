@@ -19,6 +19,8 @@ pub mod compute;
 pub mod csv;
 pub mod group;
 pub mod input;
+pub mod query;
+pub mod run;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

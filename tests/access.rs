@@ -149,6 +149,11 @@ fn every_route_answers_each_role_as_its_need_says() {
             "/api/v1/notifications",
             [401, 200, 200, 200, 200, 403],
         ),
+        (
+            "GET",
+            "/api/v1/reports/availability",
+            [401, 200, 200, 200, 200, 200],
+        ),
         ("GET", "/api/v1/events", [401, 200, 200, 200, 200, 200]),
         ("GET", "/metrics", [401, 200, 200, 200, 200, 403]),
         ("GET", "/", [401, 200, 200, 200, 200, 200]),

@@ -132,6 +132,8 @@ fn generate(seed: u64) -> World {
     let runs = w.runs.clone();
     let mut status = vec![Status::Unknown; n];
     let mut present = vec![false; n];
+    // Each device's last stored transition time.
+    let mut last_at = vec![i64::MIN; n];
     for (k, &(rs, re)) in runs.iter().enumerate() {
         let boot = format!("boot{k}");
         let mut seq = 0;
@@ -218,7 +220,17 @@ fn generate(seed: u64) -> World {
                 continue;
             }
             let outage = |s: Status| matches!(s, Status::Down | Status::Unreachable);
-            let down_since = outage(to).then(|| t(at - rng.range(0, 30)));
+            let since = at - rng.range(0, 30);
+            let down_since = outage(to).then(|| t(since));
+            // An outage counts from its first failed probe, not from its decision; never
+            // from before the status it follows or the device's (re)entry.
+            let counts_from = if outage(to) && !outage(status[i]) {
+                let stay = w.presence[i].last().unwrap().0;
+                since.max(stay).max(last_at[i])
+            } else {
+                at
+            };
+            last_at[i] = at;
             let kind = RecordKind::Transition {
                 device: DEVICES[i].0.into(),
                 address: row(i).address,
@@ -230,7 +242,7 @@ fn generate(seed: u64) -> World {
                 alert_held: false,
             };
             status[i] = to;
-            w.transitions[i].push((at, to));
+            w.transitions[i].push((counts_from, to));
             rec(at, kind, &mut w.records);
         }
         let last = k + 1 == runs.len();

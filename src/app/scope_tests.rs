@@ -159,6 +159,14 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         "/api/v1/silences" => vec![("/api/v1/silences", S::OK, Some("west-atm"))],
         "/api/v1/notifications" => vec![("/api/v1/notifications", S::FORBIDDEN, None)],
         "/api/v1/audit" => vec![("/api/v1/audit", S::FORBIDDEN, None)],
+        // This context's state writes nothing to the store: the rows are tested with
+        // real history in tests/reports_e2e.rs; here, nothing of east in any grouping.
+        "/api/v1/reports/availability" => vec![
+            ("/api/v1/reports/availability", S::OK, None),
+            ("/api/v1/reports/availability?region=east", S::OK, None),
+            ("/api/v1/reports/availability?group_by=region", S::OK, None),
+            ("/api/v1/reports/availability?format=csv", S::OK, None),
+        ],
         // Writes, each tested by its own tests (an alert, a silence or a device of another
         // region is a 404 there); they name no device of their own.
         "POST /api/v1/alerts/…"

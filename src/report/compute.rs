@@ -11,6 +11,12 @@
 //!    until its first transition. `up`, `down`, `unreachable` count as such; `unknown`
 //!    (not decided yet) is **unmonitored**.
 //!
+//! A change to `down` or `unreachable` from any other status counts from the outage's
+//! `down_since` (the first probe that failed), not from when the state machine decided
+//! it (`down_after` probes later): the device was not answering since then. Never from
+//! before the previous transition or the device's entry into the inventory, which
+//! bound what that status can be said of.
+//!
 //! An **outage** is a stretch in which the device is in the inventory and its status is
 //! `down` or `unreachable` (one outage across both, as the store keeps one `down_since`);
 //! it ends with any other status or the device's removal. A restart of the appliance or
@@ -31,13 +37,14 @@ pub fn device(from: DateTime<Utc>, to: DateTime<Utc>, runs: &[Span], h: &DeviceH
     if from >= to {
         return figures;
     }
+    let transitions = effective(&h.transitions, &h.presence);
     let mut cuts: Vec<DateTime<Utc>> = Vec::with_capacity(
-        2 + h.transitions.len() + 2 * (h.presence.len() + runs.len() + h.maintenance.len()),
+        2 + transitions.len() + 2 * (h.presence.len() + runs.len() + h.maintenance.len()),
     );
     cuts.push(from);
     cuts.push(to);
     let inside = |t: DateTime<Utc>| t > from && t < to;
-    cuts.extend(h.transitions.iter().map(|c| c.at).filter(|&t| inside(t)));
+    cuts.extend(transitions.iter().map(|c| c.at).filter(|&t| inside(t)));
     for s in h.presence.iter().chain(runs).chain(&h.maintenance) {
         cuts.extend([s.start, s.end].into_iter().filter(|&t| inside(t)));
     }
@@ -53,14 +60,14 @@ pub fn device(from: DateTime<Utc>, to: DateTime<Utc>, runs: &[Span], h: &DeviceH
     for pair in cuts.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         let len = (b - a).num_microseconds().unwrap_or(i64::MAX);
-        while next < h.transitions.len() && h.transitions[next].at <= a {
+        while next < transitions.len() && transitions[next].at <= a {
             next += 1;
         }
         let span = presence.at(a);
         // The last transition since the device entered the inventory, if any.
         let last: Option<&Change> = next
             .checked_sub(1)
-            .map(|i| &h.transitions[i])
+            .map(|i| &transitions[i])
             .filter(|c| span.is_some_and(|s| c.at >= s.start));
         let status = last.map_or(Status::Unknown, |c| c.to);
         let outage_status = span.is_some() && matches!(status, Status::Down | Status::Unreachable);
@@ -107,6 +114,34 @@ pub fn device(from: DateTime<Utc>, to: DateTime<Utc>, runs: &[Span], h: &DeviceH
         figures.close(o);
     }
     figures
+}
+
+/// The transitions with each outage's start moved back to its `down_since`, bounded
+/// by the previous transition and the start of the device's stay in the inventory.
+fn effective(transitions: &[Change], presence: &[Span]) -> Vec<Change> {
+    let outage = |s: Status| matches!(s, Status::Down | Status::Unreachable);
+    let mut out: Vec<Change> = Vec::with_capacity(transitions.len());
+    for (i, c) in transitions.iter().enumerate() {
+        let mut c = *c;
+        let before = i.checked_sub(1).map(|j| transitions[j]);
+        let was_out = before.is_some_and(|b| outage(b.to))
+            && presence
+                .iter()
+                .any(|s| s.start <= before.map_or(c.at, |b| b.at) && c.at < s.end);
+        if outage(c.to)
+            && !was_out
+            && let Some(since) = c.down_since.filter(|d| *d < c.at)
+        {
+            let stay = presence
+                .iter()
+                .find(|s| s.start <= c.at && c.at < s.end)
+                .map(|s| s.start);
+            let floor = [before.map(|b| b.at), stay].into_iter().flatten().max();
+            c.at = floor.map_or(since, |f| since.max(f));
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One device's figures: the totals and the outages that count.
