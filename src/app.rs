@@ -353,6 +353,7 @@ mod tests {
                 "GET, HEAD /alerts: viewer",
                 "GET, HEAD /infrastructure: viewer",
                 "GET, HEAD /wall: viewer",
+                "GET, HEAD /reports: viewer",
                 "GET, HEAD /login: anyone",
                 "POST /login: anyone",
                 "GET, HEAD /login/oidc: anyone",

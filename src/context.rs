@@ -140,6 +140,25 @@ impl Context {
         self.scoped.view(self.state.snapshot(), &principal.scope)
     }
 
+    /// The availability report `query` asks for, as the asker of `req` may see it (their
+    /// regions only): what the JSON route, the CSV and the `/reports` page all show.
+    pub async fn report(
+        &self,
+        req: &hyper::Request<bytes::Bytes>,
+        query: crate::report::query::Query,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::report::run::Report, crate::report::run::Refused> {
+        let principal = crate::access::Principal::of(req);
+        let inputs = crate::report::run::Inputs {
+            inventory: self.state.snapshot().inventory.clone(),
+            now,
+            zone: self.maintenance.zone,
+            scope: &principal.scope,
+            health: &self.store.health,
+        };
+        self.reports.run(&self.store.db, query, inputs).await
+    }
+
     /// Records a write in the audit log: who (`by`, with their address), what `action`
     /// (`ack`, `silence`, `probe`, `login`, `reload`…), on what `target`, with `detail`.
     /// Durable: the entry goes through the store writer (spooled while the database is

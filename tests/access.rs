@@ -166,6 +166,7 @@ fn every_route_answers_each_role_as_its_need_says() {
         ("GET", "/alerts", [401, 200, 200, 200, 200, 200]),
         ("GET", "/infrastructure", [401, 200, 200, 200, 200, 200]),
         ("GET", "/wall", [401, 200, 200, 200, 200, 200]),
+        ("GET", "/reports", [401, 200, 200, 200, 200, 200]),
         ("GET", "/healthz", [200; 6]),
         ("GET", "/readyz", [200; 6]),
         ("GET", "/login", [200; 6]),

@@ -22,7 +22,7 @@ use crate::http::response::{self, Body};
 use crate::read_model::Rfc3339;
 use crate::report::group::Row;
 use crate::report::query::{self, Format};
-use crate::report::run::{Inputs, Refused, Report};
+use crate::report::run::{Refused, Report};
 use crate::report::{Outage, Totals, csv};
 
 pub const PATH: &str = "/api/v1/reports/availability";
@@ -61,28 +61,17 @@ pub async fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
 }
 
 /// The report `query` asks for, as the asker of `req` may see it; an error response
-/// otherwise. Shared with the `/reports` page.
-pub async fn make(
+/// otherwise.
+async fn make(
     ctx: &Context,
     req: &Request<Bytes>,
     query: query::Query,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Report, Response<Body>> {
-    let principal = crate::access::Principal::of(req);
-    let inputs = Inputs {
-        inventory: ctx.state.snapshot().inventory.clone(),
-        now,
-        zone: ctx.maintenance.zone,
-        scope: &principal.scope,
-        health: &ctx.store.health,
-    };
-    ctx.reports
-        .run(&ctx.store.db, query, inputs)
-        .await
-        .map_err(|e| match e {
-            Refused::Busy => response::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-            Refused::Store(e) => store_error(e),
-        })
+    ctx.report(req, query, now).await.map_err(|e| match e {
+        Refused::Busy => response::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Refused::Store(e) => store_error(e),
+    })
 }
 
 #[derive(Serialize)]

@@ -191,6 +191,11 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         "/alerts" => vec![("/alerts", S::OK, None)],
         "/infrastructure" => vec![("/infrastructure", S::OK, Some("w1"))],
         "/wall" => vec![("/wall", S::OK, Some("west-atm"))],
+        "/reports" => vec![
+            ("/reports", S::OK, None),
+            ("/reports?group_by=region", S::OK, None),
+            ("/reports?group_by=branch&region=east", S::OK, None),
+        ],
         // The sign-in form and its POST: no device on them.
         "/login" | "POST /login" | "POST /logout" | "/login/oidc" | "/login/oidc/callback" => {
             vec![]
