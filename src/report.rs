@@ -10,10 +10,14 @@
 //! - [`group`]: devices summed by device, branch, region, kind or a label; the SLA
 //!   target that applies and whether it was met.
 //! - [`csv`]: a report as CSV a spreadsheet opens (UTF-8 BOM).
+//! - [`query`]: the parameters (period in the display zone, grouping, sort, drill-down,
+//!   paging), each bad value an error naming it.
+//! - [`run`]: the one entry the surfaces use: the store read, the figures computed off
+//!   the async runtime, the asker's regions kept, sorted and paged; two at once.
 //!
-//! Nothing here reads a clock, the database or a request: the caller passes `now`, the
-//! rows and the settings, so tests compare it with a brute-force count over injected
-//! histories.
+//! Nothing but [`run`] reads the database, and nothing reads a clock or a request: the
+//! caller passes `now`, the rows and the settings, so tests compare the figures with a
+//! brute-force count over injected histories.
 
 pub mod compute;
 pub mod csv;
