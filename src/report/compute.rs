@@ -180,3 +180,87 @@ impl<'a> Cursor<'a> {
         self.spans.get(self.i).filter(|s| s.start <= t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn span(a: i64, b: i64) -> Span {
+        Span::new(t(a), t(b))
+    }
+
+    fn change(at: i64, to: Status, since: Option<i64>) -> Change {
+        Change {
+            at: t(at),
+            to,
+            down_since: since.map(t),
+        }
+    }
+
+    const S: i64 = 1_000_000;
+
+    #[test]
+    fn an_outage_across_a_restart_is_one_outage_and_the_gap_is_unmonitored() {
+        let h = DeviceHistory {
+            presence: vec![span(0, 1000)],
+            transitions: vec![
+                change(0, Status::Up, None),
+                // Decided at 110, not answering since 100.
+                change(110, Status::Down, Some(100)),
+                change(400, Status::Up, None),
+            ],
+            maintenance: vec![span(300, 350)],
+        };
+        // The appliance away from 200 to 250.
+        let runs = [span(0, 200), span(250, 1000)];
+        let f = device(t(0), t(1000), &runs, &h);
+        let tt = f.totals;
+        assert_eq!(tt.unmonitored, 50 * S);
+        assert_eq!(tt.maintenance, 50 * S);
+        // 100..400 less the gap and the window.
+        assert_eq!(tt.down, 200 * S);
+        assert_eq!(tt.up, 700 * S);
+        assert_eq!(tt.outages, 1);
+        assert_eq!(f.outages[0].started_at, t(100));
+        assert_eq!(f.outages[0].ended_at, Some(t(400)));
+        assert_eq!(tt.mttr(), Some(200 * S));
+        assert_eq!(tt.mtbf(), Some(700 * S));
+    }
+
+    #[test]
+    fn a_device_added_back_is_unknown_until_decided_and_absent_between() {
+        let h = DeviceHistory {
+            presence: vec![span(0, 100), span(200, 1000)],
+            transitions: vec![change(0, Status::Down, None), change(300, Status::Up, None)],
+            maintenance: vec![],
+        };
+        let f = device(t(0), t(1000), &[span(0, 1000)], &h);
+        // Down 0..100 (removal ends it), absent 100..200, unknown 200..300, up after.
+        assert_eq!(f.totals.down, 100 * S);
+        assert_eq!(f.totals.unmonitored, 200 * S);
+        assert_eq!(f.totals.up, 700 * S);
+        assert_eq!(f.outages.len(), 1);
+        assert_eq!(f.outages[0].ended_at, Some(t(100)));
+        assert_eq!(f.totals.availability(), Some(87.5));
+    }
+
+    #[test]
+    fn an_outage_wholly_in_maintenance_is_not_one_of_the_reports() {
+        let h = DeviceHistory {
+            presence: vec![span(0, 1000)],
+            transitions: vec![
+                change(0, Status::Up, None),
+                change(100, Status::Down, None),
+                change(150, Status::Up, None),
+            ],
+            maintenance: vec![span(90, 160)],
+        };
+        let f = device(t(0), t(1000), &[span(0, 1000)], &h);
+        assert_eq!((f.totals.outages, f.totals.down), (0, 0));
+        assert_eq!(f.totals.availability(), Some(100.0));
+    }
+}
