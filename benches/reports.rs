@@ -221,6 +221,19 @@ async fn measure(backend: &str, store: &Arc<Db>, inventory: &Arc<wardops::config
         }],
     });
     let health = StoreHealth::new("bench");
+    // Where the time goes: the store read alone.
+    let mut reads = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let data = store.report_data(from, to).await.unwrap();
+        reads.push(t.elapsed().as_secs_f64());
+        assert_eq!(data.presence.len(), fleet());
+    }
+    reads.sort_by(f64::total_cmp);
+    println!(
+        "{backend}: the store read alone (report_data, a month): p50 {:.3} s over 3 rounds",
+        support::percentile(&reads, 0.5)
+    );
     let scope = Scope::all();
     for (name, q) in [
         ("by region", "group_by=region"),
