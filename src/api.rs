@@ -35,6 +35,9 @@
 //!   (operator) ends one early ([`silences`]).
 //! - `GET /api/v1/openapi.yaml` — the OpenAPI 3.1 description of these routes
 //!   ([`openapi`]).
+//! - `GET /api/v1/reports/availability` — availability, downtime, unreachable,
+//!   maintenance and unmonitored time, outages, MTTR, MTBF and SLA per device, branch,
+//!   region, kind or label over a period, JSON or CSV ([`reports`]).
 //! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
@@ -58,6 +61,7 @@ pub mod maintenance;
 pub mod notifications;
 pub mod openapi;
 pub mod probe_now;
+pub mod reports;
 pub mod silences;
 pub mod status;
 pub mod transitions;
@@ -106,6 +110,8 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         ),
         Route::exact("/api/v1/notifications").task(Wait::Io, ctx, notifications::route),
         Route::exact(openapi::PATH).sync(Run::Inline, ctx, openapi::get),
+        // A store read, then the figures off the runtime (`report::run`).
+        Route::exact(reports::PATH).task(Wait::Io, ctx, reports::route),
         Route::exact("/api/v1/events")
             .no_head()
             .task(Wait::Streaming, ctx, events::get),

@@ -145,6 +145,7 @@ pub async fn run<P: Pinger>(
     ctx.web = config.settings.web.clone();
     ctx.maintenance = config.settings.maintenance;
     ctx.notifier = notifier.clone();
+    ctx.reports = crate::report::run::Reports::new(config.settings.reports.clone());
     let vm = &config.settings.victoriametrics;
     if let Some(url) = &vm.url {
         let client = crate::history::VictoriaMetrics::new(url, vm.timeout)
@@ -362,6 +363,7 @@ mod tests {
                 "POST /api/v1/silences/…: operator",
                 "GET, HEAD /api/v1/notifications: viewer",
                 "GET, HEAD /api/v1/openapi.yaml: viewer",
+                "GET, HEAD /api/v1/reports/availability: viewer",
                 "GET /api/v1/events: viewer",
                 "GET, HEAD /healthz: anyone",
                 "GET, HEAD /readyz: anyone",
@@ -373,6 +375,7 @@ mod tests {
                 "GET, HEAD /alerts: viewer",
                 "GET, HEAD /infrastructure: viewer",
                 "GET, HEAD /wall: viewer",
+                "GET, HEAD /reports: viewer",
                 "GET, HEAD /login: anyone",
                 "POST /login: anyone",
                 "GET, HEAD /login/oidc: anyone",

@@ -77,6 +77,8 @@ pub struct Context {
     pub oidc: Option<Arc<crate::access::oidc::Oidc>>,
     /// How often "probe now" may be asked for, per device and per user.
     pub probe_limits: crate::access::probe_limits::ProbeLimits,
+    /// Availability reports: their SLA targets, and how many run at once.
+    pub reports: crate::report::run::Reports,
 }
 
 impl Context {
@@ -109,6 +111,7 @@ impl Context {
             gate: Arc::new(crate::access::gate::Gate::open()),
             oidc: None,
             probe_limits: Default::default(),
+            reports: Default::default(),
         }
     }
 
@@ -135,6 +138,25 @@ impl Context {
     pub fn view(&self, req: &hyper::Request<bytes::Bytes>) -> View {
         let principal = crate::access::Principal::of(req);
         self.scoped.view(self.state.snapshot(), &principal.scope)
+    }
+
+    /// The availability report `query` asks for, as the asker of `req` may see it (their
+    /// regions only): what the JSON route, the CSV and the `/reports` page all show.
+    pub async fn report(
+        &self,
+        req: &hyper::Request<bytes::Bytes>,
+        query: crate::report::query::Query,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::report::run::Report, crate::report::run::Refused> {
+        let principal = crate::access::Principal::of(req);
+        let inputs = crate::report::run::Inputs {
+            inventory: self.state.snapshot().inventory.clone(),
+            now,
+            zone: self.maintenance.zone,
+            scope: &principal.scope,
+            health: &self.store.health,
+        };
+        self.reports.run(&self.store.db, query, inputs).await
     }
 
     /// Records a write in the audit log: who (`by`, with their address), what `action`

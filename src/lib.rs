@@ -13,6 +13,9 @@
 //! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
 //! - [`read_model`]: what every surface derives from a snapshot: the list order and its
 //!   selection, filters and paging, counts, the RTT history, how times are written.
+//! - [`report`]: availability reports (availability, downtime, unmonitored time, MTTR,
+//!   MTBF, SLA), computed exactly from the stored transitions, runs and windows (pure
+//!   but for `report::run`, the store read every surface goes through).
 //! - [`history`]: a device's history over a range: RTT and loss read back from
 //!   VictoriaMetrics, outages and availability from the store's transitions.
 //! - [`http`]: the transport: accept loop, limits, HTTPS (`http::tls`), the route table type,
@@ -46,6 +49,7 @@ pub mod probe;
 pub mod rate;
 pub mod read_model;
 pub mod reload;
+pub mod report;
 pub mod schedule;
 pub mod state;
 pub mod store;

@@ -24,6 +24,8 @@
 //!   the senders' durable cursors and messages.
 //! - [`health`]: degraded flag, pending writes and open alert counts for HTTP and metrics.
 //! - [`startup`]: open, migrate and load with retries; the restore map for `State`.
+//! - [`runs`]: this run's heartbeat (the `runs` table), what reports tell unmonitored
+//!   time by; [`Store::report_data`] reads what a report is computed from.
 
 pub mod acks;
 pub mod actions;
@@ -33,7 +35,9 @@ pub mod health;
 pub mod notify;
 pub mod postgres;
 pub mod record;
+pub mod report;
 mod rows;
+pub mod runs;
 pub mod snapshot;
 pub mod spool;
 pub mod sqlite;
@@ -126,6 +130,13 @@ pub trait Store: Send + Sync + 'static {
     /// The alerts with these ids as they are now, each as the change it last went through
     /// (`opened` while open, `resolved` once resolved), with its device's scope; by id.
     fn alert_events(&self, ids: &[i64]) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
+    /// What a report of `[from, to)` is computed from ([`report::ReportData`]), read
+    /// in one transaction.
+    fn report_data(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<report::ReportData>> + Send;
     /// One cheap round trip: is the database there and answering?
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 }
@@ -227,6 +238,13 @@ impl Store for Db {
     }
     async fn alert_events(&self, ids: &[i64]) -> Result<Vec<AlertEvent>> {
         dispatch!(self, s => s.alert_events(ids).await)
+    }
+    async fn report_data(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<report::ReportData> {
+        dispatch!(self, s => s.report_data(from, to).await)
     }
     async fn ping(&self) -> Result<()> {
         dispatch!(self, s => s.ping().await)

@@ -18,6 +18,8 @@
 //! - `/infrastructure` — regions → branches with counts, worst first; a map from lat/lon.
 //! - `/wall` — the 4K wall: headline counts, the outage summary, every device as a
 //!   small tile grouped by region and branch, a clock in `web.display_zone`.
+//! - `/reports` — the availability report ([`reports`]): period, grouping, sort,
+//!   drill-down region → branch → device → its outages; breaches flagged; printable.
 //! - `/static/app.js`, `/static/app.css`, `/static/wall.js`, `/static/filters.js` — the scripts
 //!   and the style sheet.
 //!
@@ -38,6 +40,7 @@ pub mod login;
 pub mod login_oidc;
 pub mod monitor;
 pub mod outage;
+pub mod reports;
 pub mod templates;
 pub mod view;
 pub mod wall;
@@ -72,6 +75,8 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
         Route::exact("/alerts").sync(Run::Blocking, &pages, alerts::get),
         Route::exact("/infrastructure").sync(Run::Blocking, &pages, infrastructure::get),
         Route::exact("/wall").sync(Run::Blocking, &pages, wall::get),
+        // A store read, then the figures off the runtime (`report::run`).
+        Route::exact("/reports").task(Wait::Io, &pages, reports::route),
         Route::exact("/login")
             .public()
             .sync(Run::Inline, &pages, login::get),

@@ -128,6 +128,9 @@
   var wanted = 0;
   function shown() { var m = document.getElementById("live-main"); return m ? +m.dataset.version || 0 : 0; }
   function refreshSoon() {
+    // A computed document (a report): not re-fetched on events, it is asked for.
+    var main = document.getElementById("live-main");
+    if (main && main.hasAttribute("data-static")) return;
     if (timer) return;
     timer = setTimeout(function () { timer = null; refresh(); }, REFRESH_MS);
   }

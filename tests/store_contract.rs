@@ -1076,6 +1076,19 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
     })
     .await
     .unwrap();
+    // And the spans of presence (0006), which every inventory change writes.
+    exec(match store {
+        Db::Postgres(_) => {
+            "CREATE TABLE device_presence (device text, added_at timestamptz, \
+             removed_at timestamptz, UNIQUE (device, added_at))"
+        }
+        Db::Sqlite(_) => {
+            "CREATE TABLE device_presence (device TEXT, added_at INTEGER, removed_at INTEGER, \
+             UNIQUE (device, added_at))"
+        }
+    })
+    .await
+    .unwrap();
     let mut log = Log::new("b1");
     store
         .apply(&[
@@ -1110,6 +1123,7 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
         .unwrap();
     exec("DROP TABLE notify_outbox").await.unwrap();
     exec("DROP TABLE silences").await.unwrap();
+    exec("DROP TABLE device_presence").await.unwrap();
     exec("ALTER TABLE alerts DROP COLUMN acknowledged_comment")
         .await
         .unwrap();
@@ -1133,6 +1147,18 @@ async fn upgrading_from_0001_keeps_every_row(store: &Db) {
     kept.sort_by_key(|a| a.id);
     assert_eq!(alerts, kept, "{backend}: alerts kept with their ids");
     assert_eq!(store.transitions("b", 10, None).await.unwrap(), history);
+    // 0006 made each device's stay in the inventory a span of presence, from the time it
+    // was first seen: reports count from there.
+    let report = store.report_data(t(-10), t(1000)).await.unwrap();
+    let spans: Vec<_> = report
+        .presence
+        .iter()
+        .map(|p| (p.device.as_str(), p.added_at, p.removed_at))
+        .collect();
+    assert_eq!(
+        spans,
+        [("a", t(0), None), ("b", t(0), None), ("c", t(0), None)]
+    );
     // The one-open-alert index was rebuilt: a second open device_down for `a` is refused.
     let dup = exec(
         "INSERT INTO alerts (device, condition, severity, message, opened_at) \

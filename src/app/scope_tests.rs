@@ -161,6 +161,14 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         // The same text for everyone: no device in it.
         "/api/v1/openapi.yaml" => vec![("/api/v1/openapi.yaml", S::OK, None)],
         "/api/v1/audit" => vec![("/api/v1/audit", S::FORBIDDEN, None)],
+        // This context's state writes nothing to the store: the rows are tested with
+        // real history in tests/reports_e2e.rs; here, nothing of east in any grouping.
+        "/api/v1/reports/availability" => vec![
+            ("/api/v1/reports/availability", S::OK, None),
+            ("/api/v1/reports/availability?region=east", S::OK, None),
+            ("/api/v1/reports/availability?group_by=region", S::OK, None),
+            ("/api/v1/reports/availability?format=csv", S::OK, None),
+        ],
         // Writes, each tested by its own tests (an alert, a silence or a device of another
         // region is a 404 there); they name no device of their own.
         "POST /api/v1/alerts/…"
@@ -185,6 +193,11 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         "/alerts" => vec![("/alerts", S::OK, None)],
         "/infrastructure" => vec![("/infrastructure", S::OK, Some("w1"))],
         "/wall" => vec![("/wall", S::OK, Some("west-atm"))],
+        "/reports" => vec![
+            ("/reports", S::OK, None),
+            ("/reports?group_by=region", S::OK, None),
+            ("/reports?group_by=branch&region=east", S::OK, None),
+        ],
         // The sign-in form and its POST: no device on them.
         "/login" | "POST /login" | "POST /logout" | "/login/oidc" | "/login/oidc/callback" => {
             vec![]

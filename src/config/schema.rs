@@ -436,6 +436,25 @@ pub fn settings() -> Value {
                 "zone": text("an IANA zone (default UTC)"),
             }), &[], "maintenance windows"),
             "notifications": notifications(),
+            "reports": mapping(settings::reports::REPORTS_KEYS, json!({
+                "sla": {
+                    "anyOf": [
+                        list_of(
+                            mapping(settings::reports::RULE_KEYS, json!({
+                                "kind": text("devices of this kind"),
+                                "label": {
+                                    "type": "object",
+                                    "additionalProperties": { "type": ["string", "number", "boolean"] },
+                                    "description": "devices with these labels",
+                                },
+                                "target": number(0.0, 100.0, "availability percent, e.g. 99.9"),
+                            }), &["target"], "an SLA target; the first rule matching a device applies"),
+                            "",
+                        ),
+                        { "type": "null" },
+                    ],
+                },
+            }), &[], "availability reports"),
             "victoriametrics": mapping(settings::victoriametrics::KEYS, json!({
                 "url": url("the query API device pages read history from"),
                 "timeout": duration("100ms – 20s; default 5s"),

@@ -20,6 +20,7 @@ pub(in crate::config) mod access;
 pub(in crate::config) mod maintenance;
 pub mod notify;
 pub(in crate::config) mod reload;
+pub(in crate::config) mod reports;
 pub(in crate::config) mod store;
 pub mod tls;
 pub(in crate::config) mod victoriametrics;
@@ -29,6 +30,7 @@ pub use access::{AccessSettings, OidcSettings};
 pub use maintenance::MaintenanceSettings;
 pub use notify::NotifySettings;
 pub use reload::ReloadSettings;
+pub use reports::{ReportSettings, SlaRule};
 pub use store::StoreSettings;
 pub use victoriametrics::VictoriaMetricsSettings;
 pub use web::{HttpSettings, WebSettings};
@@ -63,6 +65,8 @@ pub struct Settings {
     pub victoriametrics: VictoriaMetricsSettings,
     /// Who may read and act (see `crate::access`).
     pub access: AccessSettings,
+    /// SLA targets of the availability reports (see `crate::report`).
+    pub reports: ReportSettings,
 }
 
 /// The top-level keys, in the order the hints list them.
@@ -81,6 +85,7 @@ pub(in crate::config) const SETTINGS_KEYS: &[&str] = &[
     "notifications",
     "victoriametrics",
     "access",
+    "reports",
 ];
 
 /// The settings file as written; every key optional.
@@ -98,6 +103,7 @@ struct RawSettings {
     notifications: notify::RawNotify,
     victoriametrics: victoriametrics::RawVictoriaMetrics,
     access: access::RawAccess,
+    reports: reports::RawReports,
 }
 
 impl RawSettings {
@@ -123,6 +129,7 @@ impl RawSettings {
                 11 => raw.notifications = notify::RawNotify::read(w)?,
                 12 => raw.victoriametrics = victoriametrics::RawVictoriaMetrics::read(w)?,
                 13 => raw.access = access::RawAccess::read(w)?,
+                14 => raw.reports = reports::RawReports::read(w)?,
                 _ => raw.web = web::RawWeb::read(w)?,
             }
             Ok(())
@@ -209,6 +216,7 @@ impl Settings {
         web.victoriametrics_url = victoriametrics.url.clone();
         let maintenance = raw.maintenance.resolve(path, &mut errors);
         let notifications = raw.notifications.resolve(base, path, &mut errors);
+        let reports = raw.reports.resolve(path, &mut errors);
         // An unreadable `listen` is reported already: its defaults are the loopback ones.
         let loopback = listen.is_none_or(|a| a.ip().is_loopback());
         let access =
@@ -252,6 +260,7 @@ impl Settings {
             notifications,
             victoriametrics,
             access,
+            reports,
         })
     }
 

@@ -56,6 +56,16 @@ pub(super) struct OutboxEntry {
     pub down_since: Option<DateTime<Utc>>,
 }
 
+/// A heartbeat of one run of the appliance (see [`RecordKind::Run`]).
+pub(super) struct RunMark<'a> {
+    pub boot: &'a str,
+    pub started_at: DateTime<Utc>,
+    /// The record's time: the run was going on then.
+    pub seen_at: DateTime<Utc>,
+    /// A clean stop: nothing more comes from this run.
+    pub stopped: bool,
+}
+
 /// One write transaction of a backend. Every method is one decision's SQL, applied to
 /// all the rows it is given; none decides anything itself.
 pub(super) trait Sql: Send {
@@ -110,6 +120,9 @@ pub(super) trait Sql: Send {
     async fn write_audit(&mut self, at: DateTime<Utc>, entry: &AuditEntry) -> Result<()>;
     /// Stores a silence, unless one with its id is stored.
     async fn write_silence(&mut self, silence: &Silence) -> Result<()>;
+    /// Stores that run `boot` was going on at `seen_at` (never moving its last
+    /// heartbeat back: a replayed older mark is a no-op).
+    async fn write_run(&mut self, run: &RunMark<'_>) -> Result<()>;
     /// Ends silence `id` at `at` if it has not ended by then.
     async fn expire_silence(&mut self, id: &str, at: DateTime<Utc>, by: &str) -> Result<()>;
     async fn commit(self) -> Result<()>;
@@ -253,6 +266,18 @@ pub(super) async fn apply<S: Sql>(
             RecordKind::Audit(entry) => sql.write_audit(r.at, entry).await?,
             RecordKind::Silence(s) => sql.write_silence(s).await?,
             RecordKind::SilenceExpired { id, by } => sql.expire_silence(id, r.at, by).await?,
+            RecordKind::Run {
+                started_at,
+                stopped,
+            } => {
+                let mark = RunMark {
+                    boot: &r.boot,
+                    started_at: *started_at,
+                    seen_at: r.at,
+                    stopped: *stopped,
+                };
+                sql.write_run(&mark).await?
+            }
         }
     }
     transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;

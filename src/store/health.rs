@@ -60,6 +60,9 @@ pub struct StoreHealth {
     /// Each commit's alert changes, sent after the commit; nothing is kept when nobody
     /// listens.
     alerts: broadcast::Sender<AlertReport>,
+    /// This run of the appliance (boot id, start), once start-up has begun it: reports
+    /// count it as running up to now, not only to its last stored heartbeat.
+    run: std::sync::OnceLock<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl StoreHealth {
@@ -83,7 +86,18 @@ impl StoreHealth {
             open_ids: ArcSwapOption::empty(),
             acknowledged: Default::default(),
             alerts: broadcast::Sender::new(ALERT_REPORTS),
+            run: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Says which run this is (once; later calls are ignored).
+    pub fn set_run(&self, boot: String, started_at: chrono::DateTime<chrono::Utc>) {
+        let _ = self.run.set((boot, started_at));
+    }
+
+    /// This run's boot id and start, if the writer has started.
+    pub fn run(&self) -> Option<(&str, chrono::DateTime<chrono::Utc>)> {
+        self.run.get().map(|(b, t)| (b.as_str(), *t))
     }
 
     pub fn register(&self, registry: &mut Registry) {

@@ -3,6 +3,7 @@
 //! here; the write primitives [`apply`](super::apply) drives are in [`write`].
 
 mod notify;
+mod report;
 mod write;
 
 use std::collections::HashMap;
@@ -223,6 +224,14 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(rows::alert_event).collect()
+    }
+
+    pub async fn report_data(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<super::report::ReportData> {
+        report::read(&self.pool, from, to).await
     }
 
     pub async fn ping(&self) -> Result<()> {

@@ -80,6 +80,14 @@ pub enum RecordKind {
     Silence(Silence),
     /// `by` ended silence `id` early, at the record's `at`; a no-op once it has ended.
     SilenceExpired { id: String, by: String },
+    /// The heartbeat of this run of the appliance (the record's `boot`): it was running
+    /// at the record's `at`, since `started_at`; `stopped` at a clean stop. What reports
+    /// tell monitored time from unmonitored time by ([`crate::store::runs`]).
+    Run {
+        started_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        stopped: bool,
+    },
 }
 
 /// A write someone made, as the audit log keeps it.
@@ -408,6 +416,10 @@ mod tests {
             RecordKind::SilenceExpired {
                 id: "5f".into(),
                 by: "ben".into(),
+            },
+            RecordKind::Run {
+                started_at: DateTime::from_timestamp(1_799_999_000, 0).unwrap(),
+                stopped: true,
             },
         ] {
             let r = Record {

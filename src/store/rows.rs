@@ -85,7 +85,8 @@ macro_rules! audit_columns {
 }
 
 pub(super) use {
-    alert_columns, alert_event_from, audit_columns, scope_columns, transition_columns,
+    alert_columns, alert_event_from, audit_columns, scope_columns, silence_columns,
+    transition_columns,
 };
 
 /// A result row as the shared mapping reads it.

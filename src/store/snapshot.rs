@@ -81,7 +81,8 @@ impl Latest {
             // Touch alerts and the audit log only, not the state restored from here.
             RecordKind::Acknowledge { .. }
             | RecordKind::Unacknowledge { .. }
-            | RecordKind::Audit(_) => {}
+            | RecordKind::Audit(_)
+            | RecordKind::Run { .. } => {}
             RecordKind::Silence(s) => {
                 // Those ended by the time a new one is made are dropped: the file keeps
                 // what start-up needs, not the history.

@@ -4,6 +4,7 @@
 //! are here; the write primitives [`apply`](super::apply) drives are in [`write`].
 
 mod notify;
+mod report;
 mod write;
 
 use std::collections::HashMap;
@@ -271,6 +272,14 @@ impl SqliteStore {
             }
         }
         Ok(events)
+    }
+
+    pub async fn report_data(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<super::report::ReportData> {
+        report::read(&self.pool, from, to).await
     }
 
     pub async fn ping(&self) -> Result<()> {

@@ -217,7 +217,9 @@ pub async fn start_with(
         latest,
         snapshot_path,
     );
-    let writer = writer::spawn(
+    let boot = config.boot.clone();
+    let clock = config.clock.clone();
+    let mut writer = writer::spawn(
         store.clone(),
         queue,
         open_alerts,
@@ -225,6 +227,9 @@ pub async fn start_with(
         health.clone(),
         config,
     );
+    let heartbeat = super::runs::Heartbeat::start(super::Actions::new(sink.clone()), clock);
+    health.set_run(boot, heartbeat.started_at());
+    writer.heartbeat = Some(heartbeat);
     Ok(Started {
         store,
         health,

@@ -86,12 +86,19 @@ struct Shared {
 pub struct WriterHandle {
     applier: tokio::task::JoinHandle<()>,
     shared: Arc<Shared>,
+    /// This run's heartbeat (set by start-up): its last mark goes in before the end.
+    pub(super) heartbeat: Option<super::runs::Heartbeat>,
 }
 
 impl WriterHandle {
     /// Waits up to `grace` for everything queued so far to be committed (at shutdown).
     /// What is left stays in the spool for the next start.
-    pub async fn finish(self, grace: Duration) {
+    pub async fn finish(mut self, grace: Duration) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.stop();
+            // The mark reaches the queue through the spool thread: let it get there.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let deadline = Instant::now() + grace;
         loop {
             let left = self.shared.queue.lock().len();
@@ -138,7 +145,11 @@ pub(super) fn spawn<S: Store>(
         .spawn(move || spooler.run(feed))
         .expect("cannot start the spool thread");
     let applier = tokio::spawn(apply_loop(store, shared.clone(), config, alerts));
-    WriterHandle { applier, shared }
+    WriterHandle {
+        applier,
+        shared,
+        heartbeat: None,
+    }
 }
 
 struct Spooler {

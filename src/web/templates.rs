@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("alerts.html", include_str!("../../templates/alerts.html")),
     ("wall.html", include_str!("../../templates/wall.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    ("reports.html", include_str!("../../templates/reports.html")),
     (
         "infrastructure.html",
         include_str!("../../templates/infrastructure.html"),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::maintenance::Silence;
-use crate::store::apply::{Change, NewAlert, OutboxEntry, Sql};
+use crate::store::apply::{Change, NewAlert, OutboxEntry, RunMark, Sql};
 use crate::store::rows::{self, alert_columns, scope_columns};
 use crate::store::{AlertRow, AuditEntry, DeviceRow, DeviceScope, Result};
 
@@ -196,6 +196,21 @@ impl Sql for PgWrite {
             .execute(&mut *self.0)
             .await?;
         }
+        // A new span of presence for each device that had none open (new, or added back
+        // after a removal); a changed device's span goes on.
+        for chunk in devices.chunks(DEVICE_CHUNK) {
+            sqlx::query(
+                "INSERT INTO device_presence (device, added_at)
+                 SELECT n, $2 FROM UNNEST($1::text[]) AS u(n)
+                 WHERE NOT EXISTS (SELECT 1 FROM device_presence p
+                                   WHERE p.device = u.n AND p.removed_at IS NULL)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(column(chunk, |d| &d.name))
+            .bind(at)
+            .execute(&mut *self.0)
+            .await?;
+        }
         // Every transition's foreign key is checked against `devices`. After a large write
         // (a first inventory) the planner's statistics still describe the old table until
         // autovacuum catches up, and it checks those keys by scanning all of it: the first
@@ -209,6 +224,13 @@ impl Sql for PgWrite {
     async fn remove_devices(&mut self, at: DateTime<Utc>, names: &[String]) -> Result<()> {
         sqlx::query(
             "UPDATE devices SET removed_at = $2 WHERE name = ANY($1) AND removed_at IS NULL",
+        )
+        .bind(names)
+        .bind(at)
+        .execute(&mut *self.0)
+        .await?;
+        sqlx::query(
+            "UPDATE device_presence SET removed_at = $2 WHERE device = ANY($1) AND removed_at IS NULL",
         )
         .bind(names)
         .bind(at)
@@ -324,6 +346,23 @@ impl Sql for PgWrite {
         .bind(s.created_at)
         .bind(s.expired_at)
         .bind(&s.expired_by)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_run(&mut self, run: &RunMark<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runs (boot_id, started_at, last_seen_at, stopped_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (boot_id) DO UPDATE SET
+                 last_seen_at = greatest(runs.last_seen_at, excluded.last_seen_at),
+                 stopped_at = coalesce(excluded.stopped_at, runs.stopped_at)",
+        )
+        .bind(run.boot)
+        .bind(run.started_at)
+        .bind(run.seen_at)
+        .bind(run.stopped.then_some(run.seen_at))
         .execute(&mut *self.0)
         .await?;
         Ok(())

@@ -6,7 +6,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::micros;
 use crate::maintenance::Silence;
-use crate::store::apply::{Change, NewAlert, OutboxEntry, Sql};
+use crate::store::apply::{Change, NewAlert, OutboxEntry, RunMark, Sql};
 use crate::store::rows::{self, alert_columns, scope_columns};
 use crate::store::{AlertRow, AuditEntry, DeviceRow, DeviceScope, Result};
 
@@ -194,6 +194,17 @@ impl Sql for SqliteWrite {
             .bind(micros(at))
             .execute(&mut *self.0)
             .await?;
+            // A new span of presence unless one is open (a changed device's goes on).
+            sqlx::query(
+                "INSERT INTO device_presence (device, added_at)
+                 SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM device_presence
+                                                 WHERE device = ?1 AND removed_at IS NULL)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&d.name)
+            .bind(micros(at))
+            .execute(&mut *self.0)
+            .await?;
         }
         Ok(())
     }
@@ -202,6 +213,13 @@ impl Sql for SqliteWrite {
         for name in names {
             sqlx::query(
                 "UPDATE devices SET removed_at = ?2 WHERE name = ?1 AND removed_at IS NULL",
+            )
+            .bind(name)
+            .bind(micros(at))
+            .execute(&mut *self.0)
+            .await?;
+            sqlx::query(
+                "UPDATE device_presence SET removed_at = ?2 WHERE device = ?1 AND removed_at IS NULL",
             )
             .bind(name)
             .bind(micros(at))
@@ -322,6 +340,23 @@ impl Sql for SqliteWrite {
         .bind(micros(s.created_at))
         .bind(s.expired_at.map(micros))
         .bind(&s.expired_by)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_run(&mut self, run: &RunMark<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runs (boot_id, started_at, last_seen_at, stopped_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (boot_id) DO UPDATE SET
+                 last_seen_at = max(runs.last_seen_at, excluded.last_seen_at),
+                 stopped_at = coalesce(excluded.stopped_at, runs.stopped_at)",
+        )
+        .bind(run.boot)
+        .bind(micros(run.started_at))
+        .bind(micros(run.seen_at))
+        .bind(run.stopped.then_some(micros(run.seen_at)))
         .execute(&mut *self.0)
         .await?;
         Ok(())
