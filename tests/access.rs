@@ -149,7 +149,11 @@ fn every_route_answers_each_role_as_its_need_says() {
             "/api/v1/notifications",
             [401, 200, 200, 200, 200, 403],
         ),
-        ("GET", "/api/v1/openapi.yaml", [401, 200, 200, 200, 200, 200]),
+        (
+            "GET",
+            "/api/v1/openapi.yaml",
+            [401, 200, 200, 200, 200, 200],
+        ),
         (
             "GET",
             "/api/v1/reports/availability",
