@@ -108,13 +108,16 @@ async fn sign_in_is_required_a_cross_origin_form_is_refused_and_sign_out_ends_it
     })
     .await;
     browser::sign_in(&web, "operator", "wrong").await;
-    let problem = web
-        .find(By::Id("login-problem"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The refusal is a new page: wait for it (a loaded CI checks the password slowly).
+    let problem = eventually(Duration::from_secs(10), "the login problem", || async {
+        web.find(By::Id("login-problem"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    })
+    .await;
     assert_eq!(problem, "Wrong user name or password.");
     browser::sign_in(&web, "operator", "secret").await;
     // …and comes back where it was going.
