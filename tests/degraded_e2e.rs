@@ -67,11 +67,7 @@ fn degraded_alerts(app: &Appliance, name: &str) -> Vec<Value> {
 
 fn metric(app: &Appliance, family: &str, device: &str) -> Option<String> {
     let text = app.try_get("/metrics")?;
-    let prefix = format!("{family}{{device=\"{device}\"}} ");
-    text.lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(str::to_string)
+    support::device_sample(&text, family, device)
 }
 
 /// Reads the live feed in a thread and sends the data of each `degraded` event.

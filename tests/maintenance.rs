@@ -458,12 +458,7 @@ async fn device_json_says_whether_a_device_is_in_maintenance_and_until_when() {
 
 /// The `wardops_device_in_maintenance` sample of `device` in an exposition.
 fn in_maintenance_sample(metrics: &str, device: &str) -> Option<String> {
-    let prefix = format!("wardops_device_in_maintenance{{device=\"{device}\"}} ");
-    metrics
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(str::to_string)
+    support::device_sample(metrics, "wardops_device_in_maintenance", device)
 }
 
 #[tokio::test]

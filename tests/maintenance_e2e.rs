@@ -68,11 +68,7 @@ fn transitions(app: &Appliance, device: &str) -> Vec<Value> {
 
 fn metric(app: &Appliance, device: &str) -> Option<String> {
     let text = app.try_get("/metrics")?;
-    let prefix = format!("wardops_device_in_maintenance{{device=\"{device}\"}} ");
-    text.lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(str::to_string)
+    support::device_sample(&text, "wardops_device_in_maintenance", device)
 }
 
 fn seconds(t: &str) -> String {

@@ -317,6 +317,17 @@ pub fn write_fast_config(dir: &Path, region: &str, devices: &[(&str, &str)]) {
     std::fs::write(dir.join(format!("inventory/{region}.yaml")), inventory).unwrap();
 }
 
+/// The value of `family`'s sample for `device` in an exposition (per-device families
+/// carry the `device` label alone).
+pub fn device_sample(metrics: &str, family: &str, device: &str) -> Option<String> {
+    let prefix = format!("{family}{{device=\"{device}\"}} ");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_string)
+}
+
 /// (status, down_since) of `name` as the API reports it.
 pub fn api_status(app: &Appliance, name: &str) -> Option<(String, Option<String>)> {
     let body = app.try_get(&format!("/api/v1/devices/{name}"))?;
