@@ -97,23 +97,20 @@ pub fn prepare(
             }),
         }
     }
-    let index: HashMap<&str, usize> = devices
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.name.as_str(), i))
-        .collect();
-    let mut changes: Vec<Vec<Change>> = vec![Vec::new(); devices.len()];
-    for t in &data.transitions {
-        if let Some(&i) = index.get(t.device.as_str()) {
-            changes[i].push(Change {
-                at: t.at,
-                to: t.to,
-                down_since: t.down_since,
-            });
-        }
-    }
-    for (e, changes) in devices.iter_mut().zip(changes) {
-        e.history.transitions = changes;
+    for e in devices.iter_mut() {
+        e.history.transitions = data
+            .transitions
+            .get(&e.name)
+            .map(|list| {
+                list.iter()
+                    .map(|t| Change {
+                        at: t.at,
+                        to: t.to,
+                        down_since: t.down_since,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let names = Names {
             region: &e.region,
             branch: &e.branch,

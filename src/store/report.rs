@@ -6,6 +6,13 @@
 //! Each backend has its SQL beside its other reads (`postgres/report.rs`,
 //! `sqlite/report.rs`); the rows map to these types through [`rows`](super::rows)'
 //! `Columns`, once for both.
+//!
+//! A month of a large fleet is a million transitions: they are read in whatever order
+//! the database finds cheapest (no `ORDER BY`: sorting a million rows by device was most
+//! of a report's time) and put in order here, per device ([`ByDevice`]), each row's
+//! device name looked up borrowed from the row rather than allocated.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -21,9 +28,9 @@ pub struct ReportData {
     pub presence: Vec<PresenceRow>,
     /// Runs overlapping the period (the one going on with its last stored heartbeat).
     pub runs: Vec<RunRow>,
-    /// Per device: its last transition before the period (if any), then those in it, in
+    /// By device: its last transition before the period (if any), then those in it, in
     /// order (`at`, then id).
-    pub transitions: Vec<ReportTransition>,
+    pub transitions: HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState>,
     /// Silences whose span overlaps the period.
     pub silences: Vec<Silence>,
 }
@@ -51,7 +58,8 @@ pub struct RunRow {
 /// A transition as a report reads it: the status a device had from `at` on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportTransition {
-    pub device: String,
+    /// The row's id: the order of two transitions at the same instant.
+    pub id: i64,
     pub at: DateTime<Utc>,
     pub to: Status,
     /// For `down`/`unreachable`: since when the device had not answered (the outage's
@@ -74,7 +82,7 @@ macro_rules! run_columns {
 /// Columns of [`transition`].
 macro_rules! report_transition_columns {
     () => {
-        "device, at, to_status, down_since"
+        "device, id, at, to_status, down_since"
     };
 }
 pub(super) use {presence_columns, report_transition_columns, run_columns};
@@ -99,12 +107,39 @@ pub(super) fn run(row: &impl Columns) -> Result<RunRow> {
     })
 }
 
-pub(super) fn transition(row: &impl Columns) -> Result<ReportTransition> {
-    Ok(ReportTransition {
-        device: row.text(0)?,
-        at: row.time(1)?,
-        // A status this build does not know is not counted as any known one.
-        to: Status::parse(&row.text(2)?).unwrap_or(Status::Unknown),
-        down_since: row.opt_time(3)?,
-    })
+/// Transitions gathered by device from rows in any order.
+#[derive(Default)]
+pub(super) struct ByDevice {
+    devices: HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState>,
+}
+
+impl ByDevice {
+    /// One row of [`report_transition_columns`].
+    pub(super) fn push(&mut self, row: &impl Columns) -> Result<()> {
+        let transition = ReportTransition {
+            id: row.int(1)?,
+            at: row.time(2)?,
+            // A status this build does not know is not counted as any known one.
+            to: Status::parse(row.str(3)?).unwrap_or(Status::Unknown),
+            down_since: row.opt_time(4)?,
+        };
+        let device = row.str(0)?;
+        match self.devices.get_mut(device) {
+            Some(list) => list.push(transition),
+            None => {
+                self.devices.insert(device.to_string(), vec![transition]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each device's transitions in order: time, then id.
+    pub(super) fn finish(
+        mut self,
+    ) -> HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState> {
+        for list in self.devices.values_mut() {
+            list.sort_unstable_by_key(|t| (t.at, t.id));
+        }
+        self.devices
+    }
 }

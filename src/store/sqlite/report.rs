@@ -1,8 +1,10 @@
 //! The report read ([`crate::store::report`]) in SQLite: the same four queries as
 //! PostgreSQL's, in one read transaction; the status each device starts the period with
-//! is a correlated lookup over `transitions_device_at`.
+//! is a correlated lookup over `transitions_device_at`, the period's own rows a scan of
+//! a range of ids.
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use sqlx::SqlitePool;
 
 use super::micros;
@@ -47,30 +49,36 @@ pub(super) async fn read(
     {
         data.runs.push(report::run(&row)?);
     }
+    // The period's transitions by a range of ids: every row from `from` on has an id at
+    // least the least of theirs (exact in any order), and as ids follow time closely, a
+    // scan of the table from there reads its pages in order where the `at` index reads
+    // them at random (0.17 s against 1.3 s for a million rows). `+at` keeps the planner
+    // off that index. Then
+    // each present device's last one before the period, as in PostgreSQL's read.
     let transitions = concat!(
         "SELECT ",
         report::report_transition_columns!(),
-        " FROM (
-             SELECT device, at, to_status, down_since, id FROM transitions
-             WHERE id IN (
-                 SELECT (SELECT id FROM transitions t
-                         WHERE t.device = p.device AND t.at < ?1
-                         ORDER BY t.at DESC, t.id DESC LIMIT 1)
-                 FROM (SELECT DISTINCT device FROM device_presence
-                       WHERE added_at < ?2 AND (removed_at IS NULL OR removed_at > ?1)) p)
-             UNION ALL
-             SELECT device, at, to_status, down_since, id FROM transitions
-             WHERE at >= ?1 AND at < ?2
-         ) ORDER BY device, at, id"
+        " FROM transitions
+         WHERE id >= (SELECT min(id) FROM transitions WHERE at >= ?1)
+           AND +at >= ?1 AND +at < ?2
+         UNION ALL
+         SELECT device, id, at, to_status, down_since FROM transitions
+         WHERE id IN (
+             SELECT (SELECT id FROM transitions t
+                     WHERE t.device = p.device
+                       AND t.at = (SELECT max(at) FROM transitions
+                                   WHERE device = p.device AND at < ?1)
+                     ORDER BY t.id DESC LIMIT 1)
+             FROM (SELECT DISTINCT device FROM device_presence
+                   WHERE added_at < ?2 AND (removed_at IS NULL OR removed_at > ?1)) p)"
     );
-    for row in sqlx::query(transitions)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?
-    {
-        data.transitions.push(report::transition(&row)?);
+    let mut by_device = report::ByDevice::default();
+    let mut rows = sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx);
+    while let Some(row) = rows.try_next().await? {
+        by_device.push(&row)?;
     }
+    drop(rows);
+    data.transitions = by_device.finish();
     let silences = concat!(
         "SELECT ",
         silence_columns!(),
