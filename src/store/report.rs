@@ -133,10 +133,20 @@ impl ByDevice {
         Ok(())
     }
 
+    /// Every row of `rows`, then [`ByDevice::finish`].
+    pub(super) async fn read<R: Columns>(
+        mut rows: impl futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+    ) -> Result<HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState>> {
+        use futures_util::TryStreamExt as _;
+        let mut by_device = ByDevice::default();
+        while let Some(row) = rows.try_next().await? {
+            by_device.push(&row)?;
+        }
+        Ok(by_device.finish())
+    }
+
     /// Each device's transitions in order: time, then id.
-    pub(super) fn finish(
-        mut self,
-    ) -> HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState> {
+    fn finish(mut self) -> HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState> {
         for list in self.devices.values_mut() {
             list.sort_unstable_by_key(|t| (t.at, t.id));
         }

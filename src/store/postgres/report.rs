@@ -2,7 +2,6 @@
 //! snapshot; the transitions streamed, unordered (`ByDevice` orders them per device).
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 use sqlx::PgPool;
 
 use crate::store::Result;
@@ -68,13 +67,9 @@ pub(super) async fn read(
     );
     // A read of a million rows is all execution: compiling it (JIT) cost a tenth of it.
     sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
-    let mut by_device = report::ByDevice::default();
-    let mut rows = sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx);
-    while let Some(row) = rows.try_next().await? {
-        by_device.push(&row)?;
-    }
-    drop(rows);
-    data.transitions = by_device.finish();
+    data.transitions =
+        report::ByDevice::read(sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx))
+            .await?;
     let silences = concat!(
         "SELECT ",
         silence_columns!(),

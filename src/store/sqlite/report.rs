@@ -4,7 +4,6 @@
 //! a range of ids.
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 use sqlx::SqlitePool;
 
 use super::micros;
@@ -72,13 +71,9 @@ pub(super) async fn read(
              FROM (SELECT DISTINCT device FROM device_presence
                    WHERE added_at < ?2 AND (removed_at IS NULL OR removed_at > ?1)) p)"
     );
-    let mut by_device = report::ByDevice::default();
-    let mut rows = sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx);
-    while let Some(row) = rows.try_next().await? {
-        by_device.push(&row)?;
-    }
-    drop(rows);
-    data.transitions = by_device.finish();
+    data.transitions =
+        report::ByDevice::read(sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx))
+            .await?;
     let silences = concat!(
         "SELECT ",
         silence_columns!(),
