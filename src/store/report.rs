@@ -9,8 +9,8 @@
 //!
 //! A month of a large fleet is a million transitions: they are read in whatever order
 //! the database finds cheapest (no `ORDER BY`: sorting a million rows by device was most
-//! of a report's time) and put in order here, per device ([`ByDevice`]), each row's
-//! device name looked up borrowed from the row rather than allocated.
+//! of a report's time) and put in order here, per device ([`transitions_by_device`]), each
+//! row's device name looked up borrowed from the row rather than allocated.
 
 use std::collections::HashMap;
 
@@ -30,7 +30,7 @@ pub struct ReportData {
     pub runs: Vec<RunRow>,
     /// By device: its last transition before the period (if any), then those in it, in
     /// order (`at`, then id).
-    pub transitions: HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState>,
+    pub transitions: Transitions,
     /// Silences whose span overlaps the period.
     pub silences: Vec<Silence>,
 }
@@ -54,6 +54,9 @@ pub struct RunRow {
     pub last_seen_at: DateTime<Utc>,
     pub stopped: bool,
 }
+
+/// Each device's transitions, by name.
+pub type Transitions = HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState>;
 
 /// A transition as a report reads it: the status a device had from `at` on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +82,7 @@ macro_rules! run_columns {
         "boot_id, started_at, last_seen_at, stopped_at"
     };
 }
-/// Columns of [`transition`].
+/// Columns of [`transitions_by_device`].
 macro_rules! report_transition_columns {
     () => {
         "device, id, at, to_status, down_since"
@@ -107,15 +110,15 @@ pub(super) fn run(row: &impl Columns) -> Result<RunRow> {
     })
 }
 
-/// Transitions gathered by device from rows in any order.
-#[derive(Default)]
-pub(super) struct ByDevice {
-    devices: HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState>,
-}
-
-impl ByDevice {
-    /// One row of [`report_transition_columns`].
-    pub(super) fn push(&mut self, row: &impl Columns) -> Result<()> {
+/// Every row of `rows` (of [`report_transition_columns`], in any order) gathered by
+/// device, each device's in order: time, then id. The name is looked up borrowed from
+/// the row, and allocated once per device.
+pub(super) async fn transitions_by_device<R: Columns>(
+    mut rows: impl futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+) -> Result<Transitions> {
+    use futures_util::TryStreamExt as _;
+    let mut devices = Transitions::default();
+    while let Some(row) = rows.try_next().await? {
         let transition = ReportTransition {
             id: row.int(1)?,
             at: row.time(2)?,
@@ -124,32 +127,15 @@ impl ByDevice {
             down_since: row.opt_time(4)?,
         };
         let device = row.str(0)?;
-        match self.devices.get_mut(device) {
+        match devices.get_mut(device) {
             Some(list) => list.push(transition),
             None => {
-                self.devices.insert(device.to_string(), vec![transition]);
+                devices.insert(device.to_string(), vec![transition]);
             }
         }
-        Ok(())
     }
-
-    /// Every row of `rows`, then [`ByDevice::finish`].
-    pub(super) async fn read<R: Columns>(
-        mut rows: impl futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
-    ) -> Result<HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState>> {
-        use futures_util::TryStreamExt as _;
-        let mut by_device = ByDevice::default();
-        while let Some(row) = rows.try_next().await? {
-            by_device.push(&row)?;
-        }
-        Ok(by_device.finish())
+    for list in devices.values_mut() {
+        list.sort_unstable_by_key(|t| (t.at, t.id));
     }
-
-    /// Each device's transitions in order: time, then id.
-    fn finish(mut self) -> HashMap<String, Vec<ReportTransition>, foldhash::fast::RandomState> {
-        for list in self.devices.values_mut() {
-            list.sort_unstable_by_key(|t| (t.at, t.id));
-        }
-        self.devices
-    }
+    Ok(devices)
 }

@@ -1,5 +1,6 @@
 //! The report read ([`crate::store::report`]) in PostgreSQL: four queries in one
-//! snapshot; the transitions streamed, unordered (`ByDevice` orders them per device).
+//! snapshot; the transitions streamed, unordered (put in order per device by
+//! `transitions_by_device`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -68,7 +69,7 @@ pub(super) async fn read(
     // A read of a million rows is all execution: compiling it (JIT) cost a tenth of it.
     sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     data.transitions =
-        report::ByDevice::read(sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx))
+        report::transitions_by_device(sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx))
             .await?;
     let silences = concat!(
         "SELECT ",

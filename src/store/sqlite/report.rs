@@ -52,8 +52,8 @@ pub(super) async fn read(
     // least the least of theirs (exact in any order), and as ids follow time closely, a
     // scan of the table from there reads its pages in order where the `at` index reads
     // them at random (0.17 s against 1.3 s for a million rows). `+at` keeps the planner
-    // off that index. Then
-    // each present device's last one before the period, as in PostgreSQL's read.
+    // off that index. Then each present device's last one before the period, as in
+    // PostgreSQL's read.
     let transitions = concat!(
         "SELECT ",
         report::report_transition_columns!(),
@@ -72,7 +72,7 @@ pub(super) async fn read(
                    WHERE added_at < ?2 AND (removed_at IS NULL OR removed_at > ?1)) p)"
     );
     data.transitions =
-        report::ByDevice::read(sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx))
+        report::transitions_by_device(sqlx::query(transitions).bind(from).bind(to).fetch(&mut *tx))
             .await?;
     let silences = concat!(
         "SELECT ",
