@@ -165,7 +165,8 @@ async fn populate(store: &Db, inventory: &wardops::config::Inventory) {
         .collect();
     store.apply(&silences).await.unwrap();
     // Each device: five outages, the k-th on day 6k (+ a per-device second of the day),
-    // lasting one to sixty-one minutes.
+    // lasting one to sixty-one minutes; inserted in time order, as the writer does (ids
+    // and the table's pages follow time, devices interleave).
     let (pg, lite) = (
         "INSERT INTO transitions (device, from_status, to_status, at, down_since, boot_id, state_version)
          SELECT d.name,
@@ -175,7 +176,7 @@ async fn populate(store: &Db, inventory: &wardops::config::Inventory) {
                    + (k % 2) * (60 + (hashtext(d.name) & 4095) % 3600) * interval '1 second',
                 CASE WHEN k % 2 = 0 THEN $1 + (k / 2) * interval '6 days' + (hashtext(d.name) & 65535) * interval '1 second' END,
                 'bench', k
-         FROM devices d CROSS JOIN generate_series(0, 9) AS k",
+         FROM devices d CROSS JOIN generate_series(0, 9) AS k ORDER BY 4",
         "WITH RECURSIVE ks(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM ks WHERE k < 9)
          INSERT INTO transitions (device, from_status, to_status, at, down_since, boot_id, state_version)
          SELECT d.name,
@@ -185,7 +186,7 @@ async fn populate(store: &Db, inventory: &wardops::config::Inventory) {
                    + (k % 2) * (60 + ((d.rowid * 104729) % 4096) % 3600) * 1000000,
                 CASE WHEN k % 2 = 0 THEN ?1 + (k / 2) * 518400000000 + ((d.rowid * 7919) % 65536) * 1000000 END,
                 'bench', k
-         FROM devices d CROSS JOIN ks",
+         FROM devices d CROSS JOIN ks ORDER BY 4",
     );
     match store {
         Db::Postgres(s) => {

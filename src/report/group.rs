@@ -8,7 +8,7 @@
 //! it is breached when any of its devices is: a branch whose routers all met 99.9 but
 //! whose ATM missed 99.5 is a breach someone has to look at.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use super::compute::{self, Figures};
 use super::input::{Entry, Prepared};
@@ -115,6 +115,10 @@ pub fn target(rules: &[SlaRule], entry: &Entry) -> Option<f64> {
 }
 
 /// Every device's figures for `[from, to)`, summed into rows by `by`, in key order.
+///
+/// Rows are kept in a vector and found through an index by key, then sorted once: a
+/// `BTreeMap` of rows cost a third of a by-device report of 100,000 devices in string
+/// comparisons and moves of rows between its nodes.
 pub fn rows(
     prepared: &Prepared,
     from: chrono::DateTime<chrono::Utc>,
@@ -122,7 +126,9 @@ pub fn rows(
     by: &GroupBy,
     rules: &[SlaRule],
 ) -> Vec<Row> {
-    let mut groups: BTreeMap<(String, String), Row> = BTreeMap::new();
+    let mut rows: Vec<Row> = Vec::new();
+    // A row's index by the key it is sorted on; not needed by device (one row each).
+    let mut index: HashMap<(&str, &str), usize, foldhash::fast::RandomState> = HashMap::default();
     for e in &prepared.devices {
         let Figures { totals, outages } = compute::device(from, to, &prepared.runs, &e.history);
         let target = target(rules, e);
@@ -134,35 +140,49 @@ pub fn rows(
             sla.judged = 1;
             sla.breached = u64::from(a < t);
         }
-        // Branch names repeat across regions: a branch is keyed by both.
-        let (key, region, branch, kind) = match by {
-            GroupBy::Device => (e.name.clone(), &e.region, &e.branch, e.kind.clone()),
-            GroupBy::Branch => (e.branch.clone(), &e.region, &e.branch, String::new()),
-            GroupBy::Region => (e.region.clone(), &e.region, &String::new(), String::new()),
-            GroupBy::Kind => (e.kind.clone(), &e.region, &String::new(), String::new()),
-            GroupBy::Label(l) => {
-                let v = e
-                    .device
-                    .as_ref()
-                    .and_then(|d| d.labels.get(l))
-                    .unwrap_or("");
-                (v.to_string(), &e.region, &String::new(), String::new())
+        let key: &str = match by {
+            GroupBy::Device => &e.name,
+            GroupBy::Branch => &e.branch,
+            GroupBy::Region => &e.region,
+            GroupBy::Kind => &e.kind,
+            GroupBy::Label(l) => e
+                .device
+                .as_ref()
+                .and_then(|d| d.labels.get(l))
+                .unwrap_or(""),
+        };
+        let new_row = || {
+            let (region, branch, kind) = match by {
+                GroupBy::Device => (&e.region, e.branch.as_str(), e.kind.as_str()),
+                GroupBy::Branch => (&e.region, e.branch.as_str(), ""),
+                _ => (&e.region, "", ""),
+            };
+            Row {
+                key: key.to_string(),
+                region: region.clone(),
+                branch: branch.to_string(),
+                kind: kind.to_string(),
+                devices: 0,
+                totals: Totals::default(),
+                sla: Sla::default(),
+                outages: Vec::new(),
             }
         };
-        let sort = match by {
-            GroupBy::Branch => (region.clone(), key.clone()),
-            _ => (key.clone(), String::new()),
+        let row = if *by == GroupBy::Device {
+            rows.push(new_row());
+            rows.last_mut().expect("just pushed")
+        } else {
+            // Branch names repeat across regions: a branch is keyed by both.
+            let sort_key = match by {
+                GroupBy::Branch => (e.region.as_str(), key),
+                _ => (key, ""),
+            };
+            let i = *index.entry(sort_key).or_insert_with(|| {
+                rows.push(new_row());
+                rows.len() - 1
+            });
+            &mut rows[i]
         };
-        let row = groups.entry(sort).or_insert_with(|| Row {
-            key,
-            region: region.clone(),
-            branch: branch.clone(),
-            kind,
-            devices: 0,
-            totals: Totals::default(),
-            sla: Sla::default(),
-            outages: Vec::new(),
-        });
         row.devices += 1;
         row.totals.add(&totals);
         row.sla.target = match (row.sla.target, sla.target) {
@@ -175,7 +195,13 @@ pub fn rows(
             row.outages = outages;
         }
     }
-    groups.into_values().collect()
+    match by {
+        GroupBy::Branch => {
+            rows.sort_unstable_by(|a, b| (&a.region, &a.key).cmp(&(&b.region, &b.key)))
+        }
+        _ => rows.sort_unstable_by(|a, b| a.key.cmp(&b.key)),
+    }
+    rows
 }
 
 /// The whole report's sums (every row together).

@@ -10,7 +10,7 @@
 //! A month of a large fleet is a million transitions: they are read in whatever order
 //! the database finds cheapest (no `ORDER BY`: sorting a million rows by device was most
 //! of a report's time) and put in order here, per device ([`transitions_by_device`]), each
-//! row's device name looked up borrowed from the row rather than allocated.
+//! row's device name looked up borrowed from the row rather than allocated ([`add`]).
 
 use std::collections::HashMap;
 
@@ -111,8 +111,7 @@ pub(super) fn run(row: &impl Columns) -> Result<RunRow> {
 }
 
 /// Every row of `rows` (of [`report_transition_columns`], in any order) gathered by
-/// device, each device's in order: time, then id. The name is looked up borrowed from
-/// the row, and allocated once per device.
+/// device, each device's in order: time, then id.
 pub(super) async fn transitions_by_device<R: Columns>(
     mut rows: impl futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
 ) -> Result<Transitions> {
@@ -122,20 +121,34 @@ pub(super) async fn transitions_by_device<R: Columns>(
         let transition = ReportTransition {
             id: row.int(1)?,
             at: row.time(2)?,
-            // A status this build does not know is not counted as any known one.
-            to: Status::parse(row.str(3)?).unwrap_or(Status::Unknown),
+            to: status(row.str(3)?),
             down_since: row.opt_time(4)?,
         };
-        let device = row.str(0)?;
-        match devices.get_mut(device) {
-            Some(list) => list.push(transition),
-            None => {
-                devices.insert(device.to_string(), vec![transition]);
-            }
+        add(&mut devices, row.str(0)?, transition);
+    }
+    Ok(in_order(devices))
+}
+
+/// A stored status; one this build does not know is not counted as any known one.
+pub(super) fn status(text: &str) -> Status {
+    Status::parse(text).unwrap_or(Status::Unknown)
+}
+
+/// Adds `transition` to `device`'s list; the name (borrowed from a row) is allocated
+/// once per device.
+pub(super) fn add(devices: &mut Transitions, device: &str, transition: ReportTransition) {
+    match devices.get_mut(device) {
+        Some(list) => list.push(transition),
+        None => {
+            devices.insert(device.to_string(), vec![transition]);
         }
     }
+}
+
+/// Each device's transitions put in order: time, then id.
+pub(super) fn in_order(mut devices: Transitions) -> Transitions {
     for list in devices.values_mut() {
         list.sort_unstable_by_key(|t| (t.at, t.id));
     }
-    Ok(devices)
+    devices
 }
