@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use parking_lot::Mutex;
 use sqlx::postgres::PgPool;
 use tokio::sync::watch;
@@ -296,11 +297,14 @@ impl Member {
         // Every lease taken below was taken at or after `sent`: if the fence is not
         // counting from an earlier renewal of this round, it counts from here.
         let sent = Instant::now();
-        let mut taken = futures_util::stream::iter(acquire)
-            .map(|&shard| self.leases.acquire(shard))
-            .buffer_unordered(ACQUIRE_CONCURRENCY);
+        // A FuturesUnordered refilled by hand: `buffer_unordered` over a closure borrowing
+        // `self` makes the future not `Send` (rust-lang/rust#102211).
+        let mut next = acquire.iter().copied();
+        let mut taken = FuturesUnordered::new();
+        taken.extend(next.by_ref().take(ACQUIRE_CONCURRENCY).map(|s| self.leases.acquire(s)));
         let mut first_error = None;
         while let Some(result) = taken.next().await {
+            taken.extend(next.next().map(|s| self.leases.acquire(s)));
             match result {
                 Ok(Some(h)) => self.took(h, sent),
                 Ok(None) => {}
