@@ -149,13 +149,12 @@ async fn a_member_alone_takes_every_shard_in_its_first_round() {
     let at = until_published(&mut a.owned, TTL, |o| !o.shards.is_empty()).await;
     let owned = a.owned.borrow().clone();
     assert_eq!(owned.shards.len(), usize::from(SHARDS), "all at once");
-    assert!(owned.shards.values().all(|&e| e == 1), "each taken at epoch 1");
-    assert!(owned.until.unwrap() > Instant::now());
     assert!(
-        at - started < ROUND,
-        "first round took {:?}",
-        at - started
+        owned.shards.values().all(|&e| e == 1),
+        "each taken at epoch 1"
     );
+    assert!(owned.until.unwrap() > Instant::now());
+    assert!(at - started < ROUND, "first round took {:?}", at - started);
     assert_eq!(owned_by(&db, "a").len(), 1024);
     assert_eq!(a.counters.acquisitions.load(Ordering::Relaxed), 1024);
     assert_eq!(a.counters.shards_owned.load(Ordering::Relaxed), 1024);
@@ -190,7 +189,10 @@ async fn two_members_converge_to_the_rendezvous_split_never_both_owning_a_shard(
         for (who, owned) in [("a", &sa), ("b", &sb)] {
             for (&shard, &epoch) in &owned.shards {
                 let other = if who == "a" { &sb } else { &sa };
-                assert!(!other.shards.contains_key(&shard), "{shard} published by both");
+                assert!(
+                    !other.shards.contains_key(&shard),
+                    "{shard} published by both"
+                );
                 // Read after: still its lease, or freed / taken since (a newer epoch).
                 let (owner, e) = &rows[usize::from(shard)];
                 assert!(
@@ -237,11 +239,7 @@ async fn a_member_shut_down_releases_at_once_and_the_other_takes_all_within_a_ro
     assert_eq!(members.trim(), "b", "left the member list");
 
     let took = until_published(&mut b.owned, TTL, |o| o.shards.len() == 1024).await;
-    assert!(
-        took - stopped < TTL,
-        "hand-over took {:?}",
-        took - stopped
-    );
+    assert!(took - stopped < TTL, "hand-over took {:?}", took - stopped);
     assert_eq!(owned_by(&db, "b").len(), 1024);
 }
 
@@ -284,7 +282,11 @@ async fn a_member_killed_keeps_its_shards_until_its_leases_expire() {
     until_published(&mut b.owned, 3 * ROUND, |o| o.shards.len() == 1024).await;
     for (&shard, &epoch) in &b.owned.borrow().shards {
         if to_a.contains(&shard) {
-            assert_eq!(epoch, epochs_before[usize::from(shard)].1 + 1, "shard {shard}");
+            assert_eq!(
+                epoch,
+                epochs_before[usize::from(shard)].1 + 1,
+                "shard {shard}"
+            );
         }
     }
     assert_eq!(owned_by(&db, "b").len(), 1024);
@@ -313,7 +315,11 @@ async fn a_member_cut_off_from_the_database_withdraws_its_shards_before_they_exp
     let emptied = until_published(&mut a.owned, ttl, |o| o.shards.is_empty()).await;
     assert!(a.owned.borrow().until.is_none());
     let slack = Duration::from_millis(100);
-    assert!(emptied <= until + slack, "emptied {:?} past its fence", emptied - until);
+    assert!(
+        emptied <= until + slack,
+        "emptied {:?} past its fence",
+        emptied - until
+    );
     assert!(
         emptied + slack >= until,
         "emptied by the fence, {:?} early",
@@ -322,7 +328,8 @@ async fn a_member_cut_off_from_the_database_withdraws_its_shards_before_they_exp
     assert!(emptied - cut <= ttl - margin + slack);
     // At that moment, the database still holds every lease for a: nobody could have
     // taken them yet.
-    let live = db.query("SELECT count(*) FROM shard_leases WHERE owner = 'a' AND expires_at > now()");
+    let live =
+        db.query("SELECT count(*) FROM shard_leases WHERE owner = 'a' AND expires_at > now()");
     assert_eq!(live.trim(), "1024");
     assert_eq!(a.counters.shards_owned.load(Ordering::Relaxed), 0);
 }
