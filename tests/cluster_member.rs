@@ -294,7 +294,20 @@ async fn a_member_killed_keeps_its_shards_until_its_leases_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_cut_off_from_the_database_withdraws_its_shards_before_they_expire() {
-    let db = TestDb::create("member_cut");
+    withdraws_at_its_fence("member_cut", Proxy::cut).await;
+}
+
+/// Statements hang instead of failing: the round in flight never ends, and the fence's
+/// timer must withdraw the shards while it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_database_stalls_withdraws_its_shards_mid_round() {
+    withdraws_at_its_fence("member_stall", Proxy::stall).await;
+}
+
+/// A member alone behind `proxy`, which `outage` makes unreachable: its published set
+/// empties at its fence (`sent + ttl - margin`), while the database still holds its leases.
+async fn withdraws_at_its_fence(tag: &str, outage: fn(&Proxy)) {
+    let db = TestDb::create(tag);
     migrated(&db).await;
     let proxy = Proxy::start();
     let (ttl, margin) = (Duration::from_secs(3), Duration::from_secs(1));
@@ -306,11 +319,9 @@ async fn a_member_cut_off_from_the_database_withdraws_its_shards_before_they_exp
     })
     .await;
 
-    proxy.cut();
+    outage(&proxy);
     let cut = Instant::now();
-    // A renewal in flight at the cut has its answer lost: the fence stays where it was.
-    // The round after hangs on the pool (acquire timeout 10 s): the fence's own timer
-    // withdraws the shards, not a failed round.
+    // A renewal in flight at the outage has its answer lost: the fence stays where it was.
     let until = a.owned.borrow().until.unwrap();
     let emptied = until_published(&mut a.owned, ttl, |o| o.shards.is_empty()).await;
     assert!(a.owned.borrow().until.is_none());
