@@ -343,4 +343,10 @@ async fn withdraws_at_its_fence(tag: &str, outage: fn(&Proxy)) {
         db.query("SELECT count(*) FROM shard_leases WHERE owner = 'a' AND expires_at > now()");
     assert_eq!(live.trim(), "1024");
     assert_eq!(a.counters.shards_owned.load(Ordering::Relaxed), 0);
+
+    // Back: a hung round is given up after a TTL, and the next one holds every shard
+    // again (renewed at the same epoch, or taken anew once expired).
+    proxy.restore();
+    until_published(&mut a.owned, 3 * ttl, |o| o.shards.len() == 1024).await;
+    assert_eq!(owned_by(&db, "a").len(), 1024);
 }

@@ -171,8 +171,11 @@ impl Member {
                 _ = self.fence_runs_out() => { self.publish(); continue 'rounds }
             }
             // A round may hang on a database that is away: the fence still runs out on
-            // time, and shutdown still stops it.
+            // time, and shutdown still stops it. Past one TTL the round is given up (its
+            // leases have expired by then anyway): a statement lost in a network that
+            // drops packets would otherwise wait for TCP to give up, many minutes.
             let mut round = std::pin::pin!(self.round());
+            let give_up = Instant::now() + self.config.ttl;
             loop {
                 tokio::select! {
                     result = &mut round => {
@@ -183,6 +186,11 @@ impl Member {
                         break;
                     }
                     _ = self.fence_runs_out() => self.publish(),
+                    _ = tokio::time::sleep_until(give_up) => {
+                        tracing::warn!(member = %self.config.id, "cluster round timed out");
+                        self.publish();
+                        break;
+                    }
                     _ = &mut shutdown => break 'rounds,
                 }
             }

@@ -83,8 +83,10 @@ impl Proxy {
         self.control.cut();
     }
 
+    /// New connections pass again (those stalled stay stuck).
     pub fn restore(&self) {
         self.control.open.store(true, Ordering::SeqCst);
+        self.control.stalled.store(false, Ordering::SeqCst);
     }
 
     /// From now on nothing passes, and no connection is closed.
