@@ -349,4 +349,5 @@ async fn withdraws_at_its_fence(tag: &str, outage: fn(&Proxy)) {
     proxy.restore();
     until_published(&mut a.owned, 3 * ttl, |o| o.shards.len() == 1024).await;
     assert_eq!(owned_by(&db, "a").len(), 1024);
+    assert!(a.counters.rounds_failed.load(Ordering::Relaxed) >= 1);
 }

@@ -67,6 +67,8 @@ pub struct Counters {
     pub renewals_ok: AtomicU64,
     /// Renewal statements that failed (database away): nothing was renewed.
     pub renewals_failed: AtomicU64,
+    /// Rounds that failed at any statement, or were given up after a TTL.
+    pub rounds_failed: AtomicU64,
     /// From sending the last answered renewal to its answer.
     pub last_renewal_micros: AtomicU64,
     /// Shards in the last published [`Owned`].
@@ -181,6 +183,7 @@ impl Member {
                     result = &mut round => {
                         if let Err(e) = result {
                             tracing::warn!(member = %self.config.id, error = %e, "cluster round failed");
+                            self.counters.rounds_failed.fetch_add(1, Ordering::Relaxed);
                         }
                         self.publish();
                         break;
@@ -188,6 +191,7 @@ impl Member {
                     _ = self.fence_runs_out() => self.publish(),
                     _ = tokio::time::sleep_until(give_up) => {
                         tracing::warn!(member = %self.config.id, "cluster round timed out");
+                        self.counters.rounds_failed.fetch_add(1, Ordering::Relaxed);
                         self.publish();
                         break;
                     }
