@@ -14,8 +14,11 @@
 //!   margin before the TTL runs out. A member cut off from the database thus stops
 //!   before any other can take its shards over.
 //! - [`leases`]: members, and the shard leases with their epochs, in PostgreSQL.
+//! - [`member`]: the loop a member runs over them (renew, heartbeat, acquire what the map
+//!   gives, release what it gives to another) and publishes what it may act on.
 
 pub mod leases;
+pub mod member;
 
 use std::time::Duration;
 

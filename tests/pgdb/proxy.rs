@@ -1,6 +1,8 @@
 //! A TCP proxy to the local PostgreSQL, on a thread and runtime of its own (so blocking
 //! and async tests use it alike), that a test cuts to make an outage: `cut` resets every
 //! connection and refuses new ones, like a database host dropping off the network.
+//! `stall` keeps every connection open and lets nothing through either way, old or new,
+//! like a network that drops packets: a client's statements hang instead of failing.
 //!
 //! `lose_next_commit_reply` makes the next `COMMIT` reach the server and its answer never
 //! come back: the connection is cut after the server has had time to commit.
@@ -19,6 +21,7 @@ use tokio::task::AbortHandle;
 struct Control {
     open: AtomicBool,
     lose_commit: AtomicBool,
+    stalled: AtomicBool,
     tripped: AtomicBool,
     conns: Mutex<Vec<AbortHandle>>,
 }
@@ -58,6 +61,15 @@ impl Proxy {
                     if !c.open.load(Ordering::SeqCst) {
                         continue; // dropped: the client sees the connection reset
                     }
+                    if c.stalled.load(Ordering::SeqCst) {
+                        // Accepted, then silence.
+                        let hold = tokio::spawn(async move {
+                            let _client = client;
+                            std::future::pending::<()>().await
+                        });
+                        c.conns.lock().push(hold.abort_handle());
+                        continue;
+                    }
                     let task = tokio::spawn(pipe(client, c.clone()));
                     c.conns.lock().push(task.abort_handle());
                 }
@@ -71,8 +83,15 @@ impl Proxy {
         self.control.cut();
     }
 
+    /// New connections pass again (those stalled stay stuck).
     pub fn restore(&self) {
         self.control.open.store(true, Ordering::SeqCst);
+        self.control.stalled.store(false, Ordering::SeqCst);
+    }
+
+    /// From now on nothing passes, and no connection is closed.
+    pub fn stall(&self) {
+        self.control.stalled.store(true, Ordering::SeqCst);
     }
 
     /// The next `COMMIT` is delivered, its answer lost, and the proxy cut.
@@ -105,6 +124,9 @@ async fn pipe(client: TcpStream, control: Arc<Control>) {
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
+                if control.stalled.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
                 let chunk = &buf[..n];
                 let commit = control.lose_commit.load(Ordering::SeqCst)
                     && chunk.windows(6).any(|w| w == b"COMMIT");
@@ -132,6 +154,9 @@ async fn pipe(client: TcpStream, control: Arc<Control>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            if control.stalled.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             if hold.load(Ordering::SeqCst) {
                 // The answer to the COMMIT: swallowed, as a broken link would.
                 std::future::pending::<()>().await;
