@@ -14,7 +14,10 @@
 //!   margin before the TTL runs out. A member cut off from the database thus stops
 //!   before any other can take its shards over.
 //! - [`leases`]: members, and the shard leases with their epochs, in PostgreSQL.
+//! - [`events`]: the live event feed over Redis Streams: an outbox in PostgreSQL, the
+//!   relay that publishes it, the reader that follows the stream.
 
+pub mod events;
 pub mod leases;
 
 use std::time::Duration;

@@ -1,0 +1,323 @@
+//! The reader: follows the stream on its own connection (`XREAD BLOCK` from the last id
+//! read), drops repeats and the member's own events, hands the others' to a channel, and
+//! publishes whether the feed can be trusted ([`FeedStatus`], a `watch`).
+//!
+//! - **Repeats.** The relay publishes at least once, each member's rows in increasing
+//!   `outbox_id` ([`super::relay`]), so the highest id seen per member is all it keeps:
+//!   an event at or below it is a repeat.
+//! - **Fallback.** From the start until the first read succeeds, whenever a Redis call
+//!   fails or times out, and when the stream was trimmed past the last id read before it
+//!   was read (`XINFO STREAM`'s `max-deleted-entry-id`, looked at after each reconnect
+//!   and after each full batch, when the reader is behind). Live again at the next read
+//!   that finds no gap. An event lost with a Redis that died was committed before the
+//!   reader noticed, so the consumer's read of `device_state` on entering fallback has
+//!   it: a consumer reads it on every switch to fallback and every few seconds while
+//!   it lasts. [`ReaderStats::fallbacks`] counts the switches, for a consumer that
+//!   might see a short one coalesced by the `watch`.
+//! - **A new stream.** After a reconnect, a stream that is gone or whose last generated
+//!   id is below the last id read (a Redis restarted empty) is read from its start:
+//!   its ids need not follow the old ones, and repeats are dropped anyway.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use tokio::sync::{mpsc, watch};
+
+use super::{ClusterEvent, DecodeError, EntryId, FIELD, FeedError, FeedSettings, FeedStatus};
+use super::{connect, timed};
+
+/// Where a reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// After the stream's last entry now (`$`): only what comes next.
+    Now,
+    /// After this id (a consumer resuming).
+    After(EntryId),
+}
+
+/// What a reader did, for the cluster metrics.
+#[derive(Debug, Default)]
+pub struct ReaderStats {
+    /// Events handed on.
+    pub delivered: AtomicU64,
+    /// Events dropped as repeats.
+    pub repeats: AtomicU64,
+    /// Entries that were not an event of this version (logged and skipped).
+    pub undecodable: AtomicU64,
+    /// Switches to [`FeedStatus::Fallback`].
+    pub fallbacks: AtomicU64,
+}
+
+/// Follows the stream for one member.
+pub struct Reader {
+    settings: FeedSettings,
+    member: String,
+    stats: Arc<ReaderStats>,
+    pub start: Start,
+    /// How long one `XREAD` blocks.
+    pub block: Duration,
+    /// Entries read at a time.
+    pub count: usize,
+    /// First and longest wait between reconnections.
+    pub backoff: (Duration, Duration),
+}
+
+impl Reader {
+    pub fn new(settings: FeedSettings, member: impl Into<String>) -> Reader {
+        Reader {
+            settings,
+            member: member.into(),
+            stats: Arc::default(),
+            start: Start::Now,
+            block: Duration::from_secs(1),
+            count: 500,
+            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<ReaderStats> {
+        self.stats.clone()
+    }
+
+    /// Spawns [`Reader::run`]; the status starts in fallback (`connecting`).
+    pub fn spawn(
+        self,
+        events: mpsc::Sender<ClusterEvent>,
+    ) -> (watch::Receiver<FeedStatus>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = watch::channel(FeedStatus::Fallback {
+            reason: "connecting".into(),
+        });
+        (rx, tokio::spawn(self.run(events, tx)))
+    }
+
+    /// Reads until `events` is closed (or the task is dropped).
+    pub async fn run(self, events: mpsc::Sender<ClusterEvent>, status: watch::Sender<FeedStatus>) {
+        let mut state = Follow {
+            last: match self.start {
+                Start::Now => None,
+                Start::After(id) => Some(id),
+            },
+            seen: HashMap::new(),
+            reached_live: false,
+        };
+        let mut backoff = self.backoff.0;
+        loop {
+            let why = match self.follow(&mut state, &events, &status).await {
+                Ok(()) => return, // the consumer is gone
+                Err(e) => e,
+            };
+            tracing::warn!(error = %why, retry_in = ?backoff, "cluster feed: fallback");
+            self.set(&status, fallback(format!("{why}")));
+            // A connection that worked for a while starts the backoff over.
+            if std::mem::take(&mut state.reached_live) {
+                backoff = self.backoff.0;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.backoff.1);
+        }
+    }
+
+    /// One connection's worth of reading: Ok when the consumer is gone.
+    async fn follow(
+        &self,
+        state: &mut Follow,
+        events: &mpsc::Sender<ClusterEvent>,
+        status: &watch::Sender<FeedStatus>,
+    ) -> Result<(), FeedError> {
+        let t = self.settings.timeout;
+        let mut conn = connect(&self.settings, self.block + t).await?;
+        let mut gap = match state.last {
+            None => {
+                state.last = Some(self.tail(&mut conn).await?);
+                None
+            }
+            Some(last) => {
+                let (from, gap) = self.resync(&mut conn, last).await?;
+                state.last = Some(from);
+                gap
+            }
+        };
+        let key = [self.settings.stream.as_str()];
+        let opts = StreamReadOptions::default()
+            .block(self.block.as_millis() as usize)
+            .count(self.count);
+        loop {
+            let last = state.last.unwrap_or(EntryId(0, 0)).to_string();
+            let reply: Option<StreamReadReply> = timed(
+                "xread",
+                self.block + t,
+                conn.xread_options(&key, &[last.as_str()], &opts),
+            )
+            .await?;
+            let entries: Vec<StreamId> = reply
+                .into_iter()
+                .flat_map(|r| r.keys)
+                .flat_map(|k| k.ids)
+                .collect();
+            let full = entries.len() >= self.count;
+            match gap.take() {
+                Some(reason) => self.set(status, fallback(reason)),
+                None => {
+                    state.reached_live = true;
+                    self.set(status, FeedStatus::Live);
+                }
+            }
+            for entry in entries {
+                if let Some(id) = EntryId::parse(&entry.id) {
+                    state.last = Some(id);
+                }
+                let Some(event) = self.accept(state, &entry) else {
+                    continue;
+                };
+                if events.send(event).await.is_err() {
+                    return Ok(());
+                }
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            // Behind by a batch or more: the stream may have been trimmed past us.
+            if full && let Some(last) = state.last {
+                gap = self.trimmed_past(&mut conn, last).await?;
+            }
+        }
+    }
+
+    /// The event of `entry` if it is another member's and not a repeat.
+    fn accept(&self, state: &mut Follow, entry: &StreamId) -> Option<ClusterEvent> {
+        let event = match decode(entry) {
+            Ok(event) => event,
+            Err(e) => {
+                self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(stream = %self.settings.stream, id = %entry.id, error = %e,
+                    "cluster feed: entry skipped");
+                return None;
+            }
+        };
+        if event.member == self.member {
+            return None;
+        }
+        let max = state.seen.entry(event.member.clone()).or_insert(0);
+        if event.outbox_id <= *max {
+            self.stats.repeats.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *max = event.outbox_id;
+        Some(event)
+    }
+
+    /// The id of the stream's last entry (0-0 without any): where `$` is now.
+    async fn tail(&self, conn: &mut MultiplexedConnection) -> Result<EntryId, FeedError> {
+        let t = self.settings.timeout;
+        let last: StreamRangeReply = timed(
+            "xrevrange",
+            t,
+            conn.xrevrange_count(&self.settings.stream, "+", "-", 1),
+        )
+        .await?;
+        Ok(last
+            .ids
+            .first()
+            .and_then(|e| EntryId::parse(&e.id))
+            .unwrap_or(EntryId(0, 0)))
+    }
+
+    /// Where to go on from `last` on a new connection, and a gap if one is known.
+    async fn resync(
+        &self,
+        conn: &mut MultiplexedConnection,
+        last: EntryId,
+    ) -> Result<(EntryId, Option<String>), FeedError> {
+        let Some(info) = self.info(conn).await? else {
+            return Ok((EntryId(0, 0), None)); // gone: whatever comes is new
+        };
+        if info.last_generated.is_some_and(|g| g < last) {
+            return Ok((EntryId(0, 0), None)); // a new stream under the same key
+        }
+        Ok((last, gap_after(&info, last)))
+    }
+
+    async fn trimmed_past(
+        &self,
+        conn: &mut MultiplexedConnection,
+        last: EntryId,
+    ) -> Result<Option<String>, FeedError> {
+        Ok(self.info(conn).await?.and_then(|i| gap_after(&i, last)))
+    }
+
+    /// `XINFO STREAM`'s ids, or None when the stream does not exist.
+    async fn info(&self, conn: &mut MultiplexedConnection) -> Result<Option<Info>, FeedError> {
+        let t = self.settings.timeout;
+        let stream = self.settings.stream.as_str();
+        let exists: bool = timed("exists", t, conn.exists(stream)).await?;
+        if !exists {
+            return Ok(None);
+        }
+        let cmd = redis::cmd("XINFO").arg("STREAM").arg(stream).clone();
+        let map: HashMap<String, redis::Value> = timed("xinfo", t, cmd.query_async(conn)).await?;
+        let id = |field: &str| {
+            map.get(field)
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                .and_then(|s| EntryId::parse(&s))
+        };
+        Ok(Some(Info {
+            last_generated: id("last-generated-id"),
+            max_deleted: id("max-deleted-entry-id"),
+        }))
+    }
+
+    /// Publishes `new` if it differs; a switch from live to fallback is counted.
+    fn set(&self, status: &watch::Sender<FeedStatus>, new: FeedStatus) {
+        let mut entered = false;
+        status.send_if_modified(|s| {
+            if *s == new {
+                return false;
+            }
+            entered = *s == FeedStatus::Live;
+            *s = new;
+            true
+        });
+        if entered {
+            self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a reader keeps between connections.
+struct Follow {
+    /// The last id read (None: not resolved from `$` yet).
+    last: Option<EntryId>,
+    /// Per member, the highest `outbox_id` handed on or skipped.
+    seen: HashMap<String, i64>,
+    /// The current connection has read with no gap.
+    reached_live: bool,
+}
+
+struct Info {
+    last_generated: Option<EntryId>,
+    max_deleted: Option<EntryId>,
+}
+
+/// A gap: an entry after `last` was deleted (trimmed) before it was read.
+fn gap_after(info: &Info, last: EntryId) -> Option<String> {
+    let deleted = info.max_deleted?;
+    (deleted > last).then(|| format!("stream trimmed past {last} (to {deleted})"))
+}
+
+fn fallback(reason: impl Into<String>) -> FeedStatus {
+    FeedStatus::Fallback {
+        reason: reason.into(),
+    }
+}
+
+fn decode(entry: &StreamId) -> Result<ClusterEvent, DecodeError> {
+    let text = entry
+        .map
+        .get(FIELD)
+        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+        .ok_or(DecodeError::NoField)?;
+    ClusterEvent::from_json(&text)
+}
