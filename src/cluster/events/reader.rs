@@ -269,20 +269,19 @@ impl Reader {
         }))
     }
 
-    /// Publishes `new` if it differs; a switch from live to fallback is counted.
+    /// Publishes `new` if it differs; a switch from live to fallback is counted first, so
+    /// whoever sees the switch sees it counted.
     fn set(&self, status: &watch::Sender<FeedStatus>, new: FeedStatus) {
-        let mut entered = false;
         status.send_if_modified(|s| {
             if *s == new {
                 return false;
             }
-            entered = *s == FeedStatus::Live;
+            if *s == FeedStatus::Live {
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+            }
             *s = new;
             true
         });
-        if entered {
-            self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
 
