@@ -7,8 +7,9 @@
 //!   an event at or below it is a repeat.
 //! - **Fallback.** From the start until the first read succeeds, whenever a Redis call
 //!   fails or times out, and when the stream was trimmed past the last id read before it
-//!   was read (`XINFO STREAM`'s `max-deleted-entry-id`, looked at after each reconnect
-//!   and after each full batch, when the reader is behind). Live again at the next read
+//!   was read: `XINFO STREAM` (Redis 7) says how many entries were ever added and which
+//!   is the first still there, which against the count read tells a gap. It is looked at
+//!   after each reconnect and after each full batch, when the reader is behind. Live again at the next read
 //!   that finds no gap. An event lost with a Redis that died was committed before the
 //!   reader noticed, so the consumer's read of `device_state` on entering fallback has
 //!   it: a consumer reads it on every switch to fallback and every few seconds while
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
 use tokio::sync::{mpsc, watch};
 
 use super::{ClusterEvent, DecodeError, EntryId, FIELD, FeedError, FeedSettings, FeedStatus};
@@ -103,6 +104,7 @@ impl Reader {
                 Start::After(id) => Some(id),
             },
             seen: HashMap::new(),
+            position: None,
             reached_live: false,
         };
         let mut backoff = self.backoff.0;
@@ -133,14 +135,10 @@ impl Reader {
         let mut conn = connect(&self.settings, self.block + t).await?;
         let mut gap = match state.last {
             None => {
-                state.last = Some(self.tail(&mut conn).await?);
+                self.tail(&mut conn, state).await?;
                 None
             }
-            Some(last) => {
-                let (from, gap) = self.resync(&mut conn, last).await?;
-                state.last = Some(from);
-                gap
-            }
+            Some(last) => self.resync(&mut conn, state, last).await?,
         };
         let key = [self.settings.stream.as_str()];
         let opts = StreamReadOptions::default()
@@ -171,6 +169,7 @@ impl Reader {
                 if let Some(id) = EntryId::parse(&entry.id) {
                     state.last = Some(id);
                 }
+                state.position = state.position.map(|p| p + 1);
                 let Some(event) = self.accept(state, &entry) else {
                     continue;
                 };
@@ -181,7 +180,10 @@ impl Reader {
             }
             // Behind by a batch or more: the stream may have been trimmed past us.
             if full && let Some(last) = state.last {
-                gap = self.trimmed_past(&mut conn, last).await?;
+                gap = match self.info(&mut conn).await? {
+                    Some(info) => info.gap(state, last),
+                    None => None,
+                };
             }
         }
     }
@@ -209,43 +211,43 @@ impl Reader {
         Some(event)
     }
 
-    /// The id of the stream's last entry (0-0 without any): where `$` is now.
-    async fn tail(&self, conn: &mut MultiplexedConnection) -> Result<EntryId, FeedError> {
-        let t = self.settings.timeout;
-        let last: StreamRangeReply = timed(
-            "xrevrange",
-            t,
-            conn.xrevrange_count(&self.settings.stream, "+", "-", 1),
-        )
-        .await?;
-        Ok(last
-            .ids
-            .first()
-            .and_then(|e| EntryId::parse(&e.id))
-            .unwrap_or(EntryId(0, 0)))
+    /// Starts after the stream's last entry now (`$`; 0-0 without a stream), knowing
+    /// how many entries were added up to it.
+    async fn tail(
+        &self,
+        conn: &mut MultiplexedConnection,
+        state: &mut Follow,
+    ) -> Result<(), FeedError> {
+        let info = self.info(conn).await?;
+        state.last = Some(
+            info.as_ref()
+                .and_then(|i| i.last_generated)
+                .unwrap_or(EntryId(0, 0)),
+        );
+        state.position = info.map_or(Some(0), |i| i.entries_added);
+        Ok(())
     }
 
     /// Where to go on from `last` on a new connection, and a gap if one is known.
     async fn resync(
         &self,
         conn: &mut MultiplexedConnection,
-        last: EntryId,
-    ) -> Result<(EntryId, Option<String>), FeedError> {
-        let Some(info) = self.info(conn).await? else {
-            return Ok((EntryId(0, 0), None)); // gone: whatever comes is new
-        };
-        if info.last_generated.is_some_and(|g| g < last) {
-            return Ok((EntryId(0, 0), None)); // a new stream under the same key
-        }
-        Ok((last, gap_after(&info, last)))
-    }
-
-    async fn trimmed_past(
-        &self,
-        conn: &mut MultiplexedConnection,
+        state: &mut Follow,
         last: EntryId,
     ) -> Result<Option<String>, FeedError> {
-        Ok(self.info(conn).await?.and_then(|i| gap_after(&i, last)))
+        let Some(info) = self.info(conn).await? else {
+            // Gone: whatever comes is new.
+            state.last = Some(EntryId(0, 0));
+            state.position = Some(0);
+            return Ok(None);
+        };
+        if info.last_generated.is_some_and(|g| g < last) {
+            // A new stream under the same key: read it from its start.
+            state.last = Some(EntryId(0, 0));
+            state.position = Some(0);
+            return Ok(info.gap(state, EntryId(0, 0)));
+        }
+        Ok(info.gap(state, last))
     }
 
     /// `XINFO STREAM`'s ids, or None when the stream does not exist.
@@ -263,9 +265,16 @@ impl Reader {
                 .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
                 .and_then(|s| EntryId::parse(&s))
         };
+        let count = |field: &str| {
+            map.get(field)
+                .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
+        };
         Ok(Some(Info {
             last_generated: id("last-generated-id"),
-            max_deleted: id("max-deleted-entry-id"),
+            // 0-0 in an empty stream.
+            first: id("recorded-first-entry-id").filter(|&f| f > EntryId(0, 0)),
+            length: count("length").unwrap_or(0),
+            entries_added: count("entries-added"),
         }))
     }
 
@@ -291,19 +300,46 @@ struct Follow {
     last: Option<EntryId>,
     /// Per member, the highest `outbox_id` handed on or skipped.
     seen: HashMap<String, i64>,
+    /// How many entries the stream had had added up to `last` (None: unknown, a reader
+    /// resuming from an id of its consumer's).
+    position: Option<u64>,
     /// The current connection has read with no gap.
     reached_live: bool,
 }
 
+/// What `XINFO STREAM` says (Redis 7: a field it lacks is None).
 struct Info {
     last_generated: Option<EntryId>,
-    max_deleted: Option<EntryId>,
+    /// The first entry still in the stream; None when it is empty.
+    first: Option<EntryId>,
+    length: u64,
+    /// Entries ever added.
+    entries_added: Option<u64>,
 }
 
-/// A gap: an entry after `last` was deleted (trimmed) before it was read.
-fn gap_after(info: &Info, last: EntryId) -> Option<String> {
-    let deleted = info.max_deleted?;
-    (deleted > last).then(|| format!("stream trimmed past {last} (to {deleted})"))
+impl Info {
+    /// A gap after `last`: entries added after it that are gone unread (trimming removes
+    /// from the front). Counted when the reader knows its position; otherwise, resuming
+    /// from an id alone, assumed as soon as anything was trimmed and the stream now starts
+    /// after `last` (fallback is the safe side). A gap found moves the position to what
+    /// the stream still holds after `last`.
+    fn gap(&self, state: &mut Follow, last: EntryId) -> Option<String> {
+        let kept_after = match self.first {
+            Some(first) if first > last => self.length,
+            Some(_) => return None, // the front of the stream is not past `last`
+            None => 0,
+        };
+        let added = self.entries_added?;
+        let gone = match state.position {
+            Some(p) => added.saturating_sub(p) > kept_after,
+            None => added > self.length && self.last_generated.is_some_and(|g| g > last),
+        };
+        if !gone {
+            return None;
+        }
+        state.position = Some(added - kept_after.min(added));
+        Some(format!("stream trimmed past {last} unread"))
+    }
 }
 
 fn fallback(reason: impl Into<String>) -> FeedStatus {
@@ -319,4 +355,45 @@ fn decode(entry: &StreamId) -> Result<ClusterEvent, DecodeError> {
         .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
         .ok_or(DecodeError::NoField)?;
     ClusterEvent::from_json(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(position: Option<u64>) -> Follow {
+        Follow {
+            last: Some(EntryId(10, 0)),
+            seen: HashMap::new(),
+            position,
+            reached_live: false,
+        }
+    }
+
+    fn info(first: Option<u64>, length: u64, added: u64) -> Info {
+        Info {
+            last_generated: Some(EntryId(100, 0)),
+            first: first.map(|ms| EntryId(ms, 0)),
+            length,
+            entries_added: Some(added),
+        }
+    }
+
+    #[test]
+    fn a_gap_is_entries_added_after_the_last_read_that_are_gone() {
+        let last = EntryId(10, 0);
+        // Read 10 of 20; the stream still starts before the last read: no gap.
+        assert_eq!(info(Some(5), 15, 20).gap(&mut at(Some(10)), last), None);
+        // It starts after it and holds all 10 unread: no gap.
+        assert_eq!(info(Some(11), 10, 20).gap(&mut at(Some(10)), last), None);
+        // It holds 4 of the 10 unread: a gap, and the position moves past the lost 6.
+        let mut state = at(Some(10));
+        assert!(info(Some(50), 4, 20).gap(&mut state, last).is_some());
+        assert_eq!(state.position, Some(16));
+        // Emptied by a trim with entries unread.
+        assert!(info(None, 0, 20).gap(&mut at(Some(10)), last).is_some());
+        // Resuming from an id alone: anything trimmed with the front past it is a gap.
+        assert!(info(Some(50), 4, 20).gap(&mut at(None), last).is_some());
+        assert_eq!(info(Some(50), 20, 20).gap(&mut at(None), last), None);
+    }
 }
