@@ -152,17 +152,22 @@ impl ClusterEvent {
         })
     }
 
-    /// The event of an alert change a commit reported.
-    pub fn of_alert(change: &AlertEvent, member: &str, epoch: i64) -> ClusterEvent {
+    /// The event of an alert change a commit reported; `record_at` is the time of the
+    /// record that made it, for the change the row keeps no time of (an
+    /// un-acknowledgement).
+    pub fn of_alert(
+        change: &AlertEvent,
+        record_at: DateTime<Utc>,
+        member: &str,
+        epoch: i64,
+    ) -> ClusterEvent {
         let a = &change.alert;
         let (state, at) = match change.change {
             AlertChange::Opened => (AlertState::Opened, a.opened_at),
             AlertChange::Resolved => (AlertState::Resolved, a.resolved_at.unwrap_or(a.opened_at)),
             AlertChange::Updated => match a.acknowledged_at {
                 Some(at) => (AlertState::Acknowledged, at),
-                // The row keeps no time of an un-acknowledgement; the event is still
-                // ordered by its outbox id.
-                None => (AlertState::Unacknowledged, Utc::now()),
+                None => (AlertState::Unacknowledged, record_at),
             },
         };
         ClusterEvent {
@@ -338,6 +343,65 @@ mod tests {
                 .to_json()
                 .contains(r#""from":"up","to":"down""#)
         );
+    }
+
+    #[test]
+    fn a_transition_record_and_an_acknowledgement_make_their_events() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let record = Record {
+            boot: "b".into(),
+            seq: 1,
+            at,
+            kind: RecordKind::Transition {
+                device: "atm-1".into(),
+                address: "10.0.0.1".into(),
+                from: "up".into(),
+                to: "down".into(),
+                down_since: Some(at),
+                version: 3,
+                in_maintenance: false,
+                alert_held: false,
+            },
+        };
+        let e = ClusterEvent::of_record(&record, "a", 2).unwrap();
+        assert_eq!((e.member.as_str(), e.epoch, e.at), ("a", 2, at));
+        assert_eq!(
+            e.kind,
+            EventKind::Transition {
+                device: "atm-1".into(),
+                from: Status::Up,
+                to: Status::Down,
+                down_since: Some(at),
+            }
+        );
+        let alert = crate::store::AlertRow {
+            id: 9,
+            device: "atm-1".into(),
+            condition: "device_down".into(),
+            severity: "critical".into(),
+            message: "down".into(),
+            opened_at: at,
+            resolved_at: None,
+            resolution: None,
+            acknowledged_at: Some(at + chrono::Duration::seconds(60)),
+            acknowledged_by: Some("ana".into()),
+            acknowledged_comment: None,
+        };
+        let change = AlertEvent {
+            change: AlertChange::Updated,
+            alert,
+            scope: None,
+        };
+        let e = ClusterEvent::of_alert(&change, at, "a", 2);
+        assert_eq!(e.at, at + chrono::Duration::seconds(60));
+        assert!(matches!(
+            e.kind,
+            EventKind::Alert {
+                alert_id: 9,
+                state: AlertState::Acknowledged,
+                ..
+            }
+        ));
     }
 
     #[test]
