@@ -418,6 +418,7 @@ async fn a_reader_behind_a_trimmed_stream_falls_back_then_goes_on_live() {
     let mut r = Reader::new(s.clone(), "b");
     r.block = Duration::from_millis(200);
     r.count = 2;
+    r.check_every = Duration::from_millis(300);
     let stats = r.stats();
     let (tx, mut events) = mpsc::channel(1);
     let (mut status, _task) = r.spawn(tx);

@@ -9,11 +9,11 @@
 //!   fails or times out, and when the stream was trimmed past the last id read before it
 //!   was read: `XINFO STREAM` (Redis 7) says how many entries were ever added and which
 //!   is the first still there, which against the count read tells a gap. It is looked at
-//!   after each reconnect and after each full batch, when the reader is behind. Live again at the next read
-//!   that finds no gap. An event lost with a Redis that died was committed before the
-//!   reader noticed, so the consumer's read of `device_state` on entering fallback has
-//!   it: a consumer reads it on every switch to fallback and every few seconds while
-//!   it lasts. [`ReaderStats::fallbacks`] counts the switches, for a consumer that
+//!   after each reconnect, after each full batch (the reader is behind) and every few
+//!   seconds. Live again at the next read that finds no gap. An event lost with a Redis
+//!   that died was committed before the reader noticed, so the consumer's read of
+//!   `device_state` on entering fallback has it: a consumer reads it on every switch to
+//!   fallback and every few seconds while it lasts. [`ReaderStats::fallbacks`] counts the switches, for a consumer that
 //!   might see a short one coalesced by the `watch`.
 //! - **A new stream.** After a reconnect, a stream that is gone or whose last generated
 //!   id is below the last id read (a Redis restarted empty) is read from its start:
@@ -66,6 +66,9 @@ pub struct Reader {
     pub count: usize,
     /// First and longest wait between reconnections.
     pub backoff: (Duration, Duration),
+    /// How often the stream is looked at for a gap while reading (besides after each
+    /// reconnect and each full batch).
+    pub check_every: Duration,
 }
 
 impl Reader {
@@ -78,6 +81,7 @@ impl Reader {
             block: Duration::from_secs(1),
             count: 500,
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            check_every: Duration::from_secs(5),
         }
     }
 
@@ -140,6 +144,7 @@ impl Reader {
             }
             Some(last) => self.resync(&mut conn, state, last).await?,
         };
+        let mut checked = tokio::time::Instant::now();
         let key = [self.settings.stream.as_str()];
         let opts = StreamReadOptions::default()
             .block(self.block.as_millis() as usize)
@@ -178,8 +183,13 @@ impl Reader {
                 }
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            // Behind by a batch or more: the stream may have been trimmed past us.
-            if full && let Some(last) = state.last {
+            // Behind by a batch or more, or a while since the last look (a reader whose
+            // consumer was slow can fall behind in partial batches): the stream may have
+            // been trimmed past us.
+            if (full || checked.elapsed() >= self.check_every)
+                && let Some(last) = state.last
+            {
+                checked = tokio::time::Instant::now();
                 gap = match self.info(&mut conn).await? {
                     Some(info) => info.gap(state, last),
                     None => None,
