@@ -16,7 +16,10 @@
 //! - [`leases`]: members, and the shard leases with their epochs, in PostgreSQL.
 //! - [`member`]: the loop a member runs over them (renew, heartbeat, acquire what the map
 //!   gives, release what it gives to another) and publishes what it may act on.
+//! - [`events`]: the live event feed over Redis Streams: an outbox in PostgreSQL, the
+//!   relay that publishes it, the reader that follows the stream.
 
+pub mod events;
 pub mod leases;
 pub mod member;
 
