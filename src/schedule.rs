@@ -14,6 +14,12 @@
 //! [`Scheduler::sync`] makes the running tasks match a snapshot: new devices start at
 //! their own phase (no burst on reload), removed ones stop, changed ones get their new
 //! settings without losing their streaks.
+//!
+//! A member of a cluster ([`Scheduler::in_cluster`]) probes only the devices of the shards
+//! it owns at that instant (`crate::cluster::member`): every task keeps its slots, and a
+//! slot of a shard not owned passes without a probe, so a shard taken over is probed at
+//! its devices' next slots, and one lost (or whose fence ran out) is not probed again.
+//! A probe that was under way when the shard was lost is not recorded.
 
 pub mod metrics;
 pub mod phase;
@@ -28,6 +34,7 @@ use tokio::time::{Instant, sleep_until};
 pub use metrics::ProberMetrics;
 use phase::Slots;
 
+use crate::cluster::member::Owned;
 use crate::config::Device;
 use crate::config::inventory::FastHash;
 use crate::probe::Pinger;
@@ -39,6 +46,17 @@ struct Shared<P> {
     metrics: Arc<ProberMetrics>,
     /// Common origin of every device's slots.
     epoch: Instant,
+    /// In a cluster: the shards this member may act on now. None: alone, every device.
+    owned: Option<watch::Receiver<Owned>>,
+}
+
+impl<P> Shared<P> {
+    /// Whether a device of `shard` may be probed (and its result recorded) now.
+    fn may_probe(&self, shard: u16) -> bool {
+        self.owned
+            .as_ref()
+            .is_none_or(|o| o.borrow().epoch(shard, Instant::now()).is_some())
+    }
 }
 
 struct Task {
@@ -61,9 +79,19 @@ impl<P: Pinger> Scheduler<P> {
                 state,
                 metrics,
                 epoch: Instant::now(),
+                owned: None,
             }),
             tasks: HashMap::default(),
         }
+    }
+
+    /// As a member of a cluster: probes only the devices of the shards `owned` says this
+    /// member may act on. Called before the first [`Scheduler::sync`].
+    pub fn in_cluster(mut self, owned: watch::Receiver<Owned>) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("no device task runs before the first sync")
+            .owned = Some(owned);
+        self
     }
 
     pub fn state(&self) -> &State {
@@ -137,6 +165,8 @@ async fn run_device<P: Pinger>(
     runtime: Arc<DeviceRuntime>,
 ) {
     let mut device = updates.borrow_and_update().clone();
+    // The name, hence the shard, is the task's for life (a renamed device is another).
+    let shard = crate::cluster::shard_of(&device.name);
     let mut slots = Slots::new(shared.epoch, &device.name, device.probe.interval);
     let mut due = slots.at_or_after(Instant::now());
     loop {
@@ -158,6 +188,13 @@ async fn run_device<P: Pinger>(
         let woke = Instant::now();
         // Asked for out of phase: not late, and the slot it came before still stands.
         let early = woke < due;
+        if !shared.may_probe(shard) {
+            // Another member's device (or nobody's, while this one's fence is out).
+            if !early {
+                due = next_slot(&slots, due, woke).0;
+            }
+            continue;
+        }
         if !early {
             shared
                 .metrics
@@ -169,9 +206,12 @@ async fn run_device<P: Pinger>(
         // tasks stay small (an inline probe future would triple each task's size).
         let outcome = Box::pin(shared.pinger.probe(device.address, device.probe.spec())).await;
         shared.metrics.probe_done(&outcome);
-        shared
-            .state
-            .record_probe(&device, &runtime, &outcome, started);
+        // Lost while the probe ran: the new owner decides from its own probes.
+        if shared.may_probe(shard) {
+            shared
+                .state
+                .record_probe(&device, &runtime, &outcome, started);
+        }
         let now = Instant::now();
         due = if runtime.is_confirming() {
             (woke + device.probe.retry_interval).max(now)

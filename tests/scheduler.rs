@@ -718,3 +718,74 @@ async fn a_probe_asked_for_runs_at_once_and_the_devices_slot_stands() {
     assert_eq!(after.len(), before.len() + 2);
     assert_eq!(after[before.len() + 1], last + Duration::from_secs(10));
 }
+
+/// The names of `count` devices of `devices_yaml`, split by whether their shard is in
+/// `shards`.
+fn split_by_shard(count: usize, shards: &[u16]) -> (Vec<usize>, Vec<usize>) {
+    (0..count).partition(|i| shards.contains(&wardops::cluster::shard_of(&format!("d{i}"))))
+}
+
+fn owned(shards: &[u16], until: Option<Instant>) -> wardops::cluster::member::Owned {
+    wardops::cluster::member::Owned {
+        shards: shards.iter().map(|&s| (s, 1)).collect(),
+        until,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_member_probes_only_the_shards_it_owns_and_stops_at_its_fence() {
+    let pinger = Arc::new(FakePinger::default());
+    let state = State::new(Arc::new(TokioClock::starting_at(wall(0.0))));
+    let metrics = Arc::new(ProberMetrics::default());
+    // Half of twenty devices' shards are this member's.
+    let mine: Vec<u16> = (0..20)
+        .map(|i| wardops::cluster::shard_of(&format!("d{i}")))
+        .step_by(2)
+        .collect();
+    let far = Some(Instant::now() + Duration::from_secs(3600));
+    let (publish, watch) = tokio::sync::watch::channel(owned(&mine, far));
+    let mut rig = Rig {
+        pinger: pinger.clone(),
+        state: state.clone(),
+        scheduler: Scheduler::new(pinger.clone(), state.clone(), metrics.clone()).in_cluster(watch),
+        metrics,
+    };
+    rig.load(inventory(&devices_yaml(20, "{ interval: 10s }")));
+    let (ours, theirs) = split_by_shard(20, &mine);
+    assert!(!ours.is_empty() && !theirs.is_empty());
+    let address = |i: usize| format!("127.9.0.{}", 1 + i);
+
+    sleep(Duration::from_millis(10_100)).await;
+    for &i in &ours {
+        assert_eq!(rig.status(&format!("d{i}")).0, Status::Up, "d{i} is ours");
+    }
+    for &i in &theirs {
+        assert!(
+            rig.pinger.probe_times(&address(i)).is_empty(),
+            "d{i} is another member's"
+        );
+        assert_eq!(rig.status(&format!("d{i}")).0, Status::Unknown);
+    }
+
+    // Taken over: probed at their next slots, within one interval.
+    let all: Vec<u16> = (0..20)
+        .map(|i| wardops::cluster::shard_of(&format!("d{i}")))
+        .collect();
+    publish.send_replace(owned(&all, far));
+    sleep(Duration::from_secs(10)).await;
+    for i in 0..20 {
+        assert_eq!(rig.status(&format!("d{i}")).0, Status::Up, "d{i}");
+    }
+
+    // The fence runs out (no renewal): nothing is probed from that instant on, even
+    // before the member publishes that it owns nothing.
+    publish.send_replace(owned(&all, Some(Instant::now() + Duration::from_secs(1))));
+    sleep(Duration::from_secs(1)).await;
+    let probes = rig.pinger.probes.lock().len();
+    sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        rig.pinger.probes.lock().len(),
+        probes,
+        "no probe after the fence"
+    );
+}
