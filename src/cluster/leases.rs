@@ -8,6 +8,12 @@
 //! - [`Leases::renew`]: extend the leases still held at the epoch they were taken with;
 //!   whatever another member took since is gone from the answer.
 //! - [`Leases::release`]: give leases up now (SIGTERM), for an immediate hand-over.
+//! - [`Leases::acquire_all`]: [`Leases::acquire`] for many shards in one statement.
+//! - [`Leases::leave`]: leave the member list at shutdown.
+//!
+//! The statements that change many rows lock them in shard order first (`ORDER BY shard
+//! FOR UPDATE`): one member's renewal and another's take-over touch overlapping rows,
+//! and in the order of a scan they could each hold a row the other waits for.
 //!
 //! [`FENCE`] is the check every write of a device's shard makes in its own transaction.
 
@@ -46,6 +52,19 @@ pub struct Leases {
 
 fn interval(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// `(shard, epoch)` rows as leases held, by shard.
+fn to_held(rows: Vec<(i16, i64)>) -> Vec<Held> {
+    let mut out: Vec<Held> = rows
+        .into_iter()
+        .map(|(shard, epoch)| Held {
+            shard: shard as u16,
+            epoch,
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 impl Leases {
@@ -99,16 +118,50 @@ impl Leases {
         Ok(epoch.map(|epoch| Held { shard, epoch }))
     }
 
+    /// [`Leases::acquire`] for many shards in one statement (the same conditions, each
+    /// shard taken at epoch + 1): a first round takes 1,024 shards, and a committed
+    /// statement each took longer than a round (1.2 s on the test machine).
+    pub async fn acquire_all(&self, shards: &[u16]) -> sqlx::Result<Vec<Held>> {
+        let shards: Vec<i16> = shards.iter().map(|&s| s as i16).collect();
+        let rows: Vec<(i16, i64)> = sqlx::query_as(
+            "WITH free AS (SELECT shard FROM shard_leases \
+                 WHERE shard = ANY($1) AND (owner IS NULL OR expires_at <= now()) \
+                 ORDER BY shard FOR UPDATE) \
+             UPDATE shard_leases l SET owner = $2, epoch = l.epoch + 1, \
+                 expires_at = now() + make_interval(secs => $3) \
+             FROM free WHERE l.shard = free.shard \
+             RETURNING l.shard, l.epoch",
+        )
+        .bind(&shards)
+        .bind(&self.member)
+        .bind(interval(self.ttl))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(to_held(rows))
+    }
+
+    /// Leaves the member list: the others' maps stop giving this member shards at once.
+    pub async fn leave(&self) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM cluster_members WHERE id = $1")
+            .bind(&self.member)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Extends, in one statement, the leases of `held` still this member's at their
     /// epoch and not expired; answers those (an expired one must be acquired anew).
     pub async fn renew(&self, held: &[Held]) -> sqlx::Result<Vec<Held>> {
         let shards: Vec<i16> = held.iter().map(|h| h.shard as i16).collect();
         let epochs: Vec<i64> = held.iter().map(|h| h.epoch).collect();
         let rows: Vec<(i16, i64)> = sqlx::query_as(
-            "UPDATE shard_leases l SET expires_at = now() + make_interval(secs => $2) \
-             FROM unnest($3::smallint[], $4::bigint[]) AS h(shard, epoch) \
-             WHERE l.shard = h.shard AND l.epoch = h.epoch AND l.owner = $1 \
-                 AND l.expires_at > now() \
+            "WITH mine AS (SELECT l.shard FROM shard_leases l \
+                 JOIN unnest($3::smallint[], $4::bigint[]) AS h(shard, epoch) \
+                   ON l.shard = h.shard AND l.epoch = h.epoch \
+                 WHERE l.owner = $1 AND l.expires_at > now() \
+                 ORDER BY l.shard FOR UPDATE OF l) \
+             UPDATE shard_leases l SET expires_at = now() + make_interval(secs => $2) \
+             FROM mine WHERE l.shard = mine.shard \
              RETURNING l.shard, l.epoch",
         )
         .bind(&self.member)
@@ -117,15 +170,7 @@ impl Leases {
         .bind(&epochs)
         .fetch_all(&self.pool)
         .await?;
-        let mut out: Vec<Held> = rows
-            .into_iter()
-            .map(|(shard, epoch)| Held {
-                shard: shard as u16,
-                epoch,
-            })
-            .collect();
-        out.sort();
-        Ok(out)
+        Ok(to_held(rows))
     }
 
     /// Gives `held` up now: free for the next member to acquire.
@@ -133,9 +178,12 @@ impl Leases {
         let shards: Vec<i16> = held.iter().map(|h| h.shard as i16).collect();
         let epochs: Vec<i64> = held.iter().map(|h| h.epoch).collect();
         sqlx::query(
-            "UPDATE shard_leases l SET owner = NULL, expires_at = '-infinity' \
-             FROM unnest($2::smallint[], $3::bigint[]) AS h(shard, epoch) \
-             WHERE l.shard = h.shard AND l.epoch = h.epoch AND l.owner = $1",
+            "WITH mine AS (SELECT l.shard FROM shard_leases l \
+                 JOIN unnest($2::smallint[], $3::bigint[]) AS h(shard, epoch) \
+                   ON l.shard = h.shard AND l.epoch = h.epoch \
+                 WHERE l.owner = $1 ORDER BY l.shard FOR UPDATE OF l) \
+             UPDATE shard_leases l SET owner = NULL, expires_at = '-infinity' \
+             FROM mine WHERE l.shard = mine.shard",
         )
         .bind(&self.member)
         .bind(&shards)

@@ -119,7 +119,6 @@ struct State {
 /// [`Member::counters`], then spawn [`Member::run`].
 pub struct Member {
     leases: Leases,
-    pool: PgPool,
     config: Config,
     /// Locked briefly, never across an `.await`, and dropped before publishing.
     state: Mutex<State>,
@@ -136,8 +135,7 @@ impl Member {
             "the fence (ttl - margin) must outlast a round (ttl / 3)"
         );
         Member {
-            leases: Leases::new(pool.clone(), config.id.clone(), config.ttl),
-            pool,
+            leases: Leases::new(pool, config.id.clone(), config.ttl),
             state: Mutex::new(State {
                 held: BTreeMap::new(),
                 fence: Fence::new(config.ttl, config.margin),
@@ -308,7 +306,7 @@ impl Member {
         // Every lease taken was taken at or after `sent`: if the fence is not counting
         // from a renewal of this round, it counts from here.
         let sent = Instant::now();
-        let taken = acquire_many(&self.pool, &self.config, acquire).await?;
+        let taken = self.leases.acquire_all(acquire).await?;
         let n = taken.len() as u64;
         {
             let mut state = self.state.lock();
@@ -337,10 +335,7 @@ impl Member {
             self.counters
                 .releases
                 .fetch_add(held.len() as u64, Ordering::Relaxed);
-            sqlx::query("DELETE FROM cluster_members WHERE id = $1")
-                .bind(&self.config.id)
-                .execute(&self.pool)
-                .await
+            self.leases.leave().await
         };
         match tokio::time::timeout(self.config.ttl, give_up).await {
             Ok(Ok(_)) => {}
@@ -359,32 +354,6 @@ impl Member {
             .map(|(&shard, &epoch)| Held { shard, epoch })
             .collect()
     }
-}
-
-/// [`Leases::acquire`] for many shards in one statement (same conditions, each taken
-/// shard at epoch + 1): a first round takes 1,024 shards, and one committed statement
-/// each took longer than a round (1.2 s on the test machine). It belongs in `leases`;
-/// it is here only so that this branch leaves that module as it is.
-async fn acquire_many(pool: &PgPool, config: &Config, shards: &[u16]) -> sqlx::Result<Vec<Held>> {
-    let shards: Vec<i16> = shards.iter().map(|&s| s as i16).collect();
-    let rows: Vec<(i16, i64)> = sqlx::query_as(
-        "UPDATE shard_leases SET owner = $2, epoch = epoch + 1, \
-             expires_at = now() + make_interval(secs => $3) \
-         WHERE shard = ANY($1) AND (owner IS NULL OR expires_at <= now()) \
-         RETURNING shard, epoch",
-    )
-    .bind(&shards)
-    .bind(&config.id)
-    .bind(config.ttl.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(shard, epoch)| Held {
-            shard: shard as u16,
-            epoch,
-        })
-        .collect())
 }
 
 #[cfg(test)]
