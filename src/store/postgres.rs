@@ -4,6 +4,7 @@
 
 mod notify;
 mod report;
+mod fence;
 mod write;
 
 use std::collections::HashMap;
@@ -76,6 +77,12 @@ impl PgStore {
     pub async fn apply(&self, records: &[Record]) -> Result<Vec<AlertEvent>> {
         let tx = PgWrite::begin(&self.pool).await?;
         apply::apply(tx, &self.rules, records).await
+    }
+
+    /// See [`super::Store::apply_fenced`].
+    pub async fn apply_fenced(&self, records: &[Record], member: &str) -> Result<super::Fenced> {
+        let tx = PgWrite::begin(&self.pool).await?;
+        apply::fenced::apply(tx, &self.rules, records, member).await
     }
 
     pub async fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> Result<Vec<AlertEvent>> {
