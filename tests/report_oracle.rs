@@ -296,6 +296,7 @@ fn generate(seed: u64) -> World {
         if let Some(x) = expired {
             w.records.push(Record {
                 boot,
+                stamp: None,
                 seq: 2 * k + 2,
                 at: t(x),
                 kind: RecordKind::SilenceExpired {
