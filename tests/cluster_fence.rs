@@ -101,7 +101,10 @@ impl Writer {
 /// What a member may act on: `held`, for an hour (the test withdraws it, not a clock).
 fn owned(held: &[Held]) -> Owned {
     Owned {
-        shards: held.iter().map(|h| (h.shard, h.epoch)).collect::<BTreeMap<_, _>>(),
+        shards: held
+            .iter()
+            .map(|h| (h.shard, h.epoch))
+            .collect::<BTreeMap<_, _>>(),
         until: Some(Instant::now() + Duration::from_secs(3600)),
     }
 }
@@ -171,7 +174,10 @@ async fn acquire(leases: &Leases, shards: &[u16]) -> Vec<Held> {
 async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !check() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -236,8 +242,7 @@ async fn a_record_of_a_shard_another_member_took_is_refused_and_the_batch_goes_o
     let db = migrated("fence_conflict").await;
     let a = leases(&db, "a", Duration::from_secs(60)).await;
     let b = leases(&db, "b", Duration::from_secs(60)).await;
-    let [(lost, lost_shard), (kept, kept_shard)] =
-        <[_; 2]>::try_from(distinct_shards(2)).unwrap();
+    let [(lost, lost_shard), (kept, kept_shard)] = <[_; 2]>::try_from(distinct_shards(2)).unwrap();
     let held = acquire(&a, &[lost_shard, kept_shard]).await;
     let proxy = Proxy::start();
     let writer = Writer::start(db.url_via(proxy.addr), "a", &held).await;
@@ -249,7 +254,11 @@ async fn a_record_of_a_shard_another_member_took_is_refused_and_the_batch_goes_o
     db.query(&format!(
         "UPDATE shard_leases SET expires_at = now() - interval '1 second' WHERE shard = {lost_shard}"
     ));
-    let taken = b.acquire(lost_shard).await.unwrap().expect("expired: B takes it");
+    let taken = b
+        .acquire(lost_shard)
+        .await
+        .unwrap()
+        .expect("expired: B takes it");
     assert_eq!(taken.epoch, held[0].epoch + 1);
 
     // Both records in one batch: queued while the database is away.
@@ -257,7 +266,10 @@ async fn a_record_of_a_shard_another_member_took_is_refused_and_the_batch_goes_o
     writer.transition(&lost, "unknown", "down");
     writer.transition(&kept, "unknown", "down");
     let health = writer.started.health.clone();
-    wait_until("both queued", Duration::from_secs(10), || health.pending.get() == 2).await;
+    wait_until("both queued", Duration::from_secs(10), || {
+        health.pending.get() == 2
+    })
+    .await;
     proxy.restore();
     writer.drained().await;
 
@@ -272,7 +284,10 @@ async fn a_record_of_a_shard_another_member_took_is_refused_and_the_batch_goes_o
     );
     assert_eq!(health.epoch_conflicts.get(), 1);
     assert_eq!(
-        count(&db, &format!("SELECT count(*) FROM alerts WHERE device = '{lost}'")),
+        count(
+            &db,
+            &format!("SELECT count(*) FROM alerts WHERE device = '{lost}'")
+        ),
         0
     );
     assert_eq!(
@@ -287,7 +302,10 @@ async fn a_record_of_a_shard_another_member_took_is_refused_and_the_batch_goes_o
     writer.transition(&kept, "down", "up");
     writer.drained().await;
     assert_eq!(
-        count(&db, &format!("SELECT count(*) FROM transitions WHERE boot_id = '{boot}'")),
+        count(
+            &db,
+            &format!("SELECT count(*) FROM transitions WHERE boot_id = '{boot}'")
+        ),
         2
     );
     assert_eq!(health.epoch_conflicts.get(), 1);
@@ -319,7 +337,11 @@ async fn a_partitioned_member_gets_no_stale_write_in_after_the_others_took_over(
     let health = writer.started.health.clone();
     for round in 0..3 {
         for n in &names {
-            let (from, to) = if round % 2 == 0 { ("up", "down") } else { ("down", "up") };
+            let (from, to) = if round % 2 == 0 {
+                ("up", "down")
+            } else {
+                ("down", "up")
+            };
             writer.transition(n, from, to);
         }
     }

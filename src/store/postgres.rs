@@ -2,9 +2,9 @@
 //! `migrations/postgres/` and includes the runbooks' `standalone_devices` view. Reads are
 //! here; the write primitives [`apply`](super::apply) drives are in [`write`].
 
+mod fence;
 mod notify;
 mod report;
-mod fence;
 mod write;
 
 use std::collections::HashMap;

@@ -299,7 +299,10 @@ impl Spooler {
                 Some(stamp) => Some(stamp),
                 None => {
                     self.shared.health.stale_dropped.inc();
-                    tracing::debug!(device, "record of a shard this member does not hold now: dropped");
+                    tracing::debug!(
+                        device,
+                        "record of a shard this member does not hold now: dropped"
+                    );
                     return;
                 }
             },

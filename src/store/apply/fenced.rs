@@ -113,10 +113,17 @@ fn events(
             lease.insert(device, (r, stamp));
         }
     }
-    let last_at = applied.last().map(|r| r.at).unwrap_or_else(chrono::Utc::now);
-    out.extend(alerts.iter().map(|a| match lease.get(a.alert.device.as_str()) {
-        Some((r, stamp)) => ClusterEvent::of_alert(a, r.at, &stamp.member, stamp.epoch),
-        None => ClusterEvent::of_alert(a, last_at, member, 0),
-    }));
+    let last_at = applied
+        .last()
+        .map(|r| r.at)
+        .unwrap_or_else(chrono::Utc::now);
+    out.extend(
+        alerts
+            .iter()
+            .map(|a| match lease.get(a.alert.device.as_str()) {
+                Some((r, stamp)) => ClusterEvent::of_alert(a, r.at, &stamp.member, stamp.epoch),
+                None => ClusterEvent::of_alert(a, last_at, member, 0),
+            }),
+    );
     out
 }

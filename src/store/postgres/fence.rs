@@ -43,7 +43,7 @@ impl Fencing for PgWrite {
     }
 
     async fn write_cluster_events(&mut self, events: &[ClusterEvent]) -> Result<()> {
-        outbox::insert(&mut *self.0, events).await?;
+        outbox::insert(&mut self.0, events).await?;
         Ok(())
     }
 }
