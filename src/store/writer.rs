@@ -20,6 +20,10 @@
 //! committed, so a spool replayed after an outage reports its alerts then. Between commits
 //! it resolves `flapping` alerts of devices that calmed down (reported the same way) and
 //! prunes history past the retention, in small batches.
+//!
+//! A cluster member's writer ([`WriterConfig::cluster`]) also stamps device records with
+//! their shard's lease, drops those of shards it does not hold, and commits through the
+//! fence that refuses stale epochs ([`cluster`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
