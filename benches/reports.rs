@@ -91,6 +91,7 @@ async fn populate(store: &Db, inventory: &wardops::config::Inventory) {
         seq += 1;
         Record {
             boot: boot.into(),
+            stamp: None,
             seq,
             at,
             kind,

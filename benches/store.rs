@@ -82,6 +82,7 @@ async fn populate(db: &pgdb::TestDb, config: &Config) {
         .collect();
     let mut records = vec![Record {
         boot: "populate".into(),
+        stamp: None,
         seq: 1,
         at: now,
         kind: RecordKind::Devices {
@@ -93,6 +94,7 @@ async fn populate(db: &pgdb::TestDb, config: &Config) {
         let down = i % 10 == 0;
         records.push(Record {
             boot: "populate".into(),
+            stamp: None,
             seq: records.len() as u64 + 1,
             at: now,
             kind: RecordKind::Transition {

@@ -52,12 +52,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use actions::Actions;
+pub use apply::fenced::Fenced;
 pub use error::StoreError;
 pub use health::StoreHealth;
 pub use notify::NotifyStore;
 pub use record::{
     AlertChange, AlertEvent, AlertQuery, AlertRow, AuditEntry, AuditQuery, AuditRow, DeviceRow,
-    DeviceScope, Loaded, Record, RecordKind, StoredStatus, TransitionRow,
+    DeviceScope, Loaded, Record, RecordKind, Stamp, StoredStatus, TransitionRow,
 };
 
 /// Alert rules the store applies inside each write transaction.
@@ -90,6 +91,15 @@ pub trait Store: Send + Sync + 'static {
     /// Applies records in order in one transaction, skipping those applied before.
     /// Returns the alerts it opened and resolved, in the order of their records.
     fn apply(&self, records: &[Record]) -> impl Future<Output = Result<Vec<AlertEvent>>> + Send;
+    /// [`Store::apply`] as cluster member `member`: device records whose stamped lease
+    /// does not hold in the database are left out (never applied), and the cluster events
+    /// of what was applied go into the cluster outbox, all in one transaction. Only a
+    /// store that holds the lease table can; the others answer an error.
+    fn apply_fenced(
+        &self,
+        records: &[Record],
+        member: &str,
+    ) -> impl Future<Output = Result<Fenced>> + Send;
     /// Resolves `flapping` alerts of devices that have had no transition for the window;
     /// returns them.
     fn resolve_stable_flapping(
@@ -172,6 +182,10 @@ impl Db {
     }
 }
 
+/// Why a cluster member cannot use any other backend: the leases are PostgreSQL rows.
+pub(crate) const CLUSTER_NEEDS_POSTGRES: &str =
+    "a cluster member needs PostgreSQL (the shard leases are in it)";
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
@@ -190,6 +204,15 @@ impl Store for Db {
     }
     async fn apply(&self, records: &[Record]) -> Result<Vec<AlertEvent>> {
         dispatch!(self, s => s.apply(records).await)
+    }
+    async fn apply_fenced(&self, records: &[Record], member: &str) -> Result<Fenced> {
+        match self {
+            Db::Postgres(s) => s.apply_fenced(records, member).await,
+            Db::Sqlite(_) => Err(StoreError::Url {
+                url: "sqlite:".into(),
+                reason: CLUSTER_NEEDS_POSTGRES.into(),
+            }),
+        }
     }
     async fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> Result<Vec<AlertEvent>> {
         dispatch!(self, s => s.resolve_stable_flapping(now).await)

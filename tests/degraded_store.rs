@@ -22,6 +22,7 @@ impl Log {
         self.seq += 1;
         Record {
             boot: self.boot.into(),
+            stamp: None,
             seq: self.seq,
             at: t(at),
             kind,

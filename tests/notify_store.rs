@@ -14,6 +14,7 @@ fn t(secs: i64) -> DateTime<Utc> {
 fn devices(names: &[&str]) -> Record {
     Record {
         boot: "b".into(),
+        stamp: None,
         seq: 1,
         at: t(0),
         kind: RecordKind::Devices {
@@ -35,6 +36,7 @@ fn devices(names: &[&str]) -> Record {
 fn transition(seq: u64, at: i64, device: &str, from: &str, to: &str) -> Record {
     Record {
         boot: "b".into(),
+        stamp: None,
         seq,
         at: t(at),
         kind: RecordKind::Transition {
@@ -256,6 +258,7 @@ async fn suppressed_alerts_write_no_outbox_row_and_a_held_one_does_at_its_openin
     // the outage's true start.
     let end = Record {
         boot: "b".into(),
+        stamp: None,
         seq: 4,
         at: t(600),
         kind: RecordKind::HeldAlert {

@@ -141,6 +141,7 @@ fn generate(seed: u64) -> World {
             seq += 1;
             records.push(Record {
                 boot: boot.clone(),
+                stamp: None,
                 seq,
                 at: t(at),
                 kind,
@@ -286,6 +287,7 @@ fn generate(seed: u64) -> World {
         let boot = "silences".to_string();
         w.records.push(Record {
             boot: boot.clone(),
+            stamp: None,
             seq: 2 * k + 1,
             at: t(starts),
             kind: RecordKind::Silence(silence),
@@ -294,6 +296,7 @@ fn generate(seed: u64) -> World {
         if let Some(x) = expired {
             w.records.push(Record {
                 boot,
+                stamp: None,
                 seq: 2 * k + 2,
                 at: t(x),
                 kind: RecordKind::SilenceExpired {
@@ -587,6 +590,7 @@ async fn wipe(store: &Db) {
 async fn runs_keep_their_latest_heartbeat(store: &Db) {
     let mark = |seq, at, stopped| Record {
         boot: "b1".into(),
+        stamp: None,
         seq,
         at: t(at),
         kind: RecordKind::Run {
@@ -601,6 +605,7 @@ async fn runs_keep_their_latest_heartbeat(store: &Db) {
     // A record applied out of its place (another boot's replay) cannot shorten it.
     let late = Record {
         boot: "b0".into(),
+        stamp: None,
         seq: 1,
         at: t(20),
         kind: RecordKind::Run {
@@ -633,6 +638,7 @@ async fn runs_keep_their_latest_heartbeat(store: &Db) {
 async fn presence_has_a_span_per_stay(store: &Db) {
     let devices = |seq, at, upsert: Vec<DeviceRow>, removed: Vec<String>| Record {
         boot: "b1".into(),
+        stamp: None,
         seq,
         at: t(at),
         kind: RecordKind::Devices { upsert, removed },

@@ -34,6 +34,7 @@ impl Log {
         self.seq += 1;
         Record {
             boot: "b1".into(),
+            stamp: None,
             seq: self.seq,
             at: t(at),
             kind,

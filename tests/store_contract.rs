@@ -52,6 +52,7 @@ impl Log {
         self.seq += 1;
         Record {
             boot: self.boot.clone(),
+            stamp: None,
             seq: self.seq,
             at,
             kind,

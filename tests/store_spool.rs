@@ -19,6 +19,7 @@ use wardops::store::{Record, RecordKind};
 fn record(seq: u64) -> Record {
     Record {
         boot: "b".into(),
+        stamp: None,
         seq,
         at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         kind: RecordKind::Devices {

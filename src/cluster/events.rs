@@ -268,6 +268,7 @@ mod tests {
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let record = Record {
             boot: "b".into(),
+            stamp: None,
             seq: 1,
             at,
             kind: RecordKind::Transition {

@@ -12,6 +12,11 @@
 //! `degraded` alert records are batched the same way, apart from the transitions (they
 //! touch another condition): each batch of distinct devices is one statement per
 //! resolution and one for the openings ([`degraded`]).
+//!
+//! A cluster member's batches go through [`fenced`] instead: the same writes, in the
+//! same transaction as the check of their leases and the cluster outbox.
+
+pub(super) mod fenced;
 
 use std::collections::{HashMap, HashSet};
 
@@ -135,6 +140,29 @@ pub(super) async fn apply<S: Sql>(
     rules: &AlertRules,
     records: &[Record],
 ) -> Result<Vec<AlertEvent>> {
+    let records: Vec<&Record> = records.iter().collect();
+    let written = write(&mut sql, rules, &records).await?;
+    // A lost answer to COMMIT is told apart: the writer then re-reads the open alerts.
+    sql.commit().await.map_err(StoreError::of_commit)?;
+    Ok(written.alerts)
+}
+
+/// What [`write`] did in its open transaction.
+pub(super) struct Written<'r> {
+    /// The alerts it opened and resolved, in record order, with their scopes.
+    pub alerts: Vec<AlertEvent>,
+    /// The records it applied (not those a replay skipped), in order.
+    pub applied: Vec<&'r Record>,
+}
+
+/// Applies `records` in order in the open transaction `sql`, skipping those applied
+/// before; the caller commits (or adds to the transaction first).
+pub(super) async fn write<'r, S: Sql>(
+    sql: &mut S,
+    rules: &AlertRules,
+    records: &[&'r Record],
+) -> Result<Written<'r>> {
+    let mut applied = Vec::new();
     // Per boot: the last sequence number in the database, and the last one applied now.
     let mut progress: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut events = Vec::new();
@@ -144,7 +172,7 @@ pub(super) async fn apply<S: Sql>(
     let mut in_warnings: HashSet<&str> = HashSet::new();
     // The outage start of each `device_down` alert opened, for its outbox row.
     let mut downs: HashMap<i64, DateTime<Utc>> = HashMap::new();
-    for r in records {
+    for &r in records {
         if !progress.contains_key(r.boot.as_str()) {
             let stored = sql.last_seq(&r.boot).await?;
             progress.insert(&r.boot, (stored, stored));
@@ -154,6 +182,7 @@ pub(super) async fn apply<S: Sql>(
             continue; // applied before a crash or a lost commit acknowledgement
         }
         *last = r.seq as i64;
+        applied.push(r);
         match &r.kind {
             RecordKind::Transition {
                 device,
@@ -166,7 +195,7 @@ pub(super) async fn apply<S: Sql>(
                 alert_held,
             } => {
                 if !in_run.insert(device) {
-                    transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
+                    transitions(sql, rules, &run, &mut events, &mut downs).await?;
                     run.clear();
                     in_run.clear();
                     in_run.insert(device);
@@ -191,7 +220,7 @@ pub(super) async fn apply<S: Sql>(
             } => {
                 // After the device's earlier transitions, which may have opened it already
                 // (the one-open-alert rule then makes this a no-op).
-                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
+                transitions(sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
                 let alert = NewAlert {
@@ -214,7 +243,7 @@ pub(super) async fn apply<S: Sql>(
             RecordKind::DegradedOpened { device, .. }
             | RecordKind::DegradedResolved { device, .. } => {
                 if !in_warnings.insert(device) {
-                    degraded(&mut sql, &warnings, &mut events).await?;
+                    degraded(sql, &warnings, &mut events).await?;
                     warnings.clear();
                     in_warnings.clear();
                     in_warnings.insert(device);
@@ -222,10 +251,10 @@ pub(super) async fn apply<S: Sql>(
                 warnings.push(r);
             }
             RecordKind::Devices { upsert, removed } => {
-                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
+                transitions(sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
-                degraded(&mut sql, &warnings, &mut events).await?;
+                degraded(sql, &warnings, &mut events).await?;
                 warnings.clear();
                 in_warnings.clear();
                 sql.upsert_devices(r.at, upsert).await?;
@@ -240,10 +269,10 @@ pub(super) async fn apply<S: Sql>(
             RecordKind::Acknowledge { alert, by, comment } => {
                 // After the transitions before it: one that resolved the alert wins, and
                 // the acknowledgement is then a no-op.
-                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
+                transitions(sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
-                degraded(&mut sql, &warnings, &mut events).await?;
+                degraded(sql, &warnings, &mut events).await?;
                 warnings.clear();
                 in_warnings.clear();
                 let comment = Some(comment.as_str()).filter(|c| !c.is_empty());
@@ -252,10 +281,10 @@ pub(super) async fn apply<S: Sql>(
                 }
             }
             RecordKind::Unacknowledge { alert, .. } => {
-                transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
+                transitions(sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
-                degraded(&mut sql, &warnings, &mut events).await?;
+                degraded(sql, &warnings, &mut events).await?;
                 warnings.clear();
                 in_warnings.clear();
                 if let Some(a) = sql.unacknowledge(*alert).await? {
@@ -280,18 +309,19 @@ pub(super) async fn apply<S: Sql>(
             }
         }
     }
-    transitions(&mut sql, rules, &run, &mut events, &mut downs).await?;
-    degraded(&mut sql, &warnings, &mut events).await?;
+    transitions(sql, rules, &run, &mut events, &mut downs).await?;
+    degraded(sql, &warnings, &mut events).await?;
     for (boot, (stored, applied)) in progress {
         if applied > stored {
             sql.set_last_seq(boot, applied).await?;
         }
     }
-    write_outbox(&mut sql, &events, &downs).await?;
-    add_scopes(&mut sql, &mut events).await?;
-    // A lost answer to COMMIT is told apart: the writer then re-reads the open alerts.
-    sql.commit().await.map_err(StoreError::of_commit)?;
-    Ok(events)
+    write_outbox(sql, &events, &downs).await?;
+    add_scopes(sql, &mut events).await?;
+    Ok(Written {
+        alerts: events,
+        applied,
+    })
 }
 
 /// Resolves the `flapping` alerts of devices that have been stable for the window, and

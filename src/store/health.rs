@@ -51,6 +51,15 @@ pub struct StoreHealth {
     pub dead_lettered: Counter,
     /// Records lost because neither the spool nor the full in-memory queue could take them.
     pub dropped: Counter,
+    /// A cluster member's device records its transaction refused: their lease no longer
+    /// held (another member took the shard), or they carried none. Never retried.
+    pub epoch_conflicts: Counter,
+    /// A cluster member's device records not spooled at all: the shard was not this
+    /// member's when they were made.
+    pub stale_dropped: Counter,
+    /// Set when the writer runs as a cluster member: only then are the two counters above
+    /// registered (an appliance outside a cluster exposes what it did before).
+    clustered: AtomicBool,
     open_alerts: ArcSwap<HashMap<String, u32>>,
     /// Id → device of every open alert as of the last commit; None until the writer has
     /// read them (the acknowledge route checks an alert here without a query).
@@ -82,6 +91,9 @@ impl StoreHealth {
             spool_skipped: Counter::default(),
             dead_lettered: Counter::default(),
             dropped: Counter::default(),
+            epoch_conflicts: Counter::default(),
+            stale_dropped: Counter::default(),
+            clustered: AtomicBool::new(false),
             open_alerts: ArcSwap::from_pointee(HashMap::new()),
             open_ids: ArcSwapOption::empty(),
             acknowledged: Default::default(),
@@ -151,6 +163,23 @@ impl StoreHealth {
             "Records lost: the spool failing and the in-memory queue full",
             self.dropped.clone(),
         );
+        if self.clustered.load(Ordering::Relaxed) {
+            registry.register(
+                "wardops_cluster_epoch_conflicts",
+                "Device records refused at commit: their shard's lease no longer held at their epoch",
+                self.epoch_conflicts.clone(),
+            );
+            registry.register(
+                "wardops_cluster_stale_dropped",
+                "Device records not spooled: their shard was not this member's when they were made",
+                self.stale_dropped.clone(),
+            );
+        }
+    }
+
+    /// The writer runs as a cluster member (before [`StoreHealth::register`]).
+    pub(super) fn set_clustered(&self) {
+        self.clustered.store(true, Ordering::Relaxed);
     }
 
     /// Why the store is degraded, if it is: what is pending and where, then each cause.

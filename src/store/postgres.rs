@@ -2,6 +2,7 @@
 //! `migrations/postgres/` and includes the runbooks' `standalone_devices` view. Reads are
 //! here; the write primitives [`apply`](super::apply) drives are in [`write`].
 
+mod fence;
 mod notify;
 mod report;
 mod write;
@@ -76,6 +77,12 @@ impl PgStore {
     pub async fn apply(&self, records: &[Record]) -> Result<Vec<AlertEvent>> {
         let tx = PgWrite::begin(&self.pool).await?;
         apply::apply(tx, &self.rules, records).await
+    }
+
+    /// See [`super::Store::apply_fenced`].
+    pub async fn apply_fenced(&self, records: &[Record], member: &str) -> Result<super::Fenced> {
+        let tx = PgWrite::begin(&self.pool).await?;
+        apply::fenced::apply(tx, &self.rules, records, member).await
     }
 
     pub async fn resolve_stable_flapping(&self, now: DateTime<Utc>) -> Result<Vec<AlertEvent>> {

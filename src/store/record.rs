@@ -23,6 +23,20 @@ pub struct Record {
     pub at: DateTime<Utc>,
     #[serde(flatten)]
     pub kind: RecordKind,
+    /// The lease a cluster member spooled it under (device records of a member only):
+    /// what its writer's transaction checks before applying it. Absent elsewhere, so
+    /// that spools of appliances outside a cluster stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<Stamp>,
+}
+
+/// Who wrote a device's record, under which lease: checked against `shard_leases` in
+/// the transaction that applies it (docs/cluster.md, "Fencing every write").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Stamp {
+    pub member: String,
+    pub shard: u16,
+    pub epoch: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +139,25 @@ pub struct AuditQuery {
 }
 
 impl RecordKind {
+    /// The device whose shard the record belongs to: the kinds a cluster member may write
+    /// only while it holds that shard. Acknowledgements name an alert, not a device, and
+    /// inventory, silences, audit and runs are the whole appliance's (see docs/cluster.md).
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            RecordKind::Transition { device, .. }
+            | RecordKind::HeldAlert { device, .. }
+            | RecordKind::DegradedOpened { device, .. }
+            | RecordKind::DegradedResolved { device, .. } => Some(device),
+            RecordKind::Devices { .. }
+            | RecordKind::Acknowledge { .. }
+            | RecordKind::Unacknowledge { .. }
+            | RecordKind::Audit(_)
+            | RecordKind::Silence(_)
+            | RecordKind::SilenceExpired { .. }
+            | RecordKind::Run { .. } => None,
+        }
+    }
+
     pub fn transition(t: &crate::state::Transition) -> RecordKind {
         RecordKind::Transition {
             device: t.device.name.to_string(),
@@ -304,6 +337,7 @@ pub fn severity_of(condition: &str) -> &'static str {
 pub(crate) fn sample(seq: u64) -> Record {
     Record {
         boot: "b".into(),
+        stamp: None,
         seq,
         at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         kind: RecordKind::Devices {
@@ -321,6 +355,7 @@ mod tests {
     fn records_round_trip_through_json() {
         let r = Record {
             boot: "b".into(),
+            stamp: None,
             seq: 7,
             at: DateTime::from_timestamp(1_800_000_000, 5_000).unwrap(),
             kind: RecordKind::Transition {
@@ -368,6 +403,7 @@ mod tests {
         ] {
             let r = Record {
                 boot: "b".into(),
+                stamp: None,
                 seq: 9,
                 at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
                 kind,
@@ -424,6 +460,7 @@ mod tests {
         ] {
             let r = Record {
                 boot: "b".into(),
+                stamp: None,
                 seq: 10,
                 at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
                 kind,
@@ -437,6 +474,7 @@ mod tests {
     fn a_held_alert_round_trips_through_json() {
         let r = Record {
             boot: "b".into(),
+            stamp: None,
             seq: 8,
             at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             kind: RecordKind::HeldAlert {

@@ -247,6 +247,7 @@ mod tests {
     fn transition(seq: u64, device: &str, to: &str, down_since: Option<i64>) -> Record {
         Record {
             boot: "b".into(),
+            stamp: None,
             seq,
             at: DateTime::from_timestamp(1_800_000_000 + seq as i64, 0).unwrap(),
             kind: RecordKind::Transition {

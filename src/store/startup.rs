@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::record::StoredStatus;
 use super::snapshot::{self, Latest, SNAPSHOT_FILE};
 use super::spool::Spool;
-use super::writer::{self, Queue, WriterConfig, WriterHandle};
+use super::writer::{self, Queue, WriterCluster, WriterConfig, WriterHandle};
 use super::{AlertRules, Db, Loaded, Store, StoreError, StoreHealth};
 use crate::config::Settings;
 use crate::state::{Clock, StoreEvent};
@@ -121,11 +121,28 @@ pub async fn start_with(
     clock: Arc<dyn Clock>,
     limits: Limits,
 ) -> Result<Started, StoreError> {
+    start_member(options, clock, limits, None).await
+}
+
+/// [`start_with`] for a cluster member when `cluster` is set: its writer stamps and
+/// fences device records ([`WriterCluster`]). A member needs PostgreSQL.
+pub async fn start_member(
+    options: StartOptions,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    cluster: Option<WriterCluster>,
+) -> Result<Started, StoreError> {
     let store = Arc::new(Db::open(
         &options.database_url,
         &options.base_dir,
         options.rules,
     )?);
+    if cluster.is_some() && !matches!(*store, Db::Postgres(_)) {
+        return Err(StoreError::Url {
+            url: options.database_url.clone(),
+            reason: super::CLUSTER_NEEDS_POSTGRES.into(),
+        });
+    }
     let health = StoreHealth::new(store.backend());
     std::fs::create_dir_all(&options.data_dir).map_err(|source| StoreError::Io {
         context: format!(
@@ -209,6 +226,7 @@ pub async fn start_with(
         retention: options.retention,
         clock,
         data_dir: options.data_dir.clone(),
+        cluster,
     };
     let queue = Queue::new(
         spool,

@@ -20,6 +20,10 @@
 //! committed, so a spool replayed after an outage reports its alerts then. Between commits
 //! it resolves `flapping` alerts of devices that calmed down (reported the same way) and
 //! prunes history past the retention, in small batches.
+//!
+//! A cluster member's writer ([`WriterConfig::cluster`]) also stamps device records with
+//! their shard's lease, drops those of shards it does not hold, and commits through the
+//! fence that refuses stale epochs ([`cluster`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -32,6 +36,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 mod alerts;
+mod cluster;
 mod dead_letter;
 mod queue;
 mod upkeep;
@@ -39,6 +44,7 @@ mod upkeep;
 use super::{AlertEvent, DeviceRow, Record, RecordKind, Store, StoreHealth};
 use crate::state::{Clock, StoreEvent};
 use alerts::OpenAlerts;
+pub use cluster::WriterCluster;
 pub use dead_letter::DEAD_LETTER_FILE;
 use dead_letter::DeadLetters;
 use queue::Pushed;
@@ -74,6 +80,9 @@ pub struct WriterConfig {
     pub clock: Arc<dyn Clock>,
     /// Where the dead-letter file goes (beside the spool).
     pub data_dir: PathBuf,
+    /// Set when the appliance is a cluster member: device records are stamped with
+    /// their shard's lease and fenced at commit ([`cluster`]). None: as before.
+    pub cluster: Option<WriterCluster>,
 }
 
 struct Shared {
@@ -129,6 +138,9 @@ pub(super) fn spawn<S: Store>(
     config: WriterConfig,
 ) -> WriterHandle {
     health.set_queue(queue.len(), 0, queue.on_disk());
+    if config.cluster.is_some() {
+        health.set_clustered();
+    }
     let alerts = OpenAlerts::new(open_alerts, &health);
     let shared = Arc::new(Shared {
         queue: Mutex::new(queue),
@@ -139,6 +151,7 @@ pub(super) fn spawn<S: Store>(
         shared: shared.clone(),
         boot: config.boot.clone(),
         next_seq: 1,
+        cluster: config.cluster.clone(),
     };
     std::thread::Builder::new()
         .name("wardops-spool".into())
@@ -156,6 +169,7 @@ struct Spooler {
     shared: Arc<Shared>,
     boot: String,
     next_seq: u64,
+    cluster: Option<WriterCluster>,
 }
 
 impl Spooler {
@@ -282,8 +296,25 @@ impl Spooler {
                 (at, RecordKind::Devices { upsert, removed })
             }
         };
+        // Stamped now, not at commit: the lease it is checked against is the one held
+        // when the verdict was made.
+        let stamp = match (&self.cluster, kind.device()) {
+            (Some(cluster), Some(device)) => match cluster.stamp(device) {
+                Some(stamp) => Some(stamp),
+                None => {
+                    self.shared.health.stale_dropped.inc();
+                    tracing::debug!(
+                        device,
+                        "record of a shard this member does not hold now: dropped"
+                    );
+                    return;
+                }
+            },
+            _ => None,
+        };
         let record = Record {
             boot: self.boot.clone(),
+            stamp,
             seq: self.next_seq,
             at,
             kind,
@@ -318,17 +349,18 @@ async fn apply_loop<S: Store>(
             return;
         }
         if !batch.is_empty() && Instant::now() >= retry_at {
-            let outcome = match commit(&*store, &batch).await {
-                Ok(events) => {
+            let cluster = config.cluster.as_ref();
+            let outcome = match commit(&*store, &batch, cluster, &health).await {
+                Ok(done) => {
                     // Reported first, so that the snapshot saved once the queue is empty
                     // has this commit's alerts.
-                    alerts.report(&*store, &health, events).await;
-                    finish(&shared, batch.len(), true, &alerts);
+                    alerts.report(&*store, &health, done.alerts).await;
+                    finish(&shared, batch.len(), batch.len() - done.refused, &alerts);
                     Ok(())
                 }
                 // One of them is poison: find it, one record per transaction.
                 Err(Failed::Rejected(_)) => {
-                    isolate(&*store, &shared, &batch, &mut alerts, &dead).await
+                    isolate(&*store, &shared, &batch, cluster, &mut alerts, &dead).await
                 }
                 Err(failed) => Err(failed),
             };
@@ -401,9 +433,33 @@ impl std::fmt::Display for Failed {
     }
 }
 
-async fn commit<S: Store>(store: &S, batch: &[Record]) -> Result<Vec<AlertEvent>, Failed> {
-    match tokio::time::timeout(WRITE_TIMEOUT, store.apply(batch)).await {
-        Ok(Ok(alerts)) => Ok(alerts),
+/// What a commit did.
+struct Committed {
+    alerts: Vec<AlertEvent>,
+    /// Records of the batch a cluster member's fence left out (popped all the same).
+    refused: usize,
+}
+
+async fn commit<S: Store>(
+    store: &S,
+    batch: &[Record],
+    cluster: Option<&WriterCluster>,
+    health: &StoreHealth,
+) -> Result<Committed, Failed> {
+    let write = async {
+        match cluster {
+            None => store
+                .apply(batch)
+                .await
+                .map(|alerts| Committed { alerts, refused: 0 }),
+            Some(c) => store
+                .apply_fenced(batch, &c.member)
+                .await
+                .map(|fenced| c.committed(fenced, health)),
+        }
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(done)) => Ok(done),
         Ok(Err(e)) if e.is_permanent() => Err(Failed::Rejected(e.to_string())),
         Ok(Err(e)) => Err(Failed::Unavailable {
             ambiguous: e.is_ambiguous(),
@@ -423,19 +479,20 @@ async fn isolate<S: Store>(
     store: &S,
     shared: &Shared,
     batch: &[Record],
+    cluster: Option<&WriterCluster>,
     alerts: &mut OpenAlerts,
     dead: &DeadLetters,
 ) -> Result<(), Failed> {
     for record in batch {
-        match commit(store, std::slice::from_ref(record)).await {
-            Ok(events) => {
-                alerts.report(store, &shared.health, events).await;
-                finish(shared, 1, true, alerts);
+        match commit(store, std::slice::from_ref(record), cluster, &shared.health).await {
+            Ok(done) => {
+                alerts.report(store, &shared.health, done.alerts).await;
+                finish(shared, 1, 1 - done.refused, alerts);
             }
             Err(Failed::Rejected(error)) => {
                 dead.set_aside(record, &error);
                 shared.health.dead_lettered.inc();
-                finish(shared, 1, false, alerts);
+                finish(shared, 1, 0, alerts);
             }
             Err(failed) => return Err(failed),
         }
@@ -443,13 +500,14 @@ async fn isolate<S: Store>(
     Ok(())
 }
 
-/// Drops the first `n` records of the queue (committed, or set aside); saves the state
-/// and empties the spool once nothing is left.
-fn finish(shared: &Shared, n: usize, applied: bool, alerts: &OpenAlerts) {
+/// Drops the first `n` records of the queue (committed, refused by a cluster's fence, or
+/// set aside), `applied` of them committed; saves the state and empties the spool once
+/// nothing is left.
+fn finish(shared: &Shared, n: usize, applied: usize, alerts: &OpenAlerts) {
     let mut q = shared.queue.lock();
     q.pop(n);
-    if applied {
-        shared.health.applied.inc_by(n as u64);
+    if applied > 0 {
+        shared.health.applied.inc_by(applied as u64);
     }
     q.compact(alerts.known());
     shared

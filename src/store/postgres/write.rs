@@ -15,7 +15,7 @@ const DEVICE_CHUNK: usize = 5_000;
 const ANALYZE_AFTER: usize = 1_000;
 
 /// One write transaction.
-pub(super) struct PgWrite(Transaction<'static, Postgres>);
+pub(super) struct PgWrite(pub(super) Transaction<'static, Postgres>);
 
 impl PgWrite {
     pub(super) async fn begin(pool: &PgPool) -> Result<PgWrite> {
