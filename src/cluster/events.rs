@@ -31,7 +31,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::state::Status;
-use crate::store::{AlertChange, AlertEvent, Record, RecordKind};
 
 pub use conn::{DEFAULT_STREAM, EntryId, FeedError, FeedSettings};
 pub(crate) use conn::{connect, timed};
@@ -87,9 +86,9 @@ pub enum EventKind {
     },
 }
 
-/// What happened to an alert. The store's [`AlertChange::Updated`] (an open alert
-/// acknowledged or un-acknowledged) is told apart here by the row, since a reader has no
-/// row to look at.
+/// What happened to an alert. The store's `AlertChange::Updated` (an open alert
+/// acknowledged or un-acknowledged) is told apart by the row when the event is made
+/// (`store::apply::fenced`), since a reader has no row to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
@@ -100,67 +99,6 @@ pub enum AlertState {
 }
 
 impl ClusterEvent {
-    /// The event of a transition record the writer applied, or None for any other record
-    /// (or a status this build does not know).
-    pub fn of_record(record: &Record, member: &str, epoch: i64) -> Option<ClusterEvent> {
-        let RecordKind::Transition {
-            device,
-            from,
-            to,
-            down_since,
-            ..
-        } = &record.kind
-        else {
-            return None;
-        };
-        Some(ClusterEvent {
-            v: VERSION,
-            outbox_id: 0,
-            member: member.into(),
-            epoch,
-            at: record.at,
-            kind: EventKind::Transition {
-                device: device.clone(),
-                from: Status::parse(from)?,
-                to: Status::parse(to)?,
-                down_since: *down_since,
-            },
-        })
-    }
-
-    /// The event of an alert change a commit reported; `record_at` is the time of the
-    /// record that made it, for the change the row keeps no time of (an
-    /// un-acknowledgement).
-    pub fn of_alert(
-        change: &AlertEvent,
-        record_at: DateTime<Utc>,
-        member: &str,
-        epoch: i64,
-    ) -> ClusterEvent {
-        let a = &change.alert;
-        let (state, at) = match change.change {
-            AlertChange::Opened => (AlertState::Opened, a.opened_at),
-            AlertChange::Resolved => (AlertState::Resolved, a.resolved_at.unwrap_or(a.opened_at)),
-            AlertChange::Updated => match a.acknowledged_at {
-                Some(at) => (AlertState::Acknowledged, at),
-                None => (AlertState::Unacknowledged, record_at),
-            },
-        };
-        ClusterEvent {
-            v: VERSION,
-            outbox_id: 0,
-            member: member.into(),
-            epoch,
-            at,
-            kind: EventKind::Alert {
-                device: a.device.clone(),
-                alert_id: a.id,
-                condition: a.condition.clone(),
-                state,
-            },
-        }
-    }
-
     /// The device it is about.
     pub fn device(&self) -> &str {
         match &self.kind {
@@ -261,66 +199,6 @@ mod tests {
                 .to_json()
                 .contains(r#""from":"up","to":"down""#)
         );
-    }
-
-    #[test]
-    fn a_transition_record_and_an_acknowledgement_make_their_events() {
-        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let record = Record {
-            boot: "b".into(),
-            stamp: None,
-            seq: 1,
-            at,
-            kind: RecordKind::Transition {
-                device: "atm-1".into(),
-                address: "10.0.0.1".into(),
-                from: "up".into(),
-                to: "down".into(),
-                down_since: Some(at),
-                version: 3,
-                in_maintenance: false,
-                alert_held: false,
-            },
-        };
-        let e = ClusterEvent::of_record(&record, "a", 2).unwrap();
-        assert_eq!((e.member.as_str(), e.epoch, e.at), ("a", 2, at));
-        assert_eq!(
-            e.kind,
-            EventKind::Transition {
-                device: "atm-1".into(),
-                from: Status::Up,
-                to: Status::Down,
-                down_since: Some(at),
-            }
-        );
-        let alert = crate::store::AlertRow {
-            id: 9,
-            device: "atm-1".into(),
-            condition: "device_down".into(),
-            severity: "critical".into(),
-            message: "down".into(),
-            opened_at: at,
-            resolved_at: None,
-            resolution: None,
-            acknowledged_at: Some(at + chrono::Duration::seconds(60)),
-            acknowledged_by: Some("ana".into()),
-            acknowledged_comment: None,
-        };
-        let change = AlertEvent {
-            change: AlertChange::Updated,
-            alert,
-            scope: None,
-        };
-        let e = ClusterEvent::of_alert(&change, at, "a", 2);
-        assert_eq!(e.at, at + chrono::Duration::seconds(60));
-        assert!(matches!(
-            e.kind,
-            EventKind::Alert {
-                alert_id: 9,
-                state: AlertState::Acknowledged,
-                ..
-            }
-        ));
     }
 
     #[test]

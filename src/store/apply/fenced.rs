@@ -15,8 +15,13 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::{Sql, write};
-use crate::cluster::events::ClusterEvent;
-use crate::store::{AlertRules, Record, Result, Stamp, StoreError};
+use chrono::{DateTime, Utc};
+
+use crate::cluster::events::{self, AlertState, ClusterEvent, EventKind};
+use crate::state::Status;
+use crate::store::{
+    AlertChange, AlertEvent, AlertRules, Record, RecordKind, Result, Stamp, StoreError,
+};
 
 /// The lease primitives of a backend whose database holds `shard_leases`.
 pub(in crate::store) trait Fencing: Sql {
@@ -101,7 +106,7 @@ fn events(
         .iter()
         .filter_map(|r| {
             let stamp = r.stamp.as_ref()?;
-            ClusterEvent::of_record(r, &stamp.member, stamp.epoch)
+            transition_event(r, &stamp.member, stamp.epoch)
         })
         .collect();
     if alerts.is_empty() {
@@ -121,9 +126,139 @@ fn events(
         alerts
             .iter()
             .map(|a| match lease.get(a.alert.device.as_str()) {
-                Some((r, stamp)) => ClusterEvent::of_alert(a, r.at, &stamp.member, stamp.epoch),
-                None => ClusterEvent::of_alert(a, last_at, member, 0),
+                Some((r, stamp)) => alert_event(a, r.at, &stamp.member, stamp.epoch),
+                None => alert_event(a, last_at, member, 0),
             }),
     );
     out
+}
+
+/// The event of a transition record the writer applied, or None for any other record
+/// (or a status this build does not know).
+pub(in crate::store) fn transition_event(
+    record: &Record,
+    member: &str,
+    epoch: i64,
+) -> Option<ClusterEvent> {
+    let RecordKind::Transition {
+        device,
+        from,
+        to,
+        down_since,
+        ..
+    } = &record.kind
+    else {
+        return None;
+    };
+    Some(ClusterEvent {
+        v: events::VERSION,
+        outbox_id: 0,
+        member: member.into(),
+        epoch,
+        at: record.at,
+        kind: EventKind::Transition {
+            device: device.clone(),
+            from: Status::parse(from)?,
+            to: Status::parse(to)?,
+            down_since: *down_since,
+        },
+    })
+}
+
+/// The event of an alert change a commit reported; `record_at` is the time of the
+/// record that made it, for the change the row keeps no time of (an
+/// un-acknowledgement).
+pub(in crate::store) fn alert_event(
+    change: &AlertEvent,
+    record_at: DateTime<Utc>,
+    member: &str,
+    epoch: i64,
+) -> ClusterEvent {
+    let a = &change.alert;
+    let (state, at) = match change.change {
+        AlertChange::Opened => (AlertState::Opened, a.opened_at),
+        AlertChange::Resolved => (AlertState::Resolved, a.resolved_at.unwrap_or(a.opened_at)),
+        AlertChange::Updated => match a.acknowledged_at {
+            Some(at) => (AlertState::Acknowledged, at),
+            None => (AlertState::Unacknowledged, record_at),
+        },
+    };
+    ClusterEvent {
+        v: events::VERSION,
+        outbox_id: 0,
+        member: member.into(),
+        epoch,
+        at,
+        kind: EventKind::Alert {
+            device: a.device.clone(),
+            alert_id: a.id,
+            condition: a.condition.clone(),
+            state,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transition_record_and_an_acknowledgement_make_their_events() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let record = Record {
+            boot: "b".into(),
+            stamp: None,
+            seq: 1,
+            at,
+            kind: RecordKind::Transition {
+                device: "atm-1".into(),
+                address: "10.0.0.1".into(),
+                from: "up".into(),
+                to: "down".into(),
+                down_since: Some(at),
+                version: 3,
+                in_maintenance: false,
+                alert_held: false,
+            },
+        };
+        let e = transition_event(&record, "a", 2).unwrap();
+        assert_eq!((e.member.as_str(), e.epoch, e.at), ("a", 2, at));
+        assert_eq!(
+            e.kind,
+            EventKind::Transition {
+                device: "atm-1".into(),
+                from: Status::Up,
+                to: Status::Down,
+                down_since: Some(at),
+            }
+        );
+        let alert = crate::store::AlertRow {
+            id: 9,
+            device: "atm-1".into(),
+            condition: "device_down".into(),
+            severity: "critical".into(),
+            message: "down".into(),
+            opened_at: at,
+            resolved_at: None,
+            resolution: None,
+            acknowledged_at: Some(at + chrono::Duration::seconds(60)),
+            acknowledged_by: Some("ana".into()),
+            acknowledged_comment: None,
+        };
+        let change = AlertEvent {
+            change: AlertChange::Updated,
+            alert,
+            scope: None,
+        };
+        let e = alert_event(&change, at, "a", 2);
+        assert_eq!(e.at, at + chrono::Duration::seconds(60));
+        assert!(matches!(
+            e.kind,
+            EventKind::Alert {
+                alert_id: 9,
+                state: AlertState::Acknowledged,
+                ..
+            }
+        ));
+    }
 }
