@@ -9,14 +9,13 @@
 mod pgdb;
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pgdb::TestDb;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, watch};
 use wardops::cluster::events::fallback;
 use wardops::cluster::events::outbox;
@@ -26,25 +25,6 @@ use wardops::cluster::events::{ClusterEvent, EventKind, FeedSettings, FeedStatus
 use wardops::state::Status;
 
 const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
-
-async fn migrated(db: &TestDb) -> PgPool {
-    let store = wardops::store::Db::open(
-        &db.url(),
-        Path::new("."),
-        wardops::store::AlertRules {
-            flapping_transitions: 3,
-            flapping_window: Duration::from_secs(300),
-        },
-    )
-    .unwrap();
-    use wardops::store::Store;
-    store.migrate().await.unwrap();
-    PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&db.url())
-        .await
-        .unwrap()
-}
 
 /// Settings on `url` with a stream key of the test's own.
 fn settings(url: &str, test: &str) -> FeedSettings {
@@ -157,7 +137,7 @@ async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_events_reach_another_member_in_order_and_once_and_its_own_are_skipped() {
     let db = TestDb::create("events_order");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     let s = settings(SHARED_REDIS, "order");
     let mut b = reader(&s, "b").await;
     let (wake_a, wake_b) = (relay(&pool, &s, "a"), relay(&pool, &s, "b"));
@@ -189,7 +169,7 @@ async fn committed_events_reach_another_member_in_order_and_once_and_its_own_are
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolled_back_transaction_publishes_nothing() {
     let db = TestDb::create("events_rollback");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     let s = settings(SHARED_REDIS, "rollback");
     let mut b = reader(&s, "b").await;
     let wake = relay(&pool, &s, "a");
@@ -278,7 +258,7 @@ impl Drop for OwnRedis {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_away_keeps_the_rows_and_puts_readers_in_fallback_until_it_is_back() {
     let db = TestDb::create("events_outage");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     let mut redis = OwnRedis::start();
     let s = settings(&redis.url(), "outage");
     let mut b = reader(&s, "b").await;
@@ -309,7 +289,7 @@ async fn redis_away_keeps_the_rows_and_puts_readers_in_fallback_until_it_is_back
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_published_twice_by_a_relay_that_crashed_before_marking_arrive_once() {
     let db = TestDb::create("events_repeat");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     let s = settings(SHARED_REDIS, "repeat");
     let mut b = reader(&s, "b").await;
     commit(&pool, &[transition("a", "x0"), transition("a", "x1")]).await;
@@ -338,7 +318,7 @@ async fn rows_published_twice_by_a_relay_that_crashed_before_marking_arrive_once
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_entry_is_counted_and_skipped_and_the_next_one_arrives() {
     let db = TestDb::create("events_garbage");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     let s = settings(SHARED_REDIS, "garbage");
     let mut b = reader(&s, "b").await;
     let mut conn = redis_conn(SHARED_REDIS).await;
@@ -369,7 +349,7 @@ async fn a_garbage_entry_is_counted_and_skipped_and_the_next_one_arrives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_reads_every_live_devices_stored_status() {
     let db = TestDb::create("events_fallback");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     db.query(
         "INSERT INTO devices (name, address, region, branch, kind, first_seen_at, updated_at, removed_at) VALUES \
          ('atm-1', '10.0.0.1', 'r', 'b', 'atm', now(), now(), NULL), \

@@ -9,32 +9,12 @@ mod pgdb;
 use std::time::Duration;
 
 use pgdb::TestDb;
-use sqlx::postgres::PgPoolOptions;
 use wardops::cluster::leases::{Held, Leases};
-
-async fn migrated(db: &TestDb) -> sqlx::PgPool {
-    let store = wardops::store::Db::open(
-        &db.url(),
-        std::path::Path::new("."),
-        wardops::store::AlertRules {
-            flapping_transitions: 3,
-            flapping_window: Duration::from_secs(300),
-        },
-    )
-    .unwrap();
-    use wardops::store::Store;
-    store.migrate().await.unwrap();
-    PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&db.url())
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_member_wins_a_shard_and_loses_it_only_once_its_lease_expires() {
     let db = TestDb::create("leases");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     let ttl = Duration::from_secs(2);
     let a = Leases::new(pool.clone(), "a", ttl);
     let b = Leases::new(pool.clone(), "b", ttl);
@@ -93,7 +73,7 @@ async fn one_member_wins_a_shard_and_loses_it_only_once_its_lease_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_are_live_for_one_ttl_after_their_heartbeat_and_renewal_is_one_statement() {
     let db = TestDb::create("members");
-    let pool = migrated(&db).await;
+    let pool = db.migrated().await;
     let ttl = Duration::from_secs(2);
     let a = Leases::new(pool.clone(), "a", ttl);
     let b = Leases::new(pool.clone(), "b", ttl);

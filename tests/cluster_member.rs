@@ -24,20 +24,6 @@ const TTL: Duration = Duration::from_secs(2);
 const MARGIN: Duration = Duration::from_millis(500);
 const ROUND: Duration = Duration::from_millis(667);
 
-async fn migrated(db: &TestDb) {
-    let store = wardops::store::Db::open(
-        &db.url(),
-        std::path::Path::new("."),
-        wardops::store::AlertRules {
-            flapping_transitions: 3,
-            flapping_window: Duration::from_secs(300),
-        },
-    )
-    .unwrap();
-    use wardops::store::Store;
-    store.migrate().await.unwrap();
-}
-
 async fn pool(url: &str) -> PgPool {
     PgPoolOptions::new()
         .max_connections(6)
@@ -143,7 +129,7 @@ async fn two_converged(db: &TestDb) -> (Running, Running) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_alone_takes_every_shard_in_its_first_round() {
     let db = TestDb::create("member_alone");
-    migrated(&db).await;
+    db.migrated().await;
     let started = Instant::now();
     let mut a = start(pool(&db.url()).await, "a", TTL, MARGIN);
     let at = until_published(&mut a.owned, TTL, |o| !o.shards.is_empty()).await;
@@ -174,7 +160,7 @@ async fn a_member_alone_takes_every_shard_in_its_first_round() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_converge_to_the_rendezvous_split_never_both_owning_a_shard() {
     let db = TestDb::create("member_two");
-    migrated(&db).await;
+    db.migrated().await;
     let mut a = start(pool(&db.url()).await, "a", TTL, MARGIN);
     until_published(&mut a.owned, TTL, |o| o.shards.len() == 1024).await;
     let b = start(pool(&db.url()).await, "b", TTL, MARGIN);
@@ -227,7 +213,7 @@ async fn two_members_converge_to_the_rendezvous_split_never_both_owning_a_shard(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_shut_down_releases_at_once_and_the_other_takes_all_within_a_round() {
     let db = TestDb::create("member_shutdown");
-    migrated(&db).await;
+    db.migrated().await;
     let (mut a, mut b) = two_converged(&db).await;
 
     let stopped = Instant::now();
@@ -246,7 +232,7 @@ async fn a_member_shut_down_releases_at_once_and_the_other_takes_all_within_a_ro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_killed_keeps_its_shards_until_its_leases_expire() {
     let db = TestDb::create("member_killed");
-    migrated(&db).await;
+    db.migrated().await;
     let (a, mut b) = two_converged(&db).await;
     let to_a = split("a");
 
@@ -308,7 +294,7 @@ async fn a_member_whose_database_stalls_withdraws_its_shards_mid_round() {
 /// empties at its fence (`sent + ttl - margin`), while the database still holds its leases.
 async fn withdraws_at_its_fence(tag: &str, outage: fn(&Proxy)) {
     let db = TestDb::create(tag);
-    migrated(&db).await;
+    db.migrated().await;
     let proxy = Proxy::start();
     let (ttl, margin) = (Duration::from_secs(3), Duration::from_secs(1));
     let mut a = start(pool(&db.url_via(proxy.addr)).await, "a", ttl, margin);

@@ -24,6 +24,25 @@ impl TestDb {
         format!("{SERVER}/{}", self.name)
     }
 
+    /// The store's migrations applied, as the appliance applies them at start, and a pool
+    /// of 8 connections on the database.
+    pub async fn migrated(&self) -> sqlx::PgPool {
+        use wardops::store::Store as _;
+        let url = self.url();
+        let store = wardops::store::Db::open(
+            &url,
+            std::path::Path::new("."),
+            wardops::store::AlertRules::default(),
+        )
+        .unwrap();
+        store.migrate().await.unwrap();
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .unwrap()
+    }
+
     /// URL of this database through another address (a proxy), same credentials.
     pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
         format!("postgres://postgres@{addr}/{}", self.name)
