@@ -352,9 +352,9 @@ async fn the_fallback_reads_every_live_devices_stored_status() {
     let pool = db.migrated().await;
     db.query(
         "INSERT INTO devices (name, address, region, branch, kind, first_seen_at, updated_at, removed_at) VALUES \
-         ('atm-1', '10.0.0.1', 'r', 'b', 'atm', now(), now(), NULL), \
-         ('atm-2', '10.0.0.2', 'r', 'b', 'atm', now(), now(), NULL), \
-         ('old', '10.0.0.3', 'r', 'b', 'atm', now(), now(), now()); \
+         ('atm-1', '127.0.0.1', 'r', 'b', 'atm', now(), now(), NULL), \
+         ('atm-2', '127.0.0.2', 'r', 'b', 'atm', now(), now(), NULL), \
+         ('old', '127.0.0.3', 'r', 'b', 'atm', now(), now(), now()); \
          INSERT INTO device_state (device, status, down_since, changed_at, state_version) VALUES \
          ('atm-1', 'down', '2027-01-15T07:59:50Z', '2027-01-15T08:00:00Z', 3), \
          ('atm-2', 'up', NULL, '2027-01-15T08:00:00Z', 4), \

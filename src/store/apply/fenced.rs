@@ -212,7 +212,7 @@ mod tests {
             at,
             kind: RecordKind::Transition {
                 device: "atm-1".into(),
-                address: "10.0.0.1".into(),
+                address: "127.0.0.1".into(),
                 from: "up".into(),
                 to: "down".into(),
                 down_since: Some(at),
