@@ -72,6 +72,15 @@ impl Writer {
         self.started.health.run().unwrap().0.to_string()
     }
 
+    /// The transitions this writer's run committed, as `device|to_status`, in order.
+    fn written(&self, db: &TestDb) -> Vec<String> {
+        let sql = format!(
+            "SELECT device, to_status FROM transitions WHERE boot_id = '{}' ORDER BY id",
+            self.boot()
+        );
+        db.query(&sql).lines().map(str::to_string).collect()
+    }
+
     fn send(&self, kind: RecordKind) {
         let at = Utc::now();
         self.started
@@ -189,9 +198,7 @@ fn count(db: &TestDb, sql: &str) -> i64 {
 /// A database with the schema (the first writer migrates it; this is for the leases).
 async fn migrated(tag: &str) -> TestDb {
     let db = TestDb::create(tag);
-    let store = wardops::store::Db::open(&db.url(), Path::new("."), AlertRules::default()).unwrap();
-    use wardops::store::Store as _;
-    store.migrate().await.unwrap();
+    db.migrated().await;
     db
 }
 
@@ -206,14 +213,7 @@ async fn a_member_holding_the_shard_writes_its_transition_and_its_events() {
     writer.transition(&device, "unknown", "down");
     writer.drained().await;
 
-    let boot = writer.boot();
-    assert_eq!(
-        db.query(&format!(
-            "SELECT device, to_status FROM transitions WHERE boot_id = '{boot}'"
-        ))
-        .trim(),
-        format!("{device}|down")
-    );
+    assert_eq!(writer.written(&db), [format!("{device}|down")]);
     // The transition, then the device_down alert it opened, under A's lease.
     let events = db.query(
         "SELECT event->>'type', event->>'device', event->>'member', event->>'epoch', \
@@ -273,13 +273,9 @@ async fn a_record_of_a_shard_another_member_took_is_refused_and_the_batch_goes_o
     proxy.restore();
     writer.drained().await;
 
-    let boot = writer.boot();
     assert_eq!(
-        db.query(&format!(
-            "SELECT device FROM transitions WHERE boot_id = '{boot}' ORDER BY id"
-        ))
-        .trim(),
-        kept,
+        writer.written(&db),
+        [format!("{kept}|down")],
         "the stale record is not applied, the other one is"
     );
     assert_eq!(health.epoch_conflicts.get(), 1);
@@ -301,13 +297,7 @@ async fn a_record_of_a_shard_another_member_took_is_refused_and_the_batch_goes_o
     // Never retried: the writer goes on with what comes next.
     writer.transition(&kept, "down", "up");
     writer.drained().await;
-    assert_eq!(
-        count(
-            &db,
-            &format!("SELECT count(*) FROM transitions WHERE boot_id = '{boot}'")
-        ),
-        2
-    );
+    assert_eq!(writer.written(&db).len(), 2);
     assert_eq!(health.epoch_conflicts.get(), 1);
 }
 
@@ -328,9 +318,11 @@ async fn a_partitioned_member_gets_no_stale_write_in_after_the_others_took_over(
         writer.transition(n, "unknown", "up");
     }
     writer.drained().await;
-    let boot = writer.boot();
-    let by_boot = format!("SELECT count(*) FROM transitions WHERE boot_id = '{boot}'");
-    assert_eq!(count(&db, &by_boot), 4, "accepted while A held the shards");
+    assert_eq!(
+        writer.written(&db).len(),
+        4,
+        "accepted while A held the shards"
+    );
 
     // Cut off: A keeps deciding (its records are spooled) and never renews.
     proxy.cut();
@@ -356,7 +348,7 @@ async fn a_partitioned_member_gets_no_stale_write_in_after_the_others_took_over(
 
     proxy.restore();
     writer.drained().await;
-    assert_eq!(count(&db, &by_boot), 4, "0 stale writes accepted");
+    assert_eq!(writer.written(&db).len(), 4, "0 stale writes accepted");
     assert_eq!(health.epoch_conflicts.get(), 12);
     assert_eq!(
         count(
@@ -409,14 +401,7 @@ async fn a_record_of_a_shard_not_held_at_spool_time_is_never_spooled() {
 
     proxy.restore();
     writer.drained().await;
-    let boot = writer.boot();
-    assert_eq!(
-        db.query(&format!(
-            "SELECT device, to_status FROM transitions WHERE boot_id = '{boot}'"
-        ))
-        .trim(),
-        format!("{mine}|down")
-    );
+    assert_eq!(writer.written(&db), [format!("{mine}|down")]);
     assert_eq!(health.epoch_conflicts.get(), 0);
 }
 
