@@ -40,6 +40,7 @@ fn main() {
                 database_url: None,
                 users_file: None,
                 data_dir: None,
+                cluster: Default::default(),
             },
         )
         .unwrap();

@@ -38,6 +38,8 @@
 //! - `GET /api/v1/reports/availability` — availability, downtime, unreachable,
 //!   maintenance and unmonitored time, outages, MTTR, MTBF and SLA per device, branch,
 //!   region, kind or label over a period, JSON or CSV ([`reports`]).
+//! - `GET /api/v1/cluster` — a cluster member's members, shard leases and own view
+//!   (404 for an appliance alone; [`cluster`]).
 //! - `GET /api/v1/events` — the live feed as Server-Sent Events ([`events`]).
 //! - `GET /healthz` — liveness; `GET /readyz` — 503 with reasons while not ready
 //!   (prober stalled, socket dead), 200 `degraded` while the store is (state is still
@@ -51,6 +53,7 @@
 pub mod acknowledge;
 pub mod alerts;
 pub mod audit;
+pub mod cluster;
 pub mod dashboard;
 pub mod device_json;
 pub mod devices;
@@ -109,6 +112,7 @@ pub fn routes(ctx: &Arc<Context>) -> Vec<Route> {
             silences::expire,
         ),
         Route::exact("/api/v1/notifications").task(Wait::Io, ctx, notifications::route),
+        Route::exact(cluster::PATH).task(Wait::Io, ctx, cluster::route),
         Route::exact(openapi::PATH).sync(Run::Inline, ctx, openapi::get),
         // A store read, then the figures off the runtime (`report::run`).
         Route::exact(reports::PATH).task(Wait::Io, ctx, reports::route),

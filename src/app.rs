@@ -21,6 +21,7 @@ use crate::probe::Pinger;
 use crate::schedule::{ProberMetrics, Scheduler};
 use crate::state::State;
 
+pub mod cluster;
 mod prober_thread;
 #[cfg(test)]
 mod scope_tests;
@@ -56,6 +57,7 @@ pub async fn run<P: Pinger>(
     state: State,
     listener: TcpListener,
     store: StoreParts,
+    member: Option<Arc<crate::cluster::handle::Handle>>,
     prober_runtime: &tokio::runtime::Handle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -72,6 +74,11 @@ pub async fn run<P: Pinger>(
     }
     prober.register(&mut registry);
     pinger.register(&mut registry);
+    if let Some(member) = &member {
+        registry.register_collector(Box::new(crate::cluster::handle::ClusterMetrics(
+            member.clone(),
+        )));
+    }
     store.health.register(&mut registry);
     // Inventory hot reload: validated inventories go to the supervisor like the first.
     let reload_metrics = Arc::new(crate::reload::ReloadMetrics::default());
@@ -146,6 +153,7 @@ pub async fn run<P: Pinger>(
     ctx.maintenance = config.settings.maintenance;
     ctx.notifier = notifier.clone();
     ctx.reports = crate::report::run::Reports::new(config.settings.reports.clone());
+    ctx.cluster = member.clone();
     let vm = &config.settings.victoriametrics;
     if let Some(url) = &vm.url {
         let client = crate::history::VictoriaMetrics::new(url, vm.timeout)
@@ -158,8 +166,12 @@ pub async fn run<P: Pinger>(
     // Likewise: the restored devices of the first inventory are looked at.
     let held_alerts = tokio::spawn(crate::state::held::release_at_window_ends(state.clone()));
     let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
+    let mut scheduler = Scheduler::new(pinger.clone(), state, prober);
+    if let Some(member) = &member {
+        scheduler = scheduler.in_cluster(member.acting.clone());
+    }
     let supervisor = prober_runtime.spawn(supervise(
-        Scheduler::new(pinger.clone(), state, prober),
+        scheduler,
         incoming,
         longest_interval,
         store.restore,
@@ -362,6 +374,7 @@ mod tests {
                 "POST /api/v1/silences: operator",
                 "POST /api/v1/silences/…: operator",
                 "GET, HEAD /api/v1/notifications: viewer",
+                "GET, HEAD /api/v1/cluster: viewer",
                 "GET, HEAD /api/v1/openapi.yaml: viewer",
                 "GET, HEAD /api/v1/reports/availability: viewer",
                 "GET /api/v1/events: viewer",

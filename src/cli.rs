@@ -190,11 +190,28 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     tracing::info!(inventory = %config.inventory.summary(), "wardops starting");
     let clock: Arc<dyn crate::state::Clock> = Arc::new(SystemClock);
     let options = crate::store::startup::StartOptions::from_settings(&config.settings);
-    let started = crate::store::startup::start(options, clock.clone()).await?;
+    let member = match &config.settings.cluster {
+        Some(cluster) => Some(crate::app::cluster::prepare(
+            cluster,
+            &config.settings.database_url,
+            listen,
+            config.settings.tls_server_config.is_some(),
+        )?),
+        None => None,
+    };
+    let writer_cluster = member.as_ref().map(|m| m.writer.clone());
+    let started = crate::store::startup::start_member(
+        options,
+        clock.clone(),
+        Default::default(),
+        writer_cluster,
+    )
+    .await?;
     let actions = crate::store::Actions::new(started.sink.clone());
     let state = State::with_sink(clock, started.sink);
     let now = state.clock().now();
     state.set_silences(crate::maintenance::Silences::new(started.silences, now));
+    let member = member.map(|m| m.start(state.clone(), started.health.clone()));
     let store = crate::app::StoreParts {
         db: started.store,
         health: started.health,
@@ -207,11 +224,16 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         state,
         listener,
         store,
+        member.as_ref().map(|m| m.handle().clone()),
         prober.handle(),
         shutdown_signal(),
     )
     .await;
     started.writer.finish(Duration::from_secs(5)).await;
+    // Only now: what the writer flushed was written under the leases.
+    if let Some(member) = member {
+        member.stop(Duration::from_secs(5)).await;
+    }
     served
 }
 

@@ -1,6 +1,6 @@
-//! Several appliances, one truth (issue #18): the parts of the cluster design
-//! (docs/cluster.md) built so far, not wired into the appliance yet. The pure ones read
-//! no clock of their own; [`leases`] is the lease table in PostgreSQL.
+//! Several appliances, one truth (issue #18, docs/cluster.md): the parts of a cluster
+//! member, which `app::cluster` runs when the settings have a `cluster:` section. The
+//! pure ones read no clock of their own; [`leases`] is the lease table in PostgreSQL.
 //!
 //! - [`shard_of`]: a device's shard, fixed by its name (xxh3, stable across versions):
 //!   [`SHARDS`] of them, so that ownership moves in small steps.
@@ -18,10 +18,15 @@
 //!   gives, release what it gives to another) and publishes what it may act on.
 //! - [`events`]: the live event feed over Redis Streams: an outbox in PostgreSQL, the
 //!   relay that publishes it, the reader that follows the stream.
+//! - [`view`]: the member's view of every device: shards taken over are loaded before
+//!   they are acted on, other members' devices follow their events (or PostgreSQL).
+//! - [`handle`]: what the routes see of a running member (`/api/v1/cluster`, `/metrics`).
 
 pub mod events;
+pub mod handle;
 pub mod leases;
 pub mod member;
+pub mod view;
 
 use std::time::Duration;
 

@@ -79,6 +79,8 @@ pub struct Context {
     pub probe_limits: crate::access::probe_limits::ProbeLimits,
     /// Availability reports: their SLA targets, and how many run at once.
     pub reports: crate::report::run::Reports,
+    /// The cluster member this appliance runs as (`cluster:`); None: alone.
+    pub cluster: Option<Arc<crate::cluster::handle::Handle>>,
 }
 
 impl Context {
@@ -112,6 +114,7 @@ impl Context {
             oidc: None,
             probe_limits: Default::default(),
             reports: Default::default(),
+            cluster: None,
         }
     }
 

@@ -241,6 +241,7 @@ fn write_demo(
         database_url: None,
         users_file: None,
         data_dir: None,
+        cluster: Default::default(),
     };
     Settings::parse(&settings_path, &settings, &none).map_err(|e| invalid(e.to_string()))?;
 

@@ -106,7 +106,9 @@ pub fn get(exporter: &Exporter, req: &Request<Bytes>) -> Response<Body> {
     let body = exporter.flights.get((format, gzip, shard), || {
         let ctx = &exporter.ctx;
         let ends = Ends::of(&ctx.state, ctx.maintenance.zone);
-        let text = encode(&ctx.state.snapshot(), ends, &ctx.registry, format, shard);
+        let snapshot = ctx.state.snapshot();
+        let member = ctx.cluster.as_deref();
+        let text = encode_for(&snapshot, ends, &ctx.registry, format, shard, member);
         if gzip { gzip_bytes(&text) } else { text }
     });
     let mut response = response::bytes(StatusCode::OK, format.content_type(), body);
@@ -131,10 +133,29 @@ pub fn encode(
     format: Format,
     shard: Option<Shard>,
 ) -> Vec<u8> {
+    encode_for(snapshot, ends, registry, format, shard, None)
+}
+
+/// [`encode`] for a cluster member: per-device series only for the devices it probes
+/// now (each device is scraped from its owner, once), the fleet totals as it sees them.
+pub fn encode_for(
+    snapshot: &Snapshot,
+    ends: Ends,
+    registry: &Registry,
+    format: Format,
+    shard: Option<Shard>,
+    member: Option<&crate::cluster::handle::Handle>,
+) -> Vec<u8> {
     let slices = shard.map_or(1, |s| s.count() as usize);
     let capacity = 4096 + snapshot.inventory.devices.len() * devices::BYTES_PER_DEVICE / slices;
     let mut w = exposition::Writer::new(format, capacity);
-    devices::encode(&mut w, snapshot, ends, shard);
+    let acting = member.map(|m| m.acting_now());
+    let keep = |name: &str| {
+        acting
+            .as_ref()
+            .is_none_or(|a| a.shards.contains_key(&crate::cluster::shard_of(name)))
+    };
+    devices::encode(&mut w, snapshot, ends, shard, &keep);
     if shard::has_totals(shard) {
         w.registry(registry);
         process::Process::read().encode(&mut w);

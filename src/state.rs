@@ -25,10 +25,14 @@
 //! the snapshot and the events, and its warning alert goes to the store under the same
 //! suppression rules as `device_down` (none opened in maintenance or for a device
 //! whose parents are all degraded themselves).
+//!
+//! In a cluster, the devices another member owns take their status from that member's
+//! word instead of probes ([`foreign`]).
 
 pub mod clock;
 pub mod degraded;
 pub mod depend;
+pub mod foreign;
 pub mod held;
 pub mod machine;
 pub mod runtime;

@@ -24,6 +24,7 @@ fn no_env() -> Env {
         database_url: None,
         users_file: None,
         data_dir: None,
+        cluster: Default::default(),
     }
 }
 
@@ -198,8 +199,16 @@ fn environment_overrides_settings() {
         database_url: Some("postgres://wardops@localhost/wardops".into()),
         users_file: None,
         data_dir: Some("/var/lib/wardops".into()),
+        // The member id and a Redis URL with its password come from the host.
+        cluster: wardops::config::settings::ClusterEnv {
+            member_id: Some("noc-b".into()),
+            redis_url: Some("redis://:s3cret@127.0.0.1:6379/2".into()),
+        },
     };
     let config = Config::load_with_env(&path, &env).unwrap();
+    let cluster = config.settings.cluster.as_ref().expect("a member");
+    assert_eq!(cluster.member_id, "noc-b");
+    assert_eq!(cluster.redis_url, "redis://:s3cret@127.0.0.1:6379/2");
     assert_eq!(config.settings.listen.to_string(), "127.0.0.1:6001");
     assert_eq!(
         config.settings.store.data_dir,
@@ -215,6 +224,7 @@ fn environment_overrides_settings() {
         database_url: None,
         users_file: None,
         data_dir: None,
+        cluster: Default::default(),
     };
     let errors = Config::load_with_env(&path, &bad).unwrap_err();
     assert_eq!(

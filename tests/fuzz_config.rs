@@ -378,6 +378,7 @@ fn run(text: &str) -> Result<(), String> {
             database_url: None,
             users_file: None,
             data_dir: None,
+            cluster: Default::default(),
         };
         let read = Settings::parse(&settings, text, &env);
         (built.err(), read.err())

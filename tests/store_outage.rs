@@ -109,6 +109,7 @@ async fn every_transition_and_alert_survives_a_database_outage_once_and_in_order
             database_url: None,
             users_file: None,
             data_dir: None,
+            cluster: Default::default(),
         },
     )
     .unwrap();

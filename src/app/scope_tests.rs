@@ -158,6 +158,7 @@ fn cases(route: &str) -> Option<Vec<(&'static str, StatusCode, Option<&'static s
         "/api/v1/maintenance" => vec![("/api/v1/maintenance", S::OK, Some("west-atm"))],
         "/api/v1/silences" => vec![("/api/v1/silences", S::OK, Some("west-atm"))],
         "/api/v1/notifications" => vec![("/api/v1/notifications", S::FORBIDDEN, None)],
+        "/api/v1/cluster" => vec![("/api/v1/cluster", S::FORBIDDEN, None)],
         // The same text for everyone: no device in it.
         "/api/v1/openapi.yaml" => vec![("/api/v1/openapi.yaml", S::OK, None)],
         "/api/v1/audit" => vec![("/api/v1/audit", S::FORBIDDEN, None)],

@@ -43,7 +43,18 @@ pub struct Lease {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// One row of `cluster_members`, as `GET /api/v1/cluster` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub id: String,
+    pub url: String,
+    pub heartbeat_at: DateTime<Utc>,
+    /// Its last heartbeat is less than one TTL old (by the database's clock).
+    pub live: bool,
+}
+
 /// One member's view of the lease table.
+#[derive(Debug)]
 pub struct Leases {
     pool: PgPool,
     member: String,
@@ -98,6 +109,26 @@ impl Leases {
         .bind(interval(self.ttl))
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// Every member that ever heartbeat and has not left, by id.
+    pub async fn members(&self) -> sqlx::Result<Vec<MemberRow>> {
+        let rows: Vec<(String, String, DateTime<Utc>, bool)> = sqlx::query_as(
+            "SELECT id, url, heartbeat_at, heartbeat_at > now() - make_interval(secs => $1) \
+             FROM cluster_members ORDER BY id",
+        )
+        .bind(interval(self.ttl))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, url, heartbeat_at, live)| MemberRow {
+                id,
+                url,
+                heartbeat_at,
+                live,
+            })
+            .collect())
     }
 
     /// Takes `shard` if it is free or its lease has expired: the new epoch, or None

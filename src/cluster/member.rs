@@ -11,7 +11,7 @@
 //! before any other member can take its shards. Consumers (scheduler, writer) read the
 //! channel; the write itself is still checked by the database ([`super::leases::FENCE`]).
 //!
-//! Not wired into the appliance yet: [`Member::run`] is a task for `app` to spawn.
+//! `app::cluster` spawns [`Member::run`]; `super::view` passes its channel on.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -77,6 +77,8 @@ pub struct Counters {
     pub releases: AtomicU64,
     /// Held shards a renewal no longer returned (expired, or taken by another member).
     pub losses: AtomicU64,
+    /// Live members at the last round that read them.
+    pub members_live: AtomicU64,
 }
 
 /// What a round does with the leases, given what it holds after renewing.
@@ -234,6 +236,8 @@ impl Member {
         self.renew().await?;
         self.leases.heartbeat(&self.config.url).await?;
         let live = self.leases.live_members().await?;
+        let n = live.len() as u64;
+        self.counters.members_live.store(n, Ordering::Relaxed);
         let map = Assignment::new(live);
         let plan = plan(&self.config.id, &self.state.lock().held, map.as_ref());
         self.release(&plan.release).await?;

@@ -455,6 +455,21 @@ pub fn settings() -> Value {
                     ],
                 },
             }), &[], "availability reports"),
+            "cluster": mapping(settings::cluster::KEYS, json!({
+                "member_id": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+                    "description": "this member's id, unique in the cluster (or WARDOPS_CLUSTER_MEMBER_ID)",
+                },
+                "url": url("where this member's pages are, as the others show it"),
+                "lease_ttl": duration("2s – 60s; default 6s"),
+                "fence_margin": duration("100ms – under lease_ttl / 3; default lease_ttl / 6"),
+                "redis_url": {
+                    "type": "string",
+                    "pattern": "^rediss?://[^\\s@]+$",
+                    "description": "the live event feed's Redis, no password (WARDOPS_REDIS_URL may hold one)",
+                },
+            }), &[], "this appliance as a member of a cluster (PostgreSQL only)"),
             "victoriametrics": mapping(settings::victoriametrics::KEYS, json!({
                 "url": url("the query API device pages read history from"),
                 "timeout": duration("100ms – 20s; default 5s"),

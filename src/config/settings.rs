@@ -17,6 +17,7 @@ use super::walk::{Walk, Walker};
 use super::yaml::Event;
 
 pub(in crate::config) mod access;
+pub(in crate::config) mod cluster;
 pub(in crate::config) mod maintenance;
 pub mod notify;
 pub(in crate::config) mod reload;
@@ -27,6 +28,7 @@ pub(in crate::config) mod victoriametrics;
 pub(in crate::config) mod web;
 
 pub use access::{AccessSettings, OidcSettings};
+pub use cluster::{ClusterEnv, ClusterSettings};
 pub use maintenance::MaintenanceSettings;
 pub use notify::NotifySettings;
 pub use reload::ReloadSettings;
@@ -67,6 +69,8 @@ pub struct Settings {
     pub access: AccessSettings,
     /// SLA targets of the availability reports (see `crate::report`).
     pub reports: ReportSettings,
+    /// This appliance as a member of a cluster (see `crate::cluster`); None: alone.
+    pub cluster: Option<ClusterSettings>,
 }
 
 /// The top-level keys, in the order the hints list them.
@@ -86,6 +90,7 @@ pub(in crate::config) const SETTINGS_KEYS: &[&str] = &[
     "victoriametrics",
     "access",
     "reports",
+    "cluster",
 ];
 
 /// The settings file as written; every key optional.
@@ -104,6 +109,7 @@ struct RawSettings {
     victoriametrics: victoriametrics::RawVictoriaMetrics,
     access: access::RawAccess,
     reports: reports::RawReports,
+    cluster: cluster::RawCluster,
 }
 
 impl RawSettings {
@@ -130,6 +136,7 @@ impl RawSettings {
                 12 => raw.victoriametrics = victoriametrics::RawVictoriaMetrics::read(w)?,
                 13 => raw.access = access::RawAccess::read(w)?,
                 14 => raw.reports = reports::RawReports::read(w)?,
+                15 => raw.cluster = cluster::RawCluster::read(w)?,
                 _ => raw.web = web::RawWeb::read(w)?,
             }
             Ok(())
@@ -147,6 +154,8 @@ pub struct Env {
     /// `WARDOPS_DATA_DIR`: the spool's directory (a packaged appliance keeps the installed
     /// settings and points this at its state directory).
     pub data_dir: Option<String>,
+    /// `WARDOPS_CLUSTER_MEMBER_ID`, `WARDOPS_REDIS_URL`.
+    pub cluster: ClusterEnv,
 }
 
 impl Env {
@@ -164,6 +173,14 @@ impl Env {
             data_dir: std::env::var("WARDOPS_DATA_DIR")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            cluster: ClusterEnv {
+                member_id: std::env::var("WARDOPS_CLUSTER_MEMBER_ID")
+                    .ok()
+                    .filter(|v| !v.is_empty()),
+                redis_url: std::env::var("WARDOPS_REDIS_URL")
+                    .ok()
+                    .filter(|v| !v.is_empty()),
+            },
         }
     }
 }
@@ -231,6 +248,8 @@ impl Settings {
             (None, Some(v)) => check_database_url(&v.value, Place::at(path, v.at), &mut errors),
             (None, None) => DEFAULT_DATABASE_URL.into(),
         };
+        let postgres = !database_url.starts_with("sqlite:");
+        let cluster = raw.cluster.resolve(&env.cluster, postgres, path, &mut errors);
         let inventory = match raw.inventory {
             Some(v) => match path_problem(&v.value) {
                 None => v.value,
@@ -261,6 +280,7 @@ impl Settings {
             victoriametrics,
             access,
             reports,
+            cluster,
         })
     }
 
@@ -325,6 +345,7 @@ pub(crate) mod tests {
             database_url: None,
             users_file: None,
             data_dir: None,
+            cluster: Default::default(),
         };
         Settings::parse(Path::new("w.yaml"), text, &env).map_err(|e| e.to_string())
     }

@@ -12,6 +12,7 @@ fn load(dir: &Path) -> Config {
         database_url: None,
         users_file: None,
         data_dir: None,
+        cluster: Default::default(),
     };
     Config::load_with_env(&dir.join("wardops.yaml"), &env).unwrap_or_else(|e| panic!("{e}"))
 }

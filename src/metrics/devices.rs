@@ -46,14 +46,20 @@ struct Row {
     index: usize,
 }
 
-/// The per-device families of the devices `shard` holds (None: all), and the fleet
-/// totals when it is the whole exposition or its first slice.
-pub fn encode(w: &mut Writer, snapshot: &Snapshot, mut ends: Ends, shard: Option<Shard>) {
+/// The per-device families of the devices `shard` holds (None: all) that `keep` keeps,
+/// and the fleet totals when it is the whole exposition or its first slice.
+pub fn encode(
+    w: &mut Writer,
+    snapshot: &Snapshot,
+    mut ends: Ends,
+    shard: Option<Shard>,
+    keep: &dyn Fn(&str) -> bool,
+) {
     let n = snapshot.inventory.devices.len();
     let mut buf = Vec::with_capacity(n * 40);
     let mut rows = Vec::with_capacity(n);
     for (index, (device, status, runtime)) in snapshot.devices().enumerate() {
-        if !shard::holds(shard, &device.name) {
+        if !shard::holds(shard, &device.name) || !keep(&device.name) {
             continue;
         }
         let start = buf.len();

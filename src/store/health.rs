@@ -284,18 +284,19 @@ impl StoreHealth {
         let mut counts = HashMap::clone(&self.open_alerts.load());
         for e in events {
             match e.change {
-                AlertChange::Opened => *counts.entry(e.alert.device.clone()).or_default() += 1,
-                AlertChange::Resolved => {
-                    if let Some(n) = counts.get_mut(&e.alert.device) {
-                        *n = n.saturating_sub(1);
-                        if *n == 0 {
-                            counts.remove(&e.alert.device);
-                        }
-                    }
-                }
+                AlertChange::Opened => count(&mut counts, &e.alert.device, true),
+                AlertChange::Resolved => count(&mut counts, &e.alert.device, false),
                 AlertChange::Updated => {}
             }
         }
+        self.open_alerts.store(Arc::new(counts));
+    }
+
+    /// Follows an alert of `device` that another cluster member (the device's owner)
+    /// opened or resolved.
+    pub fn count_foreign_alert(&self, device: &str, opened: bool) {
+        let mut counts = HashMap::clone(&self.open_alerts.load());
+        count(&mut counts, device, opened);
         self.open_alerts.store(Arc::new(counts));
     }
 
@@ -310,5 +311,17 @@ impl StoreHealth {
     /// commit order.
     pub fn subscribe_alerts(&self) -> broadcast::Receiver<AlertReport> {
         self.alerts.subscribe()
+    }
+}
+
+/// One alert of `device` opened (or resolved) in `counts`.
+fn count(counts: &mut HashMap<String, u32>, device: &str, opened: bool) {
+    if opened {
+        *counts.entry(device.to_string()).or_default() += 1;
+    } else if let Some(n) = counts.get_mut(device) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(device);
+        }
     }
 }

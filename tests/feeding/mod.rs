@@ -25,6 +25,7 @@ pub fn inventory(dir: &Path, devices: usize) -> Config {
             database_url: None,
             users_file: None,
             data_dir: None,
+            cluster: Default::default(),
         },
     )
     .unwrap()

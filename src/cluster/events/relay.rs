@@ -10,9 +10,11 @@
 //! their ids increase in commit order and one relay publishing them in id order keeps
 //! that order in the stream, which is what lets a reader keep only the highest
 //! `outbox_id` seen per member. A member that dies leaves its unsent rows until it runs
-//! again; the readers' fallback to PostgreSQL covers them meanwhile.
+//! again; the readers read PostgreSQL when the live members change, which covers them
+//! (`crate::cluster::view`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -30,6 +32,7 @@ pub struct Relay {
     settings: FeedSettings,
     member: String,
     wake: Arc<Notify>,
+    relayed: Arc<AtomicU64>,
     /// Rows read and published at a time.
     pub batch: i64,
     /// How often the table is looked at without a wake-up.
@@ -47,11 +50,17 @@ impl Relay {
             settings,
             member: member.into(),
             wake: Arc::new(Notify::new()),
+            relayed: Arc::default(),
             batch: 500,
             poll: Duration::from_secs(1),
             keep_sent: Duration::from_secs(300),
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
         }
+    }
+
+    /// Rows published so far (for the cluster metrics).
+    pub fn relayed(&self) -> Arc<AtomicU64> {
+        self.relayed.clone()
     }
 
     /// What the writer pokes (`notify_one`) after a commit that inserted events. A poke
@@ -109,6 +118,7 @@ impl Relay {
         publish(c, &self.settings, &rows).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         outbox::mark_sent(&self.pool, &ids).await?;
+        self.relayed.fetch_add(rows.len() as u64, Ordering::Relaxed);
         Ok(rows.len())
     }
 }

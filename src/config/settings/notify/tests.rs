@@ -53,6 +53,7 @@ notifications:
         database_url: None,
         users_file: None,
         data_dir: None,
+        cluster: Default::default(),
     };
     let s = crate::config::Settings::parse(&path, text, &env)
         .unwrap()
