@@ -10,9 +10,10 @@
 //!
 //! Words may arrive late or twice (the feed and the fallback overlap): one older than
 //! the status shown is dropped, so a device never steps back and a transition is
-//! broadcast once.
+//! broadcast once. Times are taken to the microsecond, as PostgreSQL keeps them: the
+//! same word from the feed and from the database is the same word.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::{DeviceStatus, Event, Machine, State, Status, Transition};
 use crate::state::machine::Change;
@@ -31,6 +32,11 @@ impl State {
     /// it. Returns the transition it broadcast, if the status changed. The caller makes
     /// sure this member does not own the device (it would overwrite its own verdicts).
     pub fn apply_foreign(&self, name: &str, word: Word) -> Option<Transition> {
+        let word = Word {
+            at: micros(word.at),
+            down_since: word.down_since.map(micros),
+            ..word
+        };
         let maintenance_ends_at = {
             let snapshot = self.shared.snapshot.load();
             let (device, _, _) = snapshot.device(name)?;
@@ -45,7 +51,7 @@ impl State {
         }
         let down_since = word.down_since.filter(|_| is_out(word.status));
         *old.runtime[i].machine.lock() = Machine::restored(word.status, down_since);
-        if shown.status == word.status && shown.down_since == down_since {
+        if shown.status == word.status && shown.down_since.map(micros) == down_since {
             return None;
         }
         let mut next = super::Snapshot::clone(&old);
@@ -80,6 +86,10 @@ impl State {
             .send(std::sync::Arc::new(Event::Transition(transition.clone())));
         Some(transition)
     }
+}
+
+fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }
 
 fn is_out(status: Status) -> bool {
@@ -147,6 +157,21 @@ mod tests {
         assert!(state.apply_foreign("atm-1", word(Status::Down, Some(10), 40)).is_none());
         assert!(events.try_recv().is_err());
         assert_eq!(state.snapshot().version, version + 1);
+        // Nor the feed's word after the database's: the database keeps microseconds
+        // where the feed has nanoseconds.
+        let stored = Word {
+            status: Status::Down,
+            down_since: Some(at(20) + TimeDelta::microseconds(1)),
+            at: at(50) + TimeDelta::microseconds(1),
+        };
+        assert!(state.apply_foreign("atm-1", stored).is_some(), "a new outage");
+        let precise = Word {
+            down_since: Some(at(20) + TimeDelta::nanoseconds(1_789)),
+            at: at(50) + TimeDelta::nanoseconds(1_789),
+            ..stored
+        };
+        assert!(state.apply_foreign("atm-1", precise).is_none());
+        assert_eq!(state.snapshot().version, version + 2, "one transition for the new outage");
     }
 
     #[test]
