@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod alertmanager;
+pub mod redis;
 pub mod smtp;
 pub mod victoriametrics;
 

@@ -1,0 +1,224 @@
+//! The cluster acceptance tests (issue #18): several real members, failures made by the
+//! test (kill -9, SIGTERM, a member cut from or stalled on the database, every member's
+//! database connection reset at once, Redis killed, members joining and leaving), and
+//! after each the oracle's checks (`cluster::Cluster::verify`): transitions one to one
+//! with what nftables decided, one alert per outage, no stale-epoch write accepted, each
+//! transition once on every SSE client. Bounds: a device is probed again within
+//! 2 × interval + lease TTL after its owner's kill -9, and interval + 2 s after its
+//! SIGTERM. Each test has its own database, Redis, addresses (127.93.N.0/24) and
+//! nftables tables.
+
+mod cluster;
+mod pgdb;
+mod support;
+
+use std::time::Duration;
+
+use cluster::{Cluster, INTERVAL, LEASE_TTL, metric, now, pause};
+
+const DEVICES: usize = 30;
+
+/// Devices `of` holds (at least `n` of them), the first `n`.
+fn some_of(c: &Cluster, member: &str, n: usize) -> Vec<usize> {
+    let mine = c.devices_of_member(member);
+    assert!(mine.len() >= n, "{member} holds {} devices: {mine:?}", mine.len());
+    mine[..n].to_vec()
+}
+
+#[test]
+fn kill_9_sigterm_join_and_leave_hand_over_in_time_and_keep_each_outage() {
+    let mut c = Cluster::new("clkill", 1, DEVICES);
+    for id in ["a", "b", "c"] {
+        c.start(id);
+    }
+    c.balanced();
+    c.settle();
+
+    for (round, victim) in ["a", "b"].into_iter().enumerate() {
+        // An outage in progress on the victim's devices, one elsewhere.
+        let down = some_of(&c, victim, 2);
+        let other = c.running().into_iter().find(|m| *m != victim).unwrap().to_string();
+        let elsewhere = some_of(&c, &other, 1);
+        c.fail(&down);
+        c.fail(&elsewhere);
+        c.settle();
+        let before: Vec<_> = down.iter().map(|&i| c.status_on(&other, i)).collect();
+        let held = c.devices_of_member(victim);
+
+        let killed = now();
+        c.kill9(victim);
+        let gap = c.probed_again_after(&held, killed);
+        let bound = INTERVAL * 2 + LEASE_TTL;
+        assert!(gap <= bound, "round {round}: probed again {gap:?} after the kill -9 (bound {bound:?})");
+        eprintln!("kill -9 of {victim}: every device probed again within {gap:?}");
+        // The outage goes on under the new owner, with its start.
+        c.settle();
+        let after: Vec<_> = down.iter().map(|&i| c.status_on(&other, i)).collect();
+        assert_eq!(after, before, "round {round}: the outage keeps its down_since");
+        // Recovered under the new owner: resolved once.
+        c.recover(&down);
+        c.recover(&elsewhere);
+        c.settle();
+        c.start(victim);
+        c.balanced();
+        c.settle();
+    }
+
+    for (round, leaving) in ["c", "a"].into_iter().enumerate() {
+        let held = c.devices_of_member(leaving);
+        let stopped = now();
+        c.stop(leaving);
+        let gap = c.probed_again_after(&held, stopped);
+        let bound = INTERVAL + Duration::from_secs(2);
+        assert!(gap <= bound, "round {round}: probed again {gap:?} after the SIGTERM (bound {bound:?})");
+        eprintln!("SIGTERM of {leaving}: every device probed again within {gap:?}");
+        let failing = some_of(&c, c.running()[0], 1);
+        c.fail(&failing);
+        c.settle();
+        c.recover(&failing);
+        c.settle();
+        c.start(leaving);
+        c.balanced();
+    }
+
+    // A fourth member takes about a quarter of the shards, and nothing else moves.
+    let before = c.owners();
+    c.start("d");
+    c.balanced();
+    let after = c.owners();
+    let moved = before.iter().filter(|(s, o)| after.get(s) != Some(o)).count();
+    let to_d = after.values().filter(|o| *o == "d").count();
+    assert_eq!(moved, to_d, "only shards for the new member moved");
+    assert!((180..=340).contains(&moved), "{moved} shards moved to the fourth member");
+    eprintln!("a fourth member took {moved} of 1024 shards");
+    let on_d = some_of(&c, "d", 1);
+    c.fail(&on_d);
+    c.settle();
+    c.recover(&on_d);
+    c.settle();
+    // And one leaves again.
+    c.stop("b");
+    c.balanced();
+    c.settle();
+    c.verify();
+}
+
+#[test]
+fn a_member_cut_from_the_database_stops_before_its_leases_can_be_taken() {
+    let mut c = Cluster::new("clcut", 2, DEVICES);
+    for id in ["a", "b", "c"] {
+        c.start(id);
+    }
+    c.balanced();
+    c.settle();
+
+    for (round, how) in ["cut", "stall"].into_iter().enumerate() {
+        let victim = ["b", "c"][round];
+        let held = c.devices_of_member(victim);
+        let failing = held[..2].to_vec();
+        let cut_at = std::time::Instant::now();
+        let node = &c.nodes[victim];
+        if how == "cut" {
+            node.proxy.cut();
+        } else {
+            node.proxy.stall();
+        }
+        // It stops acting on its own, before a lease of its could expire.
+        let app = c.app(victim);
+        support::wait_for(LEASE_TTL * 2, "the member to fence itself", || {
+            (metric(app, "wardops_cluster_shards_owned") == Some(0.0)).then_some(())
+        });
+        let fenced_after = cut_at.elapsed();
+        assert!(fenced_after < LEASE_TTL, "{how}: fenced after {fenced_after:?}");
+        // Its devices fail meanwhile: the others take them over and see it.
+        c.fail(&failing);
+        let others: Vec<&str> = c.running().into_iter().filter(|m| *m != victim).collect();
+        c.settle_on(&others, Duration::from_secs(30));
+        let cut_off = victim.to_string();
+        c.nodes[&cut_off].proxy.restore();
+        if how == "stall" {
+            // Stalled connections stay stuck until the member gives them up.
+            pause(LEASE_TTL);
+        }
+        c.balanced();
+        c.settle();
+        c.recover(&failing);
+        c.settle();
+    }
+
+    // Every member's database connection reset at once, for longer than a lease: all of
+    // them stop, then take the shards again with new epochs; what failed meanwhile is
+    // seen after.
+    for node in c.nodes.values() {
+        node.proxy.cut();
+    }
+    let failing = vec![0, 1, 2];
+    c.fail(&failing);
+    pause(LEASE_TTL * 2);
+    for id in c.running() {
+        assert_eq!(
+            metric(c.app(id), "wardops_cluster_shards_owned"),
+            Some(0.0),
+            "{id} stopped acting"
+        );
+    }
+    for node in c.nodes.values() {
+        node.proxy.restore();
+    }
+    c.balanced();
+    c.settle();
+    c.recover(&failing);
+    c.settle();
+    c.verify();
+}
+
+#[test]
+fn without_redis_members_read_each_other_from_postgresql_and_say_so() {
+    let mut c = Cluster::new("clredis", 3, DEVICES);
+    for id in ["a", "b"] {
+        c.start(id);
+    }
+    c.balanced();
+    c.settle();
+    let feed = |c: &Cluster, id: &str| {
+        let body = c.app(id).try_get("/api/v1/cluster")?;
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        json["this_member"]["feed"].as_str().map(str::to_string)
+    };
+    for id in ["a", "b"] {
+        assert_eq!(feed(&c, id).as_deref(), Some("live"));
+    }
+
+    c.redis.kill();
+    for id in ["a", "b"] {
+        support::wait_for(Duration::from_secs(10), "the feed in fallback", || {
+            (feed(&c, id).as_deref() == Some("fallback")).then_some(())
+        });
+        assert_eq!(metric(c.app(id), "wardops_cluster_feed_live"), Some(0.0));
+    }
+    // Changes on either member still show on both, read from PostgreSQL.
+    let on_a = some_of(&c, "a", 2);
+    let on_b = some_of(&c, "b", 2);
+    c.fail(&on_a);
+    c.fail(&on_b);
+    c.settle();
+
+    c.redis.restart();
+    for id in ["a", "b"] {
+        support::wait_for(Duration::from_secs(15), "the feed live again", || {
+            (feed(&c, id).as_deref() == Some("live")).then_some(())
+        });
+    }
+    c.recover(&on_a);
+    c.recover(&on_b);
+    c.settle();
+    // Live again: the next changes come over the stream.
+    let applied = metric(c.app("a"), "wardops_cluster_events_applied_total").unwrap();
+    let more = some_of(&c, "b", 1);
+    c.fail(&more);
+    c.settle();
+    assert!(metric(c.app("a"), "wardops_cluster_events_applied_total").unwrap() > applied);
+    c.recover(&more);
+    c.settle();
+    c.verify();
+}
