@@ -9,9 +9,14 @@
 //! of, with the same `down_since`.
 //!
 //! Words may arrive late or twice (the feed and the fallback overlap): one older than
-//! the status shown is dropped, so a device never steps back and a transition is
-//! broadcast once. Times are taken to the microsecond, as PostgreSQL keeps them: the
+//! the word shown is dropped, so a device never steps back and a transition is
+//! broadcast once. But a word is never older than this member's *own* decision: that
+//! decision was shown before it was committed, and if the owner's word differs it never
+//! was (its lease was lost first, and the write refused as stale). The owner's word
+//! then corrects it, as a change made now. Times are taken to the microsecond, as PostgreSQL keeps them: the
 //! same word from the feed and from the database is the same word.
+
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
@@ -46,14 +51,19 @@ impl State {
         let old = self.shared.snapshot.load_full();
         let i = old.inventory.index_of(name)?;
         let shown = old.status[i];
-        if shown.changed_at.is_some_and(|t| t > word.at) {
+        let runtime = &old.runtime[i];
+        let newer_shown = shown.changed_at.is_some_and(|t| t > word.at);
+        let told = runtime.told.swap(true, Ordering::Relaxed);
+        if told && newer_shown {
             return None;
         }
         let down_since = word.down_since.filter(|_| is_out(word.status));
-        *old.runtime[i].machine.lock() = Machine::restored(word.status, down_since);
+        *runtime.machine.lock() = Machine::restored(word.status, down_since);
         if shown.status == word.status && shown.down_since.map(micros) == down_since {
             return None;
         }
+        // A correction of this member's own decision, which never reached the database.
+        let at = if newer_shown { micros(self.shared.clock.now()) } else { word.at };
         let mut next = super::Snapshot::clone(&old);
         next.version += 1;
         next.status.set(
@@ -61,7 +71,7 @@ impl State {
             DeviceStatus {
                 status: word.status,
                 down_since,
-                changed_at: Some(word.at),
+                changed_at: Some(at),
                 // The owner's measurements stay with the owner.
                 degraded: None,
             },
@@ -72,7 +82,7 @@ impl State {
             change: Change {
                 from: shown.status,
                 to: word.status,
-                at: word.at,
+                at,
                 down_since,
                 was_down_since: shown.down_since,
             },
@@ -106,7 +116,7 @@ mod tests {
     use super::*;
 
     fn at(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
+        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
     }
 
     fn state_of(names: &[&str]) -> (State, mpsc::UnboundedReceiver<super::super::StoreEvent>) {
@@ -185,6 +195,16 @@ mod tests {
         let (_, status, runtime) = snapshot.device("atm-1").unwrap();
         assert_eq!((status.status, status.down_since), (Status::Up, None));
         assert_eq!(runtime.machine.lock().status(), Status::Up);
+        // This member's own decision, newer than the owner's word: never committed, so the
+        // word corrects it, as a change made now.
+        runtime.told.store(false, Ordering::Relaxed);
+        drop(snapshot);
+        let t = state
+            .apply_foreign("atm-1", word(Status::Down, Some(10), 40))
+            .expect("a correction");
+        assert_eq!((t.change.from, t.change.to), (Status::Up, Status::Down));
+        assert!(t.change.at > at(90), "a correction is a change of now");
+        assert_eq!(t.change.down_since, Some(at(10)));
         // An unknown device is no error: the inventory may not have reached it yet.
         assert!(state.apply_foreign("nobody", word(Status::Up, None, 99)).is_none());
     }

@@ -62,6 +62,9 @@ pub struct DeviceRuntime {
     /// The start (Unix microseconds) of the last probe whose outcome is applied to the
     /// status and published: "probe now" waits for it to pass the request.
     applied: AtomicI64,
+    /// The status shown is another cluster member's word, not this member's own
+    /// decision ([`super::foreign`]).
+    pub(super) told: AtomicBool,
 }
 
 impl DeviceRuntime {
@@ -73,6 +76,7 @@ impl DeviceRuntime {
             probe_now: Notify::new(),
             watched: AtomicBool::new(false),
             applied: AtomicI64::new(i64::MIN),
+            told: AtomicBool::new(false),
         }
     }
 

@@ -175,26 +175,50 @@ impl Cluster {
     }
 
     /// Waits until every device shows the oracle's status on each of `members`.
+    #[track_caller]
     pub fn settle_on(&self, members: &[&str], within: Duration) {
         for id in members {
             let app = self.app(id);
-            wait_for(within, &format!("{id} to show the oracle's statuses"), || {
-                let list = devices_of(app)?;
+            let deadline = Instant::now() + within;
+            loop {
+                let list = devices_of(app).unwrap_or_default();
                 let wrong: Vec<String> = self
                     .devices
                     .iter()
                     .enumerate()
-                    .filter(|(i, (name, _))| {
-                        list.get(name).map(|d| d.status.as_str()) != Some(self.expected(*i))
+                    .filter_map(|(i, (name, _))| {
+                        let shown = list.get(name).map(|d| d.status.as_str());
+                        (shown != Some(self.expected(i)))
+                            .then(|| format!("{name} {shown:?} not {}", self.expected(i)))
                     })
-                    .map(|(_, (name, _))| name.clone())
                     .collect();
-                wrong.is_empty().then_some(())
-            });
+                if wrong.is_empty() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let mut logs = String::new();
+                    for (other, node) in &self.nodes {
+                        let Some(app) = &node.app else { continue };
+                        let log = app.log();
+                        let lines: Vec<&str> = log
+                            .lines()
+                            .filter(|l| {
+                                l.contains("WARN") || l.contains("ERROR") || l.contains("cluster")
+                            })
+                            .filter(|l| !l.contains("rows wait") && !l.contains("round failed"))
+                            .collect();
+                        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+                        logs.push_str(&format!("--- {other}'s log:\n{tail}\n"));
+                    }
+                    panic!("{id} after {within:?} shows {wrong:?}\n{logs}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 
     /// [`Cluster::settle_on`] every running member.
+    #[track_caller]
     pub fn settle(&self) {
         self.settle_on(&self.running(), Duration::from_secs(30));
     }
