@@ -36,6 +36,9 @@ pub struct StoreParts {
     /// Status each device starts from (loaded at start-up); used for the first inventory
     /// only, later ones add devices as `unknown`.
     pub restore: HashMap<String, crate::store::StoredStatus>,
+    /// The cluster member whose leases fence the writer, if the appliance is one
+    /// (`app::cluster`): it also gates the prober and says who sends notifications.
+    pub member: Option<Arc<crate::cluster::handle::Handle>>,
 }
 
 /// Every route the appliance serves, in one table: the JSON API, `/metrics`, the pages.
@@ -57,7 +60,6 @@ pub async fn run<P: Pinger>(
     state: State,
     listener: TcpListener,
     store: StoreParts,
-    member: Option<Arc<crate::cluster::handle::Handle>>,
     prober_runtime: &tokio::runtime::Handle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -66,6 +68,7 @@ pub async fn run<P: Pinger>(
         Some(c) => Some(http::Tls::load(c)?),
         None => None,
     };
+    let member = store.member.clone();
     let prober = Arc::new(ProberMetrics::default());
     let (inventories, incoming) = mpsc::channel(4);
     let mut registry = Registry::default();
@@ -120,14 +123,35 @@ pub async fn run<P: Pinger>(
         });
     let built = crate::notify::build::build_all(&config.settings.notifications, &open)
         .context("building the notification receivers")?;
-    let notifier = crate::notify::Notifier::start(
-        store.db.clone(),
-        state.clone(),
-        &config.settings.notifications,
-        built,
-        &store.health,
-        notify_metrics,
-    );
+    let (notifier, notify_leader) = match &member {
+        None => {
+            let notifier = crate::notify::Notifier::start(
+                store.db.clone(),
+                state.clone(),
+                &config.settings.notifications,
+                built,
+                &store.health,
+                notify_metrics,
+            );
+            (notifier, None)
+        }
+        // One member sends them: the one holding shard 0 (see `cluster`).
+        Some(member) => {
+            let notifier =
+                crate::notify::Notifier::idle(&config.settings.notifications, &notify_metrics);
+            let parts = cluster::NotifyParts {
+                store: store.db.clone(),
+                state: state.clone(),
+                settings: config.settings.notifications.clone(),
+                open,
+                health: store.health.clone(),
+                metrics: notify_metrics,
+                notifier: notifier.clone(),
+            };
+            let leader = tokio::spawn(cluster::lead_notifications(member.acting.clone(), parts));
+            (notifier, Some(leader))
+        }
+    };
     let store_handle = StoreHandle {
         db: store.db,
         health: store.health,
@@ -220,6 +244,9 @@ pub async fn run<P: Pinger>(
     }
     supervisor.abort();
     held_alerts.abort();
+    if let Some(leader) = notify_leader {
+        leader.abort();
+    }
     notifier.stop();
     drop(inventories);
     served.context("HTTP server failed")

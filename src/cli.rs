@@ -217,6 +217,7 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         health: started.health,
         actions,
         restore: started.restore,
+        member: member.as_ref().map(|m| m.handle().clone()),
     };
     let served = crate::app::run(
         config,
@@ -224,7 +225,6 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         state,
         listener,
         store,
-        member.as_ref().map(|m| m.handle().clone()),
         prober.handle(),
         shutdown_signal(),
     )

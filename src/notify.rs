@@ -69,44 +69,71 @@ impl Notifier {
         health: &StoreHealth,
         metrics: Arc<NotifyMetrics>,
     ) -> Arc<Notifier> {
+        let notifier = Notifier::idle(settings, &metrics);
+        notifier.run(store, state, settings, built, health, metrics);
+        notifier
+    }
+
+    /// The engine's receivers, nothing running: a cluster member that does not send
+    /// the notifications (see `app`) still shows what the settings hold.
+    pub fn idle(settings: &NotifySettings, metrics: &NotifyMetrics) -> Arc<Notifier> {
         let receivers: Vec<Arc<ReceiverStatus>> = settings
             .receivers
             .iter()
             .map(|r| Arc::new(ReceiverStatus::new(&r.name, r.kind.as_str())))
             .collect();
-        let mut tasks = Vec::new();
-        if !receivers.is_empty() {
-            for r in &receivers {
-                metrics.init(&r.name);
-            }
-            let dispatcher = dispatch::Dispatcher {
-                store: store.clone(),
-                state,
-                router: route::Router::new(settings),
-                external_url: settings.external_url.clone(),
-                receivers: receivers.clone(),
-                metrics: metrics.clone(),
-            };
-            tasks.push(tokio::spawn(dispatcher.run(health.subscribe_alerts())));
-            for (b, status) in built.into_iter().zip(&receivers) {
-                let sender = sender::Sender {
-                    store: store.clone(),
-                    receiver: b.deliver,
-                    status: status.clone(),
-                    metrics: metrics.clone(),
-                    max_replay_age: settings.max_replay_age,
-                    max_backoff: settings.max_backoff,
-                };
-                tasks.push(tokio::spawn(sender.run()));
-                if let Some(background) = b.background {
-                    tasks.push(tokio::spawn(background));
-                }
-            }
+        for r in &receivers {
+            metrics.init(&r.name);
         }
         Arc::new(Notifier {
             receivers,
-            tasks: Mutex::new(tasks),
+            tasks: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Runs the dispatcher, a sender per receiver and their background tasks (until
+    /// [`Notifier::stop`]); nothing without receivers.
+    pub fn run(
+        &self,
+        store: Arc<Db>,
+        state: State,
+        settings: &NotifySettings,
+        built: Vec<build::Built>,
+        health: &StoreHealth,
+        metrics: Arc<NotifyMetrics>,
+    ) {
+        if self.receivers.is_empty() {
+            return;
+        }
+        let mut tasks = self.tasks.lock();
+        let dispatcher = dispatch::Dispatcher {
+            store: store.clone(),
+            state,
+            router: route::Router::new(settings),
+            external_url: settings.external_url.clone(),
+            receivers: self.receivers.clone(),
+            metrics: metrics.clone(),
+        };
+        tasks.push(tokio::spawn(dispatcher.run(health.subscribe_alerts())));
+        for (b, status) in built.into_iter().zip(&self.receivers) {
+            let sender = sender::Sender {
+                store: store.clone(),
+                receiver: b.deliver,
+                status: status.clone(),
+                metrics: metrics.clone(),
+                max_replay_age: settings.max_replay_age,
+                max_backoff: settings.max_backoff,
+            };
+            tasks.push(tokio::spawn(sender.run()));
+            if let Some(background) = b.background {
+                tasks.push(tokio::spawn(background));
+            }
+        }
+    }
+
+    /// Whether the engine's tasks run.
+    pub fn is_running(&self) -> bool {
+        !self.tasks.lock().is_empty()
     }
 
     /// No receivers: what a context without notifications holds.

@@ -477,7 +477,9 @@ impl State {
             alert_held,
         };
         self.shared.snapshot.store(Arc::new(next));
-        runtime.told.store(false, std::sync::atomic::Ordering::Relaxed);
+        runtime
+            .told
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let because = if change.to == Status::Unreachable {
             parents_out(&old, i)
         } else {

@@ -3,7 +3,7 @@
 //! database connection reset at once, Redis killed, members joining and leaving), and
 //! after each the oracle's checks (`cluster::Cluster::verify`): transitions one to one
 //! with what nftables decided, one alert per outage, no stale-epoch write accepted, each
-//! transition once on every SSE client. Bounds: a device is probed again within
+//! transition once on every SSE client; and each notification sent by exactly one member. Bounds: a device is probed again within
 //! 2 × interval + lease TTL after its owner's kill -9, and interval + 2 s after its
 //! SIGTERM. Each test has its own database, Redis, addresses (127.93.N.0/24) and
 //! nftables tables.
@@ -11,6 +11,7 @@
 mod cluster;
 mod pgdb;
 mod support;
+mod webhook_sink;
 
 use std::time::Duration;
 
@@ -21,7 +22,11 @@ const DEVICES: usize = 30;
 /// Devices `of` holds (at least `n` of them), the first `n`.
 fn some_of(c: &Cluster, member: &str, n: usize) -> Vec<usize> {
     let mine = c.devices_of_member(member);
-    assert!(mine.len() >= n, "{member} holds {} devices: {mine:?}", mine.len());
+    assert!(
+        mine.len() >= n,
+        "{member} holds {} devices: {mine:?}",
+        mine.len()
+    );
     mine[..n].to_vec()
 }
 
@@ -37,7 +42,12 @@ fn kill_9_sigterm_join_and_leave_hand_over_in_time_and_keep_each_outage() {
     for (round, victim) in ["a", "b"].into_iter().enumerate() {
         // An outage in progress on the victim's devices, one elsewhere.
         let down = some_of(&c, victim, 2);
-        let other = c.running().into_iter().find(|m| *m != victim).unwrap().to_string();
+        let other = c
+            .running()
+            .into_iter()
+            .find(|m| *m != victim)
+            .unwrap()
+            .to_string();
         let elsewhere = some_of(&c, &other, 1);
         c.fail(&down);
         c.fail(&elsewhere);
@@ -49,12 +59,18 @@ fn kill_9_sigterm_join_and_leave_hand_over_in_time_and_keep_each_outage() {
         c.kill9(victim);
         let gap = c.probed_again_after(&held, killed);
         let bound = INTERVAL * 2 + LEASE_TTL;
-        assert!(gap <= bound, "round {round}: probed again {gap:?} after the kill -9 (bound {bound:?})");
+        assert!(
+            gap <= bound,
+            "round {round}: probed again {gap:?} after the kill -9 (bound {bound:?})"
+        );
         eprintln!("kill -9 of {victim}: every device probed again within {gap:?}");
         // The outage goes on under the new owner, with its start.
         c.settle();
         let after: Vec<_> = down.iter().map(|&i| c.status_on(&other, i)).collect();
-        assert_eq!(after, before, "round {round}: the outage keeps its down_since");
+        assert_eq!(
+            after, before,
+            "round {round}: the outage keeps its down_since"
+        );
         // Recovered under the new owner: resolved once.
         c.recover(&down);
         c.recover(&elsewhere);
@@ -70,7 +86,10 @@ fn kill_9_sigterm_join_and_leave_hand_over_in_time_and_keep_each_outage() {
         c.stop(leaving);
         let gap = c.probed_again_after(&held, stopped);
         let bound = INTERVAL + Duration::from_secs(2);
-        assert!(gap <= bound, "round {round}: probed again {gap:?} after the SIGTERM (bound {bound:?})");
+        assert!(
+            gap <= bound,
+            "round {round}: probed again {gap:?} after the SIGTERM (bound {bound:?})"
+        );
         eprintln!("SIGTERM of {leaving}: every device probed again within {gap:?}");
         let failing = some_of(&c, c.running()[0], 1);
         c.fail(&failing);
@@ -86,10 +105,16 @@ fn kill_9_sigterm_join_and_leave_hand_over_in_time_and_keep_each_outage() {
     c.start("d");
     c.balanced();
     let after = c.owners();
-    let moved = before.iter().filter(|(s, o)| after.get(s) != Some(o)).count();
+    let moved = before
+        .iter()
+        .filter(|(s, o)| after.get(s) != Some(o))
+        .count();
     let to_d = after.values().filter(|o| *o == "d").count();
     assert_eq!(moved, to_d, "only shards for the new member moved");
-    assert!((180..=340).contains(&moved), "{moved} shards moved to the fourth member");
+    assert!(
+        (180..=340).contains(&moved),
+        "{moved} shards moved to the fourth member"
+    );
     eprintln!("a fourth member took {moved} of 1024 shards");
     let on_d = some_of(&c, "d", 1);
     c.fail(&on_d);
@@ -129,7 +154,10 @@ fn a_member_cut_from_the_database_stops_before_its_leases_can_be_taken() {
             (metric(app, "wardops_cluster_shards_owned") == Some(0.0)).then_some(())
         });
         let fenced_after = cut_at.elapsed();
-        assert!(fenced_after < LEASE_TTL, "{how}: fenced after {fenced_after:?}");
+        assert!(
+            fenced_after < LEASE_TTL,
+            "{how}: fenced after {fenced_after:?}"
+        );
         // Its devices fail meanwhile: the others take them over and see it.
         c.fail(&failing);
         let others: Vec<&str> = c.running().into_iter().filter(|m| *m != victim).collect();
@@ -220,5 +248,87 @@ fn without_redis_members_read_each_other_from_postgresql_and_say_so() {
     assert!(metric(c.app("a"), "wardops_cluster_events_applied_total").unwrap() > applied);
     c.recover(&more);
     c.settle();
+    c.verify();
+}
+
+/// (device, state) of every notice the sink was sent, sorted, and how many requests.
+fn notices(sink: &webhook_sink::Sink) -> (Vec<(String, String)>, usize) {
+    let delivered = sink.delivered();
+    let mut out: Vec<(String, String)> = delivered
+        .iter()
+        .flat_map(|r| {
+            let m = r.json();
+            m["notices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| {
+                    let field = |k: &str| n[k].as_str().unwrap().to_string();
+                    (field("device"), field("state"))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    (out, delivered.len())
+}
+
+#[test]
+fn exactly_one_member_sends_each_notification_and_another_takes_over() {
+    let sink = webhook_sink::Sink::start();
+    let notifications = format!(
+        "alerts:\n  flapping_transitions: 1000\nnotifications:\n  receivers:\n    - name: hook\n      \
+         webhook:\n        url: {}\n        secret_file: hook.secret\n        timeout: 2s\n  \
+         routes:\n    - receivers: [hook]\n      group_wait: 0s\n      group_by: [device]\n",
+        sink.url()
+    );
+    let files = [("hook.secret", "a secret of the test\n")];
+    let mut c = Cluster::with_settings("clnotify", 4, DEVICES, &notifications, &files);
+    for id in ["a", "b", "c"] {
+        c.start(id);
+    }
+    c.balanced();
+    c.settle();
+    let expect = |c: &Cluster, want: &[(usize, &str)]| {
+        let mut want: Vec<(String, String)> = want
+            .iter()
+            .map(|(i, s)| (c.devices[*i].0.clone(), s.to_string()))
+            .collect();
+        want.sort();
+        support::wait_for(Duration::from_secs(20), "the notices", || {
+            (notices(&sink).0 == want).then_some(())
+        });
+        // And no second copy comes from another member.
+        pause(Duration::from_secs(3));
+        let (got, requests) = notices(&sink);
+        assert_eq!(got, want);
+        assert_eq!(
+            requests,
+            want.len(),
+            "one message per notice (group_by device)"
+        );
+    };
+    // Devices of two members go down: one message each, whoever owns them.
+    let (x, y) = (some_of(&c, "a", 1)[0], some_of(&c, "b", 1)[0]);
+    c.fail(&[x, y]);
+    c.settle();
+    expect(&c, &[(x, "firing"), (y, "firing")]);
+
+    // The sender is killed: another member holds shard 0 and sends from then on.
+    let sender = c.owners()[&0].clone();
+    c.kill9(&sender);
+    c.balanced();
+    c.recover(&[x, y]);
+    c.settle();
+    expect(
+        &c,
+        &[
+            (x, "firing"),
+            (x, "resolved"),
+            (y, "firing"),
+            (y, "resolved"),
+        ],
+    );
+    assert_ne!(c.owners()[&0], sender);
     c.verify();
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pgdb::TestDb;
-use support::redis::OwnRedis;
 use sqlx::postgres::PgPool;
+use support::redis::OwnRedis;
 use tokio::sync::{mpsc, watch};
 use wardops::cluster::events::fallback;
 use wardops::cluster::events::outbox;

@@ -11,6 +11,11 @@
 //! 3. [`Running::stop`], after the writer has flushed its last records: releases every
 //!    lease and leaves, so the others take over at their next round instead of after a
 //!    TTL.
+//!
+//! Exactly one member sends the notifications: the one acting on shard 0
+//! ([`lead_notifications`]). Its engine starts when the shard comes and stops when it
+//! goes; what was not delivered stays stored, and the next sender delivers it (with the
+//! same idempotency keys, so a receiver can drop a repeat of a message in flight).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,9 +62,7 @@ pub fn prepare(
     listen: SocketAddr,
     https: bool,
 ) -> anyhow::Result<Prepared> {
-    let options: PgConnectOptions = database_url
-        .parse()
-        .context("the cluster's database_url")?;
+    let options: PgConnectOptions = database_url.parse().context("the cluster's database_url")?;
     // One connection each for the loop, the relay and the view, one for the API.
     let pool = PgPoolOptions::new()
         .max_connections(4)
@@ -184,6 +187,68 @@ impl Running {
         }
         for task in self.others {
             task.abort();
+        }
+    }
+}
+
+/// The notification engine's parts, to start it whenever this member leads.
+pub struct NotifyParts {
+    pub store: Arc<crate::store::Db>,
+    pub state: State,
+    pub settings: crate::config::settings::NotifySettings,
+    pub open: Arc<dyn crate::notify::OpenNotices>,
+    pub health: Arc<StoreHealth>,
+    pub metrics: Arc<crate::notify::metrics::NotifyMetrics>,
+    pub notifier: Arc<crate::notify::Notifier>,
+}
+
+/// The shard whose holder sends the notifications.
+const LEADER_SHARD: u16 = 0;
+
+/// Runs `parts`' engine while this member acts on [`LEADER_SHARD`], and stops it when it
+/// no longer does (lost, released, or its fence ran out). Never returns.
+pub async fn lead_notifications(mut acting: watch::Receiver<Owned>, parts: NotifyParts) {
+    loop {
+        let (leads, until) = {
+            let owned = acting.borrow_and_update();
+            let now = tokio::time::Instant::now();
+            (owned.epoch(LEADER_SHARD, now).is_some(), owned.until)
+        };
+        if leads && !parts.notifier.is_running() {
+            match crate::notify::build::build_all(&parts.settings, &parts.open) {
+                Ok(built) => {
+                    tracing::info!(
+                        "cluster: this member sends the notifications (it holds shard 0)"
+                    );
+                    parts.notifier.run(
+                        parts.store.clone(),
+                        parts.state.clone(),
+                        &parts.settings,
+                        built,
+                        &parts.health,
+                        parts.metrics.clone(),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cluster: cannot build the notification receivers")
+                }
+            }
+        } else if !leads && parts.notifier.is_running() {
+            tracing::info!("cluster: another member sends the notifications now");
+            parts.notifier.stop();
+        }
+        let fence = async {
+            match until.filter(|_| leads) {
+                Some(until) => tokio::time::sleep_until(until).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = acting.changed() => if changed.is_err() {
+                parts.notifier.stop();
+                return std::future::pending().await;
+            },
+            () = fence => {}
         }
     }
 }

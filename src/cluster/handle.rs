@@ -68,9 +68,10 @@ impl Handle {
             }
         }
         let acting = self.acting_now();
-        let fence_in = acting
-            .until
-            .map(|u| u.saturating_duration_since(tokio::time::Instant::now()).as_secs_f64());
+        let fence_in = acting.until.map(|u| {
+            u.saturating_duration_since(tokio::time::Instant::now())
+                .as_secs_f64()
+        });
         let (feed, feed_reason) = match &*self.feed.borrow() {
             FeedStatus::Live => ("live", None),
             FeedStatus::Fallback { reason } => ("fallback", Some(reason.clone())),

@@ -138,7 +138,10 @@ impl View {
         let Some(states) = self.read_all().await else {
             return lost;
         };
-        for s in states.iter().filter(|s| gained.contains(&shard_of(&s.device))) {
+        for s in states
+            .iter()
+            .filter(|s| gained.contains(&shard_of(&s.device)))
+        {
             self.state.apply_foreign(&s.device, word_of(s));
         }
         self.stats
@@ -150,7 +153,11 @@ impl View {
         let mut next = now.clone();
         next.shards
             .retain(|s, e| interim.shards.contains_key(s) || held.shards.get(s) == Some(e));
-        tracing::info!(shards = gained.len(), acting = next.shards.len(), "cluster: shards taken over");
+        tracing::info!(
+            shards = gained.len(),
+            acting = next.shards.len(),
+            "cluster: shards taken over"
+        );
         self.acting.send_replace(next);
         lost
     }

@@ -249,7 +249,9 @@ impl Settings {
             (None, None) => DEFAULT_DATABASE_URL.into(),
         };
         let postgres = !database_url.starts_with("sqlite:");
-        let cluster = raw.cluster.resolve(&env.cluster, postgres, path, &mut errors);
+        let cluster = raw
+            .cluster
+            .resolve(&env.cluster, postgres, path, &mut errors);
         let inventory = match raw.inventory {
             Some(v) => match path_problem(&v.value) {
                 None => v.value,

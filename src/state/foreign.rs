@@ -63,7 +63,11 @@ impl State {
             return None;
         }
         // A correction of this member's own decision, which never reached the database.
-        let at = if newer_shown { micros(self.shared.clock.now()) } else { word.at };
+        let at = if newer_shown {
+            micros(self.shared.clock.now())
+        } else {
+            word.at
+        };
         let mut next = super::Snapshot::clone(&old);
         next.version += 1;
         next.status.set(
@@ -127,7 +131,10 @@ mod tests {
             names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| format!("          - {{ name: {n}, address: 127.0.3.{}, kind: atm }}\n", i + 1))
+                .map(|(i, n)| format!(
+                    "          - {{ name: {n}, address: 127.0.3.{}, kind: atm }}\n",
+                    i + 1
+                ))
                 .collect::<String>()
         );
         let inventory = crate::config::load::inventory_of(&yaml);
@@ -152,7 +159,10 @@ mod tests {
         let t = state
             .apply_foreign("atm-1", word(Status::Down, Some(10), 40))
             .expect("a change");
-        assert_eq!((t.change.from, t.change.to), (Status::Unknown, Status::Down));
+        assert_eq!(
+            (t.change.from, t.change.to),
+            (Status::Unknown, Status::Down)
+        );
         assert_eq!(t.version, version + 1);
         let snapshot = state.snapshot();
         let (_, status, runtime) = snapshot.device("atm-1").unwrap();
@@ -161,10 +171,19 @@ mod tests {
         assert_eq!(status.changed_at, Some(at(40)));
         // The machine continues that outage if this member takes the device over.
         assert_eq!(runtime.machine.lock().down_since(), Some(at(10)));
-        assert!(matches!(&*events.try_recv().unwrap(), Event::Transition(e) if e.version == t.version));
-        assert!(store.try_recv().is_err(), "the owner stored it, not this member");
+        assert!(
+            matches!(&*events.try_recv().unwrap(), Event::Transition(e) if e.version == t.version)
+        );
+        assert!(
+            store.try_recv().is_err(),
+            "the owner stored it, not this member"
+        );
         // The same word again (the fallback read after the feed): nothing new.
-        assert!(state.apply_foreign("atm-1", word(Status::Down, Some(10), 40)).is_none());
+        assert!(
+            state
+                .apply_foreign("atm-1", word(Status::Down, Some(10), 40))
+                .is_none()
+        );
         assert!(events.try_recv().is_err());
         assert_eq!(state.snapshot().version, version + 1);
         // Nor the feed's word after the database's: the database keeps microseconds
@@ -174,14 +193,21 @@ mod tests {
             down_since: Some(at(20) + TimeDelta::microseconds(1)),
             at: at(50) + TimeDelta::microseconds(1),
         };
-        assert!(state.apply_foreign("atm-1", stored).is_some(), "a new outage");
+        assert!(
+            state.apply_foreign("atm-1", stored).is_some(),
+            "a new outage"
+        );
         let precise = Word {
             down_since: Some(at(20) + TimeDelta::nanoseconds(1_789)),
             at: at(50) + TimeDelta::nanoseconds(1_789),
             ..stored
         };
         assert!(state.apply_foreign("atm-1", precise).is_none());
-        assert_eq!(state.snapshot().version, version + 2, "one transition for the new outage");
+        assert_eq!(
+            state.snapshot().version,
+            version + 2,
+            "one transition for the new outage"
+        );
     }
 
     #[test]
@@ -190,7 +216,11 @@ mod tests {
         state.apply_foreign("atm-1", word(Status::Down, Some(10), 40));
         state.apply_foreign("atm-1", word(Status::Up, None, 90));
         // The feed delivers the outage late, after a fallback read had the recovery.
-        assert!(state.apply_foreign("atm-1", word(Status::Down, Some(10), 40)).is_none());
+        assert!(
+            state
+                .apply_foreign("atm-1", word(Status::Down, Some(10), 40))
+                .is_none()
+        );
         let snapshot = state.snapshot();
         let (_, status, runtime) = snapshot.device("atm-1").unwrap();
         assert_eq!((status.status, status.down_since), (Status::Up, None));
@@ -206,6 +236,10 @@ mod tests {
         assert!(t.change.at > at(90), "a correction is a change of now");
         assert_eq!(t.change.down_since, Some(at(10)));
         // An unknown device is no error: the inventory may not have reached it yet.
-        assert!(state.apply_foreign("nobody", word(Status::Up, None, 99)).is_none());
+        assert!(
+            state
+                .apply_foreign("nobody", word(Status::Up, None, 99))
+                .is_none()
+        );
     }
 }

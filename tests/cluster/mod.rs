@@ -29,13 +29,14 @@ use crate::support::{Appliance, Blackhole, free_port, wait_for};
 pub const INTERVAL: Duration = Duration::from_secs(2);
 pub const LEASE_TTL: Duration = Duration::from_secs(3);
 
-fn settings() -> String {
-    format!(
-        "probe:\n  interval: {}s\n  timeout: 300ms\n  packets: 1\n  down_after: 2\n  \
+fn settings(extra: &str) -> String {
+    extra.to_string()
+        + &format!(
+            "probe:\n  interval: {}s\n  timeout: 300ms\n  packets: 1\n  down_after: 2\n  \
          up_after: 1\n  retry_interval: 300ms\ncluster:\n  lease_ttl: {}s\n",
-        INTERVAL.as_secs(),
-        LEASE_TTL.as_secs()
-    )
+            INTERVAL.as_secs(),
+            LEASE_TTL.as_secs()
+        )
 }
 
 /// One member: its directory (settings, inventory, spool) and proxy outlive restarts.
@@ -64,11 +65,26 @@ pub struct Cluster {
     truth: Vec<Truth>,
     holes: HashMap<usize, Blackhole>,
     tag: String,
+    /// More settings, and files beside them, for every member.
+    extra: String,
+    files: Vec<(String, String)>,
 }
 
 impl Cluster {
     /// A cluster of no member yet over `n` devices on 127.93.`net`.1…n.
     pub fn new(tag: &str, net: u8, n: usize) -> Cluster {
+        Cluster::with_settings(tag, net, n, "", &[])
+    }
+
+    /// [`Cluster::new`] with `extra` settings and `files` (name, text) in each member's
+    /// directory.
+    pub fn with_settings(
+        tag: &str,
+        net: u8,
+        n: usize,
+        extra: &str,
+        files: &[(&str, &str)],
+    ) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         let devices: Vec<(String, String)> = (1..=n)
             .map(|i| (format!("{tag}-d{i:02}"), format!("127.93.{net}.{i}")))
@@ -88,6 +104,11 @@ impl Cluster {
             devices,
             holes: HashMap::new(),
             tag: tag.into(),
+            extra: extra.into(),
+            files: files
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
         }
     }
 
@@ -97,7 +118,10 @@ impl Cluster {
         if !self.nodes.contains_key(id) {
             let dir = self.root.join(id);
             std::fs::create_dir_all(dir.join("inventory")).unwrap();
-            std::fs::write(dir.join("wardops.yaml"), settings()).unwrap();
+            std::fs::write(dir.join("wardops.yaml"), settings(&self.extra)).unwrap();
+            for (name, text) in &self.files {
+                std::fs::write(dir.join(name), text).unwrap();
+            }
             let mut inventory = String::from(
                 "regions:\n  - name: cl\n    branches:\n      - name: cl1\n        devices:\n",
             );
@@ -155,7 +179,10 @@ impl Cluster {
     /// Devices `indices` stop answering (nftables drops their echo requests).
     pub fn fail(&mut self, indices: &[usize]) {
         for &i in indices {
-            assert!(!self.holes.contains_key(&i), "device {i} is failing already");
+            assert!(
+                !self.holes.contains_key(&i),
+                "device {i} is failing already"
+            );
             let tag = format!("{}_{i}", self.tag);
             let hole = Blackhole::new(&tag, &[self.devices[i].1.as_str()]);
             self.holes.insert(i, hole);
@@ -250,13 +277,17 @@ impl Cluster {
     /// every shard held, by a running member.
     pub fn balanced(&self) {
         let running = self.running();
-        wait_for(Duration::from_secs(30), "the shards spread over the members", || {
-            let owners = self.owners();
-            let spread = owners.len() == 1024
-                && owners.values().all(|o| running.contains(&o.as_str()))
-                && running.iter().all(|id| owners.values().any(|o| o == id));
-            spread.then_some(())
-        });
+        wait_for(
+            Duration::from_secs(30),
+            "the shards spread over the members",
+            || {
+                let owners = self.owners();
+                let spread = owners.len() == 1024
+                    && owners.values().all(|o| running.contains(&o.as_str()))
+                    && running.iter().all(|id| owners.values().any(|o| o == id));
+                spread.then_some(())
+            },
+        );
     }
 
     /// After `at`, the largest wait until each of `indices` was probed again, by any
@@ -312,7 +343,10 @@ impl Cluster {
             let (device, from, to) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
             let list = stored.entry(device).or_default();
             if let Some(last) = list.last() {
-                assert_eq!(last, from, "{device}: a transition from {from} after {last}");
+                assert_eq!(
+                    last, from,
+                    "{device}: a transition from {from} after {last}"
+                );
             }
             list.push(to.to_string());
         }
@@ -337,14 +371,24 @@ impl Cluster {
             })
             .collect();
         for (i, (name, _)) in self.devices.iter().enumerate() {
-            let outages = self.truth[i].statuses.iter().filter(|s| **s == "down").count();
+            let outages = self.truth[i]
+                .statuses
+                .iter()
+                .filter(|s| **s == "down")
+                .count();
             let open = usize::from(self.expected(i) == "down");
             let got = alerts.get(name.as_str()).copied().unwrap_or((0, 0));
-            assert_eq!(got, (outages, open), "{name}: device_down alerts (all, open)");
+            assert_eq!(
+                got,
+                (outages, open),
+                "{name}: device_down alerts (all, open)"
+            );
         }
         // 3. No write of an older epoch after a newer one, for any shard; each epoch is
         //    one member's. Every stored transition went through the outbox.
-        let events = self.db.query("SELECT event FROM cluster_outbox ORDER BY id");
+        let events = self
+            .db
+            .query("SELECT event FROM cluster_outbox ORDER BY id");
         let mut epochs: HashMap<u16, (i64, String)> = HashMap::new();
         let mut transitions = 0;
         for line in events.lines() {
@@ -360,7 +404,11 @@ impl Cluster {
             }
             epochs.insert(shard, (epoch, member.to_string()));
         }
-        assert_eq!(transitions, rows.lines().count(), "transitions against outbox events");
+        assert_eq!(
+            transitions,
+            rows.lines().count(),
+            "transitions against outbox events"
+        );
         // 4. Every SSE client saw each transition of its time once.
         let times = self.db.query(
             "SELECT device, to_status, floor(extract(epoch FROM at) * 1000)::bigint \
@@ -484,7 +532,10 @@ impl Sse {
             *counts.entry((device, status, *at)).or_default() += 1;
         }
         for ((device, status, at), n) in &counts {
-            assert_eq!(*n, 1, "{member}'s SSE client saw {device} {status} at {at} {n} times");
+            assert_eq!(
+                *n, 1,
+                "{member}'s SSE client saw {device} {status} at {at} {n} times"
+            );
         }
         for (device, status, at) in stored.iter().filter(|t| t.2 > from && t.2 < to) {
             let key = (device.as_str(), status.as_str(), *at);

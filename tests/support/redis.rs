@@ -64,4 +64,3 @@ impl Drop for OwnRedis {
         self.kill();
     }
 }
-

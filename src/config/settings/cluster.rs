@@ -110,7 +110,10 @@ impl RawCluster {
         };
         let env_place = |name: &str| Place::of_file(Path::new(name));
         let (member_id, id_place) = match (&env.member_id, &self.member_id) {
-            (Some(id), _) => (id.trim().to_string(), env_place("WARDOPS_CLUSTER_MEMBER_ID")),
+            (Some(id), _) => (
+                id.trim().to_string(),
+                env_place("WARDOPS_CLUSTER_MEMBER_ID"),
+            ),
             (None, Some(v)) if !v.value.trim().is_empty() => {
                 (v.value.trim().to_string(), Place::at(path, v.at))
             }
@@ -147,14 +150,23 @@ impl RawCluster {
             redis_url: String::new(),
         };
         if let Some(v) = &self.url {
-            s.url = url(&v.value, "cluster.url", &["http", "https"], Place::at(path, v.at), errors);
+            s.url = url(
+                &v.value,
+                "cluster.url",
+                &["http", "https"],
+                Place::at(path, v.at),
+                errors,
+            );
         }
         let mut time = |v: &Option<Spanned<String>>, key: &str| {
             let v = v.as_ref()?;
             match duration::parse(&v.value) {
                 Ok(d) => Some((d, Place::at(path, v.at))),
                 Err(e) => {
-                    errors.push(ConfigError::new(Place::at(path, v.at), format!("cluster.{key}: {e}")));
+                    errors.push(ConfigError::new(
+                        Place::at(path, v.at),
+                        format!("cluster.{key}: {e}"),
+                    ));
                     None
                 }
             }
@@ -319,7 +331,10 @@ mod tests {
         assert_eq!(c.fence_margin, Duration::from_secs(2));
         assert_eq!(c.redis_url, "redis://127.0.0.1:6379/0");
         // The margin follows a TTL written without it.
-        let s = parse(&format!("{PG}cluster:\n  member_id: x\n  lease_ttl: 12s\n  {REDIS}")).unwrap();
+        let s = parse(&format!(
+            "{PG}cluster:\n  member_id: x\n  lease_ttl: 12s\n  {REDIS}"
+        ))
+        .unwrap();
         assert_eq!(s.cluster.unwrap().fence_margin, Duration::from_secs(2));
     }
 
@@ -345,7 +360,10 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(err.contains("w.yaml:5:14: cluster.redis_url must not hold a password"), "{err}");
+        assert!(
+            err.contains("w.yaml:5:14: cluster.redis_url must not hold a password"),
+            "{err}"
+        );
         assert!(!err.contains("pw"), "the password is not repeated: {err}");
         assert_eq!(
             parse("cluster:\n  lease_ttl: 6s\n").unwrap_err(),
