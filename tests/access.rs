@@ -149,6 +149,8 @@ fn every_route_answers_each_role_as_its_need_says() {
             "/api/v1/notifications",
             [401, 200, 200, 200, 200, 403],
         ),
+        // An appliance alone has no cluster to show (tests/cluster_e2e.rs has one).
+        ("GET", "/api/v1/cluster", [401, 404, 404, 404, 404, 403]),
         (
             "GET",
             "/api/v1/openapi.yaml",

@@ -63,6 +63,16 @@ pub fn prepare(
     https: bool,
 ) -> anyhow::Result<Prepared> {
     let options: PgConnectOptions = database_url.parse().context("the cluster's database_url")?;
+    // A lease statement that waits on a row lock (a stalled member's open write holds
+    // one) gives up within a round rather than hold the round past its fence.
+    let round = settings.lease_ttl / 3;
+    let options = options.options([
+        ("lock_timeout", format!("{}ms", round.as_millis())),
+        (
+            "statement_timeout",
+            format!("{}ms", (round * 2).as_millis()),
+        ),
+    ]);
     // One connection each for the loop, the relay and the view, one for the API.
     let pool = PgPoolOptions::new()
         .max_connections(4)
@@ -134,7 +144,9 @@ impl Prepared {
             View {
                 pool: self.pool.clone(),
                 state,
-                health,
+                alert_counts: Arc::new(move |device, opened| {
+                    health.count_foreign_alert(device, opened)
+                }),
                 held,
                 counters: counters.clone(),
                 acting: self.acting,

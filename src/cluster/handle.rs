@@ -16,12 +16,12 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::SHARDS;
 use super::events::FeedStatus;
 use super::events::reader::ReaderStats;
 use super::leases::Leases;
 use super::member::{Counters, Owned};
 use super::view::ViewStats;
-use super::{SHARDS, shard_of};
 
 /// A running member, as its routes read it.
 #[derive(Debug)]
@@ -41,12 +41,6 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Whether this member probes and writes for `device` now.
-    pub fn acts_on(&self, device: &str) -> bool {
-        let now = tokio::time::Instant::now();
-        self.acting.borrow().epoch(shard_of(device), now).is_some()
-    }
-
     /// The shards acted on now (empty once the fence ran out).
     pub fn acting_now(&self) -> Owned {
         let owned = self.acting.borrow().clone();
@@ -186,7 +180,8 @@ impl Collector for ClusterMetrics {
             None,
             latency.metric_type(),
         )?)?;
-        let counters: [(&str, &str, u64); 10] = [
+        let r = &h.reader;
+        let counters: [(&str, &str, u64); 13] = [
             (
                 "wardops_cluster_lease_renewals",
                 "Lease renewals the database answered",
@@ -236,6 +231,21 @@ impl Collector for ClusterMetrics {
                 "wardops_cluster_events_relayed",
                 "This member's outbox rows published to the event stream",
                 load(&h.relayed),
+            ),
+            (
+                "wardops_cluster_events_repeated",
+                "Events read from the stream again (published at least once) and dropped",
+                load(&r.repeats),
+            ),
+            (
+                "wardops_cluster_events_undecodable",
+                "Stream entries that were not an event of this version (logged and skipped)",
+                load(&r.undecodable),
+            ),
+            (
+                "wardops_cluster_feed_fallbacks",
+                "Switches of the event feed to fallback (Redis away, or the stream trimmed past the last id read)",
+                load(&r.fallbacks),
             ),
         ];
         for (name, help, value) in counters {

@@ -35,7 +35,6 @@ use super::member::{Counters, Owned};
 use super::shard_of;
 use crate::state::State;
 use crate::state::foreign::Word;
-use crate::store::StoreHealth;
 
 /// What the view did, for the cluster metrics.
 #[derive(Debug, Default)]
@@ -51,11 +50,16 @@ pub struct ViewStats {
     pub reads_failed: AtomicU64,
 }
 
+/// Told of an alert of a device another member opened (true) or resolved (false).
+pub type AlertCounts = Arc<dyn Fn(&str, bool) + Send + Sync>;
+
 /// The view's task; see the module's documentation.
 pub struct View {
     pub pool: PgPool,
     pub state: State,
-    pub health: Arc<StoreHealth>,
+    /// Told of each alert another member opened (true) or resolved (false), by device:
+    /// the pages' open alert counts (the store's health keeps them).
+    pub alert_counts: AlertCounts,
     /// What the member's loop holds.
     pub held: watch::Receiver<Owned>,
     /// The loop's counters: the live members among them.
@@ -185,8 +189,8 @@ impl View {
                 self.state.apply_foreign(&device, word);
             }
             EventKind::Alert { device, state, .. } => match state {
-                AlertState::Opened => self.health.count_foreign_alert(&device, true),
-                AlertState::Resolved => self.health.count_foreign_alert(&device, false),
+                AlertState::Opened => (self.alert_counts)(&device, true),
+                AlertState::Resolved => (self.alert_counts)(&device, false),
                 AlertState::Acknowledged | AlertState::Unacknowledged => {}
             },
         }

@@ -81,7 +81,11 @@ impl PgStore {
 
     /// See [`super::Store::apply_fenced`].
     pub async fn apply_fenced(&self, records: &[Record], member: &str) -> Result<super::Fenced> {
-        let tx = PgWrite::begin(&self.pool).await?;
+        let mut tx = PgWrite::begin(&self.pool).await?;
+        // The lease rows stay locked until the commit, and a take-over waits for them: a
+        // member that stalls mid-transaction (its network dropping packets) must not hold
+        // them for as long as TCP takes to notice. The server ends such a transaction.
+        sqlx::raw_sql(fence::BOUNDED).execute(&mut *tx.0).await?;
         apply::fenced::apply(tx, &self.rules, records, member).await
     }
 

@@ -17,6 +17,12 @@ const HELD: &str = "SELECT l.shard, l.owner, l.epoch FROM shard_leases l \
                     WHERE l.expires_at > now() \
                     FOR SHARE OF l";
 
+/// Bounds of a fenced write transaction, set first in it: the server aborts it after
+/// 2 s waiting on this member mid-transaction (so its lease locks are released within
+/// the shortest lease TTL), or a statement running 5 s.
+pub(super) const BOUNDED: &str =
+    "SET LOCAL idle_in_transaction_session_timeout = '2s'; SET LOCAL statement_timeout = '5s'";
+
 impl Fencing for PgWrite {
     async fn leases_held(&mut self, stamps: &[&Stamp]) -> Result<Vec<Stamp>> {
         // A shard past i16 cannot be a lease row; it maps to -1, which matches none.
