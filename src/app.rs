@@ -100,8 +100,17 @@ pub async fn run<P: Pinger>(
     let prober_unhealthy = {
         let (prober, pinger, longest_interval) =
             (prober.clone(), pinger.clone(), longest_interval.clone());
+        let member = member.clone();
         Arc::new(move || {
-            let interval = Duration::from_millis(longest_interval.load(Ordering::Relaxed));
+            let mut interval = Duration::from_millis(longest_interval.load(Ordering::Relaxed));
+            // A cluster member acting on no shard probes nothing by design: not a stall
+            // (`/readyz` says it degraded).
+            if member
+                .as_ref()
+                .is_some_and(|m| m.acting_now().shards.is_empty())
+            {
+                interval = Duration::ZERO;
+            }
             // A degraded store is not among these: `/readyz` grades it from the store.
             not_ready_reasons(pinger.is_healthy(), &prober, interval)
         })

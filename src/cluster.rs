@@ -36,6 +36,11 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 /// Shards the devices are split into. Fixed: changing it moves every device.
 pub const SHARDS: u16 = 1024;
 
+/// The shard whose holder does what one member does for the whole cluster: sending the
+/// notifications, resolving `flapping` alerts of devices that calmed down, pruning
+/// history. Its lease makes that one member at a time, as for any shard.
+pub const LEADER_SHARD: u16 = 0;
+
 /// The shard of the device named `name`.
 pub fn shard_of(name: &str) -> u16 {
     (xxh3_64(name.as_bytes()) % u64::from(SHARDS)) as u16

@@ -162,6 +162,13 @@ fn a_member_cut_from_the_database_stops_before_its_leases_can_be_taken() {
         c.fail(&failing);
         let others: Vec<&str> = c.running().into_iter().filter(|m| *m != victim).collect();
         c.settle_on(&others, Duration::from_secs(30));
+        // Past the prober's stall limit (2 cycles + 5 s) it still serves, the others'
+        // word, and says why it probes nothing: degraded, not unready.
+        pause(Duration::from_secs(12).saturating_sub(cut_at.elapsed()));
+        let ready = reqwest::blocking::get(c.app(victim).url("/readyz")).unwrap();
+        assert_eq!(ready.status(), 200, "{how}");
+        let ready = ready.text().unwrap();
+        assert!(ready.contains("acting on no shard"), "{how}: {ready}");
         let cut_off = victim.to_string();
         c.nodes[&cut_off].proxy.restore();
         if how == "stall" {

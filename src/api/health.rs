@@ -9,7 +9,9 @@
 //! - **degraded** (200): the database is unreachable and writes wait in the spool. Status
 //!   is still probed and served correctly from memory, and nothing is lost; dropping the
 //!   appliance would turn a database outage into a monitoring outage. Only history
-//!   (alerts, transitions) is stale or unavailable.
+//!   (alerts, transitions) is stale or unavailable. Likewise a cluster member that acts
+//!   on no shard (it cannot renew its leases): it probes nothing, and still shows every
+//!   device as the other members say it.
 
 use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -47,6 +49,16 @@ pub fn reasons(ctx: &Context) -> Vec<Reason> {
         severity: Severity::Degraded,
         message,
     }));
+    if let Some(member) = &ctx.cluster
+        && member.acting_now().shards.is_empty()
+    {
+        reasons.push(Reason {
+            severity: Severity::Degraded,
+            message: "cluster member acting on no shard (it cannot renew its leases, or has \
+                      none yet): it probes nothing and shows the other members' word"
+                .into(),
+        });
+    }
     reasons
 }
 

@@ -26,6 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::cluster::LEADER_SHARD;
 use crate::cluster::events::FeedSettings;
 use crate::cluster::events::reader::Reader;
 use crate::cluster::events::relay::Relay;
@@ -213,9 +214,6 @@ pub struct NotifyParts {
     pub metrics: Arc<crate::notify::metrics::NotifyMetrics>,
     pub notifier: Arc<crate::notify::Notifier>,
 }
-
-/// The shard whose holder sends the notifications.
-const LEADER_SHARD: u16 = 0;
 
 /// Runs `parts`' engine while this member acts on [`LEADER_SHARD`], and stops it when it
 /// no longer does (lost, released, or its fence ran out). Never returns.

@@ -50,6 +50,13 @@ impl WriterCluster {
         })
     }
 
+    /// Whether this member does the cluster's upkeep now (it acts on
+    /// [`crate::cluster::LEADER_SHARD`]).
+    pub(super) fn leads(&self) -> bool {
+        let shard = crate::cluster::LEADER_SHARD;
+        self.owned.borrow().epoch(shard, Instant::now()).is_some()
+    }
+
     /// Counts and says what a fenced commit refused, and wakes the relay.
     pub(super) fn committed(&self, fenced: Fenced, health: &StoreHealth) -> Committed {
         if fenced.refused > 0 {
@@ -71,5 +78,35 @@ impl WriterCluster {
             alerts: fenced.alerts,
             refused: fenced.refused,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn cluster(shards: &[u16], for_: Duration) -> WriterCluster {
+        let owned = Owned {
+            shards: shards.iter().map(|&s| (s, 7)).collect::<BTreeMap<_, _>>(),
+            until: Some(Instant::now() + for_),
+        };
+        WriterCluster {
+            member: "a".into(),
+            owned: watch::channel(owned).1,
+            relay: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_upkeep_is_the_leader_shards_holders_while_its_fence_allows() {
+        let leader = crate::cluster::LEADER_SHARD;
+        assert!(cluster(&[leader, 9], Duration::from_secs(5)).leads());
+        assert!(!cluster(&[9], Duration::from_secs(5)).leads());
+        let fenced = cluster(&[leader], Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!fenced.leads(), "its fence ran out");
     }
 }

@@ -1,5 +1,7 @@
 //! What the applier does besides committing: resolve `flapping` alerts of devices that
-//! calmed down, and prune history past the retention.
+//! calmed down, and prune history past the retention. In a cluster only the member
+//! holding the leader shard does it (`crate::cluster::LEADER_SHARD`): once is enough,
+//! and a resolution must not be sent twice.
 
 use super::alerts::OpenAlerts;
 use super::{Store, StoreHealth, WriterConfig};
@@ -16,6 +18,9 @@ pub(super) async fn maintain<S: Store>(
     config: &WriterConfig,
     prune: bool,
 ) {
+    if config.cluster.as_ref().is_some_and(|c| !c.leads()) {
+        return;
+    }
     let now = config.clock.now();
     match store.resolve_stable_flapping(now).await {
         Ok(resolved) if resolved.is_empty() => {}
