@@ -169,9 +169,33 @@ async fn two_members_converge_to_the_rendezvous_split_never_both_owning_a_shard(
     let (to_a, to_b) = (split("a"), split("b"));
     let deadline = Instant::now() + 8 * ROUND;
     let mut converged_at = None;
+    // A shard a gives up: when it stopped publishing it, at which epoch, and whether
+    // its lease was seen still a's a while later (drained before it is freed).
+    let mut prev_a = a.owned.borrow().clone();
+    let mut withdrawn: std::collections::HashMap<u16, (Instant, i64, bool)> = Default::default();
     while Instant::now() < deadline {
         let (sa, sb) = (a.owned.borrow().clone(), b.owned.borrow().clone());
         let rows = table(&db);
+        for (&shard, &epoch) in &prev_a.shards {
+            if !sa.shards.contains_key(&shard) {
+                withdrawn
+                    .entry(shard)
+                    .or_insert((Instant::now(), epoch, false));
+            }
+        }
+        prev_a = sa.clone();
+        for (shard, (at, epoch, seen)) in withdrawn.iter_mut() {
+            let age = at.elapsed();
+            if !*seen && age >= ROUND / 4 && age < ROUND / 2 {
+                let (owner, e) = &rows[usize::from(*shard)];
+                assert_eq!(
+                    (owner.as_deref(), *e),
+                    (Some("a"), *epoch),
+                    "shard {shard} freed before its records had a round to commit"
+                );
+                *seen = true;
+            }
+        }
         for (who, owned) in [("a", &sa), ("b", &sb)] {
             for (&shard, &epoch) in &owned.shards {
                 let other = if who == "a" { &sb } else { &sa };
@@ -195,6 +219,11 @@ async fn two_members_converge_to_the_rendezvous_split_never_both_owning_a_shard(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(converged_at.is_some(), "never converged");
+    assert!(
+        withdrawn.values().any(|w| w.2),
+        "a drained lease was looked at: {} withdrawn",
+        withdrawn.len()
+    );
     assert_eq!(shards(&a.owned), to_a);
     assert_eq!(shards(&b.owned), to_b);
     assert_eq!(owned_by(&db, "a"), to_a);

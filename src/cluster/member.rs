@@ -112,6 +112,10 @@ pub fn plan(me: &str, held: &BTreeMap<u16, i64>, map: Option<&Assignment>) -> Pl
 /// The leases this member holds in the database, and how long it may act on them.
 struct State {
     held: BTreeMap<u16, i64>,
+    /// Leases given up but not yet freed: no longer acted on (so no new record is made
+    /// for them), still renewed for one round, so that the writer commits what it made
+    /// for them before under a lease that holds. Freed at the next round.
+    draining: BTreeMap<u16, i64>,
     /// One fence for every held shard: fed with the earliest send instant that covers
     /// them all (see [`Member::renew`] and [`Member::acquire`]).
     fence: Fence,
@@ -140,6 +144,7 @@ impl Member {
             leases: Leases::new(pool, config.id.clone(), config.ttl),
             state: Mutex::new(State {
                 held: BTreeMap::new(),
+                draining: BTreeMap::new(),
                 fence: Fence::new(config.ttl, config.margin),
             }),
             config,
@@ -244,9 +249,10 @@ impl Member {
         self.acquire(&plan.acquire).await
     }
 
-    /// Extends the held leases; those missing from the answer are lost at once.
+    /// Extends the held leases (and the draining ones); those missing from the answer
+    /// are lost at once.
     async fn renew(&self) -> sqlx::Result<()> {
-        let held = self.held();
+        let held = self.in_database();
         if held.is_empty() {
             return Ok(());
         }
@@ -268,8 +274,14 @@ impl Member {
         c.losses.fetch_add(lost as u64, Ordering::Relaxed);
         {
             let mut state = self.state.lock();
-            state.held = renewed.iter().map(|h| (h.shard, h.epoch)).collect();
-            if state.held.is_empty() {
+            let renewed: BTreeMap<u16, i64> = renewed.iter().map(|h| (h.shard, h.epoch)).collect();
+            state.draining.retain(|s, e| renewed.get(s) == Some(e));
+            state.held = renewed;
+            let draining: Vec<u16> = state.draining.keys().copied().collect();
+            for s in draining {
+                state.held.remove(&s);
+            }
+            if state.held.is_empty() && state.draining.is_empty() {
                 state.fence.released();
             } else {
                 state.fence.renewed(sent);
@@ -279,24 +291,45 @@ impl Member {
         Ok(())
     }
 
-    /// Gives `release` up. They stop being published *before* the database frees them:
-    /// once freed, another member may take them at once.
+    /// Gives `release` up in two steps: frees the shards given up at the previous round
+    /// (drained: their records had a round to commit under the lease), then stops
+    /// acting on `release` and keeps renewing them until the next round. A shard is
+    /// never published once its release has begun, and never freed while published:
+    /// once freed, another member may take it at once.
     async fn release(&self, release: &[Held]) -> sqlx::Result<()> {
-        if release.is_empty() {
+        let drained: Vec<Held> = {
+            let mut state = self.state.lock();
+            let drained = std::mem::take(&mut state.draining)
+                .into_iter()
+                .map(|(shard, epoch)| Held { shard, epoch })
+                .collect();
+            for h in release {
+                state.held.remove(&h.shard);
+                state.draining.insert(h.shard, h.epoch);
+            }
+            drained
+        };
+        if !release.is_empty() {
+            self.publish();
+        }
+        if drained.is_empty() {
             return Ok(());
+        }
+        if let Err(e) = self.leases.release(&drained).await {
+            // Still held in the database: freed at the next round, or they expire.
+            self.state
+                .lock()
+                .draining
+                .extend(drained.iter().map(|h| (h.shard, h.epoch)));
+            return Err(e);
         }
         {
             let mut state = self.state.lock();
-            for h in release {
-                state.held.remove(&h.shard);
-            }
-            if state.held.is_empty() {
+            if state.held.is_empty() && state.draining.is_empty() {
                 state.fence.released();
             }
         }
-        self.publish();
-        self.leases.release(release).await?;
-        let n = release.len() as u64;
+        let n = drained.len() as u64;
         self.counters.releases.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
@@ -327,10 +360,11 @@ impl Member {
     /// map of the others no longer gives this member anything. Bounded by one TTL: past
     /// it the leases have expired anyway.
     async fn leave(&self) {
-        let held = self.held();
+        let held = self.in_database();
         {
             let mut state = self.state.lock();
             state.held.clear();
+            state.draining.clear();
             state.fence.released();
         }
         self.publish();
@@ -350,13 +384,17 @@ impl Member {
         }
     }
 
-    fn held(&self) -> Vec<Held> {
+    /// Every lease this member has in the database: held and draining, by shard.
+    fn in_database(&self) -> Vec<Held> {
         let state = self.state.lock();
-        state
+        let mut all: Vec<Held> = state
             .held
             .iter()
+            .chain(&state.draining)
             .map(|(&shard, &epoch)| Held { shard, epoch })
-            .collect()
+            .collect();
+        all.sort();
+        all
     }
 }
 
