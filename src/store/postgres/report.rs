@@ -49,14 +49,22 @@ pub(super) async fn read(
                 let what = format!("pg_export_snapshot() answered {snapshot:?}");
                 return Err(sqlx::Error::Protocol(what).into());
             }
-            let mut other = sqlx::Acquire::begin(&mut second).await?;
             let import = format!("{BEGIN}; SET TRANSACTION SNAPSHOT '{snapshot}'");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(import))
-                .execute(&mut *other)
-                .await?;
-            let read = tokio::try_join!(rest(&mut other, from, to), period(&mut tx, from, to))?;
-            other.commit().await?;
-            read
+            // A task of its own, so that decoding its rows is not on this one's thread.
+            let rest = tokio::spawn(async move {
+                let mut other = sqlx::Acquire::begin(&mut second).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(import))
+                    .execute(&mut *other)
+                    .await?;
+                let data = rest(&mut other, from, to).await?;
+                other.commit().await?;
+                Ok::<_, StoreError>(data)
+            });
+            let devices = period(&mut tx, from, to).await?;
+            let data = rest
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            (data, devices)
         }
         _ => (
             rest(&mut tx, from, to).await?,
