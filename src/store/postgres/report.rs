@@ -1,13 +1,19 @@
-//! The report read ([`crate::store::report`]) in PostgreSQL: four queries in one
+//! The report read ([`crate::store::report`]) in PostgreSQL: five queries in one
 //! snapshot; the transitions unordered (put in order per device by `report::in_order`).
 //!
-//! The transitions (a million rows for a month of a large fleet) come as one binary
+//! The transitions (a million rows for a month of a large fleet) come as binary
 //! `COPY … TO STDOUT`, parsed here ([`Copy`]), not as a row each: sqlx's decoding of a
 //! `DataRow` (its columns checked and decoded one `try_get` at a time) cost more than a
 //! second for a million rows where the server sends them in 0.1 to 0.4 s
 //! (`docs/benchmarks.md`). The binary format keeps every value as stored: names as
 //! UTF-8 (sent in the client encoding, which sqlx sets to UTF-8), times as PostgreSQL's
 //! microseconds.
+//!
+//! The period's transitions are read on one connection while the rest (the spans of
+//! presence, the runs, each device's status before the period, the silences) is read on
+//! a second one in the same snapshot, exported by the first transaction
+//! (`pg_export_snapshot`) and imported by the second (`SET TRANSACTION SNAPSHOT`), so a
+//! commit between the two cannot make a device's spans and transitions disagree.
 
 use std::time::Duration;
 
@@ -27,17 +33,18 @@ pub(super) async fn read(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<ReportData> {
-    // One snapshot for all four: a commit between them cannot make a device's spans and
-    // transitions disagree. A read of a million rows is all execution: compiling it (JIT)
-    // cost a tenth of it.
+    // One snapshot for all: a commit between the queries cannot make a device's spans
+    // and transitions disagree. A read of a million rows is all execution: compiling it
+    // (JIT) cost a tenth of it.
     const BEGIN: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
                          SET LOCAL jit = off";
     let mut tx = pool.begin().await?;
     sqlx::raw_sql(BEGIN).execute(&mut *tx).await?;
     // The period's transitions are most of the read; with a second connection the rest
     // is read beside them, in the same snapshot (exported by the first transaction's
-    // first query, imported before the second's). The pool's connections are shared with
-    // the writer and other requests: without one to spare soon, all is read on one.
+    // first query, imported before the second's first; the first stays open until the
+    // second is done). The pool's connections are shared with the writer and other
+    // requests: without one to spare soon, all is read on one.
     let (mut data, mut devices) = match tokio::time::timeout(SPARE, pool.acquire()).await {
         Ok(Ok(mut second)) => {
             let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
@@ -51,7 +58,7 @@ pub(super) async fn read(
             }
             let import = format!("{BEGIN}; SET TRANSACTION SNAPSHOT '{snapshot}'");
             // A task of its own, so that decoding its rows is not on this one's thread.
-            let rest = tokio::spawn(async move {
+            let beside = tokio::spawn(async move {
                 let mut other = sqlx::Acquire::begin(&mut second).await?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(import))
                     .execute(&mut *other)
@@ -61,7 +68,7 @@ pub(super) async fn read(
                 Ok::<_, StoreError>(data)
             });
             let devices = period(&mut tx, from, to).await?;
-            let data = rest
+            let data = beside
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
             (data, devices)
