@@ -125,10 +125,9 @@ async fn rest(
     {
         data.runs.push(report::run(&row)?);
     }
-    let (from_, to_) = (literal(from), literal(to));
     let before = format!(
         concat!(
-            "SELECT t.device, t.id, t.at, t.to_status, t.down_since
+            "SELECT t.*
              FROM (SELECT DISTINCT device FROM device_presence
                    WHERE added_at < {to} AND (removed_at IS NULL OR removed_at > {from})) p
              CROSS JOIN LATERAL (
@@ -140,8 +139,8 @@ async fn rest(
                              WHERE device = p.device AND at < {from})
                  ORDER BY id DESC LIMIT 1) t"
         ),
-        from = from_,
-        to = to_
+        from = literal(from),
+        to = literal(to)
     );
     data.transitions = copy(conn, &before).await?;
     let silences = concat!(
