@@ -664,9 +664,98 @@ async fn presence_has_a_span_per_stay(store: &Db) {
     assert_eq!(data.presence[0].branch, "ვაკე", "names intact");
 }
 
+/// Names come back as stored whatever they hold (quotes, backslashes, a tab, Georgian),
+/// with each device's last transition before the period first.
+async fn transitions_keep_any_name(store: &Db) {
+    let names = [r#"a"b\c"#, "o'hara\t\\n", "თბილისი-\"ვაკე\""];
+    let upsert = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| DeviceRow {
+            name: name.to_string(),
+            ..row(i)
+        })
+        .collect();
+    let mut records = vec![Record {
+        boot: "b1".into(),
+        stamp: None,
+        seq: 1,
+        at: t(0),
+        kind: RecordKind::Devices {
+            upsert,
+            removed: vec![],
+        },
+    }];
+    // Each: down at 10 (before the period), up at 50, down at 60.
+    for (i, name) in names.iter().enumerate() {
+        for (k, (at, from, to)) in [
+            (10, "unknown", "down"),
+            (50, "down", "up"),
+            (60, "up", "down"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            records.push(Record {
+                boot: "b1".into(),
+                stamp: None,
+                seq: records.len() as u64 + 1,
+                at: t(at + i as i64),
+                kind: RecordKind::Transition {
+                    device: name.to_string(),
+                    address: row(i).address,
+                    from: from.into(),
+                    to: to.into(),
+                    down_since: (to == "down").then(|| t(at + i as i64 - 1)),
+                    version: (3 * i + k) as u64 + 1,
+                    in_maintenance: false,
+                    alert_held: false,
+                },
+            });
+        }
+    }
+    store.apply(&records).await.unwrap();
+    let data = store.report_data(t(40), t(100)).await.unwrap();
+    assert_eq!(data.transitions.len(), names.len());
+    for (i, name) in names.iter().enumerate() {
+        let list = &data.transitions[*name];
+        let read: Vec<_> = list.iter().map(|r| (r.at, r.to, r.down_since)).collect();
+        let i = i as i64;
+        assert_eq!(
+            read,
+            [
+                (t(10 + i), Status::Down, Some(t(9 + i))),
+                (t(50 + i), Status::Up, None),
+                (t(60 + i), Status::Down, Some(t(59 + i))),
+            ],
+            "{name}"
+        );
+    }
+}
+
 on_both_backends!(
     rules: super::rules();
     report_equals_the_oracle,
     runs_keep_their_latest_heartbeat,
     presence_has_a_span_per_stay,
+    transitions_keep_any_name,
 );
+
+/// PostgreSQL's report reads the period's transitions beside the rest on a second
+/// connection when the pool has one to spare; without one it reads all on one, the same.
+#[tokio::test]
+async fn postgres_report_on_one_connection_equals_the_oracle() {
+    let db = pgdb::TestDb::create("report_on_one_connection");
+    let store = Db::open(&db.url(), std::path::Path::new("."), rules()).unwrap();
+    store.migrate().await.unwrap();
+    let Db::Postgres(s) = &store else {
+        unreachable!("a PostgreSQL URL")
+    };
+    // The pool's four connections but one, held.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(s.pool().acquire().await.unwrap());
+    }
+    report_equals_the_oracle(&store).await;
+    drop(held);
+}

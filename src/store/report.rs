@@ -9,8 +9,8 @@
 //!
 //! A month of a large fleet is a million transitions: they are read in whatever order
 //! the database finds cheapest (no `ORDER BY`: sorting a million rows by device was most
-//! of a report's time) and put in order here, per device ([`transitions_by_device`]), each
-//! row's device name looked up borrowed from the row rather than allocated ([`add`]).
+//! of a report's time), each device name looked up borrowed from what was read rather
+//! than allocated ([`add`]), and put in order here, per device ([`in_order`]).
 
 use std::collections::HashMap;
 
@@ -82,7 +82,7 @@ macro_rules! run_columns {
         "boot_id, started_at, last_seen_at, stopped_at"
     };
 }
-/// Columns of [`transitions_by_device`].
+/// Columns of the transitions each backend reads (`ReportTransition` and its device).
 macro_rules! report_transition_columns {
     () => {
         "device, id, at, to_status, down_since"
@@ -108,25 +108,6 @@ pub(super) fn run(row: &impl Columns) -> Result<RunRow> {
         last_seen_at: row.time(2)?,
         stopped: row.opt_time(3)?.is_some(),
     })
-}
-
-/// Every row of `rows` (of [`report_transition_columns`], in any order) gathered by
-/// device, each device's in order: time, then id.
-pub(super) async fn transitions_by_device<R: Columns>(
-    mut rows: impl futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
-) -> Result<Transitions> {
-    use futures_util::TryStreamExt as _;
-    let mut devices = Transitions::default();
-    while let Some(row) = rows.try_next().await? {
-        let transition = ReportTransition {
-            id: row.int(1)?,
-            at: row.time(2)?,
-            to: status(row.str(3)?),
-            down_since: row.opt_time(4)?,
-        };
-        add(&mut devices, row.str(0)?, transition);
-    }
-    Ok(in_order(devices))
 }
 
 /// A stored status; one this build does not know is not counted as any known one.

@@ -92,8 +92,6 @@ pub(super) use {
 /// A result row as the shared mapping reads it.
 pub(super) trait Columns {
     fn text(&self, i: usize) -> Result<String>;
-    /// Borrowed from the row: for reads that look a name up rather than keep it.
-    fn str(&self, i: usize) -> Result<&str>;
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
     fn int(&self, i: usize) -> Result<i64>;
     fn time(&self, i: usize) -> Result<DateTime<Utc>>;

@@ -292,9 +292,6 @@ impl Columns for SqliteRow {
     fn text(&self, i: usize) -> Result<String> {
         Ok(self.try_get(i)?)
     }
-    fn str(&self, i: usize) -> Result<&str> {
-        Ok(self.try_get(i)?)
-    }
     fn opt_text(&self, i: usize) -> Result<Option<String>> {
         Ok(self.try_get(i)?)
     }
