@@ -415,8 +415,11 @@ def main():
         # 1. Steady state.
         s = steady(running, a.steady)
         for mid, x in s.items():
+            # "RSS" is read after the bench's one /metrics scrape (which grows it); the max is
+            # of the readings every 5 s during the window, before that scrape.
             r.figure(f"{mid}: CPU / RSS over {a.steady:.0f} s steady",
-                     f"{x['cpu']:.1f}% of a core / {x['rss'] / 2**20:.0f} MiB (max {x['rss_max'] / 2**20:.0f} MiB); "
+                     f"{x['cpu']:.1f}% of a core / {x['rss'] / 2**20:.0f} MiB after a /metrics scrape "
+                     f"(window max {x['rss_max'] / 2**20:.0f} MiB); "
                      f"{x['probes']:.0f} probes/s, {x['owned']:.0f} shards, renewal {x['renewal'] * 1000:.1f} ms")
         r.figure("device records refused at commit (stale epoch) / dropped before the spool, per member since "
                  "the cluster started",
