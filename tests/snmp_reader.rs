@@ -1,7 +1,8 @@
 //! The SNMP reader against a real agent (snmpsim on loopback, a recorded branch router):
 //! both uplinks with their states and counters over v2c and over v3 (SHA-256 + AES-128);
 //! a wrong community, a wrong v3 user, auth key or priv key, and a silent agent each a
-//! clear reason within the timeout; a line going down is seen on the next read.
+//! clear reason within the timeout; an agent answering nonsense is a malformed answer
+//! (or silence), never a panic; a line going down is seen on the next read.
 
 mod support;
 
@@ -232,4 +233,53 @@ async fn a_line_going_down_is_seen_on_the_next_read() {
         oper_of(&read(&reader, &v2c_agent).await.unwrap(), "Gi0/1"),
         Some(OperStatus::Up)
     );
+}
+
+#[tokio::test]
+async fn an_agent_answering_the_wrong_types_is_a_malformed_answer() {
+    let records = snmpsim::snmprec(&snmpsim::branch_router())
+        .replace("1.3.6.1.2.1.2.2.1.8.2|2|1", "1.3.6.1.2.1.2.2.1.8.2|4|up");
+    let sim = Snmpsim::start_records(&records);
+    let reader = Reader::bind().await.unwrap();
+    let error = read(&reader, &agent(sim.port, v2c(snmpsim::COMMUNITY)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "malformed answer: ifOperStatus.2 has type octet_string"
+    );
+}
+
+#[tokio::test]
+async fn garbage_datagrams_are_no_panic_and_a_clear_reason() {
+    // A fake agent answering every request with a mangled copy of it: truncated, bytes
+    // flipped, or its first bytes only.
+    let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = fake.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut n_sent = 0u32;
+        while let Ok((n, from)) = fake.recv_from(&mut buf) {
+            let mut answer = buf[..n].to_vec();
+            match n_sent % 3 {
+                0 => answer.truncate(n / 2),
+                1 => answer
+                    .iter_mut()
+                    .skip(5)
+                    .step_by(7)
+                    .for_each(|b| *b ^= 0x5a),
+                _ => answer.truncate(3),
+            }
+            n_sent += 1;
+            let _ = fake.send_to(&answer, from);
+        }
+    });
+    let reader = Reader::bind().await.unwrap();
+    for credentials in [v2c(snmpsim::COMMUNITY), good_v3()] {
+        let error = read(&reader, &agent(port, credentials)).await.unwrap_err();
+        assert!(
+            matches!(error, ReadError::NoAnswer { .. } | ReadError::Malformed(_)),
+            "{error:?}"
+        );
+    }
 }

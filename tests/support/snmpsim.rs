@@ -116,10 +116,15 @@ pub struct Snmpsim {
 impl Snmpsim {
     /// Starts the agent serving `rows` and waits until it answers a v2c GET.
     pub fn start(rows: &[Row]) -> Snmpsim {
+        Snmpsim::start_records(&snmprec(rows))
+    }
+
+    /// Starts the agent serving `records` (`.snmprec` text) as they are.
+    pub fn start_records(records: &str) -> Snmpsim {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
         std::fs::create_dir(dir.path().join("cache")).unwrap();
-        write_data(&dir.path().join("data"), &snmprec(rows));
+        write_data(&dir.path().join("data"), records);
         let port = free_udp_port();
         let child = Command::new("snmpsim-command-responder")
             .arg("--data-dir")
