@@ -7,6 +7,8 @@
 //! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
 //! - [`access`]: who is asking: roles, region scope, the principal on every request.
 //! - [`probe`]: the ICMP pinger (one shared socket per address family).
+//! - [`snmp`]: reads a router's interfaces table over SNMP v2c/v3 (one shared UDP socket
+//!   per address family), and which interface is an ISP uplink (pure).
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
 //! - [`schedule`]: runs each device's probes at a stable phase of its interval.
 //! - [`store`]: durable state and alerts (PostgreSQL or SQLite), one ordered writer with a spool.
@@ -51,6 +53,7 @@ pub mod read_model;
 pub mod reload;
 pub mod report;
 pub mod schedule;
+pub mod snmp;
 pub mod state;
 pub mod store;
 pub mod systemd;

@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub mod redis;
 pub mod smtp;
+pub mod snmpsim;
 pub mod victoriametrics;
 
 use std::io::Read;
