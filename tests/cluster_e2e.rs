@@ -1,6 +1,7 @@
 //! The cluster acceptance tests (issue #18): several real members, failures made by the
 //! test (kill -9, SIGTERM, a member cut from or stalled on the database, every member's
-//! database connection reset at once, Redis killed, members joining and leaving), and
+//! database connection reset at once, PostgreSQL restarted (a server of the test's own),
+//! Redis killed, members joining and leaving), and
 //! after each the oracle's checks (`cluster::Cluster::verify`): transitions one to one
 //! with what nftables decided, one alert per outage, no stale-epoch write accepted, each
 //! transition once on every SSE client; and each notification sent by exactly one member. Bounds: a device is probed again within
@@ -202,6 +203,43 @@ fn a_member_cut_from_the_database_stops_before_its_leases_can_be_taken() {
     }
     c.balanced();
     c.settle();
+    c.recover(&failing);
+    c.settle();
+    c.verify();
+}
+
+#[test]
+fn postgresql_restarted_the_members_stop_then_take_their_shards_again() {
+    let pg = pgdb::own::OwnPostgres::start();
+    let mut c = Cluster::on_server(pg.port, "clpgrestart", 5, DEVICES, "", &[]);
+    for id in ["a", "b", "c"] {
+        c.start(id);
+    }
+    c.balanced();
+    c.settle();
+    let before = c.owners();
+
+    // Down for two TTLs: every member fences itself, every lease expires; devices fail
+    // meanwhile, seen once the server is back.
+    pg.down();
+    let failing = vec![0, 1, 2];
+    c.fail(&failing);
+    pause(LEASE_TTL * 2);
+    for id in c.running() {
+        assert_eq!(
+            metric(c.app(id), "wardops_cluster_shards_owned"),
+            Some(0.0),
+            "{id} stopped acting"
+        );
+    }
+    pg.up();
+    c.balanced();
+    c.settle();
+    // Every shard was taken again at a new epoch, by the same member (the same map).
+    assert_eq!(c.owners(), before);
+    let epochs =
+        c.db.query("SELECT count(*) FROM shard_leases WHERE epoch < 2");
+    assert_eq!(epochs.trim(), "0", "every lease taken anew");
     c.recover(&failing);
     c.settle();
     c.verify();

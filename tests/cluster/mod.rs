@@ -68,6 +68,8 @@ pub struct Cluster {
     /// More settings, and files beside them, for every member.
     extra: String,
     files: Vec<(String, String)>,
+    /// The PostgreSQL server's port (the members reach it through their proxies).
+    pg_port: u16,
 }
 
 impl Cluster {
@@ -85,12 +87,25 @@ impl Cluster {
         extra: &str,
         files: &[(&str, &str)],
     ) -> Cluster {
+        Cluster::on_server(crate::pgdb::PORT, tag, net, n, extra, files)
+    }
+
+    /// [`Cluster::with_settings`] on the PostgreSQL server at 127.0.0.1:`port` (one of
+    /// the test's own, to restart it).
+    pub fn on_server(
+        port: u16,
+        tag: &str,
+        net: u8,
+        n: usize,
+        extra: &str,
+        files: &[(&str, &str)],
+    ) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         let devices: Vec<(String, String)> = (1..=n)
             .map(|i| (format!("{tag}-d{i:02}"), format!("127.93.{net}.{i}")))
             .collect();
         Cluster {
-            db: TestDb::create(tag),
+            db: TestDb::create_on(port, tag),
             redis: OwnRedis::start(),
             root: root.path().to_path_buf(),
             _root: root,
@@ -109,6 +124,7 @@ impl Cluster {
                 .iter()
                 .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect(),
+            pg_port: port,
         }
     }
 
@@ -133,7 +149,7 @@ impl Cluster {
             std::fs::write(dir.join("inventory/cl.yaml"), inventory).unwrap();
             let node = Node {
                 dir,
-                proxy: Proxy::start(),
+                proxy: Proxy::start_to(self.pg_port),
                 app: None,
                 sse: Vec::new(),
             };

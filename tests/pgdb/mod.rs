@@ -1,27 +1,39 @@
 //! A PostgreSQL database of the test's own on the local server (127.0.0.1:5432, trust),
+//! or on a server of the test's own ([`own::OwnPostgres`], for a test that restarts it),
 //! created empty and dropped when the guard goes, even if the test panics.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod own;
 pub mod proxy;
 
 use std::process::Command;
 
 pub const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+/// The local server's port.
+pub const PORT: u16 = 5432;
 
 pub struct TestDb {
     pub name: String,
+    /// The server's port on 127.0.0.1.
+    pub port: u16,
 }
 
 impl TestDb {
     pub fn create(tag: &str) -> TestDb {
+        TestDb::create_on(PORT, tag)
+    }
+
+    /// A database of the test's own on the server at 127.0.0.1:`port`.
+    pub fn create_on(port: u16, tag: &str) -> TestDb {
         let name = format!("wardops_test_{tag}_{:08x}", rand::random::<u32>());
-        psql(&format!("CREATE DATABASE {name}"));
-        TestDb { name }
+        let sql = format!("CREATE DATABASE {name}");
+        run(psql_on("postgres", port).args(["-q", "-c", &sql]), &sql);
+        TestDb { name, port }
     }
 
     /// URL of this database on the server.
     pub fn url(&self) -> String {
-        format!("{SERVER}/{}", self.name)
+        format!("postgres://postgres@127.0.0.1:{}/{}", self.port, self.name)
     }
 
     /// The store's migrations applied, as the appliance applies them at start, and a pool
@@ -50,27 +62,33 @@ impl TestDb {
 
     /// Runs `sql` with psql and returns its unaligned output.
     pub fn query(&self, sql: &str) -> String {
-        run(psql_on(&self.name).args(["-At", "-F", "|", "-c", sql]), sql)
+        run(
+            psql_on(&self.name, self.port).args(["-At", "-F", "|", "-c", sql]),
+            sql,
+        )
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let _ = psql_on("postgres").args(["-q", "-c", &drop]).output();
+        let _ = psql_on("postgres", self.port)
+            .args(["-q", "-c", &drop])
+            .output();
     }
 }
 
 /// Runs `sql` on the server's maintenance database (`postgres`).
 pub fn psql(sql: &str) {
-    run(psql_on("postgres").args(["-q", "-c", sql]), sql);
+    run(psql_on("postgres", PORT).args(["-q", "-c", sql]), sql);
 }
 
-/// psql against `database` on the local server, stopping at the first error.
-fn psql_on(database: &str) -> Command {
+/// psql against `database` on the server at 127.0.0.1:`port`, stopping at the first
+/// error.
+fn psql_on(database: &str, port: u16) -> Command {
     let mut cmd = Command::new("psql");
-    cmd.args(["-h", "127.0.0.1", "-U", "postgres", "-d", database])
-        .args(["-v", "ON_ERROR_STOP=1"]);
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+        .args(["-d", database, "-v", "ON_ERROR_STOP=1"]);
     cmd
 }
 

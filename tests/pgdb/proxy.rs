@@ -41,7 +41,13 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy to the local server (127.0.0.1:5432).
     pub fn start() -> Proxy {
+        Proxy::start_to(super::PORT)
+    }
+
+    /// A proxy to the server at 127.0.0.1:`port`.
+    pub fn start_to(port: u16) -> Proxy {
         let control = Arc::new(Control::default());
         control.open.store(true, Ordering::SeqCst);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -70,7 +76,7 @@ impl Proxy {
                         c.conns.lock().push(hold.abort_handle());
                         continue;
                     }
-                    let task = tokio::spawn(pipe(client, c.clone()));
+                    let task = tokio::spawn(pipe(client, port, c.clone()));
                     c.conns.lock().push(task.abort_handle());
                 }
             });
@@ -106,8 +112,8 @@ impl Proxy {
     }
 }
 
-async fn pipe(client: TcpStream, control: Arc<Control>) {
-    let Ok(server) = TcpStream::connect("127.0.0.1:5432").await else {
+async fn pipe(client: TcpStream, port: u16, control: Arc<Control>) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", port)).await else {
         return;
     };
     let (mut from_client, mut to_client) = client.into_split();
