@@ -34,11 +34,7 @@ fn some_of(c: &Cluster, member: &str, n: usize) -> Vec<usize> {
 #[test]
 fn kill_9_sigterm_join_and_leave_hand_over_in_time_and_keep_each_outage() {
     let mut c = Cluster::new("clkill", 1, DEVICES);
-    for id in ["a", "b", "c"] {
-        c.start(id);
-    }
-    c.balanced();
-    c.settle();
+    c.start_settled(&["a", "b", "c"]);
 
     for (round, victim) in ["a", "b"].into_iter().enumerate() {
         // An outage in progress on the victim's devices, one elsewhere.
@@ -132,11 +128,7 @@ fn kill_9_sigterm_join_and_leave_hand_over_in_time_and_keep_each_outage() {
 #[test]
 fn a_member_cut_from_the_database_stops_before_its_leases_can_be_taken() {
     let mut c = Cluster::new("clcut", 2, DEVICES);
-    for id in ["a", "b", "c"] {
-        c.start(id);
-    }
-    c.balanced();
-    c.settle();
+    c.start_settled(&["a", "b", "c"]);
 
     let rounds = [("cut", "b"), ("stall", "c"), ("cut", "c"), ("stall", "b")];
     for (how, victim) in rounds {
@@ -189,15 +181,7 @@ fn a_member_cut_from_the_database_stops_before_its_leases_can_be_taken() {
         node.proxy.cut();
     }
     let failing = vec![0, 1, 2];
-    c.fail(&failing);
-    pause(LEASE_TTL * 2);
-    for id in c.running() {
-        assert_eq!(
-            metric(c.app(id), "wardops_cluster_shards_owned"),
-            Some(0.0),
-            "{id} stopped acting"
-        );
-    }
+    fail_while_every_member_is_fenced(&mut c, &failing);
     for node in c.nodes.values() {
         node.proxy.restore();
     }
@@ -208,22 +192,10 @@ fn a_member_cut_from_the_database_stops_before_its_leases_can_be_taken() {
     c.verify();
 }
 
-#[test]
-fn postgresql_restarted_the_members_stop_then_take_their_shards_again() {
-    let pg = pgdb::own::OwnPostgres::start();
-    let mut c = Cluster::on_server(pg.port, "clpgrestart", 5, DEVICES, "", &[]);
-    for id in ["a", "b", "c"] {
-        c.start(id);
-    }
-    c.balanced();
-    c.settle();
-    let before = c.owners();
-
-    // Down for two TTLs: every member fences itself, every lease expires; devices fail
-    // meanwhile, seen once the server is back.
-    pg.down();
-    let failing = vec![0, 1, 2];
-    c.fail(&failing);
+/// With the database away, devices `failing` fail; two TTLs later every member acts on
+/// nothing.
+fn fail_while_every_member_is_fenced(c: &mut Cluster, failing: &[usize]) {
+    c.fail(failing);
     pause(LEASE_TTL * 2);
     for id in c.running() {
         assert_eq!(
@@ -232,6 +204,20 @@ fn postgresql_restarted_the_members_stop_then_take_their_shards_again() {
             "{id} stopped acting"
         );
     }
+}
+
+#[test]
+fn postgresql_restarted_the_members_stop_then_take_their_shards_again() {
+    let pg = pgdb::own::OwnPostgres::start();
+    let mut c = Cluster::on_server(pg.port, "clpgrestart", 5, DEVICES, "", &[]);
+    c.start_settled(&["a", "b", "c"]);
+    let before = c.owners();
+
+    // Down for two TTLs: every member fences itself, every lease expires; devices fail
+    // meanwhile, seen once the server is back.
+    pg.down();
+    let failing = vec![0, 1, 2];
+    fail_while_every_member_is_fenced(&mut c, &failing);
     pg.up();
     c.balanced();
     c.settle();
@@ -248,11 +234,7 @@ fn postgresql_restarted_the_members_stop_then_take_their_shards_again() {
 #[test]
 fn without_redis_members_read_each_other_from_postgresql_and_say_so() {
     let mut c = Cluster::new("clredis", 3, DEVICES);
-    for id in ["a", "b"] {
-        c.start(id);
-    }
-    c.balanced();
-    c.settle();
+    c.start_settled(&["a", "b"]);
     let feed = |c: &Cluster, id: &str| {
         let body = c.app(id).try_get("/api/v1/cluster")?;
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
@@ -332,11 +314,7 @@ fn exactly_one_member_sends_each_notification_and_another_takes_over() {
     );
     let files = [("hook.secret", "a secret of the test\n")];
     let mut c = Cluster::with_settings("clnotify", 4, DEVICES, &notifications, &files);
-    for id in ["a", "b", "c"] {
-        c.start(id);
-    }
-    c.balanced();
-    c.settle();
+    c.start_settled(&["a", "b", "c"]);
     let expect = |c: &Cluster, want: &[(usize, &str)]| {
         let mut want: Vec<(String, String)> = want
             .iter()

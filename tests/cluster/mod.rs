@@ -168,6 +168,16 @@ impl Cluster {
         node.app = Some(app);
     }
 
+    /// Starts `ids` and waits until the shards are spread over them and every device
+    /// shows the oracle's status on each.
+    pub fn start_settled(&mut self, ids: &[&str]) {
+        for id in ids {
+            self.start(id);
+        }
+        self.balanced();
+        self.settle();
+    }
+
     pub fn app(&self, id: &str) -> &Appliance {
         self.nodes[id].app.as_ref().expect("a running member")
     }
