@@ -10,6 +10,9 @@
 //! - [`snmp`]: reads a router's interfaces table over SNMP v2c/v3 (one shared UDP socket
 //!   per address family), and which interface is an ISP uplink (pure).
 //! - [`state`]: the one owner of device status; versioned snapshots for every reader.
+//! - [`cluster`]: several appliances, one truth (docs/cluster.md): shards and their leases
+//!   with epochs in PostgreSQL, the members' loop, the event feed over Redis Streams, the
+//!   view of the devices other members own.
 //! - [`schedule`]: runs each device's probes at a stable phase of its interval.
 //! - [`store`]: durable state and alerts (PostgreSQL or SQLite), one ordered writer with a spool.
 //! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
