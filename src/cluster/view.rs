@@ -13,7 +13,7 @@
 //!   an outage in progress, with its start and its one alert. Withdrawals and the fence's
 //!   deadline are passed on at once. A load that fails leaves the shard out until a later
 //!   round's load succeeds.
-//! - **Other members' words.** Events from the feed ([`super::events::Reader`]) about a
+//! - **Other members' words.** Events from the feed ([`super::events::reader::Reader`]) about a
 //!   device of a shard this member does not act on are applied to the state; those about
 //!   its own are dropped (its own verdicts are the truth). While the feed is in fallback,
 //!   and once at every change of the feed's status, of the live members (a member killed
