@@ -313,7 +313,7 @@ fn exactly_one_member_sends_each_notification_and_another_takes_over() {
         sink.url()
     );
     let files = [("hook.secret", "a secret of the test\n")];
-    let mut c = Cluster::with_settings("clnotify", 4, DEVICES, &notifications, &files);
+    let mut c = Cluster::on_server(pgdb::PORT, "clnotify", 4, DEVICES, &notifications, &files);
     c.start_settled(&["a", "b", "c"]);
     let expect = |c: &Cluster, want: &[(usize, &str)]| {
         let mut want: Vec<(String, String)> = want

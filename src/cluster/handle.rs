@@ -181,7 +181,7 @@ impl Collector for ClusterMetrics {
             latency.metric_type(),
         )?)?;
         let r = &h.reader;
-        let counters: [(&str, &str, u64); 13] = [
+        let counters: [(&str, &str, u64); 15] = [
             (
                 "wardops_cluster_lease_renewals",
                 "Lease renewals the database answered",
@@ -226,6 +226,16 @@ impl Collector for ClusterMetrics {
                 "wardops_cluster_fallback_reads",
                 "Reads of every device's stored status (take-overs, fallback)",
                 load(&h.view.reads),
+            ),
+            (
+                "wardops_cluster_fallback_read_failures",
+                "Reads of every device's stored status that failed or timed out",
+                load(&h.view.reads_failed),
+            ),
+            (
+                "wardops_cluster_events_own",
+                "Events about this member's own devices, dropped (its own verdicts are the truth)",
+                load(&h.view.events_own),
             ),
             (
                 "wardops_cluster_events_relayed",

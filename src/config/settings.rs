@@ -158,28 +158,21 @@ pub struct Env {
     pub cluster: ClusterEnv,
 }
 
+/// The variable `name` of the process, unless unset or empty (an empty one is ignored).
+fn set_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 impl Env {
     pub fn from_process() -> Self {
         Self {
-            listen: std::env::var("WARDOPS_LISTEN")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            database_url: std::env::var("WARDOPS_DATABASE_URL")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            users_file: std::env::var("WARDOPS_USERS_FILE")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            data_dir: std::env::var("WARDOPS_DATA_DIR")
-                .ok()
-                .filter(|v| !v.is_empty()),
+            listen: set_var("WARDOPS_LISTEN"),
+            database_url: set_var("WARDOPS_DATABASE_URL"),
+            users_file: set_var("WARDOPS_USERS_FILE"),
+            data_dir: set_var("WARDOPS_DATA_DIR"),
             cluster: ClusterEnv {
-                member_id: std::env::var("WARDOPS_CLUSTER_MEMBER_ID")
-                    .ok()
-                    .filter(|v| !v.is_empty()),
-                redis_url: std::env::var("WARDOPS_REDIS_URL")
-                    .ok()
-                    .filter(|v| !v.is_empty()),
+                member_id: set_var("WARDOPS_CLUSTER_MEMBER_ID"),
+                redis_url: set_var("WARDOPS_REDIS_URL"),
             },
         }
     }

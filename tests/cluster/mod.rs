@@ -75,23 +75,12 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster of no member yet over `n` devices on 127.93.`net`.1…n.
     pub fn new(tag: &str, net: u8, n: usize) -> Cluster {
-        Cluster::with_settings(tag, net, n, "", &[])
+        Cluster::on_server(crate::pgdb::PORT, tag, net, n, "", &[])
     }
 
-    /// [`Cluster::new`] with `extra` settings and `files` (name, text) in each member's
-    /// directory.
-    pub fn with_settings(
-        tag: &str,
-        net: u8,
-        n: usize,
-        extra: &str,
-        files: &[(&str, &str)],
-    ) -> Cluster {
-        Cluster::on_server(crate::pgdb::PORT, tag, net, n, extra, files)
-    }
-
-    /// [`Cluster::with_settings`] on the PostgreSQL server at 127.0.0.1:`port` (one of
-    /// the test's own, to restart it).
+    /// [`Cluster::new`] on the PostgreSQL server at 127.0.0.1:`port` (the local one, or
+    /// one of the test's own to restart it), with `extra` settings and `files` (name,
+    /// text) in each member's directory.
     pub fn on_server(
         port: u16,
         tag: &str,
@@ -581,8 +570,4 @@ pub fn pause(d: Duration) {
 
 pub fn now() -> DateTime<Utc> {
     Utc::now()
-}
-
-pub fn elapsed_since(t: Instant) -> Duration {
-    t.elapsed()
 }
