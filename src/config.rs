@@ -35,6 +35,7 @@ pub mod probe;
 mod raw;
 pub mod schema;
 pub mod settings;
+pub mod snmp;
 pub(crate) mod walk;
 pub(crate) mod yaml;
 

@@ -51,7 +51,7 @@ pub const MAX_INTERFACES: usize = 10_000;
 const MAX_REPETITIONS: u32 = 25;
 
 /// One agent to read: where it is and how to talk to it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
     pub address: IpAddr,
     pub port: u16,
@@ -63,7 +63,7 @@ pub struct Agent {
 }
 
 /// How the agent authenticates us.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// SNMPv2c: a community string, cleartext on the wire.
     V2c { community: String },

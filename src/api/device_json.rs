@@ -261,6 +261,7 @@ mod tests {
             probe: Default::default(),
             parents: Default::default(),
             maintenance: Default::default(),
+            snmp: None,
         }
     }
 

@@ -183,6 +183,7 @@ mod tests {
                     probe: Default::default(),
                     parents: names.iter().map(|n| Arc::from(*n)).collect(),
                     maintenance: Default::default(),
+                    snmp: None,
                 })
             })
             .collect()

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::graph::Graph;
 use super::probe::ProbeSettings;
+use super::snmp::DeviceSnmp;
 use crate::maintenance::Windows;
 
 /// One monitored device, with everything resolved (probe settings cascaded).
@@ -27,6 +28,8 @@ pub struct Device {
     pub parents: Box<[Arc<str>]>,
     /// The maintenance windows that cover it: its region's, its branch's and its own.
     pub maintenance: Windows,
+    /// Its SNMP polling of ISP uplinks, when it carries `snmp:` or `uplinks:`.
+    pub snmp: Option<Arc<DeviceSnmp>>,
 }
 
 impl Device {

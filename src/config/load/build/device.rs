@@ -153,6 +153,7 @@ impl Builder<'_> {
             probe,
             parents,
             maintenance: windows,
+            snmp: None,
         });
         Some((device, parent_places))
     }
