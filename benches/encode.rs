@@ -64,6 +64,7 @@ fn inventory(n: usize) -> Inventory {
             probe: ProbeSettings::default(),
             parents: Box::default(),
             maintenance: Default::default(),
+            snmp: None,
         }));
     }
     Inventory::new(devices, regions, "bench".into())

@@ -30,6 +30,7 @@ pub mod query;
 pub mod recovered;
 pub mod scope;
 pub mod time;
+pub mod uplinks;
 
 use std::sync::Arc;
 

@@ -36,6 +36,7 @@ pub mod foreign;
 pub mod held;
 pub mod machine;
 pub mod runtime;
+pub mod uplinks;
 
 use std::sync::Arc;
 
@@ -84,6 +85,9 @@ pub struct Snapshot {
     pub status: imbl::Vector<DeviceStatus>,
     /// Indexed like `inventory.devices`; live measurements, not versioned.
     pub runtime: Arc<[Arc<DeviceRuntime>]>,
+    /// The ISP lines of the polled devices, by name, once their agent was first polled
+    /// ([`uplinks`]).
+    pub uplinks: imbl::HashMap<Arc<str>, Arc<uplinks::Uplinks>>,
 }
 
 impl Snapshot {
@@ -115,6 +119,8 @@ pub enum Event {
     Transition(Transition),
     /// The `degraded` condition of one device was raised or cleared.
     Degraded(degraded::DegradedChange),
+    /// A router's ISP lines changed.
+    Uplinks(uplinks::publish::UplinkChange),
     InventoryReplaced {
         version: u64,
         hash: String,
@@ -127,6 +133,7 @@ impl Event {
         match self {
             Event::Transition(t) => t.version,
             Event::Degraded(d) => d.version,
+            Event::Uplinks(u) => u.version,
             Event::InventoryReplaced { version, .. } => *version,
         }
     }
@@ -176,6 +183,12 @@ pub enum StoreEvent {
         at: DateTime<Utc>,
         device: Arc<Device>,
         alert: degraded::AlertChange,
+    },
+    /// The `uplink_down` alert of a router opens or resolves at `at`.
+    Uplink {
+        at: DateTime<Utc>,
+        device: Arc<Device>,
+        alert: uplinks::AlertChange,
     },
     /// Something a user did that the store keeps (an acknowledgement, an audit entry),
     /// sent by a handler through [`crate::store::Actions`], not by the state: it is
@@ -229,6 +242,7 @@ impl State {
             inventory: Arc::new(Inventory::default()),
             status: imbl::Vector::new(),
             runtime: Arc::from(Vec::new()),
+            uplinks: imbl::HashMap::new(),
         };
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Self {
@@ -350,15 +364,18 @@ impl State {
             }
         }
         let version = old.version + 1;
-        let snapshot = Arc::new(Snapshot {
+        let at = self.shared.clock.now();
+        let mut next = Snapshot {
             version,
             inventory: inventory.clone(),
             status,
             runtime: runtime.into(),
-        });
+            uplinks: imbl::HashMap::new(),
+        };
+        self.carry_uplinks(&old, &mut next, at);
+        let snapshot = Arc::new(next);
         self.shared.snapshot.store(snapshot.clone());
         if let Some(sink) = &self.shared.sink {
-            let at = self.shared.clock.now();
             let _ = sink.send(StoreEvent::Inventory {
                 version,
                 at,

@@ -50,7 +50,7 @@ impl Recount {
         match (event, &mut *self) {
             (_, Recount::All) => {}
             // Latency and loss change no one's status: nobody becomes unreachable by it.
-            (Event::Degraded(_), _) => {}
+            (Event::Degraded(_) | Event::Uplinks(_), _) => {}
             (Event::InventoryReplaced { .. }, _) => *self = Recount::All,
             (Event::Transition(t), _)
                 if t.change.from != Status::Unreachable && t.change.to != Status::Unreachable => {}

@@ -1,5 +1,5 @@
-//! The task that turns the state's events (transitions, `degraded` changes, inventory
-//! swaps) into feed events, in order, as they happen.
+//! The task that turns the state's events (transitions, `degraded` changes, ISP lines,
+//! inventory swaps) into feed events, in order, as they happen.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use super::hub::{Hub, InventoryInfo};
 use super::item::{Item, Scope};
 use crate::read_model::Rfc3339;
 use crate::read_model::degraded::Because;
+use crate::read_model::uplinks::{self, UplinksView};
 use crate::state::{Event, State};
 
 #[derive(Serialize)]
@@ -48,6 +49,21 @@ struct DegradedData<'a> {
     degraded_since: Option<Rfc3339>,
     degraded_because: Option<Because>,
     cleared: Option<&'static str>,
+}
+
+/// A router's ISP lines changed: every line as it now stands, and whether the branch is
+/// on its backup line.
+#[derive(Serialize)]
+struct UplinksData<'a> {
+    state_version: u64,
+    device: &'a str,
+    address: String,
+    region: &'a str,
+    branch: &'a str,
+    kind: &'a str,
+    at: Rfc3339,
+    #[serde(flatten)]
+    uplinks: UplinksView<'a>,
 }
 
 #[derive(Serialize)]
@@ -132,6 +148,25 @@ impl Hub {
                     kind: d.kind.clone(),
                 };
                 Item::new(self.boot, (c.version, 0), "degraded", Some(scope), &data)
+            }
+            Event::Uplinks(c) => {
+                let d = &c.device;
+                let data = UplinksData {
+                    state_version: c.version,
+                    device: &d.name,
+                    address: d.address.to_string(),
+                    region: &d.region,
+                    branch: &d.branch,
+                    kind: &d.kind,
+                    at: Rfc3339(c.at),
+                    uplinks: uplinks::lines(&c.uplinks, c.on_backup_line(), None),
+                };
+                let scope = Scope {
+                    region: d.region.clone(),
+                    branch: d.branch.clone(),
+                    kind: d.kind.clone(),
+                };
+                Item::new(self.boot, (c.version, 0), "uplinks", Some(scope), &data)
             }
             Event::InventoryReplaced {
                 version,

@@ -108,7 +108,7 @@ impl Recovered {
             Event::Transition(t) => self.transition(t),
             // An inventory swap keeps the list: a device removed from the inventory did
             // still recover, and the wall may show it until it ages out.
-            Event::InventoryReplaced { .. } | Event::Degraded(_) => {}
+            Event::InventoryReplaced { .. } | Event::Degraded(_) | Event::Uplinks(_) => {}
         }
     }
 

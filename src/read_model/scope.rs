@@ -110,6 +110,8 @@ impl ScopedViews {
                 .iter()
                 .map(|&i| snapshot.runtime[i as usize].clone())
                 .collect(),
+            // By name: a scoped reader looks up only its own devices.
+            uplinks: snapshot.uplinks.clone(),
         };
         View {
             snapshot: Arc::new(scoped),

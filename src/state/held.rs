@@ -64,7 +64,7 @@ pub async fn release_at_window_ends(state: State) {
                             held.remove(&t.device.name);
                         }
                     }
-                    Event::Degraded(_) => {}
+                    Event::Degraded(_) | Event::Uplinks(_) => {}
                     Event::InventoryReplaced { .. } => scan(&state, &mut held),
                 },
                 // Events were missed: the snapshot says where things stand.

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 use super::degraded::{Degraded, Figures, Tracker};
 use super::machine::Machine;
+use super::uplinks::{Book, Traffic};
 use crate::probe::ProbeOutcome;
 
 /// Latest probe figures of one device.
@@ -65,6 +66,9 @@ pub struct DeviceRuntime {
     /// The status shown is another cluster member's word, not this member's own
     /// decision ([`super::foreign`]).
     pub(super) told: AtomicBool,
+    /// Its ISP lines' counters and alert book, made at its first SNMP poll (most
+    /// devices are not polled: they pay one pointer).
+    pub(super) uplinks: Mutex<Option<Box<Book>>>,
 }
 
 impl DeviceRuntime {
@@ -77,6 +81,7 @@ impl DeviceRuntime {
             watched: AtomicBool::new(false),
             applied: AtomicI64::new(i64::MIN),
             told: AtomicBool::new(false),
+            uplinks: Mutex::default(),
         }
     }
 
@@ -133,6 +138,23 @@ impl DeviceRuntime {
     /// not evaluated (no thresholds, or not up).
     pub fn window_figures(&self) -> Option<Figures> {
         self.degraded.lock().as_ref().and_then(|t| t.figures())
+    }
+
+    /// One ISP line's counters and rates as of the last poll of the device's agent.
+    pub fn uplink_traffic(&self, isp: &str) -> Traffic {
+        self.uplinks
+            .lock()
+            .as_ref()
+            .map(|b| b.traffic(isp))
+            .unwrap_or_default()
+    }
+
+    /// Polls of the device's agent so far and those it did not answer, and the last.
+    pub fn uplink_polls(&self) -> (u64, u64, Option<DateTime<Utc>>) {
+        self.uplinks
+            .lock()
+            .as_ref()
+            .map_or((0, 0, None), |b| (b.polls, b.failures, b.polled_at))
     }
 
     /// True while the device's status machine is confirming a change.

@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::record::WarningChange;
 use super::{
     AlertChange, AlertEvent, AlertRow, AlertRules, AuditEntry, DeviceRow, DeviceScope, Record,
     RecordKind, Result, StoreError,
@@ -241,9 +242,11 @@ pub(super) async fn write<'r, S: Sql>(
                 }));
             }
             RecordKind::DegradedOpened { device, .. }
-            | RecordKind::DegradedResolved { device, .. } => {
+            | RecordKind::DegradedResolved { device, .. }
+            | RecordKind::UplinkOpened { device, .. }
+            | RecordKind::UplinkResolved { device, .. } => {
                 if !in_warnings.insert(device) {
-                    degraded(sql, &warnings, &mut events).await?;
+                    warnings_of(sql, &warnings, &mut events).await?;
                     warnings.clear();
                     in_warnings.clear();
                     in_warnings.insert(device);
@@ -254,7 +257,7 @@ pub(super) async fn write<'r, S: Sql>(
                 transitions(sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
-                degraded(sql, &warnings, &mut events).await?;
+                warnings_of(sql, &warnings, &mut events).await?;
                 warnings.clear();
                 in_warnings.clear();
                 sql.upsert_devices(r.at, upsert).await?;
@@ -272,7 +275,7 @@ pub(super) async fn write<'r, S: Sql>(
                 transitions(sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
-                degraded(sql, &warnings, &mut events).await?;
+                warnings_of(sql, &warnings, &mut events).await?;
                 warnings.clear();
                 in_warnings.clear();
                 let comment = Some(comment.as_str()).filter(|c| !c.is_empty());
@@ -284,7 +287,7 @@ pub(super) async fn write<'r, S: Sql>(
                 transitions(sql, rules, &run, &mut events, &mut downs).await?;
                 run.clear();
                 in_run.clear();
-                degraded(sql, &warnings, &mut events).await?;
+                warnings_of(sql, &warnings, &mut events).await?;
                 warnings.clear();
                 in_warnings.clear();
                 if let Some(a) = sql.unacknowledge(*alert).await? {
@@ -310,7 +313,7 @@ pub(super) async fn write<'r, S: Sql>(
         }
     }
     transitions(sql, rules, &run, &mut events, &mut downs).await?;
-    degraded(sql, &warnings, &mut events).await?;
+    warnings_of(sql, &warnings, &mut events).await?;
     for (boot, (stored, applied)) in progress {
         if applied > stored {
             sql.set_last_seq(boot, applied).await?;
@@ -439,9 +442,9 @@ async fn transitions<S: Sql>(
     Ok(())
 }
 
-/// Opens and resolves the `degraded` alerts of `batch` (records of distinct devices);
-/// appends what they did to `events`, in the order of their records.
-async fn degraded<S: Sql>(
+/// Opens and resolves the warnings (`degraded`, `uplink_down`) of `batch` (records of
+/// distinct devices); appends what they did to `events`, in the order of their records.
+async fn warnings_of<S: Sql>(
     sql: &mut S,
     batch: &[&Record],
     events: &mut Vec<AlertEvent>,
@@ -450,32 +453,33 @@ async fn degraded<S: Sql>(
         return Ok(());
     }
     let mut open = Vec::new();
-    // Per resolution, in first-seen order: the devices it resolves and when.
-    type Resolutions<'r> = Vec<(&'r str, Vec<(&'r str, DateTime<Utc>)>)>;
+    // Per condition and resolution, in first-seen order: the devices it resolves, when.
+    type Resolutions<'r> = Vec<((&'static str, &'r str), Vec<(&'r str, DateTime<Utc>)>)>;
     let mut resolve: Resolutions = Vec::new();
     for r in batch {
-        match &r.kind {
-            RecordKind::DegradedOpened { device, message } => open.push(NewAlert {
-                device: device.clone(),
-                condition: "degraded",
+        let Some(w) = r.kind.warning() else { continue };
+        match w.change {
+            WarningChange::Open(message) => open.push(NewAlert {
+                device: w.device.to_string(),
+                condition: w.condition,
                 severity: "warning",
-                message: message.clone(),
+                message: message.to_string(),
                 at: r.at,
             }),
-            RecordKind::DegradedResolved { device, resolution } => {
-                let at = (device.as_str(), r.at);
-                match resolve.iter_mut().find(|(res, _)| res == resolution) {
+            WarningChange::Resolve(resolution) => {
+                let key = (w.condition, resolution);
+                let at = (w.device, r.at);
+                match resolve.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, devices)) => devices.push(at),
-                    None => resolve.push((resolution, vec![at])),
+                    None => resolve.push((key, vec![at])),
                 }
             }
-            _ => {}
         }
     }
     let mut done = Vec::new();
-    for (resolution, devices) in &resolve {
+    for ((condition, resolution), devices) in &resolve {
         let resolved = sql
-            .resolve_alerts(devices, Some("degraded"), resolution)
+            .resolve_alerts(devices, Some(condition), resolution)
             .await?;
         done.extend(resolved.into_iter().map(resolved_event));
     }
@@ -490,11 +494,7 @@ async fn degraded<S: Sql>(
     let position: HashMap<&str, usize> = batch
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| match &r.kind {
-            RecordKind::DegradedOpened { device, .. }
-            | RecordKind::DegradedResolved { device, .. } => Some((device.as_str(), i)),
-            _ => None,
-        })
+        .filter_map(|(i, r)| Some((r.kind.warning()?.device, i)))
         .collect();
     done.sort_by_key(|e| (position.get(e.alert.device.as_str()).copied(), e.alert.id));
     events.extend(done);

@@ -71,6 +71,12 @@ pub enum RecordKind {
     /// The device's `degraded` condition ended (`resolution`: `recovered`, `down`,
     /// `disabled`): its open `degraded` alert, if any, resolves at the record's `at`.
     DegradedResolved { device: String, resolution: String },
+    /// One of a router's ISP lines went from up to down: its `uplink_down` warning
+    /// opens at the record's `at`, unless one is open.
+    UplinkOpened { device: String, message: String },
+    /// Every line of the router is up again (`recovered`), or it is no longer polled
+    /// (`disabled`): its open `uplink_down` alert, if any, resolves at the record's `at`.
+    UplinkResolved { device: String, resolution: String },
     /// The inventory changed: devices added or changed, and devices removed.
     Devices {
         upsert: Vec<DeviceRow>,
@@ -147,7 +153,9 @@ impl RecordKind {
             RecordKind::Transition { device, .. }
             | RecordKind::HeldAlert { device, .. }
             | RecordKind::DegradedOpened { device, .. }
-            | RecordKind::DegradedResolved { device, .. } => Some(device),
+            | RecordKind::DegradedResolved { device, .. }
+            | RecordKind::UplinkOpened { device, .. }
+            | RecordKind::UplinkResolved { device, .. } => Some(device),
             RecordKind::Devices { .. }
             | RecordKind::Acknowledge { .. }
             | RecordKind::Unacknowledge { .. }
@@ -188,6 +196,61 @@ impl RecordKind {
             },
         }
     }
+}
+
+impl RecordKind {
+    /// The record of an `uplink_down` alert change.
+    pub fn uplink(device: &Device, alert: &crate::state::uplinks::AlertChange) -> RecordKind {
+        use crate::state::uplinks::AlertChange;
+        let device = device.name.to_string();
+        match alert {
+            AlertChange::Open { message } => RecordKind::UplinkOpened {
+                device,
+                message: message.clone(),
+            },
+            AlertChange::Resolve { why } => RecordKind::UplinkResolved {
+                device,
+                resolution: (*why).into(),
+            },
+        }
+    }
+
+    /// A warning's record (`degraded`, `uplink_down`): its condition, its device, and
+    /// the message it opens with or the resolution it resolves with.
+    pub fn warning(&self) -> Option<Warning<'_>> {
+        let (condition, device, change) = match self {
+            RecordKind::DegradedOpened { device, message } => {
+                ("degraded", device, WarningChange::Open(message))
+            }
+            RecordKind::DegradedResolved { device, resolution } => {
+                ("degraded", device, WarningChange::Resolve(resolution))
+            }
+            RecordKind::UplinkOpened { device, message } => {
+                ("uplink_down", device, WarningChange::Open(message))
+            }
+            RecordKind::UplinkResolved { device, resolution } => {
+                ("uplink_down", device, WarningChange::Resolve(resolution))
+            }
+            _ => return None,
+        };
+        Some(Warning {
+            condition,
+            device,
+            change,
+        })
+    }
+}
+
+/// See [`RecordKind::warning`].
+pub struct Warning<'r> {
+    pub condition: &'static str,
+    pub device: &'r str,
+    pub change: WarningChange<'r>,
+}
+
+pub enum WarningChange<'r> {
+    Open(&'r str),
+    Resolve(&'r str),
 }
 
 fn is_false(b: &bool) -> bool {

@@ -77,7 +77,9 @@ impl Latest {
             // Opens an alert; the device's status is the last transition's.
             RecordKind::HeldAlert { .. }
             | RecordKind::DegradedOpened { .. }
-            | RecordKind::DegradedResolved { .. } => {}
+            | RecordKind::DegradedResolved { .. }
+            | RecordKind::UplinkOpened { .. }
+            | RecordKind::UplinkResolved { .. } => {}
             // Touch alerts and the audit log only, not the state restored from here.
             RecordKind::Acknowledge { .. }
             | RecordKind::Unacknowledge { .. }

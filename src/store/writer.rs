@@ -272,6 +272,7 @@ impl Spooler {
             StoreEvent::Degraded { at, device, alert } => {
                 (at, RecordKind::degraded(&device, &alert))
             }
+            StoreEvent::Uplink { at, device, alert } => (at, RecordKind::uplink(&device, &alert)),
             StoreEvent::Action { at, kind } => (at, kind),
             StoreEvent::Inventory { at, inventory, .. } => {
                 let known = &queue.latest.devices;
