@@ -76,6 +76,8 @@ pub async fn run<P: Pinger>(
         tls.metrics().register(&mut registry);
     }
     prober.register(&mut registry);
+    let poller_metrics = Arc::new(crate::schedule::uplinks::PollerMetrics::default());
+    poller_metrics.register(&mut registry);
     pinger.register(&mut registry);
     if let Some(member) = &member {
         registry.register_collector(Box::new(crate::cluster::handle::ClusterMetrics(
@@ -203,12 +205,23 @@ pub async fn run<P: Pinger>(
     if let Some(member) = &member {
         scheduler = scheduler.in_cluster(member.acting.clone());
     }
+    // The SNMP poller follows the same inventories on this runtime, not the prober's.
+    let (polled_tx, polled) = tokio::sync::watch::channel(None);
+    let poller = tokio::spawn(crate::schedule::uplinks::follow(
+        scheduler.state().clone(),
+        poller_metrics,
+        member.as_ref().map(|m| m.acting.clone()),
+        polled,
+    ));
     let supervisor = prober_runtime.spawn(supervise(
         scheduler,
         incoming,
         longest_interval,
         store.restore,
-        applied_tx,
+        Applied {
+            count: applied_tx,
+            snapshot: polled_tx,
+        },
     ));
     inventories
         .send(config.inventory.clone())
@@ -252,6 +265,7 @@ pub async fn run<P: Pinger>(
         watchdog.abort();
     }
     supervisor.abort();
+    poller.abort();
     held_alerts.abort();
     if let Some(leader) = notify_leader {
         leader.abort();
@@ -298,13 +312,20 @@ fn gate(
     Ok(gate)
 }
 
+/// Who hears of each inventory applied: the reloader counts them, the SNMP poller syncs
+/// its tasks to the snapshot.
+struct Applied {
+    count: tokio::sync::watch::Sender<u64>,
+    snapshot: tokio::sync::watch::Sender<Option<Arc<crate::state::Snapshot>>>,
+}
+
 /// Owns the scheduler: applies each inventory it is sent, in order.
 async fn supervise<P: Pinger>(
     mut scheduler: Scheduler<P>,
     mut incoming: mpsc::Receiver<Arc<Inventory>>,
     longest_interval: Arc<AtomicU64>,
     mut restore: HashMap<String, crate::store::StoredStatus>,
-    applied: tokio::sync::watch::Sender<u64>,
+    applied: Applied,
 ) {
     while let Some(inventory) = incoming.recv().await {
         let started = std::time::Instant::now();
@@ -324,7 +345,8 @@ async fn supervise<P: Pinger>(
                 .map(|s| crate::state::Machine::restored(s.status, s.down_since))
         });
         scheduler.sync(&snapshot);
-        applied.send_modify(|n| *n += 1);
+        applied.snapshot.send_replace(Some(snapshot.clone()));
+        applied.count.send_modify(|n| *n += 1);
         tracing::debug!(
             version = snapshot.version,
             devices = snapshot.inventory.devices.len(),

@@ -23,6 +23,7 @@
 
 pub mod metrics;
 pub mod phase;
+pub mod uplinks;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -24,6 +24,9 @@ pub struct Extras<'a> {
     pub open_alerts: Option<u32>,
     /// When the maintenance going on ends, if any is ([`super::maintenance::Ends`]).
     pub maintenance_ends_at: Option<DateTime<Utc>>,
+    /// A polled router's ISP lines ([`crate::read_model::uplinks`]); absent for the
+    /// devices without `snmp:`.
+    pub uplinks: Option<&'a crate::read_model::uplinks::UplinksView<'a>>,
 }
 
 /// Writes the fields of one device, `"name":…` to `"degraded_because":…` (with
@@ -41,6 +44,7 @@ pub fn write_device_fields(
         unreachable_because,
         open_alerts,
         maintenance_ends_at,
+        uplinks,
     } = extras;
     out.extend_from_slice(b"\"name\":");
     write_str(out, &device.name);
@@ -87,6 +91,11 @@ pub fn write_device_fields(
     });
     write_time(out, times, maintenance_ends_at);
     write_degraded(out, times, status.degraded.as_ref());
+    if let Some(uplinks) = uplinks {
+        // A few routers of a fleet: serde's cost does not matter here.
+        out.extend_from_slice(b",\"uplinks\":");
+        serde_json::to_writer(&mut *out, uplinks).expect("serialising to a Vec cannot fail");
+    }
     // What only the store knows; absent when the appliance keeps no store.
     if let Some(n) = open_alerts {
         out.extend_from_slice(b",\"open_alerts\":");
@@ -279,6 +288,7 @@ mod tests {
             unreachable_because: because,
             open_alerts: alerts,
             maintenance_ends_at: ends,
+            uplinks: None,
         };
         write_device_fields(&mut out, &mut TimeWriter::default(), d, s, m, extras);
         out.push(b'}');

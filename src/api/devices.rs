@@ -17,7 +17,9 @@ use crate::config::{Device, ProbeSettings};
 use crate::context::Context;
 use crate::http::BoxFuture;
 use crate::http::response::{self, Body};
-use crate::read_model::{ListQuery, OrderCache, Row, TimeWriter, select, unreachable_because};
+use crate::read_model::{
+    ListQuery, OrderCache, Row, TimeWriter, select, unreachable_because, uplinks,
+};
 use crate::state::{DeviceStatus, Snapshot, Status};
 use crate::store::StoreHealth;
 
@@ -107,6 +109,7 @@ fn devices_json_in(
         let because = because(snapshot, device, status);
         out.push(b'{');
         let until = ends.of_device(device);
+        let uplinks = uplinks::view(snapshot, device, status, Some(runtime));
         device_json::write_device_fields(
             &mut out,
             &mut times,
@@ -117,6 +120,7 @@ fn devices_json_in(
                 unreachable_because: because.as_deref(),
                 open_alerts,
                 maintenance_ends_at: until,
+                uplinks: uplinks.as_ref(),
             },
         );
         out.push(b'}');
@@ -224,6 +228,7 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
     let mut out = Vec::with_capacity(4 * DEVICE_JSON_BYTES);
     let _ = write!(out, r#"{{"state_version":{},"#, snapshot.version);
     let because = because(snapshot, device, status);
+    let uplinks = uplinks::view(snapshot, device, status, Some(runtime));
     device_json::write_device_fields(
         &mut out,
         &mut TimeWriter::default(),
@@ -234,6 +239,7 @@ fn detail(ctx: &Context, snapshot: &Snapshot, row: Row) -> Response<Body> {
             unreachable_because: because.as_deref(),
             open_alerts,
             maintenance_ends_at: maintenance::ends(ctx).of_device(device),
+            uplinks: uplinks.as_ref(),
         },
     );
     // The acknowledged ones among its open alerts (who, when, what they said).

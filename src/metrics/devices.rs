@@ -31,6 +31,93 @@ use super::shard::{self, Shard};
 use crate::read_model::Ends;
 use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
 
+/// The ISP lines of the polled devices among `rows` (`buf` holds their `device` labels).
+/// A line whose status is unknown has no `wardops_uplink_up` sample, as an undecided
+/// device has no `wardops_device_up`; `wardops_uplink_agent_up` says whether the last
+/// poll was answered.
+fn uplinks(w: &mut Writer, snapshot: &Snapshot, rows: &[Row], buf: &[u8]) {
+    let polled: Vec<(&Row, Option<&crate::state::uplinks::Uplinks>)> = rows
+        .iter()
+        .filter(|r| snapshot.inventory.devices[r.index].snmp.is_some())
+        .map(|r| {
+            let name = &snapshot.inventory.devices[r.index].name;
+            (r, snapshot.uplinks.get(name).map(|u| &**u))
+        })
+        .collect();
+    if polled.is_empty() {
+        return;
+    }
+    let device_labels = |row: &Row| &buf[row.labels.0..row.labels.1];
+    let agent = "wardops_uplink_agent_up";
+    w.family(
+        agent,
+        "1 if the router's SNMP agent answered its last poll, else 0; absent before the first",
+        Kind::Gauge,
+    );
+    for (row, _) in &polled {
+        if let Some(answered) = snapshot.runtime[row.index].uplink_agent_answered() {
+            w.sample(agent, device_labels(row), u64::from(answered));
+        }
+    }
+    let backup = "wardops_device_on_backup_line";
+    w.family(
+        backup,
+        "1 while the router is up and one of its ISP lines is down (the branch works on its \
+         backup line), else 0",
+        Kind::Gauge,
+    );
+    for (row, lines) in &polled {
+        let on = crate::read_model::uplinks::on_backup_line(&row.status, *lines);
+        w.sample(backup, device_labels(row), u64::from(on));
+    }
+    // One label set per line: `device` and `isp`.
+    let mut sets: Vec<(usize, Vec<u8>, &crate::state::uplinks::Line)> = Vec::new();
+    for (row, lines) in &polled {
+        for line in lines.iter().flat_map(|u| u.lines.iter()) {
+            let mut set = device_labels(row).to_vec();
+            label(&mut set, false, "isp", &line.isp);
+            sets.push((row.index, set, line));
+        }
+    }
+    let up = "wardops_uplink_up";
+    w.family(
+        up,
+        "1 if the ISP line's interface is up, 0 if down (also when shut on purpose); absent \
+         while unknown",
+        Kind::Gauge,
+    );
+    for (_, set, line) in &sets {
+        use crate::state::uplinks::LineStatus;
+        match line.status {
+            LineStatus::Up => w.sample(up, set, 1u64),
+            LineStatus::Down => w.sample(up, set, 0u64),
+            LineStatus::Unknown => {}
+        }
+    }
+    type Octets = fn(&crate::state::uplinks::Traffic) -> Option<u64>;
+    let counters: [(&str, &str, Octets); 2] = [
+        (
+            "wardops_uplink_receive_bytes_total",
+            "Octets the ISP line's interface received (ifHCInOctets), as last read",
+            |t| t.in_octets,
+        ),
+        (
+            "wardops_uplink_transmit_bytes_total",
+            "Octets the ISP line's interface sent (ifHCOutOctets), as last read",
+            |t| t.out_octets,
+        ),
+    ];
+    for (name, help, octets) in counters {
+        w.family(name, help, Kind::Counter);
+        for (index, set, line) in &sets {
+            let traffic = snapshot.runtime[*index].uplink_traffic(&line.isp);
+            if let Some(v) = octets(&traffic) {
+                w.sample(name, set, v);
+            }
+        }
+    }
+}
+
 /// Rough bytes of exposition per device, to allocate once.
 pub const BYTES_PER_DEVICE: usize = 700;
 
@@ -216,6 +303,7 @@ pub fn encode(
         }
         w.sample(info, &set, 1u64);
     }
+    uplinks(w, snapshot, &rows, &buf);
 
     if !shard::has_totals(shard) {
         return;

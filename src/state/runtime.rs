@@ -149,12 +149,13 @@ impl DeviceRuntime {
             .unwrap_or_default()
     }
 
-    /// Polls of the device's agent so far and those it did not answer, and the last.
-    pub fn uplink_polls(&self) -> (u64, u64, Option<DateTime<Utc>>) {
+    /// Whether the device's agent answered its last poll; None before the first.
+    pub fn uplink_agent_answered(&self) -> Option<bool> {
         self.uplinks
             .lock()
             .as_ref()
-            .map_or((0, 0, None), |b| (b.polls, b.failures, b.polled_at))
+            .filter(|b| b.polls > 0)
+            .map(|b| b.answered)
     }
 
     /// True while the device's status machine is confirming a change.

@@ -343,6 +343,8 @@ pub struct Book {
     /// Polls done and polls the agent did not answer.
     pub polls: u64,
     pub failures: u64,
+    /// The last poll was answered.
+    pub answered: bool,
 }
 
 impl Book {
@@ -357,6 +359,7 @@ impl Book {
     ) {
         self.polls += 1;
         self.failures += u64::from(failed);
+        self.answered = !failed;
         self.polled_at = Some(at);
         if !failed {
             let traffic = observed
