@@ -133,3 +133,22 @@ impl<'a> LineView<'a> {
         }
     }
 }
+
+/// The routers of `snapshot` on their backup line, the longest first (by when their
+/// oldest down line went down), ties by name: as inventory indexes with that time.
+pub fn on_backup(snapshot: &Snapshot) -> Vec<(usize, chrono::DateTime<chrono::Utc>)> {
+    let mut found: Vec<(usize, chrono::DateTime<chrono::Utc>)> = snapshot
+        .uplinks
+        .iter()
+        .filter_map(|(name, u)| {
+            let i = snapshot.inventory.index_of(name)?;
+            if !on_backup_line(&snapshot.status[i], Some(u)) {
+                return None;
+            }
+            Some((i, u.down().map(|l| l.since).min()?))
+        })
+        .collect();
+    let inv = &snapshot.inventory;
+    found.sort_by(|a, b| (a.1, &inv.devices[a.0].name).cmp(&(b.1, &inv.devices[b.0].name)));
+    found
+}

@@ -164,6 +164,7 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
                     DeviceView::new(device, status, &m, now)
                         .named(web.ctx.web.display_name_label.as_deref())
                         .with_maintenance(&mut Ends::new(now, web.ctx.maintenance.zone, web.ctx.state.silences()))
+                        .with_uplinks(&snapshot, Some(runtime))
                 ),
                 ..context! {
                     interval => crate::config::duration::format(p.interval),

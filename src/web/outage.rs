@@ -31,6 +31,74 @@ pub struct SummaryView<'a> {
     pub unreachable: usize,
     pub branches: usize,
     pub regions: Vec<RegionRow<'a>>,
+    /// The routers up on their backup line (one ISP line down), longest first; at most
+    /// [`BACKUP_LISTED`] of `backup_total`.
+    pub backup: Vec<BackupRow<'a>>,
+    pub backup_total: usize,
+}
+
+/// The "on backup line" rows listed before "and N more".
+pub const BACKUP_LISTED: usize = 50;
+
+/// A router working on its backup line: where, which line is down since when, and its
+/// lines as badges.
+#[derive(Debug, Serialize)]
+pub struct BackupRow<'a> {
+    pub region: &'a str,
+    pub branch: &'a str,
+    pub device: DeviceRef<'a>,
+    pub since: String,
+    pub down: Vec<&'a str>,
+    pub up: Vec<&'a str>,
+    pub uplinks: crate::read_model::uplinks::UplinksView<'a>,
+}
+
+/// The routers of `snapshot` on their backup line that `keep` keeps.
+pub fn backup_rows<'a>(
+    snapshot: &'a Snapshot,
+    label: Option<&str>,
+    mut keep: impl FnMut(usize) -> bool,
+) -> (Vec<BackupRow<'a>>, usize) {
+    use crate::read_model::uplinks;
+    use crate::state::uplinks::LineStatus;
+    let found: Vec<_> = uplinks::on_backup(snapshot)
+        .into_iter()
+        .filter(|(i, _)| keep(*i))
+        .collect();
+    let total = found.len();
+    let rows = found
+        .into_iter()
+        .take(BACKUP_LISTED)
+        .filter_map(|(i, since)| {
+            let d = &snapshot.inventory.devices[i];
+            let s = &snapshot.status[i];
+            let lines = snapshot.uplinks.get(&d.name)?;
+            let isps = |status| {
+                lines
+                    .lines
+                    .iter()
+                    .filter(move |l| l.status == status)
+                    .map(|l| &*l.isp)
+                    .collect()
+            };
+            Some(BackupRow {
+                region: &d.region,
+                branch: &d.branch,
+                device: DeviceRef {
+                    name: &d.name,
+                    display_name: display_name(d, label),
+                    url: device_url(&d.name),
+                    status: s.status.as_str(),
+                    down_since: None,
+                },
+                since: Rfc3339(since).to_string(),
+                down: isps(LineStatus::Down),
+                up: isps(LineStatus::Up),
+                uplinks: uplinks::lines(lines, true, None),
+            })
+        })
+        .collect();
+    (rows, total)
 }
 
 #[derive(Debug, Serialize)]
@@ -142,6 +210,9 @@ pub fn summary_where<'a>(
             down_since: time(s.down_since),
         }
     };
+    let (backup, backup_total) = backup_rows(snapshot, label, |i| {
+        place.matches(&inv.devices[i], snapshot.status[i].status, &mut scratch)
+    });
     let mut rows_left = BRANCHES_LISTED;
     let regions = outages
         .regions
@@ -201,6 +272,8 @@ pub fn summary_where<'a>(
         unreachable,
         branches,
         regions,
+        backup,
+        backup_total,
     }
 }
 

@@ -53,6 +53,7 @@ impl Templates {
         env.add_filter("exact", |s: String| {
             crate::read_model::TextFilter::exact(&s).written
         });
+        env.add_filter("bps", bps);
         Templates { env }
     }
 
@@ -60,6 +61,16 @@ impl Templates {
     pub fn render(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(ctx)
     }
+}
+
+/// A line's rate as `12.3 Mbit/s`; `—` when there is none yet.
+fn bps(v: Option<f64>) -> String {
+    let Some(v) = v else { return "—".into() };
+    let (scaled, unit) = [(1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s")]
+        .into_iter()
+        .find(|(f, _)| v >= *f)
+        .map_or((v, "bit/s"), |(f, u)| (v / f, u));
+    format!("{scaled:.1} {unit}")
 }
 
 fn parse(t: &str) -> Option<DateTime<Utc>> {

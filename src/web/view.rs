@@ -12,8 +12,9 @@ use super::Pages;
 use crate::config::{Device, Labels};
 use crate::http::response::{self, Body};
 pub use crate::read_model::Counts;
+use crate::read_model::uplinks::{self, UplinksView};
 use crate::read_model::{Ends, Rfc3339, unreachable_because};
-use crate::state::{DeviceStatus, Measurements, Snapshot, Status};
+use crate::state::{DeviceRuntime, DeviceStatus, Measurements, Snapshot, Status};
 
 /// Pages load their own script and style only; nothing inline, nothing framed, no
 /// third party (the appliance runs offline).
@@ -54,8 +55,13 @@ pub struct DeviceView<'a> {
     pub maintenance_ends_at: Option<String>,
     /// While degraded: since when, and the window's figures that raised it (the badge).
     pub degraded: Option<DegradedView>,
+    /// A polled router's ISP lines (the badges), once [`DeviceView::in_snapshot`] or
+    /// [`DeviceView::with_uplinks`] has looked; None for a device without `snmp:`.
+    pub uplinks: Option<UplinksView<'a>>,
     #[serde(skip)]
     device: &'a Device,
+    #[serde(skip)]
+    state: DeviceStatus,
 }
 
 impl<'a> DeviceView<'a> {
@@ -92,7 +98,9 @@ impl<'a> DeviceView<'a> {
                 since: Rfc3339(g.since).to_string(),
                 figures: crate::read_model::degraded::Because::of(&g).summary(),
             }),
+            uplinks: None,
             device: d,
+            state: *s,
         }
     }
 
@@ -116,6 +124,12 @@ impl<'a> DeviceView<'a> {
         if self.status == Status::Unreachable.as_str() {
             self.because = unreachable_because(snapshot, self.device);
         }
+        self.with_uplinks(snapshot, None)
+    }
+
+    /// Adds a polled router's ISP lines, with their traffic when `runtime` is given.
+    pub fn with_uplinks(mut self, snapshot: &'a Snapshot, runtime: Option<&DeviceRuntime>) -> Self {
+        self.uplinks = uplinks::view(snapshot, self.device, &self.state, runtime);
         self
     }
 }

@@ -54,6 +54,8 @@ struct Tile<'a> {
     url: String,
     status: &'static str,
     degraded: bool,
+    /// A router up with one of its ISP lines down.
+    backup: bool,
     /// An open alert of it is acknowledged: someone is on it.
     acked: bool,
     /// What the hover says: name, address, kind, status and since when.
@@ -145,7 +147,13 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
                             let s = snapshot.status.get(i)?;
                             bc.add_device(s);
                             counts.add_device(s);
-                            per_device.then(|| tile(d, s, label, acked.contains(&*d.name)))
+                            per_device.then(|| {
+                                let backup = crate::read_model::uplinks::on_backup_line(
+                                    s,
+                                    snapshot.uplinks.get(&d.name).map(|u| &**u),
+                                );
+                                tile(d, s, label, acked.contains(&*d.name), backup)
+                            })
                         })
                         .collect();
                     BranchTiles {
@@ -179,6 +187,7 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             out_for: super::templates::duration(r.duration().num_seconds()),
         })
         .collect();
+    let (backup, backup_total) = super::outage::backup_rows(snapshot, label, |_| true);
     let zone = web.ctx.web.display_zone;
     let local = now.with_timezone(&zone);
     view::page(
@@ -192,6 +201,8 @@ pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<
             outages => view::v(rows),
             outage_branches => outages.branches,
             more_outages => more,
+            backup => view::v(backup),
+            backup_total,
             regions => view::v(regions),
             per_device => per_device,
             recovered => view::v(recovered),
@@ -221,6 +232,7 @@ fn tile<'a>(
     s: &crate::state::DeviceStatus,
     label: Option<&str>,
     acked: bool,
+    backup: bool,
 ) -> Tile<'a> {
     let since = match s.status {
         Status::Down | Status::Unreachable => s
@@ -234,9 +246,10 @@ fn tile<'a>(
         url: device_url(&d.name),
         status: s.status.as_str(),
         degraded: s.degraded.is_some(),
+        backup,
         acked,
         title: format!(
-            "{}{} · {} · {} · {}{}{}{}",
+            "{}{} · {} · {} · {}{}{}{}{}",
             // The display name first, where there is one: a tile is too small for text.
             super::view::display_name(d, label)
                 .map(|n| format!("{n} · "))
@@ -251,6 +264,7 @@ fn tile<'a>(
                 ""
             },
             since,
+            if backup { " · on backup line" } else { "" },
             if acked { " · acknowledged" } else { "" }
         ),
     }
