@@ -270,7 +270,7 @@
       return d;
     }
     es.addEventListener("hello", function () { lastEvent = Date.now(); setLive("on", "● live"); comeAlive(); });
-    ["transition", "degraded", "alert_opened", "alert_resolved"].forEach(function (name) {
+    ["transition", "degraded", "uplinks", "alert_opened", "alert_resolved"].forEach(function (name) {
       es.addEventListener(name, function (e) { seen(e); refreshSoon(); });
     });
     // The count behind an open alert changed: the server's figure goes in place at once
