@@ -80,7 +80,7 @@ pub enum EventKind {
     Alert {
         device: String,
         alert_id: i64,
-        /// `device_down`, `flapping`, `degraded`.
+        /// `device_down`, `flapping`, `degraded`, `uplink_down`.
         condition: String,
         state: AlertState,
     },

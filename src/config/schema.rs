@@ -334,7 +334,7 @@ fn notifications() -> Value {
                 "branch": one_or_list(""),
                 "kind": one_or_list(""),
                 "severity": one_or_list("critical, warning, info"),
-                "condition": one_or_list("device_down, flapping, degraded"),
+                "condition": one_or_list("device_down, flapping, degraded, uplink_down"),
                 "device": one_or_list(""),
                 "labels": { "anyOf": [{ "type": "object", "additionalProperties": { "anyOf": [{ "type": ["string", "number", "boolean"] }, { "type": "array" }] } }, { "type": "null" }] },
             }), &[], "every field given must match; a list matches any of its values"),

@@ -27,7 +27,7 @@ pub struct Notice {
     pub outbox_id: i64,
     pub state: NoticeState,
     pub alert_id: i64,
-    /// The alert's condition (`device_down`, `flapping`, `degraded`): Alertmanager's
+    /// The alert's condition (`device_down`, `flapping`, `degraded`, `uplink_down`): Alertmanager's
     /// `alertname`.
     pub condition: String,
     pub severity: String,

@@ -148,7 +148,7 @@ const GROUP_FIELDS: &[&str] = &[
     "device",
 ];
 const SEVERITIES: &[&str] = &["critical", "warning", "info"];
-const CONDITIONS: &[&str] = &["device_down", "flapping", "degraded"];
+const CONDITIONS: &[&str] = &["device_down", "flapping", "degraded", "uplink_down"];
 
 pub(super) use raw::RawNotify;
 
