@@ -121,6 +121,12 @@ impl Snmpsim {
 
     /// Starts the agent serving `records` (`.snmprec` text) as they are.
     pub fn start_records(records: &str) -> Snmpsim {
+        Snmpsim::start_at(records, &["127.0.0.1"])
+    }
+
+    /// Starts one agent process answering on each of `addresses` (loopback ones), all
+    /// on the same port, serving `records`: several routers of one recording.
+    pub fn start_at(records: &str, addresses: &[&str]) -> Snmpsim {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
         std::fs::create_dir(dir.path().join("cache")).unwrap();
@@ -131,7 +137,11 @@ impl Snmpsim {
             .arg(dir.path().join("data"))
             .arg("--cache-dir")
             .arg(dir.path().join("cache"))
-            .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"))
+            .args(
+                addresses
+                    .iter()
+                    .map(|a| format!("--agent-udpv4-endpoint={a}:{port}")),
+            )
             .args(["--v3-user", V3_USER, "--v3-auth-key", V3_AUTH_KEY])
             .args(["--v3-auth-proto", "SHA256", "--v3-priv-key", V3_PRIV_KEY])
             .args(["--v3-priv-proto", "AES"])
@@ -143,7 +153,9 @@ impl Snmpsim {
             .spawn()
             .expect("start snmpsim-command-responder (scripts/test installs snmpsim and pysmi)");
         let mut sim = Snmpsim { child, port, dir };
-        sim.wait_answering();
+        for address in addresses {
+            sim.wait_answering(address);
+        }
         sim
     }
 
@@ -168,7 +180,7 @@ impl Snmpsim {
         std::fs::read_to_string(self.dir.path().join("snmpsim.log")).unwrap_or_default()
     }
 
-    fn wait_answering(&mut self) {
+    fn wait_answering(&mut self, address: &str) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(200)))
@@ -180,14 +192,14 @@ impl Snmpsim {
                 panic!("snmpsim exited ({status}):\n{}", self.log());
             }
             socket
-                .send_to(&v2c_get_request(COMMUNITY), ("127.0.0.1", self.port))
+                .send_to(&v2c_get_request(COMMUNITY), (address, self.port))
                 .unwrap();
             if socket.recv(&mut buf).is_ok_and(|n| n > 0) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "snmpsim did not answer on 127.0.0.1:{} within 30 s:\n{}",
+                "snmpsim did not answer on {address}:{} within 30 s:\n{}",
                 self.port,
                 self.log()
             );
