@@ -34,6 +34,7 @@ mod maintenance;
 pub mod probe;
 mod raw;
 pub mod schema;
+mod secret;
 pub mod settings;
 pub mod snmp;
 pub(crate) mod walk;

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::duration;
+use crate::config::{duration, secret};
 use crate::config::error::{ConfigError, Location, Place, Spanned};
 use crate::config::walk::{Walk, Walker};
 use crate::config::yaml::Event;
@@ -301,8 +301,8 @@ impl Check<'_, '_> {
         }
     }
 
-    /// The secret named by `env` (a variable) or `file` (a path, relative to `base`),
-    /// at most one of them; trailing line ends of a file are not part of it.
+    /// The secret named by `env` or `file` ([`crate::config::secret::read`]), its
+    /// problem reported.
     fn secret(
         &mut self,
         env: &Option<Spanned<String>>,
@@ -310,53 +310,12 @@ impl Check<'_, '_> {
         keys: &(String, String),
         base: &Path,
     ) -> Option<Secret> {
-        let short = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-        match (env, file) {
-            (Some(_), Some(f)) => {
-                self.error(
-                    f.at,
-                    format!(
-                        "{}: give {} or {}, not both",
-                        keys.1,
-                        short(&keys.0),
-                        short(&keys.1)
-                    ),
-                );
+        match secret::read(env.as_ref(), file.as_ref(), (&keys.0, &keys.1), base) {
+            Ok(value) => value.map(Secret::new),
+            Err((at, message)) => {
+                self.error(at, message);
                 None
             }
-            (Some(var), None) => match std::env::var(var.value.trim()) {
-                Ok(v) if !v.is_empty() => Some(Secret::new(v)),
-                _ => {
-                    self.error(
-                        var.at,
-                        format!(
-                            "{}: the environment variable {} is not set (or empty)",
-                            keys.0, var.value
-                        ),
-                    );
-                    None
-                }
-            },
-            (None, Some(f)) => {
-                let file = base.join(f.value.trim());
-                match std::fs::read_to_string(&file) {
-                    Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => {
-                        Some(Secret::new(v.trim_end_matches(['\r', '\n']).to_string()))
-                    }
-                    Ok(_) => {
-                        self.error(f.at, format!("{}: {} is empty", keys.1, file.display()));
-                        None
-                    }
-                    Err(e) => {
-                        self.error(
-                            f.at,
-                            format!("{}: cannot read {}: {e}", keys.1, file.display()),
-                        );
-                        None
-                    }
-                }
-            }
-            (None, None) => None,
         }
     }
 }
