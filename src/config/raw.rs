@@ -9,6 +9,7 @@ use std::path::Path;
 use super::error::{ConfigError, Spanned};
 use super::maintenance::{self, RawWindow};
 use super::probe::ProbeOverrides;
+use super::snmp::read::{self as snmp, RawRule, RawUplink, RawUplinks, SnmpOverrides};
 use super::walk::{Text, Walk, Walker};
 use super::yaml::Event;
 
@@ -29,6 +30,9 @@ pub struct RawRegion<'a> {
     pub parents: Parents<'a>,
     pub branches: Vec<RawBranch<'a>>,
     pub maintenance: Vec<RawWindow<'a>>,
+    pub snmp: SnmpOverrides,
+    /// Its ifAlias rules, for the devices without a list of their own.
+    pub uplinks: Option<RawUplinks<RawRule>>,
 }
 
 #[derive(Debug)]
@@ -40,6 +44,7 @@ pub struct RawBranch<'a> {
     pub parents: Parents<'a>,
     pub devices: Vec<RawDevice<'a>>,
     pub maintenance: Vec<RawWindow<'a>>,
+    pub snmp: SnmpOverrides,
 }
 
 #[derive(Debug)]
@@ -52,14 +57,23 @@ pub struct RawDevice<'a> {
     pub probe: ProbeOverrides,
     pub parents: Parents<'a>,
     pub maintenance: Vec<RawWindow<'a>>,
+    pub snmp: SnmpOverrides,
+    pub uplinks: Option<RawUplinks<RawUplink>>,
 }
 
 /// A label's key and value as written.
 pub type Label<'a> = (Spanned<Text<'a>>, Spanned<Text<'a>>);
 
 pub(in crate::config) const FILE_KEYS: &[&str] = &["regions"];
-pub(in crate::config) const REGION_KEYS: &[&str] =
-    &["name", "probe", "branches", "parents", "maintenance"];
+pub(in crate::config) const REGION_KEYS: &[&str] = &[
+    "name",
+    "probe",
+    "branches",
+    "parents",
+    "maintenance",
+    "snmp",
+    "uplinks",
+];
 pub(in crate::config) const BRANCH_KEYS: &[&str] = &[
     "name",
     "lat",
@@ -68,6 +82,9 @@ pub(in crate::config) const BRANCH_KEYS: &[&str] = &[
     "devices",
     "parents",
     "maintenance",
+    "snmp",
+    // Known only to say where it belongs instead.
+    "uplinks",
 ];
 pub(in crate::config) const DEVICE_KEYS: &[&str] = &[
     "name",
@@ -77,6 +94,8 @@ pub(in crate::config) const DEVICE_KEYS: &[&str] = &[
     "probe",
     "parents",
     "maintenance",
+    "snmp",
+    "uplinks",
 ];
 
 /// Walks `text` (the content of `file`), adding every problem found to `errors`. What
@@ -111,6 +130,7 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
     let (mut name, mut probe, mut branches) = (None, ProbeOverrides::default(), Vec::new());
     let mut parents = None;
     let mut windows = Vec::new();
+    let (mut snmp_, mut uplinks) = (SnmpOverrides::default(), None);
     let seen = w.mapping("region", REGION_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
@@ -118,6 +138,8 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
             3 => parents = parents::read(w)?,
             // By name, not index: other keys may be added to the list before it.
             k if REGION_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
+            k if REGION_KEYS[k] == "snmp" => snmp_ = SnmpOverrides::read(w)?,
+            k if REGION_KEYS[k] == "uplinks" => uplinks = snmp::rules(w)?,
             _ => w.list("branches", |w, item| {
                 branches.extend(branch(w, item)?);
                 Ok(())
@@ -132,6 +154,8 @@ fn region<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawRegion
         parents,
         branches,
         maintenance: windows,
+        snmp: snmp_,
+        uplinks,
     }))
 }
 
@@ -142,6 +166,7 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
     let (mut name, mut lat, mut lon) = (None, None, None);
     let (mut probe, mut devices, mut parents) = (ProbeOverrides::default(), Vec::new(), None);
     let mut windows = Vec::new();
+    let mut snmp_ = SnmpOverrides::default();
     let seen = w.mapping("branch", BRANCH_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
@@ -150,6 +175,15 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
             3 => probe = ProbeOverrides::read(w)?,
             5 => parents = parents::read(w)?,
             k if BRANCH_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
+            k if BRANCH_KEYS[k] == "snmp" => snmp_ = SnmpOverrides::read(w)?,
+            k if BRANCH_KEYS[k] == "uplinks" => {
+                let first = w.next()?;
+                w.error(
+                    super::walk::start_of(&first),
+                    "uplinks: not on a branch: alias rules belong on its region, a device's own list on the device",
+                );
+                w.skip(first)?;
+            }
             _ => w.list("devices", |w, item| {
                 devices.extend(device(w, item)?);
                 Ok(())
@@ -166,6 +200,7 @@ fn branch<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawBranch
         parents,
         devices,
         maintenance: windows,
+        snmp: snmp_,
     }))
 }
 
@@ -176,6 +211,7 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
     let (mut name, mut address, mut kind) = (None, None, None);
     let (mut labels, mut probe, mut parents) = (Vec::new(), ProbeOverrides::default(), None);
     let mut windows = Vec::new();
+    let (mut snmp_, mut uplinks) = (SnmpOverrides::default(), None);
     let seen = w.mapping("device", DEVICE_KEYS, |w, key| {
         match key {
             0 => name = w.text("name")?,
@@ -184,6 +220,8 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
             3 => labels = self::labels(w)?,
             5 => parents = parents::read(w)?,
             k if DEVICE_KEYS[k] == "maintenance" => windows = maintenance::read(w)?,
+            k if DEVICE_KEYS[k] == "snmp" => snmp_ = SnmpOverrides::read(w)?,
+            k if DEVICE_KEYS[k] == "uplinks" => uplinks = snmp::uplinks(w)?,
             _ => probe = ProbeOverrides::read(w)?,
         }
         Ok(())
@@ -198,6 +236,8 @@ fn device<'a>(w: &mut Walker<'a, '_>, first: Event<'a>) -> Walk<Option<RawDevice
             probe,
             parents,
             maintenance: windows,
+            snmp: snmp_,
+            uplinks,
         }),
         _ => None,
     })

@@ -11,6 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(in crate::config) mod level;
+pub(in crate::config) mod read;
+
 use crate::snmp::uplink::{AliasRule, Matcher};
 use crate::snmp::{Agent, Credentials};
 

@@ -15,11 +15,13 @@ use super::content_hash;
 use crate::config::error::{ConfigError, ConfigErrors, Location, Place, Spanned, panic_message};
 use crate::config::inventory::{Branch, Device, FastHash, Inventory, Region};
 use crate::config::probe::ProbeSettings;
+use crate::config::snmp::level::SnmpLevel;
 use crate::config::{maintenance, raw};
 use crate::maintenance::{Scope, Window, Windows};
 
 mod device;
 mod parents;
+mod snmp;
 
 pub use device::metric_label_name;
 
@@ -196,6 +198,9 @@ impl Builder<'_> {
                 file,
                 &mut self.errors,
             );
+            let region_snmp = SnmpLevel::resolve(&raw_region.snmp, file, &mut self.errors);
+            region_snmp.check_privacy_key(&region_snmp, file, &mut self.errors);
+            let region_rules = self.region_rules(file, &region, raw_region.uplinks.as_ref());
             let mut branches = Vec::new();
             let mut branch_places: HashMap<String, Place> = HashMap::new();
             for raw_branch in raw_region.branches {
@@ -232,12 +237,19 @@ impl Builder<'_> {
                     ))
                     .collect::<Vec<Window>>()
                     .into();
+                let own_snmp = SnmpLevel::resolve(&raw_branch.snmp, file, &mut self.errors);
+                let branch_snmp = own_snmp.over(&region_snmp);
+                branch_snmp.check_privacy_key(&own_snmp, file, &mut self.errors);
+                let snmp = snmp::SnmpInherited {
+                    level: branch_snmp,
+                    rules: region_rules.clone(),
+                };
                 let mut indexes = Vec::new();
                 let inherited = [branch_parents.as_ref(), region_parents.as_ref()];
                 for raw in &raw_branch.devices {
                     let place = (&region, &branch, branch_probe);
                     if let Some((device, parents)) =
-                        self.device(file, raw, place, inherited, &branch_windows)
+                        self.device(file, raw, place, inherited, &branch_windows, &snmp)
                     {
                         indexes.push(self.devices.len());
                         self.devices.push(device);

@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{duration, secret};
 use crate::config::error::{ConfigError, Location, Place, Spanned};
 use crate::config::walk::{Walk, Walker};
 use crate::config::yaml::Event;
+use crate::config::{duration, secret};
 use crate::notify::Secret;
 
 pub(in crate::config) mod raw;

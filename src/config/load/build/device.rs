@@ -1,5 +1,5 @@
 //! One device of the inventory: its name, address and kind checked, its probe settings
-//! cascaded from its branch, and, on a reload, the previous build's device kept when
+//! cascaded from its branch (its SNMP polling: [`super::snmp`]), and, on a reload, the previous build's device kept when
 //! nothing about it changed.
 
 use std::net::IpAddr;
@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::parents::Level;
+use super::snmp::SnmpInherited;
 use super::{Builder, seen_before};
 use crate::config::error::{ConfigError, Location, Place};
 use crate::config::inventory::{Device, Labels};
@@ -56,6 +57,7 @@ impl Builder<'_> {
         (region, branch, inherited): (&Arc<str>, &Arc<str>, ProbeSettings),
         inherited_parents: [Option<&Level>; 2],
         branch_windows: &Windows,
+        inherited_snmp: &SnmpInherited,
     ) -> Option<(Arc<Device>, Level)> {
         let before = self.errors.len();
         let trimmed = raw.name.value.trim();
@@ -112,6 +114,7 @@ impl Builder<'_> {
         let own_parents = self.parent_level(file, &raw.parents);
         let parent_places = self.cascade(&name, own_parents, inherited_parents);
         let windows = self.device_windows(file, raw, region, branch, &name, branch_windows);
+        let snmp = self.device_snmp(file, &name, raw, inherited_snmp);
         if self.errors.len() > before {
             return None;
         }
@@ -128,6 +131,7 @@ impl Builder<'_> {
                     .zip(parent_places.iter())
                     .all(|(a, (b, _))| a == b)
                 && p.maintenance == windows
+                && p.snmp == snmp
                 && p.labels.len() == raw.labels.len()
                 && raw
                     .labels
@@ -153,7 +157,7 @@ impl Builder<'_> {
             probe,
             parents,
             maintenance: windows,
-            snmp: None,
+            snmp,
         });
         Some((device, parent_places))
     }
@@ -214,7 +218,7 @@ impl Builder<'_> {
 
     /// A kind, label key or value: visible, not too long, and unless `may_be_empty`
     /// (a label value) not empty.
-    fn check_text(
+    pub(super) fn check_text(
         &mut self,
         what: std::fmt::Arguments<'_>,
         text: &str,
