@@ -13,6 +13,7 @@
 
 use serde_json::{Value, json};
 
+use super::snmp::read as snmp;
 use super::{degraded, maintenance, probe, raw, settings};
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -208,7 +209,107 @@ fn shared(name: &str) -> Value {
 
 /// What several levels share, defined once per schema.
 fn defs() -> Value {
-    json!({ "probe": probe(), "maintenance": windows(), "parents": parents() })
+    json!({ "probe": probe(), "maintenance": windows(), "parents": parents(), "snmp": snmp() })
+}
+
+/// A key the parser knows only to refuse it, saying why.
+fn refused(why: &str) -> Value {
+    json!({ "not": {}, "description": why })
+}
+
+fn snmp() -> Value {
+    let secret = |what: &str| text(&format!("{what}, never in the YAML"));
+    let mut properties = json!({
+        "version": {
+            "anyOf": [{ "const": 3 }, { "enum": ["2c", "3"] }],
+            "description": "2c (default) or 3",
+        },
+        "community_env": secret("v2c: the variable holding the community"),
+        "community_file": secret("v2c: the file holding the community (relative to this file's directory)"),
+        "port": integer(1, 65535, "the agent's UDP port (default 161)"),
+        "timeout": duration("how long each request waits for its answer (100ms – 1m; default 2s)"),
+        "retries": integer(0, 5, "how many times a request is sent again after a timeout (default 1)"),
+        "interval": duration("time between two polls (5s – 1h; default 30s)"),
+        "user": text("v3: the USM user name"),
+        "auth": {
+            "type": "string",
+            "pattern": "^\\s*([Ss][Hh][Aa](224|256|384|512))\\s*$",
+            "description": "v3: sha224, sha256, sha384 or sha512 (MD5 and SHA-1 are refused)",
+        },
+        "auth_key_env": secret("v3: the variable holding the authentication key"),
+        "auth_key_file": secret("v3: the file holding the authentication key (relative to this file's directory)"),
+        "privacy": {
+            "type": "string",
+            "pattern": "^\\s*([Aa][Ee][Ss](128|192|256)?)\\s*$",
+            "description": "v3: aes128, aes192 or aes256; absent: authNoPriv",
+        },
+        "privacy_key_env": secret("v3: the variable holding the privacy key"),
+        "privacy_key_file": secret("v3: the file holding the privacy key (relative to this file's directory)"),
+    });
+    for (key, instead) in snmp::LITERAL_SECRETS {
+        properties[*key] = refused(&format!(
+            "secrets are not written in the inventory: use {instead}"
+        ));
+    }
+    mapping(
+        snmp::SNMP_KEYS,
+        properties,
+        &[],
+        "SNMP polling of the ISP uplinks; a device with snmp: or uplinks: is polled, each key inherited region → branch → device",
+    )
+}
+
+/// A region's ifAlias rules.
+fn rules() -> Value {
+    let rule = mapping(
+        snmp::RULE_KEYS,
+        json!({
+            "alias": text("an ifAlias pattern: * any run of characters, ? any one, case ignored"),
+            "isp": text("the ISP an interface whose alias matches carries"),
+        }),
+        &["alias", "isp"],
+        "",
+    );
+    json!({
+        "anyOf": [list_of(rule, ""), { "type": "null" }],
+        "description": "ifAlias patterns to ISP names, in order (the first that matches wins), for the region's polled devices without a list of their own",
+    })
+}
+
+/// A device's own uplinks.
+fn uplinks() -> Value {
+    let interface = |key: &str| {
+        let others: Vec<Value> = ["name", "descr", "alias", "index"]
+            .iter()
+            .filter(|k| **k != key)
+            .map(|k| json!({ "required": [k] }))
+            .collect();
+        json!({ "required": [key], "not": { "anyOf": others } })
+    };
+    let mut uplink = mapping(
+        snmp::UPLINK_KEYS,
+        json!({
+            "isp": text("the ISP this interface carries, once per device"),
+            "name": text("the interface by ifName, exactly (Gi0/0)"),
+            "descr": text("the interface by ifDescr, exactly"),
+            "alias": text("the interface by ifAlias, exactly"),
+            "index": integer(1, u64::from(u32::MAX), "the interface by ifIndex"),
+        }),
+        &["isp"],
+        "",
+    );
+    uplink["oneOf"] = json!([
+        interface("name"),
+        interface("descr"),
+        interface("alias"),
+        interface("index"),
+    ]);
+    json!({
+        "type": "array",
+        "items": uplink,
+        "minItems": 1,
+        "description": "the device's uplinks: an ISP and one of name, descr, alias or index each",
+    })
 }
 
 fn parents() -> Value {
@@ -244,6 +345,8 @@ pub fn inventory() -> Value {
             "probe": shared("probe"),
             "parents": shared("parents"),
             "maintenance": shared("maintenance"),
+            "snmp": shared("snmp"),
+            "uplinks": uplinks(),
         }),
         &["name", "address", "kind"],
         "a device",
@@ -258,6 +361,8 @@ pub fn inventory() -> Value {
             "devices": { "anyOf": [list_of(device, ""), { "type": "null" }] },
             "parents": shared("parents"),
             "maintenance": shared("maintenance"),
+            "snmp": shared("snmp"),
+            "uplinks": refused("not on a branch: alias rules belong on its region, a device's own list on the device"),
         }),
         &["name"],
         "a branch",
@@ -270,6 +375,8 @@ pub fn inventory() -> Value {
             "branches": { "anyOf": [list_of(branch, ""), { "type": "null" }] },
             "parents": shared("parents"),
             "maintenance": shared("maintenance"),
+            "snmp": shared("snmp"),
+            "uplinks": rules(),
         }),
         &["name"],
         "a region",
