@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches, parents, maintenance)",
+                "f.yaml:3:5: region: unknown key \"colour\" (known keys: name, probe, branches, parents, maintenance, snmp, uplinks)",
                 "f.yaml:7:13: missing required key \"kind\"",
                 "f.yaml:8:55: duplicate key \"kind\"",
                 "f.yaml:9:63: labels: expected a mapping (key: value)",

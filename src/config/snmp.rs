@@ -71,3 +71,6 @@ pub struct UplinkSpec {
     pub isp: Arc<str>,
     pub interface: Matcher,
 }
+
+#[cfg(test)]
+mod tests;

@@ -134,7 +134,7 @@ impl SnmpLevel {
                     error(
                         a.at,
                         format!(
-                            "snmp.auth: {weak} is refused: MD5 and SHA-1 are broken as HMACs for SNMPv3 keys (RFC 7860 adds SHA-2); use sha224, sha256, sha384 or sha512"
+                            "snmp.auth: {weak} is refused: MD5 and SHA-1 are obsolete digests (weak key localisation, 96-bit MACs); use sha224, sha256, sha384 or sha512 (RFC 7860)"
                         ),
                     );
                     None
@@ -263,7 +263,7 @@ impl SnmpLevel {
                     missing.push("auth_key_env or auth_key_file");
                 }
                 if self.privacy.is_some() && self.privacy_key.is_none() {
-                    missing.push("privacy_key_env or privacy_key_file (privacy is set)");
+                    missing.push("privacy_key_env or privacy_key_file for its privacy");
                 }
                 match (&self.user, self.auth, &self.auth_key) {
                     (Some(user), Some(auth), Some(auth_key)) if missing.is_empty() => {
@@ -277,8 +277,8 @@ impl SnmpLevel {
                         })
                     }
                     _ => Err(format!(
-                        "SNMP v3 needs user, auth and auth_key_env or auth_key_file (on the device, its branch or its region); missing: {}",
-                        missing.join(", ")
+                        "SNMP v3 needs {} (on the device, its branch or its region)",
+                        missing.join("; ")
                     )),
                 }
             }

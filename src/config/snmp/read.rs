@@ -87,6 +87,8 @@ pub struct RawUplink {
 pub struct RawUplinks<T> {
     pub at: Location,
     pub items: Vec<T>,
+    /// Not a list (reported): nothing more to say about it.
+    pub malformed: bool,
 }
 
 impl SnmpOverrides {
@@ -207,8 +209,16 @@ fn list<'a, T>(
         other => {
             w.error(at, "uplinks: expected a list");
             w.skip(other)?;
-            return Ok(None);
+            return Ok(Some(RawUplinks {
+                at,
+                items,
+                malformed: true,
+            }));
         }
     }
-    Ok(Some(RawUplinks { at, items }))
+    Ok(Some(RawUplinks {
+        at,
+        items,
+        malformed: false,
+    }))
 }

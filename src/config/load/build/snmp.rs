@@ -129,6 +129,9 @@ impl Builder<'_> {
         name: &str,
         list: &RawUplinks<crate::config::snmp::read::RawUplink>,
     ) -> Option<Uplinks> {
+        if list.malformed {
+            return None;
+        }
         if list.items.is_empty() {
             self.error_at(
                 file,
