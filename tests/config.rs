@@ -604,3 +604,30 @@ fn victoriametrics_url_is_read_under_its_old_name_too() {
         assert_eq!(s.victoriametrics.timeout, std::time::Duration::from_secs(5));
     }
 }
+
+#[test]
+fn snmp_settings_and_uplinks_resolve_with_secrets_read_from_files() {
+    use wardops::config::snmp::Uplinks;
+    use wardops::snmp::Credentials;
+    let inv = valid_inventory("snmp");
+    let snmp = |name: &str| inv.device(name).unwrap().snmp.clone();
+    let vake = snmp("vake-rtr").unwrap();
+    assert_eq!(vake.port, 1161);
+    assert_eq!(
+        vake.credentials,
+        Credentials::V2c {
+            community: "not-a-real-community".into()
+        }
+    );
+    assert!(matches!(&vake.uplinks, Uplinks::ByAlias(rules) if rules.len() == 2));
+    let saburtalo = snmp("saburtalo-rtr").unwrap();
+    assert!(matches!(
+        &saburtalo.credentials,
+        Credentials::V3 {
+            privacy: Some(_),
+            ..
+        }
+    ));
+    assert!(matches!(&saburtalo.uplinks, Uplinks::Listed(list) if list.len() == 2));
+    assert_eq!(snmp("vake-atm"), None);
+}

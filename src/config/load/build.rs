@@ -201,6 +201,8 @@ impl Builder<'_> {
             let region_snmp = SnmpLevel::resolve(&raw_region.snmp, file, &mut self.errors);
             region_snmp.check_privacy_key(&region_snmp, file, &mut self.errors);
             let region_rules = self.region_rules(file, &region, raw_region.uplinks.as_ref());
+            let rules_broken = region_rules.is_err();
+            let region_rules = region_rules.unwrap_or_default();
             let mut branches = Vec::new();
             let mut branch_places: HashMap<String, Place> = HashMap::new();
             for raw_branch in raw_region.branches {
@@ -243,6 +245,7 @@ impl Builder<'_> {
                 let snmp = snmp::SnmpInherited {
                     level: branch_snmp,
                     rules: region_rules.clone(),
+                    rules_broken,
                 };
                 let mut indexes = Vec::new();
                 let inherited = [branch_parents.as_ref(), region_parents.as_ref()];

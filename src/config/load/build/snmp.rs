@@ -19,18 +19,27 @@ pub(super) struct SnmpInherited {
     pub level: SnmpLevel,
     /// The region's alias rules, if it has any.
     pub rules: Option<Arc<[AliasRule]>>,
+    /// The region's rules have problems (reported): its devices without a list of their
+    /// own say nothing more about their uplinks.
+    pub rules_broken: bool,
 }
 
 impl Builder<'_> {
     /// A region's `uplinks:` rules, in order; the same `Arc` as the previous build's
-    /// when they did not change, so that reused devices and new ones share it.
+    /// when they did not change, so that reused devices and new ones share it. Err when
+    /// they have problems (reported).
     pub(super) fn region_rules(
         &mut self,
         file: &Path,
         region: &str,
         raw: Option<&RawUplinks<RawRule>>,
-    ) -> Option<Arc<[AliasRule]>> {
-        let raw = raw.filter(|r| !r.items.is_empty())?;
+    ) -> Result<Option<Arc<[AliasRule]>>, ()> {
+        let Some(raw) = raw.filter(|r| !r.items.is_empty() || r.malformed) else {
+            return Ok(None);
+        };
+        if raw.malformed {
+            return Err(());
+        }
         let before = self.errors.len();
         let mut rules = Vec::with_capacity(raw.items.len());
         for rule in &raw.items {
@@ -61,7 +70,7 @@ impl Builder<'_> {
             rules.push(AliasRule::new(alias.value.trim(), isp.value.trim()));
         }
         if self.errors.len() > before {
-            return None;
+            return Err(());
         }
         let previous = self.previous.and_then(|p| {
             p.devices.iter().find_map(|d| match d.snmp.as_deref() {
@@ -72,7 +81,7 @@ impl Builder<'_> {
                 _ => None,
             })
         });
-        Some(previous.unwrap_or_else(|| rules.into()))
+        Ok(Some(previous.unwrap_or_else(|| rules.into())))
     }
 
     /// The device's polling when it carries `snmp:` or `uplinks:`; None otherwise, and
@@ -100,6 +109,7 @@ impl Builder<'_> {
             Some(list) => self.listed_uplinks(file, name, list),
             None => match &inherited.rules {
                 Some(rules) => Some(Uplinks::ByAlias(rules.clone())),
+                None if inherited.rules_broken => None,
                 None => {
                     self.error_at(
                         file,
@@ -144,6 +154,7 @@ impl Builder<'_> {
         }
         let before = self.errors.len();
         let mut specs: Vec<UplinkSpec> = Vec::with_capacity(list.items.len());
+        let mut isps: Vec<&str> = Vec::with_capacity(list.items.len());
         for item in &list.items {
             let isp = match &item.isp {
                 Some(isp) => {
@@ -155,13 +166,14 @@ impl Builder<'_> {
                         false,
                     );
                     let trimmed = isp.value.trim();
-                    if specs.iter().any(|s| &*s.isp == trimmed) {
+                    if isps.contains(&trimmed) {
                         self.error_at(
                             file,
                             isp.at,
                             format!("device {name:?}: uplinks: ISP {trimmed:?} is listed twice"),
                         );
                     }
+                    isps.push(trimmed);
                     Some(self.intern(trimmed))
                 }
                 None => {
