@@ -23,6 +23,10 @@
 //!   children as indexes); `probe`: probe settings and their cascade
 //!   (its `probe:` section is read the same at every level), `degraded` its RTT and
 //!   loss thresholds; `duration`, `error`.
+//! - `snmp`: a device's SNMP polling and uplinks as resolved (`snmp/read` walks the
+//!   `snmp:` and `uplinks:` sections, `snmp/level` checks one level and cascades;
+//!   `load/build/snmp` resolves a device's); `secret`: secrets named by `…_env` or
+//!   `…_file`, for the settings and the inventory alike.
 
 pub mod degraded;
 pub mod duration;

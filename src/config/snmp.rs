@@ -6,7 +6,9 @@
 //! Its uplinks are its own `uplinks:` list (ISP and interface) or, without one, its
 //! region's `uplinks:` rules (ifAlias patterns to ISP names). Secrets (the v2c
 //! community, the v3 keys) are never written in the YAML: each comes from an environment
-//! variable (`…_env`) or a file (`…_file`), read when the inventory is loaded.
+//! variable (`…_env`) or a file (`…_file`, relative to the directory of the inventory
+//! file naming it), read when that file is built ([`crate::config::secret`]).
+//! docs/configuration.md ("SNMP and uplinks") is the reference of the format.
 
 use std::sync::Arc;
 use std::time::Duration;
