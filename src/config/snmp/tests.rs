@@ -289,6 +289,7 @@ fn every_problem_is_reported_at_its_place() {
         "f.yaml:23:84: snmp.privacy_key: secrets are not written in the inventory: use privacy_key_env or privacy_key_file",
         "f.yaml:23:97: snmp.password: secrets are not written in the inventory: use auth_key_env or auth_key_file (the v3 authentication key)",
         "f.yaml:25:17: device \"f\": uplinks: give the interface by one of name (ifName), descr (ifDescr), alias (ifAlias) or index (ifIndex)",
+        "f.yaml:26:24: device \"f\": uplinks: ISP \"M\" is listed twice",
         "f.yaml:26:47: device \"f\": uplinks: give one of name, descr, alias or index, not both name and index",
         "f.yaml:27:17: device \"f\": uplinks: missing isp (the ISP this interface carries)",
         "f.yaml:28:34: device \"f\": uplinks.index: expected a whole number from 1 (an ifIndex), found \"0\"",
