@@ -305,3 +305,50 @@ fn every_problem_is_reported_at_its_place() {
     ];
     assert_eq!(errors, expected, "{}", errors.join("\n"));
 }
+
+#[test]
+fn version_3_may_be_written_plain_or_quoted() {
+    set_env("WARDOPS_T_VERSION_AUTH", "authkey-long-enough");
+    for version in ["3", "\"3\"", "'3'"] {
+        let text = format!(
+            "regions:\n  - name: r\n    uplinks: [{{ alias: '*', isp: Any }}]\n    branches:\n      - name: b\n        devices:\n          - {{ name: d, address: 127.0.0.1, kind: router, snmp: {{ version: {version}, user: u, auth: sha224, auth_key_env: WARDOPS_T_VERSION_AUTH }} }}\n"
+        );
+        let inventory = build(&text).unwrap();
+        assert!(
+            matches!(
+                snmp(&inventory, "d").credentials,
+                Credentials::V3 {
+                    auth: AuthProtocol::Sha224,
+                    privacy: None,
+                    ..
+                }
+            ),
+            "{version}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_secret_is_an_error_whether_variable_or_file() {
+    set_env("WARDOPS_T_EMPTY_COMMUNITY", "");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blank"), "\n").unwrap();
+    let text = "regions:\n  - name: r\n    uplinks: [{ alias: '*', isp: Any }]\n    branches:\n      - name: b\n        devices:\n          - { name: a, address: 127.0.0.1, kind: router, snmp: { community_env: WARDOPS_T_EMPTY_COMMUNITY } }\n          - { name: b, address: 127.0.0.2, kind: router, snmp: { community_file: blank } }\n";
+    let path = dir.path().join("t.yaml");
+    let errors: Vec<String> = build_inventory(&[source(&path, text)], &Default::default())
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let shown = dir.path().display();
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "{shown}/t.yaml:7:81: snmp.community_env: the environment variable WARDOPS_T_EMPTY_COMMUNITY is not set (or empty)"
+            ),
+            format!("{shown}/t.yaml:8:82: snmp.community_file: {shown}/blank is empty"),
+        ]
+    );
+}
