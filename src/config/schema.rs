@@ -229,7 +229,7 @@ fn snmp() -> Value {
         "port": integer(1, 65535, "the agent's UDP port (default 161)"),
         "timeout": duration("how long each request waits for its answer (100ms – 1m; default 2s)"),
         "retries": integer(0, 5, "how many times a request is sent again after a timeout (default 1)"),
-        "interval": duration("time between two polls (5s – 1h; default 30s)"),
+        "interval": duration("time between two polls (1s – 1h; default 30s)"),
         "user": text("v3: the USM user name"),
         "auth": {
             "type": "string",

@@ -13,7 +13,8 @@ use crate::config::secret;
 use crate::snmp::{AuthProtocol, Credentials, DEFAULT_PORT, PrivProtocol};
 
 const TIMEOUT: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(60));
-const INTERVAL: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(3600));
+// From 1s: the end-to-end tests poll a simulated agent that often; 30s is the default.
+const INTERVAL: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(3600));
 const RETRIES: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -228,7 +228,7 @@ fn every_problem_is_reported_at_its_place() {
     set_env("WARDOPS_T_ERRORS_SET", "x");
     let text = r#"regions:
   - name: r
-    snmp: { community: public, port: 0, timeout: 2, retries: 9, interval: 1s, version: 1 }
+    snmp: { community: public, port: 0, timeout: 2, retries: 9, interval: 500ms, version: 1 }
     uplinks:
       - { alias: "", isp: Magti }
       - { alias: "*X*" }
@@ -270,8 +270,8 @@ fn every_problem_is_reported_at_its_place() {
         "f.yaml:3:38: snmp.port 0 is out of range (1 to 65535)",
         "f.yaml:3:50: snmp.timeout: duration \"2\" needs a unit (ms, s, m or h)",
         "f.yaml:3:62: snmp.retries 9 is out of range (0 to 5)",
-        "f.yaml:3:75: snmp.interval 1s is out of range (5s to 1h)",
-        "f.yaml:3:88: snmp.version: \"1\" is not 2c or 3",
+        "f.yaml:3:75: snmp.interval 500ms is out of range (1s to 1h)",
+        "f.yaml:3:91: snmp.version: \"1\" is not 2c or 3",
         "f.yaml:5:18: region \"r\": uplinks alias is empty",
         "f.yaml:6:9: region \"r\": uplinks: a rule needs alias (an ifAlias pattern such as \"*MAGTI*\") and isp",
         "f.yaml:9:18: uplinks: not on a branch: alias rules belong on its region, a device's own list on the device",
