@@ -8,7 +8,7 @@
 //! community, the v3 keys) are never written in the YAML: each comes from an environment
 //! variable (`…_env`) or a file (`…_file`, relative to the directory of the inventory
 //! file naming it), read when that file is built (`config::secret`).
-//! docs/configuration.md ("SNMP and uplinks") is the reference of the format.
+//! docs/configuration.md ("ISP uplinks: SNMP") is the reference of the format.
 
 use std::sync::Arc;
 use std::time::Duration;
