@@ -132,22 +132,24 @@ impl State {
             if device.snmp.is_none() || kept.contains_key(&device.name) {
                 continue;
             }
-            // A removed device's alerts are resolved by the store (`removed`); one that
-            // is kept but no longer polled resolves its own.
-            let still_here = next.inventory.index_of(&device.name).is_some();
+            // A removed device's alerts are resolved by the store (`removed`), and a
+            // re-addressed one's by its new runtime's first clear poll; one that is kept
+            // but no longer polled resolves its own.
+            let unpolled = next
+                .inventory
+                .index_of(&device.name)
+                .is_some_and(|i| next.inventory.devices[i].snmp.is_none());
             let open = runtime
                 .uplinks
                 .lock()
                 .as_mut()
                 .is_some_and(|b| std::mem::take(&mut b.alerted) == super::Alerted::Open);
-            if open && still_here {
-                if let Some(sink) = &self.shared.sink {
-                    let _ = sink.send(StoreEvent::Uplink {
-                        at,
-                        device: device.clone(),
-                        alert: AlertChange::Resolve { why: "disabled" },
-                    });
-                }
+            if let (true, true, Some(sink)) = (open, unpolled, &self.shared.sink) {
+                let _ = sink.send(StoreEvent::Uplink {
+                    at,
+                    device: device.clone(),
+                    alert: AlertChange::Resolve { why: "disabled" },
+                });
             }
         }
         next.uplinks = kept;
