@@ -4,16 +4,18 @@
 //! Data flows top to bottom; a module imports only from the modules above it.
 //! - [`maintenance`]: maintenance windows and when they are on, exact across DST (pure).
 //! - [`systemd`]: what systemd is told (`READY=1`, the watchdog, `STOPPING=1`); a leaf.
+//! - [`snmp`]: reads a router's interfaces table over SNMP v2c/v3 (one shared UDP socket
+//!   per address family), and which interface is an ISP uplink (pure).
 //! - [`config`]: settings and the YAML inventory (regions → branches → devices), validated.
 //! - [`access`]: who is asking: roles, region scope, the principal on every request.
 //! - [`probe`]: the ICMP pinger (one shared socket per address family).
-//! - [`snmp`]: reads a router's interfaces table over SNMP v2c/v3 (one shared UDP socket
-//!   per address family), and which interface is an ISP uplink (pure).
-//! - [`state`]: the one owner of device status; versioned snapshots for every reader.
+//! - [`state`]: the one owner of device status and of routers' ISP lines; versioned
+//!   snapshots for every reader.
 //! - [`cluster`]: several appliances, one truth (docs/cluster.md): shards and their leases
 //!   with epochs in PostgreSQL, the members' loop, the event feed over Redis Streams, the
 //!   view of the devices other members own.
-//! - [`schedule`]: runs each device's probes at a stable phase of its interval.
+//! - [`schedule`]: runs each device's probes at a stable phase of its interval, and each
+//!   router's SNMP polls of its ISP lines (`schedule::uplinks`).
 //! - [`store`]: durable state and alerts (PostgreSQL or SQLite), one ordered writer with a spool.
 //! - [`reload`]: GitOps hot reload: watches the inventory, validates aside, swaps when valid.
 //! - [`read_model`]: what every surface derives from a snapshot: the list order and its

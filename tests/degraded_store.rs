@@ -1,6 +1,7 @@
-//! The `degraded` alert records against both stores (a PostgreSQL database of the test's
-//! own, a fresh SQLite file): what opens and resolves a `degraded` warning, and that it
-//! lives beside a device's `device_down` alert without touching it.
+//! The warning records against both stores (a PostgreSQL database of the test's own, a
+//! fresh SQLite file): what opens and resolves a `degraded` warning, that it lives beside
+//! a device's `device_down` alert without touching it, and that a router's `uplink_down`
+//! warning (issue #19) is a condition of its own beside both.
 
 mod pgdb;
 
@@ -75,6 +76,21 @@ impl Log {
         };
         self.next(at, kind)
     }
+}
+
+fn uplink(log: &mut Log, at: i64, name: &str, open: bool) -> Record {
+    let kind = if open {
+        RecordKind::UplinkOpened {
+            device: name.into(),
+            message: format!("uplink Magti (Gi0/0) down on {name}: on its backup line (Silknet)"),
+        }
+    } else {
+        RecordKind::UplinkResolved {
+            device: name.into(),
+            resolution: "recovered".into(),
+        }
+    };
+    log.next(at, kind)
 }
 
 fn summary(events: &[AlertEvent]) -> Vec<String> {
@@ -212,9 +228,63 @@ async fn degraded_and_down_are_separate_conditions(store: &Db) {
     assert_eq!(events[0].alert.resolution.as_deref(), Some("removed"));
 }
 
+async fn an_uplink_warning_is_a_condition_of_its_own(store: &Db) {
+    let mut log = Log { boot: "b1", seq: 0 };
+    let events = store
+        .apply(&[
+            log.devices(0, &["rtr", "other"], &[]),
+            log.transition(1, "rtr", "unknown", "up"),
+            log.opened(100, "rtr"),
+            uplink(&mut log, 100, "rtr", true),
+            uplink(&mut log, 110, "other", true),
+            uplink(&mut log, 120, "rtr", true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&events),
+        [
+            "Opened rtr degraded",
+            "Opened rtr uplink_down",
+            "Opened other uplink_down"
+        ]
+    );
+    let alert = &events[1].alert;
+    assert_eq!(
+        (alert.severity.as_str(), alert.opened_at),
+        ("warning", t(100))
+    );
+    assert!(
+        alert
+            .message
+            .starts_with("uplink Magti (Gi0/0) down on rtr")
+    );
+    // The line comes back: its warning resolves, the latency one stays.
+    let events = store
+        .apply(&[uplink(&mut log, 200, "rtr", false)])
+        .await
+        .unwrap();
+    assert_eq!(summary(&events), ["Resolved rtr uplink_down"]);
+    assert_eq!(events[0].alert.resolution.as_deref(), Some("recovered"));
+    let open: Vec<_> = store
+        .alerts(&AlertQuery {
+            active: Some(true),
+            ..all()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| format!("{} {}", a.device, a.condition))
+        .collect();
+    assert_eq!(open.len(), 2, "{open:?}");
+    assert!(open.contains(&"rtr degraded".to_string()));
+    assert!(open.contains(&"other uplink_down".to_string()));
+}
+
 on_both_backends!(
     rules: wardops::store::AlertRules::default();
     a_degraded_warning_opens_once_and_resolves_with_its_reason,
     a_batch_keeps_each_devices_order,
     degraded_and_down_are_separate_conditions,
+    an_uplink_warning_is_a_condition_of_its_own,
 );
