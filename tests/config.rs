@@ -630,4 +630,8 @@ fn snmp_settings_and_uplinks_resolve_with_secrets_read_from_files() {
     ));
     assert!(matches!(&saburtalo.uplinks, Uplinks::Listed(list) if list.len() == 2));
     assert_eq!(snmp("vake-atm"), None);
+    assert_eq!(
+        inv.summary(),
+        "3 devices in 1 branches of 1 regions, 2 with ISP uplinks polled over SNMP"
+    );
 }

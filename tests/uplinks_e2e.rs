@@ -222,6 +222,22 @@ async fn a_line_down_puts_the_branch_on_its_backup_line_with_one_warning_until_i
     assert!(metrics.contains("wardops_uplink_up{device=\"vake-rtr\",isp=\"Silknet\"} 1"));
     assert!(metrics.contains("wardops_device_on_backup_line{device=\"vake-rtr\"} 1"));
     assert!(metrics.contains("wardops_uplink_agent_up{device=\"didube-rtr\"} 0"));
+    // The wall and the dashboard list the branch as on its backup line.
+    for page in ["/wall", "/"] {
+        let html = tokio::task::block_in_place(|| app.try_get(page).unwrap());
+        let list = html
+            .split_once("id=\"on-backup\"")
+            .map(|(_, rest)| rest.split_once("</div>").map_or(rest, |(l, _)| l))
+            .unwrap_or_else(|| panic!("no backup-line list on {page}"));
+        assert!(
+            list.contains("vake-rtr") && list.contains("Magti"),
+            "{page}: {list}"
+        );
+    }
+    // The router's own counters, as the recording has them.
+    assert!(metrics.contains(
+        "wardops_uplink_receive_bytes_total{device=\"vake-rtr\",isp=\"Magti\"} 987654321012"
+    ));
     // A few more polls: still one alert, not one per poll.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(

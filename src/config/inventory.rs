@@ -189,8 +189,13 @@ impl Inventory {
 
     /// "12 devices in 4 branches of 2 regions".
     pub fn summary(&self) -> String {
+        let polled = self.devices.iter().filter(|d| d.snmp.is_some()).count();
+        let snmp = match polled {
+            0 => String::new(),
+            n => format!(", {n} with ISP uplinks polled over SNMP"),
+        };
         format!(
-            "{} devices in {} branches of {} regions",
+            "{} devices in {} branches of {} regions{snmp}",
             self.devices.len(),
             self.branch_count(),
             self.regions.len()
