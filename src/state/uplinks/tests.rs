@@ -297,3 +297,106 @@ fn traffic_is_the_rate_between_two_readings_and_none_after_a_reset() {
     assert_eq!(r.book.traffic("Magti").out_bps, Some(0.0));
     assert_eq!(r.book.polls, 3);
 }
+
+/// The state's side: what reaches the store and the snapshot, and that a router that is
+/// not up itself (here: down) opens nothing.
+mod through_the_state {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::config::inventory::{Branch, Inventory, Region};
+    use crate::probe::ProbeOutcome;
+    use crate::state::{State, Status, StoreEvent, SystemClock};
+
+    fn state() -> (State, mpsc::UnboundedReceiver<StoreEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = State::with_sink(Arc::new(SystemClock), tx);
+        let region = Region {
+            name: "r".into(),
+            branches: vec![Branch {
+                name: "vake".into(),
+                lat: None,
+                lon: None,
+                devices: vec![0],
+            }],
+        };
+        let inventory = Inventory::new(vec![Arc::new(listed())], vec![region], "h".into());
+        state.replace_inventory(Arc::new(inventory), |_| None);
+        (state, rx)
+    }
+
+    fn probe_until(state: &State, ok: bool, want: Status) {
+        for _ in 0..20 {
+            let s = state.snapshot();
+            let (d, st, rt) = s.device("vake-rtr").unwrap();
+            if st.status == want {
+                return;
+            }
+            let outcome = ProbeOutcome {
+                sent: 1,
+                received: u32::from(ok),
+                rtt: ok.then(|| std::time::Duration::from_millis(1)),
+            };
+            state.record_probe(d, rt, &outcome, Utc::now());
+        }
+        panic!("never {want:?}");
+    }
+
+    fn poll(state: &State, reading: Vec<Interface>) {
+        let s = state.snapshot();
+        let (d, _, rt) = s.device("vake-rtr").unwrap();
+        state.record_uplinks(d, rt, &Ok(reading), Utc::now());
+    }
+
+    fn uplink_alerts(rx: &mut mpsc::UnboundedReceiver<StoreEvent>) -> Vec<AlertChange> {
+        let mut found = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            if let StoreEvent::Uplink { alert, .. } = e {
+                found.push(alert);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_line_down_of_an_up_router_reaches_the_store_and_the_snapshot() {
+        let (state, mut rx) = state();
+        probe_until(&state, true, Status::Up);
+        poll(&state, table('U', 'U'));
+        assert_eq!(uplink_alerts(&mut rx), [RESOLVED.unwrap()]);
+        let before = state.snapshot().version;
+        poll(&state, table('U', 'U'));
+        assert_eq!(
+            state.snapshot().version,
+            before,
+            "nothing changed: no version"
+        );
+        poll(&state, table('D', 'U'));
+        let alerts = uplink_alerts(&mut rx);
+        assert!(
+            matches!(&alerts[..], [AlertChange::Open { .. }]),
+            "{alerts:?}"
+        );
+        let s = state.snapshot();
+        assert_eq!(s.version, before + 1);
+        assert!(s.uplinks["vake-rtr"].on_backup());
+    }
+
+    #[test]
+    fn a_router_that_is_down_itself_opens_nothing_until_it_is_up_again() {
+        let (state, mut rx) = state();
+        probe_until(&state, true, Status::Up);
+        poll(&state, table('U', 'U'));
+        uplink_alerts(&mut rx);
+        probe_until(&state, false, Status::Down);
+        poll(&state, table('D', 'U'));
+        assert_eq!(uplink_alerts(&mut rx), []);
+        probe_until(&state, true, Status::Up);
+        poll(&state, table('D', 'U'));
+        let alerts = uplink_alerts(&mut rx);
+        assert!(
+            matches!(&alerts[..], [AlertChange::Open { .. }]),
+            "{alerts:?}"
+        );
+    }
+}
