@@ -23,6 +23,7 @@
 
 pub mod metrics;
 pub mod phase;
+mod tasks;
 pub mod uplinks;
 
 use std::collections::HashMap;
@@ -54,22 +55,14 @@ struct Shared<P> {
 impl<P> Shared<P> {
     /// Whether a device of `shard` may be probed (and its result recorded) now.
     fn may_probe(&self, shard: u16) -> bool {
-        self.owned
-            .as_ref()
-            .is_none_or(|o| o.borrow().epoch(shard, Instant::now()).is_some())
+        tasks::may_act(&self.owned, shard)
     }
-}
-
-struct Task {
-    runtime: Arc<DeviceRuntime>,
-    device: watch::Sender<Arc<Device>>,
-    abort: AbortHandle,
 }
 
 /// Owns the device tasks. Dropping it stops them all.
 pub struct Scheduler<P: Pinger> {
     shared: Arc<Shared<P>>,
-    tasks: HashMap<Arc<str>, Task, FastHash>,
+    tasks: tasks::Tasks,
 }
 
 impl<P: Pinger> Scheduler<P> {
@@ -82,7 +75,7 @@ impl<P: Pinger> Scheduler<P> {
                 epoch: Instant::now(),
                 owned: None,
             }),
-            tasks: HashMap::default(),
+            tasks: tasks::Tasks::default(),
         }
     }
 
@@ -110,53 +103,13 @@ impl<P: Pinger> Scheduler<P> {
 
     /// Starts, stops and updates device tasks to match `snapshot`.
     pub fn sync(&mut self, snapshot: &Snapshot) {
-        let mut keep: HashMap<Arc<str>, Task, _> =
-            HashMap::with_capacity_and_hasher(snapshot.inventory.devices.len(), Default::default());
-        for (device, _, runtime) in snapshot.devices() {
-            let task = match self.tasks.remove(&device.name) {
-                Some(task) if Arc::ptr_eq(&task.runtime, runtime) => {
-                    task.device.send_if_modified(|current| {
-                        // A device the reload found unchanged is the same `Arc`.
-                        if Arc::ptr_eq(current, device) {
-                            return false;
-                        }
-                        let modified = **current != **device;
-                        *current = device.clone();
-                        modified
-                    });
-                    task
-                }
-                stale => {
-                    if let Some(stale) = stale {
-                        stale.abort.abort();
-                    }
-                    self.spawn(device.clone(), runtime.clone())
-                }
-            };
-            keep.insert(device.name.clone(), task);
-        }
-        for (_, removed) in self.tasks.drain() {
-            removed.abort.abort();
-        }
-        self.tasks = keep;
-    }
-
-    fn spawn(&self, device: Arc<Device>, runtime: Arc<DeviceRuntime>) -> Task {
-        let (tx, rx) = watch::channel(device);
-        let handle = tokio::spawn(run_device(self.shared.clone(), rx, runtime.clone()));
-        Task {
-            runtime,
-            device: tx,
-            abort: handle.abort_handle(),
-        }
-    }
-}
-
-impl<P: Pinger> Drop for Scheduler<P> {
-    fn drop(&mut self) {
-        for task in self.tasks.values() {
-            task.abort.abort();
-        }
+        let shared = &self.shared;
+        self.tasks.sync(
+            snapshot.devices().map(|(d, _, r)| (d, r)),
+            |device, runtime| {
+                tokio::spawn(run_device(shared.clone(), device, runtime)).abort_handle()
+            },
+        );
     }
 }
 

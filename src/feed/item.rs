@@ -63,6 +63,17 @@ pub struct Scope {
     pub kind: Arc<str>,
 }
 
+impl Scope {
+    /// Where `device` stands.
+    pub fn of(device: &crate::config::Device) -> Scope {
+        Scope {
+            region: device.region.clone(),
+            branch: device.branch.clone(),
+            kind: device.kind.clone(),
+        }
+    }
+}
+
 /// One event, rendered once for every client.
 #[derive(Debug)]
 pub struct Item {

@@ -120,12 +120,7 @@ impl Hub {
                     in_maintenance: t.in_maintenance(),
                     maintenance_ends_at: t.maintenance_ends_at.map(Rfc3339),
                 };
-                let scope = Scope {
-                    region: d.region.clone(),
-                    branch: d.branch.clone(),
-                    kind: d.kind.clone(),
-                };
-                Item::new(self.boot, (t.version, 0), "transition", Some(scope), &data)
+                Item::new(self.boot, (t.version, 0), "transition", Some(Scope::of(d)), &data)
             }
             Event::Degraded(c) => {
                 let d = &c.device;
@@ -142,12 +137,7 @@ impl Hub {
                     degraded_because: c.degraded.as_ref().map(Because::of),
                     cleared: c.cleared.map(|w| w.as_str()),
                 };
-                let scope = Scope {
-                    region: d.region.clone(),
-                    branch: d.branch.clone(),
-                    kind: d.kind.clone(),
-                };
-                Item::new(self.boot, (c.version, 0), "degraded", Some(scope), &data)
+                Item::new(self.boot, (c.version, 0), "degraded", Some(Scope::of(d)), &data)
             }
             Event::Uplinks(c) => {
                 let d = &c.device;
@@ -161,12 +151,7 @@ impl Hub {
                     at: Rfc3339(c.at),
                     uplinks: uplinks::lines(&c.uplinks, c.on_backup_line(), None),
                 };
-                let scope = Scope {
-                    region: d.region.clone(),
-                    branch: d.branch.clone(),
-                    kind: d.kind.clone(),
-                };
-                Item::new(self.boot, (c.version, 0), "uplinks", Some(scope), &data)
+                Item::new(self.boot, (c.version, 0), "uplinks", Some(Scope::of(d)), &data)
             }
             Event::InventoryReplaced {
                 version,

@@ -132,22 +132,14 @@ struct Shared<A> {
 
 impl<A> Shared<A> {
     fn may_poll(&self, shard: u16) -> bool {
-        self.owned
-            .as_ref()
-            .is_none_or(|o| o.borrow().epoch(shard, Instant::now()).is_some())
+        super::tasks::may_act(&self.owned, shard)
     }
-}
-
-struct Task {
-    runtime: Arc<DeviceRuntime>,
-    device: watch::Sender<Arc<Device>>,
-    abort: AbortHandle,
 }
 
 /// Owns the polling tasks. Dropping it stops them all.
 pub struct Poller<A: Agents> {
     shared: Arc<Shared<A>>,
-    tasks: HashMap<Arc<str>, Task, FastHash>,
+    tasks: super::tasks::Tasks,
 }
 
 impl<A: Agents> Poller<A> {
@@ -165,7 +157,7 @@ impl<A: Agents> Poller<A> {
                 epoch: Instant::now(),
                 owned,
             }),
-            tasks: HashMap::default(),
+            tasks: Default::default(),
         }
     }
 
@@ -179,49 +171,15 @@ impl<A: Agents> Poller<A> {
 
     /// Starts, stops and updates the tasks to match the polled devices of `snapshot`.
     pub fn sync(&mut self, snapshot: &Snapshot) {
-        let mut keep: HashMap<Arc<str>, Task, FastHash> = HashMap::default();
-        for (device, _, runtime) in snapshot.devices().filter(|(d, _, _)| d.snmp.is_some()) {
-            let task = match self.tasks.remove(&device.name) {
-                Some(task) if Arc::ptr_eq(&task.runtime, runtime) => {
-                    task.device.send_if_modified(|current| {
-                        let modified = !Arc::ptr_eq(current, device) && **current != **device;
-                        *current = device.clone();
-                        modified
-                    });
-                    task
-                }
-                stale => {
-                    if let Some(stale) = stale {
-                        stale.abort.abort();
-                    }
-                    self.spawn(device.clone(), runtime.clone())
-                }
-            };
-            keep.insert(device.name.clone(), task);
-        }
-        for (_, removed) in self.tasks.drain() {
-            removed.abort.abort();
-        }
-        self.tasks = keep;
-        self.shared.metrics.devices.set(self.tasks.len() as i64);
-    }
-
-    fn spawn(&self, device: Arc<Device>, runtime: Arc<DeviceRuntime>) -> Task {
-        let (tx, rx) = watch::channel(device);
-        let handle = tokio::spawn(run_device(self.shared.clone(), rx, runtime.clone()));
-        Task {
-            runtime,
-            device: tx,
-            abort: handle.abort_handle(),
-        }
-    }
-}
-
-impl<A: Agents> Drop for Poller<A> {
-    fn drop(&mut self) {
-        for task in self.tasks.values() {
-            task.abort.abort();
-        }
+        let shared = &self.shared;
+        let polled = snapshot
+            .devices()
+            .filter(|(d, _, _)| d.snmp.is_some())
+            .map(|(d, _, r)| (d, r));
+        self.tasks.sync(polled, |device, runtime| {
+            tokio::spawn(run_device(shared.clone(), device, runtime)).abort_handle()
+        });
+        shared.metrics.devices.set(self.tasks.len() as i64);
     }
 }
 
