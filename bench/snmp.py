@@ -41,7 +41,8 @@ Only loopback addresses are used (asserted).
     bench/snmp.py --agents 10000 --parts simulator --sim-processes 2
     bench/snmp.py --quick                                       # 500 agents, short windows
 
-Take the bench lock and run it only with no build running (`flock /tmp/bench.lock
+The appliance is common.BINARY (target/release/wardops, or WARDOPS_BENCH_BINARY, e.g.
+$CARGO_TARGET_DIR/release/wardops in a worktree). Take the bench lock and run it only with no build running (`flock /tmp/bench.lock
 bench/snmp.py ...`, `pgrep -c rustc` 0): the machine is shared."""
 
 import argparse
@@ -266,8 +267,9 @@ class _Load(asyncio.DatagramProtocol):
             self.errors += 1
 
 
-async def _load(addresses, shape, rate, seconds):
-    """Sends `shape`'s requests to every agent, `rate` agents a second, for `seconds`."""
+async def _load(addresses, shape, rate, seconds, mark):
+    """Sends `shape`'s requests to every agent, `rate` agents a second, for `seconds`;
+    `mark()` when the last is sent (the CPU window), then waits 2 s for stragglers."""
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(_Load, local_addr=("127.0.0.1", 0))
     sock = transport.get_extra_info("socket")
@@ -287,6 +289,7 @@ async def _load(addresses, shape, rate, seconds):
             proto.sent[rid] = time.monotonic()
             transport.sendto(getbulk(rid, oids, reps), (address, 161))
             rid += 1
+    mark(proto.answers)
     await asyncio.sleep(2.0)  # stragglers
     transport.close()
     return {"requests": rid - 1, "answers": proto.answers, "errors": proto.errors,
@@ -294,13 +297,18 @@ async def _load(addresses, shape, rate, seconds):
 
 
 def capacity(sim, shape, rate, seconds):
+    """The simulator's answers to `shape` at `rate` agents/s; CPU and the answer rate
+    over the sending window (answers still queued then count as answered, late)."""
     c0, me0, t0 = sim.cpu_seconds(), common.cpu_seconds(os.getpid()), time.monotonic()
-    out = asyncio.run(_load(sim.addresses, shape, rate, seconds))
-    c1, me1, t1 = sim.cpu_seconds(), common.cpu_seconds(os.getpid()), time.monotonic()
-    out.update(sim_cpu=(c1 - c0) / (t1 - t0), me_cpu=(me1 - me0) / (t1 - t0),
+    end = {}
+    mark = lambda answers: end.update(cpu=sim.cpu_seconds(), me=common.cpu_seconds(os.getpid()),
+                                      t=time.monotonic(), answers=answers)
+    out = asyncio.run(_load(sim.addresses, shape, rate, seconds, mark))
+    window = end["t"] - t0
+    out.update(sim_cpu=(end["cpu"] - c0) / window, me_cpu=(end["me"] - me0) / window,
                answered=out["answers"] / out["requests"] if out["requests"] else float("nan"),
                p50=common.percentile(out["latencies"], 0.50), p99=common.percentile(out["latencies"], 0.99),
-               answers_per_s=out["answers"] / (t1 - t0))
+               answers_per_s=end["answers"] / window)
     return out
 
 
@@ -642,7 +650,10 @@ def main():
            f" in {a.sim_processes} process(es); prometheus-snmp-exporter "
            f"{subprocess.run(['dpkg-query', '-W', '-f', '${Version}', 'prometheus-snmp-exporter'], capture_output=True, text=True).stdout}; "
            "the machine is shared: see the load printed at the start")
-    r.save()
+    if common.BINARY.exists():
+        r.save()
+    else:  # the results carry the binary's hash; without one there is nothing to render
+        print(f"snmp: not saved for bench/run-all ({common.BINARY} is missing)", flush=True)
     return 0
 
 

@@ -372,7 +372,7 @@ async fn a_table_larger_than_one_answer_is_read_whole() {
                 _ => "access",
             },
             admin: 1,
-            oper: if i % 3 == 0 { 2 } else { 1 },
+            oper: if i.is_multiple_of(3) { 2 } else { 1 },
             in_octets: 1_000_000_000_000 + i as u64,
             out_octets: 2_000_000_000_000 + i as u64,
         })
@@ -391,7 +391,7 @@ async fn a_table_larger_than_one_answer_is_read_whole() {
             assert_eq!(interface.name.as_deref(), Some(names[i]));
             assert_eq!(interface.descr.as_deref(), Some(descrs[i]));
             assert_eq!(interface.admin, Some(wardops::snmp::AdminStatus::Up));
-            let oper = if index % 3 == 0 {
+            let oper = if index.is_multiple_of(3) {
                 OperStatus::Down
             } else {
                 OperStatus::Up
