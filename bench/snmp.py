@@ -192,8 +192,9 @@ class Simulator:
     """snmpsim serving `addresses` (port 161), split over `processes` processes, each
     with `--args-from-file` (10,000 endpoints are too long a command line otherwise)."""
 
-    def __init__(self, base, addresses, processes=1):
-        self.dir = Path(base) / "snmpsim"
+    def __init__(self, base, addresses, processes=1, kind="snmpsim"):
+        self.kind = kind
+        self.dir = Path(base) / kind
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         (self.dir / "data" / f"{COMMUNITY}.snmprec").write_text(snmprec())
         self.addresses = addresses
@@ -205,10 +206,13 @@ class Simulator:
             args = self.dir / f"args{k}.txt"
             args.write_text("".join(f"--agent-udpv4-endpoint={a}:161\n" for a in share))
             log = open(self.dir / f"snmpsim{k}.log", "w")
-            self.procs.append(subprocess.Popen(
-                ["snmpsim-command-responder", "--logging-method=null", "--data-dir", str(self.dir / "data"),
-                 "--cache-dir", str(self.dir / f"cache{k}"), "--args-from-file", str(args)],
-                env=dict(os.environ, SNMPSIM_ALLOW_ROOT="true"), stdout=log, stderr=log))
+            if kind == "snmpsim":
+                cmd = ["snmpsim-command-responder", "--logging-method=null", "--data-dir", str(self.dir / "data"),
+                       "--cache-dir", str(self.dir / f"cache{k}"), "--args-from-file", str(args)]
+            else:
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--replay-agent", str(args)]
+            self.procs.append(subprocess.Popen(cmd, env=dict(os.environ, SNMPSIM_ALLOW_ROOT="true"),
+                                               stdout=log, stderr=log))
         for k, share in enumerate(self.shares):
             self.wait_answering(share[-1], self.procs[k], 300)
         self.started_after = time.monotonic() - t0
@@ -219,7 +223,7 @@ class Simulator:
             s.settimeout(0.3)
             while True:
                 if proc.poll() is not None:
-                    raise SystemExit(f"snmpsim exited ({proc.returncode}); see {self.dir}/snmpsim*.log")
+                    raise SystemExit(f"{self.kind} exited ({proc.returncode}); see {self.dir}/snmpsim*.log")
                 s.sendto(get(1, "1.3.6.1.2.1.1.5.0"), (address, 161))
                 try:
                     if s.recv(2048):
@@ -227,7 +231,7 @@ class Simulator:
                 except socket.timeout:
                     pass
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"snmpsim did not answer on {address}:161 within {timeout} s")
+                    raise SystemExit(f"{self.kind} did not answer on {address}:161 within {timeout} s")
 
     def cpu_seconds(self):
         return sum(common.cpu_seconds(p.pid) for p in self.procs)
@@ -312,20 +316,32 @@ def capacity(sim, shape, rate, seconds):
     return out
 
 
+def drain(sim, timeout=120):
+    """Waits until the simulator is idle (under 5 % of a core for a second): a backlog
+    of one capacity run must not be answered on the next run's time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c0 = sim.cpu_seconds()
+        time.sleep(1)
+        if sim.cpu_seconds() - c0 < 0.05:
+            return
+
+
 def part_simulator(r, sim, a):
     interval = common.seconds_of(a.interval)
-    r.figure(f"snmpsim: {len(sim.addresses):,} agents in {len(sim.procs)} process(es), start until the last answers",
+    r.figure(f"{sim.kind}: {len(sim.addresses):,} agents in {len(sim.procs)} process(es), start until the last answers",
              f"{sim.started_after:.1f} s (RSS {sim.rss_bytes() / 2**20:.0f} MiB)")
     need = len(sim.addresses) / interval
     results = {}
     for shape, factor in [("wardops", 1), ("wardops", 3), ("exporter", 1)]:
         rate = need * factor
+        drain(sim)
         m = capacity(sim, shape, rate, a.sim_seconds)
         per = 1 if shape == "wardops" else len(COLUMNS)
         label = ("wardops' shape (1 GETBULK × 7 columns, 6 rows)" if shape == "wardops"
                  else "snmp_exporter's shape (7 GETBULKs, 25 rows)")
         ok = m["answered"] >= 0.999 if factor == 1 else None
-        r.figure(f"snmpsim answering {label} at {factor}× the poll rate ({rate:.0f} agents/s, "
+        r.figure(f"{sim.kind} answering {label} at {factor}× the poll rate ({rate:.0f} agents/s, "
                  f"{rate * per:.0f} requests/s) for {a.sim_seconds:.0f} s",
                  f"{m['answered'] * 100:.2f} % answered ({m['answers_per_s']:.0f}/s, "
                  f"{m['varbinds'] / max(1, m['answers']):.0f} varbinds each), "
@@ -334,6 +350,184 @@ def part_simulator(r, sim, a):
                  ">= 99.9 % answered at 1× (the simulator is not the bottleneck)" if ok is not None else "", ok)
         results[(shape, factor)] = m
     return results
+
+
+# ---------------------------------------------------------------------------------
+# The replay agent: the same records, answered from a cache
+
+
+def _decode_oid(content):
+    arcs, v = [content[0] // 40, content[0] % 40], 0
+    for b in content[1:]:
+        v = (v << 7) | (b & 0x7F)
+        if not b & 0x80:
+            arcs.append(v)
+            v = 0
+    return tuple(arcs)
+
+
+def _records():
+    """The snmprec as a sorted [(oid tuple, encoded value TLV)]."""
+    out = []
+    for line in snmprec().splitlines():
+        oid, ty, value = line.split("|", 2)
+        if ty == "2":
+            enc = ber_int(int(value))
+        elif ty == "4":
+            enc = tlv(0x04, value.encode())
+        elif ty in ("70", "67"):  # Counter64, TimeTicks: unsigned
+            v = int(value)
+            enc = tlv(0x46 if ty == "70" else 0x43, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big"))
+        else:
+            raise ValueError(ty)
+        out.append((tuple(int(x) for x in oid.split(".")), ber_oid(oid), enc))
+    return sorted(out)
+
+
+class Replay:
+    """A v2c agent answering GET, GETNEXT and GETBULK over the records (the semantics
+    snmpsim has for a `.snmprec`, RFC 3416), with every distinct request's answer
+    computed once and cached: per request only the request id changes. Not snmpsim:
+    where snmpsim cannot keep up on this machine, this answers the same varbinds
+    (checked against snmpsim at start) at a small cost of its own."""
+
+    END = b"\x82\x00"  # endOfMibView
+
+    def __init__(self, community=COMMUNITY, max_varbinds=64):
+        import bisect
+        self.bisect = bisect
+        self.records = _records()
+        self.keys = [r[0] for r in self.records]
+        self.community = community.encode()
+        self.max_varbinds = max_varbinds
+        self.cache = {}
+
+    def _next(self, oid):
+        i = self.bisect.bisect_right(self.keys, oid)
+        return self.records[i] if i < len(self.records) else None
+
+    def _exact(self, oid):
+        i = self.bisect.bisect_left(self.keys, oid)
+        return self.records[i] if i < len(self.records) and self.records[i][0] == oid else None
+
+    def _answer(self, tag, a, b, oids):
+        vbs = []
+        if tag == 0xA0:  # GET
+            for o in oids:
+                r = self._exact(o)
+                vbs.append(tlv(0x30, r[1] + r[2]) if r else tlv(0x30, ber_oid(".".join(map(str, o))) + b"\x81\x00"))
+        elif tag == 0xA1:  # GETNEXT
+            for o in oids:
+                r = self._next(o)
+                vbs.append(tlv(0x30, r[1] + r[2]) if r else tlv(0x30, ber_oid(".".join(map(str, o))) + self.END))
+        else:  # GETBULK: non-repeaters a, max-repetitions b, row-major
+            non, reps = min(a, len(oids)), b
+            for o in oids[:non]:
+                r = self._next(o)
+                vbs.append(tlv(0x30, r[1] + r[2]) if r else tlv(0x30, ber_oid(".".join(map(str, o))) + self.END))
+            cursors = list(oids[non:])
+            for _ in range(reps if cursors else 0):
+                for k, o in enumerate(cursors):
+                    r = self._next(o)
+                    if r:
+                        cursors[k] = r[0]
+                        vbs.append(tlv(0x30, r[1] + r[2]))
+                    else:
+                        vbs.append(tlv(0x30, ber_oid(".".join(map(str, o))) + self.END))
+                if len(vbs) >= self.max_varbinds:
+                    break
+            vbs = vbs[:self.max_varbinds]
+        return tlv(0x30, b"".join(vbs))
+
+    def respond(self, data):
+        try:
+            _, i, _ = _read(data, 0)
+            _, vs, ve = _read(data, i)
+            version = data[vs:ve]
+            _, cs, ce = _read(data, ve)
+            if data[cs:ce] != self.community or version != b"\x01":
+                return None  # a wrong community is silence (RFC 3584)
+            tag, ps, _ = _read(data, ce)
+            _, rs, re_ = _read(data, ps)
+            rid = data[rs:re_]
+            key = data[ce:ce + 1] + data[re_:]
+            body = self.cache.get(key)
+            if body is None:
+                _, s1, e1 = _read(data, re_)
+                _, s2, e2 = _read(data, e1)
+                _, ls, le = _read(data, e2)
+                oids = []
+                while ls < le:
+                    _, vbs_, vbe = _read(data, ls)
+                    _, os_, oe = _read(data, vbs_)
+                    oids.append(_decode_oid(data[os_:oe]))
+                    ls = vbe
+                body = self._answer(tag, int.from_bytes(data[s1:e1], "big"), int.from_bytes(data[s2:e2], "big"), oids)
+                if len(self.cache) < 100_000:
+                    self.cache[key] = body
+            pdu = tlv(0xA2, tlv(0x02, rid) + b"\x02\x01\x00\x02\x01\x00" + body)
+            return tlv(0x30, b"\x02\x01\x01" + tlv(0x04, self.community) + pdu)
+        except (IndexError, ValueError):
+            return None
+
+
+def replay_main(args_file):
+    """`snmp.py --replay-agent FILE`: the replay agent on every endpoint of FILE (lines
+    `--agent-udpv4-endpoint=A:P`, as snmpsim's --args-from-file)."""
+    agent = Replay()
+    endpoints = [line.split("=", 1)[1].rsplit(":", 1) for line in Path(args_file).read_text().split()]
+
+    class Proto(asyncio.DatagramProtocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def datagram_received(self, data, addr):
+            out = agent.respond(data)
+            if out is not None:
+                self.transport.sendto(out, addr)
+
+    async def serve():
+        loop = asyncio.get_running_loop()
+        for host, port in endpoints:
+            assert host.startswith("127."), host
+            await loop.create_datagram_endpoint(Proto, local_addr=(host, int(port)))
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def _decoded_varbinds(buf):
+    """[(oid bytes, value TLV bytes)] of a response, for comparing two agents' answers."""
+    _, i, _ = _read(buf, 0)
+    _, _, i = _read(buf, i)
+    _, _, i = _read(buf, i)
+    _, i, _ = _read(buf, i)
+    for _ in range(3):
+        _, _, i = _read(buf, i)
+    _, s, e = _read(buf, i)
+    out = []
+    while s < e:
+        _, vs, ve = _read(buf, s)
+        _, os_, oe = _read(buf, vs)
+        out.append((bytes(buf[os_:oe]), bytes(buf[oe:ve])))
+        s = ve
+    return out
+
+
+def same_answers(address_a, address_b):
+    """Whether two agents answer the bench's requests with the same varbinds."""
+    shapes = [(COLUMNS, WARDOPS_REPETITIONS)] + [([c], EXPORTER_REPETITIONS) for c in COLUMNS]
+    shapes.append(([f"{IF_X_ENTRY}.10.5"], 3))  # past the table's end
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        for k, (oids, reps) in enumerate(shapes):
+            answers = []
+            for address in (address_a, address_b):
+                s.sendto(getbulk(100 + k, oids, reps), (address, 161))
+                answers.append(_decoded_varbinds(s.recv(65536)))
+            if answers[0] != answers[1]:
+                return False, f"{oids} × {reps}: {answers[0][:3]}… vs {answers[1][:3]}…"
+    return True, f"{len(shapes)} request shapes"
 
 
 # ---------------------------------------------------------------------------------
@@ -608,7 +802,11 @@ def main():
     p.add_argument("--agents", type=int, default=10000)
     p.add_argument("--interval", default="30s")
     p.add_argument("--rounds", type=int, default=2, help="poll rounds in each measured window (>= 60 s)")
-    p.add_argument("--sim-processes", type=int, default=1, help="snmpsim processes sharing the agents")
+    p.add_argument("--sim-processes", type=int, default=1, help="simulator processes sharing the agents")
+    p.add_argument("--simulator", choices=["snmpsim", "replay"], default="snmpsim",
+                   help="snmpsim, or this script's replay agent (the same records from a cache, "
+                        "checked against snmpsim) where snmpsim cannot keep up")
+    p.add_argument("--replay-agent", metavar="ARGS_FILE", help=argparse.SUPPRESS)
     p.add_argument("--sim-seconds", type=float, default=30, help="each simulator capacity window")
     p.add_argument("--concurrency", type=int, default=200, help="scrapes in flight at most (the driver)")
     p.add_argument("--exporter-repetitions", type=int, default=EXPORTER_REPETITIONS,
@@ -621,6 +819,8 @@ def main():
     p.add_argument("--quick", action="store_true", help="500 agents, 10 s interval, short windows")
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
+    if a.replay_agent:
+        return replay_main(a.replay_agent)
     if a.quick:
         a.agents, a.interval, a.sim_seconds = 500, "10s", 10
     parts = set(a.parts.split(",")) | ({"wardops"} if a.wardops else set())
@@ -636,17 +836,28 @@ def main():
     if not os.environ.get("WARDOPS_BENCH_KEEP"):
         import atexit
         atexit.register(shutil.rmtree, base, True)
-    sim = Simulator(base, agent_addresses(a.agents), a.sim_processes)
+    sim = Simulator(base, agent_addresses(a.agents), a.sim_processes, a.simulator)
     try:
+        if a.simulator == "replay":
+            reference = Simulator(base / "reference", ["127.162.0.1"], 1, "snmpsim")
+            try:
+                same, what = same_answers(sim.addresses[0], reference.addresses[0])
+            finally:
+                reference.stop()
+            r.figure("replay agent: the same varbinds as snmpsim for the same requests", what, "same", same)
+            if not same:
+                raise SystemExit("the replay agent answers differently from snmpsim")
         if "simulator" in parts:
             part_simulator(r, sim, a)
         if "exporter" in parts:
+            drain(sim)
             part_exporter(r, sim, a, base)
         if "wardops" in parts:
+            drain(sim)
             part_wardops(r, sim, a, base)
     finally:
         sim.stop()
-    r.note(f"snmpsim {subprocess.run(['pip', 'show', 'snmpsim'], capture_output=True, text=True).stdout.split('Version: ')[-1].split()[0]}"
+    r.note(f"simulator: {a.simulator}; snmpsim {subprocess.run(['pip', 'show', 'snmpsim'], capture_output=True, text=True).stdout.split('Version: ')[-1].split()[0]}"
            f" in {a.sim_processes} process(es); prometheus-snmp-exporter "
            f"{subprocess.run(['dpkg-query', '-W', '-f', '${Version}', 'prometheus-snmp-exporter'], capture_output=True, text=True).stdout}; "
            "the machine is shared: see the load printed at the start")
