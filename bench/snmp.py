@@ -769,9 +769,16 @@ def run_wardops(base, addresses, a, snmp):
                 statuses = [u.get("status") for u in device.get("uplinks", [])]
                 bad += sum(1 for s in statuses if s != "up") + (len(UPLINKS) - len(statuses))
             out["json_sample"], out["json_not_up"] = len(sample), bad
-            alerts = app.json("/api/v1/alerts")
-            items = alerts if isinstance(alerts, list) else alerts.get("alerts", alerts.get("items", []))
-            out["uplink_down_alerts"] = sum(1 for x in items if "uplink" in str(x.get("kind", x.get("type", ""))))
+        # Every alert stored during the run, open or resolved (a page at a time).
+        conditions, before = [], None
+        while True:
+            page = app.json("/api/v1/alerts?limit=500" + (f"&before={before}" if before else ""))
+            conditions += [x.get("condition") for x in page.get("alerts", [])]
+            before = page.get("next_before")
+            if not before:
+                break
+        out["uplink_down_alerts"] = conditions.count("uplink_down")
+        out["device_down_alerts"] = conditions.count("device_down")
         return out
 
 
@@ -779,14 +786,20 @@ def part_wardops(r, sim, a, base):
     if not common.BINARY.exists():
         raise SystemExit(f"{common.BINARY} is missing: cargo build --release --bin wardops")
     base_run = run_wardops(base, sim.addresses, a, snmp=False)
-    snmp_run = run_wardops(base, sim.addresses, a, snmp=True)
-    share = snmp_run["cpu"] - base_run["cpu"]
     n = len(sim.addresses)
     r.figure(f"wardops: CPU (% of a core), {n:,} routers pinged, without SNMP (baseline)",
-             f"{base_run['cpu'] * 100:.1f} % over {base_run['window']:.0f} s (RSS {base_run['rss']:.0f} MiB)")
+             f"{base_run['cpu'] * 100:.1f} % over {base_run['window']:.0f} s (RSS {base_run['rss']:.0f} MiB, "
+             f"{base_run['device_down_alerts']} device_down alerts)")
+    try:
+        snmp_run = run_wardops(base, sim.addresses, a, snmp=True)
+    except SystemExit as refused:  # the binary has no poller yet: the baseline stands alone
+        lines = str(refused).splitlines()
+        r.figure("wardops: with SNMP", "not measured: " + " ".join(lines[:2])[:300], "<= 10 %", False)
+        return
+    share = snmp_run["cpu"] - base_run["cpu"]
     r.figure(f"wardops: CPU with {n:,} agents × {len(UPLINKS)} uplinks polled every {a.interval}",
              f"{snmp_run['cpu'] * 100:.1f} % over {snmp_run['window']:.0f} s (RSS {snmp_run['rss']:.0f} MiB, "
-             f"{snmp_run['polls_per_s']:.0f} polls/s)")
+             f"{snmp_run['polls_per_s']:.0f} polls/s, {snmp_run['device_down_alerts']} device_down alerts)")
     r.figure("wardops: the SNMP share (with minus without)", f"{share * 100:.1f} % of a core", "<= 10 %",
              share <= 0.10)
     false_downs = snmp_run["uplinks_not_up"] + snmp_run["json_not_up"] + snmp_run["uplink_down_alerts"]
