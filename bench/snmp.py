@@ -754,10 +754,14 @@ def run_wardops(base, addresses, a, snmp):
         raw = common.parse_metrics(__import__("gzip").decompress(
             app.get("/metrics", {"Accept-Encoding": "gzip"})).decode())
         m1 = {k: v for k, v in raw.items() if not k[0].startswith("wardops_device_")}
-        polls = sum(v - m0.get(k, 0) for k, v in m1.items() if k[0].startswith("wardops_snmp_")
-                    and "poll" in k[0] and k[0].endswith("_total"))
+        d = lambda name: common.metric(m1, name) - common.metric(m0, name)
         out = {"cpu": (c1 - c0) / (t1 - t0), "rss": app.rss_bytes() / 2**20, "window": t1 - t0,
-               "polls_per_s": polls / (t1 - t0)}
+               "polls_per_s": d("wardops_uplink_polls_total") / (t1 - t0),
+               "poll_failures": d("wardops_uplink_poll_failures_total"),
+               "polls_skipped": d("wardops_uplink_polls_skipped_total"),
+               "poll_p50": common.histogram_quantile(m0, m1, "wardops_uplink_poll_duration_seconds", 0.50),
+               "poll_p99": common.histogram_quantile(m0, m1, "wardops_uplink_poll_duration_seconds", 0.99),
+               "on_backup": sum(1 for (n, _), v in raw.items() if n == "wardops_device_on_backup_line" and v == 1.0)}
         if snmp:
             ups = [v for (n, _), v in raw.items() if n == "wardops_uplink_up"]
             out["uplink_samples"] = len(ups)
@@ -799,15 +803,20 @@ def part_wardops(r, sim, a, base):
     share = snmp_run["cpu"] - base_run["cpu"]
     r.figure(f"wardops: CPU with {n:,} agents × {len(UPLINKS)} uplinks polled every {a.interval}",
              f"{snmp_run['cpu'] * 100:.1f} % over {snmp_run['window']:.0f} s (RSS {snmp_run['rss']:.0f} MiB, "
-             f"{snmp_run['polls_per_s']:.0f} polls/s, {snmp_run['device_down_alerts']} device_down alerts)")
+             f"{snmp_run['polls_per_s']:.0f} polls/s, expected {n / common.seconds_of(a.interval):.0f}; "
+             f"{snmp_run['poll_failures']:.0f} failed, {snmp_run['polls_skipped']:.0f} skipped; poll duration "
+             f"p50 <= {common.fmt_ms(snmp_run['poll_p50'])}, p99 <= {common.fmt_ms(snmp_run['poll_p99'])}; "
+             f"{snmp_run['device_down_alerts']} device_down alerts)")
     r.figure("wardops: the SNMP share (with minus without)", f"{share * 100:.1f} % of a core", "<= 10 %",
              share <= 0.10)
-    false_downs = snmp_run["uplinks_not_up"] + snmp_run["json_not_up"] + snmp_run["uplink_down_alerts"]
+    false_downs = (snmp_run["uplinks_not_up"] + snmp_run["json_not_up"] + snmp_run["uplink_down_alerts"]
+                   + snmp_run["on_backup"])
     r.figure("wardops: false downs (wardops_uplink_up not 1 or absent; sampled JSON uplinks not up; "
-             "uplink_down alerts)",
+             "uplink_down alerts; wardops_device_on_backup_line 1)",
              f"{snmp_run['uplinks_not_up']} of {snmp_run['uplink_samples']} samples, "
              f"{snmp_run['json_not_up']} in {snmp_run['json_sample']} devices' JSON, "
-             f"{snmp_run['uplink_down_alerts']} alerts", "0", false_downs == 0)
+             f"{snmp_run['uplink_down_alerts']} alerts, {snmp_run['on_backup']} branches on a backup line",
+             "0", false_downs == 0)
 
 
 def main():
