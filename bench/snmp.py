@@ -4,46 +4,60 @@ served by snmpsim on N distinct loopback addresses (127.161.a.b:161), side by si
 Debian's prometheus-snmp-exporter walking the same interfaces. Targets: the appliance's
 SNMP share of CPU <= 10 % of a core, 0 false downs.
 
-Parts (each can be run alone; all of them run in the order below):
+Parts (each can be run alone with --parts; all three run in this order by default):
 
 1. simulator: snmpsim (`snmpsim-command-responder`, one process serving a share of the
-   agents, `--sim-processes` of them) answering a recorded branch router's interfaces
-   (Gi0/0 "MAGTI-uplink" and Gi0/1 "SILKNET-uplink" up, a loopback, an admin-down port,
-   a tunnel; 64-bit counters). Its start-up time, and its capacity: a load generator of
-   this script's own (one UDP socket, pre-encoded requests, paced) sends the appliance's
-   request shape (one GETBULK of the 7 columns, 6 repetitions) and snmp_exporter's (7
-   GETBULKs of one column, 25 repetitions) to every agent at the rate the poll needs
-   (N / interval per second) and above it; answered share, latency p50/p99, and the
-   simulator's own CPU. The simulator must not be the bottleneck of the other parts.
+   agents, `--sim-processes` of them, each with `--args-from-file`: 10,000
+   `--agent-udpv4-endpoint`s start in a few seconds) answering a recorded branch
+   router's interfaces (Gi0/0 "MAGTI-uplink" and Gi0/1 "SILKNET-uplink" up, a loopback,
+   an admin-down port, a tunnel; 64-bit counters). Its start-up time, and its capacity:
+   a load generator of this script's own (one UDP socket, BER by hand, paced) sends the
+   appliance's request shape (one GETBULK of the 7 columns, 6 repetitions) and
+   snmp_exporter's (7 GETBULKs of one column, 25 repetitions) to every agent at the
+   rate the poll needs (N / interval per second) and at 3× it: answered share, answer
+   rate, latency p50/p99, and the simulator's own CPU.
+   snmpsim is pysnmp: about 6 ms of CPU per answer of either shape, so one process
+   answers ~150 requests/s and two processes share the same 2 cores; 10,000 agents
+   every 30 s need 333/s (wardops) and 2,333/s (snmp_exporter). Where it cannot keep
+   up (`--simulator auto`, the default) the other parts run on the **replay agent**
+   instead: this script's own v2c agent (`--replay-agent`, a process of its own on the
+   same addresses) answering GET/GETNEXT/GETBULK over the same records with every
+   distinct request's answer computed once, checked at start to return the same
+   varbinds as snmpsim for every request shape the clients send. Its CPU is measured
+   beside theirs, so the simulator is never the bottleneck and never hides in a figure.
 2. exporter: prometheus-snmp-exporter with a hand-written module (`if_mib7`: the same 7
    columns wardops reads, with ifName/ifDescr/ifAlias as lookups on the status and
-   counter metrics as the generator's if_mib does), scraped for every target once per
-   interval by an asyncio driver of this script (targets spread evenly over the
-   interval as Prometheus spreads them, bounded concurrency). Why not Prometheus
-   itself: its TSDB would add ingestion work that wardops' side has no counterpart for,
-   and this driver's own CPU is measured separately anyway. Exporter CPU and RSS,
-   driver CPU, simulator CPU, scrape duration p50/p99, failed scrapes, false downs
-   (an uplink whose ifOperStatus is not 1 in a scrape, or a failed scrape).
-3. wardops (`--wardops`; off until the poller lands on main): the release binary on an
-   inventory of the same N routers (devices `snmp: { community_env:
-   WARDOPS_SNMP_COMMUNITY, port: 161 }` with their two uplinks by alias), each pinged
-   too, after a baseline of the same inventory without `snmp:`/`uplinks:`. CPU over the
-   window (>= 2 poll rounds) with and without SNMP, the difference being the SNMP share;
-   RSS; polls per second (from the appliance's own counters, when it exports them);
-   false downs: `wardops_uplink_up` samples not 1 at the end, a sample of
-   `GET /api/v1/devices/{name}` uplinks not `up`, and any `uplink_down` alert in
-   `GET /api/v1/alerts`.
+   counter metrics as the generator's if_mib does; max_repetitions its default 25),
+   scraped for every target once per interval by an asyncio driver of this script
+   (targets spread evenly over the interval as Prometheus spreads them, at most
+   `--concurrency` in flight). Why not Prometheus itself: its TSDB would add
+   ingestion work that wardops' side has no counterpart for, and this driver's own CPU
+   is measured separately anyway. Exporter CPU and RSS, driver CPU, simulator CPU,
+   scrape duration p50/p99, failed scrapes, false downs (an uplink whose ifOperStatus
+   is not 1 in a scrape, or a failed scrape).
+3. wardops: the release binary (common.BINARY) on an inventory of the same N routers
+   (devices `snmp: { community_env: WARDOPS_SNMP_COMMUNITY, port: 161 }` with their two
+   uplinks by alias; the poll interval the default 30 s, else on the device's `snmp:`),
+   each pinged too, after a baseline of the same inventory without `snmp:`/`uplinks:`.
+   CPU over the window (>= 2 poll rounds, >= 60 s) with and without SNMP, the
+   difference being the SNMP share; RSS; polls per second, failures, skips and poll
+   duration (the poller's own counters); false downs: `wardops_uplink_up` samples not
+   1 (or absent) at the end, uplinks not `up` in a sample of 100
+   `GET /api/v1/devices/{name}`, any `uplink_down` alert in `GET /api/v1/alerts`, any
+   `wardops_device_on_backup_line` 1. A binary without the poller (its `check`
+   refuses `snmp:`) gives the baseline alone.
 
-Only loopback addresses are used (asserted).
+Only loopback addresses are used (asserted): agents on 127.161.a.b:161.
 
-    bench/snmp.py --agents 10000 --interval 30s                 # simulator + exporter
-    bench/snmp.py --agents 10000 --interval 30s --wardops       # and the appliance
-    bench/snmp.py --agents 10000 --parts simulator --sim-processes 2
-    bench/snmp.py --quick                                       # 500 agents, short windows
+    bench/snmp.py --agents 10000 --interval 30s                       # all three parts
+    bench/snmp.py --agents 10000 --parts simulator --sim-processes 2  # snmpsim alone
+    bench/snmp.py --agents 10000 --parts exporter --simulator snmpsim --exporter-agents 500
+    bench/snmp.py --quick --no-wardops                                # 500 agents, short
 
 The appliance is common.BINARY (target/release/wardops, or WARDOPS_BENCH_BINARY, e.g.
-$CARGO_TARGET_DIR/release/wardops in a worktree). Take the bench lock and run it only with no build running (`flock /tmp/bench.lock
-bench/snmp.py ...`, `pgrep -c rustc` 0): the machine is shared."""
+$CARGO_TARGET_DIR/release/wardops in a worktree). Take the bench lock and run it only
+with no build running (`flock /tmp/bench.lock bench/snmp.py ...`, `pgrep -c rustc` 0):
+the machine is shared."""
 
 import argparse
 import asyncio
@@ -825,9 +839,10 @@ def main():
     p.add_argument("--interval", default="30s")
     p.add_argument("--rounds", type=int, default=2, help="poll rounds in each measured window (>= 60 s)")
     p.add_argument("--sim-processes", type=int, default=1, help="simulator processes sharing the agents")
-    p.add_argument("--simulator", choices=["snmpsim", "replay"], default="snmpsim",
-                   help="snmpsim, or this script's replay agent (the same records from a cache, "
-                        "checked against snmpsim) where snmpsim cannot keep up")
+    p.add_argument("--simulator", choices=["auto", "snmpsim", "replay"], default="auto",
+                   help="auto: snmpsim, measured first, then this script's replay agent (the same "
+                        "records from a cache, checked against snmpsim) for the other parts if "
+                        "snmpsim could not keep up; or either one throughout")
     p.add_argument("--replay-agent", metavar="ARGS_FILE", help=argparse.SUPPRESS)
     p.add_argument("--sim-seconds", type=float, default=30, help="each simulator capacity window")
     p.add_argument("--concurrency", type=int, default=200, help="scrapes in flight at most (the driver)")
@@ -836,8 +851,9 @@ def main():
     p.add_argument("--exporter-agents", type=int, default=0,
                    help="scrape only the first K agents with snmp_exporter (0: all), where the "
                         "simulator cannot answer all of them at the exporter's request rate")
-    p.add_argument("--parts", default="simulator,exporter", help="comma-separated: simulator,exporter,wardops")
-    p.add_argument("--wardops", action="store_true", help="also the appliance (needs the poller)")
+    p.add_argument("--parts", default="simulator,exporter,wardops",
+                   help="comma-separated: simulator,exporter,wardops")
+    p.add_argument("--no-wardops", action="store_true", help="leave the appliance out (no release build)")
     p.add_argument("--quick", action="store_true", help="500 agents, 10 s interval, short windows")
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
@@ -845,7 +861,7 @@ def main():
         return replay_main(a.replay_agent)
     if a.quick:
         a.agents, a.interval, a.sim_seconds = 500, "10s", 10
-    parts = set(a.parts.split(",")) | ({"wardops"} if a.wardops else set())
+    parts = set(a.parts.split(",")) - ({"wardops"} if a.no_wardops else set())
     if "wardops" in parts and not a.no_build:
         common.build()
     common.need("snmpsim-command-responder", "snmpsim")
@@ -858,9 +874,23 @@ def main():
     if not os.environ.get("WARDOPS_BENCH_KEEP"):
         import atexit
         atexit.register(shutil.rmtree, base, True)
-    sim = Simulator(base, agent_addresses(a.agents), a.sim_processes, a.simulator)
+    addresses = agent_addresses(a.agents)
+    kind = "replay" if a.simulator == "replay" else "snmpsim"
+    sim = Simulator(base, addresses, a.sim_processes, kind)
     try:
-        if a.simulator == "replay":
+        if "simulator" in parts:
+            results = part_simulator(r, sim, a)
+            keeps_up = all(m["answered"] >= 0.999 for (_, factor), m in results.items() if factor == 1)
+        else:
+            keeps_up = a.simulator != "auto"
+        if a.simulator == "auto" and not keeps_up and parts & {"exporter", "wardops"}:
+            # The parts after this one measure the clients, not the simulator: an agent
+            # that cannot answer in time would count as their false downs.
+            r.note(f"snmpsim did not answer {a.agents:,} agents every {a.interval} in time (above): "
+                   "the exporter and wardops parts ran on the replay agent")
+            sim.stop()
+            sim = Simulator(base, addresses, a.sim_processes, "replay")
+        if sim.kind == "replay" and parts & {"exporter", "wardops"}:
             reference = Simulator(base / "reference", ["127.162.0.1"], 1, "snmpsim")
             try:
                 same, what = same_answers(sim.addresses[0], reference.addresses[0])
@@ -869,8 +899,6 @@ def main():
             r.figure("replay agent: the same varbinds as snmpsim for the same requests", what, "same", same)
             if not same:
                 raise SystemExit("the replay agent answers differently from snmpsim")
-        if "simulator" in parts:
-            part_simulator(r, sim, a)
         if "exporter" in parts:
             drain(sim)
             part_exporter(r, sim, a, base)
@@ -879,7 +907,7 @@ def main():
             part_wardops(r, sim, a, base)
     finally:
         sim.stop()
-    r.note(f"simulator: {a.simulator}; snmpsim {subprocess.run(['pip', 'show', 'snmpsim'], capture_output=True, text=True).stdout.split('Version: ')[-1].split()[0]}"
+    r.note(f"simulator: {sim.kind}; snmpsim {subprocess.run(['pip', 'show', 'snmpsim'], capture_output=True, text=True).stdout.split('Version: ')[-1].split()[0]}"
            f" in {a.sim_processes} process(es); prometheus-snmp-exporter "
            f"{subprocess.run(['dpkg-query', '-W', '-f', '${Version}', 'prometheus-snmp-exporter'], capture_output=True, text=True).stdout}; "
            "the machine is shared: see the load printed at the start")
