@@ -784,8 +784,11 @@ def run_wardops(base, addresses, a, snmp):
             bad = 0
             for i in range(0, len(addresses), max(1, len(addresses) // 100)):
                 device = app.json(f"/api/v1/devices/bench-b{i:05d}-router-1")
-                statuses = [u.get("status") for u in device.get("uplinks", [])]
-                bad += sum(1 for s in statuses if s != "up") + (len(UPLINKS) - len(statuses))
+                # `uplinks: { on_backup_line, problem?, lines: [{ isp, status, … }] }`
+                view = device.get("uplinks") or {}
+                statuses = [line.get("status") for line in view.get("lines", [])]
+                bad += (sum(1 for s in statuses if s != "up") + (len(UPLINKS) - len(statuses))
+                        + bool(view.get("on_backup_line")))
             out["json_sample"], out["json_not_up"] = len(sample), bad
         # Every alert stored during the run, open or resolved (a page at a time).
         conditions, before = [], None
