@@ -746,7 +746,8 @@ def wardops_config(base, label, addresses, interval, snmp):
     text = re.sub(r"(?m)^  interval: .*$", f"  interval: {interval}", text, count=1)
     settings.write_text(text)
     inventory(out / "inventory" / "bench.yaml", addresses, snmp, interval)
-    check = subprocess.run([str(common.BINARY), "check", "-c", str(settings)], capture_output=True, text=True)
+    check = subprocess.run([str(common.BINARY), "check", "-c", str(settings)], capture_output=True, text=True,
+                           env=dict(os.environ, WARDOPS_SNMP_COMMUNITY=COMMUNITY))
     if check.returncode != 0:
         raise SystemExit(f"wardops check refused the {label} config (has the poller landed?):\n"
                          + (check.stdout + check.stderr)[:3000])
