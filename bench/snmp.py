@@ -754,8 +754,9 @@ def wardops_config(base, label, addresses, interval, snmp):
     return out
 
 
-def run_wardops(base, addresses, a, snmp):
+def run_wardops(base, sim, a, snmp):
     interval = common.seconds_of(a.interval)
+    addresses = sim.addresses
     config = wardops_config(base, "wardops-snmp" if snmp else "wardops-baseline", addresses, a.interval, snmp)
     with common.Appliance(config, env={"WARDOPS_SNMP_COMMUNITY": COMMUNITY}) as app:
         # Steady state: every device up (ping) and, with SNMP, every uplink read once.
@@ -763,14 +764,15 @@ def run_wardops(base, addresses, a, snmp):
         while app.json("/api/v1/status")["devices"]["up"] < len(addresses) and time.monotonic() < deadline:
             time.sleep(2)
         time.sleep(interval + 5)
-        m0, c0, t0 = app.own_metrics(), app.cpu_seconds(), time.monotonic()
+        m0, c0, s0, t0 = app.own_metrics(), app.cpu_seconds(), sim.cpu_seconds(), time.monotonic()
         time.sleep(max(60.0, a.rounds * interval))
-        c1, t1 = app.cpu_seconds(), time.monotonic()
+        c1, s1, t1 = app.cpu_seconds(), sim.cpu_seconds(), time.monotonic()
         raw = common.parse_metrics(__import__("gzip").decompress(
             app.get("/metrics", {"Accept-Encoding": "gzip"})).decode())
         m1 = {k: v for k, v in raw.items() if not k[0].startswith("wardops_device_")}
         d = lambda name: common.metric(m1, name) - common.metric(m0, name)
         out = {"cpu": (c1 - c0) / (t1 - t0), "rss": app.rss_bytes() / 2**20, "window": t1 - t0,
+               "sim_cpu": (s1 - s0) / (t1 - t0),
                "polls_per_s": d("wardops_uplink_polls_total") / (t1 - t0),
                "poll_failures": d("wardops_uplink_poll_failures_total"),
                "polls_skipped": d("wardops_uplink_polls_skipped_total"),
@@ -807,13 +809,13 @@ def run_wardops(base, addresses, a, snmp):
 def part_wardops(r, sim, a, base):
     if not common.BINARY.exists():
         raise SystemExit(f"{common.BINARY} is missing: cargo build --release --bin wardops")
-    base_run = run_wardops(base, sim.addresses, a, snmp=False)
+    base_run = run_wardops(base, sim, a, snmp=False)
     n = len(sim.addresses)
     r.figure(f"wardops: CPU (% of a core), {n:,} routers pinged, without SNMP (baseline)",
              f"{base_run['cpu'] * 100:.1f} % over {base_run['window']:.0f} s (RSS {base_run['rss']:.0f} MiB, "
              f"{base_run['device_down_alerts']} device_down alerts)")
     try:
-        snmp_run = run_wardops(base, sim.addresses, a, snmp=True)
+        snmp_run = run_wardops(base, sim, a, snmp=True)
     except SystemExit as refused:  # the binary has no poller yet: the baseline stands alone
         lines = str(refused).splitlines()
         r.figure("wardops: with SNMP", "not measured: " + " ".join(lines[:2])[:300], "<= 10 %", False)
@@ -824,7 +826,8 @@ def part_wardops(r, sim, a, base):
              f"{snmp_run['polls_per_s']:.0f} polls/s, expected {n / common.seconds_of(a.interval):.0f}; "
              f"{snmp_run['poll_failures']:.0f} failed, {snmp_run['polls_skipped']:.0f} skipped; poll duration "
              f"p50 <= {common.fmt_ms(snmp_run['poll_p50'])}, p99 <= {common.fmt_ms(snmp_run['poll_p99'])}; "
-             f"{snmp_run['device_down_alerts']} device_down alerts)")
+             f"{snmp_run['device_down_alerts']} device_down alerts; the simulator beside it "
+             f"{snmp_run['sim_cpu'] * 100:.1f} % of a core)")
     r.figure("wardops: the SNMP share (with minus without)", f"{share * 100:.1f} % of a core", "<= 10 %",
              share <= 0.10)
     false_downs = (snmp_run["uplinks_not_up"] + snmp_run["json_not_up"] + snmp_run["uplink_down_alerts"]
