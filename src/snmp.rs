@@ -35,8 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_snmp::{
-    Auth, Client, EngineCache, OidOrdering, Retry, UdpHandle, UdpTransport, UsmConfig, WalkMethod,
-    WalkOptions,
+    Auth, Client, EngineCache, ErrorStatus, Retry, UdpHandle, UdpTransport, UsmConfig,
 };
 
 /// The SNMP port agents listen on unless the inventory says otherwise.
@@ -46,9 +45,15 @@ pub const DEFAULT_PORT: u16 = 161;
 /// loop); the walk stops there instead of growing without bound.
 pub const MAX_INTERFACES: usize = 10_000;
 
-/// Rows asked for per GETBULK: 25 rows of one column fit well inside a 1,500-byte frame
-/// even with 64-character aliases, so answers are not fragmented.
-const MAX_REPETITIONS: u32 = 25;
+/// Rows asked for per GETBULK, of all 7 columns at once (see [`Session::interfaces`]): 42
+/// varbinds. A branch router's row (`Gi0/0/0`, `GigabitEthernet0/0/0`, a 12-character
+/// alias, two statuses, two 64-bit counters) is about 175 bytes of BER, so 6 rows are
+/// about 1,050 bytes, and with v3's header (SHA-512 digest, AES salt, engine id: under
+/// 200 bytes) the answer still fits one 1,500-byte frame unfragmented. A router with up
+/// to 5 interfaces is therefore one request: 5 rows and the step past each column's end.
+/// Rows with 64-character descriptions and aliases (about 270 bytes) may not fit; an
+/// agent then trims its answer (RFC 3416 §4.2.3) or says tooBig, and both are handled.
+const MAX_REPETITIONS: u32 = 6;
 
 /// One agent to read: where it is and how to talk to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,12 +188,6 @@ impl Reader {
         let retries = agent.retries.min(async_snmp::MAX_RETRIES);
         let retry = Retry::fixed(retries, Duration::ZERO)
             .map_err(|e| ReadError::Credentials(e.to_string()))?;
-        let walk = WalkOptions {
-            method: WalkMethod::GetBulk,
-            max_repetitions: MAX_REPETITIONS,
-            ordering: OidOrdering::Strict,
-            result_limit: Some(MAX_INTERFACES),
-        };
         let v2c = matches!(agent.credentials, Credentials::V2c { .. });
         let client = Client::builder(
             SocketAddr::new(agent.address, agent.port),
@@ -196,7 +195,6 @@ impl Reader {
         )
         .request_timeout(agent.timeout)
         .retry(retry)
-        .walk_options(walk)
         .engine_cache(self.engines.clone())
         // RFC 3414 sends the credential failures (unknown user, wrong digest, decryption
         // error) as Reports without authentication: the agent cannot sign with a key it
@@ -232,16 +230,42 @@ pub struct Session {
 
 impl Session {
     /// The interfaces table: every ifIndex with its names, states and octet counters.
-    /// The columns are walked at once (GETBULK each), so a silent agent costs one
-    /// timeout × (retries + 1), not seven.
+    ///
+    /// # Why one GETBULK for all columns
+    /// The 7 columns are read side by side ([`table::ColumnWalk`]): each request is one
+    /// GETBULK with a varbind per column still open, [`MAX_REPETITIONS`] rows each,
+    /// continuing every column from its last row. Walking each column on its own cost
+    /// a branch router 7 requests and 7 answers per poll (and each walk's step past
+    /// its column's end), for a table of a handful of rows; at 10,000 routers every
+    /// 30 s that is 2,300 datagrams a second each way instead of 330, and as much
+    /// work for the routers' agents, whose CPU is the routing CPU. A router with up to
+    /// 5 interfaces is now one request per poll; a larger table continues where
+    /// each column stood (60 rows: 11 requests instead of 21). A silent agent
+    /// still costs one timeout × (retries + 1).
     pub async fn interfaces(&self) -> Result<Vec<Interface>, ReadError> {
-        let walks = table::Column::ALL.iter().map(|&column| async move {
-            let rows = self.client.walk(column.oid())?.collect().await?;
-            Ok::<_, Box<async_snmp::Error>>((column, rows))
-        });
-        let columns = futures_util::future::try_join_all(walks)
-            .await
-            .map_err(|e| ReadError::from_snmp(&e, self.v2c))?;
-        table::assemble(&columns)
+        let mut walk = table::ColumnWalk::new(&table::Column::ALL, MAX_INTERFACES);
+        let mut repetitions = MAX_REPETITIONS;
+        while !walk.is_done() {
+            let oids = walk.next_request();
+            match self.client.get_bulk(&oids, 0, repetitions).await {
+                Ok(varbinds) => walk.absorb(varbinds)?,
+                // An agent that says tooBig instead of trimming its answer: ask for
+                // fewer rows at the same place, down to one (as the crate's walk does).
+                Err(e)
+                    if repetitions > 1
+                        && matches!(
+                            e.exchange_source(),
+                            async_snmp::Error::Snmp {
+                                status: ErrorStatus::TooBig,
+                                ..
+                            }
+                        ) =>
+                {
+                    repetitions = (repetitions / 2).max(1);
+                }
+                Err(e) => return Err(ReadError::from_snmp(&e, self.v2c)),
+            }
+        }
+        table::assemble(&walk.into_columns())
     }
 }

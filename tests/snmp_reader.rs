@@ -2,11 +2,14 @@
 //! both uplinks with their states and counters over v2c and over v3 (SHA-256 + AES-128);
 //! a wrong community, a wrong v3 user, auth key or priv key, and a silent agent each a
 //! clear reason within the timeout; an agent answering nonsense is a malformed answer
-//! (or silence), never a panic; a line going down is seen on the next read.
+//! (or silence), never a panic; a line going down is seen on the next read; a branch
+//! router's poll is one request, and a table larger than one answer is read whole.
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wardops::snmp::uplink::{self, AliasRule, Matcher};
@@ -282,4 +285,125 @@ async fn garbage_datagrams_are_no_panic_and_a_clear_reason() {
             "{error:?}"
         );
     }
+}
+
+/// A UDP relay between the reader and the agent that counts the requests passing through:
+/// what the agent sees is what the relay counts.
+struct CountingRelay {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+}
+
+impl CountingRelay {
+    fn start(agent_port: u16) -> CountingRelay {
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = front.local_addr().unwrap().port();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        back.connect(("127.0.0.1", agent_port)).unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let client: Arc<std::sync::Mutex<Option<SocketAddr>>> = Arc::default();
+        {
+            let (front, back) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+            let (requests, client) = (requests.clone(), client.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65_536];
+                while let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *client.lock().unwrap() = Some(from);
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    let _ = back.send(&buf[..n]);
+                }
+            });
+        }
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65_536];
+            while let Ok(n) = back.recv(&mut buf) {
+                if let Some(to) = *client.lock().unwrap() {
+                    let _ = front.send_to(&buf[..n], to);
+                }
+            }
+        });
+        CountingRelay { port, requests }
+    }
+
+    fn take(&self) -> usize {
+        self.requests.swap(0, Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_poll_of_a_four_interface_router_is_one_request() {
+    let sim = Snmpsim::start(&snmpsim::branch_router());
+    let relay = CountingRelay::start(sim.port);
+    let reader = Reader::bind().await.unwrap();
+    let session = reader
+        .session(&agent(relay.port, v2c(snmpsim::COMMUNITY)))
+        .await
+        .unwrap();
+    assert_eq!(relay.take(), 0, "a session sends nothing until it reads");
+    for _ in 0..3 {
+        assert_branch_router(&session.interfaces().await.unwrap());
+        assert_eq!(relay.take(), 1, "one GETBULK for all 7 columns");
+    }
+    // A kept v3 session: discovery once, then one request per poll too.
+    let session = reader.session(&agent(relay.port, good_v3())).await.unwrap();
+    assert_branch_router(&session.interfaces().await.unwrap());
+    relay.take();
+    assert_branch_router(&session.interfaces().await.unwrap());
+    assert_eq!(relay.take(), 1);
+}
+
+#[tokio::test]
+async fn a_table_larger_than_one_answer_is_read_whole() {
+    // 60 interfaces: 10 answers of 6 rows, and the step past the end.
+    let names: Vec<&'static str> = (1..=60)
+        .map(|i| &*Box::leak(format!("Gi0/{i}").into_boxed_str()))
+        .collect();
+    let descrs: Vec<&'static str> = (1..=60)
+        .map(|i| &*Box::leak(format!("GigabitEthernet0/{i}").into_boxed_str()))
+        .collect();
+    let rows: Vec<snmpsim::Row> = (1..=60u32)
+        .map(|i| snmpsim::Row {
+            index: i,
+            name: names[i as usize - 1],
+            descr: descrs[i as usize - 1],
+            alias: match i {
+                7 => "MAGTI-uplink",
+                59 => "SILKNET-uplink",
+                _ => "access",
+            },
+            admin: 1,
+            oper: if i.is_multiple_of(3) { 2 } else { 1 },
+            in_octets: 1_000_000_000_000 + i as u64,
+            out_octets: 2_000_000_000_000 + i as u64,
+        })
+        .collect();
+    let sim = Snmpsim::start(&rows);
+    let relay = CountingRelay::start(sim.port);
+    let reader = Reader::bind().await.unwrap();
+    for credentials in [v2c(snmpsim::COMMUNITY), good_v3()] {
+        let interfaces = read(&reader, &agent(relay.port, credentials))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", sim.log()));
+        assert_eq!(interfaces.len(), 60);
+        for (i, interface) in interfaces.iter().enumerate() {
+            let index = i as u32 + 1;
+            assert_eq!(interface.index, index);
+            assert_eq!(interface.name.as_deref(), Some(names[i]));
+            assert_eq!(interface.descr.as_deref(), Some(descrs[i]));
+            assert_eq!(interface.admin, Some(wardops::snmp::AdminStatus::Up));
+            let oper = if index.is_multiple_of(3) {
+                OperStatus::Down
+            } else {
+                OperStatus::Up
+            };
+            assert_eq!(interface.oper, Some(oper));
+            assert_eq!(interface.in_octets, Some(1_000_000_000_000 + index as u64));
+            assert_eq!(interface.out_octets, Some(2_000_000_000_000 + index as u64));
+        }
+        let silknet = uplink::pick(&interfaces, &Matcher::Alias("SILKNET-uplink".into()));
+        assert_eq!(silknet.map(|i| i.index), Some(59));
+    }
+    // v2c: 11 requests; v3: the same and its discovery. Never one walk per column (21).
+    let requests = relay.take();
+    assert!((22..=24).contains(&requests), "{requests} requests");
 }
