@@ -26,11 +26,9 @@ pub mod phase;
 mod tasks;
 pub mod uplinks;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep_until};
 
 pub use metrics::ProberMetrics;
@@ -38,7 +36,6 @@ use phase::Slots;
 
 use crate::cluster::member::Owned;
 use crate::config::Device;
-use crate::config::inventory::FastHash;
 use crate::probe::Pinger;
 use crate::state::{DeviceRuntime, Snapshot, State};
 

@@ -120,7 +120,13 @@ impl Hub {
                     in_maintenance: t.in_maintenance(),
                     maintenance_ends_at: t.maintenance_ends_at.map(Rfc3339),
                 };
-                Item::new(self.boot, (t.version, 0), "transition", Some(Scope::of(d)), &data)
+                Item::new(
+                    self.boot,
+                    (t.version, 0),
+                    "transition",
+                    Some(Scope::of(d)),
+                    &data,
+                )
             }
             Event::Degraded(c) => {
                 let d = &c.device;
@@ -137,7 +143,13 @@ impl Hub {
                     degraded_because: c.degraded.as_ref().map(Because::of),
                     cleared: c.cleared.map(|w| w.as_str()),
                 };
-                Item::new(self.boot, (c.version, 0), "degraded", Some(Scope::of(d)), &data)
+                Item::new(
+                    self.boot,
+                    (c.version, 0),
+                    "degraded",
+                    Some(Scope::of(d)),
+                    &data,
+                )
             }
             Event::Uplinks(c) => {
                 let d = &c.device;
@@ -151,7 +163,13 @@ impl Hub {
                     at: Rfc3339(c.at),
                     uplinks: uplinks::lines(&c.uplinks, c.on_backup_line(), None),
                 };
-                Item::new(self.boot, (c.version, 0), "uplinks", Some(Scope::of(d)), &data)
+                Item::new(
+                    self.boot,
+                    (c.version, 0),
+                    "uplinks",
+                    Some(Scope::of(d)),
+                    &data,
+                )
             }
             Event::InventoryReplaced {
                 version,

@@ -16,7 +16,6 @@
 //! It runs on the appliance's main runtime, not the prober's thread: SNMP decoding never
 //! delays an echo request.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -25,13 +24,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep_until};
 
 use super::phase::Slots;
 use crate::cluster::member::Owned;
 use crate::config::Device;
-use crate::config::inventory::FastHash;
 use crate::snmp::{Agent, Interface, ReadError, Reader, Session};
 use crate::state::{DeviceRuntime, Snapshot, State};
 
