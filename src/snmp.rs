@@ -1,7 +1,7 @@
 //! SNMP: reading a router's interfaces table (IF-MIB) from its agent, the ground the ISP
 //! uplinks of issue #19 stand on. This module owns the wire and the words for what went
 //! wrong; which interface is an uplink is [`uplink`]'s, and when to poll is the poller's
-//! (not built yet).
+//! (`crate::schedule::uplinks`).
 //!
 //! - [`Reader`]: the shared UDP sockets, one per address family, and the v3 engine cache.
 //!   Every agent's [`Session`] is a handle on them, so thousands of agents cost two sockets
