@@ -6,8 +6,10 @@
 //! One ISP line of the router goes down: the router still answers ping, so the branch is
 //! on its backup line — one `uplink_down` warning opens, the JSON, `/metrics` and the
 //! live feed say so, and the monitor page open in a real browser changes its badge
-//! without a reload. The line comes back: the alert resolves as `recovered`. Beside it a
-//! router polled with a wrong community is `unknown` with that reason, and opens nothing.
+//! without a reload, and a real Alertmanager receives it (notifications route it like any
+//! alert). The line comes back: the alert resolves as `recovered`, and leaves the
+//! Alertmanager. Beside it a router polled with a wrong community is `unknown` with that
+//! reason, and opens nothing.
 
 mod browser;
 mod support;
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use browser::{Driver, browser, eventually, mark_load, same_load};
 use serde_json::Value;
+use support::alertmanager::Alertmanager;
 use support::snmpsim::{self, Snmpsim};
 use support::{Appliance, TWO_PACKET_PROBE, wait_for, wait_status};
 use thirtyfour::prelude::*;
@@ -108,8 +111,17 @@ async fn a_line_down_puts_the_branch_on_its_backup_line_with_one_warning_until_i
         &snmpsim::snmprec(&rows),
         &[ROUTER, V3_ROUTER, WRONG_COMMUNITY],
     );
+    let am = tokio::task::block_in_place(Alertmanager::start);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wardops.yaml"), TWO_PACKET_PROBE).unwrap();
+    let notifications = format!(
+        "notifications:\n  max_backoff: 1s\n  receivers:\n    - name: noc\n      alertmanager:\n        urls: [{}]\n",
+        am.url
+    );
+    std::fs::write(
+        dir.path().join("wardops.yaml"),
+        format!("{TWO_PACKET_PROBE}{notifications}"),
+    )
+    .unwrap();
     std::fs::create_dir(dir.path().join("inventory")).unwrap();
     std::fs::write(
         dir.path().join("inventory/uplinks.yaml"),
@@ -222,6 +234,15 @@ async fn a_line_down_puts_the_branch_on_its_backup_line_with_one_warning_until_i
     assert!(metrics.contains("wardops_uplink_up{device=\"vake-rtr\",isp=\"Silknet\"} 1"));
     assert!(metrics.contains("wardops_device_on_backup_line{device=\"vake-rtr\"} 1"));
     assert!(metrics.contains("wardops_uplink_agent_up{device=\"didube-rtr\"} 0"));
+    let fired = tokio::task::block_in_place(|| {
+        wait_for(
+            Duration::from_secs(15),
+            "uplink_down in Alertmanager",
+            || am.alert("uplink_down", "vake-rtr"),
+        )
+    });
+    assert_eq!(fired["labels"]["severity"], "warning", "{fired}");
+    assert_eq!(fired["labels"]["branch"], "vake", "{fired}");
     // The wall and the dashboard list the branch as on its backup line.
     for page in ["/wall", "/"] {
         let html = tokio::task::block_in_place(|| app.try_get(page).unwrap());
@@ -260,6 +281,11 @@ async fn a_line_down_puts_the_branch_on_its_backup_line_with_one_warning_until_i
     });
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0]["resolution"], "recovered");
+    tokio::task::block_in_place(|| {
+        wait_for(Duration::from_secs(15), "resolved in Alertmanager", || {
+            am.alert("uplink_down", "vake-rtr").is_none().then_some(())
+        })
+    });
     eventually(Duration::from_secs(10), "the badge back up", || async {
         (badge(&web, "vake-rtr", "Magti").await.as_deref() == Some("up")).then_some(())
     })
