@@ -140,6 +140,7 @@ impl ListOrder {
             }
         }
         let mut rows = Vec::with_capacity(limit.min(1024));
+        let mut picked = Vec::with_capacity(limit.min(1024));
         let mut matched = 0;
         let mut scratch = String::new();
         for &i in self.indexes.iter() {
@@ -156,10 +157,11 @@ impl ListOrder {
             }
             if matched >= offset && matched < end {
                 rows.push((&devices[i], &snapshot.status[i], &snapshot.runtime[i]));
+                picked.push(i as u32);
             }
             matched += 1;
         }
-        Selection::of(rows, counts)
+        Selection::of(rows, picked, counts)
     }
 }
 
@@ -167,6 +169,8 @@ impl ListOrder {
 pub struct Selection<'a> {
     /// The window, in list order.
     pub rows: Vec<Row<'a>>,
+    /// The inventory index of each row.
+    pub indexes: Vec<u32>,
     /// Matches before paging, and of them by status.
     pub total: usize,
     pub up: usize,
@@ -177,9 +181,11 @@ pub struct Selection<'a> {
 
 impl<'a> Selection<'a> {
     /// A window and the matches by status, counted in [`slot`] order.
-    fn of(rows: Vec<Row<'a>>, counts: [usize; 4]) -> Selection<'a> {
+    fn of(rows: Vec<Row<'a>>, indexes: Vec<u32>, counts: [usize; 4]) -> Selection<'a> {
+        debug_assert_eq!(rows.len(), indexes.len());
         Selection {
             rows,
+            indexes,
             total: counts.iter().sum(),
             up: counts[0],
             down: counts[1],
@@ -376,6 +382,7 @@ mod tests {
     fn window_of<'a>(s: &Selection<'a>, n: usize) -> Selection<'a> {
         Selection {
             rows: s.rows[..n].to_vec(),
+            indexes: s.indexes[..n].to_vec(),
             total: s.total,
             up: s.up,
             down: s.down,
