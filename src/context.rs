@@ -64,6 +64,9 @@ pub struct Context {
     /// The device list's order per state version, shared by `GET /api/v1/devices`, the
     /// wall and the dashboard.
     pub order: OrderCache,
+    /// The versioned runs of each device's JSON for the newest version's full list
+    /// ([`crate::api::device_json::kept`]).
+    pub device_json: crate::api::device_json::kept::KeptCache,
     /// What each region scope sees of the inventory ([`crate::read_model::scope`]).
     pub scoped: ScopedViews,
     /// The notification engine's receivers (none unless configured).
@@ -99,6 +102,7 @@ impl Context {
             history: Arc::new(History::default()),
             recovered: Arc::new(Recovered::default()),
             order: OrderCache::default(),
+            device_json: Default::default(),
             scoped: ScopedViews::default(),
             state,
             store,

@@ -332,6 +332,65 @@ async fn every_response_carries_the_version_it_was_built_from() {
 }
 
 #[tokio::test]
+async fn the_full_list_after_a_change_or_a_probe_shows_it_not_a_kept_body() {
+    let s = Server::start(HttpSettings::default()).await;
+    s.probe("n1-router", true, t(0));
+    let device = |list: &Value, name: &str| {
+        list["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (_, first) = s.get("/api/v1/devices").await;
+    let v = first["state_version"].as_u64().unwrap();
+    assert_eq!(device(&first, "n1-router")["last_rtt_ms"], 1.5);
+    // A probe that changes no status: same version, new measurements.
+    s.probe("n1-router", true, t(3));
+    let (_, again) = s.get("/api/v1/devices").await;
+    assert_eq!(again["state_version"].as_u64(), Some(v));
+    assert_ne!(
+        device(&again, "n1-router")["last_probe_at"],
+        device(&first, "n1-router")["last_probe_at"]
+    );
+    // A transition: the next list is the new version's.
+    s.down("n1-router", t(5));
+    let (_, after) = s.get("/api/v1/devices").await;
+    assert!(after["state_version"].as_u64().unwrap() > v);
+    assert_eq!(device(&after, "n1-router")["ping_status"], "down");
+    assert_eq!(after["devices"][0]["name"], "n1-router", "down first");
+}
+
+#[tokio::test]
+async fn the_dashboard_after_a_change_shows_the_new_version_not_the_kept_counts() {
+    let s = Server::start(HttpSettings::default()).await;
+    s.probe("n1-router", true, t(0));
+    let (_, first) = s.get("/api/v1/dashboard").await;
+    let (_, again) = s.get("/api/v1/dashboard").await;
+    assert_eq!(first["by_status"], again["by_status"]);
+    assert_eq!(first["by_status"]["down"], 0);
+    let v = first["state_version"].as_u64().unwrap();
+    s.down("n1-router", t(5));
+    let (_, after) = s.get("/api/v1/dashboard").await;
+    assert!(after["state_version"].as_u64().unwrap() > v);
+    assert_eq!(
+        (&after["by_status"]["down"], &after["by_status"]["up"]),
+        (&1.into(), &0.into())
+    );
+    let north = &after["by_region"][0];
+    assert_eq!(
+        (&north["region"], &north["down"]),
+        (&"north".into(), &1.into())
+    );
+    // And the next change again.
+    s.probe("s1-router", true, t(6));
+    let (_, live) = s.get("/api/v1/dashboard").await;
+    assert_eq!(live["by_status"]["up"], 1);
+}
+
+#[tokio::test]
 async fn dashboard_counts_by_status_region_and_kind() {
     let s = Server::start(HttpSettings::default()).await;
     s.probe("n1-router", true, t(0));

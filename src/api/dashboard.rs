@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::http::response::{self, Body};
-use crate::read_model::{Counts, Totals};
+use crate::read_model::Counts;
 
 #[derive(Serialize)]
 struct Group<'a> {
@@ -39,8 +39,10 @@ struct Dashboard<'a> {
 
 /// `GET /api/v1/dashboard`
 pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
-    let snapshot = ctx.view(req).snapshot;
-    let totals = Totals::of(&snapshot);
+    let view = ctx.view(req);
+    let snapshot = &view.snapshot;
+    // Kept per (state version, inventory); the prober figures below are read live.
+    let totals = view.order(&ctx.order).totals(snapshot);
     let group = |region, kind, counts| Group {
         region,
         kind,
@@ -53,12 +55,12 @@ pub fn get(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
         by_region: totals
             .by_region
             .iter()
-            .map(|&(name, counts)| group(Some(name), None, counts))
+            .map(|(name, counts)| group(Some(name), None, *counts))
             .collect(),
         by_kind: totals
             .by_kind
             .iter()
-            .map(|&(name, counts)| group(None, Some(name), counts))
+            .map(|(name, counts)| group(None, Some(name), *counts))
             .collect(),
         prober: Prober {
             probes_total: ctx.prober.probes.get(),

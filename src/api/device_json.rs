@@ -14,6 +14,8 @@ use crate::config::Device;
 use crate::read_model::TimeWriter;
 use crate::state::{DeviceStatus, Measurements};
 
+pub mod kept;
+
 /// What a device's JSON says beyond its inventory entry, status and measurements.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Extras<'a> {
@@ -32,6 +34,12 @@ pub struct Extras<'a> {
 /// Writes the fields of one device, `"name":…` to `"degraded_because":…` (with
 /// `"unreachable_because":…` and `"open_alerts":…` when given), without the enclosing
 /// braces: the list wraps each in `{}`, the detail route adds its own fields around them.
+///
+/// The fields come in runs that depend on different things, each written by its own
+/// function so that the list can keep the versioned runs of a state version ([`kept`]):
+/// the head (inventory entry and versioned status), the live measurements, the graph
+/// (parents, and why an unreachable device is so), the maintenance (as of now), the
+/// `degraded` condition (versioned) and the tail (ISP lines, open alerts: live).
 pub fn write_device_fields(
     out: &mut Vec<u8>,
     times: &mut TimeWriter,
@@ -46,6 +54,16 @@ pub fn write_device_fields(
         maintenance_ends_at,
         uplinks,
     } = extras;
+    write_head(out, times, device, status);
+    write_measurements(out, times, m);
+    write_graph(out, device, unreachable_because);
+    write_maintenance(out, times, maintenance_ends_at);
+    write_degraded(out, times, status.degraded.as_ref());
+    write_tail(out, uplinks, open_alerts);
+}
+
+/// `"name":…` to `"status_changed_at":…`: the inventory entry and the versioned status.
+fn write_head(out: &mut Vec<u8>, times: &mut TimeWriter, device: &Device, status: &DeviceStatus) {
     out.extend_from_slice(b"\"name\":");
     write_str(out, &device.name);
     out.extend_from_slice(b",\"address\":\"");
@@ -72,6 +90,10 @@ pub fn write_device_fields(
     write_time(out, times, status.down_since);
     out.extend_from_slice(b",\"status_changed_at\":");
     write_time(out, times, status.changed_at);
+}
+
+/// `,"last_rtt_ms":…,"loss":…,"last_probe_at":…`: live, not versioned.
+fn write_measurements(out: &mut Vec<u8>, times: &mut TimeWriter, m: &Measurements) {
     out.extend_from_slice(b",\"last_rtt_ms\":");
     // Microsecond resolution keeps the figure short ("0.123", not "0.12345678").
     write_f64(out, m.last_rtt.map(|d| d.as_micros() as f64 / 1000.0));
@@ -79,18 +101,33 @@ pub fn write_device_fields(
     write_f64(out, m.last_loss);
     out.extend_from_slice(b",\"last_probe_at\":");
     write_time(out, times, m.last_probe_at);
+}
+
+/// `,"parents":[…]` and, when given, `,"unreachable_because":[…]`.
+fn write_graph(out: &mut Vec<u8>, device: &Device, unreachable_because: Option<&[&str]>) {
     out.extend_from_slice(b",\"parents\":");
     write_strs(out, device.parents.iter().map(|p| &**p));
     if let Some(because) = unreachable_because {
         out.extend_from_slice(b",\"unreachable_because\":");
         write_strs(out, because.iter().copied());
     }
-    out.extend_from_slice(match maintenance_ends_at {
+}
+
+/// `,"in_maintenance":…,"maintenance_ends_at":…`
+fn write_maintenance(out: &mut Vec<u8>, times: &mut TimeWriter, ends_at: Option<DateTime<Utc>>) {
+    out.extend_from_slice(match ends_at {
         Some(_) => b",\"in_maintenance\":true,\"maintenance_ends_at\":",
         None => b",\"in_maintenance\":false,\"maintenance_ends_at\":",
     });
-    write_time(out, times, maintenance_ends_at);
-    write_degraded(out, times, status.degraded.as_ref());
+    write_time(out, times, ends_at);
+}
+
+/// `,"uplinks":…` for a polled router, `,"open_alerts":…` when the store's counts are given.
+fn write_tail(
+    out: &mut Vec<u8>,
+    uplinks: Option<&crate::read_model::uplinks::UplinksView>,
+    open_alerts: Option<u32>,
+) {
     if let Some(uplinks) = uplinks {
         // A few routers of a fleet: serde's cost does not matter here.
         out.extend_from_slice(b",\"uplinks\":");

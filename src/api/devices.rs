@@ -12,6 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
+use super::device_json::kept::KeptCache;
 use super::{device_json, maintenance, transitions};
 use crate::config::{Device, ProbeSettings};
 use crate::context::Context;
@@ -31,6 +32,10 @@ pub const DEVICE_PREFIX: &str = "/api/v1/devices/";
 /// the body once.
 const DEVICE_JSON_BYTES: usize = 320;
 
+/// Rough size of what one device writes per request beside its kept runs (measurements,
+/// maintenance, the `degraded` constant, open alerts).
+const LIVE_JSON_BYTES: usize = 224;
+
 /// `GET /api/v1/devices`
 pub fn list(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     let query = match ListQuery::parse(req.uri().query()) {
@@ -41,10 +46,12 @@ pub fn list(ctx: &Context, req: &Request<Bytes>) -> Response<Body> {
     let snapshot = &view.snapshot;
     let (order, alerts) = (Some(view.order(&ctx.order)), Some(&*ctx.store.health));
     let ends = maintenance::ends(ctx);
+    // The kept runs are the unscoped fleet's; a scoped list writes its devices directly.
+    let kept = view.scope().is_all().then_some(&ctx.device_json);
     response::bytes(
         StatusCode::OK,
         response::JSON,
-        devices_json_in(snapshot, &query, order, alerts, ends),
+        devices_json_in(snapshot, &query, order, alerts, ends, kept),
     )
 }
 
@@ -64,7 +71,20 @@ pub fn devices_json_with_alerts(
 ) -> Vec<u8> {
     // Windows without a zone of their own are read in UTC here (no settings).
     let ends = maintenance::Ends::new(chrono::Utc::now(), chrono_tz::Tz::UTC, Default::default());
-    devices_json_in(snapshot, query, cache, alerts, ends)
+    devices_json_in(snapshot, query, cache, alerts, ends, None)
+}
+
+/// [`devices_json_with_alerts`] that also keeps and copies the versioned runs of each
+/// device in `kept` ([`device_json::kept`]). Public for the benchmark and the tests.
+pub fn devices_json_kept(
+    snapshot: &Snapshot,
+    query: &ListQuery,
+    cache: Option<&OrderCache>,
+    alerts: Option<&StoreHealth>,
+    kept: &KeptCache,
+) -> Vec<u8> {
+    let ends = maintenance::Ends::new(chrono::Utc::now(), chrono_tz::Tz::UTC, Default::default());
+    devices_json_in(snapshot, query, cache, alerts, ends, Some(kept))
 }
 
 /// The list body, with each device's maintenance as `ends` sees it.
@@ -74,6 +94,7 @@ fn devices_json_in(
     cache: Option<&OrderCache>,
     alerts: Option<&StoreHealth>,
     mut ends: maintenance::Ends,
+    kept: Option<&KeptCache>,
 ) -> Vec<u8> {
     // One load of the counts for the whole body: every device reads the same commit.
     let counts = alerts.map(|h| h.open_alert_counts());
@@ -85,10 +106,25 @@ fn devices_json_in(
         query.limit.unwrap_or(usize::MAX),
     );
     let page = &selection.rows;
+    // A body of a quarter of the fleet or more copies the version's kept runs (written
+    // by the first such body); a smaller one uses them only if they are there already.
+    let kept = kept.and_then(|cache| {
+        if page.len() * 4 >= snapshot.inventory.devices.len() {
+            cache.get(snapshot)
+        } else {
+            cache.written(snapshot)
+        }
+    });
+    let runs = kept.as_deref().map(|k| k.runs(snapshot));
 
     // The envelope is written by hand so that devices stream into one buffer without an
     // intermediate Vec of JSON values.
-    let mut out = Vec::with_capacity(64 + page.len() * DEVICE_JSON_BYTES);
+    // With kept runs the body's size is known but for the live fields: one allocation,
+    // not a copy into a doubled buffer halfway.
+    let per_device = runs.map_or(DEVICE_JSON_BYTES, |r| {
+        r.len() / snapshot.inventory.devices.len().max(1) + LIVE_JSON_BYTES
+    });
+    let mut out = Vec::with_capacity(64 + page.len() * per_device);
     out.extend_from_slice(
         format!(
             r#"{{"state_version":{},"total":{},"devices":["#,
@@ -97,8 +133,8 @@ fn devices_json_in(
         .as_bytes(),
     );
     let mut times = TimeWriter::default();
-    for (i, (device, status, runtime)) in page.iter().enumerate() {
-        if i > 0 {
+    for (k, (device, status, runtime)) in page.iter().enumerate() {
+        if k > 0 {
             out.push(b',');
         }
         // The measurement mutex is held only for this copy, never across serialisation.
@@ -106,23 +142,23 @@ fn devices_json_in(
         let open_alerts = counts
             .as_ref()
             .map(|c| c.get(&*device.name).copied().unwrap_or(0));
-        let because = because(snapshot, device, status);
         out.push(b'{');
         let until = ends.of_device(device);
         let uplinks = uplinks::view(snapshot, device, status, Some(runtime));
-        device_json::write_device_fields(
-            &mut out,
-            &mut times,
-            device,
-            status,
-            &m,
-            device_json::Extras {
-                unreachable_because: because.as_deref(),
-                open_alerts,
-                maintenance_ends_at: until,
-                uplinks: uplinks.as_ref(),
-            },
-        );
+        let mut extras = device_json::Extras {
+            unreachable_because: None,
+            open_alerts,
+            maintenance_ends_at: until,
+            uplinks: uplinks.as_ref(),
+        };
+        if let Some(runs) = runs {
+            let i = selection.indexes[k] as usize;
+            runs.write_fields(&mut out, &mut times, i, &m, extras);
+        } else {
+            let because = because(snapshot, device, status);
+            extras.unreachable_because = because.as_deref();
+            device_json::write_device_fields(&mut out, &mut times, device, status, &m, extras);
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");

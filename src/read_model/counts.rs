@@ -3,6 +3,7 @@
 //! how many of the `up` ones are `degraded` (not a status: counted beside them).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -48,17 +49,22 @@ impl Counts {
     }
 }
 
-/// The counts of one snapshot, overall and grouped.
-pub struct Totals<'a> {
+/// The counts of one snapshot, overall and grouped. Derived from the versioned status
+/// and the inventory alone, so the surfaces read them once per (state version,
+/// inventory) from the list order's cache ([`super::OrderCache::totals`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Totals {
     pub all: Counts,
     /// In inventory order, including regions without devices.
-    pub by_region: Vec<(&'a str, Counts)>,
+    pub by_region: Vec<(Arc<str>, Counts)>,
     /// By kind name.
-    pub by_kind: Vec<(&'a str, Counts)>,
+    pub by_kind: Vec<(Arc<str>, Counts)>,
 }
 
-impl<'a> Totals<'a> {
-    pub fn of(snapshot: &'a Snapshot) -> Totals<'a> {
+impl Totals {
+    /// Counts every device of `snapshot` (a pass over the fleet: surfaces read the
+    /// cached ones instead).
+    pub fn of(snapshot: &Snapshot) -> Totals {
         // Two bytes a device, indexed in O(1) below (the persistent vector is not).
         let statuses: Vec<(Status, bool)> = snapshot
             .status
@@ -66,7 +72,7 @@ impl<'a> Totals<'a> {
             .map(|s| (s.status, s.degraded.is_some()))
             .collect();
         let mut all = Counts::default();
-        let mut by_kind: BTreeMap<&str, Counts> = BTreeMap::new();
+        let mut by_kind: BTreeMap<&Arc<str>, Counts> = BTreeMap::new();
         for ((device, _, _), &(status, degraded)) in snapshot.devices().zip(&statuses) {
             all.add_with(status, degraded);
             by_kind
@@ -84,13 +90,16 @@ impl<'a> Totals<'a> {
                     let (status, degraded) = statuses[i];
                     counts.add_with(status, degraded);
                 }
-                (&*region.name, counts)
+                (region.name.clone(), counts)
             })
             .collect();
         Totals {
             all,
             by_region,
-            by_kind: by_kind.into_iter().collect(),
+            by_kind: by_kind
+                .into_iter()
+                .map(|(kind, counts)| (kind.clone(), counts))
+                .collect(),
         }
     }
 }

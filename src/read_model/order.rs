@@ -16,13 +16,13 @@
 //! cache hands out an order only for that exact snapshot, so a response built from one
 //! snapshot never mixes in another version's order.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use super::Row;
 use super::query::{ListQuery, SortKey};
+use super::{Row, Totals};
 
 mod sorted;
 use crate::config::Inventory;
@@ -44,6 +44,10 @@ pub struct ListOrder {
     status: Box<[Status]>,
     /// Devices by status (`[up, down, unknown, unreachable]`).
     counts: [usize; 4],
+    /// The snapshot's counts by status, region and kind, made by the first surface that
+    /// asks for them (the dashboards, the wall) and shared by every later request of this
+    /// version: they derive from the versioned status and the inventory alone.
+    totals: OnceLock<Arc<Totals>>,
 }
 
 fn slot(s: Status) -> usize {
@@ -92,7 +96,16 @@ impl ListOrder {
             by_name: by_name.clone(),
             status,
             counts,
+            totals: OnceLock::new(),
         }
+    }
+
+    /// The counts of `snapshot` (which this order must be for), computed once per order.
+    pub fn totals(&self, snapshot: &Snapshot) -> Arc<Totals> {
+        debug_assert!(self.is_for(snapshot), "an order used with another snapshot");
+        self.totals
+            .get_or_init(|| Arc::new(Totals::of(snapshot)))
+            .clone()
     }
 
     /// True if this is the order of `snapshot` (same version of the same state).
@@ -127,6 +140,7 @@ impl ListOrder {
             }
         }
         let mut rows = Vec::with_capacity(limit.min(1024));
+        let mut picked = Vec::with_capacity(limit.min(1024));
         let mut matched = 0;
         let mut scratch = String::new();
         for &i in self.indexes.iter() {
@@ -143,10 +157,11 @@ impl ListOrder {
             }
             if matched >= offset && matched < end {
                 rows.push((&devices[i], &snapshot.status[i], &snapshot.runtime[i]));
+                picked.push(i as u32);
             }
             matched += 1;
         }
-        Selection::of(rows, counts)
+        Selection::of(rows, picked, counts)
     }
 }
 
@@ -154,6 +169,8 @@ impl ListOrder {
 pub struct Selection<'a> {
     /// The window, in list order.
     pub rows: Vec<Row<'a>>,
+    /// The inventory index of each row.
+    pub indexes: Vec<u32>,
     /// Matches before paging, and of them by status.
     pub total: usize,
     pub up: usize,
@@ -164,9 +181,11 @@ pub struct Selection<'a> {
 
 impl<'a> Selection<'a> {
     /// A window and the matches by status, counted in [`slot`] order.
-    fn of(rows: Vec<Row<'a>>, counts: [usize; 4]) -> Selection<'a> {
+    fn of(rows: Vec<Row<'a>>, indexes: Vec<u32>, counts: [usize; 4]) -> Selection<'a> {
+        debug_assert_eq!(rows.len(), indexes.len());
         Selection {
             rows,
+            indexes,
             total: counts.iter().sum(),
             up: counts[0],
             down: counts[1],
@@ -208,6 +227,12 @@ impl OrderCache {
             *current = Some(built.clone());
         }
         built
+    }
+
+    /// The counts of `snapshot` by status, region and kind, from its order's cache:
+    /// computed once per (state version, inventory) and shared.
+    pub fn totals(&self, snapshot: &Snapshot) -> Arc<Totals> {
+        self.get(snapshot).totals(snapshot)
     }
 
     /// Orders built so far (cache misses).
@@ -357,12 +382,46 @@ mod tests {
     fn window_of<'a>(s: &Selection<'a>, n: usize) -> Selection<'a> {
         Selection {
             rows: s.rows[..n].to_vec(),
+            indexes: s.indexes[..n].to_vec(),
             total: s.total,
             up: s.up,
             down: s.down,
             unknown: s.unknown,
             unreachable: s.unreachable,
         }
+    }
+
+    #[test]
+    fn kept_totals_are_those_of_their_version_and_the_next_version_counts_again() {
+        let state = state(6);
+        for i in 0..6 {
+            probe(&state, &format!("d{i:02}"), true, 0);
+        }
+        let cache = OrderCache::default();
+        let old = state.snapshot();
+        let kept = cache.totals(&old);
+        assert_eq!(*kept, Totals::of(&old));
+        assert_eq!((kept.all.up, kept.all.down), (6, 0));
+        assert!(
+            Arc::ptr_eq(&kept, &cache.totals(&old)),
+            "one computation per version, shared"
+        );
+
+        probe(&state, "d03", false, 5);
+        let new = state.snapshot();
+        assert!(new.version > old.version);
+        let next = cache.totals(&new);
+        assert_eq!(
+            *next,
+            Totals::of(&new),
+            "the new version's, not the kept one"
+        );
+        assert_eq!((next.all.up, next.all.down), (5, 1));
+        let atm = next.by_kind.iter().find(|(k, _)| &**k == "atm").unwrap().1;
+        assert_eq!((atm.up, atm.down), (1, 1), "d00 and d03 are the atms");
+        assert_eq!(next.by_region[0].1.down, 1);
+        // A request still holding the old snapshot reads the old version's figures.
+        assert_eq!(cache.totals(&old).all.down, 0);
     }
 
     #[test]

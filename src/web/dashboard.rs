@@ -1,6 +1,8 @@
 //! `GET /`: the dashboard. Totals, the devices down now (longest first), counts by
 //! region and by kind, open alerts, the prober's health and the last inventory reload.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hyper::{Request, Response};
@@ -11,8 +13,7 @@ use super::Pages;
 use super::alerts::{AlertView, open_alerts};
 use super::view::{self, DeviceView};
 use crate::http::Body;
-use crate::read_model::ListQuery;
-use crate::read_model::{Counts, Totals};
+use crate::read_model::{Counts, ListQuery};
 use crate::schedule::ProberMetrics;
 use crate::state::{Snapshot, Status};
 
@@ -64,10 +65,13 @@ pub struct AlertsBlock {
     pub error: Option<String>,
 }
 
-fn worst_first<'a>(groups: &[(&'a str, Counts)]) -> Vec<Group<'a>> {
+fn worst_first(groups: &[(Arc<str>, Counts)]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group> = groups
         .iter()
-        .map(|&(name, counts)| Group { name, counts })
+        .map(|(name, counts)| Group {
+            name,
+            counts: *counts,
+        })
         .collect();
     groups.sort_by_key(|g| g.counts.badness());
     groups
@@ -115,7 +119,7 @@ pub fn render(
             .and_then(|(d, _, _)| view::display_name(d, label))
             .map(str::to_string);
     }
-    let all = Totals::of(snapshot);
+    let all = order.totals(snapshot);
     let (totals, by_region, by_kind) = (
         all.all,
         worst_first(&all.by_region),

@@ -20,7 +20,7 @@ use super::Pages;
 use super::view::{self, device_url};
 use crate::http::Body;
 use crate::read_model::outages::Outages;
-use crate::read_model::{Counts, Rfc3339, Totals};
+use crate::read_model::{Counts, Rfc3339};
 use crate::state::{Snapshot, Status};
 
 /// Outage summary rows shown before "and N more branches": a region outage of 40
@@ -101,7 +101,12 @@ pub fn get(web: &Pages, req: &Request<Bytes>) -> Response<Body> {
 
 /// The wall of `snapshot` as of `now`. Public for the rendering tests and the bench.
 pub fn render(web: &Pages, snapshot: &Snapshot, now: DateTime<Utc>) -> Response<Body> {
-    let totals = Totals::of(snapshot).all;
+    let scoped = web.ctx.scoped.order_for(snapshot);
+    let totals = scoped
+        .as_deref()
+        .unwrap_or(&web.ctx.order)
+        .totals(snapshot)
+        .all;
     let outages = Outages::of(snapshot);
     let inventory = &snapshot.inventory;
     let mut rows = Vec::new();

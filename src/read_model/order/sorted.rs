@@ -48,16 +48,15 @@ impl ListOrder {
                 )
             }),
         }
-        let rows = matched
+        let picked: Vec<u32> = matched.iter().skip(offset).take(limit).copied().collect();
+        let rows = picked
             .iter()
-            .skip(offset)
-            .take(limit)
             .map(|&i| {
                 let i = i as usize;
                 (&devices[i], &snapshot.status[i], &snapshot.runtime[i])
             })
             .collect();
-        Selection::of(rows, counts)
+        Selection::of(rows, picked, counts)
     }
 }
 
