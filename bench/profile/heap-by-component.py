@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 import sys, re, collections
 # heaptrack_print -f <file> --print-peaks 0 --print-allocators 0 --print-temporary 0 --print-leaks 0 --flamegraph-cost-type leaked -F <stacks>; then: heap-by-component.py <stacks>
 rules = [
