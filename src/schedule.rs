@@ -23,6 +23,7 @@
 
 pub mod metrics;
 pub mod phase;
+mod setting;
 mod tasks;
 pub mod uplinks;
 
@@ -112,7 +113,7 @@ impl<P: Pinger> Scheduler<P> {
 
 async fn run_device<P: Pinger>(
     shared: Arc<Shared<P>>,
-    mut updates: watch::Receiver<Arc<Device>>,
+    mut updates: setting::Receiver<Arc<Device>>,
     runtime: Arc<DeviceRuntime>,
 ) {
     let mut device = updates.borrow_and_update().clone();

@@ -1,6 +1,7 @@
 //! What the prober and the SNMP poller share: one task per device, kept across reloads
 //! while the device keeps its runtime (its monitoring identity), told of its changed
-//! settings through a watch, stopped when it leaves; and the cluster's gate on acting.
+//! settings through a [`super::setting`] channel, stopped when it leaves; and the
+//! cluster's gate on acting.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::setting;
 use crate::cluster::member::Owned;
 use crate::config::Device;
 use crate::config::inventory::FastHash;
@@ -16,7 +18,7 @@ use crate::state::DeviceRuntime;
 
 struct Task {
     runtime: Arc<DeviceRuntime>,
-    device: watch::Sender<Arc<Device>>,
+    device: setting::Sender<Arc<Device>>,
     abort: AbortHandle,
 }
 
@@ -41,7 +43,7 @@ impl Tasks {
     pub(super) fn sync<'a>(
         &mut self,
         devices: impl Iterator<Item = (&'a Arc<Device>, &'a Arc<DeviceRuntime>)>,
-        mut spawn: impl FnMut(watch::Receiver<Arc<Device>>, Arc<DeviceRuntime>) -> AbortHandle,
+        mut spawn: impl FnMut(setting::Receiver<Arc<Device>>, Arc<DeviceRuntime>) -> AbortHandle,
     ) {
         let mut keep: HashMap<Arc<str>, Task, FastHash> = HashMap::default();
         keep.reserve(self.tasks.len());
@@ -63,7 +65,7 @@ impl Tasks {
                     if let Some(stale) = stale {
                         stale.abort.abort();
                     }
-                    let (tx, rx) = watch::channel(device.clone());
+                    let (tx, rx) = setting::channel(device.clone());
                     Task {
                         runtime: runtime.clone(),
                         device: tx,

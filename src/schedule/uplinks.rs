@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use super::phase::Slots;
+use super::setting;
 use crate::cluster::member::Owned;
 use crate::config::Device;
 use crate::snmp::{Agent, Interface, ReadError, Reader, Session};
@@ -221,7 +222,7 @@ pub async fn follow(
 
 async fn run_device<A: Agents>(
     shared: Arc<Shared<A>>,
-    mut updates: watch::Receiver<Arc<Device>>,
+    mut updates: setting::Receiver<Arc<Device>>,
     runtime: Arc<DeviceRuntime>,
 ) {
     let mut device = updates.borrow_and_update().clone();

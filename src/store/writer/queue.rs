@@ -26,6 +26,10 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 /// A spool this large is emptied even when the snapshot cannot be saved (most likely
 /// the disk is full, with the spool on it), so that it does not keep the disk full.
 const GIVE_UP_AT: u64 = 1 << 20;
+/// Records the head keeps room for once it has drained. A burst (every device's first
+/// verdict at start-up: 100,000 records of ~300 bytes) grows it to tens of MiB, which a
+/// quiet fleet would otherwise hold for the rest of the run.
+const KEEP_ROOM: usize = 1024;
 
 pub(crate) struct Queue {
     pub spool: Spool,
@@ -176,6 +180,9 @@ impl Queue {
         self.head.drain(..n.min(self.head.len()));
         self.memory_only = self.memory_only.min(self.head.len());
         self.refill();
+        if self.head.capacity() > KEEP_ROOM && self.head.len() <= KEEP_ROOM / 4 {
+            self.head.shrink_to(KEEP_ROOM);
+        }
     }
 
     /// Reads records kept on disk only back into the head once it runs low.
@@ -285,5 +292,29 @@ mod tests {
         q.compact(None);
         assert!(q.spool.is_empty(), "emptied once all is committed");
         assert!(dir.path().join("state.json").exists());
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_room_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 1 << 20);
+        let burst = 20 * KEEP_ROOM as u64;
+        assert!(matches!(
+            q.push((1..=burst).map(record).collect()),
+            Pushed::Spooled
+        ));
+        assert!(q.head.capacity() >= burst as usize);
+        let mut seen = 0;
+        while !q.is_empty() {
+            let batch = q.batch(500);
+            seen += batch.len();
+            q.pop(batch.len());
+        }
+        assert_eq!(seen as u64, burst);
+        assert!(
+            q.head.capacity() <= 2 * KEEP_ROOM,
+            "{} records of room kept after the burst",
+            q.head.capacity()
+        );
     }
 }
