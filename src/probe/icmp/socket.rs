@@ -162,13 +162,11 @@ impl Channel {
             .map(drop)
     }
 
-    /// The receiver task: drains every queued datagram on each wakeup, up to [`BATCH`]
-    /// per `recvmmsg`, so a burst of replies costs one wakeup and a few calls, and
-    /// dispatches them. Runs until a fatal socket error.
+    /// The receiver task: drains every datagram on each wakeup, so a burst of replies
+    /// costs one wakeup, and dispatches them. Runs until a fatal socket error.
     pub(super) async fn receive(self: Arc<Self>) {
-        let mut buffers = vec![[0u8; DATAGRAM]; BATCH].into_boxed_slice();
-        let mut controls = vec![[0u8; CONTROL]; BATCH].into_boxed_slice();
-        let mut datagrams = Vec::with_capacity(BATCH);
+        let mut buffer = [0u8; 2048];
+        let mut control = [0u8; 128];
         let mut errors = 0;
         loop {
             let mut ready = match self.socket.readable().await {
@@ -176,34 +174,17 @@ impl Channel {
                 Err(error) => return self.fail(error),
             };
             loop {
-                datagrams.clear();
-                let received = ready.try_io(|socket| {
-                    receive_batch(
-                        socket.get_ref(),
-                        &mut buffers,
-                        &mut controls,
-                        &mut datagrams,
-                    )
-                });
+                let received =
+                    ready.try_io(|socket| receive_one(socket.get_ref(), &mut buffer, &mut control));
                 match received {
-                    Ok(Ok(())) => {
+                    Ok(Ok(datagram)) => {
                         errors = 0;
-                        let now = Instant::now();
-                        for (datagram, buffer) in datagrams.iter().zip(buffers.iter()) {
-                            if let Some(source) = datagram.source {
-                                let arrival = Arrival {
-                                    now,
-                                    kernel: datagram.kernel_time,
-                                };
-                                self.dispatch(&buffer[..datagram.len], source, arrival);
-                            }
-                        }
-                        if datagrams.len() < BATCH {
-                            // The queue was empty when the call returned: no need for one
-                            // more call to hear so. A datagram queued since is a readiness
-                            // event after this guard's, which `clear_ready` keeps.
-                            ready.clear_ready();
-                            break;
+                        if let Some(source) = datagram.source {
+                            let arrival = Arrival {
+                                now: Instant::now(),
+                                kernel: datagram.kernel_time,
+                            };
+                            self.dispatch(&buffer[..datagram.len], source, arrival);
                         }
                     }
                     Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -245,16 +226,7 @@ impl Channel {
     }
 }
 
-/// Datagrams read per `recvmmsg` call.
-const BATCH: usize = 32;
-/// Room for one datagram: an echo reply with its IPv4 header is far smaller; a larger
-/// one is truncated and fails to decode.
-const DATAGRAM: usize = 2048;
-/// Room for the control messages of one datagram (a `SCM_TIMESTAMPNS`).
-const CONTROL: usize = 128;
-
-/// One datagram as `recvmmsg` gave it.
-#[derive(Debug)]
+/// One datagram as `recvmsg` gave it.
 struct Datagram {
     len: usize,
     source: Option<IpAddr>,
@@ -262,81 +234,39 @@ struct Datagram {
     kernel_time: Option<SystemTime>,
 }
 
-/// Reads the queued datagrams, at most one per buffer, into `buffers` (the n-th into the
-/// n-th), each with its source and the kernel's receive timestamp from its control
-/// messages, in one `recvmmsg`; `out` gets one [`Datagram`] per buffer filled. An empty
-/// queue is `WouldBlock`.
-fn receive_batch(
-    socket: &Socket,
-    buffers: &mut [[u8; DATAGRAM]],
-    controls: &mut [[u8; CONTROL]],
-    out: &mut Vec<Datagram>,
-) -> io::Result<()> {
-    let n = buffers.len().min(controls.len()).min(BATCH);
-    let mut addresses: [socket2::SockAddrStorage; BATCH] =
-        std::array::from_fn(|_| socket2::SockAddrStorage::zeroed());
-    let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|_| libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    });
-    // SAFETY: an all-zero mmsghdr is valid; every pointer put in it below outlives the
-    // call, with its true length.
-    let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-    let slots = iovs
-        .iter_mut()
-        .zip(headers.iter_mut())
-        .zip(addresses.iter_mut())
-        .zip(buffers.iter_mut().zip(controls.iter_mut()));
-    for (((iov, header), address), (buffer, control)) in slots.take(n) {
-        *iov = libc::iovec {
-            iov_base: buffer.as_mut_ptr().cast(),
-            iov_len: DATAGRAM,
-        };
-        let header = &mut header.msg_hdr;
-        header.msg_namelen = address.size_of();
-        // SAFETY: sockaddr_storage is this platform's storage type.
-        header.msg_name =
-            std::ptr::from_mut(unsafe { address.view_as::<libc::sockaddr_storage>() }).cast();
-        header.msg_iov = iov;
-        header.msg_iovlen = 1;
-        header.msg_control = control.as_mut_ptr().cast();
-        header.msg_controllen = CONTROL as _;
-    }
-    // SAFETY: the first `n` headers describe live buffers (above); the fd is the
-    // socket's own; no timeout.
-    let count = unsafe {
-        libc::recvmmsg(
-            socket.as_raw_fd(),
-            headers.as_mut_ptr(),
-            n as libc::c_uint,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
+/// Reads one datagram into `buffer`, with its source and the kernel's receive timestamp
+/// from the control messages in `control`.
+fn receive_one(socket: &Socket, buffer: &mut [u8], control: &mut [u8]) -> io::Result<Datagram> {
+    let mut address = socket2::SockAddrStorage::zeroed();
+    let mut iov = libc::iovec {
+        iov_base: buffer.as_mut_ptr().cast(),
+        iov_len: buffer.len(),
     };
-    if count < 0 {
+    // SAFETY: an all-zero msghdr is valid; every pointer put in it below outlives the
+    // call, with its true length.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_namelen = address.size_of();
+    // SAFETY: sockaddr_storage is this platform's storage type.
+    header.msg_name =
+        std::ptr::from_mut(unsafe { address.view_as::<libc::sockaddr_storage>() }).cast();
+    header.msg_iov = &mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = control.len() as _;
+    // SAFETY: `header` describes live buffers (above); the fd is the socket's own.
+    let len = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut header, libc::MSG_DONTWAIT) };
+    if len < 0 {
         return Err(io::Error::last_os_error());
     }
-    for (header, address) in headers.iter().zip(addresses).take(count as usize) {
-        // SAFETY: recvmmsg filled `address` up to `msg_namelen`, within its size.
-        let source = unsafe { SockAddr::new(address, header.msg_hdr.msg_namelen) }
-            .as_socket()
-            .map(|a| a.ip());
-        out.push(Datagram {
-            len: header.msg_len as usize,
-            source,
-            kernel_time: kernel_time(&header.msg_hdr),
-        });
-    }
-    Ok(())
-}
-
-/// The `SCM_TIMESTAMPNS` among the control messages `recvmmsg` wrote for one datagram.
-fn kernel_time(header: &libc::msghdr) -> Option<SystemTime> {
+    // SAFETY: recvmsg filled `address` up to `msg_namelen`, within its size.
+    let source = unsafe { SockAddr::new(address, header.msg_namelen) }
+        .as_socket()
+        .map(|a| a.ip());
     let mut kernel_time = None;
-    // SAFETY: the CMSG macros walk the control bytes recvmmsg wrote, bounded by
+    // SAFETY: the CMSG macros walk the control bytes recvmsg wrote, bounded by
     // `msg_controllen`; a SCM_TIMESTAMPNS message carries one `timespec`.
     unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        let mut cmsg = libc::CMSG_FIRSTHDR(&header);
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
             {
@@ -344,10 +274,14 @@ fn kernel_time(header: &libc::msghdr) -> Option<SystemTime> {
                 kernel_time = SystemTime::UNIX_EPOCH
                     .checked_add(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
             }
-            cmsg = libc::CMSG_NXTHDR(header, cmsg);
+            cmsg = libc::CMSG_NXTHDR(&header, cmsg);
         }
     }
-    kernel_time
+    Ok(Datagram {
+        len: len as usize,
+        source,
+        kernel_time,
+    })
 }
 
 /// Errors that mean the socket itself is unusable.
@@ -395,48 +329,5 @@ fn set_option<T>(
         Ok(())
     } else {
         Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A UDP socket stands in for the ICMP one: `recvmmsg` and the control messages
-    /// are the same, and it needs no privilege.
-    #[test]
-    fn one_call_reads_a_batch_each_into_its_own_buffer_with_source_and_timestamp() {
-        let receiver = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
-        receiver
-            .bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0))))
-            .unwrap();
-        set_option(&receiver, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &1).unwrap();
-        let sender = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
-        let to = receiver.local_addr().unwrap().as_socket().unwrap();
-        let queued = BATCH + 8;
-        for n in 0..queued {
-            sender.send_to(&vec![n as u8; n + 1], to).unwrap();
-        }
-        let before = SystemTime::now() - Duration::from_secs(5);
-        let mut buffers = vec![[0u8; DATAGRAM]; BATCH].into_boxed_slice();
-        let mut controls = vec![[0u8; CONTROL]; BATCH].into_boxed_slice();
-        let mut seen = Vec::new();
-        let mut calls = 0;
-        loop {
-            let mut out = Vec::new();
-            match receive_batch(&receiver, &mut buffers, &mut controls, &mut out) {
-                Ok(()) => calls += 1,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("{e}"),
-            }
-            for (datagram, buffer) in out.iter().zip(buffers.iter()) {
-                assert_eq!(datagram.source, Some(IpAddr::from([127, 0, 0, 2])));
-                assert!(datagram.kernel_time.is_some_and(|t| t > before));
-                seen.push(buffer[..datagram.len].to_vec());
-            }
-        }
-        assert_eq!(calls, 2, "{queued} datagrams in batches of {BATCH}");
-        let expected: Vec<Vec<u8>> = (0..queued).map(|n| vec![n as u8; n + 1]).collect();
-        assert_eq!(seen, expected);
     }
 }
