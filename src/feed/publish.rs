@@ -15,14 +15,34 @@ use crate::read_model::degraded::Because;
 use crate::read_model::uplinks::{self, UplinksView};
 use crate::state::{Event, State};
 
+/// What every device event starts with: the version it was published at and the device.
 #[derive(Serialize)]
-struct TransitionData<'a> {
+struct DeviceHead<'a> {
     state_version: u64,
     device: &'a str,
     address: String,
     region: &'a str,
     branch: &'a str,
     kind: &'a str,
+}
+
+impl<'a> DeviceHead<'a> {
+    fn of(state_version: u64, d: &'a crate::config::Device) -> DeviceHead<'a> {
+        DeviceHead {
+            state_version,
+            device: &d.name,
+            address: d.address.to_string(),
+            region: &d.region,
+            branch: &d.branch,
+            kind: &d.kind,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TransitionData<'a> {
+    #[serde(flatten)]
+    head: DeviceHead<'a>,
     status: &'a str,
     from: &'a str,
     down_since: Option<Rfc3339>,
@@ -38,12 +58,8 @@ struct TransitionData<'a> {
 /// (`degraded: false`, with why: `recovered`, `down`, `disabled`).
 #[derive(Serialize)]
 struct DegradedData<'a> {
-    state_version: u64,
-    device: &'a str,
-    address: String,
-    region: &'a str,
-    branch: &'a str,
-    kind: &'a str,
+    #[serde(flatten)]
+    head: DeviceHead<'a>,
     degraded: bool,
     at: Rfc3339,
     degraded_since: Option<Rfc3339>,
@@ -55,12 +71,8 @@ struct DegradedData<'a> {
 /// on its backup line.
 #[derive(Serialize)]
 struct UplinksData<'a> {
-    state_version: u64,
-    device: &'a str,
-    address: String,
-    region: &'a str,
-    branch: &'a str,
-    kind: &'a str,
+    #[serde(flatten)]
+    head: DeviceHead<'a>,
     at: Rfc3339,
     #[serde(flatten)]
     uplinks: UplinksView<'a>,
@@ -106,12 +118,7 @@ impl Hub {
                 let d = &t.device;
                 let c = &t.change;
                 let data = TransitionData {
-                    state_version: t.version,
-                    device: &d.name,
-                    address: d.address.to_string(),
-                    region: &d.region,
-                    branch: &d.branch,
-                    kind: &d.kind,
+                    head: DeviceHead::of(t.version, d),
                     status: c.to.as_str(),
                     from: c.from.as_str(),
                     down_since: c.down_since.map(Rfc3339),
@@ -131,12 +138,7 @@ impl Hub {
             Event::Degraded(c) => {
                 let d = &c.device;
                 let data = DegradedData {
-                    state_version: c.version,
-                    device: &d.name,
-                    address: d.address.to_string(),
-                    region: &d.region,
-                    branch: &d.branch,
-                    kind: &d.kind,
+                    head: DeviceHead::of(c.version, d),
                     degraded: c.degraded.is_some(),
                     at: Rfc3339(c.at),
                     degraded_since: c.degraded.map(|g| Rfc3339(g.since)),
@@ -154,12 +156,7 @@ impl Hub {
             Event::Uplinks(c) => {
                 let d = &c.device;
                 let data = UplinksData {
-                    state_version: c.version,
-                    device: &d.name,
-                    address: d.address.to_string(),
-                    region: &d.region,
-                    branch: &d.branch,
-                    kind: &d.kind,
+                    head: DeviceHead::of(c.version, d),
                     at: Rfc3339(c.at),
                     uplinks: uplinks::lines(&c.uplinks, c.on_backup_line(), None),
                 };
