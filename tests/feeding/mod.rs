@@ -101,9 +101,12 @@ pub fn rows(transitions: &[Transition]) -> Vec<String> {
 /// Waits until the writer has committed the inventory's record and `changes` status
 /// changes after it, with nothing pending: waiting for the first batch only would let a
 /// record still on its way to the writer count among what a test looks at next.
+/// Waits until the inventory record, the run's first heartbeat and `changes` more are
+/// written. The heartbeat's task may send its first record after the others are written:
+/// waiting for it too keeps it from landing in a test's count of pending records later.
 pub async fn all_written(health: &wardops::store::StoreHealth, changes: u64) {
     wait_until("the first writes", Duration::from_secs(20), || {
-        health.pending.get() == 0 && health.applied.get() > changes
+        health.pending.get() == 0 && health.applied.get() >= changes + 2
     })
     .await;
 }
