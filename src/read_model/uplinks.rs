@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::time::Rfc3339;
 use crate::config::Device;
 use crate::state::uplinks::{LineStatus, Uplinks};
-use crate::state::{DeviceRuntime, DeviceStatus, Snapshot, Status};
+use crate::state::{DeviceRuntime, DeviceStatus, Snapshot};
 
 /// A polled device's lines, as of a snapshot.
 #[derive(Debug, Serialize)]
@@ -49,7 +49,7 @@ pub struct LineView<'a> {
 /// True while the device is up and one of its lines is down: the branch is on its backup
 /// line (shown as degraded).
 pub fn on_backup_line(status: &DeviceStatus, uplinks: Option<&Uplinks>) -> bool {
-    status.status == Status::Up && uplinks.is_some_and(Uplinks::on_backup)
+    uplinks.is_some_and(|u| u.on_backup_line(status.status))
 }
 
 /// The lines of `device` (None if it is not polled); with its traffic when `runtime` is

@@ -87,7 +87,14 @@ pub struct Uplinks {
 }
 
 impl Uplinks {
-    /// True while a line is down and another is up: the branch works on its backup line.
+    /// True while the router (whose own status is `router`) answers ping and one of its
+    /// lines is down: the branch works on its backup line. The one rule every surface
+    /// shows.
+    pub fn on_backup_line(&self, router: crate::state::Status) -> bool {
+        router == crate::state::Status::Up && self.on_backup()
+    }
+
+    /// True while a line is down and another is up.
     pub fn on_backup(&self) -> bool {
         self.lines.iter().any(|l| l.status == LineStatus::Down)
             && self.lines.iter().any(|l| l.status == LineStatus::Up)

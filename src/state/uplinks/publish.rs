@@ -19,14 +19,14 @@ pub struct UplinkChange {
     pub device: Arc<Device>,
     pub at: DateTime<Utc>,
     pub uplinks: Arc<Uplinks>,
-    /// The router's own status was `up` at this version.
-    pub device_up: bool,
+    /// The router's own status at this version.
+    pub router: Status,
 }
 
 impl UplinkChange {
     /// A line is down while the router answers ping: on its backup line.
     pub fn on_backup_line(&self) -> bool {
-        self.device_up && self.uplinks.on_backup()
+        self.uplinks.on_backup_line(self.router)
     }
 }
 
@@ -97,7 +97,7 @@ impl State {
             device: device.clone(),
             at,
             uplinks,
-            device_up: old.status[i].status == Status::Up,
+            router: old.status[i].status,
         };
         self.shared.snapshot.store(Arc::new(next));
         log(&change);
